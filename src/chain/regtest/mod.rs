@@ -1,0 +1,2 @@
+//! The embedded regtest node (being written).
+pub mod standalone;
