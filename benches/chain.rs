@@ -25,7 +25,10 @@ fn empty_blocks(c: &mut Criterion) {
     let mut g = c.benchmark_group("chain");
     g.throughput(Throughput::Elements(BLOCKS_PER_ITER as u64));
     g.bench_function("empty_blocks_mined_and_validated", |b| {
-        b.iter(|| node.generate_to_script(BLOCKS_PER_ITER, &burn()).expect("mine"))
+        b.iter(|| {
+            node.generate_to_script(BLOCKS_PER_ITER, &burn())
+                .expect("mine")
+        })
     });
     g.finish();
 }
@@ -73,8 +76,14 @@ fn payments(c: &mut Criterion) {
                         let mut tx = unsigned(
                             &[(coin.outpoint, Sequence::MAX)],
                             vec![
-                                TxOut { value: change, script_pubkey: key.p2wpkh() },
-                                TxOut { value: pay, script_pubkey: burn() },
+                                TxOut {
+                                    value: change,
+                                    script_pubkey: key.p2wpkh(),
+                                },
+                                TxOut {
+                                    value: pay,
+                                    script_pubkey: burn(),
+                                },
                             ],
                         );
                         key.sign_p2wpkh(&mut tx, 0, coin.txout.value);

@@ -570,7 +570,10 @@ fn check_standard(tx: &Transaction) -> Result<(), Reject> {
             || spk.is_p2wsh()
             || spk.is_p2tr()
             || spk.is_multisig()
-            || (spk.is_witness_program() && !spk.is_p2wpkh() && !spk.is_p2wsh());
+            // Future witness versions (and P2A anchors) are standard to create.
+            || spk
+                .witness_version()
+                .is_some_and(|v| v != bitcoin::WitnessVersion::V0);
         if !standard {
             return Err(Reject::rejected("scriptpubkey"));
         }
