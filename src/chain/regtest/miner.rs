@@ -118,7 +118,7 @@ mod tests {
         let payout = ScriptBuf::new_op_return([1u8; 4]);
         let block = assemble(Template {
             prev: BlockHash::all_zeros(),
-            height: 7,
+            height: 300,
             time: 1_700_000_000,
             payout: &payout,
             txs: vec![],
@@ -128,7 +128,7 @@ mod tests {
         assert!(block.header.validate_pow(block.header.target()).is_ok());
         assert!(block.check_merkle_root());
         assert!(block.check_witness_commitment());
-        assert_eq!(block.bip34_block_height().unwrap(), 7);
+        assert_eq!(block.bip34_block_height().unwrap(), 300);
         assert_eq!(
             block.txdata[0].output[0].value,
             subsidy(7) + Amount::from_sat(10)
