@@ -5,3 +5,8 @@
 //!   regtest node on Bitcoin Core's validation engine and its bitcoind-compatible RPC server.
 
 pub mod chain;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod store;
+pub mod wallet;

@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "chanhub", version, about = "A Lightning-compatible payment channel hub")]
+#[command(
+    name = "chanhub",
+    version,
+    about = "A Lightning-compatible payment channel hub"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -56,8 +56,15 @@ pub struct UtxoInfo {
 /// The answer of `testmempoolaccept` for one transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestAccept {
-    Allowed { txid: Txid, vsize: u64, fee_sat: u64 },
-    Rejected { txid: Txid, reason: String },
+    Allowed {
+        txid: Txid,
+        vsize: u64,
+        fee_sat: u64,
+    },
+    Rejected {
+        txid: Txid,
+        reason: String,
+    },
 }
 
 /// Why a chain call failed: retry the transient ones, surface the permanent ones.
