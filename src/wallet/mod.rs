@@ -195,7 +195,7 @@ impl Wallet {
     /// Parses `s` as an address of this wallet's network.
     pub fn parse_address(&self, s: &str) -> Result<Address, WalletError> {
         let unchecked = Address::<NetworkUnchecked>::from_str(s.trim())
-            .map_err(|e| WalletError::InvalidAddress(e.to_string()))?;
+            .map_err(|e| WalletError::InvalidAddress(format!("{:?} ({e})", s.trim())))?;
         if unchecked.is_valid_for_network(self.network) {
             return Ok(unchecked.assume_checked());
         }
