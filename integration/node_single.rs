@@ -154,3 +154,50 @@ fn cli_reports_failures_with_a_message_and_nonzero_exit() {
     );
     node.stop();
 }
+
+#[test]
+fn the_seed_alone_finds_the_coins_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("node");
+    let node = NodeProc::start(&dir, &[]);
+    let node_id = node.json["node_id"].clone();
+    // Coins on addresses 0, 15 and 30: 30 lies beyond the first gap-limit window (0..20) and
+    // is only found because 15 moves the window.
+    let mut addrs = Vec::new();
+    for _ in 0..31 {
+        addrs.push(node.new_address());
+    }
+    node.cli_json(&["chain", "mine", "1", "--address", &addrs[0]]);
+    node.cli_json(&["chain", "mine", "100", "--address", &burn_address()]);
+    let t1 = node.cli_json(&["send", &addrs[15], "1000000"])["txid"].clone();
+    let t2 = node.cli_json(&["send", &addrs[30], "2000000"])["txid"].clone();
+    node.cli_json(&["chain", "mine", "1", "--address", &burn_address()]);
+    let fees = node.fee_of(t1.as_str().unwrap()) + node.fee_of(t2.as_str().unwrap());
+    assert_eq!(node.balance(), (50 * COIN - fees, 0));
+    node.stop();
+
+    // Lose the database; keep the seed (and the chain this node runs).
+    for f in [
+        "chanhub.sqlite",
+        "chanhub.sqlite-wal",
+        "chanhub.sqlite-shm",
+        "api-token",
+    ] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let node = NodeProc::start(&dir, &[]);
+    assert_eq!(node.json["node_id"], node_id);
+    assert_eq!(node.balance(), (50 * COIN - fees, 0));
+    let txs = node.cli_json(&["transactions"]);
+    assert_eq!(
+        txs["transactions"].as_array().unwrap().len(),
+        3,
+        "coinbase and two payments: {txs}"
+    );
+    let fresh = node.new_address();
+    assert!(
+        !addrs.contains(&fresh),
+        "used addresses are not handed out again"
+    );
+    node.stop();
+}
