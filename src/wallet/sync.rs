@@ -178,7 +178,7 @@ impl Wallet {
         // either; only trust "gone" when we are at the chain's tip.
         let tip = self.chain.tip().await?;
         let ours = self.store.call(q::scan_tip).await?;
-        if ours.map(|(h, hash)| (h, hash)) != Some((tip.height, tip.hash)) {
+        if ours != Some((tip.height, tip.hash)) {
             return Ok(0);
         }
         let n = gone.len() as u32;
