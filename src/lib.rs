@@ -3,5 +3,20 @@
 //! # Layout
 //! - [`chain`]: the chain seam ([`chain::ChainSource`]), the bitcoind JSON-RPC client, the embedded
 //!   regtest node on Bitcoin Core's validation engine and its bitcoind-compatible RPC server.
+//! - [`node`]: the `chanhub node` daemon: data directory, `node.json`, startup and shutdown.
+//! - [`keys`]: the seed and every key derived from it (node key, BIP84 wallet, channel keys).
+//! - [`store`]: the SQLite database: pragmas, versioned schema, typed queries.
+//! - [`wallet`]: the on-chain wallet: chain scanning with reorgs, coin selection, signing.
+//! - [`api`]: the HTTP API (bearer token, JSON errors) and its client.
+//! - [`cli`]: the command-line client on top of the API.
+//! - [`config`]: `chanhub.toml` and flags; [`error`]: the flat error enum of the API edge.
 
+pub mod api;
 pub mod chain;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod node;
+pub mod store;
+pub mod wallet;

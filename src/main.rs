@@ -1,5 +1,9 @@
 //! The `chanhub` binary: the node daemon, the embedded regtest chain and the CLI client.
 
+use std::process::ExitCode;
+
+use chanhub::cli::{ClientCommand, Target};
+use chanhub::config::{LogFormat, NodeArgs, NodeConfig};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -9,19 +13,121 @@ use clap::{Parser, Subcommand};
     about = "A Lightning-compatible payment channel hub"
 )]
 struct Cli {
+    #[command(flatten)]
+    target: Target,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a chanhub node (the daemon).
+    Node(NodeArgs),
     /// Run the embedded Bitcoin regtest node alone, like `bitcoind -regtest`.
     Regtest(chanhub::chain::regtest::standalone::RegtestArgs),
+    #[command(flatten)]
+    Client(ClientCommand),
 }
 
-fn main() -> std::process::ExitCode {
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CHANHUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn run_node(args: NodeArgs) -> ExitCode {
+    let config = match NodeConfig::load(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let node = match chanhub::node::Node::start(config).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "node failed to start");
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        node.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn run_client(target: Target, command: ClientCommand, json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(chanhub::cli::run(&target, command, json)) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Node(args) => run_node(args),
         Command::Regtest(args) => chanhub::chain::regtest::standalone::main(args),
+        Command::Client(c) => run_client(cli.target, c, cli.json),
     }
 }

@@ -1,0 +1,103 @@
+//! The HTTP API: JSON over HTTP/1 (axum on hyper), every route behind a bearer token.
+//!
+//! Routes (all JSON; errors are `{"error": {"code", "message"}}`, see [`crate::error`]):
+//! - `GET  /v1/info` → `node_id`, `network`, `block_height`, `block_hash`, `peer_addr`, `version`
+//! - `GET  /v1/balance` → `onchain_confirmed_sat`, `onchain_unconfirmed_sat`, `onchain_immature_sat`
+//! - `POST /v1/onchain/address` → `address`
+//! - `POST /v1/onchain/send` `{address, amount_sat, feerate_sat_per_vb?}` → `txid`
+//! - `GET  /v1/onchain/transactions` → `transactions: [...]`
+//! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
+//!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
+
+pub mod auth;
+pub mod client;
+mod extract;
+mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::Network;
+
+use crate::chain::ChainSource;
+use crate::error::Error;
+use crate::node::chain_backend::ChainControl;
+use crate::wallet::Wallet;
+
+/// Request bodies larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub node_id: PublicKey,
+    pub network: Network,
+    pub peer_addr: SocketAddr,
+    pub wallet: Arc<Wallet>,
+    pub chain: Arc<dyn ChainSource>,
+    /// Present when the chain can mine blocks (regtest).
+    pub control: Option<Arc<dyn ChainControl>>,
+    /// The expected bearer token.
+    pub token: Arc<str>,
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::warn!(code = self.code(), error = %self, "API request failed");
+        }
+        let body = serde_json::json!({
+            "error": { "code": self.code(), "message": self.to_string() }
+        });
+        let mut resp = (status, axum::Json(body)).into_response();
+        if matches!(self, Error::Unauthorized) {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        resp
+    }
+}
+
+/// The API's routes with authentication, limits and JSON fallbacks.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/info", get(routes::info))
+        .route("/v1/balance", get(routes::balance))
+        .route("/v1/onchain/address", post(routes::new_address))
+        .route("/v1/onchain/send", post(routes::send))
+        .route("/v1/onchain/transactions", get(routes::transactions))
+        .route("/v1/chain/info", get(routes::chain_info))
+        .route("/v1/chain/mine", post(routes::chain_mine))
+        .fallback(|| async { Error::NotFound("no such endpoint".into()) })
+        .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests;

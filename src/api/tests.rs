@@ -1,0 +1,296 @@
+//! The API over a real socket, on the in-memory test chain.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bitcoin::{Address, BlockHash, Network};
+use hyper::Method;
+use serde_json::{json, Value};
+
+use super::client::{ApiClient, ClientError};
+use super::*;
+use crate::chain::ChainError;
+use crate::keys::{KeysManager, Seed};
+use crate::store::Store;
+use crate::wallet::test_chain::TestChain;
+
+const TOKEN: &str = "test-token";
+
+struct TestControl(Arc<TestChain>);
+
+#[async_trait]
+impl ChainControl for TestControl {
+    fn kind(&self) -> &'static str {
+        "test"
+    }
+    fn rpc_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+    async fn mine(&self, blocks: u32, to: &Address) -> Result<Vec<BlockHash>, ChainError> {
+        Ok(self.0.mine(blocks, &to.script_pubkey()))
+    }
+    async fn mempool_size(&self) -> Result<usize, ChainError> {
+        Ok(0)
+    }
+}
+
+struct Api {
+    client: ApiClient,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(with_control: bool) -> Api {
+    let chain = Arc::new(TestChain::new());
+    let keys = Arc::new(KeysManager::new(
+        &Seed::from_bytes([1; 32]),
+        Network::Regtest,
+    ));
+    let wallet = Wallet::open(
+        keys.clone(),
+        Store::open_in_memory().unwrap(),
+        chain.clone(),
+        Some(chain.clone()),
+        true,
+    )
+    .await
+    .unwrap();
+    let state = ApiState {
+        node_id: keys.node_id(),
+        network: Network::Regtest,
+        peer_addr: "127.0.0.1:9735".parse().unwrap(),
+        wallet: Arc::new(wallet),
+        chain: chain.clone(),
+        control: with_control
+            .then(|| Arc::new(TestControl(chain.clone())) as Arc<dyn ChainControl>),
+        token: TOKEN.into(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    Api {
+        client: ApiClient::new(&addr.to_string(), TOKEN),
+        _stop: tx,
+    }
+}
+
+/// Status, error code and message of a raw request with the right token.
+async fn raw(api: &Api, method: Method, path: &str, body: &str) -> (u16, Value) {
+    let (status, text) = api
+        .client
+        .raw(method, path, Some(TOKEN), body.as_bytes().to_vec())
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_str(&text).expect("every answer is JSON"),
+    )
+}
+
+fn api_error(r: Result<Value, ClientError>) -> (u16, String) {
+    match r {
+        Err(ClientError::Api { status, code, .. }) => (status, code),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn missing_or_wrong_token_is_401() {
+    let api = start(true).await;
+    for token in [None, Some("wrong"), Some(""), Some("test-token-and-more")] {
+        let (status, text) = api
+            .client
+            .raw(Method::GET, "/v1/info", token, vec![])
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "token {token:?}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["error"]["code"], "unauthorized");
+        assert!(v["error"]["message"].as_str().unwrap().contains("token"));
+    }
+    // Even unknown paths do not reveal anything without the token.
+    let (status, _) = api
+        .client
+        .raw(Method::GET, "/nope", None, vec![])
+        .await
+        .unwrap();
+    assert_eq!(status, 401);
+    assert!(api.client.get("/v1/info").await.is_ok());
+}
+
+#[tokio::test]
+async fn info_balance_address_and_transactions() {
+    let api = start(true).await;
+    let info = api.client.get("/v1/info").await.unwrap();
+    assert_eq!(info["network"], "regtest");
+    assert_eq!(info["node_id"].as_str().unwrap().len(), 66);
+    assert_eq!(info["block_height"], 0);
+    assert_eq!(info["block_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(info["peer_addr"], "127.0.0.1:9735");
+    assert_eq!(info["version"], env!("CARGO_PKG_VERSION"));
+
+    let a = api
+        .client
+        .post("/v1/onchain/address", json!({}))
+        .await
+        .unwrap();
+    let b = api
+        .client
+        .post("/v1/onchain/address", json!({}))
+        .await
+        .unwrap();
+    assert_ne!(a["address"], b["address"]);
+    assert!(a["address"].as_str().unwrap().starts_with("bcrt1"));
+
+    let mined = api
+        .client
+        .post("/v1/chain/mine", json!({"blocks": 101}))
+        .await
+        .unwrap();
+    assert_eq!(mined["blocks"].as_array().unwrap().len(), 101);
+    assert_eq!(mined["block_height"], 101);
+    let bal = api.client.get("/v1/balance").await.unwrap();
+    // Blocks 1 and 2 have 101 and 100 confirmations: both mature.
+    assert_eq!(bal["onchain_confirmed_sat"], 2 * 5_000_000_000u64);
+    assert_eq!(bal["onchain_unconfirmed_sat"], 0);
+    assert_eq!(bal["onchain_immature_sat"], 99 * 5_000_000_000u64);
+
+    let sent = api
+        .client
+        .post(
+            "/v1/onchain/send",
+            json!({"address": b["address"], "amount_sat": 10_000, "feerate_sat_per_vb": 3}),
+        )
+        .await
+        .unwrap();
+    let txs = api.client.get("/v1/onchain/transactions").await.unwrap();
+    let tx = txs["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["txid"] == sent["txid"])
+        .unwrap()
+        .clone();
+    assert_eq!(tx["confirmations"], 0);
+    let fee = tx["fee_sat"].as_i64().unwrap();
+    assert!(fee > 0);
+    // Paying ourselves costs only the fee.
+    assert_eq!(tx["amount_sat"].as_i64().unwrap(), -fee);
+    let bal = api.client.get("/v1/balance").await.unwrap();
+    assert_eq!(
+        bal["onchain_confirmed_sat"].as_i64().unwrap()
+            + bal["onchain_unconfirmed_sat"].as_i64().unwrap(),
+        2 * 5_000_000_000 - fee
+    );
+    let chain = api.client.get("/v1/chain/info").await.unwrap();
+    assert_eq!(chain["block_height"], 101);
+    assert_eq!(chain["source"], "test");
+}
+
+#[tokio::test]
+async fn bad_sends_get_specific_errors() {
+    let api = start(true).await;
+    let own = api
+        .client
+        .post("/v1/onchain/address", json!({}))
+        .await
+        .unwrap()["address"]
+        .clone();
+    let send = |body: Value| api.client.post("/v1/onchain/send", body);
+    assert_eq!(
+        api_error(send(json!({"address": "xyz", "amount_sat": 1000})).await),
+        (400, "invalid_address".into())
+    );
+    assert_eq!(
+        api_error(
+            send(
+                json!({"address": "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "amount_sat": 1000})
+            )
+            .await
+        ),
+        (400, "wrong_network".into())
+    );
+    assert_eq!(
+        api_error(send(json!({"address": own, "amount_sat": 1000})).await),
+        (422, "insufficient_funds".into())
+    );
+    assert_eq!(
+        api_error(send(json!({"address": own, "amount_sat": 100})).await),
+        (400, "amount_below_dust".into())
+    );
+    assert_eq!(
+        api_error(send(json!({"address": own, "amount_sat": 0})).await),
+        (400, "invalid_amount".into())
+    );
+    assert_eq!(
+        api_error(send(json!({"address": own, "amount_sat": 2_100_000_000_000_001u64})).await),
+        (400, "invalid_amount".into())
+    );
+    assert_eq!(
+        api_error(send(json!({"address": own, "amount_sat": 1000, "feerate_sat_per_vb": 0})).await),
+        (400, "invalid_fee_rate".into())
+    );
+    assert_eq!(
+        api_error(send(json!({"address": own, "amount_sat": -5})).await),
+        (400, "invalid_request".into())
+    );
+    assert_eq!(
+        api_error(send(json!({"address": own})).await),
+        (400, "invalid_request".into())
+    );
+    assert_eq!(
+        api_error(send(json!({"address": own, "amount_sat": 1000, "extra": 1})).await),
+        (400, "invalid_request".into())
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_are_json_errors_not_crashes() {
+    let api = start(true).await;
+    for body in ["{", "null", "[]", "\"x\"", "{\"address\": 5}", "\u{0}\u{1}"] {
+        let (status, v) = raw(&api, Method::POST, "/v1/onchain/send", body).await;
+        assert_eq!(status, 400, "body {body:?}");
+        assert_eq!(v["error"]["code"], "invalid_request");
+    }
+    let big = format!("{{\"address\": \"{}\"}}", "a".repeat(MAX_BODY_BYTES + 1));
+    let (status, v) = raw(&api, Method::POST, "/v1/onchain/send", &big).await;
+    assert_eq!(status, 413);
+    assert_eq!(v["error"]["code"], "payload_too_large");
+    let (status, v) = raw(&api, Method::GET, "/v1/nothing", "").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, v) = raw(&api, Method::DELETE, "/v1/balance", "").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+    for body in [
+        json!({"blocks": 0}),
+        json!({"blocks": 100_000}),
+        json!({"blocks": 1, "address": "nope"}),
+    ] {
+        let (status, _) = raw(&api, Method::POST, "/v1/chain/mine", &body.to_string()).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    // Still serving after all that.
+    assert!(api.client.get("/v1/balance").await.is_ok());
+}
+
+#[tokio::test]
+async fn chain_endpoints_are_absent_without_a_regtest_chain() {
+    let api = start(false).await;
+    assert_eq!(api_error(api.client.get("/v1/chain/info").await).0, 404);
+    assert_eq!(
+        api_error(
+            api.client
+                .post("/v1/chain/mine", json!({"blocks": 1}))
+                .await
+        )
+        .0,
+        404
+    );
+}

@@ -1,0 +1,159 @@
+//! The CLI client: `chanhub [--datadir DIR | --api URL --token-file F] [--json] <command>`.
+//! Talks to a running node's API and prints readable tables, or the API's JSON with `--json`.
+
+mod render;
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use crate::api::client::{ApiClient, ClientError};
+use crate::node::datadir::NodeJson;
+
+/// Where the node's API is and how to authenticate.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// Data directory of a running node (its node.json and api-token are read).
+    #[arg(long)]
+    pub datadir: Option<PathBuf>,
+    /// API URL, e.g. http://127.0.0.1:3010 (with --token-file).
+    #[arg(long)]
+    pub api: Option<String>,
+    /// File holding the API token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// A client command.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ClientCommand {
+    /// Node id, network, chain tip, peer address.
+    Info,
+    /// On-chain balance.
+    Balance,
+    /// A fresh receive address.
+    Newaddress,
+    /// Pay AMOUNT_SAT to ADDRESS on chain.
+    Send {
+        address: String,
+        amount_sat: u64,
+        /// Fee rate in sat/vB (default: the chain's estimate, at least 1).
+        #[arg(long)]
+        feerate: Option<f64>,
+    },
+    /// On-chain wallet transactions.
+    Transactions,
+    /// The regtest chain: info, mine.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum ChainCommand {
+    /// Chain tip, mempool size, RPC address.
+    Info,
+    /// Mine N blocks (to a wallet address unless --address).
+    Mine {
+        blocks: u32,
+        #[arg(long)]
+        address: Option<String>,
+    },
+}
+
+fn read_token(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|t| t.trim().to_string())
+        .map_err(|e| format!("cannot read the API token {}: {e}", path.display()))
+}
+
+impl Target {
+    fn client(&self) -> Result<ApiClient, String> {
+        match (&self.api, &self.datadir) {
+            (Some(api), _) => {
+                let file = match (&self.token_file, &self.datadir) {
+                    (Some(f), _) => f.clone(),
+                    (None, Some(d)) => d.join(crate::api::auth::TOKEN_FILE),
+                    (None, None) => return Err("--api needs --token-file".into()),
+                };
+                Ok(ApiClient::new(api, &read_token(&file)?))
+            }
+            (None, Some(dir)) => {
+                let node = NodeJson::read(dir).map_err(|e| {
+                    format!(
+                        "no running node in {} (cannot read node.json: {e})",
+                        dir.display()
+                    )
+                })?;
+                let file = self.token_file.clone().unwrap_or(node.api_token_file);
+                Ok(ApiClient::new(
+                    &node.api_addr.to_string(),
+                    &read_token(&file)?,
+                ))
+            }
+            (None, None) => {
+                Err("say which node: --datadir DIR, or --api URL --token-file FILE".into())
+            }
+        }
+    }
+}
+
+/// Runs one command; returns the text to print, or the error message.
+pub async fn run(
+    target: &Target,
+    command: ClientCommand,
+    json_out: bool,
+) -> Result<String, String> {
+    let client = target.client()?;
+    let err = |e: ClientError| e.to_string();
+    let (value, text): (Value, fn(&Value) -> String) = match command {
+        ClientCommand::Info => (client.get("/v1/info").await.map_err(err)?, render::info),
+        ClientCommand::Balance => (
+            client.get("/v1/balance").await.map_err(err)?,
+            render::balance,
+        ),
+        ClientCommand::Newaddress => (
+            client
+                .post("/v1/onchain/address", json!({}))
+                .await
+                .map_err(err)?,
+            render::address,
+        ),
+        ClientCommand::Send {
+            address,
+            amount_sat,
+            feerate,
+        } => {
+            let mut body = json!({ "address": address, "amount_sat": amount_sat });
+            if let Some(f) = feerate {
+                body["feerate_sat_per_vb"] = json!(f);
+            }
+            (
+                client.post("/v1/onchain/send", body).await.map_err(err)?,
+                render::txid,
+            )
+        }
+        ClientCommand::Transactions => (
+            client.get("/v1/onchain/transactions").await.map_err(err)?,
+            render::transactions,
+        ),
+        ClientCommand::Chain(ChainCommand::Info) => (
+            client.get("/v1/chain/info").await.map_err(err)?,
+            render::chain_info,
+        ),
+        ClientCommand::Chain(ChainCommand::Mine { blocks, address }) => {
+            let mut body = json!({ "blocks": blocks });
+            if let Some(a) = address {
+                body["address"] = json!(a);
+            }
+            (
+                client.post("/v1/chain/mine", body).await.map_err(err)?,
+                render::mined,
+            )
+        }
+    };
+    Ok(if json_out {
+        serde_json::to_string_pretty(&value).expect("serialisable")
+    } else {
+        text(&value)
+    })
+}

@@ -1,0 +1,324 @@
+//! Node configuration: `DIR/chanhub.toml`, overridden by command-line flags.
+//!
+//! Resolution is a pure function ([`NodeConfig::resolve`]) so it is tested without a process.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bitcoin::Network;
+use serde::Deserialize;
+
+/// The config file's name inside the data directory.
+pub const CONFIG_FILE: &str = "chanhub.toml";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9735";
+pub const DEFAULT_API: &str = "127.0.0.1:3010";
+/// How often the wallet polls the chain for new blocks and mempool transactions.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("unknown network {0:?} (expected regtest, testnet, signet or bitcoin)")]
+    Network(String),
+    #[error("unknown log format {0:?} (expected text or json)")]
+    LogFormat(String),
+    #[error("bitcoind RPC needs credentials: --bitcoind-user with --bitcoind-password, or --bitcoind-cookie")]
+    MissingRpcAuth,
+    #[error("give either --bitcoind-user/--bitcoind-password or --bitcoind-cookie, not both")]
+    ConflictingRpcAuth,
+    #[error("--bitcoind-user and --bitcoind-password go together")]
+    IncompleteUserPass,
+    #[error("bitcoind credentials given without --bitcoind-rpc")]
+    RpcAuthWithoutUrl,
+    #[error("the embedded chain is regtest only; use --bitcoind-rpc for {0}")]
+    EmbeddedNeedsRegtest(Network),
+}
+
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(ConfigError::LogFormat(other.to_string())),
+        }
+    }
+}
+
+/// Credentials for a bitcoind-compatible JSON-RPC server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BitcoindAuth {
+    UserPass { user: String, password: String },
+    Cookie(PathBuf),
+}
+
+/// An external chain: a bitcoind (or another chanhub node's embedded chain) over JSON-RPC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitcoindConfig {
+    pub url: String,
+    pub auth: BitcoindAuth,
+}
+
+/// Flags of `chanhub node`. Every field is optional so the config file can supply it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NodeArgs {
+    /// The node's data directory (created if missing).
+    #[arg(long)]
+    pub datadir: PathBuf,
+    /// regtest (default), testnet, signet or bitcoin.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Address the Lightning peer port binds to (port 0: the OS chooses).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Address the HTTP API binds to (port 0: the OS chooses).
+    #[arg(long)]
+    pub api: Option<SocketAddr>,
+    /// URL of a bitcoind-compatible JSON-RPC server; without it the node runs its own regtest chain.
+    #[arg(long)]
+    pub bitcoind_rpc: Option<String>,
+    #[arg(long)]
+    pub bitcoind_user: Option<String>,
+    #[arg(long)]
+    pub bitcoind_password: Option<String>,
+    /// Cookie file with `user:password`, as bitcoind writes it.
+    #[arg(long)]
+    pub bitcoind_cookie: Option<PathBuf>,
+    /// text (default) or json.
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+/// The contents of `DIR/chanhub.toml`; the same keys as the flags, in `snake_case`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub network: Option<String>,
+    pub listen: Option<SocketAddr>,
+    pub api: Option<SocketAddr>,
+    pub bitcoind_rpc: Option<String>,
+    pub bitcoind_user: Option<String>,
+    pub bitcoind_password: Option<String>,
+    pub bitcoind_cookie: Option<PathBuf>,
+    pub log_format: Option<String>,
+    /// Wallet poll interval in milliseconds (no flag: a tuning knob, not an everyday option).
+    pub sync_interval_ms: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads `DIR/chanhub.toml`; a missing file is an empty config.
+    pub fn load(datadir: &Path) -> Result<Self, ConfigError> {
+        let path = datadir.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path,
+                message: e.message().to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileConfig::default()),
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+}
+
+/// Everything a node needs to start, resolved and validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    pub datadir: PathBuf,
+    pub network: Network,
+    pub listen: SocketAddr,
+    pub api: SocketAddr,
+    /// `None`: run the embedded regtest chain in-process.
+    pub bitcoind: Option<BitcoindConfig>,
+    pub log_format: LogFormat,
+    pub sync_interval: Duration,
+}
+
+/// Parses a network name the way users write it.
+pub fn parse_network(s: &str) -> Result<Network, ConfigError> {
+    match s {
+        "regtest" => Ok(Network::Regtest),
+        "testnet" => Ok(Network::Testnet),
+        "signet" => Ok(Network::Signet),
+        "bitcoin" | "mainnet" => Ok(Network::Bitcoin),
+        other => Err(ConfigError::Network(other.to_string())),
+    }
+}
+
+impl NodeConfig {
+    /// Merges flags over the file; flags win field by field.
+    pub fn resolve(flags: NodeArgs, file: FileConfig) -> Result<Self, ConfigError> {
+        let network = match flags.network.or(file.network) {
+            Some(n) => parse_network(&n)?,
+            None => Network::Regtest,
+        };
+        let log_format = match flags.log_format.or(file.log_format) {
+            Some(f) => f.parse()?,
+            None => LogFormat::Text,
+        };
+        // Credentials are taken as a group from whichever source names the RPC URL, so a
+        // cookie in the file does not silently combine with a user given on the command line.
+        let from_flags = flags.bitcoind_rpc.is_some()
+            || flags.bitcoind_user.is_some()
+            || flags.bitcoind_password.is_some()
+            || flags.bitcoind_cookie.is_some();
+        let (url, user, password, cookie) = if from_flags {
+            (
+                flags.bitcoind_rpc.or(file.bitcoind_rpc),
+                flags.bitcoind_user,
+                flags.bitcoind_password,
+                flags.bitcoind_cookie,
+            )
+        } else {
+            (
+                file.bitcoind_rpc,
+                file.bitcoind_user,
+                file.bitcoind_password,
+                file.bitcoind_cookie,
+            )
+        };
+        let bitcoind = match url {
+            None if user.is_some() || password.is_some() || cookie.is_some() => {
+                return Err(ConfigError::RpcAuthWithoutUrl)
+            }
+            None => None,
+            Some(url) => {
+                let auth = match (user, password, cookie) {
+                    (Some(user), Some(password), None) => BitcoindAuth::UserPass { user, password },
+                    (None, None, Some(cookie)) => BitcoindAuth::Cookie(cookie),
+                    (None, None, None) => return Err(ConfigError::MissingRpcAuth),
+                    (_, _, Some(_)) => return Err(ConfigError::ConflictingRpcAuth),
+                    _ => return Err(ConfigError::IncompleteUserPass),
+                };
+                Some(BitcoindConfig { url, auth })
+            }
+        };
+        if bitcoind.is_none() && network != Network::Regtest {
+            return Err(ConfigError::EmbeddedNeedsRegtest(network));
+        }
+        Ok(NodeConfig {
+            datadir: flags.datadir,
+            network,
+            listen: flags
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            api: flags
+                .api
+                .or(file.api)
+                .unwrap_or_else(|| DEFAULT_API.parse().expect("valid default")),
+            bitcoind,
+            log_format,
+            sync_interval: file
+                .sync_interval_ms
+                .map(|ms| Duration::from_millis(ms.max(10)))
+                .unwrap_or(DEFAULT_SYNC_INTERVAL),
+        })
+    }
+
+    /// Reads the config file of `flags.datadir` and merges the flags over it.
+    pub fn load(flags: NodeArgs) -> Result<Self, ConfigError> {
+        let file = FileConfig::load(&flags.datadir)?;
+        Self::resolve(flags, file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flags() -> NodeArgs {
+        NodeArgs {
+            datadir: "d".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_run_the_embedded_regtest_chain() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.network, Network::Regtest);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.api.to_string(), DEFAULT_API);
+        assert_eq!(c.bitcoind, None);
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: FileConfig = toml::from_str(
+            "api = \"127.0.0.1:4000\"\nlisten = \"127.0.0.1:4001\"\nlog_format = \"json\"\n",
+        )
+        .unwrap();
+        let mut f = flags();
+        f.api = Some("127.0.0.1:0".parse().unwrap());
+        let c = NodeConfig::resolve(f, file).unwrap();
+        assert_eq!(c.api.to_string(), "127.0.0.1:0");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:4001");
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn rpc_credentials_are_validated() {
+        let mut f = flags();
+        f.bitcoind_rpc = Some("http://127.0.0.1:18443".into());
+        assert!(matches!(
+            NodeConfig::resolve(f.clone(), FileConfig::default()),
+            Err(ConfigError::MissingRpcAuth)
+        ));
+        f.bitcoind_user = Some("u".into());
+        assert!(matches!(
+            NodeConfig::resolve(f.clone(), FileConfig::default()),
+            Err(ConfigError::IncompleteUserPass)
+        ));
+        f.bitcoind_password = Some("p".into());
+        let c = NodeConfig::resolve(f.clone(), FileConfig::default()).unwrap();
+        assert_eq!(
+            c.bitcoind.unwrap().auth,
+            BitcoindAuth::UserPass {
+                user: "u".into(),
+                password: "p".into()
+            }
+        );
+        f.bitcoind_cookie = Some("c".into());
+        assert!(matches!(
+            NodeConfig::resolve(f, FileConfig::default()),
+            Err(ConfigError::ConflictingRpcAuth)
+        ));
+    }
+
+    #[test]
+    fn unknown_keys_and_values_are_refused() {
+        assert!(toml::from_str::<FileConfig>("apii = \"x\"").is_err());
+        let mut f = flags();
+        f.network = Some("moon".into());
+        assert!(matches!(
+            NodeConfig::resolve(f, FileConfig::default()),
+            Err(ConfigError::Network(_))
+        ));
+        let mut f = flags();
+        f.network = Some("bitcoin".into());
+        assert!(matches!(
+            NodeConfig::resolve(f, FileConfig::default()),
+            Err(ConfigError::EmbeddedNeedsRegtest(Network::Bitcoin))
+        ));
+    }
+}

@@ -1,0 +1,177 @@
+//! The one flat error enum at the API edge.
+//!
+//! Every failure a caller of the HTTP API (or the CLI on top of it) can see is one of these
+//! variants. Each has a stable machine-readable [`Error::code`] and an HTTP status
+//! ([`Error::http_status`]); the JSON body is `{"error": {"code": "...", "message": "..."}}`.
+//! Inner modules keep their own small typed errors and convert into this enum at the edge, so
+//! callers get outcomes they can act on, not our internals.
+//!
+//! | code | status | meaning |
+//! |---|---|---|
+//! | `unauthorized` | 401 | missing or wrong `Authorization: Bearer` token |
+//! | `invalid_request` | 400 | malformed JSON, missing or mistyped field |
+//! | `payload_too_large` | 413 | request body over the limit |
+//! | `not_found` | 404 | no such endpoint (or not served by this node's chain) |
+//! | `method_not_allowed` | 405 | endpoint exists, method does not |
+//! | `invalid_address` | 400 | not a Bitcoin address |
+//! | `wrong_network` | 400 | address of another network |
+//! | `invalid_amount` | 400 | zero or more than 21M BTC |
+//! | `amount_below_dust` | 400 | output would be dust for that address type |
+//! | `invalid_fee_rate` | 400 | fee rate out of range |
+//! | `insufficient_funds` | 422 | not enough spendable coins for amount + fee |
+//! | `transaction_rejected` | 422 | the chain refused our transaction |
+//! | `chain_unavailable` | 503 | the chain source cannot be reached now; retry |
+//! | `internal` | 500 | a bug or a local failure (disk); see the node's log |
+
+use crate::chain::ChainError;
+
+/// An outcome the API user can act on. See the module docs for codes and statuses.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("missing or wrong API token")]
+    Unauthorized,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("invalid address: {0}")]
+    InvalidAddress(String),
+    #[error("address is for {address_network}, this node runs on {node_network}")]
+    WrongNetwork {
+        address_network: String,
+        node_network: String,
+    },
+    #[error("invalid amount: {0}")]
+    InvalidAmount(String),
+    #[error(
+        "amount {amount_sat} sat is below the dust limit of {dust_limit_sat} sat for this address"
+    )]
+    AmountBelowDust {
+        amount_sat: u64,
+        dust_limit_sat: u64,
+    },
+    #[error("invalid fee rate: {0}")]
+    InvalidFeeRate(String),
+    #[error(
+        "insufficient funds: need {needed_sat} sat (amount and fee), {available_sat} sat spendable"
+    )]
+    InsufficientFunds { needed_sat: u64, available_sat: u64 },
+    #[error("transaction rejected by the chain: {0}")]
+    TransactionRejected(String),
+    #[error("chain source unavailable: {0}")]
+    ChainUnavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable machine-readable code, `snake_case`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Unauthorized => "unauthorized",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::PayloadTooLarge { .. } => "payload_too_large",
+            Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
+            Error::InvalidAddress(_) => "invalid_address",
+            Error::WrongNetwork { .. } => "wrong_network",
+            Error::InvalidAmount(_) => "invalid_amount",
+            Error::AmountBelowDust { .. } => "amount_below_dust",
+            Error::InvalidFeeRate(_) => "invalid_fee_rate",
+            Error::InsufficientFunds { .. } => "insufficient_funds",
+            Error::TransactionRejected(_) => "transaction_rejected",
+            Error::ChainUnavailable(_) => "chain_unavailable",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The HTTP status this outcome is served with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::Unauthorized => 401,
+            Error::InvalidRequest(_)
+            | Error::InvalidAddress(_)
+            | Error::WrongNetwork { .. }
+            | Error::InvalidAmount(_)
+            | Error::AmountBelowDust { .. }
+            | Error::InvalidFeeRate(_) => 400,
+            Error::NotFound(_) => 404,
+            Error::MethodNotAllowed => 405,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::InsufficientFunds { .. } | Error::TransactionRejected(_) => 422,
+            Error::Internal(_) => 500,
+            Error::ChainUnavailable(_) => 503,
+        }
+    }
+}
+
+impl From<ChainError> for Error {
+    fn from(e: ChainError) -> Self {
+        match e {
+            ChainError::Transient(m) => Error::ChainUnavailable(m),
+            ChainError::Rejected { reason, .. } => Error::TransactionRejected(reason),
+            ChainError::Permanent(m) => Error::Internal(format!("chain source: {m}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_snake_case() {
+        let all = [
+            Error::Unauthorized,
+            Error::InvalidRequest(String::new()),
+            Error::PayloadTooLarge { limit: 1 },
+            Error::NotFound(String::new()),
+            Error::MethodNotAllowed,
+            Error::InvalidAddress(String::new()),
+            Error::WrongNetwork {
+                address_network: String::new(),
+                node_network: String::new(),
+            },
+            Error::InvalidAmount(String::new()),
+            Error::AmountBelowDust {
+                amount_sat: 1,
+                dust_limit_sat: 2,
+            },
+            Error::InvalidFeeRate(String::new()),
+            Error::InsufficientFunds {
+                needed_sat: 1,
+                available_sat: 0,
+            },
+            Error::TransactionRejected(String::new()),
+            Error::ChainUnavailable(String::new()),
+            Error::Internal(String::new()),
+        ];
+        let mut codes: Vec<_> = all.iter().map(|e| e.code()).collect();
+        assert!(codes
+            .iter()
+            .all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        assert!(all.iter().all(|e| (400..600).contains(&e.http_status())));
+    }
+
+    #[test]
+    fn chain_errors_map_to_actionable_outcomes() {
+        assert_eq!(
+            Error::from(ChainError::Transient("down".into())).code(),
+            "chain_unavailable"
+        );
+        let rejected = Error::from(ChainError::Rejected {
+            code: -26,
+            reason: "min relay fee not met".into(),
+        });
+        assert_eq!(rejected.code(), "transaction_rejected");
+        assert!(rejected.to_string().contains("min relay fee not met"));
+    }
+}

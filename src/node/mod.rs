@@ -1,0 +1,214 @@
+//! The `chanhub node` daemon: wires keys, store, chain, wallet, peer port and API together.
+//!
+//! [`Node::start`] brings everything up and writes `DIR/node.json`; [`RunningNode::shutdown`]
+//! stops every task (a `watch` channel flips, each task finishes its current step), waits for
+//! them, and removes `node.json`. The store's single connection closes last, so every write
+//! that was acknowledged is on disk.
+
+pub mod chain_backend;
+pub mod datadir;
+mod identity;
+mod peer;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiState};
+use crate::config::NodeConfig;
+use crate::keys::{KeysError, KeysManager, Seed};
+use crate::store::{Store, StoreError, DB_FILE};
+use crate::wallet::{Wallet, WalletError};
+use chain_backend::ChainBackend;
+use datadir::NodeJson;
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Wallet(#[from] WalletError),
+    #[error("chain: {0}")]
+    Chain(String),
+    #[error("{0}")]
+    Identity(String),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
+    let what = what.into();
+    move |source| NodeError::Io { what, source }
+}
+
+/// A started node. Dropping it without [`RunningNode::shutdown`] aborts its tasks.
+pub struct RunningNode {
+    pub node_json: NodeJson,
+    pub wallet: Arc<Wallet>,
+    datadir: PathBuf,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+pub struct Node;
+
+impl Node {
+    /// Starts a node with `config`: see the module docs.
+    pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+        let dir = config.datadir.clone();
+        datadir::create(&dir).map_err(io(format!("creating {}", dir.display())))?;
+
+        let (seed, fresh_seed) = Seed::load_or_create(&dir)?;
+        let keys = Arc::new(KeysManager::new(&seed, config.network));
+        let db_path = dir.join(DB_FILE);
+        let store = tokio::task::spawn_blocking(move || Store::open(&db_path))
+            .await
+            .map_err(|e| NodeError::Store(StoreError::Task(e.to_string())))??;
+        identity::check(&store, &keys).await?;
+        let token = api::auth::load_or_create_token(&dir).map_err(io("API token"))?;
+
+        let chain = match &config.bitcoind {
+            None => ChainBackend::embedded(&dir).await?,
+            Some(b) => ChainBackend::bitcoind(b, config.network).await?,
+        };
+        let wallet = Arc::new(
+            Wallet::open(
+                keys.clone(),
+                store.clone(),
+                chain.source.clone(),
+                chain.mempool.clone(),
+                fresh_seed,
+            )
+            .await?,
+        );
+        match wallet.sync().await {
+            Ok(r) => tracing::info!(height = r.height, "wallet synced"),
+            // A chain that is down now may be up later: the sync loop keeps trying.
+            Err(e) => tracing::warn!(error = %e, "initial wallet sync failed"),
+        }
+
+        let peer_listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(io(format!("binding the peer port {}", config.listen)))?;
+        let peer_addr = peer_listener.local_addr().map_err(io("peer port"))?;
+        let api_listener = TcpListener::bind(config.api)
+            .await
+            .map_err(io(format!("binding the API {}", config.api)))?;
+        let api_addr = api_listener.local_addr().map_err(io("API port"))?;
+
+        let (shutdown, signal) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(peer::run(peer_listener, signal.clone())));
+        tasks.push(tokio::spawn(sync_loop(
+            wallet.clone(),
+            config.sync_interval,
+            signal.clone(),
+        )));
+        let state = ApiState {
+            node_id: keys.node_id(),
+            network: config.network,
+            peer_addr,
+            wallet: wallet.clone(),
+            chain: chain.source.clone(),
+            control: chain.control.clone(),
+            token: token.into(),
+        };
+        let mut api_signal = signal.clone();
+        tasks.push(tokio::spawn(async move {
+            let stop = async move {
+                let _ = api_signal.wait_for(|s| *s).await;
+            };
+            if let Err(e) = api::serve(api_listener, state, stop).await {
+                tracing::error!(error = %e, "API server failed");
+            }
+        }));
+
+        let node_json = NodeJson {
+            node_id: keys.node_id().to_string(),
+            network: config.network.to_string(),
+            peer_addr,
+            api_addr,
+            api_token_file: dir.join(api::auth::TOKEN_FILE),
+            chain_rpc_addr: chain.served_rpc.as_ref().map(|(a, _)| *a),
+            chain_rpc_cookie: chain.served_rpc.as_ref().map(|(_, c)| c.clone()),
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        node_json.write(&dir).map_err(io("writing node.json"))?;
+        tracing::info!(
+            node_id = %node_json.node_id,
+            %peer_addr,
+            %api_addr,
+            chain_rpc = ?node_json.chain_rpc_addr,
+            "node started"
+        );
+        Ok(RunningNode {
+            node_json,
+            wallet,
+            datadir: dir,
+            shutdown,
+            tasks,
+        })
+    }
+}
+
+impl RunningNode {
+    pub fn api_addr(&self) -> SocketAddr {
+        self.node_json.api_addr
+    }
+
+    /// Stops every task, waits for them, and removes `node.json`.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = task.await;
+        }
+        NodeJson::remove(&self.datadir);
+        tracing::info!("node stopped");
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Keeps the wallet at the chain's tip.
+async fn sync_loop(
+    wallet: Arc<Wallet>,
+    every: std::time::Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match wallet.sync().await {
+            Ok(_) if failing => {
+                tracing::info!("chain reachable again");
+                failing = false;
+            }
+            Ok(_) => {}
+            // Log a failure once, not every second while the chain is down.
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "wallet sync failed; retrying");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}

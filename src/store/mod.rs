@@ -1,0 +1,268 @@
+//! The node's SQLite database: one file, `DIR/chanhub.sqlite`.
+//!
+//! - WAL journal, `synchronous=FULL` (a commit survives power loss), foreign keys on, `STRICT`
+//!   tables; the schema version in `PRAGMA user_version` ([`schema`]): an older database is
+//!   migrated in one transaction, a newer one is refused.
+//! - The connection holds an exclusive lock for the life of the process, so a second node on the
+//!   same data directory fails at start instead of corrupting state.
+//! - One write transaction per logical state change: callers get a `Transaction` from
+//!   [`Store::write`] and commit it once.
+//! - SQLite calls block, so async code goes through [`Store::call`] / [`Store::write`], which
+//!   run them on tokio's blocking pool, never on a runtime worker thread.
+
+pub mod meta;
+pub mod schema;
+pub mod wallet;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "chanhub.sqlite";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "the database {path} has schema version {found}, newer than this chanhub supports \
+         ({supported}); run a newer chanhub"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("the database {0} is in use by another process (is a chanhub node already running on this data directory?)")]
+    Locked(PathBuf),
+    #[error("the database holds invalid data: {0}")]
+    Corrupt(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// A handle to the database, cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    /// One connection: SQLite serialises writers anyway, and one connection keeps the
+    /// exclusive lock and a single view of the data.
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::NewerSchema`] for a database written by a newer chanhub;
+    /// [`StoreError::Locked`] when another process holds it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn, path)
+    }
+
+    /// A private in-memory database (tests).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?, Path::new(":memory:"))
+    }
+
+    fn init(mut conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        let locked = |e: rusqlite::Error| match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
+                StoreError::Locked(path.to_path_buf())
+            }
+            _ => StoreError::Sqlite(e),
+        };
+        // Exclusive locking is set before WAL so the WAL index lives in heap memory and the
+        // lock is taken by the first write below and kept until the connection closes.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(locked)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(locked)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let found: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(locked)?;
+        if found > schema::CURRENT_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found,
+                supported: schema::CURRENT_VERSION,
+            });
+        }
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Exclusive)
+            .map_err(locked)?;
+        for (version, script) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+            tracing::info!(
+                from = version,
+                to = version + 1,
+                "migrating database schema"
+            );
+            tx.execute_batch(script)?;
+        }
+        tx.pragma_update(None, "user_version", schema::CURRENT_VERSION)?;
+        tx.commit()?;
+        Ok(Store {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the current thread. For synchronous callers only
+    /// (startup, tests); async code uses [`Store::call`].
+    pub fn blocking<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.blocking_mut(|c| f(c))
+    }
+
+    fn blocking_mut<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        // A panic while holding the lock cannot leave a half-done SQL transaction behind
+        // (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    /// Runs `f` with the connection on tokio's blocking pool.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.blocking(f))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` inside one write transaction on the blocking pool; commits only if `f`
+    /// succeeds, so a logical state change is stored whole or not at all.
+    pub async fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_blocking(f))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// [`Store::write`] for synchronous callers.
+    pub fn write_blocking<R>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.blocking_mut(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let r = f(&tx)?;
+            tx.commit()?;
+            Ok(r)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_database_gets_the_current_schema_and_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let store = Store::open(&path).unwrap();
+        store
+            .blocking(|c| {
+                let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                assert_eq!(v, schema::CURRENT_VERSION);
+                let mode: String = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+                assert_eq!(mode, "wal");
+                let sync: i64 = c.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+                assert_eq!(sync, 2, "FULL");
+                let fk: i64 = c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+                assert_eq!(fk, 1);
+                let strict: i64 = c.query_row(
+                    "SELECT count(*) FROM pragma_table_list WHERE schema = 'main' \
+                     AND name NOT LIKE 'sqlite_%' AND strict = 0",
+                    [],
+                    |r| r.get(0),
+                )?;
+                assert_eq!(strict, 0, "every table is STRICT");
+                Ok(())
+            })
+            .unwrap();
+        drop(store);
+        // Reopening an up-to-date database changes nothing.
+        Store::open(&path).unwrap();
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", schema::CURRENT_VERSION + 1)
+                .unwrap();
+        }
+        let err = Store::open(&path).err().expect("refused");
+        assert!(
+            matches!(err, StoreError::NewerSchema { found, .. } if found == schema::CURRENT_VERSION + 1)
+        );
+        assert!(err.to_string().contains("newer than this chanhub supports"));
+        // Refusing must not touch the file.
+        let c = Connection::open(&path).unwrap();
+        let v: u32 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, schema::CURRENT_VERSION + 1);
+    }
+
+    #[test]
+    fn older_schema_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            // A version-0 database: created by an older build before any table existed.
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("CREATE TABLE unrelated (x INTEGER) STRICT;")
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store
+            .blocking(|c| {
+                meta::set(c, "k", b"v")?;
+                assert_eq!(meta::get(c, "k")?, Some(b"v".to_vec()));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_second_opener_is_refused_while_the_first_holds_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let _first = Store::open(&path).unwrap();
+        assert!(matches!(Store::open(&path), Err(StoreError::Locked(_))));
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_nothing_behind() {
+        let store = Store::open_in_memory().unwrap();
+        let r: Result<(), _> = store
+            .write(|tx| {
+                meta::set(tx, "half", b"done")?;
+                Err(StoreError::Corrupt("abort".into()))
+            })
+            .await;
+        assert!(r.is_err());
+        let v = store.call(|c| meta::get(c, "half")).await.unwrap();
+        assert_eq!(v, None);
+    }
+}
