@@ -131,7 +131,7 @@ mod tests {
         assert_eq!(block.bip34_block_height().unwrap(), 300);
         assert_eq!(
             block.txdata[0].output[0].value,
-            subsidy(7) + Amount::from_sat(10)
+            subsidy(300) + Amount::from_sat(10)
         );
     }
 }
