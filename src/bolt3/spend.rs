@@ -286,3 +286,409 @@ pub fn spend_anchor_by_anyone(
     tx.input[0].witness = anchor_anyone_witness(&script);
     Ok(tx)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every spend path of every output, run through Bitcoin Core's script interpreter.
+    use super::*;
+    use crate::bolt3::channel::{ChannelHtlc, ChannelParameters, CommitmentState, Side};
+    use crate::bolt3::commitment::{CommitmentTx, OutputKind};
+    use crate::bolt3::funding::funding_output;
+    use crate::bolt3::secrets::PerCommitmentSecrets;
+    use crate::bolt3::sign::{p2wsh_sighash, verify_digest, InMemorySigner, SigningKey};
+    use crate::bolt3::testutil::{consensus_verify, secrets_from_byte};
+    use crate::bolt3::ChannelSigner;
+    use bitcoin::Txid;
+
+    struct Setup {
+        ct: ChannelType,
+        holder: InMemorySigner,
+        counterparty: InMemorySigner,
+        secrets: PerCommitmentSecrets,
+        commit: CommitmentTx,
+        signed: Transaction,
+    }
+
+    const DELAY: u16 = 144;
+
+    fn preimage(b: u8) -> PaymentPreimage {
+        PaymentPreimage([b; 32])
+    }
+
+    fn setup(ct: ChannelType) -> Setup {
+        let holder = InMemorySigner::new(secrets_from_byte(1));
+        let counterparty = InMemorySigner::new(secrets_from_byte(20));
+        let secrets = PerCommitmentSecrets::new([9; 32]);
+        let params = ChannelParameters {
+            channel_type: ct,
+            funding_outpoint: OutPoint::new(Txid::from_byte_array([7; 32]), 1),
+            funding_sat: 1_000_000,
+            holder_pubkeys: holder.pubkeys(),
+            counterparty_pubkeys: counterparty.pubkeys(),
+            opener: Side::Holder,
+            holder_to_self_delay: DELAY,
+            counterparty_to_self_delay: 30,
+            holder_dust_limit_sat: 546,
+            counterparty_dust_limit_sat: 546,
+        };
+        let htlc = |offerer, amount_msat, b: u8, cltv_expiry| ChannelHtlc {
+            offerer,
+            amount_msat,
+            payment_hash: preimage(b).payment_hash(),
+            cltv_expiry,
+        };
+        let state = CommitmentState {
+            commitment_number: 3,
+            holder_msat: 500_000_000,
+            counterparty_msat: 400_000_000,
+            htlcs: vec![
+                htlc(Side::Holder, 50_000_000, 1, 700),
+                htlc(Side::Counterparty, 50_000_000, 2, 710),
+            ],
+            feerate_per_kw: 1000,
+        };
+        let pcp = secrets.point(3).unwrap();
+        let commit = params.build_commitment(Side::Holder, &state, &pcp).unwrap();
+        let local_sig = commit.sign(&holder).unwrap().signature;
+        let remote_sig = commit.sign(&counterparty).unwrap().signature;
+        let signed = commit.finalize(&local_sig, &remote_sig).unwrap();
+        let funding = funding_output(
+            1_000_000,
+            &holder.pubkeys().funding_pubkey,
+            &counterparty.pubkeys().funding_pubkey,
+        );
+        consensus_verify(&signed, &[funding]).unwrap();
+        Setup {
+            ct,
+            holder,
+            counterparty,
+            secrets,
+            commit,
+            signed,
+        }
+    }
+
+    impl Setup {
+        fn output(&self, kind: OutputKind) -> (SpentOutput, TxOut) {
+            let i = self.commit.outputs.iter().position(|k| *k == kind).unwrap();
+            let out = self.signed.output[i].clone();
+            (
+                SpentOutput {
+                    outpoint: OutPoint::new(self.signed.compute_txid(), i as u32),
+                    value_sat: out.value.to_sat(),
+                },
+                out,
+            )
+        }
+        fn pcp(&self) -> PublicKey {
+            self.commit.description.keys.per_commitment_point
+        }
+        fn holder_key(&self, key: SigningKey) -> SecretKey {
+            self.holder.private_key(key).unwrap()
+        }
+        fn counterparty_key(&self, key: SigningKey) -> SecretKey {
+            self.counterparty.private_key(key).unwrap()
+        }
+        fn revocation_privkey(&self) -> SecretKey {
+            self.counterparty_key(SigningKey::Revocation {
+                per_commitment_secret: self.secrets.secret(3).unwrap(),
+            })
+        }
+        fn htlc(&self, i: usize) -> Htlc {
+            self.commit.description.htlcs[i]
+        }
+    }
+
+    fn dest() -> Destination {
+        Destination {
+            script_pubkey: ScriptBuf::new_p2wsh(&bitcoin::WScriptHash::from_byte_array([1; 32])),
+            fee_sat: 300,
+        }
+    }
+
+    use bitcoin::hashes::Hash as _;
+
+    const TYPES: [ChannelType; 2] = [
+        ChannelType::StaticRemoteKey,
+        ChannelType::AnchorsZeroFeeHtlc,
+    ];
+
+    #[test]
+    fn to_local_delayed_and_revoked() {
+        for ct in TYPES {
+            let s = setup(ct);
+            let keys = s.commit.description.keys;
+            let (spent, out) = s.output(OutputKind::ToLocal);
+            let delayed = s.holder_key(SigningKey::Delayed {
+                per_commitment_point: s.pcp(),
+            });
+            let tx = spend_delayed(&spent, &keys.revocation_key, DELAY, &delayed, &dest()).unwrap();
+            consensus_verify(&tx, &[out.clone()]).unwrap();
+            assert_eq!(tx.input[0].sequence, Sequence::from_height(DELAY));
+            // One block short of the delay fails CSV.
+            let mut early = tx.clone();
+            early.input[0].sequence = Sequence::from_height(DELAY - 1);
+            assert!(consensus_verify(&early, &[out.clone()]).is_err());
+
+            let revoked = spend_delayed_revoked(
+                &spent,
+                &s.revocation_privkey(),
+                DELAY,
+                &keys.local_delayed_key,
+                &dest(),
+            )
+            .unwrap();
+            consensus_verify(&revoked, &[out]).unwrap();
+        }
+    }
+
+    #[test]
+    fn to_remote_by_counterparty() {
+        for ct in TYPES {
+            let s = setup(ct);
+            let (spent, out) = s.output(OutputKind::ToRemote);
+            let key = s.counterparty_key(SigningKey::Payment);
+            let tx = spend_to_remote(ct, &spent, &key, &dest()).unwrap();
+            consensus_verify(&tx, &[out.clone()]).unwrap();
+            if ct.has_anchors() {
+                let mut now = tx.clone();
+                now.input[0].sequence = Sequence(0);
+                assert!(consensus_verify(&now, &[out]).is_err(), "1 OP_CSV");
+            }
+        }
+    }
+
+    #[test]
+    fn anchors_by_owner_and_by_anyone_after_16_blocks() {
+        let s = setup(ChannelType::AnchorsZeroFeeHtlc);
+        for (kind, key) in [
+            (OutputKind::LocalAnchor, s.holder_key(SigningKey::Funding)),
+            (
+                OutputKind::RemoteAnchor,
+                s.counterparty_key(SigningKey::Funding),
+            ),
+        ] {
+            let (spent, out) = s.output(kind);
+            let d = Destination {
+                fee_sat: 0,
+                ..dest()
+            };
+            let tx = spend_anchor(&spent, &key, &d).unwrap();
+            consensus_verify(&tx, &[out.clone()]).unwrap();
+            let anyone = spend_anchor_by_anyone(&spent, &key.public_key(secp()), &d).unwrap();
+            consensus_verify(&anyone, &[out.clone()]).unwrap();
+            let mut early = anyone.clone();
+            early.input[0].sequence = Sequence(15);
+            assert!(consensus_verify(&early, &[out]).is_err());
+        }
+        let s = setup(ChannelType::StaticRemoteKey);
+        assert!(s.commit.local_anchor_output().is_none());
+    }
+
+    #[test]
+    fn offered_htlc_by_preimage_revocation_and_timeout_tx() {
+        for ct in TYPES {
+            let s = setup(ct);
+            let keys = s.commit.description.keys;
+            let htlc = s.htlc(0);
+            assert_eq!(htlc.direction, HtlcDirection::Offered);
+            let (spent, out) = s.output(OutputKind::Htlc(0));
+            let remote_htlc = s.counterparty_key(SigningKey::Htlc {
+                per_commitment_point: s.pcp(),
+            });
+            let tx = spend_offered_htlc_with_preimage(
+                ct,
+                &spent,
+                &keys,
+                &htlc,
+                &remote_htlc,
+                &preimage(1),
+                &dest(),
+            )
+            .unwrap();
+            consensus_verify(&tx, &[out.clone()]).unwrap();
+            assert_eq!(
+                spend_offered_htlc_with_preimage(
+                    ct,
+                    &spent,
+                    &keys,
+                    &htlc,
+                    &remote_htlc,
+                    &preimage(2),
+                    &dest()
+                ),
+                Err(Bolt3Error::PreimageMismatch)
+            );
+            let revoked =
+                spend_htlc_revoked(ct, &spent, &keys, &htlc, &s.revocation_privkey(), &dest())
+                    .unwrap();
+            consensus_verify(&revoked, &[out.clone()]).unwrap();
+
+            // HTLC-timeout: counterparty signs at commitment time, holder completes.
+            let htlc_tx = s.commit.htlc_tx(0).unwrap();
+            let remote_sig = htlc_tx.sign_as_remote(&s.counterparty).unwrap();
+            let local_sig = htlc_tx.sign_as_local(&s.holder).unwrap();
+            let timeout = htlc_tx.finalize(&remote_sig, &local_sig, None).unwrap();
+            assert_eq!(timeout.lock_time.to_consensus_u32(), 700);
+            consensus_verify(&timeout, &[out.clone()]).unwrap();
+            let mut early = timeout.clone();
+            early.lock_time = bitcoin::absolute::LockTime::from_consensus(699);
+            assert!(consensus_verify(&early, &[out]).is_err());
+            check_second_stage(&s, &timeout);
+        }
+    }
+
+    #[test]
+    fn received_htlc_by_success_tx_timeout_and_revocation() {
+        for ct in TYPES {
+            let s = setup(ct);
+            let keys = s.commit.description.keys;
+            let htlc = s.htlc(1);
+            assert_eq!(htlc.direction, HtlcDirection::Received);
+            let (spent, out) = s.output(OutputKind::Htlc(1));
+            let remote_htlc = s.counterparty_key(SigningKey::Htlc {
+                per_commitment_point: s.pcp(),
+            });
+            let tx =
+                spend_received_htlc_after_timeout(ct, &spent, &keys, &htlc, &remote_htlc, &dest())
+                    .unwrap();
+            assert_eq!(tx.lock_time.to_consensus_u32(), 710);
+            consensus_verify(&tx, &[out.clone()]).unwrap();
+            let revoked =
+                spend_htlc_revoked(ct, &spent, &keys, &htlc, &s.revocation_privkey(), &dest())
+                    .unwrap();
+            consensus_verify(&revoked, &[out.clone()]).unwrap();
+
+            let htlc_tx = s.commit.htlc_tx(1).unwrap();
+            let remote_sig = htlc_tx.sign_as_remote(&s.counterparty).unwrap();
+            let local_sig = htlc_tx.sign_as_local(&s.holder).unwrap();
+            assert_eq!(
+                htlc_tx.finalize(&remote_sig, &local_sig, Some(&preimage(1))),
+                Err(Bolt3Error::PreimageMismatch)
+            );
+            assert_eq!(
+                htlc_tx.finalize(&local_sig, &remote_sig, Some(&preimage(2))),
+                Err(Bolt3Error::InvalidSignature)
+            );
+            let success = htlc_tx
+                .finalize(&remote_sig, &local_sig, Some(&preimage(2)))
+                .unwrap();
+            consensus_verify(&success, &[out]).unwrap();
+            check_second_stage(&s, &success);
+        }
+    }
+
+    /// The output of an HTLC-timeout/success tx: holder after the delay, counterparty if revoked.
+    fn check_second_stage(s: &Setup, second: &Transaction) {
+        let keys = s.commit.description.keys;
+        let out = second.output[0].clone();
+        let spent = SpentOutput {
+            outpoint: OutPoint::new(second.compute_txid(), 0),
+            value_sat: out.value.to_sat(),
+        };
+        let delayed = s.holder_key(SigningKey::Delayed {
+            per_commitment_point: s.pcp(),
+        });
+        let tx = spend_delayed(&spent, &keys.revocation_key, DELAY, &delayed, &dest()).unwrap();
+        consensus_verify(&tx, &[out.clone()]).unwrap();
+        let revoked = spend_delayed_revoked(
+            &spent,
+            &s.revocation_privkey(),
+            DELAY,
+            &keys.local_delayed_key,
+            &dest(),
+        )
+        .unwrap();
+        consensus_verify(&revoked, &[out]).unwrap();
+        if s.ct.has_anchors() {
+            assert_eq!(second.input[0].sequence, Sequence(1));
+        }
+    }
+
+    #[test]
+    fn zero_fee_htlc_tx_accepts_fee_inputs_under_the_counterparty_signature() {
+        let s = setup(ChannelType::AnchorsZeroFeeHtlc);
+        let htlc_tx = s.commit.htlc_tx(1).unwrap();
+        assert_eq!(
+            htlc_tx.tx.output[0].value.to_sat(),
+            50_000,
+            "zero fee: the whole HTLC"
+        );
+        let remote_sig = htlc_tx.sign_as_remote(&s.counterparty).unwrap();
+        // Attach a fee input and a change output: SINGLE|ANYONECANPAY still covers input 0.
+        let mut bumped = htlc_tx.tx.clone();
+        bumped.input.push(TxIn {
+            previous_output: OutPoint::new(Txid::from_byte_array([3; 32]), 0),
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        });
+        bumped.output.push(dest().script_pubkey.p2wsh_output_like());
+        let msg = p2wsh_sighash(
+            &bumped,
+            0,
+            &htlc_tx.htlc_script,
+            htlc_tx.htlc_value_sat,
+            EcdsaSighashType::SinglePlusAnyoneCanPay,
+        )
+        .unwrap();
+        verify_digest(&msg, &remote_sig, &htlc_tx.remote_htlc_key).unwrap();
+        // Under static remotekey the counterparty signs everything: the same change breaks it.
+        let s = setup(ChannelType::StaticRemoteKey);
+        let htlc_tx = s.commit.htlc_tx(1).unwrap();
+        let remote_sig = htlc_tx.sign_as_remote(&s.counterparty).unwrap();
+        let mut bumped = htlc_tx.tx.clone();
+        bumped.output.push(dest().script_pubkey.p2wsh_output_like());
+        let msg = p2wsh_sighash(
+            &bumped,
+            0,
+            &htlc_tx.htlc_script,
+            htlc_tx.htlc_value_sat,
+            EcdsaSighashType::All,
+        )
+        .unwrap();
+        assert_eq!(
+            verify_digest(&msg, &remote_sig, &htlc_tx.remote_htlc_key),
+            Err(Bolt3Error::InvalidSignature)
+        );
+    }
+
+    trait OutputLike {
+        fn p2wsh_output_like(&self) -> TxOut;
+    }
+    impl OutputLike for ScriptBuf {
+        fn p2wsh_output_like(&self) -> TxOut {
+            TxOut {
+                value: Amount::from_sat(1000),
+                script_pubkey: self.clone(),
+            }
+        }
+    }
+
+    #[test]
+    fn fee_above_value_and_wrong_keys_are_refused() {
+        let s = setup(ChannelType::StaticRemoteKey);
+        let keys = s.commit.description.keys;
+        let (spent, _) = s.output(OutputKind::Htlc(0));
+        let too_much = Destination {
+            fee_sat: spent.value_sat + 1,
+            ..dest()
+        };
+        let key = s.counterparty_key(SigningKey::Payment);
+        assert!(matches!(
+            spend_htlc_revoked(
+                ChannelType::StaticRemoteKey,
+                &spent,
+                &keys,
+                &s.htlc(0),
+                &key,
+                &dest()
+            ),
+            Err(Bolt3Error::BadTransaction(_))
+        ));
+        assert!(matches!(
+            spend_delayed_revoked(&spent, &key, DELAY, &keys.local_delayed_key, &too_much),
+            Err(Bolt3Error::FeeTooHigh { .. })
+        ));
+    }
+}

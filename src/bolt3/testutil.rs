@@ -4,6 +4,8 @@ use bitcoin::consensus::encode::serialize;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use bitcoin::{Transaction, TxOut};
 
+use super::keys::ChannelSecrets;
+
 /// Run every input of `tx` through Bitcoin Core's script interpreter (all consensus flags,
 /// CLTV/CSV included, checked against the transaction's own locktime and sequences).
 pub fn consensus_verify(tx: &Transaction, spent: &[TxOut]) -> Result<(), String> {
@@ -45,4 +47,16 @@ pub fn sk(s: &str) -> SecretKey {
 
 pub fn pk(s: &str) -> PublicKey {
     PublicKey::from_slice(&hex::decode(s.trim_start_matches("0x")).unwrap()).unwrap()
+}
+
+/// A deterministic key set from a single byte (tests only).
+pub fn secrets_from_byte(b: u8) -> ChannelSecrets {
+    let k = |x: u8| SecretKey::from_slice(&[x; 32]).unwrap();
+    ChannelSecrets {
+        funding_key: k(b),
+        revocation_base_secret: k(b.wrapping_add(1)),
+        payment_base_secret: k(b.wrapping_add(2)),
+        delayed_payment_base_secret: k(b.wrapping_add(3)),
+        htlc_base_secret: k(b.wrapping_add(4)),
+    }
 }
