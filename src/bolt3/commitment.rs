@@ -418,8 +418,8 @@ impl CommitmentTx {
     }
 }
 
-/// A convenience for callers that hold the remote balance as the fee payer: the amount the
-/// opener must have (in sat) to pay `untrimmed` HTLC outputs' worth of fee plus anchors.
+/// What the opener's balance pays on a commitment with `untrimmed` HTLC outputs: the base fee
+/// plus, for anchors, both anchors. Channel logic uses it to check an update is affordable.
 pub fn opener_cost_sat(channel_type: ChannelType, feerate_per_kw: u32, untrimmed: usize) -> u64 {
     fees::commitment_fee_sat(channel_type, feerate_per_kw, untrimmed)
         + channel_type.anchors_total_sat()

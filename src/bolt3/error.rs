@@ -50,9 +50,15 @@ pub enum Bolt3Error {
     /// The signature does not verify for this key and transaction.
     #[error("signature does not verify")]
     InvalidSignature,
+    /// An HTLC-success transaction cannot be completed without the preimage.
+    #[error("the preimage is required to complete an HTLC-success transaction")]
+    MissingPreimage,
     /// The preimage does not hash to the HTLC's payment hash.
     #[error("preimage does not match the payment hash")]
     PreimageMismatch,
+    /// Stored bytes do not decode.
+    #[error("malformed {0} encoding")]
+    BadEncoding(&'static str),
     /// A transaction passed in does not have the expected shape (inputs/outputs).
     #[error("unexpected transaction shape: {0}")]
     BadTransaction(&'static str),

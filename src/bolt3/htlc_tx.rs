@@ -210,7 +210,7 @@ impl HtlcTx {
         let witness = match self.htlc.direction {
             HtlcDirection::Offered => htlc_timeout_tx_witness(&remote, &local, &self.htlc_script),
             HtlcDirection::Received => {
-                let preimage = preimage.ok_or(Bolt3Error::PreimageMismatch)?;
+                let preimage = preimage.ok_or(Bolt3Error::MissingPreimage)?;
                 if preimage.payment_hash() != self.htlc.payment_hash {
                     return Err(Bolt3Error::PreimageMismatch);
                 }

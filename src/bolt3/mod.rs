@@ -37,6 +37,8 @@ mod types;
 pub mod witness;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod testutil;
 #[cfg(test)]
 mod vectors;

@@ -157,6 +157,65 @@ impl RevocationStore {
         Err(Bolt3Error::UnknownSecret(index))
     }
 
+    /// A compact encoding for persistence: the next expected index (8 bytes, big-endian), then
+    /// for each of the 49 slots a presence byte and, if present, index (8 bytes) and secret.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(8 + 49 * 41);
+        out.extend_from_slice(&self.next_index.unwrap_or(FIRST_INDEX + 1).to_be_bytes());
+        for slot in &self.known {
+            match slot {
+                Some(e) => {
+                    out.push(1);
+                    out.extend_from_slice(&e.index.to_be_bytes());
+                    out.extend_from_slice(&e.secret);
+                }
+                None => out.push(0),
+            }
+        }
+        out
+    }
+
+    /// Decode [`RevocationStore::to_bytes`], checking each slot holds an index of its own
+    /// trailing-zero count.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Bolt3Error> {
+        const BAD: Bolt3Error = Bolt3Error::BadEncoding("revocation store");
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Result<&[u8], Bolt3Error> {
+            if rest.len() < n {
+                return Err(BAD);
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let u64_at = |b: &[u8]| u64::from_be_bytes(b.try_into().unwrap_or([0xff; 8]));
+        let next = u64_at(take(8)?);
+        let mut store = RevocationStore::new();
+        store.next_index = match next {
+            n if n == FIRST_INDEX + 1 => None,
+            n if n <= FIRST_INDEX || n == u64::MAX => Some(n),
+            _ => return Err(BAD),
+        };
+        for (bucket, slot) in store.known.iter_mut().enumerate() {
+            match take(1)?[0] {
+                0 => {}
+                1 => {
+                    let index = u64_at(take(8)?);
+                    if index > FIRST_INDEX || index.trailing_zeros().min(48) as usize != bucket {
+                        return Err(BAD);
+                    }
+                    let secret: [u8; 32] = take(32)?.try_into().map_err(|_| BAD)?;
+                    *slot = Some(Entry { index, secret });
+                }
+                _ => return Err(BAD),
+            }
+        }
+        if !rest.is_empty() {
+            return Err(BAD);
+        }
+        Ok(store)
+    }
+
     /// The secret of the counterparty's commitment number `commitment_number`, if revoked.
     pub fn secret_for_commitment(&self, commitment_number: u64) -> Result<[u8; 32], Bolt3Error> {
         self.get(index_for_commitment(commitment_number)?)
@@ -198,6 +257,31 @@ mod tests {
             store.secret_for_commitment(1000),
             Err(Bolt3Error::UnknownSecret(FIRST_INDEX - 1000))
         );
+    }
+
+    #[test]
+    fn store_round_trips_through_bytes() {
+        let seeds = PerCommitmentSecrets::new([3u8; 32]);
+        let mut store = RevocationStore::new();
+        assert_eq!(
+            RevocationStore::from_bytes(&store.to_bytes()).unwrap(),
+            store
+        );
+        for n in 0..77u64 {
+            store
+                .insert(index_for_commitment(n).unwrap(), seeds.secret(n).unwrap())
+                .unwrap();
+        }
+        let bytes = store.to_bytes();
+        let mut restored = RevocationStore::from_bytes(&bytes).unwrap();
+        assert_eq!(restored, store);
+        restored
+            .insert(index_for_commitment(77).unwrap(), seeds.secret(77).unwrap())
+            .unwrap();
+        assert!(RevocationStore::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        let mut corrupt = bytes.clone();
+        corrupt[8] = 2;
+        assert!(RevocationStore::from_bytes(&corrupt).is_err());
     }
 
     #[test]

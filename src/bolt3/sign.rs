@@ -6,6 +6,7 @@
 //! transaction unrelayable) before being verified.
 
 use bitcoin::ecdsa::Signature as BitcoinSignature;
+use bitcoin::hashes::Hash as _;
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::{Message, PublicKey, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
@@ -52,8 +53,6 @@ pub fn p2wpkh_sighash(
         .map_err(|e| Bolt3Error::Sighash(e.to_string()))?;
     Ok(Message::from_digest(hash.to_byte_array()))
 }
-
-use bitcoin::hashes::Hash as _;
 
 /// Sign a digest: RFC 6979, low-S.
 pub fn sign_digest(msg: &Message, key: &SecretKey) -> Signature {

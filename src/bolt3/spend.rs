@@ -567,6 +567,10 @@ mod tests {
                 Err(Bolt3Error::PreimageMismatch)
             );
             assert_eq!(
+                htlc_tx.finalize(&remote_sig, &local_sig, None),
+                Err(Bolt3Error::MissingPreimage)
+            );
+            assert_eq!(
                 htlc_tx.finalize(&local_sig, &remote_sig, Some(&preimage(2))),
                 Err(Bolt3Error::InvalidSignature)
             );
