@@ -296,7 +296,7 @@ mod tests {
     use crate::bolt3::funding::funding_output;
     use crate::bolt3::secrets::PerCommitmentSecrets;
     use crate::bolt3::sign::{p2wsh_sighash, verify_digest, InMemorySigner, SigningKey};
-    use crate::bolt3::testutil::{consensus_verify, secrets_from_byte};
+    use crate::bolt3::testutil::{consensus_verify, secrets_from_byte, verify_one};
     use crate::bolt3::ChannelSigner;
     use bitcoin::Txid;
 
@@ -423,12 +423,12 @@ mod tests {
                 per_commitment_point: s.pcp(),
             });
             let tx = spend_delayed(&spent, &keys.revocation_key, DELAY, &delayed, &dest()).unwrap();
-            consensus_verify(&tx, &[out.clone()]).unwrap();
+            verify_one(&tx, &out).unwrap();
             assert_eq!(tx.input[0].sequence, Sequence::from_height(DELAY));
             // One block short of the delay fails CSV.
             let mut early = tx.clone();
             early.input[0].sequence = Sequence::from_height(DELAY - 1);
-            assert!(consensus_verify(&early, &[out.clone()]).is_err());
+            assert!(verify_one(&early, &out).is_err());
 
             let revoked = spend_delayed_revoked(
                 &spent,
@@ -449,7 +449,7 @@ mod tests {
             let (spent, out) = s.output(OutputKind::ToRemote);
             let key = s.counterparty_key(SigningKey::Payment);
             let tx = spend_to_remote(ct, &spent, &key, &dest()).unwrap();
-            consensus_verify(&tx, &[out.clone()]).unwrap();
+            verify_one(&tx, &out).unwrap();
             if ct.has_anchors() {
                 let mut now = tx.clone();
                 now.input[0].sequence = Sequence(0);
@@ -474,9 +474,9 @@ mod tests {
                 ..dest()
             };
             let tx = spend_anchor(&spent, &key, &d).unwrap();
-            consensus_verify(&tx, &[out.clone()]).unwrap();
+            verify_one(&tx, &out).unwrap();
             let anyone = spend_anchor_by_anyone(&spent, &key.public_key(secp()), &d).unwrap();
-            consensus_verify(&anyone, &[out.clone()]).unwrap();
+            verify_one(&anyone, &out).unwrap();
             let mut early = anyone.clone();
             early.input[0].sequence = Sequence(15);
             assert!(consensus_verify(&early, &[out]).is_err());
@@ -506,7 +506,7 @@ mod tests {
                 &dest(),
             )
             .unwrap();
-            consensus_verify(&tx, &[out.clone()]).unwrap();
+            verify_one(&tx, &out).unwrap();
             assert_eq!(
                 spend_offered_htlc_with_preimage(
                     ct,
@@ -522,7 +522,7 @@ mod tests {
             let revoked =
                 spend_htlc_revoked(ct, &spent, &keys, &htlc, &s.revocation_privkey(), &dest())
                     .unwrap();
-            consensus_verify(&revoked, &[out.clone()]).unwrap();
+            verify_one(&revoked, &out).unwrap();
 
             // HTLC-timeout: counterparty signs at commitment time, holder completes.
             let htlc_tx = s.commit.htlc_tx(0).unwrap();
@@ -530,7 +530,7 @@ mod tests {
             let local_sig = htlc_tx.sign_as_local(&s.holder).unwrap();
             let timeout = htlc_tx.finalize(&remote_sig, &local_sig, None).unwrap();
             assert_eq!(timeout.lock_time.to_consensus_u32(), 700);
-            consensus_verify(&timeout, &[out.clone()]).unwrap();
+            verify_one(&timeout, &out).unwrap();
             let mut early = timeout.clone();
             early.lock_time = bitcoin::absolute::LockTime::from_consensus(699);
             assert!(consensus_verify(&early, &[out]).is_err());
@@ -553,11 +553,11 @@ mod tests {
                 spend_received_htlc_after_timeout(ct, &spent, &keys, &htlc, &remote_htlc, &dest())
                     .unwrap();
             assert_eq!(tx.lock_time.to_consensus_u32(), 710);
-            consensus_verify(&tx, &[out.clone()]).unwrap();
+            verify_one(&tx, &out).unwrap();
             let revoked =
                 spend_htlc_revoked(ct, &spent, &keys, &htlc, &s.revocation_privkey(), &dest())
                     .unwrap();
-            consensus_verify(&revoked, &[out.clone()]).unwrap();
+            verify_one(&revoked, &out).unwrap();
 
             let htlc_tx = s.commit.htlc_tx(1).unwrap();
             let remote_sig = htlc_tx.sign_as_remote(&s.counterparty).unwrap();
@@ -594,7 +594,7 @@ mod tests {
             per_commitment_point: s.pcp(),
         });
         let tx = spend_delayed(&spent, &keys.revocation_key, DELAY, &delayed, &dest()).unwrap();
-        consensus_verify(&tx, &[out.clone()]).unwrap();
+        verify_one(&tx, &out).unwrap();
         let revoked = spend_delayed_revoked(
             &spent,
             &s.revocation_privkey(),

@@ -35,6 +35,11 @@ pub fn consensus_verify(tx: &Transaction, spent: &[TxOut]) -> Result<(), String>
     Ok(())
 }
 
+/// [`consensus_verify`] for a one-input transaction.
+pub fn verify_one(tx: &Transaction, spent: &TxOut) -> Result<(), String> {
+    consensus_verify(tx, std::slice::from_ref(spent))
+}
+
 pub fn hex32(s: &str) -> [u8; 32] {
     let s = s.trim_start_matches("0x");
     hex::decode(s).unwrap().try_into().unwrap()
