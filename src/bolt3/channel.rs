@@ -199,3 +199,66 @@ impl ChannelParameters {
         build_commitment_tx(&self.describe(owner, state, per_commitment_point)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bolt3::sign::InMemorySigner;
+    use crate::bolt3::testutil::secrets_from_byte;
+    use crate::bolt3::ChannelSigner;
+
+    fn params() -> ChannelParameters {
+        ChannelParameters {
+            channel_type: ChannelType::AnchorsZeroFeeHtlc,
+            funding_outpoint: OutPoint::null(),
+            funding_sat: 100_000,
+            holder_pubkeys: InMemorySigner::new(secrets_from_byte(1)).pubkeys(),
+            counterparty_pubkeys: InMemorySigner::new(secrets_from_byte(9)).pubkeys(),
+            opener: Side::Counterparty,
+            holder_to_self_delay: 144,
+            counterparty_to_self_delay: 2016,
+            holder_dust_limit_sat: 546,
+            counterparty_dust_limit_sat: 330,
+        }
+    }
+
+    #[test]
+    fn describe_maps_holder_state_onto_each_owner() {
+        let p = params();
+        let state = CommitmentState {
+            commitment_number: 9,
+            holder_msat: 30_000_000,
+            counterparty_msat: 60_000_000,
+            htlcs: vec![ChannelHtlc {
+                offerer: Side::Holder,
+                amount_msat: 10_000_000,
+                payment_hash: PaymentHash([1; 32]),
+                cltv_expiry: 600,
+            }],
+            feerate_per_kw: 253,
+        };
+        let point = p.counterparty_pubkeys.payment_basepoint;
+        let ours = p.describe(Side::Holder, &state, &point).unwrap();
+        assert_eq!(ours.to_local_msat, 30_000_000);
+        assert_eq!(ours.to_self_delay, 144);
+        assert_eq!(ours.dust_limit_sat, 546);
+        assert!(!ours.local_is_opener);
+        assert_eq!(ours.htlcs[0].direction, HtlcDirection::Offered);
+        assert_eq!(ours.local_funding_pubkey, p.holder_pubkeys.funding_pubkey);
+        let theirs = p.describe(Side::Counterparty, &state, &point).unwrap();
+        assert_eq!(theirs.to_local_msat, 60_000_000);
+        assert_eq!(theirs.to_self_delay, 2016);
+        assert_eq!(theirs.dust_limit_sat, 330);
+        assert!(theirs.local_is_opener);
+        assert_eq!(theirs.htlcs[0].direction, HtlcDirection::Received);
+        assert_eq!(
+            theirs.keys.remote_payment_key,
+            p.holder_pubkeys.payment_basepoint
+        );
+        // Both owners share the obscuring factor, and flipping twice is the identity.
+        assert_eq!(ours.obscuring_factor, theirs.obscuring_factor);
+        assert_eq!(p.flipped().obscuring_factor(), p.obscuring_factor());
+        assert_eq!(p.flipped().flipped(), p);
+        assert_eq!(state.flipped().flipped(), state);
+    }
+}

@@ -126,3 +126,62 @@ pub fn finalize_funding_spend(
     );
     Ok(tx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bolt3::secp;
+    use bitcoin::hashes::Hash;
+    use bitcoin::secp256k1::SecretKey;
+    use bitcoin::{OutPoint, ScriptBuf, Sequence, Txid, Witness};
+
+    fn input(txid_byte: u8, vout: u32) -> TxIn {
+        let mut id = [0u8; 32];
+        // Internal byte order is reversed from display order: make the *last* byte differ.
+        id[31] = txid_byte;
+        TxIn {
+            previous_output: OutPoint::new(Txid::from_byte_array(id), vout),
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }
+    }
+
+    #[test]
+    fn inputs_and_outputs_follow_bip69() {
+        let a = SecretKey::from_slice(&[1; 32]).unwrap().public_key(secp());
+        let b = SecretKey::from_slice(&[2; 32]).unwrap().public_key(secp());
+        let change = TxOut {
+            value: Amount::from_sat(1_000),
+            script_pubkey: ScriptBuf::new(),
+        };
+        let f = build_funding_tx(
+            vec![input(2, 0), input(1, 5), input(1, 2)],
+            50_000,
+            &a,
+            &b,
+            Some(change),
+        )
+        .unwrap();
+        let order: Vec<(u8, u32)> =
+            f.tx.input
+                .iter()
+                .map(|i| {
+                    (
+                        i.previous_output.txid.to_byte_array()[31],
+                        i.previous_output.vout,
+                    )
+                })
+                .collect();
+        assert_eq!(order, vec![(1, 2), (1, 5), (2, 0)]);
+        assert_eq!(
+            f.funding_output_index, 1,
+            "the smaller change output sorts first"
+        );
+        assert_eq!(f.tx.output[1], funding_output(50_000, &b, &a));
+        assert!(matches!(
+            build_funding_tx(vec![], 1, &a, &b, None),
+            Err(Bolt3Error::BadTransaction(_))
+        ));
+    }
+}

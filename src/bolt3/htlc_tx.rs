@@ -192,6 +192,26 @@ impl HtlcTx {
         verify_digest(&self.local_sighash()?, sig, &self.local_htlc_key)
     }
 
+    /// Attach a fee-paying input and a change output to a zero-fee (anchors) HTLC transaction,
+    /// before the owner signs. The counterparty's `SINGLE|ANYONECANPAY` signature stays valid;
+    /// the owner's `SIGHASH_ALL` signature must be made afterwards. The new input's witness is
+    /// the wallet's to fill (e.g. [`super::spend::sign_p2wpkh_input`]) after [`Self::finalize`].
+    pub fn attach_fee_input(&mut self, input: OutPoint, change: TxOut) -> Result<(), Bolt3Error> {
+        if !self.channel_type.has_anchors() {
+            return Err(Bolt3Error::BadTransaction(
+                "only zero-fee HTLC transactions take extra inputs",
+            ));
+        }
+        self.tx.input.push(TxIn {
+            previous_output: input,
+            script_sig: ScriptBuf::new(),
+            sequence: bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: Witness::new(),
+        });
+        self.tx.output.push(change);
+        Ok(())
+    }
+
     /// The broadcastable transaction. HTLC-success needs the preimage; HTLC-timeout ignores it.
     /// Both signatures (and the preimage) are checked first.
     pub fn finalize(
@@ -220,5 +240,71 @@ impl HtlcTx {
         let mut tx = self.tx.clone();
         tx.input[0].witness = witness;
         Ok(tx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bolt3::secp;
+    use crate::bolt3::PaymentHash;
+    use bitcoin::hashes::Hash;
+    use bitcoin::secp256k1::SecretKey;
+
+    fn params(ct: ChannelType, feerate_per_kw: u32) -> HtlcTxParams {
+        let key = SecretKey::from_slice(&[4; 32]).unwrap().public_key(secp());
+        HtlcTxParams {
+            channel_type: ct,
+            commitment_txid: Txid::from_byte_array([2; 32]),
+            output_index: 3,
+            feerate_per_kw,
+            to_self_delay: 144,
+            revocation_key: key,
+            local_delayed_key: key,
+        }
+    }
+
+    fn htlc(direction: HtlcDirection, amount_msat: u64) -> Htlc {
+        Htlc {
+            direction,
+            amount_msat,
+            payment_hash: PaymentHash([1; 32]),
+            cltv_expiry: 777,
+        }
+    }
+
+    #[test]
+    fn shape_per_direction_and_type() {
+        let t = build_htlc_tx(
+            &params(ChannelType::StaticRemoteKey, 1000),
+            &htlc(HtlcDirection::Offered, 10_000_999),
+        )
+        .unwrap();
+        assert_eq!(t.lock_time.to_consensus_u32(), 777);
+        assert_eq!(t.input[0].sequence.0, 0);
+        assert_eq!(t.input[0].previous_output.vout, 3);
+        assert_eq!(t.output[0].value.to_sat(), 10_000 - 663);
+        let t = build_htlc_tx(
+            &params(ChannelType::AnchorsZeroFeeHtlc, 1000),
+            &htlc(HtlcDirection::Received, 10_000_999),
+        )
+        .unwrap();
+        assert_eq!(t.lock_time.to_consensus_u32(), 0);
+        assert_eq!(t.input[0].sequence.0, 1);
+        assert_eq!(t.output[0].value.to_sat(), 10_000);
+    }
+
+    #[test]
+    fn fee_above_amount_is_an_error() {
+        assert_eq!(
+            build_htlc_tx(
+                &params(ChannelType::StaticRemoteKey, 10_000),
+                &htlc(HtlcDirection::Received, 7_000_000)
+            ),
+            Err(Bolt3Error::FeeTooHigh {
+                fee_sat: 7030,
+                available_sat: 7000
+            })
+        );
     }
 }

@@ -287,6 +287,57 @@ pub fn spend_anchor_by_anyone(
     Ok(tx)
 }
 
+/// Sign input `input_index` of `tx`, spending a P2WPKH output of `key` worth `value_sat`: a
+/// wallet input added to pay fees (anchor CPFP, zero-fee HTLC transactions).
+pub fn sign_p2wpkh_input(
+    tx: &mut Transaction,
+    input_index: usize,
+    value_sat: u64,
+    key: &SecretKey,
+) -> Result<(), Bolt3Error> {
+    let pubkey = key.public_key(secp());
+    let msg = p2wpkh_sighash(tx, input_index, &pubkey, value_sat, EcdsaSighashType::All)?;
+    let sig = BitcoinSignature::sighash_all(sign_digest(&msg, key));
+    tx.input[input_index].witness = to_remote_p2wpkh_witness(&sig, &pubkey);
+    Ok(())
+}
+
+/// Child-pays-for-parent through an anchor: spend the anchor and a wallet P2WPKH output
+/// together to `dest`, the fee coming out of their sum.
+pub fn spend_anchor_with_wallet_input(
+    anchor: &SpentOutput,
+    funding_privkey: &SecretKey,
+    wallet: &SpentOutput,
+    wallet_key: &SecretKey,
+    dest: &Destination,
+) -> Result<Transaction, Bolt3Error> {
+    let total = anchor
+        .value_sat
+        .checked_add(wallet.value_sat)
+        .ok_or(Bolt3Error::AmountOverflow)?;
+    let combined = SpentOutput {
+        outpoint: anchor.outpoint,
+        value_sat: total,
+    };
+    let mut tx = unsigned(
+        &combined,
+        Sequence::ENABLE_RBF_NO_LOCKTIME,
+        LockTime::ZERO,
+        dest,
+    )?;
+    tx.input.push(TxIn {
+        previous_output: wallet.outpoint,
+        script_sig: ScriptBuf::new(),
+        sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+        witness: Witness::new(),
+    });
+    let script = anchor_script(&funding_privkey.public_key(secp()));
+    let sig = sign_all(&tx, &script, anchor, funding_privkey)?;
+    tx.input[0].witness = anchor_owner_witness(&sig, &script);
+    sign_p2wpkh_input(&mut tx, 1, wallet.value_sat, wallet_key)?;
+    Ok(tx)
+}
+
 #[cfg(test)]
 mod tests {
     //! Every spend path of every output, run through Bitcoin Core's script interpreter.
@@ -655,6 +706,71 @@ mod tests {
             verify_digest(&msg, &remote_sig, &htlc_tx.remote_htlc_key),
             Err(Bolt3Error::InvalidSignature)
         );
+    }
+
+    fn wallet() -> (SpentOutput, TxOut, SecretKey) {
+        let key = SecretKey::from_slice(&[0x77; 32]).unwrap();
+        let out = TxOut {
+            value: Amount::from_sat(100_000),
+            script_pubkey: crate::bolt3::scripts::p2wpkh(&key.public_key(secp())),
+        };
+        let spent = SpentOutput {
+            outpoint: OutPoint::new(Txid::from_byte_array([8; 32]), 3),
+            value_sat: 100_000,
+        };
+        (spent, out, key)
+    }
+
+    #[test]
+    fn zero_fee_htlc_tx_with_a_wallet_fee_input_is_valid() {
+        let s = setup(ChannelType::AnchorsZeroFeeHtlc);
+        let (wallet_in, wallet_out, wallet_key) = wallet();
+        for i in [0, 1] {
+            let mut htlc_tx = s.commit.htlc_tx(i).unwrap();
+            // Signed at commitment time, before any fee input existed.
+            let remote_sig = htlc_tx.sign_as_remote(&s.counterparty).unwrap();
+            let change = TxOut {
+                value: Amount::from_sat(100_000 - 2_000),
+                script_pubkey: wallet_out.script_pubkey.clone(),
+            };
+            htlc_tx
+                .attach_fee_input(wallet_in.outpoint, change)
+                .unwrap();
+            let local_sig = htlc_tx.sign_as_local(&s.holder).unwrap();
+            let mut tx = htlc_tx
+                .finalize(&remote_sig, &local_sig, Some(&preimage(2)))
+                .unwrap();
+            sign_p2wpkh_input(&mut tx, 1, wallet_in.value_sat, &wallet_key).unwrap();
+            let (_, htlc_out) = s.output(OutputKind::Htlc(i));
+            consensus_verify(&tx, &[htlc_out, wallet_out.clone()]).unwrap();
+        }
+        let s = setup(ChannelType::StaticRemoteKey);
+        let mut htlc_tx = s.commit.htlc_tx(0).unwrap();
+        assert!(matches!(
+            htlc_tx.attach_fee_input(wallet_in.outpoint, wallet_out),
+            Err(Bolt3Error::BadTransaction(_))
+        ));
+    }
+
+    #[test]
+    fn anchor_cpfp_with_a_wallet_input_is_valid() {
+        let s = setup(ChannelType::AnchorsZeroFeeHtlc);
+        let (wallet_in, wallet_out, wallet_key) = wallet();
+        let (anchor_in, anchor_out) = s.output(OutputKind::LocalAnchor);
+        let d = Destination {
+            fee_sat: 5_000,
+            ..dest()
+        };
+        let tx = spend_anchor_with_wallet_input(
+            &anchor_in,
+            &s.holder_key(SigningKey::Funding),
+            &wallet_in,
+            &wallet_key,
+            &d,
+        )
+        .unwrap();
+        assert_eq!(tx.output[0].value.to_sat(), 100_330 - 5_000);
+        consensus_verify(&tx, &[anchor_out, wallet_out]).unwrap();
     }
 
     trait OutputLike {
