@@ -10,8 +10,11 @@
 //! - [`api`]: the HTTP API (bearer token, JSON errors) and its client.
 //! - [`cli`]: the command-line client on top of the API.
 //! - [`config`]: `chanhub.toml` and flags; [`error`]: the flat error enum of the API edge.
+//! - [`bolt3`]: BOLT 3 channel transactions: keys, secrets, scripts, commitment, HTLC and closing
+//!   transactions, witnesses and signing, as pure functions.
 
 pub mod api;
+pub mod bolt3;
 pub mod chain;
 pub mod cli;
 pub mod config;
