@@ -433,7 +433,7 @@ pub fn address(script: &Script, kind: OutputType) -> Option<String> {
 
 /// `CPubKey::IsValidNonHybrid`: a key on the curve, compressed or uncompressed.
 fn valid_non_hybrid(key: &[u8]) -> bool {
-    matches!(key.first(), Some(2 | 3 | 4)) && bitcoin::secp256k1::PublicKey::from_slice(key).is_ok()
+    matches!(key.first(), Some(2..=4)) && bitcoin::secp256k1::PublicKey::from_slice(key).is_ok()
 }
 
 /// Core's `InferDescriptor` without a signing provider, checksum included.
