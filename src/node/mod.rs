@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
+use crate::chain::rpc_server::RunningRpcServer;
 use crate::config::NodeConfig;
 use crate::keys::{KeysError, KeysManager, Seed};
 use crate::store::{Store, StoreError, DB_FILE};
@@ -59,6 +60,8 @@ pub struct RunningNode {
     datadir: PathBuf,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The embedded chain's RPC server, stopped last: other nodes may depend on it.
+    chain_rpc: Option<RunningRpcServer>,
 }
 
 pub struct Node;
@@ -78,7 +81,7 @@ impl Node {
         identity::check(&store, &keys).await?;
         let token = api::auth::load_or_create_token(&dir).map_err(io("API token"))?;
 
-        let chain = match &config.bitcoind {
+        let mut chain = match &config.bitcoind {
             None => ChainBackend::embedded(&dir).await?,
             Some(b) => ChainBackend::bitcoind(b, config.network).await?,
         };
@@ -140,8 +143,8 @@ impl Node {
             peer_addr,
             api_addr,
             api_token_file: dir.join(api::auth::TOKEN_FILE),
-            chain_rpc_addr: chain.served_rpc.as_ref().map(|(a, _)| *a),
-            chain_rpc_cookie: chain.served_rpc.as_ref().map(|(_, c)| c.clone()),
+            chain_rpc_addr: chain.served_rpc().map(|(a, _)| a),
+            chain_rpc_cookie: chain.served_rpc().map(|(_, c)| c),
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
@@ -159,6 +162,7 @@ impl Node {
             datadir: dir,
             shutdown,
             tasks,
+            chain_rpc: chain.rpc_server.take(),
         })
     }
 }
@@ -173,6 +177,9 @@ impl RunningNode {
         let _ = self.shutdown.send(true);
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
+        }
+        if let Some(rpc) = self.chain_rpc.take() {
+            rpc.shutdown().await;
         }
         NodeJson::remove(&self.datadir);
         tracing::info!("node stopped");
