@@ -34,7 +34,16 @@ pub(super) async fn info(State(s): State<ApiState>) -> ApiResult {
     })))
 }
 
+/// Catches the wallet up with the chain before answering, so a balance read right after a
+/// block or a payment reflects it. Best effort: with the chain down, the stored view answers.
+async fn catch_up(s: &ApiState) {
+    if let Err(e) = s.wallet.sync().await {
+        tracing::debug!(error = %e, "wallet sync before read failed");
+    }
+}
+
 pub(super) async fn balance(State(s): State<ApiState>) -> ApiResult {
+    catch_up(&s).await;
     let b = s.wallet.balance().await?;
     Ok(Json(json!({
         "onchain_confirmed_sat": b.confirmed,
@@ -84,6 +93,7 @@ struct TxJson {
 }
 
 pub(super) async fn transactions(State(s): State<ApiState>) -> ApiResult {
+    catch_up(&s).await;
     let txs: Vec<TxJson> = s
         .wallet
         .transactions()
