@@ -3,5 +3,8 @@
 //! # Layout
 //! - [`chain`]: the chain seam ([`chain::ChainSource`]), the bitcoind JSON-RPC client, the embedded
 //!   regtest node on Bitcoin Core's validation engine and its bitcoind-compatible RPC server.
+//! - [`wire`]: BOLT 1/2 message codecs: BigSize, TLV streams, feature bits, `init`/`ping`/
+//!   `error`, every channel message, and the [`wire::Message`] enum.
 
 pub mod chain;
+pub mod wire;
