@@ -11,6 +11,8 @@ pub mod framing;
 pub mod handshake;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod vectors;
 
 pub use error::{HandshakeError, TransportError};
