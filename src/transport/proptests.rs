@@ -32,9 +32,8 @@ proptest! {
         let _ = ResponderHandshake::new(key(2)).process_act_one(&input);
         let (hs, _) = InitiatorHandshake::new(key(1), key(2).public_key(&secp));
         let _ = hs.process_act_two(&input);
-        let (hs, act_one) = InitiatorHandshake::new(key(1), key(2).public_key(&secp));
+        let (_, act_one) = InitiatorHandshake::new(key(1), key(2).public_key(&secp));
         let (next, _) = ResponderHandshake::new(key(2)).process_act_one(&act_one).unwrap();
-        drop(hs);
         let _ = next.process_act_three(&input);
     }
 
