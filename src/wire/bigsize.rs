@@ -36,7 +36,7 @@ pub fn write(w: &mut Writer, v: u64) {
     }
 }
 
-/// How many bytes [`write`] uses for `v`.
+/// How many bytes [`write()`] uses for `v`.
 pub fn encoded_len(v: u64) -> usize {
     match v {
         0..=0xfc => 1,
