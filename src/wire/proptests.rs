@@ -475,7 +475,26 @@ proptest! {
     ) {
         let mut input = t.to_be_bytes().to_vec();
         input.extend(payload);
-        let _ = Message::decode(&input);
+        // Whatever decodes must re-encode to something that decodes to the same message.
+        if let Ok(m) = Message::decode(&input) {
+            let again = m.encode().unwrap();
+            prop_assert_eq!(Message::decode(&again), Ok(m));
+        }
+    }
+
+    #[test]
+    fn non_minimal_features_are_accepted_and_normalised(
+        zeros in 1usize..4,
+        f in features(),
+    ) {
+        // BOLT 1 only says senders SHOULD use the minimal length, so leading zeroes are legal.
+        let mut padded = vec![0u8; zeros];
+        padded.extend(f.to_wire_bytes());
+        let init = Init { global_features: Features::empty(), features: f.clone(), networks: None, remote_addr: None, extra_tlvs: TlvStream::new() };
+        let mut input = vec![0, 16, 0, 0];
+        input.extend((padded.len() as u16).to_be_bytes());
+        input.extend(&padded);
+        prop_assert_eq!(Message::decode(&input), Ok(Message::Init(init)));
     }
 
     #[test]
