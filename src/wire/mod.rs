@@ -29,6 +29,8 @@ pub mod types;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod strategies;
+#[cfg(test)]
 mod test_util;
 
 pub use channel_close::{ClosingSigned, FeeRange, Shutdown};
