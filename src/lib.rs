@@ -12,6 +12,10 @@
 //! - [`config`]: `chanhub.toml` and flags; [`error`]: the flat error enum of the API edge.
 //! - [`bolt3`]: BOLT 3 channel transactions: keys, secrets, scripts, commitment, HTLC and closing
 //!   transactions, witnesses and signing, as pure functions.
+//! - [`wire`]: BOLT 1/2 message codecs: BigSize, TLV streams, feature bits, `init`/`ping`/
+//!   `error`, every channel message, and the [`wire::Message`] enum.
+//! - [`transport`]: BOLT 8 Noise_XK handshake and encrypted message framing, as pure state
+//!   machines (bytes in, bytes out).
 
 pub mod api;
 pub mod bolt3;
@@ -22,4 +26,6 @@ pub mod error;
 pub mod keys;
 pub mod node;
 pub mod store;
+pub mod transport;
 pub mod wallet;
+pub mod wire;
