@@ -300,8 +300,21 @@ pub fn build_commitment_tx(d: &CommitmentDescription) -> Result<CommitmentTx, Bo
         txouts.push(p.txout);
     }
     let total_out: u64 = txouts.iter().map(|o| o.value.to_sat()).sum();
-    // Cannot underflow: outputs are at most the (checked) balances, which sum to the funding.
-    let fee_sat = d.funding_sat - total_out;
+    // The opener's balance is floored at zero, but the anchors are still added for HTLCs: a
+    // state whose opener cannot pay fee and anchors would spend more than the funding. The
+    // channel never agrees to such a state (reserve checks); here it is an error, not a panic.
+    let opener_msat = if d.local_is_opener {
+        d.to_local_msat
+    } else {
+        d.to_remote_msat
+    };
+    let fee_sat = d
+        .funding_sat
+        .checked_sub(total_out)
+        .ok_or(Bolt3Error::FeeTooHigh {
+            fee_sat: opener_cost,
+            available_sat: opener_msat / 1000,
+        })?;
 
     let obscured = d.commitment_number ^ d.obscuring_factor;
     let tx = Transaction {

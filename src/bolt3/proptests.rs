@@ -6,7 +6,7 @@ use bitcoin::{OutPoint, Txid};
 use proptest::prelude::*;
 
 use super::channel::{ChannelHtlc, ChannelParameters, CommitmentState, Side};
-use super::commitment::{CommitmentTx, OutputKind};
+use super::commitment::{CommitmentDescription, CommitmentTx, OutputKind};
 use super::secrets::{index_for_commitment, PerCommitmentSecrets, RevocationStore};
 use super::sign::InMemorySigner;
 use super::testutil::secrets_from_byte;
@@ -137,8 +137,7 @@ fn build(c: &Case) -> Built {
 }
 
 /// The commitment's expected output total, computed from BOLT 3's rules written out directly.
-fn expected_outputs_sat(commit: &CommitmentTx) -> u64 {
-    let d = &commit.description;
+fn expected_outputs_sat(d: &CommitmentDescription) -> u64 {
     let anchors = d.channel_type.has_anchors();
     let (timeout_w, success_w, base_w) = if anchors {
         (0, 0, 1124)
@@ -187,7 +186,7 @@ fn check_commitment(commit: &CommitmentTx) -> Result<(), TestCaseError> {
     let outputs: u64 = commit.tx.output.iter().map(|o| o.value.to_sat()).sum();
     // Value conserved: funding = outputs + fee, and the fee is exactly what the rules leave.
     prop_assert_eq!(outputs + commit.fee_sat, d.funding_sat);
-    prop_assert_eq!(outputs, expected_outputs_sat(commit));
+    prop_assert_eq!(outputs, expected_outputs_sat(d));
     // Every untrimmed HTLC has its own output with its whole satoshis; trimmed ones none.
     for (i, h) in d.htlcs.iter().enumerate() {
         match commit.htlc_output_index[i] {
@@ -229,6 +228,17 @@ proptest! {
         let counterparty_pcp = counterparty_points.point(n).unwrap();
         let mirrored_params = params.flipped();
         let mirrored_state = state.flipped();
+
+        // A state whose opener cannot pay the fee and the anchors would spend more than the
+        // funding: the builder refuses it, whoever builds it.
+        for (owner, pcp) in [(Side::Holder, &holder_pcp), (Side::Counterparty, &counterparty_pcp)] {
+            let d = params.describe(owner, &state, pcp).unwrap();
+            if expected_outputs_sat(&d) > d.funding_sat {
+                let built = params.build_commitment(owner, &state, pcp);
+                prop_assert!(matches!(built, Err(Bolt3Error::FeeTooHigh { .. })), "{:?}", built);
+                return Ok(());
+            }
+        }
 
         // The holder's commitment, built by the holder and by the counterparty.
         let ours = params.build_commitment(Side::Holder, &state, &holder_pcp).unwrap();
