@@ -14,7 +14,7 @@ use bitcoin::Network;
 use serde_json::json;
 
 use super::NodeError;
-use crate::chain::regtest::{EmbeddedChainSource, RegtestError, RegtestNode};
+use crate::chain::regtest::{EmbeddedChainSource, RegtestNode};
 use crate::chain::rpc_client::{RpcAuth, RpcChainSource};
 use crate::chain::rpc_server::{RpcAuthConfig, RpcServer, RunningRpcServer};
 use crate::chain::{ChainError, ChainSource};
@@ -33,13 +33,6 @@ pub trait ChainControl: Send + Sync {
     fn rpc_addr(&self) -> Option<SocketAddr>;
     async fn mine(&self, blocks: u32, to: &Address) -> Result<Vec<BlockHash>, ChainError>;
     async fn mempool_size(&self) -> Result<usize, ChainError>;
-}
-
-fn regtest_error(e: RegtestError) -> ChainError {
-    match e {
-        RegtestError::Io(e) => ChainError::Transient(e.to_string()),
-        other => ChainError::Permanent(other.to_string()),
-    }
 }
 
 /// The embedded regtest node, run by this process.
@@ -65,7 +58,7 @@ impl ChainControl for EmbeddedChain {
         tokio::task::spawn_blocking(move || node.generate_to_address(blocks, &to))
             .await
             .map_err(|e| ChainError::Permanent(e.to_string()))?
-            .map_err(regtest_error)
+            .map_err(ChainError::from)
     }
 
     async fn mempool_size(&self) -> Result<usize, ChainError> {

@@ -49,6 +49,16 @@ pub enum RegtestError {
     InvalidParameter(String),
 }
 
+impl From<RegtestError> for super::ChainError {
+    /// I/O trouble may pass; everything else about the embedded node will not.
+    fn from(e: RegtestError) -> Self {
+        match e {
+            RegtestError::Io(e) => super::ChainError::Transient(e.to_string()),
+            other => super::ChainError::Permanent(other.to_string()),
+        }
+    }
+}
+
 /// Tip changes, in the order they happened. A reorg is a run of disconnections followed by
 /// connections.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bitcoin::{Block, BlockHash, FeeRate, OutPoint, Transaction, Txid};
 
-use super::{RegtestError, RegtestNode};
+use super::RegtestNode;
 use crate::chain::{BlockRef, ChainError, ChainSource, HeaderInfo, TestAccept, TxInfo, UtxoInfo};
 
 /// [`RegtestNode`] as a [`ChainSource`]. Calls are short and synchronous under the node's lock,
@@ -25,13 +25,6 @@ impl EmbeddedChainSource {
     }
 }
 
-fn internal(e: RegtestError) -> ChainError {
-    match e {
-        RegtestError::Io(e) => ChainError::Transient(e.to_string()),
-        other => ChainError::Permanent(other.to_string()),
-    }
-}
-
 #[async_trait]
 impl ChainSource for EmbeddedChainSource {
     async fn tip(&self) -> Result<BlockRef, ChainError> {
@@ -47,11 +40,11 @@ impl ChainSource for EmbeddedChainSource {
     }
 
     async fn block(&self, hash: &BlockHash) -> Result<Option<Block>, ChainError> {
-        self.node.block(hash).map_err(internal)
+        self.node.block(hash).map_err(ChainError::from)
     }
 
     async fn transaction(&self, txid: &Txid) -> Result<Option<TxInfo>, ChainError> {
-        self.node.transaction(txid).map_err(internal)
+        self.node.transaction(txid).map_err(ChainError::from)
     }
 
     async fn utxo(&self, outpoint: &OutPoint) -> Result<Option<UtxoInfo>, ChainError> {
