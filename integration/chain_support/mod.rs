@@ -22,8 +22,12 @@ pub struct Key {
 
 impl Key {
     pub fn new(seed: u8) -> Key {
+        Key::from_secret_key(SecretKey::from_slice(&[seed; 32]).expect("valid key"))
+    }
+
+    /// A key derived elsewhere, e.g. a node's wallet key from its seed.
+    pub fn from_secret_key(sk: SecretKey) -> Key {
         let secp = Secp256k1::new();
-        let sk = SecretKey::from_slice(&[seed; 32]).expect("valid key");
         let pk = CompressedPublicKey(sk.public_key(&secp));
         Key { secp, sk, pk }
     }
