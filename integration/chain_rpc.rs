@@ -884,6 +884,54 @@ async fn independent_client_mines_sends_confirms_and_sees_rejections() {
         assert_eq!(c.get_raw_mempool().unwrap(), vec![txid]);
         c.generate_to_address(1, &wallet.address).unwrap();
         assert!(c.get_raw_mempool().unwrap().is_empty());
+
+        // -26: a second spend of a coin the mempool already spends (no replacement signalled).
+        let first = wallet.spend(coin2, utxo.value, Amount::from_sat(1_000));
+        c.send_raw_transaction(&first).unwrap();
+        let second = wallet.spend(coin2, utxo.value, Amount::from_sat(5_000));
+        let (code, message) = code_of(c.send_raw_transaction(&second).unwrap_err());
+        assert_eq!(code, -26);
+        assert!(message.starts_with("txn-mempool-conflict"), "{message}");
+
+        // -26: a signature that does not verify.
+        let coin3 = OutPoint::new(c.get_block(&hashes[2]).unwrap().txdata[0].compute_txid(), 0);
+        let mut forged = wallet.spend(coin3, utxo.value, Amount::from_sat(1_000));
+        forged.output[0].value -= Amount::from_sat(1);
+        let (code, message) = code_of(c.send_raw_transaction(&forged).unwrap_err());
+        assert_eq!(code, -26);
+        assert!(
+            message.starts_with("mandatory-script-verify-flag-failed"),
+            "{message}"
+        );
+
+        // -26: a relative lock of 5 blocks on a coin with 1 confirmation, then accepted.
+        let young = OutPoint::new(txid, 0);
+        assert_eq!(
+            c.get_tx_out(&txid, 0, Some(false))
+                .unwrap()
+                .unwrap()
+                .confirmations,
+            1
+        );
+        let value = confirmed.vout[0].value;
+        let out = TxOut {
+            value: value - Amount::from_sat(1_000),
+            script_pubkey: wallet.script(),
+        };
+        let csv = wallet.spend_with(
+            young,
+            value,
+            vec![out],
+            absolute::LockTime::ZERO,
+            Sequence::from_height(5),
+        );
+        let (code, message) = code_of(c.send_raw_transaction(&csv).unwrap_err());
+        assert_eq!((code, message.as_str()), (-26, "non-BIP68-final"));
+        c.generate_to_address(3, &wallet.address).unwrap();
+        let (_, message) = code_of(c.send_raw_transaction(&csv).unwrap_err());
+        assert_eq!(message, "non-BIP68-final", "one block early");
+        c.generate_to_address(1, &wallet.address).unwrap();
+        assert_eq!(c.send_raw_transaction(&csv).unwrap(), csv.compute_txid());
     })
     .await
     .unwrap();
