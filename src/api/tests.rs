@@ -63,6 +63,14 @@ async fn start(with_control: bool) -> Api {
         control: with_control
             .then(|| Arc::new(TestControl(chain.clone())) as Arc<dyn ChainControl>),
         token: TOKEN.into(),
+        peers: crate::net::PeerManager::new(
+            *keys.node_secret(),
+            bitcoin::constants::ChainHash::REGTEST,
+            crate::net::PeerLimits::default(),
+            Arc::new(crate::net::LogAndDrop),
+            None,
+            tokio::sync::watch::channel(false).1,
+        ),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

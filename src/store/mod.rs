@@ -11,6 +11,7 @@
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
 pub mod meta;
+pub mod peers;
 pub mod schema;
 pub mod wallet;
 
