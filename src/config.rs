@@ -149,7 +149,8 @@ impl PeerFileConfig {
     /// The defaults with this table's values over them.
     pub fn resolve(&self) -> Result<PeerLimits, ConfigError> {
         let d = PeerLimits::default();
-        let ms = |v: Option<u64>, default: Duration| v.map(Duration::from_millis).unwrap_or(default);
+        let ms =
+            |v: Option<u64>, default: Duration| v.map(Duration::from_millis).unwrap_or(default);
         let limits = PeerLimits {
             max_peers: self.max_peers.unwrap_or(d.max_peers),
             max_pending: self.max_pending_handshakes.unwrap_or(d.max_pending),

@@ -246,7 +246,10 @@ mod tests {
     #[test]
     fn peer_errors_map_to_actionable_outcomes() {
         let code = |e: PeerError| Error::from(e).code();
-        assert_eq!(code(PeerError::NotConnected("x".into())), "peer_not_connected");
+        assert_eq!(
+            code(PeerError::NotConnected("x".into())),
+            "peer_not_connected"
+        );
         assert_eq!(code(PeerError::PingInFlight), "peer_busy");
         assert_eq!(code(SetupError::WrongChain.into()), "peer_incompatible");
         assert_eq!(code(SetupError::TooManyPending(1).into()), "too_many_peers");

@@ -16,7 +16,8 @@ use crate::net::PeerSummary;
 type ApiResult = Result<Json<Value>, Error>;
 
 fn parse_node_id(s: &str) -> Result<PublicKey, Error> {
-    let bytes = hex::decode(s.trim()).map_err(|_| Error::InvalidNodeId(format!("{s:?} is not hex")))?;
+    let bytes =
+        hex::decode(s.trim()).map_err(|_| Error::InvalidNodeId(format!("{s:?} is not hex")))?;
     if bytes.len() != 33 {
         return Err(Error::InvalidNodeId(format!(
             "{} bytes; a node id is a 33-byte compressed public key",
@@ -84,7 +85,9 @@ pub(super) async fn disconnect(
 ) -> ApiResult {
     let node_id = parse_node_id(&node_id)?;
     s.peers.disconnect(node_id).await?;
-    Ok(Json(json!({ "node_id": node_id.to_string(), "disconnected": true })))
+    Ok(Json(
+        json!({ "node_id": node_id.to_string(), "disconnected": true }),
+    ))
 }
 
 #[derive(Deserialize, Default)]

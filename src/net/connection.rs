@@ -156,7 +156,10 @@ impl Reader<'_> {
         close_rx: &mut oneshot::Receiver<CloseReason>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
-        match self.run_loop(rd, decryptor, ctl_rx, close_rx, shutdown).await {
+        match self
+            .run_loop(rd, decryptor, ctl_rx, close_rx, shutdown)
+            .await
+        {
             Err(ended) => ended,
             Ok(never) => match never {},
         }

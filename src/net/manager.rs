@@ -269,7 +269,11 @@ impl PeerManager {
         })
     }
 
-    async fn connect_once(&self, node_id: PublicKey, addr: &str) -> Result<PeerSummary, SetupError> {
+    async fn connect_once(
+        &self,
+        node_id: PublicKey,
+        addr: &str,
+    ) -> Result<PeerSummary, SetupError> {
         let permit = self
             .inner
             .pending
@@ -540,7 +544,11 @@ impl PeerManager {
     }
 
     /// Pings a peer and waits for its pong: the round-trip time.
-    pub async fn ping(&self, node_id: PublicKey, num_pong_bytes: u16) -> Result<Duration, PeerError> {
+    pub async fn ping(
+        &self,
+        node_id: PublicKey,
+        num_pong_bytes: u16,
+    ) -> Result<Duration, PeerError> {
         let not_connected = || PeerError::NotConnected(node_id.to_string());
         let ctl = self
             .state()

@@ -63,7 +63,10 @@ pub enum Step {
     /// Hand to the message handler.
     Deliver(Message),
     /// The pong to our ping arrived; `requested` when the ping was asked for through the API.
-    Pong { rtt: Duration, requested: bool },
+    Pong {
+        rtt: Duration,
+        requested: bool,
+    },
     /// End the connection, sending the warning first when there is one.
     Close(CloseReasonKind, Option<Message>),
 }
@@ -245,7 +248,10 @@ mod tests {
             Step::Reply(Message::Pong(p)) => assert_eq!(p.ignored, vec![0; 7]),
             other => panic!("{other:?}"),
         }
-        assert_eq!(s.on_message(&bytes(Ping::new(65532, 0)), now), Step::Nothing);
+        assert_eq!(
+            s.on_message(&bytes(Ping::new(65532, 0)), now),
+            Step::Nothing
+        );
         assert!(matches!(
             s.on_message(&bytes(Ping::new(65531, 0)), now),
             Step::Reply(_)

@@ -246,6 +246,28 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_database_gains_the_peers_table_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            meta::set(&c, "node_id", b"kept").unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store
+            .blocking(|c| {
+                let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                assert_eq!(v, 2);
+                assert_eq!(meta::get(c, "node_id")?, Some(b"kept".to_vec()));
+                assert!(peers::list(c)?.is_empty());
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
     fn a_second_opener_is_refused_while_the_first_holds_the_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE);

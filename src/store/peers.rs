@@ -44,8 +44,11 @@ pub fn remove(conn: &Connection, node_id: &PublicKey) -> Result<bool, StoreError
 
 /// Every remembered peer, oldest first.
 pub fn list(conn: &Connection) -> Result<Vec<StoredPeer>, StoreError> {
-    let mut stmt = conn.prepare_cached("SELECT node_id, addr FROM peers ORDER BY added_at, node_id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?)))?;
+    let mut stmt =
+        conn.prepare_cached("SELECT node_id, addr FROM peers ORDER BY added_at, node_id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+    })?;
     rows.map(|row| {
         let (id, addr) = row?;
         let node_id = PublicKey::from_slice(&id)
