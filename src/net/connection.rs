@@ -32,7 +32,8 @@ const LINGER: Duration = Duration::from_secs(1);
 /// What the write half is asked to do.
 #[derive(Debug)]
 pub enum Outgoing {
-    Message(Message),
+    /// Boxed: the queue's slots stay small whatever the message type.
+    Message(Box<Message>),
     /// Write what was queued before this, then close.
     Close,
 }
@@ -186,7 +187,7 @@ impl Reader<'_> {
                 _ = tokio::time::sleep_until(deadline) => {
                     match self.session.on_tick(Instant::now()) {
                         Tick::Nothing => {}
-                        Tick::SendPing(ping) => self.enqueue(ping).await?,
+                        Tick::SendPing(ping) => self.enqueue(*ping).await?,
                         Tick::Close(kind) => return Err((kind.into(), false)),
                     }
                 }
@@ -238,7 +239,7 @@ impl Reader<'_> {
                 }
                 Step::Close(kind, warning) => {
                     if let Some(w) = warning {
-                        let _ = self.out_tx.try_send(Outgoing::Message(w));
+                        let _ = self.out_tx.try_send(Outgoing::Message(Box::new(w)));
                     }
                     return Err(self.close(kind.into()));
                 }
@@ -267,7 +268,10 @@ impl Reader<'_> {
     async fn enqueue(&self, m: Message) -> Result<(), Ended> {
         match self
             .out_tx
-            .send_timeout(Outgoing::Message(m), self.limits.queue_full_timeout)
+            .send_timeout(
+                Outgoing::Message(Box::new(m)),
+                self.limits.queue_full_timeout,
+            )
             .await
         {
             Ok(()) => Ok(()),

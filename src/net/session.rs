@@ -95,7 +95,7 @@ impl From<CloseReasonKind> for CloseReason {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Tick {
     Nothing,
-    SendPing(Message),
+    SendPing(Box<Message>),
     Close(CloseReasonKind),
 }
 
@@ -185,7 +185,7 @@ impl Session {
             return Tick::Nothing;
         }
         if now >= self.next_ping_at {
-            return Tick::SendPing(self.ping(LIVENESS_PONG_BYTES, false, now));
+            return Tick::SendPing(Box::new(self.ping(LIVENESS_PONG_BYTES, false, now)));
         }
         Tick::Nothing
     }
@@ -313,8 +313,11 @@ mod tests {
         let mut s = session(t0);
         assert_eq!(s.on_tick(t0 + 29 * SEC), Tick::Nothing);
         assert_eq!(s.next_deadline(), t0 + 30 * SEC);
-        let Tick::SendPing(Message::Ping(p)) = s.on_tick(t0 + 30 * SEC) else {
+        let Tick::SendPing(ping) = s.on_tick(t0 + 30 * SEC) else {
             panic!("ping due");
+        };
+        let Message::Ping(p) = *ping else {
+            panic!("a ping");
         };
         let pong = Pong {
             ignored: vec![0; usize::from(p.num_pong_bytes)],

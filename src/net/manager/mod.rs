@@ -21,11 +21,13 @@ use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 
+mod reconnect;
+
 use super::connection::{Connection, Control, Outgoing, PeerStats, Wiring};
 use super::error::{CloseReason, PeerError, SetupError};
 use super::handler::PeerEventHandler;
 use super::handshake;
-use super::limits::{Backoff, PeerLimits};
+use super::limits::PeerLimits;
 use crate::store::{peers as peer_store, Store};
 use crate::transport::Transport;
 use crate::wire::{Features, Init, Message};
@@ -184,7 +186,7 @@ impl PeerManager {
         let mut shutdown = self.inner.shutdown.clone();
         loop {
             tokio::select! {
-                _ = super::stopped(&mut shutdown) => break,
+                _ = crate::net::stopped(&mut shutdown) => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, addr)) => match self.inner.pending.clone().try_acquire_owned() {
                         Ok(permit) => {
@@ -227,7 +229,7 @@ impl PeerManager {
         let limit = self.inner.limits.handshake_timeout;
         let mut shutdown = self.inner.shutdown.clone();
         tokio::select! {
-            _ = super::stopped(&mut shutdown) => Err(SetupError::ShuttingDown),
+            _ = crate::net::stopped(&mut shutdown) => Err(SetupError::ShuttingDown),
             r = tokio::time::timeout(limit, setup) => r.unwrap_or(Err(SetupError::Timeout(limit))),
         }
     }
@@ -407,93 +409,6 @@ impl PeerManager {
         }
     }
 
-    /// Adds the peer to the persistent set, in memory and in the store.
-    async fn remember(&self, node_id: PublicKey, addr: &str) -> Result<(), PeerError> {
-        self.state().persistent.insert(node_id, addr.to_string());
-        if let Some(store) = &self.inner.store {
-            let addr = addr.to_string();
-            store
-                .write(move |tx| peer_store::upsert(tx, &node_id, &addr))
-                .await
-                .map_err(|e| PeerError::Store(e.to_string()))?;
-        }
-        Ok(())
-    }
-
-    /// Loads the persistent peers from the store and starts reconnecting to each.
-    pub async fn restore_persistent(&self) -> Result<usize, PeerError> {
-        let Some(store) = &self.inner.store else {
-            return Ok(0);
-        };
-        let stored = store
-            .call(peer_store::list)
-            .await
-            .map_err(|e| PeerError::Store(e.to_string()))?;
-        {
-            let mut st = self.state();
-            for p in &stored {
-                st.persistent.insert(p.node_id, p.addr.clone());
-            }
-        }
-        for p in &stored {
-            self.schedule_reconnect(p.node_id, Duration::ZERO);
-        }
-        Ok(stored.len())
-    }
-
-    /// Starts a reconnect loop for a persistent peer unless one runs already.
-    fn schedule_reconnect(&self, node_id: PublicKey, first_delay: Duration) {
-        {
-            let mut st = self.state();
-            if !st.persistent.contains_key(&node_id) || !st.reconnecting.insert(node_id) {
-                return;
-            }
-        }
-        let me = self.clone();
-        if !self.spawn(async move { me.reconnect_loop(node_id, first_delay).await }) {
-            self.state().reconnecting.remove(&node_id);
-        }
-    }
-
-    /// Dials until connected (or forgotten, or shutdown), with exponential backoff.
-    async fn reconnect_loop(self, node_id: PublicKey, first_delay: Duration) {
-        let limits = &self.inner.limits;
-        let mut backoff = Backoff::new(limits.reconnect_min, limits.reconnect_max);
-        let mut delay = first_delay;
-        let mut shutdown = self.inner.shutdown.clone();
-        loop {
-            tokio::select! {
-                _ = super::stopped(&mut shutdown) => break,
-                _ = tokio::time::sleep(delay) => {}
-            }
-            // Checked and released under one lock, so a connection that drops right after
-            // this loop's success either sees the loop running or starts a new one.
-            let addr = {
-                let mut st = self.state();
-                match st.persistent.get(&node_id) {
-                    Some(addr) if !st.peers.contains_key(&node_id) => addr.clone(),
-                    _ => {
-                        st.reconnecting.remove(&node_id);
-                        return;
-                    }
-                }
-            };
-            match self.connect_once(node_id, &addr).await {
-                Ok(_) => {
-                    tracing::info!(%node_id, %addr, "reconnected");
-                    backoff = Backoff::new(limits.reconnect_min, limits.reconnect_max);
-                    delay = limits.reconnect_min;
-                }
-                Err(SetupError::ShuttingDown) => break,
-                Err(e) => {
-                    delay = backoff.next_delay();
-                    tracing::info!(%node_id, %addr, error = %e, retry_in = ?delay, "reconnect failed");
-                }
-            }
-        }
-        self.state().reconnecting.remove(&node_id);
-    }
-
     /// Disconnects a peer and forgets it (no reconnection, removed from the store).
     ///
     /// # Errors
@@ -582,7 +497,10 @@ impl PeerManager {
             .map(|s| (s.conn_id, s.out_tx.clone()))
             .ok_or_else(|| PeerError::NotConnected(node_id.to_string()))?;
         let limit = self.inner.limits.queue_full_timeout;
-        match out.send_timeout(Outgoing::Message(message), limit).await {
+        match out
+            .send_timeout(Outgoing::Message(Box::new(message)), limit)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
                 if let Some(slot) = self.state().peers.get_mut(&node_id) {
