@@ -17,6 +17,10 @@ pub enum SetupError {
     },
     #[error("connection lost during setup: {0}")]
     Io(#[from] std::io::Error),
+    /// The responder hung up on our act one: it cannot decrypt it, so it is not the node we
+    /// named.
+    #[error("the peer closed the connection during the handshake (wrong node id?)")]
+    HandshakeRefused,
     #[error("noise handshake failed: {0}")]
     Handshake(#[from] HandshakeError),
     #[error("transport: {0}")]

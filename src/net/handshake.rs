@@ -22,7 +22,16 @@ pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
     let (hs, act_one) = InitiatorHandshake::new(local, remote);
     stream.write_all(&act_one).await?;
     let mut act_two = [0u8; ACT_TWO_LEN];
-    stream.read_exact(&mut act_two).await?;
+    stream.read_exact(&mut act_two).await.map_err(|e| {
+        if matches!(
+            e.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ) {
+            SetupError::HandshakeRefused
+        } else {
+            SetupError::Io(e)
+        }
+    })?;
     let (act_three, transport) = hs.process_act_two(&act_two)?;
     stream.write_all(&act_three).await?;
     Ok(transport)

@@ -181,6 +181,12 @@ async fn two_managers_connect_list_each_other_and_ping() {
     assert!(rtt < Duration::from_secs(5));
     assert_eq!(a.peers.summary(&id(2)).unwrap().pongs_received, 1);
     assert_eq!(b.peers.summary(&id(1)).unwrap().pings_received, 1);
+    // The wrong node id at b's address: b cannot read our act one and hangs up.
+    assert!(matches!(
+        a.peers.connect(id(9), &b.addr.to_string()).await,
+        Err(PeerError::Setup(SetupError::HandshakeRefused))
+    ));
+    assert!(a.peers.summary(&id(9)).is_none());
     // Connecting again is a no-op; connecting to ourselves is refused.
     a.peers.connect(id(2), &b.addr.to_string()).await.unwrap();
     assert!(matches!(

@@ -409,23 +409,26 @@ impl PeerManager {
         }
     }
 
+    /// Closes the peer's connection, if any (it stays remembered); whether there was one.
+    fn close_if_connected(&self, node_id: PublicKey) -> bool {
+        let slot = self.state().peers.remove(&node_id);
+        match slot {
+            Some(mut slot) => {
+                slot.close(CloseReason::Requested);
+                self.inner.handler.peer_disconnected(node_id);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Disconnects a peer and forgets it (no reconnection, removed from the store).
     ///
     /// # Errors
     /// [`PeerError::NotConnected`] when it was neither connected nor remembered.
     pub async fn disconnect(&self, node_id: PublicKey) -> Result<(), PeerError> {
-        let (slot, remembered) = {
-            let mut st = self.state();
-            (
-                st.peers.remove(&node_id),
-                st.persistent.remove(&node_id).is_some(),
-            )
-        };
-        let connected = slot.is_some();
-        if let Some(mut slot) = slot {
-            slot.close(CloseReason::Requested);
-            self.inner.handler.peer_disconnected(node_id);
-        }
+        let remembered = self.state().persistent.remove(&node_id).is_some();
+        let connected = self.close_if_connected(node_id);
         if let Some(store) = &self.inner.store {
             store
                 .write(move |tx| peer_store::remove(tx, &node_id))

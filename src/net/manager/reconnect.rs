@@ -83,6 +83,11 @@ impl PeerManager {
             };
             match self.connect_once(node_id, &addr).await {
                 Ok(_) => {
+                    // Forgotten while we were dialling: the user's disconnect wins.
+                    if !self.state().persistent.contains_key(&node_id) {
+                        let _ = self.close_if_connected(node_id);
+                        break;
+                    }
                     tracing::info!(%node_id, %addr, "reconnected");
                     backoff = Backoff::new(limits.reconnect_min, limits.reconnect_max);
                     delay = limits.reconnect_min;
