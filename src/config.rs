@@ -9,6 +9,8 @@ use std::time::Duration;
 use bitcoin::Network;
 use serde::Deserialize;
 
+use crate::net::PeerLimits;
+
 /// The config file's name inside the data directory.
 pub const CONFIG_FILE: &str = "chanhub.toml";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9735";
@@ -41,6 +43,8 @@ pub enum ConfigError {
     RpcAuthWithoutUrl,
     #[error("the embedded chain is regtest only; use --bitcoind-rpc for {0}")]
     EmbeddedNeedsRegtest(Network),
+    #[error("{0}")]
+    PeerLimits(String),
 }
 
 /// How log lines are written to stderr.
@@ -122,6 +126,45 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// Wallet poll interval in milliseconds (no flag: a tuning knob, not an everyday option).
     pub sync_interval_ms: Option<u64>,
+    /// Peer manager limits and timers (no flags: tuning knobs; see channel-spec/peers.md).
+    pub peers: Option<PeerFileConfig>,
+}
+
+/// The `[peers]` table of `chanhub.toml`; unset keys keep their defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerFileConfig {
+    pub max_peers: Option<usize>,
+    pub max_pending_handshakes: Option<usize>,
+    pub handshake_timeout_ms: Option<u64>,
+    pub ping_interval_ms: Option<u64>,
+    pub pong_timeout_ms: Option<u64>,
+    pub outgoing_queue: Option<usize>,
+    pub queue_full_timeout_ms: Option<u64>,
+    pub reconnect_min_ms: Option<u64>,
+    pub reconnect_max_ms: Option<u64>,
+}
+
+impl PeerFileConfig {
+    /// The defaults with this table's values over them.
+    pub fn resolve(&self) -> Result<PeerLimits, ConfigError> {
+        let d = PeerLimits::default();
+        let ms =
+            |v: Option<u64>, default: Duration| v.map(Duration::from_millis).unwrap_or(default);
+        let limits = PeerLimits {
+            max_peers: self.max_peers.unwrap_or(d.max_peers),
+            max_pending: self.max_pending_handshakes.unwrap_or(d.max_pending),
+            handshake_timeout: ms(self.handshake_timeout_ms, d.handshake_timeout),
+            ping_interval: ms(self.ping_interval_ms, d.ping_interval),
+            pong_timeout: ms(self.pong_timeout_ms, d.pong_timeout),
+            outgoing_queue: self.outgoing_queue.unwrap_or(d.outgoing_queue),
+            queue_full_timeout: ms(self.queue_full_timeout_ms, d.queue_full_timeout),
+            reconnect_min: ms(self.reconnect_min_ms, d.reconnect_min),
+            reconnect_max: ms(self.reconnect_max_ms, d.reconnect_max),
+        };
+        limits.validate().map_err(ConfigError::PeerLimits)?;
+        Ok(limits)
+    }
 }
 
 impl FileConfig {
@@ -150,6 +193,7 @@ pub struct NodeConfig {
     pub bitcoind: Option<BitcoindConfig>,
     pub log_format: LogFormat,
     pub sync_interval: Duration,
+    pub peers: PeerLimits,
 }
 
 /// Parses a network name the way users write it.
@@ -231,6 +275,7 @@ impl NodeConfig {
                 .sync_interval_ms
                 .map(|ms| Duration::from_millis(ms.max(10)))
                 .unwrap_or(DEFAULT_SYNC_INTERVAL),
+            peers: file.peers.unwrap_or_default().resolve()?,
         })
     }
 
@@ -303,6 +348,24 @@ mod tests {
             NodeConfig::resolve(f, FileConfig::default()),
             Err(ConfigError::ConflictingRpcAuth)
         ));
+    }
+
+    #[test]
+    fn peer_limits_come_from_the_peers_table() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.peers, PeerLimits::default());
+        let file: FileConfig =
+            toml::from_str("[peers]\nping_interval_ms = 500\nmax_peers = 3\n").unwrap();
+        let c = NodeConfig::resolve(flags(), file).unwrap();
+        assert_eq!(c.peers.ping_interval, Duration::from_millis(500));
+        assert_eq!(c.peers.max_peers, 3);
+        assert_eq!(c.peers.pong_timeout, PeerLimits::default().pong_timeout);
+        let zero: FileConfig = toml::from_str("[peers]\nmax_pending_handshakes = 0\n").unwrap();
+        assert!(matches!(
+            NodeConfig::resolve(flags(), zero),
+            Err(ConfigError::PeerLimits(_))
+        ));
+        assert!(toml::from_str::<FileConfig>("[peers]\nmax_peer = 3\n").is_err());
     }
 
     #[test]

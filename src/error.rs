@@ -21,9 +21,18 @@
 //! | `insufficient_funds` | 422 | not enough spendable coins for amount + fee |
 //! | `transaction_rejected` | 422 | the chain refused our transaction |
 //! | `chain_unavailable` | 503 | the chain source cannot be reached now; retry |
+//! | `invalid_node_id` | 400 | not a 33-byte compressed public key in hex, or our own |
+//! | `peer_not_connected` | 404 | no connection to that node (nor remembered, for `DELETE`) |
+//! | `peer_busy` | 409 | a ping to that peer is already in flight |
+//! | `peer_incompatible` | 422 | the peer or we refused the other's `init` (features, chain) |
+//! | `peer_unreachable` | 502 | TCP connect or the Noise handshake failed, or setup timed out |
+//! | `too_many_peers` | 503 | the peer limit or the pool of connections in setup is full |
+//! | `peer_timeout` | 504 | no pong in time, or the peer stopped reading and was dropped |
+//! | `shutting_down` | 503 | the node is stopping |
 //! | `internal` | 500 | a bug or a local failure (disk); see the node's log |
 
 use crate::chain::ChainError;
+use crate::net::{PeerError, SetupError};
 
 /// An outcome the API user can act on. See the module docs for codes and statuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +74,22 @@ pub enum Error {
     TransactionRejected(String),
     #[error("chain source unavailable: {0}")]
     ChainUnavailable(String),
+    #[error("invalid node id: {0}")]
+    InvalidNodeId(String),
+    #[error("{0}")]
+    PeerNotConnected(String),
+    #[error("{0}")]
+    PeerBusy(String),
+    #[error("peer incompatible: {0}")]
+    PeerIncompatible(String),
+    #[error("peer unreachable: {0}")]
+    PeerUnreachable(String),
+    #[error("{0}")]
+    TooManyPeers(String),
+    #[error("peer timeout: {0}")]
+    PeerTimeout(String),
+    #[error("the node is shutting down")]
+    ShuttingDown,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -86,6 +111,14 @@ impl Error {
             Error::InsufficientFunds { .. } => "insufficient_funds",
             Error::TransactionRejected(_) => "transaction_rejected",
             Error::ChainUnavailable(_) => "chain_unavailable",
+            Error::InvalidNodeId(_) => "invalid_node_id",
+            Error::PeerNotConnected(_) => "peer_not_connected",
+            Error::PeerBusy(_) => "peer_busy",
+            Error::PeerIncompatible(_) => "peer_incompatible",
+            Error::PeerUnreachable(_) => "peer_unreachable",
+            Error::TooManyPeers(_) => "too_many_peers",
+            Error::PeerTimeout(_) => "peer_timeout",
+            Error::ShuttingDown => "shutting_down",
             Error::Internal(_) => "internal",
         }
     }
@@ -99,13 +132,19 @@ impl Error {
             | Error::WrongNetwork { .. }
             | Error::InvalidAmount(_)
             | Error::AmountBelowDust { .. }
-            | Error::InvalidFeeRate(_) => 400,
-            Error::NotFound(_) => 404,
+            | Error::InvalidFeeRate(_)
+            | Error::InvalidNodeId(_) => 400,
+            Error::NotFound(_) | Error::PeerNotConnected(_) => 404,
             Error::MethodNotAllowed => 405,
+            Error::PeerBusy(_) => 409,
             Error::PayloadTooLarge { .. } => 413,
-            Error::InsufficientFunds { .. } | Error::TransactionRejected(_) => 422,
+            Error::InsufficientFunds { .. }
+            | Error::TransactionRejected(_)
+            | Error::PeerIncompatible(_) => 422,
             Error::Internal(_) => 500,
-            Error::ChainUnavailable(_) => 503,
+            Error::PeerUnreachable(_) => 502,
+            Error::ChainUnavailable(_) | Error::TooManyPeers(_) | Error::ShuttingDown => 503,
+            Error::PeerTimeout(_) => 504,
         }
     }
 }
@@ -116,6 +155,27 @@ impl From<ChainError> for Error {
             ChainError::Transient(m) => Error::ChainUnavailable(m),
             ChainError::Rejected { reason, .. } => Error::TransactionRejected(reason),
             ChainError::Permanent(m) => Error::Internal(format!("chain source: {m}")),
+        }
+    }
+}
+
+impl From<PeerError> for Error {
+    fn from(e: PeerError) -> Self {
+        let text = e.to_string();
+        match e {
+            PeerError::NotConnected(_) => Error::PeerNotConnected(text),
+            PeerError::PingInFlight => Error::PeerBusy(text),
+            PeerError::PingTimeout(_) | PeerError::SlowReader => Error::PeerTimeout(text),
+            PeerError::Store(_) => Error::Internal(text),
+            PeerError::Setup(s) => match s {
+                SetupError::SelfConnect => Error::InvalidNodeId(text),
+                SetupError::TooManyPeers(_) | SetupError::TooManyPending(_) => {
+                    Error::TooManyPeers(text)
+                }
+                SetupError::ShuttingDown => Error::ShuttingDown,
+                s if s.is_incompatible() => Error::PeerIncompatible(text),
+                _ => Error::PeerUnreachable(text),
+            },
         }
     }
 }
@@ -149,6 +209,14 @@ mod tests {
             },
             Error::TransactionRejected(String::new()),
             Error::ChainUnavailable(String::new()),
+            Error::InvalidNodeId(String::new()),
+            Error::PeerNotConnected(String::new()),
+            Error::PeerBusy(String::new()),
+            Error::PeerIncompatible(String::new()),
+            Error::PeerUnreachable(String::new()),
+            Error::TooManyPeers(String::new()),
+            Error::PeerTimeout(String::new()),
+            Error::ShuttingDown,
             Error::Internal(String::new()),
         ];
         let mut codes: Vec<_> = all.iter().map(|e| e.code()).collect();
@@ -173,5 +241,24 @@ mod tests {
         });
         assert_eq!(rejected.code(), "transaction_rejected");
         assert!(rejected.to_string().contains("min relay fee not met"));
+    }
+
+    #[test]
+    fn peer_errors_map_to_actionable_outcomes() {
+        let code = |e: PeerError| Error::from(e).code();
+        assert_eq!(
+            code(PeerError::NotConnected("x".into())),
+            "peer_not_connected"
+        );
+        assert_eq!(code(PeerError::PingInFlight), "peer_busy");
+        assert_eq!(code(SetupError::WrongChain.into()), "peer_incompatible");
+        assert_eq!(code(SetupError::TooManyPending(1).into()), "too_many_peers");
+        assert_eq!(code(SetupError::SelfConnect.into()), "invalid_node_id");
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        let connect = SetupError::Connect {
+            addr: "127.0.0.1:1".into(),
+            source: refused,
+        };
+        assert_eq!(code(connect.into()), "peer_unreachable");
     }
 }

@@ -14,6 +14,8 @@
 //!   transactions, witnesses and signing, as pure functions.
 //! - [`wire`]: BOLT 1/2 message codecs: BigSize, TLV streams, feature bits, `init`/`ping`/
 //!   `error`, every channel message, and the [`wire::Message`] enum.
+//! - [`net`]: the tokio peer manager: peer port, outgoing connections, ping liveness, limits,
+//!   reconnection, and the [`net::PeerEventHandler`] seam for the channel layer.
 //! - [`transport`]: BOLT 8 Noise_XK handshake and encrypted message framing, as pure state
 //!   machines (bytes in, bytes out).
 
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod net;
 pub mod node;
 pub mod store;
 pub mod transport;

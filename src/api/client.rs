@@ -56,6 +56,10 @@ impl ApiClient {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    pub async fn delete(&self, path: &str) -> Result<Value, ClientError> {
+        self.call(Method::DELETE, path, None).await
+    }
+
     /// Sends a raw request; answers the status and the body text whatever the status.
     pub async fn raw(
         &self,

@@ -6,12 +6,19 @@
 //! - `POST /v1/onchain/address` → `address`
 //! - `POST /v1/onchain/send` `{address, amount_sat, feerate_sat_per_vb?}` → `txid`
 //! - `GET  /v1/onchain/transactions` → `transactions: [...]`
+//! - `POST /v1/peers` `{node_id, addr}` → the peer (connects, exchanges `init`, and keeps it:
+//!   reconnected after a drop or a restart)
+//! - `GET  /v1/peers` → `peers: [{node_id, addr, direction, connected_since, features, persistent,
+//!   messages_received, messages_sent, pings_received, pongs_received}]`
+//! - `DELETE /v1/peers/{node_id}` → disconnects and forgets the peer
+//! - `POST /v1/peers/{node_id}/ping` `{num_pong_bytes?}` → `rtt_ms` once the pong arrives
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
 
 pub mod auth;
 pub mod client;
 mod extract;
+mod peers;
 mod routes;
 
 use std::net::SocketAddr;
@@ -20,13 +27,14 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::Network;
 
 use crate::chain::ChainSource;
 use crate::error::Error;
+use crate::net::PeerManager;
 use crate::node::chain_backend::ChainControl;
 use crate::wallet::Wallet;
 
@@ -45,6 +53,7 @@ pub struct ApiState {
     pub control: Option<Arc<dyn ChainControl>>,
     /// The expected bearer token.
     pub token: Arc<str>,
+    pub peers: PeerManager,
 }
 
 impl IntoResponse for Error {
@@ -76,6 +85,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/onchain/address", post(routes::new_address))
         .route("/v1/onchain/send", post(routes::send))
         .route("/v1/onchain/transactions", get(routes::transactions))
+        .route("/v1/peers", get(peers::list).post(peers::connect))
+        .route("/v1/peers/{node_id}", delete(peers::disconnect))
+        .route("/v1/peers/{node_id}/ping", post(peers::ping))
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })

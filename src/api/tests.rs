@@ -37,6 +37,8 @@ impl ChainControl for TestControl {
 struct Api {
     client: ApiClient,
     _stop: tokio::sync::oneshot::Sender<()>,
+    /// Keeps the peer manager running (it stops when this flips or is dropped).
+    _peers_stop: tokio::sync::watch::Sender<bool>,
 }
 
 async fn start(with_control: bool) -> Api {
@@ -54,6 +56,7 @@ async fn start(with_control: bool) -> Api {
     )
     .await
     .unwrap();
+    let (peers_stop, peers_signal) = tokio::sync::watch::channel(false);
     let state = ApiState {
         node_id: keys.node_id(),
         network: Network::Regtest,
@@ -63,6 +66,14 @@ async fn start(with_control: bool) -> Api {
         control: with_control
             .then(|| Arc::new(TestControl(chain.clone())) as Arc<dyn ChainControl>),
         token: TOKEN.into(),
+        peers: crate::net::PeerManager::new(
+            *keys.node_secret(),
+            bitcoin::constants::ChainHash::REGTEST,
+            crate::net::PeerLimits::default(),
+            Arc::new(crate::net::LogAndDrop),
+            None,
+            peers_signal,
+        ),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -73,6 +84,7 @@ async fn start(with_control: bool) -> Api {
     Api {
         client: ApiClient::new(&addr.to_string(), TOKEN),
         _stop: tx,
+        _peers_stop: peers_stop,
     }
 }
 
@@ -292,5 +304,80 @@ async fn chain_endpoints_are_absent_without_a_regtest_chain() {
         )
         .0,
         404
+    );
+}
+
+#[tokio::test]
+async fn peer_routes_validate_and_report_specific_errors() {
+    let api = start(false).await;
+    assert_eq!(
+        api.client.get("/v1/peers").await.unwrap(),
+        json!({"peers": []})
+    );
+    // A key nobody listens for, at a port nobody listens on.
+    let other = bitcoin::secp256k1::SecretKey::from_slice(&[9; 32])
+        .unwrap()
+        .public_key(&bitcoin::secp256k1::Secp256k1::new())
+        .to_string();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let cases = [
+        (
+            json!({"node_id": "zz", "addr": "127.0.0.1:1"}),
+            400,
+            "invalid_node_id",
+        ),
+        (
+            json!({"node_id": "02", "addr": "127.0.0.1:1"}),
+            400,
+            "invalid_node_id",
+        ),
+        (
+            json!({"node_id": other, "addr": "nowhere"}),
+            400,
+            "invalid_request",
+        ),
+        (json!({"node_id": other}), 400, "invalid_request"),
+        (
+            json!({"node_id": other, "addr": closed_addr}),
+            502,
+            "peer_unreachable",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let got = api_error(api.client.post("/v1/peers", body.clone()).await);
+        assert_eq!(got, (status, code.to_string()), "{body}");
+    }
+    let own = KeysManager::new(&Seed::from_bytes([1; 32]), Network::Regtest)
+        .node_id()
+        .to_string();
+    let got = api_error(
+        api.client
+            .post("/v1/peers", json!({"node_id": own, "addr": "127.0.0.1:1"}))
+            .await,
+    );
+    assert_eq!(got, (400, "invalid_node_id".to_string()));
+    let got = api_error(api.client.delete(&format!("/v1/peers/{other}")).await);
+    assert_eq!(got, (404, "peer_not_connected".to_string()));
+    let got = api_error(
+        api.client
+            .post(&format!("/v1/peers/{other}/ping"), json!({}))
+            .await,
+    );
+    assert_eq!(got, (404, "peer_not_connected".to_string()));
+    let got = api_error(
+        api.client
+            .post(
+                &format!("/v1/peers/{other}/ping"),
+                json!({"num_pong_bytes": 65532}),
+            )
+            .await,
+    );
+    assert_eq!(got, (400, "invalid_request".to_string()));
+    // Failed attempts are not remembered.
+    assert_eq!(
+        api.client.get("/v1/peers").await.unwrap(),
+        json!({"peers": []})
     );
 }

@@ -43,6 +43,22 @@ pub enum ClientCommand {
     },
     /// On-chain wallet transactions.
     Transactions,
+    /// Connect to a Lightning peer and keep it (reconnected after drops and restarts).
+    Connect {
+        /// NODE_ID@HOST:PORT
+        peer: String,
+    },
+    /// Connected peers.
+    Peers,
+    /// Disconnect a peer and forget it.
+    Disconnect { node_id: String },
+    /// Ping a connected peer and wait for its pong.
+    Ping {
+        node_id: String,
+        /// Bytes the pong should carry.
+        #[arg(long, default_value_t = 0)]
+        pong_bytes: u16,
+    },
     /// The regtest chain: info, mine.
     #[command(subcommand)]
     Chain(ChainCommand),
@@ -135,6 +151,37 @@ pub async fn run(
         ClientCommand::Transactions => (
             client.get("/v1/onchain/transactions").await.map_err(err)?,
             render::transactions,
+        ),
+        ClientCommand::Connect { peer } => {
+            let (node_id, addr) = peer
+                .split_once('@')
+                .ok_or_else(|| format!("{peer:?}: expected NODE_ID@HOST:PORT"))?;
+            let body = json!({ "node_id": node_id, "addr": addr });
+            (
+                client.post("/v1/peers", body).await.map_err(err)?,
+                render::peer_connected,
+            )
+        }
+        ClientCommand::Peers => (client.get("/v1/peers").await.map_err(err)?, render::peers),
+        ClientCommand::Disconnect { node_id } => (
+            client
+                .delete(&format!("/v1/peers/{node_id}"))
+                .await
+                .map_err(err)?,
+            render::disconnected,
+        ),
+        ClientCommand::Ping {
+            node_id,
+            pong_bytes,
+        } => (
+            client
+                .post(
+                    &format!("/v1/peers/{node_id}/ping"),
+                    json!({ "num_pong_bytes": pong_bytes }),
+                )
+                .await
+                .map_err(err)?,
+            render::pong,
         ),
         ClientCommand::Chain(ChainCommand::Info) => (
             client.get("/v1/chain/info").await.map_err(err)?,

@@ -152,6 +152,66 @@ pub fn mined(v: &Value) -> String {
     )
 }
 
+pub fn peer_connected(v: &Value) -> String {
+    format!(
+        "connected to {} at {} ({})",
+        field(&v["node_id"]),
+        field(&v["addr"]),
+        field(&v["direction"])
+    )
+}
+
+pub fn peers(v: &Value) -> String {
+    let empty = Vec::new();
+    let peers = v["peers"].as_array().unwrap_or(&empty);
+    if peers.is_empty() {
+        return "no peers".into();
+    }
+    let mut rows = vec![[
+        "NODE_ID".to_string(),
+        "ADDRESS".into(),
+        "DIRECTION".into(),
+        "SINCE".into(),
+        "FEATURES".into(),
+    ]];
+    for p in peers {
+        rows.push([
+            field(&p["node_id"]),
+            field(&p["addr"]),
+            field(&p["direction"]),
+            field(&p["connected_since"]),
+            field(&p["features"]),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let cells: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(cell, w)| format!("{cell:<w$}"))
+                .collect();
+            cells.join("  ").trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn disconnected(v: &Value) -> String {
+    format!("disconnected {}", field(&v["node_id"]))
+}
+
+pub fn pong(v: &Value) -> String {
+    let rtt = v["rtt_ms"].as_f64().unwrap_or(0.0);
+    format!(
+        "pong from {} ({} bytes) in {rtt:.2} ms",
+        field(&v["node_id"]),
+        field(&v["num_pong_bytes"])
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +236,20 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert!(lines.iter().all(|l| l.len() == lines[0].len()));
         assert!(lines[2].contains("5,000") && lines[2].ends_with("101"));
+    }
+
+    #[test]
+    fn peers_table_has_one_row_per_peer() {
+        assert_eq!(peers(&json!({"peers": []})), "no peers");
+        let t = peers(&json!({"peers": [
+            {"node_id": "02aa", "addr": "127.0.0.1:9735", "direction": "outbound",
+             "connected_since": 1700000000, "features": "0a"},
+            {"node_id": "03bb", "addr": "10.0.0.1:1", "direction": "inbound",
+             "connected_since": 1700000001, "features": "08aa"}
+        ]}));
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("NODE_ID"));
+        assert!(lines[1].contains("outbound") && lines[2].contains("inbound"));
     }
 }

@@ -112,7 +112,8 @@ impl Node {
 
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(peer::run(peer_listener, signal.clone())));
+        let peers = peer::manager(&config, &keys, store.clone(), signal.clone());
+        tasks.push(tokio::spawn(peer::run(peers.clone(), peer_listener)));
         tasks.push(tokio::spawn(sync_loop(
             wallet.clone(),
             config.sync_interval,
@@ -126,6 +127,7 @@ impl Node {
             chain: chain.source.clone(),
             control: chain.control.clone(),
             token: token.into(),
+            peers,
         };
         let mut api_signal = signal.clone();
         tasks.push(tokio::spawn(async move {

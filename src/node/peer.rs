@@ -1,25 +1,43 @@
-//! The Lightning peer port. Bound now so the address is real and stable; until the BOLT 8
-//! peer manager arrives, connections are accepted and closed.
+//! The node's Lightning peer port: the [`PeerManager`] built from the node's key, chain and
+//! store, serving the listener until shutdown.
 
+use std::sync::Arc;
+
+use bitcoin::constants::ChainHash;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Accepts and closes connections until `shutdown` flips.
-pub async fn run(listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = shutdown.changed() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, addr)) => {
-                    tracing::debug!(%addr, "peer connection closed: peer protocol not served yet");
-                    drop(stream);
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accepting a peer connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            }
-        }
+use crate::config::NodeConfig;
+use crate::keys::KeysManager;
+use crate::net::{LogAndDrop, PeerManager};
+use crate::store::Store;
+
+/// The manager for this node. Incoming channel messages go to [`LogAndDrop`] until the channel
+/// layer provides its handler.
+pub fn manager(
+    config: &NodeConfig,
+    keys: &KeysManager,
+    store: Store,
+    shutdown: watch::Receiver<bool>,
+) -> PeerManager {
+    PeerManager::new(
+        *keys.node_secret(),
+        ChainHash::using_genesis_block_const(config.network),
+        config.peers.clone(),
+        Arc::new(LogAndDrop),
+        Some(store),
+        shutdown,
+    )
+}
+
+/// Reconnects to the remembered peers, accepts peers until shutdown, then waits for every
+/// peer task to finish.
+pub async fn run(peers: PeerManager, listener: TcpListener) {
+    match peers.restore_persistent().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(peers = n, "reconnecting to remembered peers"),
+        Err(e) => tracing::error!(error = %e, "cannot read remembered peers"),
     }
+    peers.run_listener(listener).await;
+    peers.wait_stopped().await;
 }

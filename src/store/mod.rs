@@ -11,6 +11,7 @@
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
 pub mod meta;
+pub mod peers;
 pub mod schema;
 pub mod wallet;
 
@@ -239,6 +240,28 @@ mod tests {
             .blocking(|c| {
                 meta::set(c, "k", b"v")?;
                 assert_eq!(meta::get(c, "k")?, Some(b"v".to_vec()));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_database_gains_the_peers_table_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            meta::set(&c, "node_id", b"kept").unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store
+            .blocking(|c| {
+                let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                assert_eq!(v, 2);
+                assert_eq!(meta::get(c, "node_id")?, Some(b"kept".to_vec()));
+                assert!(peers::list(c)?.is_empty());
                 Ok(())
             })
             .unwrap();

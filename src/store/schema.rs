@@ -49,7 +49,17 @@ CREATE INDEX wallet_outputs_spent_by ON wallet_outputs(spent_by);
 CREATE INDEX wallet_txs_block_height ON wallet_txs(block_height);
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1];
+/// Version 2: peers to reconnect to after a restart.
+const V2: &str = "
+-- Peers we keep connected: those we connected out to. node_id is the 33-byte compressed key.
+CREATE TABLE peers (
+    node_id  BLOB PRIMARY KEY CHECK (length(node_id) = 33),
+    addr     TEXT NOT NULL,
+    added_at INTEGER NOT NULL
+) STRICT;
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

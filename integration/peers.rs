@@ -1,0 +1,288 @@
+//! The peer manager of real `chanhub node` processes over loopback: two nodes connect and
+//! ping; misbehaving peers are dropped while a good one carries on; a burst of 500 connection
+//! attempts; reconnection after a restart.
+
+mod common;
+mod peers_support;
+
+use std::time::{Duration, Instant};
+
+use bitcoin::constants::ChainHash;
+use chanhub::wire::{Message, RawMessage};
+use common::*;
+use peers_support::*;
+use serde_json::Value;
+
+/// Writes a `[peers]` table before the node's first start.
+fn with_peer_config(dir: &std::path::Path, table: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("chanhub.toml"), format!("[peers]\n{table}")).unwrap();
+}
+
+fn peers(node: &NodeProc) -> Vec<Value> {
+    node.cli_json(&["peers"])["peers"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn peer<'a>(list: &'a [Value], id: &str) -> Option<&'a Value> {
+    list.iter().find(|p| p["node_id"] == id)
+}
+
+/// Polls the node's peer list until `cond` holds (10 s).
+fn wait_peers(node: &NodeProc, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = peers(node);
+        if cond(&list) {
+            return list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: peers {list:#?}\nnode log:\n{}",
+            node.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn id_of(node: &NodeProc) -> String {
+    node.json["node_id"].as_str().unwrap().to_string()
+}
+
+fn uri(node: &NodeProc) -> String {
+    format!(
+        "{}@{}",
+        id_of(node),
+        node.json["peer_addr"].as_str().unwrap()
+    )
+}
+
+#[test]
+fn two_nodes_connect_exchange_init_and_ping() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = NodeProc::start(&tmp.path().join("a"), &[]);
+    let b = NodeProc::start(&tmp.path().join("b"), &[]);
+    let (ida, idb) = (id_of(&a), id_of(&b));
+
+    let connected = a.cli_json(&["connect", &uri(&b)]);
+    assert_eq!(connected["node_id"], idb.as_str());
+    assert_eq!(connected["direction"], "outbound");
+    assert_eq!(connected["addr"], b.json["peer_addr"]);
+    let on_b = wait_peers(&b, "b lists a", |l| peer(l, &ida).is_some());
+    let a_on_b = peer(&on_b, &ida).unwrap();
+    assert_eq!(a_on_b["direction"], "inbound");
+    // The features are those of our init: payment_secret (bit 14) required, among others.
+    let features = hex::decode(a_on_b["features"].as_str().unwrap()).unwrap();
+    let bit14 = features[features.len() - 2] & 0x40 != 0;
+    assert!(bit14, "{a_on_b}");
+    assert!(a_on_b["connected_since"].as_u64().unwrap() > 1_600_000_000);
+
+    // A pings B through the API; B answers with the requested size, A counts the pong.
+    let pong = a.cli_json(&["ping", &idb, "--pong-bytes", "123"]);
+    assert_eq!(pong["num_pong_bytes"], 123);
+    assert!(pong["rtt_ms"].as_f64().unwrap() >= 0.0);
+    let b_on_a = peer(&peers(&a), &idb).unwrap().clone();
+    assert_eq!(b_on_a["pongs_received"], 1);
+    assert_eq!(b_on_a["persistent"], true);
+    assert_eq!(peer(&peers(&b), &ida).unwrap()["pings_received"], 1);
+    // And the other way round.
+    b.cli_json(&["ping", &ida]);
+    assert_eq!(peer(&peers(&b), &ida).unwrap()["pongs_received"], 1);
+
+    // The readable table.
+    let table = String::from_utf8(a.cli(&["peers"]).stdout).unwrap();
+    assert!(table.starts_with("NODE_ID"), "{table}");
+    assert!(
+        table.contains(&idb) && table.contains("outbound"),
+        "{table}"
+    );
+
+    // Disconnect: both sides forget the connection.
+    a.cli_json(&["disconnect", &idb]);
+    wait_peers(&a, "a dropped b", |l| l.is_empty());
+    wait_peers(&b, "b dropped a", |l| l.is_empty());
+    let out = a.cli(&["ping", &idb]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("peer_not_connected"));
+    b.stop();
+    a.stop();
+}
+
+#[test]
+fn misbehaving_peers_are_dropped_while_a_good_peer_carries_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = NodeProc::start(&tmp.path().join("a"), &[]);
+    let b = NodeProc::start(&tmp.path().join("b"), &[]);
+    let (addr, node) = target(&a.json);
+    let (ida, idb) = (id_of(&a), id_of(&b));
+    b.cli_json(&["connect", &uri(&a)]);
+    wait_peers(&a, "good peer up", |l| peer(l, &idb).is_some());
+    let good_still_fine = |what: &str| {
+        let pong = b.cli(&["ping", &ida, "--json"]);
+        assert!(
+            pong.status.success(),
+            "after {what}: {}\nnode log:\n{}",
+            String::from_utf8_lossy(&pong.stderr),
+            a.log_text()
+        );
+        assert!(peer(&peers(&a), &idb).is_some(), "after {what}");
+    };
+
+    // Garbage instead of act one.
+    let mut garbage = std::net::TcpStream::connect(&addr).unwrap();
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    std::io::Write::write_all(&mut garbage, &[0xde; 50]).unwrap();
+    assert!(closes(&mut garbage), "garbage act one closes");
+    good_still_fine("garbage");
+
+    // A frame with a bad MAC after a correct setup.
+    let mut bad_mac = RawPeer::connect(&addr, node, 11);
+    let ping = chanhub::wire::Ping::new(1, 0);
+    let mut frame = bad_mac.transport.encryptor.encrypt(&encode(&ping)).unwrap();
+    let last = frame.len() - 1;
+    frame[last] ^= 1;
+    std::io::Write::write_all(&mut bad_mac.stream, &frame).unwrap();
+    assert!(bad_mac.until_closed().is_empty(), "no answer to a bad MAC");
+    good_still_fine("bad MAC");
+
+    // An init for mainnet: told why, then dropped.
+    let mut other_chain = RawPeer::handshake(&addr, node, 12);
+    assert!(matches!(other_chain.recv(), Some(Message::Init(_))));
+    other_chain.send_message(
+        &chanhub::wire::Init::new(chanhub::wire::Features::ours(), vec![ChainHash::BITCOIN]).into(),
+    );
+    let said = other_chain.until_closed();
+    assert!(matches!(said.as_slice(), [m] if is_warning(m)), "{said:?}");
+    good_still_fine("init for another network");
+
+    // An unknown even message after a correct setup.
+    let mut even = RawPeer::connect(&addr, node, 13);
+    assert_eq!(even.ping(4), 4, "a well-behaved start");
+    even.send_bytes(
+        &RawMessage {
+            msg_type: 0x7ffe,
+            payload: vec![1],
+        }
+        .encode()
+        .unwrap(),
+    );
+    let said = even.until_closed();
+    assert!(said.iter().any(is_warning), "{said:?}");
+    good_still_fine("unknown even message");
+
+    // An unknown odd message is fine.
+    let mut odd = RawPeer::connect(&addr, node, 14);
+    odd.send_bytes(
+        &RawMessage {
+            msg_type: 0x7fff,
+            payload: vec![1],
+        }
+        .encode()
+        .unwrap(),
+    );
+    assert_eq!(odd.ping(9), 9);
+
+    let list = peers(&a);
+    let ids: Vec<&str> = list
+        .iter()
+        .map(|p| p["node_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(list.len(), 2, "only the good peers remain: {ids:?}");
+    assert!(a.log_text().contains("unknown even message type 32766"));
+    b.stop();
+    a.stop();
+}
+
+#[test]
+fn five_hundred_simultaneous_connection_attempts_do_not_exhaust_the_node() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir_a = tmp.path().join("a");
+    with_peer_config(&dir_a, "handshake_timeout_ms = 2000\n");
+    let a = NodeProc::start(&dir_a, &[]);
+    let b = NodeProc::start(&tmp.path().join("b"), &[]);
+    let (addr, node) = target(&a.json);
+    let (ida, idb) = (id_of(&a), id_of(&b));
+    b.cli_json(&["connect", &uri(&a)]);
+    wait_peers(&a, "good peer up", |l| peer(l, &idb).is_some());
+
+    // 500 connections at once from 10 threads: half stay silent, half send garbage.
+    let attackers: Vec<std::net::TcpStream> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..10)
+            .map(|t| {
+                let addr = addr.clone();
+                s.spawn(move || {
+                    (0..50)
+                        .filter_map(|i| {
+                            let mut c = std::net::TcpStream::connect(&addr).ok()?;
+                            if (t * 50 + i) % 2 == 1 {
+                                let _ = std::io::Write::write_all(&mut c, &[0x55; 50]);
+                            }
+                            Some(c)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    assert!(
+        attackers.len() >= 450,
+        "most attempts connected: {}",
+        attackers.len()
+    );
+
+    // While they are open: the API answers and the established peer is served.
+    let started = Instant::now();
+    assert_eq!(a.cli_json(&["info"])["node_id"], ida.as_str());
+    b.cli_json(&["ping", &ida]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // Once the silent ones have timed out, a new well-behaved peer gets in.
+    std::thread::sleep(Duration::from_millis(2500));
+    let mut newcomer = RawPeer::connect(&addr, node, 21);
+    assert_eq!(newcomer.ping(16), 16);
+    let list = wait_peers(&a, "both good peers", |l| l.len() == 2);
+    assert!(peer(&list, &idb).is_some());
+    drop(attackers);
+    b.cli_json(&["ping", &ida]);
+    b.stop();
+    a.stop();
+}
+
+#[test]
+fn an_outbound_peer_is_reconnected_after_a_restart_until_disconnected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir_a = tmp.path().join("a");
+    let a = NodeProc::start(&dir_a, &[]);
+    let b = NodeProc::start(&tmp.path().join("b"), &[]);
+    let (ida, idb) = (id_of(&a), id_of(&b));
+    a.cli_json(&["connect", &uri(&b)]);
+    wait_peers(&b, "b lists a", |l| peer(l, &ida).is_some());
+    a.stop();
+    wait_peers(&b, "b sees a gone", |l| l.is_empty());
+
+    let a = NodeProc::start(&dir_a, &[]);
+    let list = wait_peers(&a, "a redials b", |l| peer(l, &idb).is_some());
+    let b_on_a = peer(&list, &idb).unwrap();
+    assert_eq!(b_on_a["direction"], "outbound");
+    assert_eq!(b_on_a["persistent"], true);
+    wait_peers(&b, "b lists a again", |l| peer(l, &ida).is_some());
+    a.cli_json(&["ping", &idb]);
+
+    // Disconnecting forgets: the next restart does not redial.
+    a.cli_json(&["disconnect", &idb]);
+    a.stop();
+    let a = NodeProc::start(&dir_a, &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(peers(&a).is_empty());
+    assert!(peers(&b).is_empty());
+    b.stop();
+    a.stop();
+}

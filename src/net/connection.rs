@@ -1,0 +1,320 @@
+//! One established connection: a read half that decrypts, runs the [`Session`] logic and
+//! delivers messages, and a write half that drains the bounded outgoing queue. Both run as two
+//! futures inside the peer's one task; whichever ends first ends the connection.
+//!
+//! Backpressure: everything we send goes through the queue of [`PeerLimits::outgoing_queue`]
+//! messages. When the peer stops reading, the socket's buffer fills, the writer stalls, the
+//! queue fills, and whoever waits on it longer than [`PeerLimits::queue_full_timeout`] drops
+//! the peer: a slow reader never makes us buffer without limit. Pongs are queued by the read
+//! half itself, so a peer that pings without reading stops being read too.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::secp256k1::PublicKey;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{timeout, Instant};
+
+use super::error::{CloseReason, PeerError};
+use super::handler::PeerEventHandler;
+use super::limits::PeerLimits;
+use super::session::{encode, Session, Step, Tick};
+use crate::transport::{DecryptStep, Decryptor, Encryptor, Transport};
+use crate::wire::Message;
+
+/// Socket reads go through a buffer of this size.
+const READ_BUF: usize = 16 * 1024;
+/// How long a closing connection may take to flush a final warning and what was queued before it.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// What the write half is asked to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Boxed: the queue's slots stay small whatever the message type.
+    Message(Box<Message>),
+    /// Write what was queued before this, then close.
+    Close,
+}
+
+/// Requests to the read half, which owns the session state.
+#[derive(Debug)]
+pub enum Control {
+    /// Send a ping and answer with the round-trip time once its pong arrives.
+    Ping {
+        num_pong_bytes: u16,
+        reply: oneshot::Sender<Result<Duration, PeerError>>,
+    },
+}
+
+/// Counters shown in the API, updated by the connection.
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    pub messages_received: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub pings_received: AtomicU64,
+    pub pongs_received: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The queues and signals that connect a connection to its manager.
+pub struct Wiring {
+    pub out_tx: mpsc::Sender<Outgoing>,
+    pub out_rx: mpsc::Receiver<Outgoing>,
+    pub ctl_rx: mpsc::Receiver<Control>,
+    /// Fired by the manager to end this connection (replaced, disconnected on request).
+    pub close_rx: oneshot::Receiver<CloseReason>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// An established peer, ready to run.
+pub struct Connection<S> {
+    pub node_id: PublicKey,
+    pub stream: S,
+    pub transport: Transport,
+    pub limits: PeerLimits,
+    pub handler: Arc<dyn PeerEventHandler>,
+    pub stats: Arc<PeerStats>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
+    /// Runs until the connection ends; returns why.
+    pub async fn run(self, wiring: Wiring) -> CloseReason {
+        let Wiring {
+            out_tx,
+            mut out_rx,
+            mut ctl_rx,
+            mut close_rx,
+            mut shutdown,
+        } = wiring;
+        let (mut rd, mut wr) = tokio::io::split(self.stream);
+        let (encryptor, mut decryptor) = self.transport.split();
+        let reader = Reader {
+            node_id: self.node_id,
+            limits: &self.limits,
+            handler: &*self.handler,
+            stats: &self.stats,
+            out_tx: &out_tx,
+            session: Session::new(
+                self.limits.ping_interval,
+                self.limits.pong_timeout,
+                Instant::now(),
+            ),
+            ping_waiter: None,
+        }
+        .run(
+            &mut rd,
+            &mut decryptor,
+            &mut ctl_rx,
+            &mut close_rx,
+            &mut shutdown,
+        );
+        let writer = write_loop(
+            &mut wr,
+            encryptor,
+            &mut out_rx,
+            self.limits.queue_full_timeout,
+            &self.stats,
+        );
+        tokio::pin!(reader, writer);
+        tokio::select! {
+            (reason, linger) = &mut reader => {
+                if linger {
+                    let _ = timeout(LINGER, &mut writer).await;
+                }
+                reason
+            }
+            reason = &mut writer => reason,
+        }
+    }
+}
+
+/// The read half's state.
+struct Reader<'a> {
+    node_id: PublicKey,
+    limits: &'a PeerLimits,
+    handler: &'a dyn PeerEventHandler,
+    stats: &'a PeerStats,
+    out_tx: &'a mpsc::Sender<Outgoing>,
+    session: Session,
+    /// The API caller waiting for the pong of its ping.
+    ping_waiter: Option<oneshot::Sender<Result<Duration, PeerError>>>,
+}
+
+/// Returned by the read half: why, and whether the writer should get time to flush.
+type Ended = (CloseReason, bool);
+
+impl Reader<'_> {
+    async fn run<R: AsyncRead + Unpin>(
+        mut self,
+        rd: &mut R,
+        decryptor: &mut Decryptor,
+        ctl_rx: &mut mpsc::Receiver<Control>,
+        close_rx: &mut oneshot::Receiver<CloseReason>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ended {
+        match self
+            .run_loop(rd, decryptor, ctl_rx, close_rx, shutdown)
+            .await
+        {
+            Err(ended) => ended,
+            Ok(never) => match never {},
+        }
+    }
+
+    async fn run_loop<R: AsyncRead + Unpin>(
+        &mut self,
+        rd: &mut R,
+        decryptor: &mut Decryptor,
+        ctl_rx: &mut mpsc::Receiver<Control>,
+        close_rx: &mut oneshot::Receiver<CloseReason>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<std::convert::Infallible, Ended> {
+        let mut buf = vec![0u8; READ_BUF];
+        loop {
+            self.drain(decryptor).await?;
+            let deadline = self.session.next_deadline();
+            tokio::select! {
+                biased;
+                _ = super::stopped(shutdown) => return Err(self.close(CloseReason::Shutdown)),
+                r = &mut *close_rx => {
+                    return Err(self.close(r.unwrap_or(CloseReason::Shutdown)));
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    match self.session.on_tick(Instant::now()) {
+                        Tick::Nothing => {}
+                        Tick::SendPing(ping) => self.enqueue(*ping).await?,
+                        Tick::Close(kind) => return Err((kind.into(), false)),
+                    }
+                }
+                Some(ctl) = ctl_rx.recv() => match ctl {
+                    Control::Ping { num_pong_bytes, reply } => {
+                        match self.session.user_ping(num_pong_bytes, Instant::now()) {
+                            Some(ping) => {
+                                self.ping_waiter = Some(reply);
+                                self.enqueue(ping).await?;
+                            }
+                            None => {
+                                let _ = reply.send(Err(PeerError::PingInFlight));
+                            }
+                        }
+                    }
+                },
+                read = rd.read(&mut buf) => match read {
+                    Ok(0) => return Err((CloseReason::PeerClosed, false)),
+                    Ok(n) => decryptor.push(&buf[..n]),
+                    Err(e) => return Err((CloseReason::Io(e), false)),
+                },
+            }
+        }
+    }
+
+    /// Handles every complete message buffered in the decryptor.
+    async fn drain(&mut self, decryptor: &mut Decryptor) -> Result<(), Ended> {
+        loop {
+            let bytes = match decryptor.next_message() {
+                Ok(DecryptStep::NeedMore(_)) => return Ok(()),
+                Ok(DecryptStep::Message(bytes)) => bytes,
+                Err(e) => return Err((CloseReason::Transport(e), false)),
+            };
+            bump(&self.stats.messages_received);
+            if bytes.get(..2) == Some(&[0, 18]) {
+                bump(&self.stats.pings_received);
+            }
+            match self.session.on_message(&bytes, Instant::now()) {
+                Step::Nothing => {}
+                Step::Reply(m) => self.enqueue(m).await?,
+                Step::Deliver(m) => self.deliver(m),
+                Step::Pong { rtt, requested } => {
+                    bump(&self.stats.pongs_received);
+                    if requested {
+                        if let Some(w) = self.ping_waiter.take() {
+                            let _ = w.send(Ok(rtt));
+                        }
+                    }
+                }
+                Step::Close(kind, warning) => {
+                    if let Some(w) = warning {
+                        let _ = self.out_tx.try_send(Outgoing::Message(Box::new(w)));
+                    }
+                    return Err(self.close(kind.into()));
+                }
+            }
+        }
+    }
+
+    fn deliver(&self, m: Message) {
+        match &m {
+            Message::Error(crate::wire::ErrorMessage(e))
+            | Message::Warning(crate::wire::Warning(e)) => {
+                tracing::info!(
+                    node_id = %self.node_id,
+                    msg_type = m.msg_type(),
+                    channel_id = %e.channel_id,
+                    text = e.printable_data().unwrap_or("<binary>"),
+                    "peer complained"
+                );
+            }
+            _ => {}
+        }
+        self.handler.message(self.node_id, m);
+    }
+
+    /// Queues a message, waiting at most the queue-full timeout (backpressure).
+    async fn enqueue(&self, m: Message) -> Result<(), Ended> {
+        match self
+            .out_tx
+            .send_timeout(
+                Outgoing::Message(Box::new(m)),
+                self.limits.queue_full_timeout,
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err((CloseReason::SlowReader, false)),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err((CloseReason::PeerClosed, false)),
+        }
+    }
+
+    /// Asks the writer to flush and close; it gets [`LINGER`] to do so.
+    fn close(&self, reason: CloseReason) -> Ended {
+        let _ = self.out_tx.try_send(Outgoing::Close);
+        (reason, true)
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    mut encryptor: Encryptor,
+    out_rx: &mut mpsc::Receiver<Outgoing>,
+    stall: Duration,
+    stats: &PeerStats,
+) -> CloseReason {
+    while let Some(item) = out_rx.recv().await {
+        let Outgoing::Message(m) = item else {
+            break;
+        };
+        let bytes = encode(&m);
+        if bytes.is_empty() {
+            continue;
+        }
+        let frame = match encryptor.encrypt(&bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encrypt our message");
+                continue;
+            }
+        };
+        match timeout(stall, wr.write_all(&frame)).await {
+            Err(_) => return CloseReason::SlowReader,
+            Ok(Err(e)) => return CloseReason::Io(e),
+            Ok(Ok(())) => bump(&stats.messages_sent),
+        }
+    }
+    let _ = timeout(stall, wr.shutdown()).await;
+    CloseReason::Requested
+}
