@@ -444,3 +444,59 @@ fn restart_keeps_the_chain() {
     node.generate_to_script(1, &burn()).unwrap();
     assert_eq!(node.tip().height, tip.height + 1);
 }
+
+/// Two transactions the mempool accepts but that cannot share a block: their bare multisig
+/// outputs count 80 sigop-cost each, and together exceed the block limit of 80,000. Only the
+/// kernel knows; mining must still make progress, one per block.
+#[test]
+fn mining_splits_transactions_the_kernel_refuses_together() {
+    let node = RegtestNode::in_memory().unwrap();
+    let key = Key::new(15);
+    let coins = mature_coins(&node, &key, 2);
+    let multisig = Builder::new()
+        .push_int(1)
+        .push_key(&key.pk.into())
+        .push_key(&Key::new(16).pk.into())
+        .push_key(&Key::new(17).pk.into())
+        .push_int(3)
+        .push_opcode(OP_CHECKMULTISIG)
+        .into_script();
+    let mut txids = Vec::new();
+    for coin in &coins {
+        let outputs: Vec<TxOut> = (0..600)
+            .map(|_| TxOut {
+                value: Amount::from_sat(1_000),
+                script_pubkey: multisig.clone(),
+            })
+            .chain(std::iter::once(TxOut {
+                value: coin.txout.value - Amount::from_sat(600_000 + 100_000),
+                script_pubkey: key.p2wpkh(),
+            }))
+            .collect();
+        let mut tx = unsigned(&[(coin.outpoint, Sequence::MAX)], outputs);
+        key.sign_p2wpkh(&mut tx, 0, coin.txout.value);
+        txids.push(node.submit(tx).unwrap());
+    }
+    let first = node.generate_to_script(1, &burn()).unwrap()[0];
+    assert_eq!(node.mempool_txids(), vec![txids[1]], "the second waits");
+    let second = node.generate_to_script(1, &burn()).unwrap()[0];
+    assert!(node.mempool_txids().is_empty());
+    assert_eq!(
+        node.transaction(&txids[0])
+            .unwrap()
+            .unwrap()
+            .block
+            .unwrap()
+            .hash,
+        first
+    );
+    assert_eq!(
+        node.transaction(&txids[1])
+            .unwrap()
+            .unwrap()
+            .block
+            .unwrap()
+            .hash,
+        second
+    );
+}

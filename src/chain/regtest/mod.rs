@@ -13,7 +13,7 @@ pub mod miner;
 mod source;
 pub mod standalone;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -213,10 +213,9 @@ impl State {
     }
 
     /// Mempool transactions for the next block, parents first, within the weight limit.
-    fn select_transactions(&self) -> (Vec<Transaction>, Amount) {
+    fn select_transactions(&self) -> Vec<Transaction> {
         let mut chosen: HashSet<Txid> = HashSet::new();
         let mut txs = Vec::new();
-        let mut fees = Amount::ZERO;
         let mut weight = Weight::ZERO;
         for e in self.mempool.iter_ordered() {
             let parents_in = self
@@ -228,24 +227,23 @@ impl State {
                 continue;
             }
             weight += e.weight;
-            fees += e.fee;
             chosen.insert(e.txid);
             txs.push(e.tx.clone());
         }
-        (txs, fees)
+        txs
     }
 
     /// Fees of `txs` as a block would pay them (inputs from the chain or earlier in the list).
     fn fees_of(&self, txs: &[Transaction]) -> Amount {
+        let mut earlier: HashMap<Txid, &Transaction> = HashMap::with_capacity(txs.len());
         let mut fees = Amount::ZERO;
-        for (i, tx) in txs.iter().enumerate() {
+        for tx in txs {
             let mut in_value = Amount::ZERO;
             for input in &tx.input {
                 let prev = &input.previous_output;
                 let value = self.index.coin(prev).map(|c| c.txout.value).or_else(|| {
-                    txs[..i]
-                        .iter()
-                        .find(|t| t.compute_txid() == prev.txid)
+                    earlier
+                        .get(&prev.txid)
                         .and_then(|t| t.output.get(prev.vout as usize))
                         .map(|o| o.value)
                 });
@@ -253,8 +251,45 @@ impl State {
             }
             let out: Amount = tx.output.iter().map(|o| o.value).sum();
             fees += in_value.checked_sub(out).unwrap_or(Amount::ZERO);
+            earlier.insert(tx.compute_txid(), tx);
         }
         fees
+    }
+
+    /// Mines one block on the tip with as much of `txs` (parents first) as the kernel accepts.
+    ///
+    /// The mempool checks scripts and policy, but the kernel alone judges a block (sigop limits
+    /// and any consensus rule we do not replicate). When a block fails to connect, the tip does
+    /// not move: retry with the first half of the transactions, and evict a transaction that
+    /// fails on its own (with its descendants), so one bad transaction cannot stop mining.
+    fn mine_connecting(
+        &mut self,
+        payout: &ScriptBuf,
+        mut txs: Vec<Transaction>,
+    ) -> Result<(BlockHash, Vec<ChainEvent>), RegtestError> {
+        loop {
+            let tip = self.index.hash_at(self.tip_height()).expect("tip indexed");
+            let fees = self.fees_of(&txs);
+            let block = self.mine_on(tip, payout, txs.clone(), fees)?;
+            let events = self.sync()?;
+            let hash = block.block_hash();
+            if self.index.hash_at(self.tip_height()) == Some(hash) {
+                return Ok((hash, events));
+            }
+            match txs.len() {
+                0 => {
+                    return Err(RegtestError::BlockRejected(format!(
+                        "mined block {hash} did not connect"
+                    )))
+                }
+                1 => {
+                    let bad = txs.remove(0).compute_txid();
+                    tracing::warn!(%bad, "evicting a transaction the kernel refuses in a block");
+                    self.mempool.remove_with_descendants(&bad);
+                }
+                len => txs.truncate(len / 2),
+            }
+        }
     }
 
     /// Assembles a block on `prev` and hands it to the kernel.
@@ -540,18 +575,10 @@ impl RegtestNode {
         let mut hashes = Vec::with_capacity(n as usize);
         for _ in 0..n {
             let mut s = self.lock();
-            let (txs, fees) = s.select_transactions();
-            let tip = s.index.hash_at(s.tip_height()).expect("tip indexed");
-            let block = s.mine_on(tip, payout, txs, fees)?;
-            let events = s.sync()?;
+            let txs = s.select_transactions();
+            let (hash, events) = s.mine_connecting(payout, txs)?;
             drop(s);
-            let hash = block.block_hash();
             self.publish(events);
-            if self.tip().hash != hash {
-                return Err(RegtestError::BlockRejected(format!(
-                    "mined block {hash} did not connect"
-                )));
-            }
             hashes.push(hash);
         }
         Ok(hashes)
