@@ -14,11 +14,14 @@
 //!   transactions, witnesses and signing, as pure functions.
 //! - [`wire`]: BOLT 1/2 message codecs: BigSize, TLV streams, feature bits, `init`/`ping`/
 //!   `error`, every channel message, and the [`wire::Message`] enum.
+//! - [`channel`]: the BOLT 2 channel state machine, free of I/O: open, update, reestablish and
+//!   cooperative close, with the persistence actions and events the node executes.
 //! - [`transport`]: BOLT 8 Noise_XK handshake and encrypted message framing, as pure state
 //!   machines (bytes in, bytes out).
 
 pub mod api;
 pub mod bolt3;
+pub mod channel;
 pub mod chain;
 pub mod cli;
 pub mod config;
