@@ -1,1 +1,7 @@
+//! State-machine tests: two machines back to back.
 
+mod consistency;
+mod flows;
+pub mod harness;
+mod hostile;
+mod onchain;
