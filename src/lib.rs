@@ -21,8 +21,8 @@
 
 pub mod api;
 pub mod bolt3;
-pub mod channel;
 pub mod chain;
+pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -230,7 +230,9 @@ impl Spec {
 
     /// Everything in the channel: balances plus HTLCs. Constant across every transition.
     pub fn total_msat(&self) -> u64 {
-        self.local_msat + self.remote_msat + self.htlcs.iter().map(|h| h.add.amount_msat).sum::<u64>()
+        self.local_msat
+            + self.remote_msat
+            + self.htlcs.iter().map(|h| h.add.amount_msat).sum::<u64>()
     }
 
     fn add(&mut self, origin: Origin, add: &AddHtlc) -> Result<(), ChannelError> {
@@ -325,19 +327,13 @@ pub struct RemoteChanges {
 
 impl LocalChanges {
     pub fn all(&self) -> impl Iterator<Item = &Update> {
-        self.proposed
-            .iter()
-            .chain(&self.signed)
-            .chain(&self.acked)
+        self.proposed.iter().chain(&self.signed).chain(&self.acked)
     }
 }
 
 impl RemoteChanges {
     pub fn all(&self) -> impl Iterator<Item = &Update> {
-        self.proposed
-            .iter()
-            .chain(&self.acked)
-            .chain(&self.signed)
+        self.proposed.iter().chain(&self.acked).chain(&self.signed)
     }
 }
 
@@ -374,8 +370,19 @@ mod tests {
         // The peer fulfills ours, we fail theirs, and the fee moves: all in one step.
         let s2 = s1
             .reduce(
-                &[Update::Fail { id: 0, reason: vec![] }, Update::Fee { feerate_per_kw: 1000 }],
-                &[Update::Fulfill { id: 0, preimage: [0; 32] }],
+                &[
+                    Update::Fail {
+                        id: 0,
+                        reason: vec![],
+                    },
+                    Update::Fee {
+                        feerate_per_kw: 1000,
+                    },
+                ],
+                &[Update::Fulfill {
+                    id: 0,
+                    preimage: [0; 32],
+                }],
             )
             .unwrap();
         assert_eq!((s2.local_msat, s2.remote_msat), (600_000, 400_000));
@@ -383,7 +390,13 @@ mod tests {
         assert_eq!(s2.feerate_per_kw, 1000);
         // An HTLC added and removed in the same reduction.
         let s3 = s
-            .reduce(&[add(1, 10_000)], &[Update::Fulfill { id: 1, preimage: [0; 32] }])
+            .reduce(
+                &[add(1, 10_000)],
+                &[Update::Fulfill {
+                    id: 1,
+                    preimage: [0; 32],
+                }],
+            )
             .unwrap();
         assert_eq!((s3.local_msat, s3.remote_msat), (690_000, 310_000));
     }
@@ -392,13 +405,27 @@ mod tests {
     fn reduce_refuses_unknown_removals_and_overdrafts() {
         let s = spec();
         assert_eq!(
-            s.reduce(&[], &[Update::Fulfill { id: 3, preimage: [0; 32] }]),
+            s.reduce(
+                &[],
+                &[Update::Fulfill {
+                    id: 3,
+                    preimage: [0; 32]
+                }]
+            ),
             Err(ChannelError::UnknownHtlc { id: 3 })
         );
         assert!(s.reduce(&[], &[add(0, 300_001)]).is_err());
         // Removing one's own HTLC is not a thing: a fulfill names the other side's.
         let s1 = s.reduce(&[add(0, 1)], &[]).unwrap();
-        assert!(s1.reduce(&[Update::Fulfill { id: 0, preimage: [0; 32] }], &[]).is_err());
+        assert!(s1
+            .reduce(
+                &[Update::Fulfill {
+                    id: 0,
+                    preimage: [0; 32]
+                }],
+                &[]
+            )
+            .is_err());
     }
 
     #[test]
@@ -406,10 +433,22 @@ mod tests {
         let cid = ChannelId([7; 32]);
         for u in [
             add(5, 42),
-            Update::Fulfill { id: 1, preimage: [3; 32] },
-            Update::Fail { id: 2, reason: vec![1, 2, 3] },
-            Update::FailMalformed { id: 3, sha256_of_onion: [4; 32], failure_code: 0x8000 | 5 },
-            Update::Fee { feerate_per_kw: 9999 },
+            Update::Fulfill {
+                id: 1,
+                preimage: [3; 32],
+            },
+            Update::Fail {
+                id: 2,
+                reason: vec![1, 2, 3],
+            },
+            Update::FailMalformed {
+                id: 3,
+                sha256_of_onion: [4; 32],
+                failure_code: 0x8000 | 5,
+            },
+            Update::Fee {
+                feerate_per_kw: 9999,
+            },
         ] {
             let m = u.to_message(cid);
             let decoded = Message::decode(&m.encode().unwrap()).unwrap();

@@ -44,7 +44,9 @@ impl Step<'_> {
         }
         let script = script.unwrap_or_else(|| self.s.setup.shutdown_script.clone());
         if !acceptable_script(&script) {
-            return Err(ChannelError::Closing("our shutdown script is not standard".into()));
+            return Err(ChannelError::Closing(
+                "our shutdown script is not standard".into(),
+            ));
         }
         self.s.close.local_script = Some(script);
         if self.s.phase == Phase::Normal {
@@ -55,11 +57,16 @@ impl Step<'_> {
     }
 
     pub(super) fn on_shutdown(&mut self, m: &Shutdown) -> Result<(), ChannelError> {
-        if !matches!(self.s.phase, Phase::Normal | Phase::ShuttingDown | Phase::Negotiating) {
+        if !matches!(
+            self.s.phase,
+            Phase::Normal | Phase::ShuttingDown | Phase::Negotiating
+        ) {
             return Err(self.unexpected("shutdown"));
         }
         if !acceptable_script(&m.scriptpubkey) {
-            return Err(ChannelError::Closing("shutdown script is not standard".into()));
+            return Err(ChannelError::Closing(
+                "shutdown script is not standard".into(),
+            ));
         }
         match &self.s.close.remote_script {
             Some(s) if *s != m.scriptpubkey => {
@@ -128,20 +135,29 @@ impl Step<'_> {
         Ok(())
     }
 
-    fn description(&self, fee_sat: u64, dust_limit_sat: u64) -> Result<ClosingDescription, ChannelError> {
+    fn description(
+        &self,
+        fee_sat: u64,
+        dust_limit_sat: u64,
+    ) -> Result<ClosingDescription, ChannelError> {
         let c = self.commitments()?;
         let remote_keys = self
             .s
             .setup
             .remote_keys
             .ok_or_else(|| ChannelError::Closing("peer keys unknown".into()))?;
-        let (Some(local_script), Some(remote_script)) =
-            (self.s.close.local_script.clone(), self.s.close.remote_script.clone())
-        else {
+        let (Some(local_script), Some(remote_script)) = (
+            self.s.close.local_script.clone(),
+            self.s.close.remote_script.clone(),
+        ) else {
             return Err(ChannelError::Closing("shutdown scripts unknown".into()));
         };
         Ok(ClosingDescription {
-            funding_outpoint: self.s.setup.funding_outpoint.ok_or_else(|| ChannelError::Closing("no funding".into()))?,
+            funding_outpoint: self
+                .s
+                .setup
+                .funding_outpoint
+                .ok_or_else(|| ChannelError::Closing("no funding".into()))?,
             funding_sat: self.s.setup.funding_sat,
             local_funding_pubkey: self.s.setup.local_keys.funding,
             remote_funding_pubkey: remote_keys.funding,
@@ -156,7 +172,9 @@ impl Step<'_> {
     }
 
     fn closing_tx(&self, fee_sat: u64, dust_limit_sat: u64) -> Result<ClosingTx, ChannelError> {
-        Ok(build_closing_tx(&self.description(fee_sat, dust_limit_sat)?)?)
+        Ok(build_closing_tx(
+            &self.description(fee_sat, dust_limit_sat)?,
+        )?)
     }
 
     /// The fee of the closing transaction at `feerate_per_kw`.
@@ -193,7 +211,11 @@ impl Step<'_> {
         if self.s.phase != Phase::Negotiating {
             return Err(self.unexpected("closing_signed"));
         }
-        let (min, max) = self.s.close.fee_range.ok_or_else(|| self.unexpected("closing_signed"))?;
+        let (min, max) = self
+            .s
+            .close
+            .fee_range
+            .ok_or_else(|| self.unexpected("closing_signed"))?;
         // The peer may have trimmed with its own dust limit or with ours: accept either.
         let remote_dust = self.s.setup.remote.map(|r| r.dust_limit_sat).unwrap_or(0);
         let mut signed = None;
@@ -232,12 +254,19 @@ impl Step<'_> {
         }
         let counter = fee.clamp(lo, hi);
         if self.s.close.our_offer.is_some_and(|(f, _)| f == counter) {
-            return Err(ChannelError::Closing("fee negotiation does not converge".into()));
+            return Err(ChannelError::Closing(
+                "fee negotiation does not converge".into(),
+            ));
         }
         self.offer(counter)
     }
 
-    fn finish(&mut self, tx: &ClosingTx, ours: Signature, theirs: Signature) -> Result<(), ChannelError> {
+    fn finish(
+        &mut self,
+        tx: &ClosingTx,
+        ours: Signature,
+        theirs: Signature,
+    ) -> Result<(), ChannelError> {
         let signed = tx.finalize(&ours, &theirs)?;
         let fee_sat = tx.description.fee_sat;
         self.event(Event::ClosingAgreed {

@@ -8,8 +8,8 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 
 use crate::bolt3::{
-    ChannelHtlc, ChannelParameters, ChannelSecrets, CommitmentState, CommitmentTx,
-    InMemorySigner, PaymentHash, PerCommitmentSecrets, Side,
+    ChannelHtlc, ChannelParameters, ChannelSecrets, CommitmentState, CommitmentTx, InMemorySigner,
+    PaymentHash, PerCommitmentSecrets, Side,
 };
 use crate::keys::channel::ChannelKeys;
 
@@ -119,7 +119,11 @@ pub fn build_local(
     number: u64,
 ) -> Result<CommitmentTx, ChannelError> {
     let point = keys.point(number)?;
-    Ok(parameters(setup)?.build_commitment(Side::Holder, &commitment_state(spec, number), &point)?)
+    Ok(parameters(setup)?.build_commitment(
+        Side::Holder,
+        &commitment_state(spec, number),
+        &point,
+    )?)
 }
 
 /// The peer's commitment `number` for `spec` at its `point`.
@@ -181,10 +185,11 @@ pub fn verify_local(
         });
     }
     for (index, (h, s)) in htlc_txs.iter().zip(htlc_sigs).enumerate() {
-        h.verify_remote(s).map_err(|_| ChannelError::BadHtlcSignature {
-            commitment_number: number,
-            index,
-        })?;
+        h.verify_remote(s)
+            .map_err(|_| ChannelError::BadHtlcSignature {
+                commitment_number: number,
+                index,
+            })?;
     }
     Ok(())
 }

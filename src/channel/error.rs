@@ -40,7 +40,10 @@ pub enum ChannelError {
     BadCommitmentSignature { commitment_number: u64 },
     /// A signature on one of our HTLC transactions does not verify.
     #[error("invalid signature for HTLC transaction {index} of commitment {commitment_number}")]
-    BadHtlcSignature { commitment_number: u64, index: usize },
+    BadHtlcSignature {
+        commitment_number: u64,
+        index: usize,
+    },
     /// `commitment_signed` carries the wrong number of HTLC signatures.
     #[error("expected {expected} HTLC signatures, got {got}")]
     HtlcSignatureCount { expected: usize, got: usize },

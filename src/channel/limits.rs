@@ -105,7 +105,9 @@ impl ChannelConfig {
             .max(peer_dust_limit_sat);
         SideParams {
             dust_limit_sat: self.dust_limit_sat,
-            max_htlc_value_in_flight_msat: funding_sat * 1000 * u64::from(self.max_in_flight_percent)
+            max_htlc_value_in_flight_msat: funding_sat
+                * 1000
+                * u64::from(self.max_in_flight_percent)
                 / 100,
             channel_reserve_sat: reserve,
             htlc_minimum_msat: self.htlc_minimum_msat.max(1),
@@ -122,7 +124,9 @@ impl ChannelConfig {
         ours: &SideParams,
     ) -> Result<(), ChannelError> {
         let bad = |s: String| Err(ChannelError::BadOpenParameter(s));
-        if theirs.dust_limit_sat < MIN_DUST_LIMIT_SAT || theirs.dust_limit_sat > self.max_peer_dust_limit_sat {
+        if theirs.dust_limit_sat < MIN_DUST_LIMIT_SAT
+            || theirs.dust_limit_sat > self.max_peer_dust_limit_sat
+        {
             return bad(format!(
                 "dust_limit_satoshis {} outside [{MIN_DUST_LIMIT_SAT}, {}]",
                 theirs.dust_limit_sat, self.max_peer_dust_limit_sat
@@ -201,7 +205,15 @@ pub fn opener_cost_msat(ct: ChannelType, feerate_per_kw: u32, htlcs: usize) -> u
 pub fn untrimmed_count(ct: ChannelType, spec: &Spec, owner: Origin, dust_sat: u64) -> usize {
     spec.htlcs
         .iter()
-        .filter(|h| !fees::is_trimmed(ct, direction(h.origin, owner), h.add.amount_msat, spec.feerate_per_kw, dust_sat))
+        .filter(|h| {
+            !fees::is_trimmed(
+                ct,
+                direction(h.origin, owner),
+                h.add.amount_msat,
+                spec.feerate_per_kw,
+                dust_sat,
+            )
+        })
         .count()
 }
 
@@ -209,7 +221,15 @@ pub fn untrimmed_count(ct: ChannelType, spec: &Spec, owner: Origin, dust_sat: u6
 pub fn dust_exposure_msat(ct: ChannelType, spec: &Spec, owner: Origin, dust_sat: u64) -> u64 {
     spec.htlcs
         .iter()
-        .filter(|h| fees::is_trimmed(ct, direction(h.origin, owner), h.add.amount_msat, spec.feerate_per_kw, dust_sat))
+        .filter(|h| {
+            fees::is_trimmed(
+                ct,
+                direction(h.origin, owner),
+                h.add.amount_msat,
+                spec.feerate_per_kw,
+                dust_sat,
+            )
+        })
         .map(|h| h.add.amount_msat)
         .sum()
 }

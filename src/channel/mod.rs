@@ -30,6 +30,8 @@ mod reestablish;
 pub mod state;
 mod update;
 
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
@@ -200,32 +202,24 @@ impl Step<'_> {
                 cltv_expiry,
                 onion,
             } => self.add_htlc(amount_msat, payment_hash, cltv_expiry, onion),
-            Command::Fulfill { id, preimage } => {
-                self.settle(Update::Fulfill { id, preimage })
-            }
+            Command::Fulfill { id, preimage } => self.settle(Update::Fulfill { id, preimage }),
             Command::Fail { id, reason } => self.settle(Update::Fail { id, reason }),
             Command::FailMalformed {
                 id,
                 sha256_of_onion,
                 failure_code,
-            } => self.settle(
-                Update::FailMalformed {
-                    id,
-                    sha256_of_onion,
-                    failure_code,
-                },
-            ),
+            } => self.settle(Update::FailMalformed {
+                id,
+                sha256_of_onion,
+                failure_code,
+            }),
             Command::UpdateFee { feerate_per_kw } => self.update_fee(feerate_per_kw),
             Command::Close { script_pubkey } => self.close(script_pubkey),
         }
     }
 
     fn on_peer_error(&mut self, e: &ErrorMessage) {
-        let message = e
-            .0
-            .printable_data()
-            .unwrap_or("(unprintable)")
-            .to_string();
+        let message = e.0.printable_data().unwrap_or("(unprintable)").to_string();
         self.event(Event::PeerFailedChannel { message });
         if self.s.commitments.is_none() {
             self.s.phase = Phase::Aborted;
@@ -234,7 +228,8 @@ impl Step<'_> {
 
     fn on_funding_spent(&mut self, tx: Transaction) {
         let txid = tx.compute_txid();
-        let mutual = matches!(&self.s.phase, Phase::Closing { tx: ours } if ours.compute_txid() == txid);
+        let mutual =
+            matches!(&self.s.phase, Phase::Closing { tx: ours } if ours.compute_txid() == txid);
         if !mutual {
             self.event(Event::FundingSpentUnilaterally { tx });
         }
@@ -255,9 +250,7 @@ impl Channel {
             return Err(ChannelError::WrongKeys);
         }
         let mut ch = Channel { state, keys };
-        let out = ch
-            .handle(Input::Disconnected)
-            .map_err(|r| r.error)?;
+        let out = ch.handle(Input::Disconnected).map_err(|r| r.error)?;
         Ok((ch, out))
     }
 
@@ -341,7 +334,8 @@ impl Channel {
         if self.state.behind {
             return Ok(None);
         }
-        let tx = commitments::build_local(&self.keys, &self.state.setup, &c.local.spec, c.local.number)?;
+        let tx =
+            commitments::build_local(&self.keys, &self.state.setup, &c.local.spec, c.local.number)?;
         let ours = tx.sign(&self.keys.signer)?.signature;
         Ok(Some(tx.finalize(&ours, &c.local.remote_sig)?))
     }

@@ -18,8 +18,8 @@ use bitcoin::{OutPoint, ScriptBuf, Transaction};
 
 use crate::bolt3::funding::funding_output;
 use crate::wire::{
-    AcceptChannel, ChannelId, ChannelPoints, ChannelReady, Features, FundingCreated,
-    FundingSigned, OpenChannel, OpenTlvs, TlvStream,
+    AcceptChannel, ChannelId, ChannelPoints, ChannelReady, Features, FundingCreated, FundingSigned,
+    OpenChannel, OpenTlvs, TlvStream,
 };
 
 use super::changes::{Origin, Spec};
@@ -155,7 +155,9 @@ impl Channel {
             .check_feerate(req.feerate_per_kw)
             .map_err(ChannelError::BadOpenParameter)?;
         if req.push_msat > req.funding_sat * 1000 {
-            return Err(ChannelError::BadOpenParameter("push_msat above the capacity".into()));
+            return Err(ChannelError::BadOpenParameter(
+                "push_msat above the capacity".into(),
+            ));
         }
         let local = config.our_params(req.funding_sat, 0);
         let msg = OpenChannel {
@@ -171,7 +173,11 @@ impl Channel {
             to_self_delay: local.to_self_delay,
             max_accepted_htlcs: local.max_accepted_htlcs,
             points: points(&keys)?,
-            channel_flags: if req.announce { OpenChannel::ANNOUNCE_CHANNEL } else { 0 },
+            channel_flags: if req.announce {
+                OpenChannel::ANNOUNCE_CHANNEL
+            } else {
+                0
+            },
             tlvs: OpenTlvs {
                 upfront_shutdown_script: None,
                 channel_type: Some(channel_type_of(req.format)),
@@ -240,7 +246,9 @@ impl Channel {
         shutdown_script: ScriptBuf,
     ) -> Result<(Channel, Vec<Output>), ChannelError> {
         if open.chain_hash != chain_hash {
-            return Err(ChannelError::BadOpenParameter("chain_hash is not our chain".into()));
+            return Err(ChannelError::BadOpenParameter(
+                "chain_hash is not our chain".into(),
+            ));
         }
         let format = format_of(open.tlvs.channel_type.as_ref())?;
         config.check_funding(open.funding_satoshis)?;
@@ -249,7 +257,9 @@ impl Channel {
             .map_err(ChannelError::BadOpenParameter)?;
         let funding_msat = open.funding_satoshis * 1000;
         if open.push_msat > funding_msat {
-            return Err(ChannelError::BadOpenParameter("push_msat above the capacity".into()));
+            return Err(ChannelError::BadOpenParameter(
+                "push_msat above the capacity".into(),
+            ));
         }
         let theirs = params_of_open(open);
         let local = config.our_params(open.funding_satoshis, theirs.dust_limit_sat);
@@ -367,7 +377,11 @@ impl Step<'_> {
         let remote = setup
             .remote_keys
             .ok_or_else(|| ChannelError::BadFundingOutput("peer keys unknown".into()))?;
-        let expected = funding_output(setup.funding_sat, &setup.local_keys.funding, &remote.funding);
+        let expected = funding_output(
+            setup.funding_sat,
+            &setup.local_keys.funding,
+            &remote.funding,
+        );
         match tx.output.get(vout as usize) {
             Some(o) if o.value != expected.value => Err(ChannelError::BadFundingOutput(format!(
                 "output {vout} pays {} sat, not {}",
@@ -382,12 +396,18 @@ impl Step<'_> {
         }
     }
 
-    pub(super) fn on_funding_tx_ready(&mut self, tx: Transaction, vout: u32) -> Result<(), ChannelError> {
+    pub(super) fn on_funding_tx_ready(
+        &mut self,
+        tx: Transaction,
+        vout: u32,
+    ) -> Result<(), ChannelError> {
         if self.s.phase != Phase::AwaitingFundingTx {
             return Err(self.not_now("use a funding transaction"));
         }
         if vout > u32::from(u16::MAX) {
-            return Err(ChannelError::BadFundingOutput("output index above 65535".into()));
+            return Err(ChannelError::BadFundingOutput(
+                "output index above 65535".into(),
+            ));
         }
         self.check_funding_output(&tx, vout)?;
         let outpoint = OutPoint::new(tx.compute_txid(), vout);
@@ -446,6 +466,7 @@ impl Step<'_> {
             revocations: RevocationStore::new(),
             last_sent: LastSent::RevokeAndAck,
             to_repropose: Vec::new(),
+            dust_rejects: Vec::new(),
         })
     }
 
@@ -481,10 +502,20 @@ impl Step<'_> {
         if self.s.phase != Phase::FundingCreatedSent {
             return Err(self.unexpected("funding_signed"));
         }
-        let outpoint = self.s.setup.funding_outpoint.ok_or_else(|| self.unexpected("funding_signed"))?;
-        let our_sig = self.s.setup.first_remote_sig.ok_or_else(|| self.unexpected("funding_signed"))?;
+        let outpoint = self
+            .s
+            .setup
+            .funding_outpoint
+            .ok_or_else(|| self.unexpected("funding_signed"))?;
+        let our_sig = self
+            .s
+            .setup
+            .first_remote_sig
+            .ok_or_else(|| self.unexpected("funding_signed"))?;
         if m.channel_id.0 != channel_id_from_funding(&outpoint) {
-            return Err(ChannelError::BadOpenParameter("funding_signed for another channel_id".into()));
+            return Err(ChannelError::BadOpenParameter(
+                "funding_signed for another channel_id".into(),
+            ));
         }
         let c = self.first_commitments(&m.signature, our_sig)?;
         self.s.commitments = Some(c);
@@ -505,8 +536,16 @@ impl Step<'_> {
         Ok(())
     }
 
-    pub(super) fn on_funding_confirmed(&mut self, depth: u32, tx: &Transaction) -> Result<(), ChannelError> {
-        let Phase::AwaitingReady { ready_sent, ready_received } = self.s.phase else {
+    pub(super) fn on_funding_confirmed(
+        &mut self,
+        depth: u32,
+        tx: &Transaction,
+    ) -> Result<(), ChannelError> {
+        let Phase::AwaitingReady {
+            ready_sent,
+            ready_received,
+        } = self.s.phase
+        else {
             return Ok(());
         };
         let Some(outpoint) = self.s.setup.funding_outpoint else {
@@ -544,10 +583,14 @@ impl Step<'_> {
     }
 
     pub(super) fn on_channel_ready(&mut self, m: &ChannelReady) -> Result<(), ChannelError> {
-        let c = self.s.commitments.as_mut().ok_or(ChannelError::UnexpectedMessage {
-            message: "channel_ready",
-            state: "unfunded".into(),
-        })?;
+        let c = self
+            .s
+            .commitments
+            .as_mut()
+            .ok_or(ChannelError::UnexpectedMessage {
+                message: "channel_ready",
+                state: "unfunded".into(),
+            })?;
         match self.s.phase {
             Phase::AwaitingReady { ready_sent, .. } => {
                 c.remote_next_point = Some(m.second_per_commitment_point);
@@ -560,8 +603,12 @@ impl Step<'_> {
             }
             // A retransmission after reconnection: harmless if it repeats what we know.
             _ if c.remote.number == 0 && c.remote_waiting.is_none() => {
-                if c.remote_next_point.is_some_and(|p| p != m.second_per_commitment_point) {
-                    return Err(ChannelError::Reestablish("channel_ready with another point".into()));
+                if c.remote_next_point
+                    .is_some_and(|p| p != m.second_per_commitment_point)
+                {
+                    return Err(ChannelError::Reestablish(
+                        "channel_ready with another point".into(),
+                    ));
                 }
                 Ok(())
             }

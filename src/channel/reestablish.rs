@@ -48,8 +48,9 @@ impl Step<'_> {
             }
         }
         for u in std::mem::take(&mut c.remote_changes.proposed) {
-            if let Update::Add(_) = u {
+            if let Update::Add(a) = u {
                 c.remote_next_htlc_id -= 1;
+                c.dust_rejects.retain(|id| *id != a.id);
             }
         }
         for e in events {
@@ -155,7 +156,9 @@ impl Step<'_> {
                 let msg = u.to_message(self.channel_id());
                 self.send(msg);
             }
-            let sig = w.sig.ok_or_else(|| ChannelError::Reestablish("no signature kept".into()))?;
+            let sig = w
+                .sig
+                .ok_or_else(|| ChannelError::Reestablish("no signature kept".into()))?;
             self.send(crate::wire::CommitmentSigned {
                 channel_id: self.channel_id(),
                 signature: sig,
@@ -166,7 +169,10 @@ impl Step<'_> {
         if resend_revoke && !revoke_first {
             self.send(revoke);
         }
-        if let (true, Some(script)) = (self.s.close.shutdown_sent, self.s.close.local_script.clone()) {
+        if let (true, Some(script)) = (
+            self.s.close.shutdown_sent,
+            self.s.close.local_script.clone(),
+        ) {
             self.send(crate::wire::Shutdown {
                 channel_id: self.channel_id(),
                 scriptpubkey: script,
@@ -178,7 +184,14 @@ impl Step<'_> {
         if self.s.phase == Phase::Negotiating {
             self.s.phase = Phase::ShuttingDown;
         }
-        let pending = std::mem::take(&mut self.s.commitments.as_mut().map(|c| std::mem::take(&mut c.to_repropose)).unwrap_or_default());
+        let pending = std::mem::take(
+            &mut self
+                .s
+                .commitments
+                .as_mut()
+                .map(|c| std::mem::take(&mut c.to_repropose))
+                .unwrap_or_default(),
+        );
         for u in pending {
             // Refused now (e.g. the HTLC is gone) means there is nothing left to propose.
             let _ = match u {

@@ -198,6 +198,9 @@ pub struct Commitments {
     /// Our fulfills and fails dropped by a disconnection, proposed again after reestablish
     /// (the preimage must reach the peer; the hub already considers them done).
     pub to_repropose: Vec<Update>,
+    /// Incoming HTLCs that took our dust exposure over the cap: failed back once committed.
+    #[serde(default)]
+    pub dust_rejects: Vec<u64>,
 }
 
 /// The connection as the channel sees it.

@@ -23,9 +23,7 @@ use super::changes::{preimage_matches, AddHtlc, Origin, Spec, SpecHtlc, Update};
 use super::commitments;
 use super::error::ChannelError;
 use super::events::Event;
-use super::limits::{
-    dust_exposure_msat, opener_cost_msat, untrimmed_count, HtlcCheck,
-};
+use super::limits::{dust_exposure_msat, opener_cost_msat, untrimmed_count, HtlcCheck};
 use super::state::{Commitments, LastSent, Link, LocalCommit, Phase, RemoteCommit};
 use super::Step;
 
@@ -43,7 +41,10 @@ fn worst_case(c: &Commitments) -> WorstCase {
     }
     let mut htlcs: Vec<SpecHtlc> = Vec::new();
     let mut push = |h: SpecHtlc| {
-        if !htlcs.iter().any(|x| x.origin == h.origin && x.add.id == h.add.id) {
+        if !htlcs
+            .iter()
+            .any(|x| x.origin == h.origin && x.add.id == h.add.id)
+        {
             htlcs.push(h);
         }
     };
@@ -54,12 +55,18 @@ fn worst_case(c: &Commitments) -> WorstCase {
     }
     for u in c.local_changes.all() {
         if let Update::Add(a) = u {
-            push(SpecHtlc { origin: Origin::Local, add: a.clone() });
+            push(SpecHtlc {
+                origin: Origin::Local,
+                add: a.clone(),
+            });
         }
     }
     for u in c.remote_changes.all() {
         if let Update::Add(a) = u {
-            push(SpecHtlc { origin: Origin::Remote, add: a.clone() });
+            push(SpecHtlc {
+                origin: Origin::Remote,
+                add: a.clone(),
+            });
         }
     }
     let balance = |side: Origin| {
@@ -119,7 +126,8 @@ impl Step<'_> {
     }
 
     fn can_update(&self) -> bool {
-        matches!(self.s.phase, Phase::Normal | Phase::ShuttingDown) && self.s.link == Link::Connected
+        matches!(self.s.phase, Phase::Normal | Phase::ShuttingDown)
+            && self.s.link == Link::Connected
     }
 
     pub(super) fn add_htlc(
@@ -158,9 +166,15 @@ impl Step<'_> {
             .map(|w| worst = w)?;
         // The fee spike buffer: as opener we keep room for the fee at twice the feerate, so
         // a fee rise cannot leave us unable to pay for the HTLCs in flight.
-        let spike = if self.s.setup.opener == Origin::Local { 2 } else { 1 };
-        let exposure = dust_exposure_msat(ct, &worst, Origin::Local, self.s.setup.local.dust_limit_sat)
-            .max(dust_exposure_msat(ct, &worst, Origin::Remote, remote.dust_limit_sat));
+        let spike = if self.s.setup.opener == Origin::Local {
+            2
+        } else {
+            1
+        };
+        let exposure =
+            dust_exposure_msat(ct, &worst, Origin::Local, self.s.setup.local.dust_limit_sat).max(
+                dust_exposure_msat(ct, &worst, Origin::Remote, remote.dust_limit_sat),
+            );
         HtlcCheck {
             channel_type: ct,
             spec: &worst,
@@ -193,7 +207,11 @@ impl Step<'_> {
         if htlc.is_none() || c.remote.spec.find(Origin::Remote, id).is_none() {
             return Err(ChannelError::UnknownHtlc { id });
         }
-        if c.local_changes.all().chain(&c.to_repropose).any(|x| x.removed_id() == Some(id)) {
+        if c.local_changes
+            .all()
+            .chain(&c.to_repropose)
+            .any(|x| x.removed_id() == Some(id))
+        {
             return Err(ChannelError::UnknownHtlc { id });
         }
         if let (Update::Fulfill { preimage, .. }, Some(h)) = (&u, htlc) {
@@ -203,7 +221,9 @@ impl Step<'_> {
         }
         if let Update::FailMalformed { failure_code, .. } = &u {
             if failure_code & UpdateFailMalformedHtlc::BADONION == 0 {
-                return Err(ChannelError::HtlcLimit("failure_code without BADONION".into()));
+                return Err(ChannelError::HtlcLimit(
+                    "failure_code without BADONION".into(),
+                ));
             }
         }
         if !matches!(self.s.phase, Phase::Normal | Phase::ShuttingDown) {
@@ -225,7 +245,9 @@ impl Step<'_> {
             return Err(self.not_now("update the fee"));
         }
         if self.s.setup.opener != Origin::Local {
-            return Err(ChannelError::BadFeeUpdate("only the opener sets the fee".into()));
+            return Err(ChannelError::BadFeeUpdate(
+                "only the opener sets the fee".into(),
+            ));
         }
         self.s
             .config
@@ -235,7 +257,11 @@ impl Step<'_> {
         let c = self.commitments()?;
         let worst = worst_case(c).spec;
         let needed = remote.channel_reserve_sat * 1000
-            + opener_cost_msat(self.channel_type(), feerate_per_kw.max(worst.feerate_per_kw), worst.htlcs.len());
+            + opener_cost_msat(
+                self.channel_type(),
+                feerate_per_kw.max(worst.feerate_per_kw),
+                worst.htlcs.len(),
+            );
         if worst.local_msat < needed {
             return Err(ChannelError::BadFeeUpdate(format!(
                 "our balance {} msat cannot pay {needed} msat at {feerate_per_kw} sat/kw",
@@ -271,7 +297,9 @@ impl Step<'_> {
                     });
                 }
             }
-            Update::Fulfill { id, .. } | Update::Fail { id, .. } | Update::FailMalformed { id, .. } => {
+            Update::Fulfill { id, .. }
+            | Update::Fail { id, .. }
+            | Update::FailMalformed { id, .. } => {
                 let htlc = c.local.spec.find(Origin::Local, *id);
                 if htlc.is_none() || c.remote.spec.find(Origin::Local, *id).is_none() {
                     return Err(ChannelError::UnknownHtlc { id: *id });
@@ -286,13 +314,17 @@ impl Step<'_> {
                 }
                 if let Update::FailMalformed { failure_code, .. } = &u {
                     if failure_code & UpdateFailMalformedHtlc::BADONION == 0 {
-                        return Err(ChannelError::HtlcLimit("failure_code without BADONION".into()));
+                        return Err(ChannelError::HtlcLimit(
+                            "failure_code without BADONION".into(),
+                        ));
                     }
                 }
             }
             Update::Fee { feerate_per_kw } => {
                 if opener != Origin::Remote {
-                    return Err(ChannelError::BadFeeUpdate("update_fee from the non-opener".into()));
+                    return Err(ChannelError::BadFeeUpdate(
+                        "update_fee from the non-opener".into(),
+                    ));
                 }
                 self.s
                     .config
@@ -300,15 +332,25 @@ impl Step<'_> {
                     .map_err(ChannelError::BadFeeUpdate)?;
             }
         }
+        let max_dust = self.s.config.max_dust_htlc_exposure_msat;
         let c = self.commitments_mut();
         c.remote_changes.proposed.push(u.clone());
-        let next = c.local.spec.reduce(&c.local_changes.acked, &c.remote_changes.proposed)?;
+        let next = c
+            .local
+            .spec
+            .reduce(&c.local_changes.acked, &c.remote_changes.proposed)?;
         let dust = local_params.dust_limit_sat;
         let fee_htlcs = untrimmed_count(ct, &next, Origin::Local, dust);
         match &u {
             Update::Add(a) => {
                 c.remote_next_htlc_id += 1;
+                // The dust cap is our own policy, unknown to the peer, and a fee update in
+                // flight can move HTLCs under the dust limit: going over it fails the HTLC
+                // (once committed), never the channel (BOLT 2, as LDK does).
                 let exposure = dust_exposure_msat(ct, &next, Origin::Local, dust);
+                if exposure > max_dust {
+                    c.dust_rejects.push(a.id);
+                }
                 HtlcCheck {
                     channel_type: ct,
                     spec: &next,
@@ -317,8 +359,8 @@ impl Step<'_> {
                     opener,
                     fee_htlcs,
                     fee_feerate_per_kw: next.feerate_per_kw,
-                    dust_exposure_msat: exposure,
-                    max_dust_exposure_msat: self.s.config.max_dust_htlc_exposure_msat,
+                    dust_exposure_msat: 0,
+                    max_dust_exposure_msat: 0,
                 }
                 .run(a.amount_msat, a.cltv_expiry)?;
             }
@@ -357,9 +399,13 @@ impl Step<'_> {
         {
             return Ok(());
         }
-        let spec = c.remote.spec.reduce(&c.local_changes.proposed, &c.remote_changes.acked)?;
+        let spec = c
+            .remote
+            .spec
+            .reduce(&c.local_changes.proposed, &c.remote_changes.acked)?;
         let number = c.remote.number + 1;
-        let (sig, htlc_sigs) = commitments::sign_remote(self.keys, &self.s.setup, &spec, number, &point)?;
+        let (sig, htlc_sigs) =
+            commitments::sign_remote(self.keys, &self.s.setup, &spec, number, &point)?;
         let c = self.commitments_mut();
         c.remote_waiting = Some(RemoteCommit {
             number,
@@ -382,7 +428,10 @@ impl Step<'_> {
         Ok(())
     }
 
-    pub(super) fn on_commitment_signed(&mut self, m: &CommitmentSigned) -> Result<(), ChannelError> {
+    pub(super) fn on_commitment_signed(
+        &mut self,
+        m: &CommitmentSigned,
+    ) -> Result<(), ChannelError> {
         if !self.can_update() || self.s.commitments.is_none() {
             return Err(self.unexpected("commitment_signed"));
         }
@@ -390,9 +439,19 @@ impl Step<'_> {
         if c.remote_changes.proposed.is_empty() && c.local_changes.acked.is_empty() {
             return Err(self.unexpected("commitment_signed without changes"));
         }
-        let spec = c.local.spec.reduce(&c.local_changes.acked, &c.remote_changes.proposed)?;
+        let spec = c
+            .local
+            .spec
+            .reduce(&c.local_changes.acked, &c.remote_changes.proposed)?;
         let number = c.local.number + 1;
-        commitments::verify_local(self.keys, &self.s.setup, &spec, number, &m.signature, &m.htlc_signatures)?;
+        commitments::verify_local(
+            self.keys,
+            &self.s.setup,
+            &spec,
+            number,
+            &m.signature,
+            &m.htlc_signatures,
+        )?;
         let revoked = c.local.number;
         let secret = self.keys.secret(revoked)?;
         let next_point = self.keys.point(number + 1)?;
@@ -432,7 +491,8 @@ impl Step<'_> {
             commitment_number: revoked,
             reason,
         };
-        let point: PublicKey = per_commitment_point(&m.per_commitment_secret).map_err(|e| bad(e.to_string()))?;
+        let point: PublicKey =
+            per_commitment_point(&m.per_commitment_secret).map_err(|e| bad(e.to_string()))?;
         if point != c.remote.point {
             return Err(bad("secret does not match the commitment point".into()));
         }
@@ -448,7 +508,18 @@ impl Step<'_> {
         let settled = std::mem::take(&mut c.remote_changes.signed);
         for u in settled {
             match u {
-                Update::Add(htlc) => self.event(Event::HtlcReceived { htlc }),
+                Update::Add(htlc) => {
+                    let c = self.commitments_mut();
+                    if let Some(i) = c.dust_rejects.iter().position(|id| *id == htlc.id) {
+                        c.dust_rejects.remove(i);
+                        self.event(Event::HtlcMustFail {
+                            htlc,
+                            reason: "dust exposure above our cap".into(),
+                        });
+                    } else {
+                        self.event(Event::HtlcReceived { htlc });
+                    }
+                }
                 Update::Fail { id, reason } => self.event(Event::HtlcFailed {
                     id,
                     reason,

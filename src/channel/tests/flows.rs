@@ -1,7 +1,7 @@
 //! Honest flows: open, payments both ways, fails, fee updates, interleaving, reconnection,
 //! restart, cooperative close.
 
-use super::harness::*;
+use crate::channel::testing::harness::*;
 use crate::channel::{Command, Event, Format, Input, Phase};
 use crate::wire::Message;
 
@@ -16,7 +16,10 @@ fn open_both_channel_types_with_push() {
         assert_eq!(p.b.channel.state().setup.format, format);
         assert_eq!(p.a.channel.channel_id(), p.b.channel.channel_id());
         for n in [&p.a, &p.b] {
-            assert!(n.events.iter().any(|e| matches!(e, Event::ChannelReady { .. })));
+            assert!(n
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::ChannelReady { .. })));
         }
         p.assert_agree();
     }
@@ -28,7 +31,13 @@ fn channel_ready_waits_for_minimum_depth() {
         (fake_funding_tx(s, a), 1)
     });
     p.confirm(2);
-    assert!(matches!(p.a.channel.phase(), Phase::AwaitingReady { ready_sent: false, .. }));
+    assert!(matches!(
+        p.a.channel.phase(),
+        Phase::AwaitingReady {
+            ready_sent: false,
+            ..
+        }
+    ));
     p.confirm(3);
     assert!(p.is_normal());
 }
@@ -40,8 +49,13 @@ fn payments_both_ways_move_balances() {
     p.pay(false, 20_000_000, 2);
     p.pay(true, 1_000, 3); // trimmed on both commitments
     p.assert_agree();
-    assert_eq!(p.a.channel.balances_msat(), (970_000_000 - 1_000, 30_000_000 + 1_000));
-    assert!(p.a.events.iter().any(|e| matches!(e, Event::HtlcFulfilled { preimage, .. } if *preimage == preimage_of(1))));
+    assert_eq!(
+        p.a.channel.balances_msat(),
+        (970_000_000 - 1_000, 30_000_000 + 1_000)
+    );
+    assert!(p.a.events.iter().any(
+        |e| matches!(e, Event::HtlcFulfilled { preimage, .. } if *preimage == preimage_of(1))
+    ));
 }
 
 fn preimage_of(n: u64) -> [u8; 32] {
@@ -60,7 +74,11 @@ fn failed_htlc_refunds_the_offerer() {
     .unwrap();
     p.deliver_all();
     let (id, _, _) = p.b.received_htlcs()[0];
-    p.b.command(Command::Fail { id, reason: vec![1, 2, 3] }).unwrap();
+    p.b.command(Command::Fail {
+        id,
+        reason: vec![1, 2, 3],
+    })
+    .unwrap();
     p.deliver_all();
     p.assert_agree();
     assert_eq!(p.a.channel.balances_msat(), (1_000_000_000, 0));
@@ -70,14 +88,27 @@ fn failed_htlc_refunds_the_offerer() {
 #[test]
 fn fee_updates_from_the_opener_only() {
     let mut p = Pair::open(Format::Anchors, 200_000_000);
-    p.a.command(Command::UpdateFee { feerate_per_kw: 2_500 }).unwrap();
+    p.a.command(Command::UpdateFee {
+        feerate_per_kw: 2_500,
+    })
+    .unwrap();
     p.deliver_all();
     p.assert_agree();
     let c = p.b.channel.state().commitments.as_ref().unwrap();
     assert_eq!(c.local.spec.feerate_per_kw, 2_500);
-    assert!(p.b.command(Command::UpdateFee { feerate_per_kw: 3_000 }).is_err());
+    assert!(p
+        .b
+        .command(Command::UpdateFee {
+            feerate_per_kw: 3_000
+        })
+        .is_err());
     // Out of bounds.
-    assert!(p.a.command(Command::UpdateFee { feerate_per_kw: 100 }).is_err());
+    assert!(p
+        .a
+        .command(Command::UpdateFee {
+            feerate_per_kw: 100
+        })
+        .is_err());
 }
 
 #[test]
@@ -85,7 +116,11 @@ fn interleaved_updates_from_both_sides_converge() {
     let mut p = Pair::open(Format::Anchors, 500_000_000);
     for i in 0..4u64 {
         for (from_a, n) in [(true, 10 + i), (false, 20 + i)] {
-            let (from, _) = if from_a { (&mut p.a, &mut p.b) } else { (&mut p.b, &mut p.a) };
+            let (from, _) = if from_a {
+                (&mut p.a, &mut p.b)
+            } else {
+                (&mut p.b, &mut p.a)
+            };
             from.command(Command::AddHtlc {
                 amount_msat: 1_000_000 * (i + 1),
                 payment_hash: hash_of(&preimage(n)),
@@ -100,14 +135,24 @@ fn interleaved_updates_from_both_sides_converge() {
             p.deliver_one(false).map(|r| r.unwrap());
         }
     }
-    p.a.command(Command::UpdateFee { feerate_per_kw: 1_500 }).unwrap();
+    p.a.command(Command::UpdateFee {
+        feerate_per_kw: 1_500,
+    })
+    .unwrap();
     p.deliver_all();
     p.assert_agree();
     for (node_is_a, base) in [(true, 20u64), (false, 10u64)] {
         let node = if node_is_a { &mut p.a } else { &mut p.b };
         for (id, hash, _) in node.received_htlcs() {
-            let n = (0..4).map(|i| base + i).find(|n| hash_of(&preimage(*n)) == hash).unwrap();
-            node.command(Command::Fulfill { id, preimage: preimage(n) }).unwrap();
+            let n = (0..4)
+                .map(|i| base + i)
+                .find(|n| hash_of(&preimage(*n)) == hash)
+                .unwrap();
+            node.command(Command::Fulfill {
+                id,
+                preimage: preimage(n),
+            })
+            .unwrap();
         }
     }
     p.deliver_all();
@@ -140,7 +185,11 @@ fn reconnection_retransmits_a_lost_commitment_signed() {
     assert_eq!(p.b.received_htlcs().len(), 1);
     // And the payment completes.
     let (id, _, _) = p.b.received_htlcs()[0];
-    p.b.command(Command::Fulfill { id, preimage: preimage(7) }).unwrap();
+    p.b.command(Command::Fulfill {
+        id,
+        preimage: preimage(7),
+    })
+    .unwrap();
     p.deliver_all();
     p.assert_agree();
     assert_eq!(p.b.channel.balances_msat().0, 7_000_000);
@@ -159,13 +208,21 @@ fn unsigned_updates_are_dropped_on_disconnect_and_fulfills_come_back() {
     .unwrap();
     p.deliver_all();
     let (id, _, _) = p.b.received_htlcs()[1];
-    p.b.command(Command::Fulfill { id, preimage: preimage(2) }).unwrap();
+    p.b.command(Command::Fulfill {
+        id,
+        preimage: preimage(2),
+    })
+    .unwrap();
     // The fulfill is lost with the connection, before any commitment covered it.
     p.disconnect();
     p.reconnect();
     p.deliver_all();
     p.assert_agree();
-    assert_eq!(p.b.channel.balances_msat().0, 3_000_000, "fulfill re-proposed after reestablish");
+    assert_eq!(
+        p.b.channel.balances_msat().0,
+        3_000_000,
+        "fulfill re-proposed after reestablish"
+    );
     // Two adds: the first is signed at once, the second waits for the revocation. Both are
     // lost with the connection: the signed one is retransmitted, the other reported dropped
     // and its id reused.
@@ -180,13 +237,25 @@ fn unsigned_updates_are_dropped_on_disconnect_and_fulfills_come_back() {
     }
     p.a.outbox.clear();
     p.disconnect();
-    assert!(p.a.events.iter().any(|e| matches!(e, Event::HtlcDropped { id: 3, .. })));
+    assert!(p
+        .a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HtlcDropped { id: 3, .. })));
     p.reconnect();
     p.deliver_all();
     p.assert_agree();
-    assert!(p.b.received_htlcs().iter().any(|(id, _, amt)| *id == 2 && *amt == 3_000_000));
+    assert!(p
+        .b
+        .received_htlcs()
+        .iter()
+        .any(|(id, _, amt)| *id == 2 && *amt == 3_000_000));
     p.pay(true, 1_000, 9);
-    assert!(p.b.received_htlcs().iter().any(|(id, _, amt)| *id == 3 && *amt == 1_000));
+    assert!(p
+        .b
+        .received_htlcs()
+        .iter()
+        .any(|(id, _, amt)| *id == 3 && *amt == 1_000));
 }
 
 #[test]
@@ -226,18 +295,27 @@ fn cooperative_close_agrees_on_one_transaction() {
         })
         .unwrap();
         p.deliver_all();
-        p.b.command(Command::Close { script_pubkey: None }).unwrap();
+        p.b.command(Command::Close {
+            script_pubkey: None,
+        })
+        .unwrap();
         p.deliver_all();
         assert_eq!(*p.a.channel.phase(), Phase::ShuttingDown);
-        assert!(p.a.command(Command::AddHtlc {
-            amount_msat: 1_000,
-            payment_hash: [1; 32],
-            cltv_expiry: 600,
-            onion: onion(),
-        })
-        .is_err());
+        assert!(p
+            .a
+            .command(Command::AddHtlc {
+                amount_msat: 1_000,
+                payment_hash: [1; 32],
+                cltv_expiry: 600,
+                onion: onion(),
+            })
+            .is_err());
         let (id, _, _) = p.b.received_htlcs()[1];
-        p.b.command(Command::Fulfill { id, preimage: preimage(2) }).unwrap();
+        p.b.command(Command::Fulfill {
+            id,
+            preimage: preimage(2),
+        })
+        .unwrap();
         p.deliver_all();
         let ta = p.a.broadcast.last().unwrap().clone();
         let tb = p.b.broadcast.last().unwrap().clone();
@@ -245,12 +323,18 @@ fn cooperative_close_agrees_on_one_transaction() {
         assert!(matches!(p.a.channel.phase(), Phase::Closing { .. }));
         let outs: Vec<u64> = ta.output.iter().map(|o| o.value.to_sat()).collect();
         let fee = FUNDING_SAT - outs.iter().sum::<u64>();
-        assert!(outs.contains(&305_000), "b gets its balance in full: {outs:?}");
+        assert!(
+            outs.contains(&305_000),
+            "b gets its balance in full: {outs:?}"
+        );
         assert!(outs.contains(&(695_000 - fee)), "a pays the fee");
         for n in [&mut p.a, &mut p.b] {
             n.handle(Input::FundingSpent { tx: ta.clone() }).unwrap();
             assert_eq!(*n.channel.phase(), Phase::Closed);
-            assert!(n.events.iter().any(|e| matches!(e, Event::ChannelClosed { mutual: true, .. })));
+            assert!(n
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::ChannelClosed { mutual: true, .. })));
         }
     }
 }
@@ -258,10 +342,16 @@ fn cooperative_close_agrees_on_one_transaction() {
 #[test]
 fn close_negotiation_restarts_after_reconnection() {
     let mut p = Pair::open(Format::Anchors, 0);
-    p.a.command(Command::Close { script_pubkey: None }).unwrap();
+    p.a.command(Command::Close {
+        script_pubkey: None,
+    })
+    .unwrap();
     p.deliver_one(true).unwrap().unwrap(); // shutdown
     p.deliver_one(false).unwrap().unwrap(); // b's shutdown: a offers closing_signed
-    assert!(matches!(p.a.outbox.front(), Some(Message::ClosingSigned(_))));
+    assert!(matches!(
+        p.a.outbox.front(),
+        Some(Message::ClosingSigned(_))
+    ));
     p.disconnect();
     p.reconnect();
     p.deliver_all();
@@ -283,5 +373,8 @@ fn state_round_trips_through_serde() {
     let json = serde_json::to_string(p.a.channel.state()).unwrap();
     let back: crate::channel::ChannelState = serde_json::from_str(&json).unwrap();
     assert_eq!(&back, p.a.channel.state());
-    assert!(!json.contains(&hex::encode(keys(1).secret(0).unwrap())), "no secret in the snapshot");
+    assert!(
+        !json.contains(&hex::encode(keys(1).secret(0).unwrap())),
+        "no secret in the snapshot"
+    );
 }

@@ -4,9 +4,9 @@
 use bitcoin::secp256k1::{Message as SecpMessage, SecretKey};
 use bitcoin::OutPoint;
 
-use super::harness::*;
 use crate::bolt3::secp;
 use crate::channel::commitments::sign_remote;
+use crate::channel::testing::harness::*;
 use crate::channel::{
     Channel, ChannelConfig, ChannelError, Command, Event, Format, Input, Output, Spec,
 };
@@ -22,7 +22,10 @@ fn refused(node: &mut Node, m: Message, check: impl Fn(&ChannelError) -> bool) {
     let r = node.handle(Input::Message(m)).expect_err("must be refused");
     assert!(check(&r.error), "unexpected error {:?}", r.error);
     assert!(matches!(r.outputs[0], Output::Send(Message::Error(_))));
-    assert!(matches!(r.outputs[1], Output::Event(Event::PeerMisbehaved { .. })));
+    assert!(matches!(
+        r.outputs[1],
+        Output::Event(Event::PeerMisbehaved { .. })
+    ));
     assert_eq!(node.channel.state(), &before, "state unchanged");
 }
 
@@ -33,7 +36,9 @@ fn add(cid: ChannelId, id: u64, amount_msat: u64, cltv_expiry: u32) -> Message {
         amount_msat,
         payment_hash: hash_of(&preimage(id)),
         cltv_expiry,
-        onion_routing_packet: crate::wire::OnionPacket(Box::new([0; crate::wire::types::ONION_PACKET_LEN])),
+        onion_routing_packet: crate::wire::OnionPacket(Box::new(
+            [0; crate::wire::types::ONION_PACKET_LEN],
+        )),
         blinding_point: None,
         extra_tlvs: TlvStream::new(),
     })
@@ -67,13 +72,30 @@ fn bad_commitment_and_htlc_signatures() {
     p.b.handle(Input::Message(add)).unwrap();
     let mut bad = cs.clone();
     bad.signature = other_sig();
-    refused(&mut p.b, bad.into(), |e| matches!(e, ChannelError::BadCommitmentSignature { commitment_number: 1 }));
+    refused(&mut p.b, bad.into(), |e| {
+        matches!(
+            e,
+            ChannelError::BadCommitmentSignature {
+                commitment_number: 1
+            }
+        )
+    });
     let mut bad = cs.clone();
     bad.htlc_signatures[0] = cs.signature;
-    refused(&mut p.b, bad.into(), |e| matches!(e, ChannelError::BadHtlcSignature { index: 0, .. }));
+    refused(&mut p.b, bad.into(), |e| {
+        matches!(e, ChannelError::BadHtlcSignature { index: 0, .. })
+    });
     let mut bad = cs.clone();
     bad.htlc_signatures.clear();
-    refused(&mut p.b, bad.into(), |e| matches!(e, ChannelError::HtlcSignatureCount { expected: 1, got: 0 }));
+    refused(&mut p.b, bad.into(), |e| {
+        matches!(
+            e,
+            ChannelError::HtlcSignatureCount {
+                expected: 1,
+                got: 0
+            }
+        )
+    });
     // The genuine one still goes through.
     p.b.handle(Input::Message(cs.into())).unwrap();
 }
@@ -89,9 +111,19 @@ fn wrong_revocation_secret_and_unexpected_revocation() {
     };
     let mut bad = raa.clone();
     bad.per_commitment_secret = [7; 32];
-    refused(&mut p.a, bad.into(), |e| matches!(e, ChannelError::BadRevocation { commitment_number: 0, .. }));
+    refused(&mut p.a, bad.into(), |e| {
+        matches!(
+            e,
+            ChannelError::BadRevocation {
+                commitment_number: 0,
+                ..
+            }
+        )
+    });
     p.a.handle(Input::Message(raa.clone().into())).unwrap();
-    refused(&mut p.a, raa.into(), |e| matches!(e, ChannelError::UnexpectedMessage { .. }));
+    refused(&mut p.a, raa.into(), |e| {
+        matches!(e, ChannelError::UnexpectedMessage { .. })
+    });
 }
 
 #[test]
@@ -101,24 +133,74 @@ fn htlcs_over_our_limits() {
         max_in_flight_percent: 10,
         ..Default::default()
     };
-    let mut p = Pair::fund(Format::Anchors, 0, config, &mut |s, a| (fake_funding_tx(s, a), 1));
+    let mut p = Pair::fund(Format::Anchors, 0, config, &mut |s, a| {
+        (fake_funding_tx(s, a), 1)
+    });
     p.confirm(3);
     let cid = p.channel_id();
     let limit = |e: &ChannelError| matches!(e, ChannelError::HtlcLimit(_));
     refused(&mut p.b, add(cid, 0, 0, 600), limit);
     refused(&mut p.b, add(cid, 0, 5_000, 500_000_000), limit);
     refused(&mut p.b, add(cid, 0, 100_000_001, 600), limit); // 10% in flight
-    refused(&mut p.b, add(cid, 1, 5_000, 600), |e| matches!(e, ChannelError::HtlcIdOutOfOrder { expected: 0, got: 1 }));
-    p.b.handle(Input::Message(add(cid, 0, 1_000_000, 600))).unwrap();
-    p.b.handle(Input::Message(add(cid, 1, 1_000_000, 600))).unwrap();
+    refused(&mut p.b, add(cid, 1, 5_000, 600), |e| {
+        matches!(
+            e,
+            ChannelError::HtlcIdOutOfOrder {
+                expected: 0,
+                got: 1
+            }
+        )
+    });
+    p.b.handle(Input::Message(add(cid, 0, 1_000_000, 600)))
+        .unwrap();
+    p.b.handle(Input::Message(add(cid, 1, 1_000_000, 600)))
+        .unwrap();
     refused(&mut p.b, add(cid, 2, 1_000_000, 600), limit); // a third: count
-    // Dust exposure: trimmed HTLCs add up to more than the cap.
+}
+
+#[test]
+fn htlc_over_the_dust_exposure_cap_is_failed_not_the_channel() {
+    // Trimmed HTLCs adding up to more than the cap: the cap is our policy, which the peer does
+    // not know, so the HTLC is accepted into the commitment and handed back for failing.
     let mut p = Pair::open(Format::Anchors, 0);
-    let cid = p.channel_id();
-    for id in 0..9 {
-        p.b.handle(Input::Message(add(cid, id, 540_000, 600))).unwrap();
+    for n in 0..10u64 {
+        p.a.channel
+            .handle(Input::Command(Command::AddHtlc {
+                amount_msat: 540_000,
+                payment_hash: hash_of(&preimage(n)),
+                cltv_expiry: 600,
+                onion: onion(),
+            }))
+            .map(|out| p.a.absorb(out, usize::MAX))
+            .ok();
     }
-    refused(&mut p.b, add(cid, 9, 540_000, 600), limit);
+    // Our own adds stop at the cap: a sent nine.
+    assert_eq!(
+        p.a.events
+            .iter()
+            .filter(|e| matches!(e, Event::HtlcOffered { .. }))
+            .count(),
+        9
+    );
+    let cid = p.channel_id();
+    p.deliver_all();
+    // A peer with a laxer policy sends a tenth.
+    p.b.handle(Input::Message(add(cid, 9, 540_000, 600)))
+        .unwrap();
+    assert_eq!(
+        p.b.channel
+            .state()
+            .commitments
+            .as_ref()
+            .unwrap()
+            .dust_rejects,
+        vec![9]
+    );
+    assert_eq!(p.b.received_htlcs().len(), 9);
+    assert!(
+        p.b.outbox.is_empty() && p.b.refusals.is_empty(),
+        "no error for the peer"
+    );
 }
 
 #[test]
@@ -126,8 +208,11 @@ fn htlc_breaking_the_reserve_is_refused() {
     // b (not the opener) owns 50_000 sat and must keep 1% (10_000 sat) in reserve.
     let mut p = Pair::open(Format::StaticRemoteKey, 50_000_000);
     let cid = p.channel_id();
-    refused(&mut p.a, add(cid, 0, 40_000_001, 600), |e| matches!(e, ChannelError::HtlcLimit(_)));
-    p.a.handle(Input::Message(add(cid, 0, 40_000_000, 600))).unwrap();
+    refused(&mut p.a, add(cid, 0, 40_000_001, 600), |e| {
+        matches!(e, ChannelError::HtlcLimit(_))
+    });
+    p.a.handle(Input::Message(add(cid, 0, 40_000_000, 600)))
+        .unwrap();
     // Our own commands are held to the peer's limits the same way.
     let r = p.b.command(Command::AddHtlc {
         amount_msat: 40_000_001,
@@ -158,12 +243,20 @@ fn fulfill_with_wrong_preimage_or_unknown_htlc() {
         })
     };
     // Not yet committed: a removal must name a committed HTLC.
-    refused(&mut p.a, fulfill(0, preimage(1)), |e| matches!(e, ChannelError::UnknownHtlc { id: 0 }));
+    refused(&mut p.a, fulfill(0, preimage(1)), |e| {
+        matches!(e, ChannelError::UnknownHtlc { id: 0 })
+    });
     p.deliver_all();
-    refused(&mut p.a, fulfill(0, preimage(2)), |e| matches!(e, ChannelError::BadPreimage { id: 0 }));
-    refused(&mut p.a, fulfill(5, preimage(1)), |e| matches!(e, ChannelError::UnknownHtlc { id: 5 }));
+    refused(&mut p.a, fulfill(0, preimage(2)), |e| {
+        matches!(e, ChannelError::BadPreimage { id: 0 })
+    });
+    refused(&mut p.a, fulfill(5, preimage(1)), |e| {
+        matches!(e, ChannelError::UnknownHtlc { id: 5 })
+    });
     p.a.handle(Input::Message(fulfill(0, preimage(1)))).unwrap();
-    refused(&mut p.a, fulfill(0, preimage(1)), |e| matches!(e, ChannelError::UnknownHtlc { id: 0 }));
+    refused(&mut p.a, fulfill(0, preimage(1)), |e| {
+        matches!(e, ChannelError::UnknownHtlc { id: 0 })
+    });
 }
 
 #[test]
@@ -185,7 +278,9 @@ fn update_after_shutdown_is_refused() {
         extra_tlvs: TlvStream::new(),
     })))
     .unwrap();
-    refused(&mut p.b, add(cid, 1, 1_000_000, 600), |e| matches!(e, ChannelError::AfterShutdown(_)));
+    refused(&mut p.b, add(cid, 1, 1_000_000, 600), |e| {
+        matches!(e, ChannelError::AfterShutdown(_))
+    });
 }
 
 #[test]
@@ -199,10 +294,14 @@ fn reestablish_with_wrong_numbers_or_secret() {
     };
     let mut bad = good.clone();
     bad.next_commitment_number += 5;
-    refused(&mut p.b, bad.into(), |e| matches!(e, ChannelError::Reestablish(_)));
+    refused(&mut p.b, bad.into(), |e| {
+        matches!(e, ChannelError::Reestablish(_))
+    });
     let mut bad: ChannelReestablish = good.clone();
     bad.your_last_per_commitment_secret = [1; 32];
-    refused(&mut p.b, bad.into(), |e| matches!(e, ChannelError::Reestablish(_)));
+    refused(&mut p.b, bad.into(), |e| {
+        matches!(e, ChannelError::Reestablish(_))
+    });
     p.b.handle(Input::Message(good.into())).unwrap();
 }
 
@@ -221,26 +320,41 @@ fn peer_proving_we_are_behind_freezes_our_commitment() {
     p.a.outbox.clear();
     p.deliver_one(false).unwrap().unwrap();
     assert!(p.a.channel.state().behind);
-    assert!(p.a.events.iter().any(|e| matches!(e, Event::WeAreBehind { .. })));
+    assert!(p
+        .a
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::WeAreBehind { .. })));
     assert_eq!(p.a.channel.signed_local_commitment().unwrap(), None);
-    assert!(p.a.outbox.is_empty(), "nothing sent that could be penalised");
+    assert!(
+        p.a.outbox.is_empty(),
+        "nothing sent that could be penalised"
+    );
 }
 
 #[test]
 fn funding_output_with_wrong_amount_or_script() {
     for wrong_amount in [true, false] {
         let config = ChannelConfig::default();
-        let (ch, out) = Channel::open(config.clone(), keys(1), request(Format::Anchors, 0)).unwrap();
+        let (ch, out) =
+            Channel::open(config.clone(), keys(1), request(Format::Anchors, 0)).unwrap();
         let mut a = Node::new(1, ch, out);
-        let Some(Message::OpenChannel(open)) = a.outbox.pop_front() else { panic!() };
-        let (ch, out) = Channel::accept(config, keys(2), chain_hash(), &open, shutdown_script(2)).unwrap();
+        let Some(Message::OpenChannel(open)) = a.outbox.pop_front() else {
+            panic!()
+        };
+        let (ch, out) =
+            Channel::accept(config, keys(2), chain_hash(), &open, shutdown_script(2)).unwrap();
         let mut b = Node::new(2, ch, out);
         let accept = b.outbox.pop_front().unwrap();
         a.handle(Input::Message(accept)).unwrap();
-        let script = a.events.iter().find_map(|e| match e {
-            Event::NeedFunding { script_pubkey, .. } => Some(script_pubkey.clone()),
-            _ => None,
-        }).unwrap();
+        let script = a
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::NeedFunding { script_pubkey, .. } => Some(script_pubkey.clone()),
+                _ => None,
+            })
+            .unwrap();
         // The hostile opener names a transaction that does not pay the channel as agreed,
         // and signs the acceptor's commitment for it.
         let tx = if wrong_amount {
@@ -250,7 +364,12 @@ fn funding_output_with_wrong_amount_or_script() {
         };
         let mut setup = a.channel.state().setup.clone();
         setup.funding_outpoint = Some(OutPoint::new(tx.compute_txid(), 1));
-        let spec = Spec { local_msat: FUNDING_SAT * 1000, remote_msat: 0, htlcs: vec![], feerate_per_kw: 1000 };
+        let spec = Spec {
+            local_msat: FUNDING_SAT * 1000,
+            remote_msat: 0,
+            htlcs: vec![],
+            feerate_per_kw: 1000,
+        };
         let point = setup.remote_first_point.unwrap();
         let (sig, _) = sign_remote(&keys(1), &setup, &spec, 0, &point).unwrap();
         b.handle(Input::Message(Message::FundingCreated(FundingCreated {
@@ -263,23 +382,45 @@ fn funding_output_with_wrong_amount_or_script() {
         .unwrap();
         let before = b.channel.state().clone();
         b.outbox.clear();
-        let r = b.handle(Input::FundingConfirmed { depth: 6, tx }).unwrap_err();
-        assert!(matches!(r.error, ChannelError::BadFundingOutput(_)), "{:?}", r.error);
+        let r = b
+            .handle(Input::FundingConfirmed { depth: 6, tx })
+            .unwrap_err();
+        assert!(
+            matches!(r.error, ChannelError::BadFundingOutput(_)),
+            "{:?}",
+            r.error
+        );
         assert_eq!(b.channel.state(), &before);
-        assert!(matches!(b.outbox.pop_front(), Some(Message::Error(_))), "error, never channel_ready");
+        assert!(
+            matches!(b.outbox.pop_front(), Some(Message::Error(_))),
+            "error, never channel_ready"
+        );
         assert!(b.outbox.is_empty());
     }
 }
 
 #[test]
 fn open_breaking_our_limits_is_refused() {
-    let (ch, out) = Channel::open(ChannelConfig::default(), keys(1), request(Format::Anchors, 0)).unwrap();
+    let (ch, out) = Channel::open(
+        ChannelConfig::default(),
+        keys(1),
+        request(Format::Anchors, 0),
+    )
+    .unwrap();
     let mut a = Node::new(1, ch, out);
-    let Some(Message::OpenChannel(good)) = a.outbox.pop_front() else { panic!() };
+    let Some(Message::OpenChannel(good)) = a.outbox.pop_front() else {
+        panic!()
+    };
     let cases: Vec<(&str, Box<dyn Fn(&mut crate::wire::OpenChannel)>)> = vec![
         ("dust too low", Box::new(|o| o.dust_limit_satoshis = 100)),
-        ("dust too high", Box::new(|o| o.dust_limit_satoshis = 50_000)),
-        ("reserve too high", Box::new(|o| o.channel_reserve_satoshis = 500_000)),
+        (
+            "dust too high",
+            Box::new(|o| o.dust_limit_satoshis = 50_000),
+        ),
+        (
+            "reserve too high",
+            Box::new(|o| o.channel_reserve_satoshis = 500_000),
+        ),
         ("delay too long", Box::new(|o| o.to_self_delay = 5_000)),
         ("too many htlcs", Box::new(|o| o.max_accepted_htlcs = 484)),
         ("no htlcs", Box::new(|o| o.max_accepted_htlcs = 0)),
@@ -287,16 +428,37 @@ fn open_breaking_our_limits_is_refused() {
         ("feerate", Box::new(|o| o.feerate_per_kw = 100)),
         ("push", Box::new(|o| o.push_msat = FUNDING_SAT * 1000 + 1)),
         ("no type", Box::new(|o| o.tlvs.channel_type = None)),
-        ("legacy type", Box::new(|o| o.tlvs.channel_type = Some(crate::wire::Features::empty()))),
+        (
+            "legacy type",
+            Box::new(|o| o.tlvs.channel_type = Some(crate::wire::Features::empty())),
+        ),
     ];
     for (what, mutate) in cases {
         let mut open = good.clone();
         mutate(&mut open);
-        let r = Channel::accept(ChannelConfig::default(), keys(2), chain_hash(), &open, shutdown_script(2))
-            .expect_err(what);
-        assert!(matches!(r.outputs[0], Output::Send(Message::Error(_))), "{what}");
-        assert!(matches!(r.outputs[1], Output::Event(Event::OpenFailed { .. })), "{what}");
+        let r = Channel::accept(
+            ChannelConfig::default(),
+            keys(2),
+            chain_hash(),
+            &open,
+            shutdown_script(2),
+        )
+        .expect_err(what);
+        assert!(
+            matches!(r.outputs[0], Output::Send(Message::Error(_))),
+            "{what}"
+        );
+        assert!(
+            matches!(r.outputs[1], Output::Event(Event::OpenFailed { .. })),
+            "{what}"
+        );
     }
-    let ok = Channel::accept(ChannelConfig::default(), keys(2), chain_hash(), &good, shutdown_script(2));
+    let ok = Channel::accept(
+        ChannelConfig::default(),
+        keys(2),
+        chain_hash(),
+        &good,
+        shutdown_script(2),
+    );
     assert!(ok.is_ok());
 }

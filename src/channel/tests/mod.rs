@@ -1,7 +1,6 @@
-//! State-machine tests: two machines back to back.
+//! State-machine tests: two machines back to back (the harness is in `super::testing`).
 
 mod consistency;
 mod flows;
-pub mod harness;
 mod hostile;
 mod onchain;

@@ -9,7 +9,9 @@ use bitcoin::constants::ChainHash;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::transaction::Version;
-use bitcoin::{Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+use bitcoin::{
+    Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness,
+};
 
 use crate::channel::{
     Channel, ChannelConfig, ChannelState, Command, Event, Format, Input, KeyMaterial, OpenRequest,
@@ -106,7 +108,11 @@ impl Node {
                     if let Some(c) = &s.commitments {
                         let total = s.setup.funding_sat * 1000;
                         assert_eq!(c.local.spec.total_msat(), total, "value conserved (local)");
-                        assert_eq!(c.remote.spec.total_msat(), total, "value conserved (remote)");
+                        assert_eq!(
+                            c.remote.spec.total_msat(),
+                            total,
+                            "value conserved (remote)"
+                        );
                     }
                     self.persisted = *s;
                 }
@@ -184,7 +190,9 @@ impl Node {
         self.events
             .iter()
             .filter_map(|e| match e {
-                Event::HtlcReceived { htlc } => Some((htlc.id, htlc.payment_hash, htlc.amount_msat)),
+                Event::HtlcReceived { htlc } => {
+                    Some((htlc.id, htlc.payment_hash, htlc.amount_msat))
+                }
                 _ => None,
             })
             .collect()
@@ -236,28 +244,37 @@ impl Pair {
             funding_tx: fake_funding_tx(ScriptBuf::new(), 0),
         };
         p.deliver_all();
-        let (script, amount) = p
-            .a
-            .events
-            .iter()
-            .find_map(|e| match e {
-                Event::NeedFunding { script_pubkey, amount_sat } => Some((script_pubkey.clone(), *amount_sat)),
-                _ => None,
-            })
-            .expect("funding requested");
+        let (script, amount) =
+            p.a.events
+                .iter()
+                .find_map(|e| match e {
+                    Event::NeedFunding {
+                        script_pubkey,
+                        amount_sat,
+                    } => Some((script_pubkey.clone(), *amount_sat)),
+                    _ => None,
+                })
+                .expect("funding requested");
         let (tx, vout) = make_funding(script, amount);
         p.funding_tx = tx.clone();
         p.a.command(Command::FundingTxReady { tx, vout }).unwrap();
         p.deliver_all();
-        assert_eq!(p.a.broadcast, vec![p.funding_tx.clone()], "funding broadcast once signed");
+        assert_eq!(
+            p.a.broadcast,
+            vec![p.funding_tx.clone()],
+            "funding broadcast once signed"
+        );
         p
     }
 
     /// A channel in `Normal` state, funding confirmed at depth 3.
     pub fn open(format: Format, push_msat: u64) -> Pair {
-        let mut p = Pair::fund(format, push_msat, ChannelConfig::default(), &mut |s, amt| {
-            (fake_funding_tx(s, amt), 1)
-        });
+        let mut p = Pair::fund(
+            format,
+            push_msat,
+            ChannelConfig::default(),
+            &mut |s, amt| (fake_funding_tx(s, amt), 1),
+        );
         p.confirm(3);
         p
     }
@@ -265,7 +282,11 @@ impl Pair {
     pub fn confirm(&mut self, depth: u32) {
         let tx = self.funding_tx.clone();
         for n in [&mut self.a, &mut self.b] {
-            n.handle(Input::FundingConfirmed { depth, tx: tx.clone() }).unwrap();
+            n.handle(Input::FundingConfirmed {
+                depth,
+                tx: tx.clone(),
+            })
+            .unwrap();
         }
         self.deliver_all();
     }
