@@ -411,7 +411,8 @@ fn open_breaking_our_limits_is_refused() {
     let Some(Message::OpenChannel(good)) = a.outbox.pop_front() else {
         panic!()
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut crate::wire::OpenChannel)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut crate::wire::OpenChannel)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         ("dust too low", Box::new(|o| o.dust_limit_satoshis = 100)),
         (
             "dust too high",

@@ -3,4 +3,3 @@
 mod consistency;
 mod flows;
 mod hostile;
-mod onchain;
