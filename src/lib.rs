@@ -16,12 +16,15 @@
 //!   `error`, every channel message, and the [`wire::Message`] enum.
 //! - [`net`]: the tokio peer manager: peer port, outgoing connections, ping liveness, limits,
 //!   reconnection, and the [`net::PeerEventHandler`] seam for the channel layer.
+//! - [`channel`]: the BOLT 2 channel state machine, free of I/O: open, update, reestablish and
+//!   cooperative close, with the persistence actions and events the node executes.
 //! - [`transport`]: BOLT 8 Noise_XK handshake and encrypted message framing, as pure state
 //!   machines (bytes in, bytes out).
 
 pub mod api;
 pub mod bolt3;
 pub mod chain;
+pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -1,0 +1,346 @@
+//! The channel state machine (BOLT 2), free of I/O.
+//!
+//! A [`Channel`] takes [`Input`]s (peer messages, user commands, chain events, connection
+//! changes) and returns [`Output`]s (messages to send, state to persist, transactions to
+//! broadcast, events). The owner executes outputs strictly in order: a [`Output::Persist`] must
+//! be durable before any later [`Output::Send`] or [`Output::Broadcast`] leaves, which is how we
+//! never release a signature or a revocation secret the store could forget.
+//!
+//! Every input runs against a copy of the state; the copy replaces the state only if the whole
+//! transition succeeds, so a refused input (a hostile peer, a command out of place) leaves the
+//! channel exactly as it was.
+//!
+//! The design, limits and persistence rules: `channel-spec/channel.md`.
+//!
+//! # Map
+//! - [`state`]: the persisted [`ChannelState`] and its lifecycle [`Phase`].
+//! - [`changes`]: updates, the change lists of both commitments, and spec reduction.
+//! - [`commitments`]: building, signing and verifying commitments; [`KeyMaterial`].
+//! - [`limits`]: [`ChannelConfig`] and every limit check.
+//! - `open`, `update`, `close`, `reestablish`: the transitions, one file per protocol phase.
+
+pub mod changes;
+mod close;
+pub mod commitments;
+pub mod error;
+pub mod events;
+pub mod limits;
+mod open;
+mod reestablish;
+pub mod state;
+mod update;
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
+#[cfg(test)]
+mod tests;
+
+use bitcoin::{ScriptBuf, Transaction};
+
+use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message};
+
+pub use changes::{AddHtlc, Origin, Spec, Update};
+pub use commitments::KeyMaterial;
+pub use error::ChannelError;
+pub use events::Event;
+pub use limits::{ChannelConfig, SideParams};
+pub use open::OpenRequest;
+pub use state::{ChannelState, Format, Link, Phase};
+
+/// Something that happened to the channel.
+// Inputs are moved straight into `handle`; boxing the large message variant would only add an
+// allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A message from the peer about this channel.
+    Message(Message),
+    /// A request from the user or the hub.
+    Command(Command),
+    /// The funding transaction is confirmed `depth` deep (re-sent on every new block until the
+    /// channel is ready). The acceptor checks the output here.
+    FundingConfirmed { depth: u32, tx: Transaction },
+    /// A transaction spending the funding output confirmed.
+    FundingSpent { tx: Transaction },
+    /// The connection to the peer dropped.
+    Disconnected,
+    /// A new connection to the peer is up (after `init`).
+    Reconnected,
+    /// A new block.
+    Tick { height: u32 },
+}
+
+/// What the user or the hub asks of the channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Opener: the wallet built (and will broadcast only when told) the funding transaction;
+    /// output `vout` pays the channel.
+    FundingTxReady { tx: Transaction, vout: u32 },
+    /// Offer an HTLC. The id comes back in [`Event::HtlcOffered`].
+    AddHtlc {
+        amount_msat: u64,
+        payment_hash: [u8; 32],
+        cltv_expiry: u32,
+        onion: Vec<u8>,
+    },
+    /// Settle an incoming HTLC.
+    Fulfill { id: u64, preimage: [u8; 32] },
+    /// Fail an incoming HTLC with an encrypted failure `reason`.
+    Fail { id: u64, reason: Vec<u8> },
+    /// Fail an incoming HTLC whose onion we could not parse.
+    FailMalformed {
+        id: u64,
+        sha256_of_onion: [u8; 32],
+        failure_code: u16,
+    },
+    /// Opener: change the commitment feerate.
+    UpdateFee { feerate_per_kw: u32 },
+    /// Close cooperatively, paying our funds to `script_pubkey` (or the one given at open).
+    Close { script_pubkey: Option<ScriptBuf> },
+}
+
+/// What the owner must do, in this order.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Send(Message),
+    /// Write this state durably (one transaction) before executing any later output. A full
+    /// snapshot per transition; a store wanting less I/O could write only the change lists and
+    /// commitments that moved (they are the only parts that change on the update path).
+    Persist(Box<ChannelState>),
+    Broadcast(Transaction),
+    Event(Event),
+}
+
+/// A refused input: the state is unchanged, and `outputs` (an `error` to the peer and an event,
+/// when the peer is at fault; nothing for a refused command) must still be executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub error: ChannelError,
+    pub outputs: Vec<Output>,
+}
+
+/// One channel: its persisted state and the keys to act on it.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    state: ChannelState,
+    keys: KeyMaterial,
+}
+
+/// A transition in progress: a working copy of the state and the outputs so far.
+pub(crate) struct Step<'a> {
+    pub s: ChannelState,
+    pub keys: &'a KeyMaterial,
+    pub out: Vec<Output>,
+}
+
+impl Step<'_> {
+    pub fn send(&mut self, m: impl Into<Message>) {
+        self.out.push(Output::Send(m.into()));
+    }
+
+    pub fn event(&mut self, e: Event) {
+        self.out.push(Output::Event(e));
+    }
+
+    pub fn channel_id(&self) -> ChannelId {
+        ChannelId(self.s.channel_id)
+    }
+
+    pub fn not_now(&self, command: &'static str) -> ChannelError {
+        ChannelError::NotNow {
+            command,
+            state: self.s.phase.name().into(),
+        }
+    }
+
+    pub fn unexpected(&self, message: &'static str) -> ChannelError {
+        ChannelError::UnexpectedMessage {
+            message,
+            state: self.s.phase.name().into(),
+        }
+    }
+
+    fn apply(&mut self, input: Input) -> Result<(), ChannelError> {
+        match input {
+            Input::Message(m) => self.on_message(m)?,
+            Input::Command(c) => self.on_command(c)?,
+            Input::FundingConfirmed { depth, tx } => self.on_funding_confirmed(depth, &tx)?,
+            Input::FundingSpent { tx } => self.on_funding_spent(tx),
+            Input::Disconnected => self.on_disconnected(),
+            Input::Reconnected => self.on_reconnected()?,
+            Input::Tick { height } => self.s.height = self.s.height.max(height),
+        }
+        self.progress()
+    }
+
+    fn on_message(&mut self, m: Message) -> Result<(), ChannelError> {
+        if let Some(u) = Update::from_message(&m) {
+            return self.on_update(u);
+        }
+        match m {
+            Message::AcceptChannel(m) => self.on_accept_channel(&m),
+            Message::FundingCreated(m) => self.on_funding_created(&m),
+            Message::FundingSigned(m) => self.on_funding_signed(&m),
+            Message::ChannelReady(m) => self.on_channel_ready(&m),
+            Message::CommitmentSigned(m) => self.on_commitment_signed(&m),
+            Message::RevokeAndAck(m) => self.on_revoke_and_ack(&m),
+            Message::ChannelReestablish(m) => self.on_reestablish(&m),
+            Message::Shutdown(m) => self.on_shutdown(&m),
+            Message::ClosingSigned(m) => self.on_closing_signed(&m),
+            Message::Error(e) => {
+                self.on_peer_error(&e);
+                Ok(())
+            }
+            // Warnings and anything else not about channel state change nothing.
+            _ => Ok(()),
+        }
+    }
+
+    fn on_command(&mut self, c: Command) -> Result<(), ChannelError> {
+        match c {
+            Command::FundingTxReady { tx, vout } => self.on_funding_tx_ready(tx, vout),
+            Command::AddHtlc {
+                amount_msat,
+                payment_hash,
+                cltv_expiry,
+                onion,
+            } => self.add_htlc(amount_msat, payment_hash, cltv_expiry, onion),
+            Command::Fulfill { id, preimage } => self.settle(Update::Fulfill { id, preimage }),
+            Command::Fail { id, reason } => self.settle(Update::Fail { id, reason }),
+            Command::FailMalformed {
+                id,
+                sha256_of_onion,
+                failure_code,
+            } => self.settle(Update::FailMalformed {
+                id,
+                sha256_of_onion,
+                failure_code,
+            }),
+            Command::UpdateFee { feerate_per_kw } => self.update_fee(feerate_per_kw),
+            Command::Close { script_pubkey } => self.close(script_pubkey),
+        }
+    }
+
+    fn on_peer_error(&mut self, e: &ErrorMessage) {
+        let message = e.0.printable_data().unwrap_or("(unprintable)").to_string();
+        self.event(Event::PeerFailedChannel { message });
+        if self.s.commitments.is_none() {
+            self.s.phase = Phase::Aborted;
+        }
+    }
+
+    fn on_funding_spent(&mut self, tx: Transaction) {
+        let txid = tx.compute_txid();
+        let mutual =
+            matches!(&self.s.phase, Phase::Closing { tx: ours } if ours.compute_txid() == txid);
+        if !mutual {
+            self.event(Event::FundingSpentUnilaterally { tx });
+        }
+        self.event(Event::ChannelClosed { txid, mutual });
+        self.s.phase = Phase::Closed;
+    }
+}
+
+impl Channel {
+    /// A channel from its persisted state and the keys re-derived for it. The connection is
+    /// taken as down: unsigned updates are dropped (BOLT 2), and `Input::Reconnected` starts
+    /// the reestablish. The outputs (events about dropped HTLCs, a snapshot) are the owner's.
+    pub fn restore(
+        state: ChannelState,
+        keys: KeyMaterial,
+    ) -> Result<(Channel, Vec<Output>), ChannelError> {
+        if state.setup.local_keys != keys.pubkeys {
+            return Err(ChannelError::WrongKeys);
+        }
+        let mut ch = Channel { state, keys };
+        let out = ch.handle(Input::Disconnected).map_err(|r| r.error)?;
+        Ok((ch, out))
+    }
+
+    /// Run one input. On `Ok`, execute the outputs in order. On `Err`, the state is unchanged
+    /// and the refusal's outputs must still be executed.
+    pub fn handle(&mut self, input: Input) -> Result<Vec<Output>, Refused> {
+        let from_outside = !matches!(input, Input::Command(_));
+        let mut step = Step {
+            s: self.state.clone(),
+            keys: &self.keys,
+            out: Vec::new(),
+        };
+        match step.apply(input) {
+            Ok(()) => {
+                let mut outputs = Vec::with_capacity(step.out.len() + 1);
+                if step.s != self.state {
+                    outputs.push(Output::Persist(Box::new(step.s.clone())));
+                }
+                outputs.append(&mut step.out);
+                self.state = step.s;
+                Ok(outputs)
+            }
+            Err(error) => {
+                let outputs = if from_outside && error.is_peer_fault() {
+                    vec![
+                        Output::Send(Message::Error(ErrorMessage(Diagnostic::new(
+                            ChannelId(self.state.channel_id),
+                            &error.to_string(),
+                        )))),
+                        Output::Event(Event::PeerMisbehaved {
+                            reason: error.to_string(),
+                        }),
+                    ]
+                } else {
+                    Vec::new()
+                };
+                Err(Refused { error, outputs })
+            }
+        }
+    }
+
+    pub fn state(&self) -> &ChannelState {
+        &self.state
+    }
+
+    pub fn channel_id(&self) -> ChannelId {
+        ChannelId(self.state.channel_id)
+    }
+
+    pub fn temporary_channel_id(&self) -> ChannelId {
+        ChannelId(self.state.setup.temporary_channel_id)
+    }
+
+    pub fn phase(&self) -> &Phase {
+        &self.state.phase
+    }
+
+    /// Our and the peer's balance on our current commitment, HTLCs in flight excluded.
+    pub fn balances_msat(&self) -> (u64, u64) {
+        self.state
+            .commitments
+            .as_ref()
+            .map(|c| (c.local.spec.local_msat, c.local.spec.remote_msat))
+            .unwrap_or((0, 0))
+    }
+
+    /// Whether HTLCs may be offered now.
+    pub fn is_usable(&self) -> bool {
+        self.state.phase == Phase::Normal
+            && self.state.link == Link::Connected
+            && self.state.close.local_script.is_none()
+            && self.state.close.remote_script.is_none()
+    }
+
+    /// Our latest commitment, fully signed, for a unilateral close. `None` before funding or
+    /// when the peer proved it is revoked (broadcasting it would forfeit our funds).
+    pub fn signed_local_commitment(&self) -> Result<Option<Transaction>, ChannelError> {
+        let Some(c) = &self.state.commitments else {
+            return Ok(None);
+        };
+        if self.state.behind {
+            return Ok(None);
+        }
+        let tx =
+            commitments::build_local(&self.keys, &self.state.setup, &c.local.spec, c.local.number)?;
+        let ours = tx.sign(&self.keys.signer)?.signature;
+        Ok(Some(tx.finalize(&ours, &c.local.remote_sig)?))
+    }
+}
