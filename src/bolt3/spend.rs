@@ -66,13 +66,21 @@ fn unsigned(
     })
 }
 
-fn sign_all(
-    tx: &Transaction,
-    script: &ScriptBuf,
+/// The shape every single-key P2WSH path shares: one input at `sequence`/`lock_time`, signed
+/// by `key` over `script` with SIGHASH_ALL, the stack assembled by `witness` from the signature.
+fn p2wsh_spend(
     spent: &SpentOutput,
+    sequence: Sequence,
+    lock_time: LockTime,
+    dest: &Destination,
+    script: &ScriptBuf,
     key: &SecretKey,
-) -> Result<BitcoinSignature, Bolt3Error> {
-    sign_p2wsh(tx, 0, script, spent.value_sat, EcdsaSighashType::All, key)
+    witness: impl FnOnce(&BitcoinSignature, &ScriptBuf) -> Witness,
+) -> Result<Transaction, Bolt3Error> {
+    let mut tx = unsigned(spent, sequence, lock_time, dest)?;
+    let sig = sign_p2wsh(&tx, 0, script, spent.value_sat, EcdsaSighashType::All, key)?;
+    tx.input[0].witness = witness(&sig, script);
+    Ok(tx)
 }
 
 fn htlc_script(ct: ChannelType, keys: &CommitmentKeys, htlc: &Htlc) -> ScriptBuf {
@@ -109,15 +117,15 @@ pub fn spend_delayed(
         to_self_delay,
         &delayed_privkey.public_key(secp()),
     );
-    let mut tx = unsigned(
+    p2wsh_spend(
         spent,
         Sequence::from_height(to_self_delay),
         LockTime::ZERO,
         dest,
-    )?;
-    let sig = sign_all(&tx, &script, spent, delayed_privkey)?;
-    tx.input[0].witness = to_local_delayed_witness(&sig, &script);
-    Ok(tx)
+        &script,
+        delayed_privkey,
+        |sig, script| to_local_delayed_witness(sig, script),
+    )
 }
 
 /// The counterparty sweeps a revoked `to_local` or second-stage output at once.
@@ -133,15 +141,15 @@ pub fn spend_delayed_revoked(
         to_self_delay,
         local_delayed_key,
     );
-    let mut tx = unsigned(
+    p2wsh_spend(
         spent,
         Sequence::ENABLE_RBF_NO_LOCKTIME,
         LockTime::ZERO,
         dest,
-    )?;
-    let sig = sign_all(&tx, &script, spent, revocation_privkey)?;
-    tx.input[0].witness = to_local_revocation_witness(&sig, &script);
-    Ok(tx)
+        &script,
+        revocation_privkey,
+        |sig, script| to_local_revocation_witness(sig, script),
+    )
 }
 
 /// The non-owner claims its `to_remote` output with its (untweaked) payment basepoint secret:
@@ -155,10 +163,15 @@ pub fn spend_to_remote(
     let key = payment_privkey.public_key(secp());
     if channel_type.has_anchors() {
         let script = to_remote_anchor_script(&key);
-        let mut tx = unsigned(spent, Sequence(1), LockTime::ZERO, dest)?;
-        let sig = sign_all(&tx, &script, spent, payment_privkey)?;
-        tx.input[0].witness = to_remote_anchor_witness(&sig, &script);
-        Ok(tx)
+        p2wsh_spend(
+            spent,
+            Sequence(1),
+            LockTime::ZERO,
+            dest,
+            &script,
+            payment_privkey,
+            |sig, script| to_remote_anchor_witness(sig, script),
+        )
     } else {
         let mut tx = unsigned(
             spent,
@@ -197,10 +210,15 @@ pub fn spend_offered_htlc_with_preimage(
     } else {
         Sequence::ENABLE_RBF_NO_LOCKTIME
     };
-    let mut tx = unsigned(spent, sequence, LockTime::ZERO, dest)?;
-    let sig = sign_all(&tx, &script, spent, remote_htlc_privkey)?;
-    tx.input[0].witness = offered_htlc_preimage_witness(&sig, preimage, &script);
-    Ok(tx)
+    p2wsh_spend(
+        spent,
+        sequence,
+        LockTime::ZERO,
+        dest,
+        &script,
+        remote_htlc_privkey,
+        |sig, script| offered_htlc_preimage_witness(sig, preimage, script),
+    )
 }
 
 /// The non-owner takes back an HTLC it offered (received by the owner) once `cltv_expiry` has
@@ -222,15 +240,15 @@ pub fn spend_received_htlc_after_timeout(
     } else {
         Sequence::ENABLE_LOCKTIME_NO_RBF
     };
-    let mut tx = unsigned(
+    p2wsh_spend(
         spent,
         sequence,
         LockTime::from_consensus(htlc.cltv_expiry),
         dest,
-    )?;
-    let sig = sign_all(&tx, &script, spent, remote_htlc_privkey)?;
-    tx.input[0].witness = received_htlc_timeout_witness(&sig, &script);
-    Ok(tx)
+        &script,
+        remote_htlc_privkey,
+        |sig, script| received_htlc_timeout_witness(sig, script),
+    )
 }
 
 /// The non-owner sweeps any HTLC output of a revoked commitment with the revocation key.
@@ -246,15 +264,15 @@ pub fn spend_htlc_revoked(
         return Err(Bolt3Error::BadTransaction("revocation key does not match"));
     }
     let script = htlc_script(channel_type, keys, htlc);
-    let mut tx = unsigned(
+    p2wsh_spend(
         spent,
         Sequence::ENABLE_RBF_NO_LOCKTIME,
         LockTime::ZERO,
         dest,
-    )?;
-    let sig = sign_all(&tx, &script, spent, revocation_privkey)?;
-    tx.input[0].witness = htlc_revocation_witness(&sig, &keys.revocation_key, &script);
-    Ok(tx)
+        &script,
+        revocation_privkey,
+        |sig, script| htlc_revocation_witness(sig, &keys.revocation_key, script),
+    )
 }
 
 /// An anchor spent by its owner (normally as one input of a CPFP child).
@@ -264,15 +282,15 @@ pub fn spend_anchor(
     dest: &Destination,
 ) -> Result<Transaction, Bolt3Error> {
     let script = anchor_script(&funding_privkey.public_key(secp()));
-    let mut tx = unsigned(
+    p2wsh_spend(
         spent,
         Sequence::ENABLE_RBF_NO_LOCKTIME,
         LockTime::ZERO,
         dest,
-    )?;
-    let sig = sign_all(&tx, &script, spent, funding_privkey)?;
-    tx.input[0].witness = anchor_owner_witness(&sig, &script);
-    Ok(tx)
+        &script,
+        funding_privkey,
+        |sig, script| anchor_owner_witness(sig, script),
+    )
 }
 
 /// An anchor swept by anyone, 16 blocks after the commitment confirmed.
@@ -332,7 +350,14 @@ pub fn spend_anchor_with_wallet_input(
         witness: Witness::new(),
     });
     let script = anchor_script(&funding_privkey.public_key(secp()));
-    let sig = sign_all(&tx, &script, anchor, funding_privkey)?;
+    let sig = sign_p2wsh(
+        &tx,
+        0,
+        &script,
+        anchor.value_sat,
+        EcdsaSighashType::All,
+        funding_privkey,
+    )?;
     tx.input[0].witness = anchor_owner_witness(&sig, &script);
     sign_p2wpkh_input(&mut tx, 1, wallet.value_sat, wallet_key)?;
     Ok(tx)
