@@ -3,3 +3,4 @@
 mod consistency;
 mod flows;
 mod hostile;
+mod onchain;
