@@ -41,6 +41,9 @@ pub enum ErrorPacketError {
     /// No hop's HMAC matches: some hop corrupted the packet, so nobody can be blamed exactly.
     #[error("no hop of the route authenticates this error packet")]
     Unattributable,
+    /// Attribution data is always 920 bytes.
+    #[error("attribution data is {0} bytes, not 920")]
+    BadAttributionLength(usize),
 }
 
 /// `failure_len + pad_len` for a failure of `len` bytes.

@@ -8,6 +8,8 @@
 //!   `short_channel_id`, `payment_data`).
 //! - [`failure`]: failure codes and messages ([`FailureMessage`], [`OnionFailure`]).
 //! - [`error_onion`]: error packets: create, forward, decrypt and attribute.
+//! - [`attribution`]: attribution data: hold times and per-hop HMACs on failures and
+//!   fulfills.
 //! - [`replay`]: the [`ReplayGuard`] seam and an in-memory guard.
 //!
 //! The flow of one payment through the hub:
@@ -22,6 +24,7 @@
 //!
 //! Nothing here panics on untrusted input; every decoder returns a typed error.
 
+pub mod attribution;
 pub mod crypto;
 pub mod error;
 pub mod error_onion;
@@ -36,6 +39,10 @@ mod proptests;
 #[cfg(test)]
 mod vectors;
 
+pub use attribution::{
+    attribute_fulfill, create_attributed_error, forward_attributed_error, read_failure_attribution,
+    read_fulfill_attribution, Attribution, AttributionData, ATTRIBUTION_DATA_LEN,
+};
 pub use crypto::{hop_keys, HopKeys, SharedSecret};
 pub use error::OnionError;
 pub use error_onion::{

@@ -203,3 +203,85 @@ fn error_trace_with_tlv_extension_matches_the_vector() {
     assert_eq!(got.hop_index, source);
     assert_eq!(got.failure, Ok(failure));
 }
+
+#[test]
+fn attribution_data_matches_the_vector_on_failure_and_success() {
+    let v = json(ERROR_TRACE);
+    let route: Vec<PublicKey> = v["pubkeys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(pubkey)
+        .collect();
+    let secrets: Vec<SharedSecret> = hop_keys(&secret_key(&v["session_key"]), &route)
+        .unwrap()
+        .iter()
+        .map(|k| k.shared_secret)
+        .collect();
+    // The trace lists hold times 1..=5; they were applied in return order: the failing node
+    // (4) held for 1 unit, node 0 for 5.
+    let hold = |node: usize| 5 - node as u32;
+    let mut tlvs = TlvStream::new();
+    tlvs.insert(34001, vec![128; 300]);
+    let failure = OnionFailure {
+        message: FailureMessage::IncorrectOrUnknownPaymentDetails {
+            htlc_msat: 100,
+            height: 800_000,
+        },
+        tlvs,
+    };
+
+    let steps = v["forwarding"].as_array().unwrap();
+    let (mut packet, mut ad) = create_attributed_error(&secrets[4], &failure, hold(4)).unwrap();
+    assert_eq!(
+        hex::encode(&packet.0),
+        steps[0]["error_packet"].as_str().unwrap()
+    );
+    assert_eq!(
+        hex::encode(ad.as_bytes()),
+        steps[0]["attribution_data"].as_str().unwrap()
+    );
+    for step in &steps[1..] {
+        let node = step["node"].as_u64().unwrap() as usize;
+        ad = forward_attributed_error(&secrets[node], &mut packet, Some(ad), hold(node));
+        assert_eq!(
+            hex::encode(&packet.0),
+            step["error_packet"].as_str().unwrap(),
+            "node {node}"
+        );
+        assert_eq!(
+            hex::encode(ad.as_bytes()),
+            step["attribution_data"].as_str().unwrap(),
+            "node {node}"
+        );
+    }
+    let (got, attribution) = read_failure_attribution(&secrets, &packet, &ad);
+    assert_eq!(got.unwrap().hop_index, 4);
+    assert_eq!(
+        attribution,
+        Attribution {
+            hold_times: vec![5, 4, 3, 2, 1],
+            first_invalid: None
+        }
+    );
+
+    let mut ad: Option<AttributionData> = None;
+    for step in v["success_attribution_data"].as_array().unwrap() {
+        let node = step["node"].as_u64().unwrap() as usize;
+        let next = attribute_fulfill(&secrets[node], ad.take(), hold(node));
+        assert_eq!(
+            hex::encode(next.as_bytes()),
+            step["attribution_data"].as_str().unwrap(),
+            "node {node}"
+        );
+        ad = Some(next);
+    }
+    let ad = ad.unwrap();
+    assert_eq!(
+        read_fulfill_attribution(&secrets, &ad),
+        Attribution {
+            hold_times: vec![5, 4, 3, 2, 1],
+            first_invalid: None
+        }
+    );
+}
