@@ -15,6 +15,9 @@ pub enum OnionError {
     /// The framed payloads (length prefix, payload, HMAC) exceed the 1300-byte field.
     #[error("hop payloads need {needed} bytes, more than the {available} the packet holds")]
     PayloadsTooLarge { needed: usize, available: usize },
+    /// Amounts or CLTV values along the route overflow.
+    #[error("route amounts or cltv values overflow")]
+    RouteOverflow,
     /// Blinding produced an invalid key: negligible for honest keys, possible for crafted ones.
     #[error("ephemeral key blinding produced an invalid key")]
     InvalidBlinding,

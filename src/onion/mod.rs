@@ -2,6 +2,8 @@
 //!
 //! - [`crypto`]: shared secrets, key derivation (`rho`, `mu`, `um`, `ammag`), blinding.
 //! - [`packet`]: the sender builds the 1366-byte onion from a route ([`construct_onion`]).
+//! - [`route`]: a payment's amounts and CLTVs per hop, from a route and the payee
+//!   ([`build_payment_onion`]).
 //! - [`process`]: a hop peels its layer ([`process_onion`]) and learns its
 //!   [`HopPayload`], or returns a typed [`ProcessError`].
 //! - [`payload`]: hop payload TLVs (`amt_to_forward`, `outgoing_cltv_value`,
@@ -15,8 +17,10 @@
 //! The flow of one payment through the hub:
 //!
 //! ```text
-//! alice: construct_onion(route = [hub, bob]) --update_add_htlc--> hub
-//! hub:   process_onion -> Forward { scid, amt, cltv, next_packet } --update_add_htlc--> bob
+//! alice: build_payment_onion([hub], bob) --update_add_htlc--> hub
+//! hub:   process_onion -> Forward { scid, amt, cltv, next_packet }
+//!        ReplayGuard::check_and_record(shared_secret, cltv_expiry) == Fresh
+//!        (fee and CLTV policy) --update_add_htlc(next_packet)--> bob
 //! bob:   process_onion -> Final { amt, cltv, payment_data }
 //! on failure at bob: create_error_packet --> hub: forward_error_packet --> alice:
 //!        decrypt_failure -> (hop 1, failure)
@@ -33,6 +37,7 @@ pub mod packet;
 pub mod payload;
 pub mod process;
 pub mod replay;
+pub mod route;
 
 #[cfg(test)]
 mod proptests;
@@ -56,3 +61,4 @@ pub use process::{
     peel, process_onion, MalformedKind, MalformedOnion, Peeled, ProcessError, Processed,
 };
 pub use replay::{MemoryReplayGuard, ReplayCheck, ReplayGuard, ReplayKey};
+pub use route::{build_payment_onion, ForwardingHop, PaymentOnion, Recipient};
