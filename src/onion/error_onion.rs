@@ -101,6 +101,9 @@ pub struct AttributedFailure {
     /// The failure, or why the authenticated message could not be decoded (the hop is to
     /// blame for that too).
     pub failure: Result<OnionFailure, DecodeError>,
+    /// The `failure_code`, when the message has one even if its data did not decode, so the
+    /// sender can still tell a permanent failure from a transient one.
+    pub failure_code: Option<u16>,
 }
 
 /// The sender removes the layers with the route's secrets (in route order) and finds the hop
@@ -124,12 +127,23 @@ pub fn decrypt_failure(
         let mut mac = [0u8; 32];
         mac.copy_from_slice(&data[..32]);
         if ct_eq(&mac, &hmac(&secret.um(), &[&data[32..]])) {
-            found = Some((i, parse_body(&data[32..])));
+            found = Some((i, parse_body(&data[32..]), code_of(&data[32..])));
         }
     }
     found
-        .map(|(hop_index, failure)| AttributedFailure { hop_index, failure })
+        .map(|(hop_index, failure, failure_code)| AttributedFailure {
+            hop_index,
+            failure,
+            failure_code,
+        })
         .ok_or(ErrorPacketError::Unattributable)
+}
+
+/// The first two bytes of `failuremsg`, if the message is at least that long.
+fn code_of(body: &[u8]) -> Option<u16> {
+    let mut r = Reader::new(body);
+    let msg = r.read_u16_prefixed().ok()?;
+    Reader::new(msg).read_u16().ok()
 }
 
 /// `u16 failure_len || failuremsg || u16 pad_len || pad`, all of it.
@@ -166,6 +180,7 @@ mod tests {
             let got = decrypt_failure(&route, &p).unwrap();
             assert_eq!(got.hop_index, failing);
             assert_eq!(got.failure, Ok(failure));
+            assert_eq!(got.failure_code, Some(0x400a));
         }
     }
 
@@ -184,6 +199,20 @@ mod tests {
             decrypt_failure(&route, &ErrorPacket(vec![1, 2, 3])),
             Err(ErrorPacketError::Unattributable)
         );
+    }
+
+    #[test]
+    fn an_undecodable_message_is_still_attributed_with_its_code() {
+        let route = secrets(2);
+        // temporary_channel_failure (0x1007) without its channel_update length.
+        let raw = raw_error_packet(&route[1], &[0x10, 0x07]).unwrap();
+        let mut p = ErrorPacket(raw);
+        apply_stream(&route[1].ammag(), &mut p.0);
+        forward_error_packet(&route[0], &mut p);
+        let got = decrypt_failure(&route, &p).unwrap();
+        assert_eq!(got.hop_index, 1);
+        assert_eq!(got.failure, Err(DecodeError::ShortRead));
+        assert_eq!(got.failure_code, Some(0x1007));
     }
 
     #[test]

@@ -12,7 +12,7 @@
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use thiserror::Error;
 
-use super::crypto::{self, apply_stream, blind_point, ct_eq, hmac, SharedSecret};
+use super::crypto::{apply_stream, blind_point, ct_eq, hmac, SharedSecret};
 use super::failure::{sha256_of_onion, FailureMessage};
 use super::packet::{HMAC_LEN, HOP_PAYLOADS_LEN, ONION_VERSION};
 use super::payload::{FinalPayload, ForwardPayload, HopPayload};
@@ -217,9 +217,4 @@ pub fn process_onion(
             })
         }
     })
-}
-
-/// Our node id's public key, for tests and callers that hold only the secret.
-pub fn node_id(node_key: &SecretKey) -> PublicKey {
-    node_key.public_key(crypto::secp())
 }
