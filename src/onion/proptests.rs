@@ -136,12 +136,19 @@ proptest! {
         let failure = OnionFailure::from(FailureMessage::IncorrectOrUnknownPaymentDetails {
             htlc_msat: 1, height,
         });
-        let mut packet = create_error_packet(&sent.shared_secrets[failing], &failure).unwrap();
-        for s in sent.shared_secrets[..failing].iter().rev() {
-            forward_error_packet(s, &mut packet);
+        // Hold time of hop i: 7 * i + 1, so every hop reports a different one.
+        let hold = |i: usize| 7 * i as u32 + 1;
+        let secrets = &sent.shared_secrets;
+        let (mut packet, mut ad) =
+            create_attributed_error(&secrets[failing], &failure, hold(failing)).unwrap();
+        for (i, s) in secrets[..failing].iter().enumerate().rev() {
+            ad = forward_attributed_error(s, &mut packet, Some(ad), hold(i));
         }
-        let got = decrypt_failure(&sent.shared_secrets, &packet).unwrap();
+        let (got, attribution) = read_failure_attribution(secrets, &packet, &ad);
+        let got = got.unwrap();
         prop_assert_eq!(got.hop_index, failing);
+        prop_assert_eq!(attribution.first_invalid, None);
+        prop_assert_eq!(attribution.hold_times, (0..=failing).map(hold).collect::<Vec<_>>());
         prop_assert_eq!(got.failure, Ok(failure));
     }
 }
@@ -202,5 +209,21 @@ proptest! {
         secrets in prop::collection::vec(any::<[u8; 32]>().prop_map(SharedSecret), 0..21),
     ) {
         let _ = decrypt_failure(&secrets, &ErrorPacket(bytes));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn arbitrary_attribution_data_never_panics(
+        bytes in prop::collection::vec(any::<u8>(), ATTRIBUTION_DATA_LEN),
+        packet in prop::collection::vec(any::<u8>(), 0..400),
+        secrets in prop::collection::vec(any::<[u8; 32]>().prop_map(SharedSecret), 0..21),
+    ) {
+        let ad = AttributionData::from_bytes(&bytes).unwrap();
+        let fulfill = read_fulfill_attribution(&secrets, &ad);
+        prop_assert!(fulfill.hold_times.len() <= secrets.len());
+        let _ = read_failure_attribution(&secrets, &ErrorPacket(packet), &ad);
     }
 }
