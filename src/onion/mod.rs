@@ -54,7 +54,7 @@ pub use error_onion::{
     create_error_packet, decrypt_failure, forward_error_packet, AttributedFailure, ErrorPacket,
     ErrorPacketError,
 };
-pub use failure::{sha256_of_onion, FailureMessage, OnionFailure};
+pub use failure::{failure_from_malformed, sha256_of_onion, FailureMessage, OnionFailure};
 pub use packet::{construct_onion, OnionHop, SentOnion};
 pub use payload::{FinalPayload, ForwardPayload, HopPayload, PaymentData, PaymentSecret};
 pub use process::{
