@@ -20,6 +20,9 @@
 //!   cooperative close, with the persistence actions and events the node executes.
 //! - [`transport`]: BOLT 8 Noise_XK handshake and encrypted message framing, as pure state
 //!   machines (bytes in, bytes out).
+//! - [`onion`]: BOLT 4 onions: construction, peeling, hop payloads, failure messages, error
+//!   onions and replay protection, as pure functions.
+//! - [`invoice`]: BOLT 11 invoices: create, parse and verify.
 
 pub mod api;
 pub mod bolt3;
@@ -28,9 +31,11 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod invoice;
 pub mod keys;
 pub mod net;
 pub mod node;
+pub mod onion;
 pub mod store;
 pub mod transport;
 pub mod wallet;
