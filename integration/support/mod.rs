@@ -4,46 +4,36 @@
 
 use std::sync::Arc;
 
-use bitcoin::hashes::Hash;
-use bitcoin::key::CompressedPublicKey;
-use bitcoin::secp256k1::{All, Message, Secp256k1, SecretKey};
-use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::{
-    absolute, transaction, Address, Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction,
-    TxIn, TxOut, Witness,
+    absolute, Address, Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxOut,
 };
 use chanhub::chain::regtest::RegtestNode;
 use chanhub::chain::rpc_client::{RpcAuth, RpcChainSource};
 use chanhub::chain::rpc_server::{RpcAuthConfig, RpcServer, RunningRpcServer};
 
+#[path = "../chain_support/mod.rs"]
+pub mod chain_support;
+use chain_support::{unsigned, Key};
+
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "correct horse";
 
-/// A key with its regtest P2WPKH address.
+/// A key with its regtest P2WPKH address, signing through the chain tests' [`Key`].
 pub struct Wallet {
-    secp: Secp256k1<All>,
-    secret: SecretKey,
-    pubkey: CompressedPublicKey,
+    key: Key,
     pub address: Address,
 }
 
 impl Wallet {
     /// A fixed key per `seed`, so runs are comparable.
     pub fn new(seed: u8) -> Wallet {
-        let secp = Secp256k1::new();
-        let secret = SecretKey::from_slice(&[seed.max(1); 32]).expect("valid key");
-        let pubkey = CompressedPublicKey(secret.public_key(&secp));
-        let address = Address::p2wpkh(&pubkey, Network::Regtest);
-        Wallet {
-            secp,
-            secret,
-            pubkey,
-            address,
-        }
+        let key = Key::new(seed.max(1));
+        let address = Address::p2wpkh(&key.pk, Network::Regtest);
+        Wallet { key, address }
     }
 
     pub fn script(&self) -> ScriptBuf {
-        self.address.script_pubkey()
+        self.key.p2wpkh()
     }
 
     /// Spends `prev` (an output of ours worth `value`) to `outputs`, signed (SIGHASH_ALL).
@@ -55,26 +45,9 @@ impl Wallet {
         lock_time: absolute::LockTime,
         sequence: Sequence,
     ) -> Transaction {
-        let mut tx = Transaction {
-            version: transaction::Version::TWO,
-            lock_time,
-            input: vec![TxIn {
-                previous_output: prev,
-                script_sig: ScriptBuf::new(),
-                sequence,
-                witness: Witness::new(),
-            }],
-            output: outputs,
-        };
-        let sighash = SighashCache::new(&tx)
-            .p2wpkh_signature_hash(0, &self.script(), value, EcdsaSighashType::All)
-            .expect("sighash");
-        let msg = Message::from_digest(sighash.to_byte_array());
-        let signature = bitcoin::ecdsa::Signature {
-            signature: self.secp.sign_ecdsa_low_r(&msg, &self.secret),
-            sighash_type: EcdsaSighashType::All,
-        };
-        tx.input[0].witness = Witness::p2wpkh(&signature, &self.pubkey.0);
+        let mut tx = unsigned(&[(prev, sequence)], outputs);
+        tx.lock_time = lock_time;
+        self.key.sign_p2wpkh(&mut tx, 0, value);
         tx
     }
 
