@@ -10,6 +10,7 @@
 //! - SQLite calls block, so async code goes through [`Store::call`] / [`Store::write`], which
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
+pub mod channels;
 pub mod meta;
 pub mod peers;
 pub mod schema;
@@ -259,7 +260,7 @@ mod tests {
         store
             .blocking(|c| {
                 let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
-                assert_eq!(v, 2);
+                assert_eq!(v, schema::CURRENT_VERSION);
                 assert_eq!(meta::get(c, "node_id")?, Some(b"kept".to_vec()));
                 assert!(peers::list(c)?.is_empty());
                 Ok(())
