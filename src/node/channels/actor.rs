@@ -53,8 +53,18 @@ impl Entry {
         !matches!(self.channel.phase(), Phase::Closed | Phase::Aborted)
     }
 
+    /// Whether a peer message naming `id` is for this channel. The opener learns the final
+    /// id from its own funding outpoint before the state takes it (at `funding_signed`).
     fn has_id(&self, id: &ChannelId) -> bool {
-        self.channel.channel_id() == *id || self.channel.temporary_channel_id() == *id
+        let from_funding = self
+            .channel
+            .state()
+            .setup
+            .funding_outpoint
+            .map(|o| crate::channel::channel_id_from_funding(&o));
+        self.channel.channel_id() == *id
+            || self.channel.temporary_channel_id() == *id
+            || from_funding == Some(id.0)
     }
 }
 
