@@ -76,7 +76,7 @@ async fn start(with_control: bool) -> Api {
         None,
         peers_signal.clone(),
     );
-    start_channels(peers.clone(), peers_signal);
+    start_channels.start(peers.clone(), peers_signal);
     let state = ApiState {
         node_id: keys.node_id(),
         network: Network::Regtest,

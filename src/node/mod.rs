@@ -124,7 +124,7 @@ impl Node {
         });
         let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
         // Channels load before the peer port opens, so a reconnecting peer finds them.
-        tasks.extend(start_channels(peers.clone(), signal.clone()));
+        tasks.extend(start_channels.start(peers.clone(), signal.clone()));
         tasks.push(tokio::spawn(peer::run(peers.clone(), peer_listener)));
         tasks.push(tokio::spawn(sync_loop(
             wallet.clone(),

@@ -79,15 +79,18 @@ pub(super) struct Actor {
     pub rebroadcast: HashMap<Txid, Transaction>,
 }
 
-/// Creates the manager: the peer handler to give the [`PeerManager`], and a starter that
-/// loads the stored channels and runs the actor once the peer manager exists.
-pub fn spawn(
+/// The manager before the peer manager exists: [`Starter::start`] runs it.
+pub struct Starter {
     cfg: ManagerConfig,
-) -> (
-    Arc<ChannelPeerHandler>,
-    Channels,
-    impl FnOnce(PeerManager, watch::Receiver<bool>) -> Vec<JoinHandle<()>>,
-) {
+    rx: mpsc::UnboundedReceiver<Request>,
+    tx: mpsc::UnboundedSender<Request>,
+    events: broadcast::Sender<ChannelEvent>,
+}
+
+/// Creates the manager: the peer handler to give the [`PeerManager`], the handle, and a
+/// starter that loads the stored channels and runs the actor once the peer manager exists
+/// (the actor sends through it, and it delivers to the actor: the queue breaks the cycle).
+pub fn spawn(cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(4096);
     let handle = Channels {
@@ -95,22 +98,32 @@ pub fn spawn(
         events: events.clone(),
     };
     let handler = Arc::new(ChannelPeerHandler { tx: tx.clone() });
-    let start = move |peers: PeerManager, shutdown: watch::Receiver<bool>| {
-        let chain = cfg.chain.clone();
+    let starter = Starter {
+        cfg,
+        rx,
+        tx,
+        events,
+    };
+    (handler, handle, starter)
+}
+
+impl Starter {
+    /// Spawns the actor and the block poller; both stop when `shutdown` flips.
+    pub fn start(self, peers: PeerManager, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let chain = self.cfg.chain.clone();
         let actor = Actor {
-            cfg,
+            cfg: self.cfg,
             entries: BTreeMap::new(),
             peers,
-            events,
+            events: self.events,
             followups: Vec::new(),
             rebroadcast: HashMap::new(),
         };
         vec![
-            tokio::spawn(actor.run(rx, shutdown.clone())),
-            tokio::spawn(super::chain::poll_blocks(chain, tx, shutdown)),
+            tokio::spawn(actor.run(self.rx, shutdown.clone())),
+            tokio::spawn(super::chain::poll_blocks(chain, self.tx, shutdown)),
         ]
-    };
-    (handler, handle, start)
+    }
 }
 
 impl Actor {

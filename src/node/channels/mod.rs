@@ -25,7 +25,7 @@ use crate::channel::{Command, Event, Format};
 use crate::error::Error;
 use crate::wire::Message;
 
-pub use actor::{spawn, ManagerConfig};
+pub use actor::{spawn, ManagerConfig, Starter};
 pub use handler::ChannelPeerHandler;
 pub use view::{ChannelInfo, ChannelStatus};
 
@@ -54,6 +54,9 @@ pub struct OpenParams {
 }
 
 /// Work for the actor.
+// Messages are moved straight through the queue; boxing the large one would add an
+// allocation per message for no gain.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Request {
     PeerConnected(PublicKey),
     PeerMessage(PublicKey, Message),
