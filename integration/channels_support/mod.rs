@@ -64,6 +64,7 @@ pub async fn start_on(dir: &Path, chain_of: Option<&TestNode>, listen: SocketAdd
         log_format: LogFormat::Text,
         sync_interval: Duration::from_millis(200),
         peers: PeerLimits::default(),
+        dev_api: false,
     };
     let node = Node::start(config).await.expect("node starts");
     let token = std::fs::read_to_string(&node.node_json.api_token_file).unwrap();

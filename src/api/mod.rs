@@ -22,12 +22,16 @@
 //!   `local_commitment_number`, `remote_commitment_number`, `pending_htlcs`
 //! - `POST /v1/channels/{id}/close` `{force?}` → starts a cooperative close (`force` is refused
 //!   until disputes exist)
+//! - Development only (`dev_api = true` in `chanhub.toml`), until payments exist: `POST
+//!   /v1/dev/channels/{id}/add_htlc {amount_msat, payment_hash, cltv_expiry}`, `.../fulfill {htlc_id,
+//!   preimage}`, `.../fail {htlc_id}`, `.../update_fee {feerate_per_kw}`
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
 
 pub mod auth;
 mod channels;
 pub mod client;
+mod dev;
 mod extract;
 mod peers;
 mod routes;
@@ -67,6 +71,8 @@ pub struct ApiState {
     pub token: Arc<str>,
     pub peers: PeerManager,
     pub channels: Channels,
+    /// Serve the `/v1/dev/...` routes.
+    pub dev_api: bool,
 }
 
 impl IntoResponse for Error {
@@ -92,7 +98,13 @@ impl IntoResponse for Error {
 
 /// The API's routes with authentication, limits and JSON fallbacks.
 pub fn router(state: ApiState) -> Router {
+    let dev = if state.dev_api {
+        dev::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(dev)
         .route("/v1/info", get(routes::info))
         .route("/v1/balance", get(routes::balance))
         .route("/v1/onchain/address", post(routes::new_address))

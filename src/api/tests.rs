@@ -88,6 +88,7 @@ async fn start(with_control: bool) -> Api {
         token: TOKEN.into(),
         peers,
         channels,
+        dev_api: false,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -141,6 +141,7 @@ impl Node {
             token: token.into(),
             peers,
             channels: channels.clone(),
+            dev_api: config.dev_api,
         };
         let mut api_signal = signal.clone();
         tasks.push(tokio::spawn(async move {
