@@ -4,7 +4,7 @@
 //! on the balances, the value is conserved, every commitment number was signed once, and the
 //! channel closes cooperatively through the CLI.
 //!
-//! `CHANHUB_CRASHES` sets the number of kills (default 20).
+//! `CHANHUB_CRASHES` sets the number of kills (default 50, about 45 s in a debug build).
 
 mod common;
 
@@ -25,7 +25,7 @@ fn crashes_wanted() -> usize {
     std::env::var("CHANHUB_CRASHES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20)
+        .unwrap_or(50)
 }
 
 fn free_port() -> u16 {
