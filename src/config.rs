@@ -128,6 +128,9 @@ pub struct FileConfig {
     pub sync_interval_ms: Option<u64>,
     /// Peer manager limits and timers (no flags: tuning knobs; see channel-spec/peers.md).
     pub peers: Option<PeerFileConfig>,
+    /// Serve the `/v1/dev/...` routes that drive HTLCs by hand (tests and demos only: they
+    /// let the API user add and settle HTLCs without payments). Off unless set.
+    pub dev_api: Option<bool>,
 }
 
 /// The `[peers]` table of `chanhub.toml`; unset keys keep their defaults.
@@ -194,6 +197,8 @@ pub struct NodeConfig {
     pub log_format: LogFormat,
     pub sync_interval: Duration,
     pub peers: PeerLimits,
+    /// Serve the development routes (see [`FileConfig::dev_api`]).
+    pub dev_api: bool,
 }
 
 /// Parses a network name the way users write it.
@@ -276,6 +281,7 @@ impl NodeConfig {
                 .map(|ms| Duration::from_millis(ms.max(10)))
                 .unwrap_or(DEFAULT_SYNC_INTERVAL),
             peers: file.peers.unwrap_or_default().resolve()?,
+            dev_api: file.dev_api.unwrap_or(false),
         })
     }
 

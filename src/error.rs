@@ -28,6 +28,11 @@
 //! | `peer_unreachable` | 502 | TCP connect or the Noise handshake failed, or setup timed out |
 //! | `too_many_peers` | 503 | the peer limit or the pool of connections in setup is full |
 //! | `peer_timeout` | 504 | no pong in time, or the peer stopped reading and was dropped |
+//! | `channel_not_found` | 404 | no channel with that id |
+//! | `invalid_channel_parameters` | 400 | capacity, push or another open parameter outside our limits |
+//! | `channel_refused` | 409 | the channel cannot do that now (state, limits, balance); the message says why |
+//! | `channel_open_failed` | 422 | the peer refused or abandoned the open, or the funding failed |
+//! | `not_implemented` | 501 | a feature of a later release (force close) |
 //! | `shutting_down` | 503 | the node is stopping |
 //! | `internal` | 500 | a bug or a local failure (disk); see the node's log |
 
@@ -88,6 +93,16 @@ pub enum Error {
     TooManyPeers(String),
     #[error("peer timeout: {0}")]
     PeerTimeout(String),
+    #[error("{0}")]
+    ChannelNotFound(String),
+    #[error("invalid channel parameters: {0}")]
+    InvalidChannelParameters(String),
+    #[error("channel refused: {0}")]
+    ChannelRefused(String),
+    #[error("channel open failed: {0}")]
+    ChannelOpenFailed(String),
+    #[error("not implemented: {0}")]
+    NotImplemented(String),
     #[error("the node is shutting down")]
     ShuttingDown,
     #[error("internal error: {0}")]
@@ -118,6 +133,11 @@ impl Error {
             Error::PeerUnreachable(_) => "peer_unreachable",
             Error::TooManyPeers(_) => "too_many_peers",
             Error::PeerTimeout(_) => "peer_timeout",
+            Error::ChannelNotFound(_) => "channel_not_found",
+            Error::InvalidChannelParameters(_) => "invalid_channel_parameters",
+            Error::ChannelRefused(_) => "channel_refused",
+            Error::ChannelOpenFailed(_) => "channel_open_failed",
+            Error::NotImplemented(_) => "not_implemented",
             Error::ShuttingDown => "shutting_down",
             Error::Internal(_) => "internal",
         }
@@ -133,19 +153,28 @@ impl Error {
             | Error::InvalidAmount(_)
             | Error::AmountBelowDust { .. }
             | Error::InvalidFeeRate(_)
-            | Error::InvalidNodeId(_) => 400,
-            Error::NotFound(_) | Error::PeerNotConnected(_) => 404,
+            | Error::InvalidNodeId(_)
+            | Error::InvalidChannelParameters(_) => 400,
+            Error::NotFound(_) | Error::PeerNotConnected(_) | Error::ChannelNotFound(_) => 404,
             Error::MethodNotAllowed => 405,
-            Error::PeerBusy(_) => 409,
+            Error::PeerBusy(_) | Error::ChannelRefused(_) => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::InsufficientFunds { .. }
             | Error::TransactionRejected(_)
-            | Error::PeerIncompatible(_) => 422,
+            | Error::PeerIncompatible(_)
+            | Error::ChannelOpenFailed(_) => 422,
             Error::Internal(_) => 500,
+            Error::NotImplemented(_) => 501,
             Error::PeerUnreachable(_) => 502,
             Error::ChainUnavailable(_) | Error::TooManyPeers(_) | Error::ShuttingDown => 503,
             Error::PeerTimeout(_) => 504,
         }
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::Internal(e.to_string())
     }
 }
 
@@ -213,6 +242,11 @@ mod tests {
             Error::PeerNotConnected(String::new()),
             Error::PeerBusy(String::new()),
             Error::PeerIncompatible(String::new()),
+            Error::ChannelNotFound(String::new()),
+            Error::InvalidChannelParameters(String::new()),
+            Error::ChannelRefused(String::new()),
+            Error::ChannelOpenFailed(String::new()),
+            Error::NotImplemented(String::new()),
             Error::PeerUnreachable(String::new()),
             Error::TooManyPeers(String::new()),
             Error::PeerTimeout(String::new()),

@@ -31,13 +31,20 @@ pub struct NodeProc {
 }
 
 impl NodeProc {
-    /// Starts a node on `dir` with OS-chosen ports and waits for its node.json.
+    /// Starts a node on `dir` with OS-chosen ports (unless `extra` names `--listen`) and
+    /// waits for its node.json.
     pub fn start(dir: &Path, extra: &[&str]) -> NodeProc {
         let log = dir.with_extension("log");
+        let listen: &[&str] = if extra.contains(&"--listen") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let child = Command::new(BIN)
             .args(["node", "--datadir"])
             .arg(dir)
-            .args(["--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
+            .args(listen)
+            .args(["--api", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap())

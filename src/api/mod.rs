@@ -2,7 +2,8 @@
 //!
 //! Routes (all JSON; errors are `{"error": {"code", "message"}}`, see [`crate::error`]):
 //! - `GET  /v1/info` → `node_id`, `network`, `block_height`, `block_hash`, `peer_addr`, `version`
-//! - `GET  /v1/balance` → `onchain_confirmed_sat`, `onchain_unconfirmed_sat`, `onchain_immature_sat`
+//! - `GET  /v1/balance` → `onchain_confirmed_sat`, `onchain_unconfirmed_sat`, `onchain_immature_sat`,
+//!   `channels_local_msat` (our balance in channels not closed, HTLCs in flight excluded)
 //! - `POST /v1/onchain/address` → `address`
 //! - `POST /v1/onchain/send` `{address, amount_sat, feerate_sat_per_vb?}` → `txid`
 //! - `GET  /v1/onchain/transactions` → `transactions: [...]`
@@ -12,11 +13,25 @@
 //!   messages_received, messages_sent, pings_received, pongs_received}]`
 //! - `DELETE /v1/peers/{node_id}` → disconnects and forgets the peer
 //! - `POST /v1/peers/{node_id}/ping` `{num_pong_bytes?}` → `rtt_ms` once the pong arrives
+//! - `POST /v1/channels` `{node_id, addr?, capacity_sat, push_msat?, channel_type?}` →
+//!   `{channel_id, funding_txid}` once the peer signed the funding (connects first when `addr`
+//!   is given); `channel_type` is `anchors` (default) or `static_remotekey`
+//! - `GET  /v1/channels` → `channels: [...]`; `GET /v1/channels/{id}` → one: `channel_id`,
+//!   `peer_node_id`, `state` (`opening`, `active`, `closing`, `closed`), `channel_type`,
+//!   `capacity_sat`, `local_msat`, `remote_msat`, `funding_txid`, `funding_vout`,
+//!   `local_commitment_number`, `remote_commitment_number`, `pending_htlcs`
+//! - `POST /v1/channels/{id}/close` `{force?}` → starts a cooperative close (`force` is refused
+//!   until disputes exist)
+//! - Development only (`dev_api = true` in `chanhub.toml`), until payments exist: `POST
+//!   /v1/dev/channels/{id}/add_htlc {amount_msat, payment_hash, cltv_expiry}`, `.../fulfill {htlc_id,
+//!   preimage}`, `.../fail {htlc_id}`, `.../update_fee {feerate_per_kw}`
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
 
 pub mod auth;
+mod channels;
 pub mod client;
+mod dev;
 mod extract;
 mod peers;
 mod routes;
@@ -36,6 +51,7 @@ use crate::chain::ChainSource;
 use crate::error::Error;
 use crate::net::PeerManager;
 use crate::node::chain_backend::ChainControl;
+use crate::node::channels::Channels;
 use crate::wallet::Wallet;
 
 /// Request bodies larger than this are refused with 413.
@@ -54,6 +70,9 @@ pub struct ApiState {
     /// The expected bearer token.
     pub token: Arc<str>,
     pub peers: PeerManager,
+    pub channels: Channels,
+    /// Serve the `/v1/dev/...` routes.
+    pub dev_api: bool,
 }
 
 impl IntoResponse for Error {
@@ -79,7 +98,13 @@ impl IntoResponse for Error {
 
 /// The API's routes with authentication, limits and JSON fallbacks.
 pub fn router(state: ApiState) -> Router {
+    let dev = if state.dev_api {
+        dev::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(dev)
         .route("/v1/info", get(routes::info))
         .route("/v1/balance", get(routes::balance))
         .route("/v1/onchain/address", post(routes::new_address))
@@ -88,6 +113,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/peers", get(peers::list).post(peers::connect))
         .route("/v1/peers/{node_id}", delete(peers::disconnect))
         .route("/v1/peers/{node_id}/ping", post(peers::ping))
+        .route("/v1/channels", get(channels::list).post(channels::open))
+        .route("/v1/channels/{id}", get(channels::show))
+        .route("/v1/channels/{id}/close", post(channels::close))
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })

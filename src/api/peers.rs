@@ -15,7 +15,7 @@ use crate::net::PeerSummary;
 
 type ApiResult = Result<Json<Value>, Error>;
 
-fn parse_node_id(s: &str) -> Result<PublicKey, Error> {
+pub(super) fn parse_node_id(s: &str) -> Result<PublicKey, Error> {
     let bytes =
         hex::decode(s.trim()).map_err(|_| Error::InvalidNodeId(format!("{s:?} is not hex")))?;
     if bytes.len() != 33 {
@@ -48,6 +48,17 @@ fn peer_json(p: &PeerSummary) -> Value {
     })
 }
 
+/// `host:port`, with a port; resolution happens at each dial.
+pub(super) fn check_addr(addr: &str) -> Result<&str, Error> {
+    let addr = addr.trim();
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(addr),
+        _ => Err(Error::InvalidRequest(format!(
+            "addr {addr:?} is not host:port"
+        ))),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConnectRequest {
@@ -60,16 +71,7 @@ pub(super) async fn connect(
     JsonBody(req): JsonBody<ConnectRequest>,
 ) -> ApiResult {
     let node_id = parse_node_id(&req.node_id)?;
-    let addr = req.addr.trim();
-    // host:port, with a port; resolution happens at each dial.
-    match addr.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
-        _ => {
-            return Err(Error::InvalidRequest(format!(
-                "addr {addr:?} is not host:port"
-            )))
-        }
-    }
+    let addr = check_addr(&req.addr)?;
     let peer = s.peers.connect(node_id, addr).await?;
     Ok(Json(peer_json(&peer)))
 }

@@ -45,10 +45,19 @@ async fn catch_up(s: &ApiState) {
 pub(super) async fn balance(State(s): State<ApiState>) -> ApiResult {
     catch_up(&s).await;
     let b = s.wallet.balance().await?;
+    let channels_local_msat: u64 = s
+        .channels
+        .list()
+        .await?
+        .iter()
+        .filter(|c| c.status != crate::node::channels::ChannelStatus::Closed)
+        .map(|c| c.local_msat)
+        .sum();
     Ok(Json(json!({
         "onchain_confirmed_sat": b.confirmed,
         "onchain_unconfirmed_sat": b.unconfirmed,
         "onchain_immature_sat": b.immature,
+        "channels_local_msat": channels_local_msat,
     })))
 }
 

@@ -47,9 +47,10 @@ async fn start(with_control: bool) -> Api {
         &Seed::from_bytes([1; 32]),
         Network::Regtest,
     ));
+    let store = Store::open_in_memory().unwrap();
     let wallet = Wallet::open(
         keys.clone(),
-        Store::open_in_memory().unwrap(),
+        store.clone(),
         chain.clone(),
         Some(chain.clone()),
         true,
@@ -57,23 +58,37 @@ async fn start(with_control: bool) -> Api {
     .await
     .unwrap();
     let (peers_stop, peers_signal) = tokio::sync::watch::channel(false);
+    let wallet = Arc::new(wallet);
+    let (handler, channels, start_channels) =
+        crate::node::channels::spawn(crate::node::channels::ManagerConfig {
+            channel: crate::channel::ChannelConfig::default(),
+            chain_hash: bitcoin::constants::ChainHash::REGTEST,
+            keys: keys.clone(),
+            store,
+            wallet: wallet.clone(),
+            chain: chain.clone(),
+        });
+    let peers = crate::net::PeerManager::new(
+        *keys.node_secret(),
+        bitcoin::constants::ChainHash::REGTEST,
+        crate::net::PeerLimits::default(),
+        handler,
+        None,
+        peers_signal.clone(),
+    );
+    start_channels.start(peers.clone(), peers_signal);
     let state = ApiState {
         node_id: keys.node_id(),
         network: Network::Regtest,
         peer_addr: "127.0.0.1:9735".parse().unwrap(),
-        wallet: Arc::new(wallet),
+        wallet,
         chain: chain.clone(),
         control: with_control
             .then(|| Arc::new(TestControl(chain.clone())) as Arc<dyn ChainControl>),
         token: TOKEN.into(),
-        peers: crate::net::PeerManager::new(
-            *keys.node_secret(),
-            bitcoin::constants::ChainHash::REGTEST,
-            crate::net::PeerLimits::default(),
-            Arc::new(crate::net::LogAndDrop),
-            None,
-            peers_signal,
-        ),
+        peers,
+        channels,
+        dev_api: false,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -380,4 +395,86 @@ async fn peer_routes_validate_and_report_specific_errors() {
         api.client.get("/v1/peers").await.unwrap(),
         json!({"peers": []})
     );
+}
+
+#[tokio::test]
+async fn channel_routes_refuse_bad_input_with_clear_errors() {
+    let api = start(true).await;
+    let v = api.client.get("/v1/channels").await.unwrap();
+    assert_eq!(v["channels"], serde_json::json!([]));
+    let bal = api.client.get("/v1/balance").await.unwrap();
+    assert_eq!(bal["channels_local_msat"], 0);
+
+    let unknown = "ab".repeat(32);
+    let (status, code) = api_error(api.client.get(&format!("/v1/channels/{unknown}")).await);
+    assert_eq!((status, code.as_str()), (404, "channel_not_found"));
+    let (status, code) = api_error(api.client.get("/v1/channels/xyz").await);
+    assert_eq!((status, code.as_str()), (400, "invalid_request"));
+    let (status, code) = api_error(
+        api.client
+            .post(
+                &format!("/v1/channels/{unknown}/close"),
+                serde_json::json!({}),
+            )
+            .await,
+    );
+    assert_eq!((status, code.as_str()), (404, "channel_not_found"));
+    let (status, v) = raw(
+        &api,
+        Method::POST,
+        &format!("/v1/channels/{unknown}/close"),
+        r#"{"force": true}"#,
+    )
+    .await;
+    assert_eq!(status, 501);
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("force close arrives with disputes"));
+
+    let peer = KeysManager::new(&Seed::from_bytes([2; 32]), Network::Regtest)
+        .node_id()
+        .to_string();
+    let open = |body: Value| api.client.post("/v1/channels", body);
+    let cases = [
+        (
+            serde_json::json!({"node_id": "zz", "capacity_sat": 100_000}),
+            400,
+            "invalid_node_id",
+        ),
+        (
+            serde_json::json!({"node_id": peer, "capacity_sat": 10}),
+            400,
+            "invalid_channel_parameters",
+        ),
+        (
+            serde_json::json!({"node_id": peer, "capacity_sat": 1u64 << 24}),
+            400,
+            "invalid_channel_parameters",
+        ),
+        (
+            serde_json::json!({"node_id": peer, "capacity_sat": 100_000, "push_msat": 100_000_001}),
+            400,
+            "invalid_channel_parameters",
+        ),
+        (
+            serde_json::json!({"node_id": peer, "capacity_sat": 100_000, "channel_type": "legacy"}),
+            400,
+            "invalid_channel_parameters",
+        ),
+        (
+            serde_json::json!({"node_id": peer, "capacity_sat": 100_000}),
+            404,
+            "peer_not_connected",
+        ),
+        (
+            serde_json::json!({"capacity_sat": 100_000}),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (body, want_status, want_code) in cases {
+        let (status, code) = api_error(open(body.clone()).await);
+        assert_eq!((status, code.as_str()), (want_status, want_code), "{body}");
+    }
 }

@@ -44,7 +44,7 @@ pub use commitments::KeyMaterial;
 pub use error::ChannelError;
 pub use events::Event;
 pub use limits::{ChannelConfig, SideParams};
-pub use open::OpenRequest;
+pub use open::{channel_id_from_funding, OpenRequest};
 pub use state::{ChannelState, Format, Link, Phase};
 
 /// Something that happened to the channel.

@@ -525,8 +525,9 @@ impl Step<'_> {
             ready_received: false,
         };
         // Persisted (first output) before the broadcast: once the funding is out we must be
-        // able to get our money back with the commitment the peer just signed.
-        if let Some(tx) = self.s.setup.funding_tx.take() {
+        // able to get our money back with the commitment the peer just signed. The transaction
+        // stays in the state so an owner that crashed before broadcasting can still do it.
+        if let Some(tx) = self.s.setup.funding_tx.clone() {
             self.out.push(Output::Broadcast(tx));
         }
         self.event(Event::ChannelPending {

@@ -137,7 +137,8 @@ pub struct Setup {
     /// Depth we wait for: the larger of ours and what the acceptor asked.
     pub minimum_depth: u32,
     pub funding_outpoint: Option<OutPoint>,
-    /// Opener: the funding transaction, until it is broadcast.
+    /// Opener: the funding transaction, kept after `funding_signed` so the owner can broadcast
+    /// it again until it confirms (a crash may fall between the persist and the broadcast).
     pub funding_tx: Option<Transaction>,
     /// Opener: our signature on the peer's commitment 0, sent in `funding_created`.
     pub first_remote_sig: Option<Signature>,

@@ -1,6 +1,7 @@
 //! The CLI client: `chanhub [--datadir DIR | --api URL --token-file F] [--json] <command>`.
 //! Talks to a running node's API and prints readable tables, or the API's JSON with `--json`.
 
+mod channels;
 mod render;
 
 use std::path::PathBuf;
@@ -59,6 +60,25 @@ pub enum ClientCommand {
         #[arg(long, default_value_t = 0)]
         pong_bytes: u16,
     },
+    /// Open a channel of CAPACITY_SAT to a peer (connecting first when HOST:PORT is given);
+    /// returns once the peer signed the funding transaction.
+    Open {
+        /// NODE_ID or NODE_ID@HOST:PORT
+        peer: String,
+        capacity_sat: u64,
+        /// Millisatoshis given to the peer at opening.
+        #[arg(long)]
+        push_msat: Option<u64>,
+        /// anchors (default) or static_remotekey.
+        #[arg(long)]
+        channel_type: Option<String>,
+    },
+    /// Every channel.
+    Channels,
+    /// One channel in detail.
+    Channel { channel_id: String },
+    /// Close a channel cooperatively.
+    Close { channel_id: String },
     /// The regtest chain: info, mine.
     #[command(subcommand)]
     Chain(ChainCommand),
@@ -182,6 +202,52 @@ pub async fn run(
                 .await
                 .map_err(err)?,
             render::pong,
+        ),
+        ClientCommand::Open {
+            peer,
+            capacity_sat,
+            push_msat,
+            channel_type,
+        } => {
+            let mut body = json!({ "capacity_sat": capacity_sat });
+            match peer.split_once('@') {
+                Some((id, addr)) => {
+                    body["node_id"] = json!(id);
+                    body["addr"] = json!(addr);
+                }
+                None => body["node_id"] = json!(peer),
+            }
+            if let Some(p) = push_msat {
+                body["push_msat"] = json!(p);
+            }
+            if let Some(t) = channel_type {
+                body["channel_type"] = json!(t);
+            }
+            (
+                client.post("/v1/channels", body).await.map_err(err)?,
+                channels::opened,
+            )
+        }
+        ClientCommand::Channels => (
+            client.get("/v1/channels").await.map_err(err)?,
+            channels::list,
+        ),
+        ClientCommand::Channel { channel_id } => (
+            client
+                .get(&format!("/v1/channels/{channel_id}"))
+                .await
+                .map_err(err)?,
+            channels::detail,
+        ),
+        ClientCommand::Close { channel_id } => (
+            client
+                .post(
+                    &format!("/v1/channels/{channel_id}/close"),
+                    json!({ "force": false }),
+                )
+                .await
+                .map_err(err)?,
+            channels::closing,
         ),
         ClientCommand::Chain(ChainCommand::Info) => (
             client.get("/v1/chain/info").await.map_err(err)?,

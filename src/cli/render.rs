@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-fn field(v: &Value) -> String {
+pub(super) fn field(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
@@ -11,7 +11,7 @@ fn field(v: &Value) -> String {
 }
 
 /// `key  value` lines, keys padded to one column.
-fn pairs(v: &Value, keys: &[(&str, &str)]) -> String {
+pub(super) fn pairs(v: &Value, keys: &[(&str, &str)]) -> String {
     let width = keys.iter().map(|(_, label)| label.len()).max().unwrap_or(0);
     keys.iter()
         .filter(|(k, _)| v.get(*k).is_some())
@@ -21,7 +21,7 @@ fn pairs(v: &Value, keys: &[(&str, &str)]) -> String {
 }
 
 /// Groups digits by thousands, so amounts read at a glance.
-fn sats(v: &Value) -> String {
+pub(super) fn sats(v: &Value) -> String {
     let Some(n) = v.as_i64() else {
         return field(v);
     };
@@ -60,11 +60,15 @@ pub fn balance(v: &Value) -> String {
         ("onchain_unconfirmed_sat", "unconfirmed"),
         ("onchain_immature_sat", "immature"),
     ];
-    let values: Vec<(String, String)> = rows
+    let mut values: Vec<(String, String)> = rows
         .iter()
         .filter(|(k, _)| v.get(*k).is_some())
         .map(|(k, l)| (l.to_string(), sats(&v[*k])))
         .collect();
+    if let Some(msat) = v.get("channels_local_msat").and_then(Value::as_u64) {
+        // Whole satoshis: what a close could pay out, before its fee.
+        values.push(("in channels".into(), sats(&Value::from(msat / 1000))));
+    }
     let w = values.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
     values
         .iter()

@@ -6,6 +6,7 @@
 //! that was acknowledged is on disk.
 
 pub mod chain_backend;
+pub mod channels;
 pub mod datadir;
 mod identity;
 mod peer;
@@ -57,6 +58,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> NodeError {
 pub struct RunningNode {
     pub node_json: NodeJson,
     pub wallet: Arc<Wallet>,
+    channels: channels::Channels,
     datadir: PathBuf,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -112,7 +114,17 @@ impl Node {
 
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
-        let peers = peer::manager(&config, &keys, store.clone(), signal.clone());
+        let (handler, channels, start_channels) = channels::spawn(channels::ManagerConfig {
+            channel: crate::channel::ChannelConfig::default(),
+            chain_hash: bitcoin::constants::ChainHash::using_genesis_block_const(config.network),
+            keys: keys.clone(),
+            store: store.clone(),
+            wallet: wallet.clone(),
+            chain: chain.source.clone(),
+        });
+        let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
+        // Channels load before the peer port opens, so a reconnecting peer finds them.
+        tasks.extend(start_channels.start(peers.clone(), signal.clone()));
         tasks.push(tokio::spawn(peer::run(peers.clone(), peer_listener)));
         tasks.push(tokio::spawn(sync_loop(
             wallet.clone(),
@@ -128,6 +140,8 @@ impl Node {
             control: chain.control.clone(),
             token: token.into(),
             peers,
+            channels: channels.clone(),
+            dev_api: config.dev_api,
         };
         let mut api_signal = signal.clone();
         tasks.push(tokio::spawn(async move {
@@ -161,6 +175,7 @@ impl Node {
         Ok(RunningNode {
             node_json,
             wallet,
+            channels,
             datadir: dir,
             shutdown,
             tasks,
@@ -172,6 +187,11 @@ impl Node {
 impl RunningNode {
     pub fn api_addr(&self) -> SocketAddr {
         self.node_json.api_addr
+    }
+
+    /// The channel manager: open, inspect, update and close channels in-process.
+    pub fn channels(&self) -> &channels::Channels {
+        &self.channels
     }
 
     /// Stops every task, waits for them, and removes `node.json`.

@@ -9,22 +9,22 @@ use tokio::sync::watch;
 
 use crate::config::NodeConfig;
 use crate::keys::KeysManager;
-use crate::net::{LogAndDrop, PeerManager};
+use crate::net::{PeerEventHandler, PeerManager};
 use crate::store::Store;
 
-/// The manager for this node. Incoming channel messages go to [`LogAndDrop`] until the channel
-/// layer provides its handler.
+/// The manager for this node; channel messages go to `handler` (the channel manager).
 pub fn manager(
     config: &NodeConfig,
     keys: &KeysManager,
     store: Store,
+    handler: Arc<dyn PeerEventHandler>,
     shutdown: watch::Receiver<bool>,
 ) -> PeerManager {
     PeerManager::new(
         *keys.node_secret(),
         ChainHash::using_genesis_block_const(config.network),
         config.peers.clone(),
-        Arc::new(LogAndDrop),
+        handler,
         Some(store),
         shutdown,
     )

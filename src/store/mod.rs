@@ -10,6 +10,7 @@
 //! - SQLite calls block, so async code goes through [`Store::call`] / [`Store::write`], which
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
+pub mod channels;
 pub mod meta;
 pub mod peers;
 pub mod schema;
@@ -259,9 +260,36 @@ mod tests {
         store
             .blocking(|c| {
                 let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
-                assert_eq!(v, 2);
+                assert_eq!(v, schema::CURRENT_VERSION);
                 assert_eq!(meta::get(c, "node_id")?, Some(b"kept".to_vec()));
                 assert!(peers::list(c)?.is_empty());
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_version_2_database_gains_the_channel_tables_and_keeps_its_peers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        let id = bitcoin::secp256k1::SecretKey::from_slice(&[3; 32])
+            .unwrap()
+            .public_key(&secp);
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            c.execute_batch(schema::MIGRATIONS[1]).unwrap();
+            c.pragma_update(None, "user_version", 2).unwrap();
+            peers::upsert(&c, &id, "127.0.0.1:9735").unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store
+            .blocking(|c| {
+                let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                assert_eq!(v, 3);
+                assert_eq!(peers::list(c)?.len(), 1);
+                assert!(channels::list(c)?.is_empty());
                 Ok(())
             })
             .unwrap();

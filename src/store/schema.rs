@@ -59,7 +59,35 @@ CREATE TABLE peers (
 ) STRICT;
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+/// Version 3: channels.
+const V3: &str = "
+-- One row per channel, keyed by the index its keys derive from. state is the serde JSON of
+-- the whole ChannelState, rewritten by each transition; the other columns are copies of it,
+-- indexed or shown without parsing the snapshot.
+CREATE TABLE channels (
+    key_index            INTEGER PRIMARY KEY CHECK (key_index >= 0),
+    channel_id           BLOB NOT NULL CHECK (length(channel_id) = 32),
+    temporary_channel_id BLOB NOT NULL CHECK (length(temporary_channel_id) = 32),
+    peer_node_id         BLOB NOT NULL CHECK (length(peer_node_id) = 33),
+    phase                TEXT NOT NULL,
+    funding_txid         BLOB CHECK (funding_txid IS NULL OR length(funding_txid) = 32),
+    state                TEXT NOT NULL,
+    updated_at           INTEGER NOT NULL
+) STRICT;
+CREATE INDEX channels_channel_id ON channels(channel_id);
+CREATE INDEX channels_peer ON channels(peer_node_id);
+
+-- Every signature we gave the peer for one of its commitments: a second, different
+-- signature for the same number is refused before it can be sent.
+CREATE TABLE channel_signatures (
+    key_index         INTEGER NOT NULL REFERENCES channels(key_index) ON DELETE CASCADE,
+    commitment_number INTEGER NOT NULL CHECK (commitment_number >= 0),
+    signature         BLOB NOT NULL,
+    PRIMARY KEY (key_index, commitment_number)
+) STRICT;
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

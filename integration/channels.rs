@@ -1,0 +1,124 @@
+//! Channels between two in-process nodes over real sockets on one embedded chain: open through
+//! the API, random updates both ways, cooperative close with the wallets checked to the
+//! satoshi; restarts in the middle of a channel.
+//!
+//! `CHANHUB_CHANNEL_UPDATES` sets the number of updates of the long run (default 1,000,
+//! about 15 s in a debug build).
+
+mod channels_support;
+
+use channels_support::*;
+
+const CAPACITY_SAT: u64 = 1_000_000;
+const PUSH_MSAT: u64 = 300_000_000;
+
+fn updates_wanted() -> usize {
+    std::env::var("CHANHUB_CHANNEL_UPDATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+fn initial() -> Expected {
+    Expected {
+        a_msat: CAPACITY_SAT * 1000 - PUSH_MSAT,
+        b_msat: PUSH_MSAT,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_update_both_ways_and_close_cooperatively() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(&tmp.path().join("a"), None).await;
+    let b = start(&tmp.path().join("b"), Some(&a)).await;
+    fund(&a).await;
+
+    for (n, channel_type) in ["anchors", "static_remotekey"].into_iter().enumerate() {
+        let id = open_active(&a, &b, CAPACITY_SAT, PUSH_MSAT, channel_type).await;
+        let c = b.channel(&id).await;
+        assert_eq!(c["local_msat"], PUSH_MSAT);
+        assert_eq!(c["peer_node_id"], a.id());
+        let bal = a.api.get("/v1/balance").await.unwrap();
+        assert_eq!(bal["channels_local_msat"], CAPACITY_SAT * 1000 - PUSH_MSAT);
+
+        let mut traffic = Traffic::new(&id, initial());
+        // The long run on the first channel; a shorter one shows the other type works.
+        let want = if n == 0 { updates_wanted() } else { 40 };
+        let started = std::time::Instant::now();
+        while traffic.updates < want {
+            traffic.round(&a, &b).await;
+        }
+        traffic.settle(&a, &b).await;
+        eprintln!(
+            "{channel_type}: {} updates ({} update_fee) in {:?}",
+            traffic.updates,
+            traffic.fee_updates,
+            started.elapsed()
+        );
+        // Each side signed each of the peer's commitment numbers once, without gaps.
+        for node in [&a, &b] {
+            let numbers = node
+                .node
+                .channels()
+                .signed_commitment_numbers(traffic.channel_id)
+                .await
+                .unwrap();
+            let want: Vec<u64> = (0..numbers.len() as u64).collect();
+            assert_eq!(numbers, want);
+            assert!(numbers.len() > 10);
+        }
+        close_and_check(&a, &b, &traffic, n == 0).await;
+    }
+    b.node.shutdown().await;
+    a.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_resume_after_clean_restarts_of_both_nodes() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let a = start(&dir_a, None).await;
+    let b = start(&dir_b, Some(&a)).await;
+    fund(&a).await;
+    let id = open_active(&a, &b, CAPACITY_SAT, PUSH_MSAT, "anchors").await;
+    let mut traffic = Traffic::new(&id, initial());
+    for _ in 0..5 {
+        traffic.round(&a, &b).await;
+    }
+    traffic.settle(&a, &b).await;
+
+    // Both down; the follower comes back on the chain node's new RPC port, on its old peer
+    // address (A, the opener, remembers it).
+    let b_addr = b.node.node_json.peer_addr;
+    b.node.shutdown().await;
+    a.node.shutdown().await;
+    let a = start(&dir_a, None).await;
+    let b = start_on(&dir_b, Some(&a), b_addr).await;
+    // A redials B (it opened to B's address); both reestablish.
+    for n in [&a, &b] {
+        n.wait_channel(&id, "reestablished", |c| {
+            c["state"] == "active" && c["peer_connected"] == true
+        })
+        .await;
+    }
+    traffic.settle(&a, &b).await;
+    for _ in 0..5 {
+        traffic.round(&a, &b).await;
+    }
+    traffic.settle(&a, &b).await;
+
+    // Only B restarts this time, while A stays up.
+    b.node.shutdown().await;
+    let b = start_on(&dir_b, Some(&a), b_addr).await;
+    b.wait_channel(&id, "reestablished", |c| c["peer_connected"] == true)
+        .await;
+    for _ in 0..5 {
+        traffic.round(&a, &b).await;
+    }
+    traffic.settle(&a, &b).await;
+    close_and_check(&a, &b, &traffic, false).await;
+    b.node.shutdown().await;
+    a.node.shutdown().await;
+}

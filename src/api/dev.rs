@@ -1,0 +1,118 @@
+//! Development routes: drive HTLCs by hand until payments exist. Served only with
+//! `dev_api = true` in `chanhub.toml`; the crash tests and the demo use them on processes.
+
+use axum::extract::{Path, State};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::channels::parse_channel_id;
+use super::extract::JsonBody;
+use super::ApiState;
+use crate::channel::Command;
+use crate::error::Error;
+
+type ApiResult = Result<Json<Value>, Error>;
+
+pub(super) fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/dev/channels/{id}/add_htlc", post(add_htlc))
+        .route("/v1/dev/channels/{id}/fulfill", post(fulfill))
+        .route("/v1/dev/channels/{id}/fail", post(fail))
+        .route("/v1/dev/channels/{id}/update_fee", post(update_fee))
+}
+
+fn hash32(what: &str, s: &str) -> Result<[u8; 32], Error> {
+    hex::decode(s)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| Error::InvalidRequest(format!("{what} must be 64 hex characters")))
+}
+
+async fn run(s: &ApiState, id: &str, command: Command) -> ApiResult {
+    let id = parse_channel_id(id)?;
+    s.channels.command(id, command).await?;
+    Ok(Json(json!({ "channel_id": hex::encode(id) })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AddRequest {
+    amount_msat: u64,
+    payment_hash: String,
+    cltv_expiry: u32,
+}
+
+async fn add_htlc(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<AddRequest>,
+) -> ApiResult {
+    let command = Command::AddHtlc {
+        amount_msat: req.amount_msat,
+        payment_hash: hash32("payment_hash", &req.payment_hash)?,
+        cltv_expiry: req.cltv_expiry,
+        // No payments yet: an all-zero onion the peer's hub would fail.
+        onion: vec![0; crate::wire::types::ONION_PACKET_LEN],
+    };
+    run(&s, &id, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FulfillRequest {
+    htlc_id: u64,
+    preimage: String,
+}
+
+async fn fulfill(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<FulfillRequest>,
+) -> ApiResult {
+    let command = Command::Fulfill {
+        id: req.htlc_id,
+        preimage: hash32("preimage", &req.preimage)?,
+    };
+    run(&s, &id, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FailRequest {
+    htlc_id: u64,
+}
+
+async fn fail(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<FailRequest>,
+) -> ApiResult {
+    let command = Command::Fail {
+        id: req.htlc_id,
+        reason: vec![0; 32],
+    };
+    run(&s, &id, command).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FeeRequest {
+    feerate_per_kw: u32,
+}
+
+async fn update_fee(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<FeeRequest>,
+) -> ApiResult {
+    run(
+        &s,
+        &id,
+        Command::UpdateFee {
+            feerate_per_kw: req.feerate_per_kw,
+        },
+    )
+    .await
+}

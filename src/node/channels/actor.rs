@@ -1,0 +1,660 @@
+//! The task that owns every channel: routes inputs, executes outputs in order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bitcoin::constants::ChainHash;
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::{Amount, Transaction, TxOut, Txid};
+use rand::RngCore;
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::view::ChannelInfo;
+use super::{unknown_channel, ChannelEvent, Channels, OpenParams, OpenedChannel, Request};
+use crate::chain::{ChainError, ChainSource};
+use crate::channel::{
+    Channel, ChannelConfig, Command, Event, Input, KeyMaterial, OpenRequest, Output, Phase,
+};
+use crate::error::Error;
+use crate::keys::KeysManager;
+use crate::net::PeerManager;
+use crate::store::{channels as q, Store};
+use crate::wallet::{FundedTx, Wallet};
+use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, OpenChannel};
+
+use super::handler::ChannelPeerHandler;
+
+/// What the manager needs from the node.
+pub struct ManagerConfig {
+    pub channel: ChannelConfig,
+    pub chain_hash: ChainHash,
+    pub keys: Arc<KeysManager>,
+    pub store: Store,
+    pub wallet: Arc<Wallet>,
+    pub chain: Arc<dyn ChainSource>,
+}
+
+/// One channel and what the manager keeps beside it.
+pub(super) struct Entry {
+    pub key_index: u32,
+    pub peer: PublicKey,
+    pub channel: Channel,
+    /// The API call waiting for `funding_signed`.
+    pending_open: Option<oneshot::Sender<Result<OpenedChannel, Error>>>,
+    /// Opener: the wallet's funding transaction until it is broadcast (the wallet records it
+    /// and releases its inputs through this).
+    funded: Option<FundedTx>,
+}
+
+impl Entry {
+    /// Whether peer messages may still be routed to it.
+    fn live(&self) -> bool {
+        !matches!(self.channel.phase(), Phase::Closed | Phase::Aborted)
+    }
+
+    /// Whether a peer message naming `id` is for this channel. The opener learns the final
+    /// id from its own funding outpoint before the state takes it (at `funding_signed`).
+    fn has_id(&self, id: &ChannelId) -> bool {
+        let from_funding = self
+            .channel
+            .state()
+            .setup
+            .funding_outpoint
+            .map(|o| crate::channel::channel_id_from_funding(&o));
+        self.channel.channel_id() == *id
+            || self.channel.temporary_channel_id() == *id
+            || from_funding == Some(id.0)
+    }
+}
+
+pub(super) struct Actor {
+    pub cfg: ManagerConfig,
+    pub entries: BTreeMap<u32, Entry>,
+    pub peers: PeerManager,
+    events: broadcast::Sender<ChannelEvent>,
+    /// Inputs produced while executing outputs (the funding answer), run next.
+    followups: Vec<(u32, Input)>,
+    /// Transactions whose broadcast failed, retried on each block until the chain has them.
+    pub rebroadcast: HashMap<Txid, Transaction>,
+}
+
+/// The manager before the peer manager exists: [`Starter::start`] runs it.
+pub struct Starter {
+    cfg: ManagerConfig,
+    rx: mpsc::UnboundedReceiver<Request>,
+    tx: mpsc::UnboundedSender<Request>,
+    events: broadcast::Sender<ChannelEvent>,
+}
+
+/// Creates the manager: the peer handler to give the [`PeerManager`], the handle, and a
+/// starter that loads the stored channels and runs the actor once the peer manager exists
+/// (the actor sends through it, and it delivers to the actor: the queue breaks the cycle).
+pub fn spawn(cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (events, _) = broadcast::channel(4096);
+    let handle = Channels {
+        tx: tx.clone(),
+        events: events.clone(),
+    };
+    let handler = Arc::new(ChannelPeerHandler { tx: tx.clone() });
+    let starter = Starter {
+        cfg,
+        rx,
+        tx,
+        events,
+    };
+    (handler, handle, starter)
+}
+
+impl Starter {
+    /// Spawns the actor and the block poller; both stop when `shutdown` flips.
+    pub fn start(self, peers: PeerManager, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let chain = self.cfg.chain.clone();
+        let actor = Actor {
+            cfg: self.cfg,
+            entries: BTreeMap::new(),
+            peers,
+            events: self.events,
+            followups: Vec::new(),
+            rebroadcast: HashMap::new(),
+        };
+        vec![
+            tokio::spawn(actor.run(self.rx, shutdown.clone())),
+            tokio::spawn(super::chain::poll_blocks(chain, self.tx, shutdown)),
+        ]
+    }
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Request>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        if let Err(e) = self.load().await {
+            tracing::error!(error = %e, "cannot load channels; the channel manager is stopped");
+            return;
+        }
+        loop {
+            let req = tokio::select! {
+                _ = crate::net::stopped(&mut shutdown) => break,
+                r = rx.recv() => match r { Some(r) => r, None => break },
+            };
+            self.request(req).await;
+        }
+        tracing::debug!("channel manager stopped");
+    }
+
+    /// Restores every stored channel; the peer's reconnection starts the reestablish.
+    async fn load(&mut self) -> Result<(), Error> {
+        let stored = self.cfg.store.call(q::list).await?;
+        for s in stored {
+            let keys = self.key_material(s.key_index)?;
+            let (channel, outputs) = Channel::restore(s.state, keys).map_err(|e| {
+                Error::Internal(format!("channel {} cannot be restored: {e}", s.key_index))
+            })?;
+            let connected = self.peers.summary(&s.peer).is_some();
+            self.entries.insert(
+                s.key_index,
+                Entry {
+                    key_index: s.key_index,
+                    peer: s.peer,
+                    channel,
+                    pending_open: None,
+                    funded: None,
+                },
+            );
+            self.execute(s.key_index, outputs).await;
+            // The peer may have connected before we were ready to hear of it.
+            if connected {
+                self.input(s.key_index, Input::Reconnected).await;
+            }
+        }
+        if !self.entries.is_empty() {
+            tracing::info!(channels = self.entries.len(), "channels restored");
+        }
+        Ok(())
+    }
+
+    fn key_material(&self, key_index: u32) -> Result<KeyMaterial, Error> {
+        let keys = self
+            .cfg
+            .keys
+            .channel_keys(key_index)
+            .map_err(|e| Error::Internal(format!("channel keys: {e}")))?;
+        Ok(KeyMaterial::from_channel_keys(&keys))
+    }
+
+    async fn request(&mut self, req: Request) {
+        match req {
+            Request::PeerConnected(peer) => {
+                for idx in self.of_peer(&peer) {
+                    self.input(idx, Input::Reconnected).await;
+                }
+            }
+            Request::PeerDisconnected(peer) => {
+                for idx in self.of_peer(&peer) {
+                    self.input(idx, Input::Disconnected).await;
+                }
+            }
+            Request::PeerMessage(peer, m) => self.message(peer, m).await,
+            Request::Block => self.on_block().await,
+            Request::Open { params, reply } => {
+                if let Err(e) = self.open(params, reply).await {
+                    tracing::debug!(error = %e, "open refused");
+                }
+            }
+            Request::Command {
+                channel_id,
+                command,
+                reply,
+            } => {
+                let r = self.command(channel_id, command).await;
+                let _ = reply.send(r);
+            }
+            Request::List(reply) => {
+                let list = self
+                    .entries
+                    .values()
+                    .map(|e| ChannelInfo::of(&e.channel, e.peer))
+                    .collect();
+                let _ = reply.send(list);
+            }
+            Request::SignedNumbers { channel_id, reply } => {
+                let r = match self.by_channel_id(&channel_id) {
+                    Some(idx) => self
+                        .cfg
+                        .store
+                        .call(move |c| q::signed_numbers(c, idx))
+                        .await
+                        .map_err(Error::from),
+                    None => Err(unknown_channel(&channel_id)),
+                };
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn of_peer(&self, peer: &PublicKey) -> Vec<u32> {
+        self.entries
+            .values()
+            .filter(|e| e.peer == *peer && e.live())
+            .map(|e| e.key_index)
+            .collect()
+    }
+
+    fn by_channel_id(&self, id: &[u8; 32]) -> Option<u32> {
+        self.entries
+            .values()
+            .find(|e| e.channel.channel_id().0 == *id)
+            .map(|e| e.key_index)
+    }
+
+    async fn message(&mut self, peer: PublicKey, m: Message) {
+        if let Message::OpenChannel(open) = &m {
+            return self.accept(peer, open).await;
+        }
+        let Some(id) = m.channel_id() else {
+            return;
+        };
+        let targets: Vec<u32> = if id.0 == [0; 32] {
+            // An error (or warning) about every channel with this peer.
+            self.of_peer(&peer)
+        } else {
+            self.entries
+                .values()
+                .filter(|e| e.peer == peer && e.live() && e.has_id(&id))
+                .map(|e| e.key_index)
+                .take(1)
+                .collect()
+        };
+        if targets.is_empty() {
+            if !matches!(m, Message::Error(_) | Message::Warning(_)) {
+                tracing::debug!(%peer, channel_id = %hex::encode(id.0), msg_type = m.msg_type(),
+                    "message for an unknown channel");
+                let err = ErrorMessage(Diagnostic::new(id, "unknown channel"));
+                let _ = self.peers.send(peer, err.into()).await;
+            }
+            return;
+        }
+        for idx in targets {
+            self.input(idx, Input::Message(m.clone())).await;
+        }
+    }
+
+    /// Runs one input and everything it leads to. A refusal's outputs (an error to the peer)
+    /// still run; the refusal itself is returned for a command's caller.
+    pub(super) async fn input(&mut self, idx: u32, input: Input) -> Option<Error> {
+        let mut refused = self.input_once(idx, input).await;
+        while !self.followups.is_empty() {
+            for (i, follow) in std::mem::take(&mut self.followups) {
+                if let Some(e) = self.input_once(i, follow).await {
+                    tracing::warn!(channel = i, error = %e, "follow-up input refused");
+                    refused.get_or_insert(e);
+                }
+            }
+        }
+        refused
+    }
+
+    async fn input_once(&mut self, idx: u32, input: Input) -> Option<Error> {
+        let entry = self.entries.get_mut(&idx)?;
+        match entry.channel.handle(input) {
+            Ok(outputs) => {
+                self.execute(idx, outputs).await;
+                None
+            }
+            Err(r) => {
+                tracing::info!(channel = idx, error = %r.error, "channel input refused");
+                self.execute(idx, r.outputs).await;
+                Some(Error::ChannelRefused(r.error.to_string()))
+            }
+        }
+    }
+
+    /// Executes outputs strictly in order. A failed persist stops the rest (nothing that
+    /// depends on it may leave) and puts the channel back to its last durable state.
+    pub(super) async fn execute(&mut self, idx: u32, outputs: Vec<Output>) {
+        let Some(peer) = self.entries.get(&idx).map(|e| e.peer) else {
+            return;
+        };
+        for output in outputs {
+            match output {
+                Output::Persist(state) => {
+                    let store = self.cfg.store.clone();
+                    let r = store.write(move |tx| q::save(tx, idx, &peer, &state)).await;
+                    if let Err(e) = r {
+                        tracing::error!(channel = idx, error = %e,
+                            "channel state not stored; dropping its outputs and reloading");
+                        self.reload(idx).await;
+                        return;
+                    }
+                }
+                Output::Send(m) => {
+                    if let Err(e) = self.peers.send(peer, m).await {
+                        // The reestablish after reconnection sends what the peer missed.
+                        tracing::debug!(channel = idx, error = %e, "message not sent");
+                    }
+                }
+                Output::Broadcast(tx) => self.broadcast(idx, tx).await,
+                Output::Event(e) => self.event(idx, e).await,
+            }
+        }
+    }
+
+    /// Back to the last durable state after a failed write, and drop the connection so both
+    /// sides reestablish from what is on disk.
+    async fn reload(&mut self, idx: u32) {
+        let stored = self.cfg.store.call(move |c| q::get(c, idx)).await;
+        let restored = match stored {
+            Ok(Some(s)) => self
+                .key_material(idx)
+                .ok()
+                .and_then(|k| Channel::restore(s.state, k).ok()),
+            _ => None,
+        };
+        match restored {
+            Some((channel, _)) => {
+                if let Some(e) = self.entries.get_mut(&idx) {
+                    e.channel = channel;
+                    let peer = e.peer;
+                    let _ = self.peers.disconnect(peer).await;
+                }
+            }
+            None => {
+                // Never stored (an open before its first write) or unreadable: forget it.
+                if let Some(e) = self.entries.remove(&idx) {
+                    tracing::error!(channel = idx, "channel dropped from memory");
+                    if let Some(f) = e.funded {
+                        self.cfg.wallet.release(&f.tx);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn open(
+        &mut self,
+        p: OpenParams,
+        reply: oneshot::Sender<Result<OpenedChannel, Error>>,
+    ) -> Result<(), Error> {
+        let fail = |reply: oneshot::Sender<_>, e: Error| {
+            let _ = reply.send(Err(e.clone()));
+            Err(e)
+        };
+        if self.peers.summary(&p.peer).is_none() {
+            return fail(
+                reply,
+                Error::PeerNotConnected(format!("not connected to {}", p.peer)),
+            );
+        }
+        let feerate = match self.feerate_per_kw().await {
+            Ok(f) => f,
+            Err(e) => return fail(reply, e),
+        };
+        let script = match self.cfg.wallet.new_internal_script().await {
+            Ok(s) => s,
+            Err(e) => return fail(reply, e.into()),
+        };
+        let idx = match self.cfg.store.write(|tx| q::next_key_index(tx)).await {
+            Ok(i) => i,
+            Err(e) => return fail(reply, e.into()),
+        };
+        let keys = match self.key_material(idx) {
+            Ok(k) => k,
+            Err(e) => return fail(reply, e),
+        };
+        let mut temporary_channel_id = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut temporary_channel_id);
+        let req = OpenRequest {
+            chain_hash: self.cfg.chain_hash,
+            temporary_channel_id,
+            funding_sat: p.capacity_sat,
+            push_msat: p.push_msat,
+            feerate_per_kw: feerate,
+            format: p.format,
+            shutdown_script: script,
+            announce: false,
+        };
+        let (channel, outputs) = match Channel::open(self.cfg.channel.clone(), keys, req) {
+            Ok(x) => x,
+            Err(e) => return fail(reply, Error::InvalidChannelParameters(e.to_string())),
+        };
+        tracing::info!(channel = idx, peer = %p.peer, capacity_sat = p.capacity_sat, "opening channel");
+        self.entries.insert(
+            idx,
+            Entry {
+                key_index: idx,
+                peer: p.peer,
+                channel,
+                pending_open: Some(reply),
+                funded: None,
+            },
+        );
+        self.execute(idx, outputs).await;
+        Ok(())
+    }
+
+    /// The commitment feerate for a new channel: the wallet's estimate, within our bounds.
+    async fn feerate_per_kw(&self) -> Result<u32, Error> {
+        let rate = self.cfg.wallet.fee_rate(None).await?;
+        let per_kw = u32::try_from(rate.0).unwrap_or(u32::MAX);
+        let c = &self.cfg.channel;
+        Ok(per_kw.clamp(c.min_feerate_per_kw, c.max_feerate_per_kw))
+    }
+
+    async fn accept(&mut self, peer: PublicKey, open: &OpenChannel) {
+        let dup = self
+            .entries
+            .values()
+            .any(|e| e.peer == peer && e.live() && e.has_id(&open.temporary_channel_id));
+        let refuse = |text: String| ErrorMessage(Diagnostic::new(open.temporary_channel_id, &text));
+        if dup {
+            let err = refuse("temporary_channel_id already in use".into());
+            let _ = self.peers.send(peer, err.into()).await;
+            return;
+        }
+        let prepared = async {
+            let script = self.cfg.wallet.new_internal_script().await?;
+            let idx = self.cfg.store.write(|tx| q::next_key_index(tx)).await?;
+            Ok::<_, Error>((script, idx, self.key_material(idx)?))
+        };
+        let (script, idx, keys) = match prepared.await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot prepare a channel for an incoming open");
+                let err = refuse("internal error".into());
+                let _ = self.peers.send(peer, err.into()).await;
+                return;
+            }
+        };
+        let config = self.cfg.channel.clone();
+        match Channel::accept(config, keys, self.cfg.chain_hash, open, script) {
+            Ok((channel, outputs)) => {
+                tracing::info!(channel = idx, %peer, capacity_sat = open.funding_satoshis,
+                    "accepting channel");
+                self.entries.insert(
+                    idx,
+                    Entry {
+                        key_index: idx,
+                        peer,
+                        channel,
+                        pending_open: None,
+                        funded: None,
+                    },
+                );
+                self.execute(idx, outputs).await;
+            }
+            Err(r) => {
+                tracing::info!(%peer, error = %r.error, "refused an incoming open");
+                for o in r.outputs {
+                    match o {
+                        Output::Send(m) => {
+                            let _ = self.peers.send(peer, m).await;
+                        }
+                        Output::Event(event) => {
+                            let _ = self.events.send(ChannelEvent {
+                                channel_id: open.temporary_channel_id.0,
+                                peer,
+                                event,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, channel_id: [u8; 32], command: Command) -> Result<(), Error> {
+        let idx = self
+            .by_channel_id(&channel_id)
+            .ok_or_else(|| unknown_channel(&channel_id))?;
+        match self.input(idx, Input::Command(command)).await {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    async fn event(&mut self, idx: u32, event: Event) {
+        let Some(entry) = self.entries.get_mut(&idx) else {
+            return;
+        };
+        let channel_id = entry.channel.channel_id().0;
+        let peer = entry.peer;
+        match &event {
+            Event::NeedFunding {
+                script_pubkey,
+                amount_sat,
+            } => {
+                let out = TxOut {
+                    value: Amount::from_sat(*amount_sat),
+                    script_pubkey: script_pubkey.clone(),
+                };
+                let funded = match self.cfg.wallet.fee_rate(None).await {
+                    Ok(rate) => self.cfg.wallet.fund_outputs(vec![out], rate).await,
+                    Err(e) => Err(e),
+                };
+                match funded {
+                    Ok(f) => {
+                        // fund_outputs puts our outputs first: the channel's is 0.
+                        let tx = f.tx.clone();
+                        if let Some(e) = self.entries.get_mut(&idx) {
+                            e.funded = Some(f);
+                        }
+                        self.followups
+                            .push((idx, Input::Command(Command::FundingTxReady { tx, vout: 0 })));
+                    }
+                    Err(e) => self.abandon_open(idx, e.into()).await,
+                }
+            }
+            Event::ChannelPending { funding_txid, .. } => {
+                tracing::info!(channel = idx, channel_id = %hex::encode(channel_id),
+                    %funding_txid, "channel pending");
+                if let Some(reply) = entry.pending_open.take() {
+                    let _ = reply.send(Ok(OpenedChannel {
+                        channel_id,
+                        funding_txid: *funding_txid,
+                    }));
+                }
+            }
+            Event::ChannelReady { .. } => {
+                tracing::info!(channel = idx, channel_id = %hex::encode(channel_id), "channel active");
+            }
+            Event::ClosingAgreed { txid, fee_sat } => {
+                tracing::info!(channel = idx, %txid, fee_sat, "mutual close agreed");
+            }
+            Event::ChannelClosed { txid, mutual } => {
+                tracing::info!(channel = idx, %txid, mutual, "channel closed");
+            }
+            Event::OpenFailed { reason } | Event::PeerFailedChannel { message: reason } => {
+                tracing::info!(channel = idx, %reason, "channel failed");
+                if let Some(reply) = entry.pending_open.take() {
+                    let _ = reply.send(Err(Error::ChannelOpenFailed(reason.clone())));
+                }
+                if let Some(f) = entry.funded.take() {
+                    self.cfg.wallet.release(&f.tx);
+                }
+            }
+            Event::PeerMisbehaved { reason } => {
+                tracing::warn!(channel = idx, %reason, "peer broke the channel protocol");
+                if let Some(reply) = entry.pending_open.take() {
+                    let _ = reply.send(Err(Error::ChannelOpenFailed(reason.clone())));
+                }
+            }
+            Event::WeAreBehind { .. } | Event::FundingSpentUnilaterally { .. } => {
+                tracing::error!(channel = idx, ?event, "channel needs the on-chain monitor");
+            }
+            other => tracing::debug!(channel = idx, event = ?other, "channel event"),
+        }
+        let _ = self.events.send(ChannelEvent {
+            channel_id,
+            peer,
+            event,
+        });
+    }
+
+    /// The wallet could not fund our open: tell the peer, free the channel.
+    async fn abandon_open(&mut self, idx: u32, e: Error) {
+        let Some(mut entry) = self.entries.remove(&idx) else {
+            return;
+        };
+        tracing::info!(channel = idx, error = %e, "open abandoned");
+        let err = ErrorMessage(Diagnostic::new(
+            entry.channel.temporary_channel_id(),
+            "funding failed",
+        ));
+        let _ = self.peers.send(entry.peer, err.into()).await;
+        if let Some(reply) = entry.pending_open.take() {
+            let _ = reply.send(Err(e));
+        }
+        // The machine stored nothing that needs enforcing (no commitment was signed).
+        let _ = self
+            .cfg
+            .store
+            .write(move |tx| {
+                tx.execute("DELETE FROM channels WHERE key_index = ?1", [idx])?;
+                Ok(())
+            })
+            .await;
+    }
+
+    /// Hands a transaction to the chain; failures are retried on each block.
+    async fn broadcast(&mut self, idx: u32, tx: Transaction) {
+        let txid = tx.compute_txid();
+        let funded = self
+            .entries
+            .get_mut(&idx)
+            .and_then(|e| e.funded.take_if(|f| f.tx.compute_txid() == txid));
+        let r = match &funded {
+            Some(f) => self
+                .cfg
+                .wallet
+                .broadcast_funded(f)
+                .await
+                .map_err(|e| e.to_string()),
+            None => self
+                .cfg
+                .chain
+                .broadcast(&tx)
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        match r {
+            Ok(_) => {
+                tracing::info!(channel = idx, %txid, "broadcast");
+                self.rebroadcast.remove(&txid);
+            }
+            Err(e) => {
+                tracing::warn!(channel = idx, %txid, error = %e, "broadcast failed; retrying each block");
+                self.rebroadcast.insert(txid, tx);
+            }
+        }
+    }
+
+    /// Whether the chain source already has `txid` (mempool or chain).
+    pub(super) async fn chain_has(&self, txid: &Txid) -> Result<bool, ChainError> {
+        Ok(self.cfg.chain.transaction(txid).await?.is_some())
+    }
+}

@@ -1,0 +1,170 @@
+//! The chain side of the channel manager: on each new tip, feed funding confirmations and
+//! funding spends to the channels, and broadcast again what has not reached the chain.
+//!
+//! The chain is polled rather than followed block by block: every question ("how deep is the
+//! funding?", "is its output spent, and by what?") is asked of the chain as it is now, so a
+//! node that was down for a while catches up with the same code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::{OutPoint, Transaction};
+use tokio::sync::{mpsc, watch};
+
+use super::actor::Actor;
+use super::Request;
+use crate::chain::{ChainError, ChainSource};
+use crate::channel::{Input, Origin, Phase};
+
+/// How often the tip is polled.
+const POLL_EVERY: Duration = Duration::from_millis(200);
+/// How far back a spend of a funding output is searched.
+const MAX_SPEND_SCAN: u32 = 2016;
+
+/// Sends [`Request::Block`] at start and whenever the tip changes.
+pub(super) async fn poll_blocks(
+    chain: Arc<dyn ChainSource>,
+    tx: mpsc::UnboundedSender<Request>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut last = None;
+    loop {
+        match chain.tip().await {
+            Ok(tip) if Some(tip) != last => {
+                last = Some(tip);
+                if tx.send(Request::Block).is_err() {
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "chain tip unavailable"),
+        }
+        tokio::select! {
+            _ = crate::net::stopped(&mut shutdown) => return,
+            _ = tokio::time::sleep(POLL_EVERY) => {}
+        }
+    }
+}
+
+/// What a channel waits for from the chain.
+struct Watch {
+    idx: u32,
+    outpoint: OutPoint,
+    /// Opener before confirmation: the funding transaction to (re)broadcast.
+    funding_tx: Option<Transaction>,
+    awaiting_ready: bool,
+    /// Our agreed mutual close, to broadcast again until it confirms.
+    closing_tx: Option<Transaction>,
+}
+
+impl Actor {
+    pub(super) async fn on_block(&mut self) {
+        if let Err(e) = self.try_on_block().await {
+            // The next tip (or the next poll) tries again.
+            tracing::debug!(error = %e, "chain step failed");
+        }
+    }
+
+    async fn try_on_block(&mut self) -> Result<(), ChainError> {
+        let height = self.cfg.chain.tip().await?.height;
+        for (txid, tx) in self.rebroadcast.clone() {
+            if self.chain_has(&txid).await? {
+                self.rebroadcast.remove(&txid);
+            } else if let Err(e) = self.cfg.chain.broadcast(&tx).await {
+                tracing::debug!(%txid, error = %e, "re-broadcast failed");
+            }
+        }
+        let watches: Vec<Watch> = self
+            .entries
+            .values()
+            .filter_map(|e| {
+                let s = e.channel.state();
+                let outpoint = s.setup.funding_outpoint?;
+                s.commitments.as_ref()?;
+                let awaiting_ready = matches!(s.phase, Phase::AwaitingReady { .. });
+                let live = !matches!(s.phase, Phase::Closed | Phase::Aborted);
+                live.then(|| Watch {
+                    idx: e.key_index,
+                    outpoint,
+                    funding_tx: (awaiting_ready && s.setup.opener == Origin::Local)
+                        .then(|| s.setup.funding_tx.clone())
+                        .flatten(),
+                    awaiting_ready,
+                    closing_tx: match &s.phase {
+                        Phase::Closing { tx } => Some(tx.clone()),
+                        _ => None,
+                    },
+                })
+            })
+            .collect();
+        for w in watches {
+            self.input(w.idx, Input::Tick { height }).await;
+            self.watch(w).await?;
+        }
+        Ok(())
+    }
+
+    async fn watch(&mut self, w: Watch) -> Result<(), ChainError> {
+        let chain = self.cfg.chain.clone();
+        for tx in w.funding_tx.iter().chain(w.closing_tx.iter()) {
+            // A crash may have fallen between the persist and the broadcast.
+            if !self.chain_has(&tx.compute_txid()).await? {
+                if let Err(e) = chain.broadcast(tx).await {
+                    tracing::warn!(channel = w.idx, txid = %tx.compute_txid(), error = %e,
+                        "broadcast failed; retrying next block");
+                }
+            }
+        }
+        let Some(funding) = chain.transaction(&w.outpoint.txid).await? else {
+            return Ok(());
+        };
+        if funding.confirmations == 0 {
+            return Ok(());
+        }
+        if w.awaiting_ready {
+            let input = Input::FundingConfirmed {
+                depth: funding.confirmations,
+                tx: funding.tx.clone(),
+            };
+            self.input(w.idx, input).await;
+        }
+        if chain.utxo(&w.outpoint).await?.is_some() {
+            return Ok(());
+        }
+        if let Some(spend) = self.find_spend(&w.outpoint, funding.block).await? {
+            self.input(w.idx, Input::FundingSpent { tx: spend }).await;
+        }
+        Ok(())
+    }
+
+    /// The confirmed transaction spending `outpoint`, searching down from the tip to the
+    /// funding block. `None` while the spend is only in the mempool.
+    async fn find_spend(
+        &self,
+        outpoint: &OutPoint,
+        funding_block: Option<crate::chain::BlockRef>,
+    ) -> Result<Option<Transaction>, ChainError> {
+        let chain = &self.cfg.chain;
+        let tip = chain.tip().await?.height;
+        let floor = funding_block
+            .map(|b| b.height)
+            .unwrap_or(0)
+            .max(tip.saturating_sub(MAX_SPEND_SCAN));
+        for height in (floor..=tip).rev() {
+            let Some(hash) = chain.block_hash(height).await? else {
+                continue;
+            };
+            let Some(block) = chain.block(&hash).await? else {
+                continue;
+            };
+            let found = block
+                .txdata
+                .into_iter()
+                .find(|tx| tx.input.iter().any(|i| i.previous_output == *outpoint));
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+}

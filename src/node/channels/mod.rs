@@ -1,0 +1,163 @@
+//! The channel manager: owns every [`Channel`] of the node and executes their outputs.
+//!
+//! One task (the actor, [`actor`]) owns all channels and takes its work from one queue: peer
+//! messages and connection changes ([`handler::ChannelPeerHandler`]), user and hub commands
+//! ([`Channels`], the handle the API and tests hold), and new blocks ([`chain`]). One queue
+//! gives a total order per channel without locks, and a slow store write simply delays the
+//! next input.
+//!
+//! Outputs of a transition run strictly in order: `Persist` is one SQLite write transaction,
+//! committed before any later `Send` or `Broadcast` (a signature or a revocation secret never
+//! leaves before the state that produced it is on disk). See `channel-spec/node.md`.
+//!
+//! [`Channel`]: crate::channel::Channel
+
+mod actor;
+mod chain;
+mod handler;
+mod view;
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::Txid;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::channel::{Command, Event, Format};
+use crate::error::Error;
+use crate::wire::Message;
+
+pub use actor::{spawn, ManagerConfig, Starter};
+pub use handler::ChannelPeerHandler;
+pub use view::{ChannelInfo, ChannelStatus};
+
+/// An event of one channel, as the API's event stream and the tests see it.
+#[derive(Debug, Clone)]
+pub struct ChannelEvent {
+    pub channel_id: [u8; 32],
+    pub peer: PublicKey,
+    pub event: Event,
+}
+
+/// What the opener learns once the peer signed the funding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenedChannel {
+    pub channel_id: [u8; 32],
+    pub funding_txid: Txid,
+}
+
+/// A request to open a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenParams {
+    pub peer: PublicKey,
+    pub capacity_sat: u64,
+    pub push_msat: u64,
+    pub format: Format,
+}
+
+/// Work for the actor.
+// Messages are moved straight through the queue; boxing the large one would add an
+// allocation per message for no gain.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Request {
+    PeerConnected(PublicKey),
+    PeerMessage(PublicKey, Message),
+    PeerDisconnected(PublicKey),
+    /// A new tip: drive funding confirmations, spends and re-broadcasts.
+    Block,
+    Open {
+        params: OpenParams,
+        reply: oneshot::Sender<Result<OpenedChannel, Error>>,
+    },
+    Command {
+        channel_id: [u8; 32],
+        command: Command,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    List(oneshot::Sender<Vec<ChannelInfo>>),
+    /// Test support: the commitment numbers signed for the peer, from the store.
+    SignedNumbers {
+        channel_id: [u8; 32],
+        reply: oneshot::Sender<Result<Vec<u64>, Error>>,
+    },
+}
+
+/// The handle to the channel manager. Cheap to clone.
+#[derive(Clone)]
+pub struct Channels {
+    tx: mpsc::UnboundedSender<Request>,
+    events: broadcast::Sender<ChannelEvent>,
+}
+
+/// How long an open waits for the peer's `funding_signed`.
+pub const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Channels {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, Error> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).map_err(|_| Error::ShuttingDown)?;
+        rx.await.map_err(|_| Error::ShuttingDown)
+    }
+
+    /// Opens a channel with a connected peer and waits until the funding transaction is
+    /// signed by both sides (and handed to the chain).
+    pub async fn open(&self, params: OpenParams) -> Result<OpenedChannel, Error> {
+        let wait = self.ask(|reply| Request::Open { params, reply });
+        match tokio::time::timeout(OPEN_TIMEOUT, wait).await {
+            Ok(r) => r?,
+            Err(_) => Err(Error::ChannelOpenFailed(format!(
+                "the peer did not sign the funding within {} s",
+                OPEN_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// Every channel, oldest first.
+    pub async fn list(&self) -> Result<Vec<ChannelInfo>, Error> {
+        self.ask(Request::List).await
+    }
+
+    /// One channel by id.
+    pub async fn get(&self, channel_id: [u8; 32]) -> Result<ChannelInfo, Error> {
+        self.list()
+            .await?
+            .into_iter()
+            .find(|c| c.channel_id == channel_id)
+            .ok_or_else(|| unknown_channel(&channel_id))
+    }
+
+    /// Runs a channel command (add, fulfill, fail, update_fee, close).
+    pub async fn command(&self, channel_id: [u8; 32], command: Command) -> Result<(), Error> {
+        self.ask(|reply| Request::Command {
+            channel_id,
+            command,
+            reply,
+        })
+        .await?
+    }
+
+    /// Starts a cooperative close; our funds go to a fresh wallet script.
+    pub async fn close(&self, channel_id: [u8; 32]) -> Result<(), Error> {
+        self.command(
+            channel_id,
+            Command::Close {
+                script_pubkey: None,
+            },
+        )
+        .await
+    }
+
+    /// The channel events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChannelEvent> {
+        self.events.subscribe()
+    }
+
+    /// The commitment numbers this node signed for the peer, as recorded in the store (each
+    /// at most once: the store refuses a second signature for a number).
+    pub async fn signed_commitment_numbers(&self, channel_id: [u8; 32]) -> Result<Vec<u64>, Error> {
+        self.ask(|reply| Request::SignedNumbers { channel_id, reply })
+            .await?
+    }
+}
+
+pub(crate) fn unknown_channel(id: &[u8; 32]) -> Error {
+    Error::ChannelNotFound(format!("no channel {}", hex::encode(id)))
+}

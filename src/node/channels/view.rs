@@ -1,0 +1,107 @@
+//! What the API shows of a channel.
+
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::OutPoint;
+use serde::Serialize;
+
+use crate::channel::{Channel, Format, Phase};
+
+/// The user-facing lifecycle: finer phases are in the node's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelStatus {
+    Opening,
+    Active,
+    Closing,
+    Closed,
+}
+
+impl ChannelStatus {
+    pub fn of(phase: &Phase) -> ChannelStatus {
+        match phase {
+            Phase::OpenSent
+            | Phase::AwaitingFundingTx
+            | Phase::FundingCreatedSent
+            | Phase::AcceptSent
+            | Phase::AwaitingReady { .. } => ChannelStatus::Opening,
+            Phase::Normal => ChannelStatus::Active,
+            Phase::ShuttingDown | Phase::Negotiating | Phase::Closing { .. } => {
+                ChannelStatus::Closing
+            }
+            Phase::Closed | Phase::Aborted => ChannelStatus::Closed,
+        }
+    }
+}
+
+/// A snapshot of one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    pub channel_id: [u8; 32],
+    pub peer: PublicKey,
+    pub status: ChannelStatus,
+    /// The machine's phase name, for the curious.
+    pub phase: &'static str,
+    pub format: Format,
+    pub capacity_sat: u64,
+    /// Balances on our current commitment, HTLCs in flight excluded.
+    pub local_msat: u64,
+    pub remote_msat: u64,
+    pub funding: Option<OutPoint>,
+    pub local_commitment_number: u64,
+    pub remote_commitment_number: u64,
+    pub pending_htlcs: Vec<PendingHtlc>,
+    pub connected: bool,
+}
+
+/// An HTLC on our current commitment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingHtlc {
+    /// `offered` (ours) or `received`.
+    pub direction: &'static str,
+    pub id: u64,
+    pub amount_msat: u64,
+    pub payment_hash: String,
+    pub cltv_expiry: u32,
+}
+
+impl ChannelInfo {
+    pub fn of(channel: &Channel, peer: PublicKey) -> ChannelInfo {
+        let s = channel.state();
+        let (local_msat, remote_msat) = channel.balances_msat();
+        let c = s.commitments.as_ref();
+        let pending_htlcs = c
+            .map(|c| {
+                c.local
+                    .spec
+                    .htlcs
+                    .iter()
+                    .map(|h| PendingHtlc {
+                        direction: match h.origin {
+                            crate::channel::Origin::Local => "offered",
+                            crate::channel::Origin::Remote => "received",
+                        },
+                        id: h.add.id,
+                        amount_msat: h.add.amount_msat,
+                        payment_hash: hex::encode(h.add.payment_hash),
+                        cltv_expiry: h.add.cltv_expiry,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ChannelInfo {
+            channel_id: s.channel_id,
+            peer,
+            status: ChannelStatus::of(&s.phase),
+            phase: s.phase.name(),
+            format: s.setup.format,
+            capacity_sat: s.setup.funding_sat,
+            local_msat,
+            remote_msat,
+            funding: s.setup.funding_outpoint,
+            local_commitment_number: c.map(|c| c.local.number).unwrap_or(0),
+            remote_commitment_number: c.map(|c| c.remote.number).unwrap_or(0),
+            pending_htlcs,
+            connected: s.link == crate::channel::Link::Connected,
+        }
+    }
+}

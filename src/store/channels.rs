@@ -1,0 +1,197 @@
+//! The `channels` table: one row per channel, the latest [`ChannelState`] snapshot, and the
+//! log of signatures given for the peer's commitments.
+
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::PublicKey;
+use rusqlite::{named_params, Connection, OptionalExtension};
+
+use super::{meta, StoreError};
+use crate::channel::ChannelState;
+
+/// The meta key of the next channel key index: indexes are never reused, even for channels
+/// that were abandoned before they were stored.
+const NEXT_INDEX_KEY: &str = "channels.next_key_index";
+
+/// A channel as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChannel {
+    pub key_index: u32,
+    pub peer: PublicKey,
+    pub state: ChannelState,
+}
+
+/// Takes the next channel key index, in the caller's transaction.
+pub fn next_key_index(conn: &Connection) -> Result<u32, StoreError> {
+    meta::next_counter(conn, NEXT_INDEX_KEY)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Writes the channel's snapshot (insert or replace), and records the signature of the peer's
+/// commitment the snapshot is about to hand out.
+///
+/// # Errors
+/// [`StoreError::Corrupt`] when the snapshot carries a signature for a commitment number we
+/// already signed differently: the caller must not send it.
+pub fn save(
+    conn: &Connection,
+    key_index: u32,
+    peer: &PublicKey,
+    state: &ChannelState,
+) -> Result<(), StoreError> {
+    let json = serde_json::to_string(state)
+        .map_err(|e| StoreError::Corrupt(format!("channel state does not serialize: {e}")))?;
+    let funding_txid = state
+        .setup
+        .funding_outpoint
+        .map(|o| o.txid.to_byte_array().to_vec());
+    conn.prepare_cached(
+        "INSERT INTO channels (key_index, channel_id, temporary_channel_id, peer_node_id, phase,
+                               funding_txid, state, updated_at)
+         VALUES (:idx, :id, :tmp, :peer, :phase, :txid, :state, :now)
+         ON CONFLICT(key_index) DO UPDATE SET
+            channel_id = excluded.channel_id, phase = excluded.phase,
+            funding_txid = excluded.funding_txid, state = excluded.state,
+            updated_at = excluded.updated_at",
+    )?
+    .execute(named_params! {
+        ":idx": key_index,
+        ":id": state.channel_id.as_slice(),
+        ":tmp": state.setup.temporary_channel_id.as_slice(),
+        ":peer": peer.serialize().as_slice(),
+        ":phase": state.phase.name(),
+        ":txid": funding_txid,
+        ":state": json,
+        ":now": now_secs(),
+    })?;
+    let signed = state.commitments.as_ref().into_iter().flat_map(|c| {
+        [Some(&c.remote), c.remote_waiting.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.sig.map(|s| (r.number, s)))
+    });
+    for (number, sig) in signed {
+        record_signature(conn, key_index, number, &sig.serialize_compact())?;
+    }
+    Ok(())
+}
+
+fn record_signature(
+    conn: &Connection,
+    key_index: u32,
+    number: u64,
+    sig: &[u8],
+) -> Result<(), StoreError> {
+    let number = i64::try_from(number)
+        .map_err(|_| StoreError::Corrupt("commitment number beyond 2^63".into()))?;
+    conn.prepare_cached(
+        "INSERT INTO channel_signatures (key_index, commitment_number, signature)
+         VALUES (:idx, :n, :sig) ON CONFLICT DO NOTHING",
+    )?
+    .execute(named_params! { ":idx": key_index, ":n": number, ":sig": sig })?;
+    let stored: Vec<u8> = conn
+        .prepare_cached(
+            "SELECT signature FROM channel_signatures
+             WHERE key_index = :idx AND commitment_number = :n",
+        )?
+        .query_row(named_params! { ":idx": key_index, ":n": number }, |r| {
+            r.get(0)
+        })?;
+    if stored != sig {
+        return Err(StoreError::Corrupt(format!(
+            "channel {key_index}: a second, different signature for the peer's commitment \
+             {number}; refusing to store (and send) it"
+        )));
+    }
+    Ok(())
+}
+
+fn decode(key_index: u32, peer: Vec<u8>, state: String) -> Result<StoredChannel, StoreError> {
+    let peer = PublicKey::from_slice(&peer)
+        .map_err(|_| StoreError::Corrupt("channels.peer_node_id is not a public key".into()))?;
+    let state = serde_json::from_str(&state)
+        .map_err(|e| StoreError::Corrupt(format!("channel {key_index}: unreadable state: {e}")))?;
+    Ok(StoredChannel {
+        key_index,
+        peer,
+        state,
+    })
+}
+
+/// Every stored channel, in key order.
+pub fn list(conn: &Connection) -> Result<Vec<StoredChannel>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT key_index, peer_node_id, state FROM channels ORDER BY key_index")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.map(|row| {
+        let (i, p, s) = row?;
+        decode(i, p, s)
+    })
+    .collect()
+}
+
+/// One channel by key index.
+pub fn get(conn: &Connection, key_index: u32) -> Result<Option<StoredChannel>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT peer_node_id, state FROM channels WHERE key_index = :idx")?
+        .query_row(named_params! { ":idx": key_index }, |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    row.map(|(p, s)| decode(key_index, p, s)).transpose()
+}
+
+/// The commitment numbers we signed for the peer, ascending (each at most once: the table's
+/// key).
+pub fn signed_numbers(conn: &Connection, key_index: u32) -> Result<Vec<u64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT commitment_number FROM channel_signatures WHERE key_index = :idx
+         ORDER BY commitment_number",
+    )?;
+    let rows = stmt.query_map(named_params! { ":idx": key_index }, |r| r.get::<_, i64>(0))?;
+    rows.map(|n| Ok(n? as u64)).collect()
+}
+
+#[cfg(all(test, feature = "test-utils"))]
+mod tests {
+    use super::*;
+    use crate::channel::testing::harness;
+    use crate::store::Store;
+
+    #[test]
+    fn a_channel_round_trips_and_a_second_signature_is_refused() {
+        let mut pair = harness::Pair::open(crate::channel::Format::Anchors, 0);
+        pair.confirm(3);
+        pair.pay(true, 10_000_000, 1);
+        let store = Store::open_in_memory().unwrap();
+        let peer = harness::keys(2).pubkeys.funding;
+        let state = pair.a.persisted.clone();
+        let idx = store.write_blocking(|tx| next_key_index(tx)).unwrap();
+        store
+            .write_blocking(|tx| save(tx, idx, &peer, &state))
+            .unwrap();
+        let back = store.blocking(|c| get(c, idx)).unwrap().unwrap();
+        assert_eq!(back.state, state);
+        assert_eq!(back.peer, peer);
+        let numbers = store.blocking(|c| signed_numbers(c, idx)).unwrap();
+        assert!(!numbers.is_empty());
+
+        // Same number, another signature: refused, and nothing of the write is kept.
+        let mut forged = state.clone();
+        let c = forged.commitments.as_mut().unwrap();
+        c.remote.sig = pair.b.persisted.commitments.as_ref().unwrap().remote.sig;
+        assert_ne!(c.remote.sig, state.commitments.as_ref().unwrap().remote.sig);
+        forged.height += 1;
+        let err = store
+            .write_blocking(|tx| save(tx, idx, &peer, &forged))
+            .unwrap_err();
+        assert!(err.to_string().contains("different signature"), "{err}");
+        let kept = store.blocking(|c| get(c, idx)).unwrap().unwrap();
+        assert_eq!(kept.state, state);
+    }
+}
