@@ -99,3 +99,25 @@ fn regtest_command_serves_rpc_keeps_its_chain_and_stops() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_killed_regtest_comes_back_at_its_tip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = start(dir.path());
+    let addr = bitcoin::Address::p2wsh(
+        &bitcoin::ScriptBuf::from_bytes(vec![0x51]),
+        bitcoin::Network::Regtest,
+    );
+    let hashes = r.client.generate_to_address(120, &addr).unwrap();
+    // SIGKILL: no flush of the kernel's databases; the block files are all there is.
+    r.child.kill().unwrap();
+    r.child.wait().unwrap();
+    let r = start(dir.path());
+    assert_eq!(r.client.get_block_count().unwrap(), 120);
+    assert_eq!(r.client.get_best_block_hash().unwrap(), hashes[119]);
+    r.client.generate_to_address(1, &addr).unwrap();
+    terminate(r);
+    let r = start(dir.path());
+    assert_eq!(r.client.get_block_count().unwrap(), 121);
+    terminate(r);
+}

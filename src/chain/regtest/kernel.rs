@@ -30,12 +30,42 @@ impl Storage {
     }
 }
 
-/// One regtest chainstate. Field order matters: the chainstate manager must be dropped before
-/// the context it was created from.
+/// One regtest chainstate. Field order matters: the chainstate manager must be dropped (which
+/// flushes it) before the context it was created from, and both before the running marker goes.
 pub(crate) struct Kernel {
     chainman: ChainstateManager,
     _context: Context,
     storage: Storage,
+    _running: RunningMarker,
+}
+
+/// A file that exists while a chainstate is open on disk. Found at start, it means the last run
+/// was killed: the kernel flushes its block index and chainstate lazily, so they may lag behind
+/// the block files, which are written as each block arrives. We then rebuild both from the
+/// block files (a reindex, quick at regtest sizes) rather than come back at an older tip.
+struct RunningMarker(Option<PathBuf>);
+
+impl RunningMarker {
+    const FILE: &'static str = "chainstate-open";
+
+    fn create(dir: Option<&Path>) -> Result<(RunningMarker, bool), RegtestError> {
+        let Some(dir) = dir else {
+            return Ok((RunningMarker(None), false));
+        };
+        let path = dir.join(Self::FILE);
+        let unclean = path.exists();
+        let file = std::fs::File::create(&path)?;
+        file.sync_all()?;
+        Ok((RunningMarker(Some(path)), unclean))
+    }
+}
+
+impl Drop for RunningMarker {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 /// A block-tree entry reduced to what callers need; owned so it outlives kernel borrows.
@@ -71,6 +101,19 @@ impl Kernel {
             .build()
             .map_err(|e| kernel_err("context", e))?;
         let in_memory = matches!(storage, Storage::Memory(_));
+        let disk_root = (!in_memory).then_some(root.as_path());
+        let (running, unclean) = RunningMarker::create(disk_root)?;
+        let mut replay = Vec::new();
+        if unclean {
+            tracing::warn!(
+                "the chain was not shut down cleanly: rebuilding it from its block files"
+            );
+            replay = read_block_files(&blocks_dir)?;
+            std::fs::remove_dir_all(&data_dir)?;
+            std::fs::remove_dir_all(&blocks_dir)?;
+            std::fs::create_dir_all(&data_dir)?;
+            std::fs::create_dir_all(&blocks_dir)?;
+        }
         let path_str = |p: &Path| {
             p.to_str()
                 .map(str::to_owned)
@@ -86,11 +129,16 @@ impl Kernel {
         chainman
             .import_blocks()
             .map_err(|e| kernel_err("import blocks", e))?;
-        Ok(Kernel {
+        let kernel = Kernel {
             chainman,
             _context: context,
             storage,
-        })
+            _running: running,
+        };
+        for block in &replay {
+            kernel.process_block(block)?;
+        }
+        Ok(kernel)
     }
 
     /// Closes the chainstate and deletes its files, handing back the storage to reopen afresh.
@@ -99,9 +147,12 @@ impl Kernel {
             chainman,
             _context,
             storage,
+            _running,
         } = self;
         drop(chainman);
         drop(_context);
+        // Closed cleanly: the rebuild that follows starts from nothing anyway.
+        drop(_running);
         let root = storage.root();
         for sub in ["chainstate", "blocks"] {
             let p = root.join(sub);
@@ -166,6 +217,43 @@ impl Kernel {
         let _ = self.chainman.process_block(&kb);
         Ok(())
     }
+}
+
+/// Every block stored in the kernel's `blk*.dat` files, in file order (parents before children,
+/// as they arrived). The files are XOR-obfuscated with the 8-byte key in `xor.dat`; each record
+/// is the network magic, a little-endian length and the block; the preallocated tail is zeros.
+fn read_block_files(blocks_dir: &Path) -> Result<Vec<Block>, RegtestError> {
+    const REGTEST_MAGIC: [u8; 4] = [0xfa, 0xbf, 0xb5, 0xda];
+    let key = match std::fs::read(blocks_dir.join("xor.dat")) {
+        Ok(k) if k.len() == 8 => k,
+        Ok(_) => return Err(RegtestError::Kernel("xor.dat is not 8 bytes".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![0; 8],
+        Err(e) => return Err(e.into()),
+    };
+    let mut blocks = Vec::new();
+    for n in 0.. {
+        let path = blocks_dir.join(format!("blk{n:05}.dat"));
+        let Ok(mut data) = std::fs::read(&path) else {
+            break;
+        };
+        for (i, b) in data.iter_mut().enumerate() {
+            *b ^= key[i % 8];
+        }
+        let mut pos = 0;
+        while pos + 8 <= data.len() && data[pos..pos + 4] == REGTEST_MAGIC {
+            let len = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().expect("4 bytes"));
+            let end = pos + 8 + len as usize;
+            let Some(raw) = data.get(pos + 8..end) else {
+                break; // A record cut short by the crash: nothing after it was written either.
+            };
+            match deserialize::<Block>(raw) {
+                Ok(block) => blocks.push(block),
+                Err(_) => break,
+            }
+            pos = end;
+        }
+    }
+    Ok(blocks)
 }
 
 /// Runs Bitcoin Core's script interpreter on every input of `tx` with all consensus flags

@@ -58,7 +58,20 @@ pub fn main(args: RegtestArgs) -> ExitCode {
     }
 }
 
+/// Bitcoin Core's own log lines, at debug level under this module.
+struct KernelLog;
+
+impl bitcoinkernel::Log for KernelLog {
+    fn log(&self, message: &str) {
+        tracing::debug!(target: "chanhub::kernel", "{}", message.trim_end());
+    }
+}
+
 async fn run(args: RegtestArgs) -> Result<(), String> {
+    // Kept alive for the whole run; only worth its cost when someone asks for debug logs.
+    let _kernel_log = tracing::enabled!(target: "chanhub::kernel", tracing::Level::DEBUG)
+        .then(|| bitcoinkernel::Logger::new(KernelLog).ok())
+        .flatten();
     let node = RegtestNode::open(&args.datadir)
         .map_err(|e| format!("cannot open the chain in {}: {e}", args.datadir.display()))?;
     let auth = RpcAuthConfig {
