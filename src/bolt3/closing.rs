@@ -10,6 +10,7 @@ use bitcoin::secp256k1::{Message, PublicKey};
 use bitcoin::transaction::Version;
 use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
 
+use super::commitment::check_balances;
 use super::funding::{bip69_output_order, finalize_funding_spend, funding_spend_sighash};
 use super::sign::{verify_digest, ChannelSigner, SigningKey};
 use super::Bolt3Error;
@@ -45,20 +46,7 @@ pub struct ClosingTx {
 
 /// Build the closing transaction.
 pub fn build_closing_tx(d: &ClosingDescription) -> Result<ClosingTx, Bolt3Error> {
-    let total = d
-        .to_local_msat
-        .checked_add(d.to_remote_msat)
-        .ok_or(Bolt3Error::AmountOverflow)?;
-    let funding_msat = d
-        .funding_sat
-        .checked_mul(1000)
-        .ok_or(Bolt3Error::AmountOverflow)?;
-    if total != funding_msat {
-        return Err(Bolt3Error::BalanceMismatch {
-            funding_msat,
-            total_msat: total,
-        });
-    }
+    check_balances(d.funding_sat, [d.to_local_msat, d.to_remote_msat])?;
     let mut local_sat = d.to_local_msat / 1000;
     let mut remote_sat = d.to_remote_msat / 1000;
     let payer = if d.local_is_opener {

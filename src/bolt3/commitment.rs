@@ -128,18 +128,17 @@ fn output_order(a: &PendingOutput, b: &PendingOutput) -> Ordering {
         .then_with(|| a.cltv.cmp(&b.cltv))
 }
 
-fn check_balances(d: &CommitmentDescription) -> Result<(), Bolt3Error> {
-    let mut total = d
-        .to_local_msat
-        .checked_add(d.to_remote_msat)
+/// The amounts (msat) a transaction distributes must add up to the funding exactly: a
+/// mismatch means the caller's state is wrong, and signing it would lose or invent money.
+pub(crate) fn check_balances(
+    funding_sat: u64,
+    amounts_msat: impl IntoIterator<Item = u64>,
+) -> Result<(), Bolt3Error> {
+    let total = amounts_msat
+        .into_iter()
+        .try_fold(0u64, |sum, a| sum.checked_add(a))
         .ok_or(Bolt3Error::AmountOverflow)?;
-    for h in &d.htlcs {
-        total = total
-            .checked_add(h.amount_msat)
-            .ok_or(Bolt3Error::AmountOverflow)?;
-    }
-    let funding_msat = d
-        .funding_sat
+    let funding_msat = funding_sat
         .checked_mul(1000)
         .ok_or(Bolt3Error::AmountOverflow)?;
     if total != funding_msat {
@@ -208,7 +207,12 @@ pub fn build_commitment_tx(d: &CommitmentDescription) -> Result<CommitmentTx, Bo
     if d.commitment_number > FIRST_INDEX {
         return Err(Bolt3Error::NumberTooLarge(d.commitment_number));
     }
-    check_balances(d)?;
+    check_balances(
+        d.funding_sat,
+        [d.to_local_msat, d.to_remote_msat]
+            .into_iter()
+            .chain(d.htlcs.iter().map(|h| h.amount_msat)),
+    )?;
     let ct = d.channel_type;
 
     let untrimmed: Vec<usize> = (0..d.htlcs.len())
