@@ -36,6 +36,7 @@ pub mod keys;
 pub mod net;
 pub mod node;
 pub mod onion;
+pub mod payments;
 pub mod store;
 pub mod transport;
 pub mod wallet;

@@ -23,6 +23,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::channel::{Command, Event, Format};
 use crate::error::Error;
+use crate::invoice::RouteHint;
+use crate::payments::{PaymentEvent, PaymentRecord};
 use crate::wire::Message;
 
 pub use actor::{spawn, ManagerConfig, Starter};
@@ -52,6 +54,19 @@ pub struct OpenParams {
     pub push_msat: u64,
     pub format: Format,
 }
+
+/// A request to pay an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayRequest {
+    pub bolt11: String,
+    /// Required for an open-amount invoice; otherwise at least the invoice's amount.
+    pub amount_msat: Option<u64>,
+    /// Wait for the outcome (bounded by [`PAY_WAIT`]); `false` returns once the HTLC is offered.
+    pub wait: bool,
+}
+
+/// The longest `pay` waits for an outcome before answering `pending`.
+pub const PAY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Work for the actor.
 // Messages are moved straight through the queue; boxing the large one would add an
@@ -148,6 +163,32 @@ impl Channels {
     /// The channel events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<ChannelEvent> {
         self.events.subscribe()
+    }
+
+    /// Pays a BOLT 11 invoice over our channels (directly, or through the route hints'
+    /// first hop). Idempotent by payment hash: a pending or succeeded payment of the same hash
+    /// is returned as it is, never paid again.
+    pub async fn pay(&self, req: PayRequest) -> Result<PaymentRecord, Error> {
+        let _ = req;
+        Err(Error::NotImplemented("payments".into()))
+    }
+
+    /// Route hints for an invoice of ours: one per usable channel, through the peer, with the
+    /// policy the peer announced for forwarding to us.
+    pub async fn route_hints(&self) -> Result<Vec<RouteHint>, Error> {
+        Ok(Vec::new())
+    }
+
+    /// The fee policy changed: announce it to every peer again.
+    pub async fn policy_changed(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Payment events (invoice paid, payment succeeded or failed, HTLC forwarded) from now on.
+    pub fn subscribe_payments(&self) -> broadcast::Receiver<PaymentEvent> {
+        let (tx, rx) = broadcast::channel(1);
+        drop(tx);
+        rx
     }
 
     /// The commitment numbers this node signed for the peer, as recorded in the store (each

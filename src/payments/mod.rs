@@ -1,0 +1,12 @@
+//! Payments through the hub: the records and the pure decisions (forwarding policy, checks at
+//! the payee, routes from invoices), free of I/O. The node executes them in
+//! `node::channels` (the HTLC router) and stores them in `store::payments`.
+//!
+//! See `channel-spec/payments.md`.
+
+pub mod types;
+
+pub use types::{
+    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentEvent,
+    PaymentRecord, PaymentStatus,
+};

@@ -1,0 +1,197 @@
+//! The records and events of payments, shared by the engine, the store, the API and the CLI.
+
+use bitcoin::secp256k1::PublicKey;
+use serde::{Deserialize, Serialize};
+
+/// One HTLC on one channel: the channel's final id and the HTLC's id in its direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HtlcRef {
+    pub channel_id: [u8; 32],
+    pub htlc_id: u64,
+}
+
+/// What the hub charges to forward a payment over one of its channels (BOLT 7 fields), and
+/// what it announces to its peers in `channel_update`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeePolicy {
+    pub base_msat: u32,
+    /// Proportional fee, parts per million of the forwarded amount.
+    pub ppm: u32,
+    /// Blocks the hub keeps between the incoming and the outgoing HTLC's expiry.
+    pub cltv_delta: u16,
+}
+
+impl Default for FeePolicy {
+    fn default() -> Self {
+        FeePolicy {
+            base_msat: 1_000,
+            ppm: 100,
+            cltv_delta: 40,
+        }
+    }
+}
+
+impl FeePolicy {
+    /// BOLT 7: `base + amount * ppm / 1_000_000`, rounded down; `None` on overflow.
+    pub fn fee_msat(&self, amount_to_forward: u64) -> Option<u64> {
+        let prop = u128::from(amount_to_forward) * u128::from(self.ppm) / 1_000_000;
+        u64::try_from(prop).ok()?.checked_add(u64::from(self.base_msat))
+    }
+}
+
+/// An invoice's life. `expired` is decided at read time from `expires_at` for an open one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Open,
+    Paid,
+    Expired,
+    Cancelled,
+}
+
+impl InvoiceStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            InvoiceStatus::Open => "open",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Expired => "expired",
+            InvoiceStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// An invoice this node issued. The preimage stays inside the node until it settles an HTLC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceRecord {
+    pub payment_hash: [u8; 32],
+    pub bolt11: String,
+    pub preimage: [u8; 32],
+    pub payment_secret: [u8; 32],
+    /// `None`: the payer chooses the amount.
+    pub amount_msat: Option<u64>,
+    pub description: String,
+    pub min_final_cltv_expiry_delta: u16,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub status: InvoiceStatus,
+    /// Set once paid: what arrived, when, and by which HTLC.
+    pub received_msat: Option<u64>,
+    pub paid_at: Option<u64>,
+    pub paid_by: Option<HtlcRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl PaymentStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+}
+
+/// An outgoing payment, one per payment hash: paying the same hash again returns this record
+/// while it is pending or succeeded, and starts a new attempt only after a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub payment_hash: [u8; 32],
+    pub bolt11: Option<String>,
+    pub payee: PublicKey,
+    /// What the payee receives.
+    pub amount_msat: u64,
+    /// Fees to the forwarding hops: known when the route is chosen, final on success.
+    pub fee_msat: u64,
+    pub status: PaymentStatus,
+    pub preimage: Option<[u8; 32]>,
+    /// Why it failed, for people: the failure code's name and which hop said it.
+    pub failure: Option<String>,
+    pub created_at: u64,
+    pub resolved_at: Option<u64>,
+    /// The HTLC carrying the attempt, on our channel to the first hop.
+    pub htlc: Option<HtlcRef>,
+    /// The onion's session key and the route's node ids: enough to decrypt a failure.
+    pub session_key: [u8; 32],
+    pub route: Vec<PublicKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardStatus {
+    Pending,
+    Settled,
+    Failed,
+}
+
+impl ForwardStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ForwardStatus::Pending => "pending",
+            ForwardStatus::Settled => "settled",
+            ForwardStatus::Failed => "failed",
+        }
+    }
+}
+
+/// An HTLC the hub forwarded: one per incoming HTLC, so it is never forwarded twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardRecord {
+    pub incoming: HtlcRef,
+    pub outgoing: HtlcRef,
+    pub payment_hash: [u8; 32],
+    pub in_msat: u64,
+    pub out_msat: u64,
+    pub in_cltv_expiry: u32,
+    pub out_cltv_expiry: u32,
+    pub status: ForwardStatus,
+    /// The incoming onion's shared secret: wraps a downstream failure on its way back.
+    pub shared_secret: [u8; 32],
+    /// Settled: the preimage, to settle the incoming HTLC again after a restart.
+    pub preimage: Option<[u8; 32]>,
+    pub failure: Option<String>,
+    pub created_at: u64,
+    pub resolved_at: Option<u64>,
+}
+
+impl ForwardRecord {
+    pub fn fee_msat(&self) -> u64 {
+        self.in_msat.saturating_sub(self.out_msat)
+    }
+}
+
+/// What the node tells its API clients about payments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PaymentEvent {
+    InvoicePaid {
+        payment_hash: String,
+        amount_msat: u64,
+    },
+    PaymentSucceeded {
+        payment_hash: String,
+        preimage: String,
+        fee_msat: u64,
+    },
+    PaymentFailed {
+        payment_hash: String,
+        failure: String,
+    },
+    HtlcForwarded {
+        payment_hash: String,
+        in_channel_id: String,
+        out_channel_id: String,
+        in_msat: u64,
+        out_msat: u64,
+        fee_msat: u64,
+        /// `settled` or `failed`.
+        status: String,
+    },
+}
