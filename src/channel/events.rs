@@ -5,6 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use super::changes::AddHtlc;
 
+/// What `update_fail_malformed_htlc` said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MalformedFailure {
+    pub failure_code: u16,
+    pub sha256_of_onion: [u8; 32],
+}
+
 /// Something the owner may act on. Events are informational: the state they describe is in the
 /// `Persist` output of the same transition, so replaying an event after a crash is harmless
 /// (the owner must treat them as idempotent).
@@ -32,11 +39,13 @@ pub enum Event {
     HtlcReceived { htlc: AddHtlc },
     /// The peer revealed the preimage of our HTLC `id` (act on it at once: upstream needs it).
     HtlcFulfilled { id: u64, preimage: [u8; 32] },
-    /// Our HTLC `id` was failed and the failure is irrevocably committed.
+    /// Our HTLC `id` was failed and the failure is irrevocably committed. `reason` is the
+    /// error onion; for `update_fail_malformed_htlc` it is empty and `malformed` has the
+    /// peer's code and hash, from which the hub makes the error onion itself.
     HtlcFailed {
         id: u64,
         reason: Vec<u8>,
-        malformed: bool,
+        malformed: Option<MalformedFailure>,
     },
     /// An HTLC we had offered but not yet signed was dropped by a disconnection.
     HtlcDropped { id: u64, payment_hash: [u8; 32] },

@@ -42,7 +42,7 @@ use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message};
 pub use changes::{AddHtlc, Origin, Spec, Update};
 pub use commitments::KeyMaterial;
 pub use error::ChannelError;
-pub use events::Event;
+pub use events::{Event, MalformedFailure};
 pub use limits::{ChannelConfig, SideParams};
 pub use open::{channel_id_from_funding, OpenRequest};
 pub use state::{ChannelState, Format, Link, Phase};

@@ -22,7 +22,7 @@ use crate::wire::{CommitmentSigned, RevokeAndAck, TlvStream, UpdateFailMalformed
 use super::changes::{preimage_matches, AddHtlc, Origin, Spec, SpecHtlc, Update};
 use super::commitments;
 use super::error::ChannelError;
-use super::events::Event;
+use super::events::{Event, MalformedFailure};
 use super::limits::{dust_exposure_msat, opener_cost_msat, untrimmed_count, HtlcCheck};
 use super::state::{Commitments, LastSent, Link, LocalCommit, Phase, RemoteCommit};
 use super::Step;
@@ -523,12 +523,19 @@ impl Step<'_> {
                 Update::Fail { id, reason } => self.event(Event::HtlcFailed {
                     id,
                     reason,
-                    malformed: false,
+                    malformed: None,
                 }),
-                Update::FailMalformed { id, .. } => self.event(Event::HtlcFailed {
+                Update::FailMalformed {
+                    id,
+                    sha256_of_onion,
+                    failure_code,
+                } => self.event(Event::HtlcFailed {
                     id,
                     reason: Vec::new(),
-                    malformed: true,
+                    malformed: Some(MalformedFailure {
+                        failure_code,
+                        sha256_of_onion,
+                    }),
                 }),
                 Update::Fulfill { .. } | Update::Fee { .. } => {}
             }

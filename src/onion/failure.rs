@@ -120,6 +120,36 @@ impl FailureMessage {
         }
     }
 
+    /// The BOLT 4 name, for logs and for people reading why a payment failed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            F::InvalidRealm => "invalid_realm",
+            F::TemporaryNodeFailure => "temporary_node_failure",
+            F::PermanentNodeFailure => "permanent_node_failure",
+            F::RequiredNodeFeatureMissing => "required_node_feature_missing",
+            F::InvalidOnionVersion { .. } => "invalid_onion_version",
+            F::InvalidOnionHmac { .. } => "invalid_onion_hmac",
+            F::InvalidOnionKey { .. } => "invalid_onion_key",
+            F::TemporaryChannelFailure { .. } => "temporary_channel_failure",
+            F::PermanentChannelFailure => "permanent_channel_failure",
+            F::RequiredChannelFeatureMissing => "required_channel_feature_missing",
+            F::UnknownNextPeer => "unknown_next_peer",
+            F::AmountBelowMinimum { .. } => "amount_below_minimum",
+            F::FeeInsufficient { .. } => "fee_insufficient",
+            F::IncorrectCltvExpiry { .. } => "incorrect_cltv_expiry",
+            F::ExpiryTooSoon { .. } => "expiry_too_soon",
+            F::IncorrectOrUnknownPaymentDetails { .. } => "incorrect_or_unknown_payment_details",
+            F::FinalIncorrectCltvExpiry { .. } => "final_incorrect_cltv_expiry",
+            F::FinalIncorrectHtlcAmount { .. } => "final_incorrect_htlc_amount",
+            F::ChannelDisabled { .. } => "channel_disabled",
+            F::ExpiryTooFar => "expiry_too_far",
+            F::InvalidOnionPayload { .. } => "invalid_onion_payload",
+            F::MppTimeout => "mpp_timeout",
+            F::InvalidOnionBlinding { .. } => "invalid_onion_blinding",
+            F::Unknown { .. } => "unknown_failure",
+        }
+    }
+
     /// Retrying the same route cannot succeed.
     pub fn is_permanent(&self) -> bool {
         self.code() & PERM != 0

@@ -10,3 +10,7 @@ pub use types::{
     FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentEvent,
     PaymentRecord, PaymentStatus,
 };
+
+pub mod forward;
+pub mod receive;
+pub mod route;

@@ -82,7 +82,7 @@ fn failed_htlc_refunds_the_offerer() {
     p.deliver_all();
     p.assert_agree();
     assert_eq!(p.a.channel.balances_msat(), (1_000_000_000, 0));
-    assert!(p.a.events.iter().any(|e| matches!(e, Event::HtlcFailed { id: 0, reason, malformed: false } if reason == &vec![1, 2, 3])));
+    assert!(p.a.events.iter().any(|e| matches!(e, Event::HtlcFailed { id: 0, reason, malformed: None } if reason == &vec![1, 2, 3])));
 }
 
 #[test]
