@@ -73,7 +73,7 @@ pub fn check_forward(
     let required = policy
         .fee_msat(outgoing.amount_msat)
         .and_then(|fee| outgoing.amount_msat.checked_add(fee));
-    if required.is_none_or(|r| incoming.amount_msat < r) {
+    if required.map_or(true, |r| incoming.amount_msat < r) {
         return Err(FailureMessage::FeeInsufficient {
             htlc_msat: incoming.amount_msat,
             channel_update: None,
@@ -82,7 +82,7 @@ pub fn check_forward(
     let needed_cltv = outgoing
         .cltv_expiry
         .checked_add(u32::from(policy.cltv_delta));
-    if needed_cltv.is_none_or(|c| incoming.cltv_expiry < c) {
+    if needed_cltv.map_or(true, |c| incoming.cltv_expiry < c) {
         return Err(FailureMessage::IncorrectCltvExpiry {
             cltv_expiry: incoming.cltv_expiry,
             channel_update: None,
