@@ -8,6 +8,7 @@ use super::channel_close::{ClosingSigned, Shutdown};
 use super::channel_open::{
     AcceptChannel, ChannelReady, FundingCreated, FundingSigned, OpenChannel,
 };
+use super::channel_update::ChannelUpdate;
 use super::codec::{Reader, Writer};
 use super::commitment::{CommitmentSigned, RevokeAndAck, UpdateFee};
 use super::error::{DecodeError, EncodeError};
@@ -74,9 +75,10 @@ impl RawMessage {
     }
 }
 
-/// BOLT 7 gossip types. Not decoded here, but known: a peer may legitimately send
-/// `channel_update` (258, even) for our private channels, which must not end the connection.
-pub const GOSSIP_TYPES: [u16; 9] = [256, 257, 258, 259, 261, 262, 263, 264, 265];
+/// BOLT 7 gossip types that are not decoded here, but known: a peer may legitimately send them
+/// and they must not end the connection. `channel_update` (258) is not among them: it is
+/// decoded ([`Message::ChannelUpdate`]) because peers send it for our private channels.
+pub const GOSSIP_TYPES: [u16; 8] = [256, 257, 259, 261, 262, 263, 264, 265];
 
 macro_rules! messages {
     ($($variant:ident($ty:ty)),* $(,)?) => {
@@ -159,11 +161,13 @@ messages! {
     UpdateFee(UpdateFee),
     UpdateFailMalformedHtlc(UpdateFailMalformedHtlc),
     ChannelReestablish(ChannelReestablish),
+    ChannelUpdate(ChannelUpdate),
 }
 
 impl Message {
     /// The channel a BOLT 2 message is about (the temporary id before funding), for routing it
-    /// to its channel; `None` for connection-level messages. For `error` and `warning`,
+    /// to its channel; `None` for connection-level messages and for `channel_update`, which
+    /// names its channel by `short_channel_id` (real or alias) only. For `error` and `warning`,
     /// [`ChannelId::ALL`] means every channel.
     pub fn channel_id(&self) -> Option<ChannelId> {
         Some(match self {
@@ -187,6 +191,7 @@ impl Message {
             Message::Init(_)
             | Message::Ping(_)
             | Message::Pong(_)
+            | Message::ChannelUpdate(_)
             | Message::Gossip(_)
             | Message::Unknown(_) => return None,
         })
@@ -205,7 +210,7 @@ mod tests {
             Message::DECODED_TYPES,
             &[
                 1, 16, 17, 18, 19, 32, 33, 34, 35, 36, 38, 39, 128, 130, 131, 132, 133, 134, 135,
-                136
+                136, 258
             ]
         );
         for t in GOSSIP_TYPES {
@@ -240,9 +245,19 @@ mod tests {
 
     #[test]
     fn gossip_is_passed_through_raw() {
-        let m = Message::decode(&[0x01, 0x02, 0xaa]).unwrap();
-        assert_eq!(m.msg_type(), 258);
-        assert!(matches!(m, Message::Gossip(_)));
+        for t in GOSSIP_TYPES {
+            let mut bytes = t.to_be_bytes().to_vec();
+            bytes.push(0xaa);
+            let m = Message::decode(&bytes).unwrap();
+            assert_eq!(m.msg_type(), t);
+            assert!(matches!(m, Message::Gossip(_)));
+            assert_eq!(m.channel_id(), None);
+        }
+        // `channel_update` is decoded, so a malformed one is an error, not raw gossip.
+        assert_eq!(
+            Message::decode(&[0x01, 0x02, 0xaa]),
+            Err(DecodeError::ShortRead)
+        );
     }
 
     #[test]

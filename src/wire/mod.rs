@@ -5,6 +5,7 @@
 //! - [`setup`]: `init`, `error`, `warning`, `ping`, `pong`.
 //! - [`channel_open`], [`htlc`], [`commitment`], [`channel_close`], [`reestablish`]: the
 //!   BOLT 2 channel messages.
+//! - [`channel_update`]: BOLT 7's `channel_update`, which peers exchange for private channels.
 //! - [`message`]: the [`Message`] enum, which decodes any message and applies the odd/even
 //!   rule to unknown types.
 //!
@@ -15,6 +16,7 @@
 pub mod bigsize;
 pub mod channel_close;
 pub mod channel_open;
+pub mod channel_update;
 pub mod codec;
 pub mod commitment;
 pub mod error;
@@ -38,6 +40,7 @@ pub use channel_open::{
     AcceptChannel, ChannelPoints, ChannelReady, FundingCreated, FundingSigned, OpenChannel,
     OpenTlvs,
 };
+pub use channel_update::{direction_bit, ChannelUpdate, UnsignedChannelUpdate};
 pub use codec::{Reader, Writer};
 pub use commitment::{CommitmentSigned, RevokeAndAck, UpdateFee};
 pub use error::{DecodeError, EncodeError};

@@ -382,6 +382,40 @@ fn channel_reestablish() -> impl Strategy<Value = ChannelReestablish> {
         )
 }
 
+fn channel_update() -> impl Strategy<Value = ChannelUpdate> {
+    (
+        signature(),
+        any::<[u8; 32]>(),
+        any::<(u64, u32, u8, u8, u16)>(),
+        any::<(u64, u32, u32, u64)>(),
+        bytes(40),
+    )
+        .prop_map(
+            |(signature, chain, (scid, timestamp, mflags, cflags, delta), policy, excess_data)| {
+                let (
+                    htlc_minimum_msat,
+                    fee_base_msat,
+                    fee_proportional_millionths,
+                    htlc_maximum_msat,
+                ) = policy;
+                ChannelUpdate {
+                    signature,
+                    chain_hash: ChainHash::from(chain),
+                    short_channel_id: ShortChannelId(scid),
+                    timestamp,
+                    message_flags: mflags,
+                    channel_flags: cflags,
+                    cltv_expiry_delta: delta,
+                    htlc_minimum_msat,
+                    fee_base_msat,
+                    fee_proportional_millionths,
+                    htlc_maximum_msat,
+                    excess_data,
+                }
+            },
+        )
+}
+
 fn raw(types: impl Strategy<Value = u16>) -> impl Strategy<Value = RawMessage> {
     (types, bytes(100)).prop_map(|(msg_type, payload)| RawMessage { msg_type, payload })
 }
@@ -416,6 +450,7 @@ pub fn message() -> impl Strategy<Value = Message> {
         update_fee().prop_map(Message::UpdateFee),
         update_fail_malformed_htlc().prop_map(Message::UpdateFailMalformedHtlc),
         channel_reestablish().prop_map(Message::ChannelReestablish),
+        channel_update().prop_map(Message::ChannelUpdate),
         raw(proptest::sample::select(GOSSIP_TYPES.to_vec())).prop_map(Message::Gossip),
         raw(unknown_odd_type()).prop_map(Message::Unknown),
     ]
