@@ -302,7 +302,7 @@ mod tests {
             Step::Deliver(Message::Error(_))
         ));
         assert!(matches!(
-            s.on_message(&[0x01, 0x02, 0xaa], now),
+            s.on_message(&[0x01, 0x00, 0xaa], now),
             Step::Deliver(Message::Gossip(_))
         ));
     }
