@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use super::codec::{Reader, Writer};
 use super::error::DecodeError;
 
@@ -39,7 +41,10 @@ impl fmt::Display for ChannelId {
 }
 
 /// A short channel id: block height (3 bytes), transaction index (3), output index (2).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+///
+/// Serialized (serde) as its `u64`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct ShortChannelId(pub u64);
 
 impl ShortChannelId {
@@ -148,6 +153,14 @@ mod tests {
         assert_eq!(scid.to_string(), "700000x1234x1");
         assert_eq!(ShortChannelId(0x226).to_string(), "0x0x550");
         assert_eq!(ShortChannelId::new(1 << 24, 0, 0), None);
+    }
+
+    #[test]
+    fn short_channel_id_serde_is_the_u64() {
+        let scid = ShortChannelId::new(16_000_000, 7, 1).unwrap();
+        let json = serde_json::to_string(&scid).unwrap();
+        assert_eq!(json, scid.0.to_string());
+        assert_eq!(serde_json::from_str::<ShortChannelId>(&json).unwrap(), scid);
     }
 
     #[test]
