@@ -31,6 +31,7 @@ fn open_message(funding_sat: u64, push_msat: u64, chain_hash: ChainHash, tmp: u8
         format: Format::Anchors,
         shutdown_script: ScriptBuf::new(),
         announce: false,
+        alias: chanhub::channel::random_alias(),
     };
     let (_, outputs) = Channel::open(lax, keys, req).unwrap();
     outputs

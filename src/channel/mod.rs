@@ -37,14 +37,16 @@ mod tests;
 
 use bitcoin::{ScriptBuf, Transaction};
 
-use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message};
+use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, ShortChannelId};
 
 pub use changes::{AddHtlc, Origin, Spec, Update};
 pub use commitments::KeyMaterial;
 pub use error::ChannelError;
 pub use events::{Event, MalformedFailure};
 pub use limits::{ChannelConfig, SideParams};
-pub use open::{channel_id_from_funding, OpenRequest};
+pub use open::{
+    channel_id_from_funding, random_alias, OpenRequest, ALIAS_MAX_BLOCK, ALIAS_MIN_BLOCK,
+};
 pub use state::{ChannelState, Format, Link, Phase};
 
 /// Something that happened to the channel.
@@ -310,6 +312,17 @@ impl Channel {
 
     pub fn phase(&self) -> &Phase {
         &self.state.phase
+    }
+
+    /// The alias we gave the peer in `channel_ready`: an onion naming it means "forward over
+    /// this channel".
+    pub fn local_alias(&self) -> Option<ShortChannelId> {
+        self.state.local_alias
+    }
+
+    /// The latest alias the peer gave us in `channel_ready`, for our invoices' route hints.
+    pub fn remote_alias(&self) -> Option<ShortChannelId> {
+        self.state.remote_alias
     }
 
     /// Our and the peer's balance on our current commitment, HTLCs in flight excluded.

@@ -15,11 +15,12 @@
 use bitcoin::constants::ChainHash;
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Transaction};
+use rand::Rng;
 
 use crate::bolt3::funding::funding_output;
 use crate::wire::{
     AcceptChannel, ChannelId, ChannelPoints, ChannelReady, Features, FundingCreated, FundingSigned,
-    OpenChannel, OpenTlvs, TlvStream,
+    OpenChannel, OpenTlvs, ShortChannelId, TlvStream,
 };
 
 use super::changes::{Origin, Spec};
@@ -47,6 +48,25 @@ pub struct OpenRequest {
     pub format: Format,
     pub shutdown_script: ScriptBuf,
     pub announce: bool,
+    /// Our alias for the channel, sent in `channel_ready` (see [`random_alias`]).
+    pub alias: ShortChannelId,
+}
+
+/// Lowest block height of an alias: far above any real chain height for decades, so an alias
+/// cannot be mistaken for a real short channel id (LDK draws its fake scids from the same range).
+pub const ALIAS_MIN_BLOCK: u32 = 16_000_000;
+/// Highest block height a short channel id can hold (3 bytes).
+pub const ALIAS_MAX_BLOCK: u32 = (1 << 24) - 1;
+
+/// A fresh random alias: block height in [`ALIAS_MIN_BLOCK`]..=[`ALIAS_MAX_BLOCK`], random
+/// transaction index and output. About 2^56 values, so two channels of ours colliding is
+/// negligible; the owner may still check against its existing aliases and draw again.
+pub fn random_alias() -> ShortChannelId {
+    let mut rng = rand::thread_rng();
+    let block = rng.gen_range(ALIAS_MIN_BLOCK..=ALIAS_MAX_BLOCK);
+    let tx_index = rng.gen_range(0..1u32 << 24);
+    ShortChannelId::new(block, tx_index, rng.gen())
+        .expect("block and tx index are drawn within 24 bits")
 }
 
 fn channel_type_of(format: Format) -> Features {
@@ -103,7 +123,7 @@ pub fn channel_id_from_funding(outpoint: &OutPoint) -> [u8; 32] {
     id
 }
 
-fn new_state(config: ChannelConfig, setup: Setup) -> ChannelState {
+fn new_state(config: ChannelConfig, setup: Setup, alias: ShortChannelId) -> ChannelState {
     ChannelState {
         config,
         channel_id: setup.temporary_channel_id,
@@ -114,6 +134,8 @@ fn new_state(config: ChannelConfig, setup: Setup) -> ChannelState {
         close: CloseState::default(),
         behind: false,
         height: 0,
+        local_alias: Some(alias),
+        remote_alias: None,
     }
 }
 
@@ -204,7 +226,7 @@ impl Channel {
             shutdown_script: req.shutdown_script,
             announce: req.announce,
         };
-        let state = new_state(config, setup);
+        let state = new_state(config, setup, req.alias);
         let out = vec![
             Output::Persist(Box::new(state.clone())),
             Output::Send(msg.into()),
@@ -212,15 +234,17 @@ impl Channel {
         Ok((Channel { state, keys }, out))
     }
 
-    /// Accept the peer's `open_channel`, or refuse it with an `error` and an event.
+    /// Accept the peer's `open_channel`, or refuse it with an `error` and an event. `alias` is
+    /// ours for the channel, sent in `channel_ready` (see [`random_alias`]).
     pub fn accept(
         config: ChannelConfig,
         keys: KeyMaterial,
         chain_hash: ChainHash,
         open: &OpenChannel,
         shutdown_script: ScriptBuf,
+        alias: ShortChannelId,
     ) -> Result<(Channel, Vec<Output>), Refused> {
-        Self::try_accept(config, keys, chain_hash, open, shutdown_script).map_err(|error| {
+        Self::try_accept(config, keys, chain_hash, open, shutdown_script, alias).map_err(|error| {
             let text = error.to_string();
             Refused {
                 outputs: vec![
@@ -244,6 +268,7 @@ impl Channel {
         chain_hash: ChainHash,
         open: &OpenChannel,
         shutdown_script: ScriptBuf,
+        alias: ShortChannelId,
     ) -> Result<(Channel, Vec<Output>), ChannelError> {
         if open.chain_hash != chain_hash {
             return Err(ChannelError::BadOpenParameter(
@@ -314,7 +339,7 @@ impl Channel {
             shutdown_script,
             announce: open.announce_channel(),
         };
-        let mut state = new_state(config, setup);
+        let mut state = new_state(config, setup, alias);
         state.phase = Phase::AcceptSent;
         let out = vec![
             Output::Persist(Box::new(state.clone())),
@@ -572,12 +597,13 @@ impl Step<'_> {
         Ok(())
     }
 
+    /// Our `channel_ready`, first or retransmitted: always with our alias.
     pub(super) fn send_channel_ready(&mut self) -> Result<(), ChannelError> {
         let point = self.keys.point(1)?;
         self.send(ChannelReady {
             channel_id: self.channel_id(),
             second_per_commitment_point: point,
-            short_channel_id_alias: None,
+            short_channel_id_alias: self.s.local_alias,
             extra_tlvs: TlvStream::new(),
         });
         Ok(())
@@ -592,6 +618,9 @@ impl Step<'_> {
                 message: "channel_ready",
                 state: "unfunded".into(),
             })?;
+        // The peer's alias for our route hints; a later `channel_ready` may bring a new one,
+        // which replaces it. One without an alias keeps the one we have.
+        let alias = m.short_channel_id_alias.or(self.s.remote_alias);
         match self.s.phase {
             Phase::AwaitingReady { ready_sent, .. } => {
                 c.remote_next_point = Some(m.second_per_commitment_point);
@@ -599,6 +628,7 @@ impl Step<'_> {
                     ready_sent,
                     ready_received: true,
                 };
+                self.s.remote_alias = alias;
                 self.maybe_ready();
                 Ok(())
             }
@@ -611,9 +641,13 @@ impl Step<'_> {
                         "channel_ready with another point".into(),
                     ));
                 }
+                self.s.remote_alias = alias;
                 Ok(())
             }
-            _ => Ok(()),
+            _ => {
+                self.s.remote_alias = alias;
+                Ok(())
+            }
         }
     }
 

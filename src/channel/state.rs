@@ -11,6 +11,7 @@ use bitcoin::{OutPoint, ScriptBuf, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::bolt3::{ChannelPublicKeys, ChannelType, RevocationStore};
+use crate::wire::ShortChannelId;
 
 use super::changes::{LocalChanges, Origin, RemoteChanges, Spec, Update};
 use super::limits::{ChannelConfig, SideParams};
@@ -239,6 +240,15 @@ pub struct ChannelState {
     pub behind: bool,
     /// The latest block height we were told about.
     pub height: u32,
+    /// The alias we chose for this channel (the owner draws it at random) and send in every
+    /// `channel_ready`: the peer puts it in its invoices' route hints, and an onion naming it
+    /// means "forward over this channel". `None` only for channels persisted before aliases.
+    #[serde(default)]
+    pub local_alias: Option<ShortChannelId>,
+    /// The latest alias the peer sent in `channel_ready`: what we put in our invoices' route
+    /// hints for this channel, and the `short_channel_id` of the `channel_update` we send it.
+    #[serde(default)]
+    pub remote_alias: Option<ShortChannelId>,
 }
 
 mod revocation_store_serde {

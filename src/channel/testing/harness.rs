@@ -18,7 +18,7 @@ use crate::channel::{
     Output, Phase, Refused,
 };
 use crate::keys::{KeysManager, Seed};
-use crate::wire::{ChannelId, Message};
+use crate::wire::{ChannelId, Message, ShortChannelId};
 
 pub const FUNDING_SAT: u64 = 1_000_000;
 
@@ -37,6 +37,11 @@ pub fn preimage(n: u64) -> [u8; 32] {
 
 pub fn hash_of(preimage: &[u8; 32]) -> [u8; 32] {
     sha256::Hash::hash(preimage).to_byte_array()
+}
+
+/// The alias the node with `seed` gives its peer: distinct per seed, in the alias range.
+pub fn alias(seed: u8) -> ShortChannelId {
+    ShortChannelId::new(16_000_000 + u32::from(seed), u32::from(seed), 1).expect("in range")
 }
 
 pub fn onion() -> Vec<u8> {
@@ -219,6 +224,7 @@ pub fn request(format: Format, push_msat: u64) -> OpenRequest {
         format,
         shutdown_script: shutdown_script(1),
         announce: false,
+        alias: alias(1),
     }
 }
 
@@ -235,8 +241,15 @@ impl Pair {
         let Some(Message::OpenChannel(open)) = a.outbox.pop_front() else {
             panic!("open_channel first")
         };
-        let (ch, out) = Channel::accept(config, keys(2), chain_hash(), &open, shutdown_script(2))
-            .expect("acceptable");
+        let (ch, out) = Channel::accept(
+            config,
+            keys(2),
+            chain_hash(),
+            &open,
+            shutdown_script(2),
+            alias(2),
+        )
+        .expect("acceptable");
         let b = Node::new(2, ch, out);
         let mut p = Pair {
             a,

@@ -342,8 +342,15 @@ fn funding_output_with_wrong_amount_or_script() {
         let Some(Message::OpenChannel(open)) = a.outbox.pop_front() else {
             panic!()
         };
-        let (ch, out) =
-            Channel::accept(config, keys(2), chain_hash(), &open, shutdown_script(2)).unwrap();
+        let (ch, out) = Channel::accept(
+            config,
+            keys(2),
+            chain_hash(),
+            &open,
+            shutdown_script(2),
+            alias(2),
+        )
+        .unwrap();
         let mut b = Node::new(2, ch, out);
         let accept = b.outbox.pop_front().unwrap();
         a.handle(Input::Message(accept)).unwrap();
@@ -443,6 +450,7 @@ fn open_breaking_our_limits_is_refused() {
             chain_hash(),
             &open,
             shutdown_script(2),
+            alias(2),
         )
         .expect_err(what);
         assert!(
@@ -460,6 +468,7 @@ fn open_breaking_our_limits_is_refused() {
         chain_hash(),
         &good,
         shutdown_script(2),
+        alias(2),
     );
     assert!(ok.is_ok());
 }

@@ -1,5 +1,6 @@
 //! State-machine tests: two machines back to back (the harness is in `super::testing`).
 
+mod aliases;
 mod consistency;
 mod flows;
 mod hostile;

@@ -416,6 +416,7 @@ impl Actor {
             format: p.format,
             shutdown_script: script,
             announce: false,
+            alias: crate::channel::random_alias(),
         };
         let (channel, outputs) = match Channel::open(self.cfg.channel.clone(), keys, req) {
             Ok(x) => x,
@@ -470,7 +471,8 @@ impl Actor {
             }
         };
         let config = self.cfg.channel.clone();
-        match Channel::accept(config, keys, self.cfg.chain_hash, open, script) {
+        let alias = crate::channel::random_alias();
+        match Channel::accept(config, keys, self.cfg.chain_hash, open, script, alias) {
             Ok((channel, outputs)) => {
                 tracing::info!(channel = idx, %peer, capacity_sat = open.funding_satoshis,
                     "accepting channel");
