@@ -18,6 +18,8 @@
 //! - [`commitments`]: building, signing and verifying commitments; [`KeyMaterial`].
 //! - [`limits`]: [`ChannelConfig`] and every limit check.
 //! - `open`, `update`, `close`, `reestablish`: the transitions, one file per protocol phase.
+//! - `queries`: read-only questions about HTLCs ([`Channel::received_htlcs_to_settle`],
+//!   [`Channel::offered_htlc`]).
 
 pub mod changes;
 mod close;
@@ -26,6 +28,7 @@ pub mod error;
 pub mod events;
 pub mod limits;
 mod open;
+mod queries;
 mod reestablish;
 pub mod state;
 mod update;
@@ -47,6 +50,7 @@ pub use limits::{ChannelConfig, SideParams};
 pub use open::{
     channel_id_from_funding, random_alias, OpenRequest, ALIAS_MAX_BLOCK, ALIAS_MIN_BLOCK,
 };
+pub use queries::OfferedHtlc;
 pub use state::{ChannelState, Format, Link, Phase};
 
 /// Something that happened to the channel.

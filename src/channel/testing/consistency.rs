@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::harness::*;
-use crate::channel::{Command, Event, Format, Input, Link, Origin, Output, Update};
+use crate::channel::{Command, Event, Format, Input, Link, Output, Update};
 
 const AMOUNTS_MSAT: [u64; 6] = [1_000, 600_000, 2_000_000, 5_000_000, 20_000_000, 90_000_000];
 const FEERATES: [u32; 4] = [253, 1_000, 2_500, 6_000];
@@ -68,23 +68,10 @@ impl Run {
     /// HTLCs `a` may settle now: the peer's, committed on both sides, not being removed.
     fn settleable(&self, a: bool) -> Vec<(u64, [u8; 32])> {
         let n = if a { &self.pair.a } else { &self.pair.b };
-        let Some(c) = &n.channel.state().commitments else {
-            return Vec::new();
-        };
-        c.local
-            .spec
-            .htlcs
-            .iter()
-            .filter(|h| {
-                h.origin == Origin::Remote && c.remote.spec.find(Origin::Remote, h.add.id).is_some()
-            })
-            .filter(|h| {
-                !c.local_changes
-                    .all()
-                    .chain(&c.to_repropose)
-                    .any(|u| u.removed_id() == Some(h.add.id))
-            })
-            .map(|h| (h.add.id, h.add.payment_hash))
+        n.channel
+            .received_htlcs_to_settle()
+            .into_iter()
+            .map(|h| (h.id, h.payment_hash))
             .collect()
     }
 

@@ -5,3 +5,4 @@ mod consistency;
 mod flows;
 mod hostile;
 mod onchain;
+mod queries;

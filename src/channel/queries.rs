@@ -1,0 +1,76 @@
+//! Read-only questions about the HTLCs in a channel, for the hub's router after a restart: the
+//! events that announced HTLCs (`HtlcReceived`, `HtlcFulfilled`) may have been lost with the
+//! process, the persisted state has the answer.
+
+use super::changes::{AddHtlc, Origin, Update};
+use super::Channel;
+
+/// Where an HTLC we offered stands (see [`Channel::offered_htlc`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfferedHtlc {
+    /// Offered and not settled by the peer (yet): it may still be fulfilled or failed.
+    Pending,
+    /// The peer sent the preimage: the payment behind it succeeded, whatever happens next.
+    Fulfilled { preimage: [u8; 32] },
+}
+
+impl Channel {
+    /// HTLCs the peer offered that are irrevocably committed (in both our commitment and the
+    /// peer's) and that we have not started to remove: exactly those `Command::Fulfill` /
+    /// `Command::Fail` would accept now (phase aside), in id order. Empty before funding.
+    ///
+    /// Those the dust exposure cap rejected (`Event::HtlcMustFail`) are included: after a
+    /// restart the hub has to fail them like any other it cannot forward.
+    pub fn received_htlcs_to_settle(&self) -> Vec<AddHtlc> {
+        let Some(c) = &self.state.commitments else {
+            return Vec::new();
+        };
+        let removing = |id: u64| {
+            c.local_changes
+                .all()
+                .chain(&c.to_repropose)
+                .any(|u| u.removed_id() == Some(id))
+        };
+        let mut htlcs: Vec<AddHtlc> = c
+            .local
+            .spec
+            .htlcs
+            .iter()
+            .filter(|h| h.origin == Origin::Remote)
+            .filter(|h| c.remote.spec.find(Origin::Remote, h.add.id).is_some())
+            .filter(|h| !removing(h.add.id))
+            .map(|h| h.add.clone())
+            .collect();
+        htlcs.sort_by_key(|a| a.id);
+        htlcs
+    }
+
+    /// Where the HTLC we offered with `id` stands: `Fulfilled` once the peer's
+    /// `update_fulfill_htlc` for it is anywhere in our state, `Pending` while the add is in a
+    /// change list or a commitment, `None` if there is no such HTLC (never offered, dropped
+    /// unsigned by a disconnection, or settled and gone from every commitment).
+    ///
+    /// A fulfill the peer sent but never signed is dropped on disconnection (BOLT 2), and the
+    /// HTLC reads `Pending` again; its preimage was reported by `Event::HtlcFulfilled` when it
+    /// arrived and stays valid, so the owner should have recorded it then.
+    pub fn offered_htlc(&self, id: u64) -> Option<OfferedHtlc> {
+        let c = self.state.commitments.as_ref()?;
+        let fulfilled = c.remote_changes.all().find_map(|u| match u {
+            Update::Fulfill { id: i, preimage } if *i == id => Some(*preimage),
+            _ => None,
+        });
+        if let Some(preimage) = fulfilled {
+            return Some(OfferedHtlc::Fulfilled { preimage });
+        }
+        let in_changes = c
+            .local_changes
+            .all()
+            .any(|u| matches!(u, Update::Add(a) if a.id == id));
+        let in_specs = [Some(&c.local.spec), Some(&c.remote.spec)]
+            .into_iter()
+            .chain([c.remote_waiting.as_ref().map(|w| &w.spec)])
+            .flatten()
+            .any(|s| s.find(Origin::Local, id).is_some());
+        (in_changes || in_specs).then_some(OfferedHtlc::Pending)
+    }
+}
