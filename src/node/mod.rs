@@ -9,6 +9,7 @@ pub mod chain_backend;
 pub mod channels;
 pub mod datadir;
 mod identity;
+pub mod invoices;
 mod peer;
 
 use std::net::SocketAddr;
