@@ -14,7 +14,7 @@ mod peer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,6 +24,7 @@ use crate::api::{self, ApiState};
 use crate::chain::rpc_server::RunningRpcServer;
 use crate::config::NodeConfig;
 use crate::keys::{KeysError, KeysManager, Seed};
+use crate::payments::SharedPolicy;
 use crate::store::{Store, StoreError, DB_FILE};
 use crate::wallet::{Wallet, WalletError};
 use chain_backend::ChainBackend;
@@ -60,6 +61,8 @@ pub struct RunningNode {
     pub node_json: NodeJson,
     pub wallet: Arc<Wallet>,
     channels: channels::Channels,
+    /// The live fee policy, shared by the API and the HTLC router.
+    policy: SharedPolicy,
     datadir: PathBuf,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -113,8 +116,15 @@ impl Node {
             .map_err(io(format!("binding the API {}", config.api)))?;
         let api_addr = api_listener.local_addr().map_err(io("API port"))?;
 
+        // The fee policy: the one set through the API (stored) wins over the config file's.
+        let stored_policy = store
+            .call(crate::store::payments::get_policy)
+            .await?;
+        let policy: SharedPolicy = Arc::new(RwLock::new(stored_policy.unwrap_or(config.policy)));
+
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
+        // TODO(router): pass policy into ManagerConfig (and config.dev_manual_htlcs).
         let (handler, channels, start_channels) = channels::spawn(channels::ManagerConfig {
             channel: crate::channel::ChannelConfig::default(),
             chain_hash: bitcoin::constants::ChainHash::using_genesis_block_const(config.network),
@@ -143,6 +153,10 @@ impl Node {
             peers,
             channels: channels.clone(),
             dev_api: config.dev_api,
+            store: store.clone(),
+            node_key: *keys.node_secret(),
+            policy: policy.clone(),
+            shutdown: signal.clone(),
         };
         let mut api_signal = signal.clone();
         tasks.push(tokio::spawn(async move {
@@ -177,6 +191,7 @@ impl Node {
             node_json,
             wallet,
             channels,
+            policy,
             datadir: dir,
             shutdown,
             tasks,
@@ -193,6 +208,11 @@ impl RunningNode {
     /// The channel manager: open, inspect, update and close channels in-process.
     pub fn channels(&self) -> &channels::Channels {
         &self.channels
+    }
+
+    /// The live fee policy (the one `PUT /v1/policy` changes), for the HTLC router.
+    pub fn policy(&self) -> &SharedPolicy {
+        &self.policy
     }
 
     /// Stops every task, waits for them, and removes `node.json`.
