@@ -62,9 +62,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use bitcoin::secp256k1::SecretKey;
 use axum::Router;
 use bitcoin::secp256k1::PublicKey;
+use bitcoin::secp256k1::SecretKey;
 use bitcoin::Network;
 
 use crate::chain::ChainSource;

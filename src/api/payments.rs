@@ -135,10 +135,7 @@ pub(super) async fn list_invoices(State(s): State<ApiState>) -> ApiResult {
     Ok(Json(json!({ "invoices": all })))
 }
 
-pub(super) async fn show_invoice(
-    State(s): State<ApiState>,
-    Path(hash): Path<String>,
-) -> ApiResult {
+pub(super) async fn show_invoice(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult {
     let hash = parse_payment_hash(&hash)?;
     let inv = s
         .store
@@ -180,10 +177,7 @@ pub(super) async fn list_payments(State(s): State<ApiState>) -> ApiResult {
     Ok(Json(json!({ "payments": all })))
 }
 
-pub(super) async fn show_payment(
-    State(s): State<ApiState>,
-    Path(hash): Path<String>,
-) -> ApiResult {
+pub(super) async fn show_payment(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult {
     let hash = parse_payment_hash(&hash)?;
     let p = s
         .store
@@ -233,7 +227,12 @@ pub(super) async fn put_policy(
     p.validate().map_err(Error::InvalidRequest)?;
     s.store.write(move |tx| db::set_policy(tx, &p)).await?;
     *s.policy.write().unwrap_or_else(|e| e.into_inner()) = p;
-    tracing::info!(base_msat = p.base_msat, ppm = p.ppm, cltv_delta = p.cltv_delta, "fee policy set");
+    tracing::info!(
+        base_msat = p.base_msat,
+        ppm = p.ppm,
+        cltv_delta = p.cltv_delta,
+        "fee policy set"
+    );
     s.channels.policy_changed().await?;
     Ok(Json(policy_json(&p)))
 }
@@ -279,7 +278,11 @@ async fn pump_events(
     keep_alive: Duration,
 ) {
     // A first comment at once, so the client knows the stream is up.
-    if tx.send(Bytes::from_static(b": connected\n\n")).await.is_err() {
+    if tx
+        .send(Bytes::from_static(b": connected\n\n"))
+        .await
+        .is_err()
+    {
         return;
     }
     let start = tokio::time::Instant::now() + keep_alive;
@@ -339,7 +342,9 @@ mod tests {
         assert!(f.starts_with("event: payment_failed\ndata: {"), "{f}");
         assert!(f.ends_with("}\n\n"));
         assert_eq!(f.lines().count(), 3, "event, data, blank: {f:?}");
-        let data: Value = serde_json::from_str(f.lines().nth(1).unwrap().strip_prefix("data: ").unwrap()).unwrap();
+        let data: Value =
+            serde_json::from_str(f.lines().nth(1).unwrap().strip_prefix("data: ").unwrap())
+                .unwrap();
         assert_eq!(data["type"], "payment_failed");
         assert_eq!(data["failure"], "no route\nat all");
     }
@@ -369,7 +374,11 @@ mod tests {
         let chunk = next_chunk(&mut body).await.unwrap();
         assert!(chunk.starts_with("event: invoice_paid\n"), "{chunk}");
         stop.send(true).unwrap();
-        assert_eq!(next_chunk(&mut body).await, None, "the node stops: the stream ends");
+        assert_eq!(
+            next_chunk(&mut body).await,
+            None,
+            "the node stops: the stream ends"
+        );
     }
 
     #[tokio::test]
@@ -384,6 +393,10 @@ mod tests {
         assert!(chunk.contains("1 events dropped"), "{chunk}");
         assert_eq!(next_chunk(&mut body).await.unwrap(), sse_frame(&failed()));
         drop(events);
-        assert_eq!(next_chunk(&mut body).await, None, "the events end: the stream ends");
+        assert_eq!(
+            next_chunk(&mut body).await,
+            None,
+            "the events end: the stream ends"
+        );
     }
 }

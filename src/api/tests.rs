@@ -551,7 +551,10 @@ async fn invoices_are_created_listed_and_shown() {
     );
     assert_eq!(shown["received_msat"], Value::Null);
     assert_eq!(shown["paid_at"], Value::Null);
-    assert!(shown.get("preimage").is_none(), "no preimage before payment");
+    assert!(
+        shown.get("preimage").is_none(),
+        "no preimage before payment"
+    );
 
     let all = api.client.get("/v1/invoices").await.unwrap();
     let all = all["invoices"].as_array().unwrap();
@@ -670,14 +673,21 @@ async fn the_policy_is_read_set_and_validated() {
         json!({"base_msat": d.base_msat, "ppm": d.ppm, "cltv_delta": d.cltv_delta})
     );
     let new = json!({"base_msat": 0, "ppm": 2_500, "cltv_delta": 144});
-    assert_eq!(api.client.put("/v1/policy", new.clone()).await.unwrap(), new);
+    assert_eq!(
+        api.client.put("/v1/policy", new.clone()).await.unwrap(),
+        new
+    );
     assert_eq!(api.client.get("/v1/policy").await.unwrap(), new);
     let want = FeePolicy {
         base_msat: 0,
         ppm: 2_500,
         cltv_delta: 144,
     };
-    assert_eq!(*api.policy.read().unwrap(), want, "the router sees it at once");
+    assert_eq!(
+        *api.policy.read().unwrap(),
+        want,
+        "the router sees it at once"
+    );
     assert_eq!(
         api.store.call(db::get_policy).await.unwrap(),
         Some(want),
@@ -875,10 +885,8 @@ async fn the_event_stream_answers_with_server_sent_events() {
     let api = start(false).await;
     let mut s = tokio::net::TcpStream::connect(api.addr).await.unwrap();
     s.write_all(
-        format!(
-            "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
-        )
-        .as_bytes(),
+        format!("GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")
+            .as_bytes(),
     )
     .await
     .unwrap();

@@ -117,9 +117,7 @@ impl Node {
         let api_addr = api_listener.local_addr().map_err(io("API port"))?;
 
         // The fee policy: the one set through the API (stored) wins over the config file's.
-        let stored_policy = store
-            .call(crate::store::payments::get_policy)
-            .await?;
+        let stored_policy = store.call(crate::store::payments::get_policy).await?;
         let policy: SharedPolicy = Arc::new(RwLock::new(stored_policy.unwrap_or(config.policy)));
 
         let (shutdown, signal) = watch::channel(false);

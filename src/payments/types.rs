@@ -66,7 +66,9 @@ impl FeePolicy {
     /// BOLT 7: `base + amount * ppm / 1_000_000`, rounded down; `None` on overflow.
     pub fn fee_msat(&self, amount_to_forward: u64) -> Option<u64> {
         let prop = u128::from(amount_to_forward) * u128::from(self.ppm) / 1_000_000;
-        u64::try_from(prop).ok()?.checked_add(u64::from(self.base_msat))
+        u64::try_from(prop)
+            .ok()?
+            .checked_add(u64::from(self.base_msat))
     }
 }
 
@@ -265,7 +267,10 @@ mod tests {
         };
         assert!(p(0, MAX_PPM, MIN_CLTV_DELTA).validate().is_ok());
         assert!(p(u32::MAX, 0, MAX_CLTV_DELTA).validate().is_ok());
-        assert!(p(0, MAX_PPM + 1, 40).validate().unwrap_err().contains("ppm"));
+        assert!(p(0, MAX_PPM + 1, 40)
+            .validate()
+            .unwrap_err()
+            .contains("ppm"));
         assert!(p(0, 1, MIN_CLTV_DELTA - 1)
             .validate()
             .unwrap_err()

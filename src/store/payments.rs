@@ -12,8 +12,8 @@ use rusqlite::{named_params, Connection, OptionalExtension, Row};
 
 use super::{meta, StoreError};
 use crate::payments::{
-    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus,
-    PaymentRecord, PaymentStatus,
+    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentRecord,
+    PaymentStatus,
 };
 
 /// The `meta` key of the fee policy set through the API (JSON of [`FeePolicy`]).
@@ -34,13 +34,17 @@ fn bad(idx: usize, ty: Type, what: &str) -> rusqlite::Error {
 
 fn arr32(r: &Row, idx: usize) -> rusqlite::Result<[u8; 32]> {
     let v: Vec<u8> = r.get(idx)?;
-    v.try_into().map_err(|_| bad(idx, Type::Blob, "32-byte value"))
+    v.try_into()
+        .map_err(|_| bad(idx, Type::Blob, "32-byte value"))
 }
 
 fn opt_arr32(r: &Row, idx: usize) -> rusqlite::Result<Option<[u8; 32]>> {
     let v: Option<Vec<u8>> = r.get(idx)?;
-    v.map(|v| v.try_into().map_err(|_| bad(idx, Type::Blob, "32-byte value")))
-        .transpose()
+    v.map(|v| {
+        v.try_into()
+            .map_err(|_| bad(idx, Type::Blob, "32-byte value"))
+    })
+    .transpose()
 }
 
 fn u64_at(r: &Row, idx: usize) -> rusqlite::Result<u64> {
@@ -833,16 +837,10 @@ mod tests {
 
                 // Outcomes must be final, and a success carries its preimage.
                 assert!(upsert_payment(c, &payment(2))?);
-                assert!(resolve_payment(
-                    c,
-                    &[2; 32],
-                    PaymentStatus::Pending,
-                    None,
-                    None,
-                    None,
-                    1
-                )
-                .is_err());
+                assert!(
+                    resolve_payment(c, &[2; 32], PaymentStatus::Pending, None, None, None, 1)
+                        .is_err()
+                );
                 assert!(resolve_payment(
                     c,
                     &[2; 32],
@@ -868,7 +866,10 @@ mod tests {
             .blocking(|c| {
                 let f = forward(0, 0);
                 assert!(insert_forward(c, &f)?);
-                assert!(!insert_forward(c, &f)?, "an incoming HTLC is forwarded once");
+                assert!(
+                    !insert_forward(c, &f)?,
+                    "an incoming HTLC is forwarded once"
+                );
                 assert_eq!(get_forward_by_in(c, htlc(1, 0))?, Some(f.clone()));
                 assert_eq!(pending_forward_by_out(c, htlc(2, 0))?, Some(f.clone()));
                 assert_eq!(pending_forward_by_out(c, htlc(2, 1))?, None);
@@ -918,15 +919,9 @@ mod tests {
                 assert_eq!(all[0].outgoing, htlc(2, 5));
                 assert_eq!(all[1].failure.as_deref(), Some("peer offline"));
                 assert_eq!(forward_fees_earned(c)?, 1_001, "settled ones only");
-                assert!(resolve_forward(
-                    c,
-                    htlc(1, 0),
-                    ForwardStatus::Pending,
-                    None,
-                    None,
-                    1
-                )
-                .is_err());
+                assert!(
+                    resolve_forward(c, htlc(1, 0), ForwardStatus::Pending, None, None, 1).is_err()
+                );
                 Ok(())
             })
             .unwrap();
