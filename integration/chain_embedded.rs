@@ -340,9 +340,9 @@ fn p2wsh_two_of_two_and_p2tr_key_path_spends_are_accepted() {
             script_pubkey: burn(),
         }],
     );
-    a.sign_p2tr_keypath(&mut spend_tr, 0, &[tr_coin.txout.clone()]);
+    a.sign_p2tr_keypath(&mut spend_tr, 0, std::slice::from_ref(&tr_coin.txout));
     assert!(rejected_reason(&node, &spend_tr).starts_with("mandatory-script-verify-flag-failed"));
-    b.sign_p2tr_keypath(&mut spend_tr, 0, &[tr_coin.txout.clone()]);
+    b.sign_p2tr_keypath(&mut spend_tr, 0, std::slice::from_ref(&tr_coin.txout));
     node.submit(spend_tr.clone()).unwrap();
     node.generate_to_script(1, &burn()).unwrap();
     assert!(node
