@@ -24,7 +24,7 @@ use crate::api::{self, ApiState};
 use crate::chain::rpc_server::RunningRpcServer;
 use crate::config::NodeConfig;
 use crate::keys::{KeysError, KeysManager, Seed};
-use crate::payments::SharedPolicy;
+use crate::payments::{FeePolicy, SharedPolicy};
 use crate::store::{Store, StoreError, DB_FILE};
 use crate::wallet::{Wallet, WalletError};
 use chain_backend::ChainBackend;
@@ -116,9 +116,7 @@ impl Node {
             .map_err(io(format!("binding the API {}", config.api)))?;
         let api_addr = api_listener.local_addr().map_err(io("API port"))?;
 
-        // The fee policy: the one set through the API (stored) wins over the config file's.
-        let stored_policy = store.call(crate::store::payments::get_policy).await?;
-        let policy: SharedPolicy = Arc::new(RwLock::new(stored_policy.unwrap_or(config.policy)));
+        let policy = load_policy(&store, config.policy).await?;
 
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -233,6 +231,13 @@ impl Drop for RunningNode {
     }
 }
 
+/// The live fee policy at start: the one set through the API (stored) wins over `configured`
+/// (the config file's, or the defaults).
+async fn load_policy(store: &Store, configured: FeePolicy) -> Result<SharedPolicy, StoreError> {
+    let stored = store.call(crate::store::payments::get_policy).await?;
+    Ok(Arc::new(RwLock::new(stored.unwrap_or(configured))))
+}
+
 /// Keeps the wallet at the chain's tip.
 async fn sync_loop(
     wallet: Arc<Wallet>,
@@ -258,5 +263,33 @@ async fn sync_loop(
             }
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stored_policy_wins_over_the_configured_one() {
+        let store = Store::open_in_memory().unwrap();
+        let configured = FeePolicy {
+            base_msat: 5,
+            ppm: 6,
+            cltv_delta: 70,
+        };
+        let p = load_policy(&store, configured).await.unwrap();
+        assert_eq!(*p.read().unwrap(), configured);
+        let stored = FeePolicy {
+            base_msat: 0,
+            ppm: 1,
+            cltv_delta: 144,
+        };
+        store
+            .write(move |tx| crate::store::payments::set_policy(tx, &stored))
+            .await
+            .unwrap();
+        let p = load_policy(&store, configured).await.unwrap();
+        assert_eq!(*p.read().unwrap(), stored);
     }
 }
