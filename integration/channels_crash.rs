@@ -40,7 +40,7 @@ fn configure(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("chanhub.toml"),
-        "dev_api = true\nsync_interval_ms = 200\n",
+        "dev_api = true\ndev_manual_htlcs = true\nsync_interval_ms = 200\n",
     )
     .unwrap();
 }

@@ -10,6 +10,7 @@ use bitcoin::Network;
 use serde::Deserialize;
 
 use crate::net::PeerLimits;
+use crate::payments::FeePolicy;
 
 /// The config file's name inside the data directory.
 pub const CONFIG_FILE: &str = "chanhub.toml";
@@ -45,6 +46,10 @@ pub enum ConfigError {
     EmbeddedNeedsRegtest(Network),
     #[error("{0}")]
     PeerLimits(String),
+    #[error("[policy]: {0}")]
+    Policy(String),
+    #[error("dev_manual_htlcs is for regtest only, not {0}")]
+    DevManualHtlcsNeedsRegtest(Network),
 }
 
 /// How log lines are written to stderr.
@@ -131,6 +136,35 @@ pub struct FileConfig {
     /// Serve the `/v1/dev/...` routes that drive HTLCs by hand (tests and demos only: they
     /// let the API user add and settle HTLCs without payments). Off unless set.
     pub dev_api: Option<bool>,
+    /// The fee policy of forwarded payments until one is set through the API (`PUT
+    /// /v1/policy`, which is stored and wins from then on).
+    pub policy: Option<PolicyFileConfig>,
+    /// Regtest only: the node neither forwards nor settles incoming HTLCs by itself; tests
+    /// drive them by hand (with `dev_api`), e.g. HTLCs with made-up onions. Off unless set.
+    pub dev_manual_htlcs: Option<bool>,
+}
+
+/// The `[policy]` table of `chanhub.toml`; unset keys keep [`FeePolicy::default`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFileConfig {
+    pub base_msat: Option<u32>,
+    pub ppm: Option<u32>,
+    pub cltv_delta: Option<u16>,
+}
+
+impl PolicyFileConfig {
+    /// The defaults with this table's values over them, validated.
+    pub fn resolve(&self) -> Result<FeePolicy, ConfigError> {
+        let d = FeePolicy::default();
+        let policy = FeePolicy {
+            base_msat: self.base_msat.unwrap_or(d.base_msat),
+            ppm: self.ppm.unwrap_or(d.ppm),
+            cltv_delta: self.cltv_delta.unwrap_or(d.cltv_delta),
+        };
+        policy.validate().map_err(ConfigError::Policy)?;
+        Ok(policy)
+    }
 }
 
 /// The `[peers]` table of `chanhub.toml`; unset keys keep their defaults.
@@ -199,6 +233,10 @@ pub struct NodeConfig {
     pub peers: PeerLimits,
     /// Serve the development routes (see [`FileConfig::dev_api`]).
     pub dev_api: bool,
+    /// The fee policy from the config file (a policy stored through the API wins over it).
+    pub policy: FeePolicy,
+    /// The HTLC router leaves incoming HTLCs alone (see [`FileConfig::dev_manual_htlcs`]).
+    pub dev_manual_htlcs: bool,
 }
 
 /// Parses a network name the way users write it.
@@ -263,6 +301,10 @@ impl NodeConfig {
         if bitcoind.is_none() && network != Network::Regtest {
             return Err(ConfigError::EmbeddedNeedsRegtest(network));
         }
+        let dev_manual_htlcs = file.dev_manual_htlcs.unwrap_or(false);
+        if dev_manual_htlcs && network != Network::Regtest {
+            return Err(ConfigError::DevManualHtlcsNeedsRegtest(network));
+        }
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -282,6 +324,8 @@ impl NodeConfig {
                 .unwrap_or(DEFAULT_SYNC_INTERVAL),
             peers: file.peers.unwrap_or_default().resolve()?,
             dev_api: file.dev_api.unwrap_or(false),
+            policy: file.policy.unwrap_or_default().resolve()?,
+            dev_manual_htlcs,
         })
     }
 
@@ -372,6 +416,44 @@ mod tests {
             Err(ConfigError::PeerLimits(_))
         ));
         assert!(toml::from_str::<FileConfig>("[peers]\nmax_peer = 3\n").is_err());
+    }
+
+    #[test]
+    fn the_fee_policy_comes_from_the_policy_table() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.policy, FeePolicy::default());
+        assert!(!c.dev_manual_htlcs);
+        let file: FileConfig = toml::from_str("[policy]\nppm = 2500\ncltv_delta = 144\n").unwrap();
+        let c = NodeConfig::resolve(flags(), file).unwrap();
+        assert_eq!(
+            c.policy,
+            FeePolicy {
+                base_msat: FeePolicy::default().base_msat,
+                ppm: 2500,
+                cltv_delta: 144
+            }
+        );
+        let low: FileConfig = toml::from_str("[policy]\ncltv_delta = 2\n").unwrap();
+        let err = NodeConfig::resolve(flags(), low).unwrap_err();
+        assert!(matches!(err, ConfigError::Policy(_)));
+        assert!(err.to_string().contains("cltv_delta"), "{err}");
+        assert!(toml::from_str::<FileConfig>("[policy]\nfee = 1\n").is_err());
+        assert!(toml::from_str::<FileConfig>("[policy]\nppm = -1\n").is_err());
+    }
+
+    #[test]
+    fn manual_htlcs_are_for_regtest_only() {
+        let file: FileConfig = toml::from_str("dev_manual_htlcs = true\n").unwrap();
+        let c = NodeConfig::resolve(flags(), file.clone()).unwrap();
+        assert!(c.dev_manual_htlcs);
+        let mut f = flags();
+        f.network = Some("signet".into());
+        f.bitcoind_rpc = Some("http://127.0.0.1:38332".into());
+        f.bitcoind_cookie = Some("c".into());
+        assert!(matches!(
+            NodeConfig::resolve(f, file),
+            Err(ConfigError::DevManualHtlcsNeedsRegtest(Network::Signet))
+        ));
     }
 
     #[test]

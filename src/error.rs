@@ -32,6 +32,12 @@
 //! | `invalid_channel_parameters` | 400 | capacity, push or another open parameter outside our limits |
 //! | `channel_refused` | 409 | the channel cannot do that now (state, limits, balance); the message says why |
 //! | `channel_open_failed` | 422 | the peer refused or abandoned the open, or the funding failed |
+//! | `invalid_invoice` | 400 | not a BOLT 11 invoice we can pay: unparsable, bad signature, another network |
+//! | `invoice_not_found` | 404 | no invoice of ours with that payment hash |
+//! | `payment_not_found` | 404 | no payment of ours with that payment hash |
+//! | `invoice_expired` | 422 | the invoice expired before the payment could start |
+//! | `no_route` | 422 | the payee is not reachable over our channels or the invoice's route hints |
+//! | `insufficient_liquidity` | 422 | no channel on the route can carry the amount and fees now |
 //! | `not_implemented` | 501 | a feature of a later release (force close) |
 //! | `shutting_down` | 503 | the node is stopping |
 //! | `internal` | 500 | a bug or a local failure (disk); see the node's log |
@@ -101,6 +107,18 @@ pub enum Error {
     ChannelRefused(String),
     #[error("channel open failed: {0}")]
     ChannelOpenFailed(String),
+    #[error("invalid invoice: {0}")]
+    InvalidInvoice(String),
+    #[error("{0}")]
+    InvoiceNotFound(String),
+    #[error("{0}")]
+    PaymentNotFound(String),
+    #[error("invoice expired: {0}")]
+    InvoiceExpired(String),
+    #[error("no route: {0}")]
+    NoRoute(String),
+    #[error("insufficient liquidity: {0}")]
+    InsufficientLiquidity(String),
     #[error("not implemented: {0}")]
     NotImplemented(String),
     #[error("the node is shutting down")]
@@ -137,6 +155,12 @@ impl Error {
             Error::InvalidChannelParameters(_) => "invalid_channel_parameters",
             Error::ChannelRefused(_) => "channel_refused",
             Error::ChannelOpenFailed(_) => "channel_open_failed",
+            Error::InvalidInvoice(_) => "invalid_invoice",
+            Error::InvoiceNotFound(_) => "invoice_not_found",
+            Error::PaymentNotFound(_) => "payment_not_found",
+            Error::InvoiceExpired(_) => "invoice_expired",
+            Error::NoRoute(_) => "no_route",
+            Error::InsufficientLiquidity(_) => "insufficient_liquidity",
             Error::NotImplemented(_) => "not_implemented",
             Error::ShuttingDown => "shutting_down",
             Error::Internal(_) => "internal",
@@ -154,15 +178,23 @@ impl Error {
             | Error::AmountBelowDust { .. }
             | Error::InvalidFeeRate(_)
             | Error::InvalidNodeId(_)
-            | Error::InvalidChannelParameters(_) => 400,
-            Error::NotFound(_) | Error::PeerNotConnected(_) | Error::ChannelNotFound(_) => 404,
+            | Error::InvalidChannelParameters(_)
+            | Error::InvalidInvoice(_) => 400,
+            Error::NotFound(_)
+            | Error::PeerNotConnected(_)
+            | Error::ChannelNotFound(_)
+            | Error::InvoiceNotFound(_)
+            | Error::PaymentNotFound(_) => 404,
             Error::MethodNotAllowed => 405,
             Error::PeerBusy(_) | Error::ChannelRefused(_) => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::InsufficientFunds { .. }
             | Error::TransactionRejected(_)
             | Error::PeerIncompatible(_)
-            | Error::ChannelOpenFailed(_) => 422,
+            | Error::ChannelOpenFailed(_)
+            | Error::InvoiceExpired(_)
+            | Error::NoRoute(_)
+            | Error::InsufficientLiquidity(_) => 422,
             Error::Internal(_) => 500,
             Error::NotImplemented(_) => 501,
             Error::PeerUnreachable(_) => 502,
@@ -175,6 +207,14 @@ impl Error {
 impl From<crate::store::StoreError> for Error {
     fn from(e: crate::store::StoreError) -> Self {
         Error::Internal(e.to_string())
+    }
+}
+
+impl From<crate::invoice::InvoiceError> for Error {
+    /// Every reason an invoice is refused (encoding, signature, fields, network) is something
+    /// the payer must fix in the invoice they were given.
+    fn from(e: crate::invoice::InvoiceError) -> Self {
+        Error::InvalidInvoice(e.to_string())
     }
 }
 
@@ -246,6 +286,12 @@ mod tests {
             Error::InvalidChannelParameters(String::new()),
             Error::ChannelRefused(String::new()),
             Error::ChannelOpenFailed(String::new()),
+            Error::InvalidInvoice(String::new()),
+            Error::InvoiceNotFound(String::new()),
+            Error::PaymentNotFound(String::new()),
+            Error::InvoiceExpired(String::new()),
+            Error::NoRoute(String::new()),
+            Error::InsufficientLiquidity(String::new()),
             Error::NotImplemented(String::new()),
             Error::PeerUnreachable(String::new()),
             Error::TooManyPeers(String::new()),
@@ -261,6 +307,26 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), all.len());
         assert!(all.iter().all(|e| (400..600).contains(&e.http_status())));
+    }
+
+    #[test]
+    fn payment_outcomes_have_their_statuses() {
+        assert_eq!(Error::InvalidInvoice(String::new()).http_status(), 400);
+        assert_eq!(Error::InvoiceNotFound(String::new()).http_status(), 404);
+        assert_eq!(Error::PaymentNotFound(String::new()).http_status(), 404);
+        for e in [
+            Error::InvoiceExpired(String::new()),
+            Error::NoRoute(String::new()),
+            Error::InsufficientLiquidity(String::new()),
+        ] {
+            assert_eq!(e.http_status(), 422, "{e:?}");
+        }
+        let wrong = Error::from(crate::invoice::InvoiceError::WrongNetwork {
+            expected: bitcoin::Network::Regtest,
+            found: bitcoin::Network::Bitcoin,
+        });
+        assert_eq!(wrong.code(), "invalid_invoice");
+        assert!(wrong.to_string().contains("bitcoin"), "{wrong}");
     }
 
     #[test]

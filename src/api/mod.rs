@@ -27,12 +27,31 @@
 //!   preimage}`, `.../fail {htlc_id}`, `.../update_fee {feerate_per_kw}`
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
+//! - `POST /v1/invoices` `{amount_msat?, description, expiry_secs?}` → `{bolt11, payment_hash}`
+//!   (an invoice of ours, with route hints to us through our channels)
+//! - `GET  /v1/invoices` → `invoices: [...]`; `GET /v1/invoices/{payment_hash}` → one:
+//!   `payment_hash`, `bolt11`, `amount_msat`, `description`, `status` (`open`, `paid`,
+//!   `expired`, `cancelled`), `created_at`, `expires_at`, `received_msat`, `paid_at`, and
+//!   `preimage` once paid
+//! - `POST /v1/payments` `{bolt11, amount_msat?, wait?}` → the payment: `payment_hash`,
+//!   `status` (`pending`, `succeeded`, `failed`), `preimage`, `fee_msat`, `failure`,
+//!   `amount_msat`, `payee`, `bolt11`, `created_at`, `resolved_at`; `wait` (default true)
+//!   answers with the outcome, `false` once the HTLC is offered
+//! - `GET  /v1/payments` → `payments: [...]`; `GET /v1/payments/{payment_hash}` → one
+//! - `GET  /v1/forwards` → `forwards: [{in_channel_id, in_htlc_id, out_channel_id, out_htlc_id,
+//!   payment_hash, in_msat, out_msat, fee_msat, status, failure, created_at, resolved_at}]`,
+//!   `fee_msat_earned` (settled forwards)
+//! - `GET  /v1/policy` → `{base_msat, ppm, cltv_delta}`; `PUT /v1/policy` with all three →
+//!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
+//! - `GET  /v1/events` → Server-Sent Events: `event: invoice_paid | payment_succeeded |
+//!   payment_failed | htlc_forwarded`, `data: {"type", ...}`; a comment every 15 s when quiet
 
 pub mod auth;
 mod channels;
 pub mod client;
 mod dev;
 mod extract;
+mod payments;
 mod peers;
 mod routes;
 
@@ -45,6 +64,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use bitcoin::secp256k1::PublicKey;
+use bitcoin::secp256k1::SecretKey;
 use bitcoin::Network;
 
 use crate::chain::ChainSource;
@@ -52,6 +72,8 @@ use crate::error::Error;
 use crate::net::PeerManager;
 use crate::node::chain_backend::ChainControl;
 use crate::node::channels::Channels;
+use crate::payments::SharedPolicy;
+use crate::store::Store;
 use crate::wallet::Wallet;
 
 /// Request bodies larger than this are refused with 413.
@@ -73,6 +95,15 @@ pub struct ApiState {
     pub channels: Channels,
     /// Serve the `/v1/dev/...` routes.
     pub dev_api: bool,
+    /// The database: invoices, payments and forwards are read from it.
+    pub store: Store,
+    /// Signs the invoices we issue.
+    pub node_key: SecretKey,
+    /// The live fee policy, shared with the HTLC router; `PUT /v1/policy` changes it.
+    pub policy: SharedPolicy,
+    /// Flips to `true` when the node stops: long-lived responses (the event stream) end, so
+    /// the graceful shutdown does not wait on them.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl IntoResponse for Error {
@@ -116,6 +147,22 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/channels", get(channels::list).post(channels::open))
         .route("/v1/channels/{id}", get(channels::show))
         .route("/v1/channels/{id}/close", post(channels::close))
+        .route(
+            "/v1/invoices",
+            get(payments::list_invoices).post(payments::create_invoice),
+        )
+        .route("/v1/invoices/{payment_hash}", get(payments::show_invoice))
+        .route(
+            "/v1/payments",
+            get(payments::list_payments).post(payments::pay),
+        )
+        .route("/v1/payments/{payment_hash}", get(payments::show_payment))
+        .route("/v1/forwards", get(payments::list_forwards))
+        .route(
+            "/v1/policy",
+            get(payments::get_policy).put(payments::put_policy),
+        )
+        .route("/v1/events", get(payments::events))
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })

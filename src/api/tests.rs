@@ -36,6 +36,9 @@ impl ChainControl for TestControl {
 
 struct Api {
     client: ApiClient,
+    addr: SocketAddr,
+    store: Store,
+    policy: crate::payments::SharedPolicy,
     _stop: tokio::sync::oneshot::Sender<()>,
     /// Keeps the peer manager running (it stops when this flips or is dropped).
     _peers_stop: tokio::sync::watch::Sender<bool>,
@@ -64,7 +67,7 @@ async fn start(with_control: bool) -> Api {
             channel: crate::channel::ChannelConfig::default(),
             chain_hash: bitcoin::constants::ChainHash::REGTEST,
             keys: keys.clone(),
-            store,
+            store: store.clone(),
             wallet: wallet.clone(),
             chain: chain.clone(),
         });
@@ -76,7 +79,8 @@ async fn start(with_control: bool) -> Api {
         None,
         peers_signal.clone(),
     );
-    start_channels.start(peers.clone(), peers_signal);
+    start_channels.start(peers.clone(), peers_signal.clone());
+    let policy = Arc::new(std::sync::RwLock::new(crate::payments::FeePolicy::default()));
     let state = ApiState {
         node_id: keys.node_id(),
         network: Network::Regtest,
@@ -89,6 +93,10 @@ async fn start(with_control: bool) -> Api {
         peers,
         channels,
         dev_api: false,
+        store: store.clone(),
+        node_key: *keys.node_secret(),
+        policy: policy.clone(),
+        shutdown: peers_signal,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -98,6 +106,9 @@ async fn start(with_control: bool) -> Api {
     }));
     Api {
         client: ApiClient::new(&addr.to_string(), TOKEN),
+        addr,
+        store,
+        policy,
         _stop: tx,
         _peers_stop: peers_stop,
     }
@@ -477,4 +488,422 @@ async fn channel_routes_refuse_bad_input_with_clear_errors() {
         let (status, code) = api_error(open(body.clone()).await);
         assert_eq!((status, code.as_str()), (want_status, want_code), "{body}");
     }
+}
+
+// ---- payments ----------------------------------------------------------------------------
+
+use crate::payments::{
+    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, PaymentRecord, PaymentStatus,
+};
+use crate::store::payments as db;
+
+fn htlc(c: u8, id: u64) -> HtlcRef {
+    HtlcRef {
+        channel_id: [c; 32],
+        htlc_id: id,
+    }
+}
+
+#[tokio::test]
+async fn invoices_are_created_listed_and_shown() {
+    let api = start(false).await;
+    assert_eq!(
+        api.client.get("/v1/invoices").await.unwrap(),
+        json!({"invoices": []})
+    );
+    let fixed = api
+        .client
+        .post(
+            "/v1/invoices",
+            json!({"amount_msat": 50_000, "description": "coffee", "expiry_secs": 600}),
+        )
+        .await
+        .unwrap();
+    let bolt11 = fixed["bolt11"].as_str().unwrap();
+    assert!(bolt11.starts_with("lnbcrt500n1"), "{bolt11}");
+    let parsed = crate::invoice::Invoice::parse(bolt11, Network::Regtest).unwrap();
+    assert_eq!(hex::encode(parsed.payment_hash().0), fixed["payment_hash"]);
+    assert_eq!(
+        parsed.payee(),
+        KeysManager::new(&Seed::from_bytes([1; 32]), Network::Regtest).node_id()
+    );
+    assert_eq!(parsed.expiry_secs(), 600);
+
+    let open = api
+        .client
+        .post("/v1/invoices", json!({"description": "tips"}))
+        .await
+        .unwrap();
+    let hash = open["payment_hash"].as_str().unwrap().to_string();
+    let shown = api
+        .client
+        .get(&format!("/v1/invoices/{hash}"))
+        .await
+        .unwrap();
+    assert_eq!(shown["payment_hash"], hash.as_str());
+    assert_eq!(shown["bolt11"], open["bolt11"]);
+    assert_eq!(shown["amount_msat"], Value::Null);
+    assert_eq!(shown["description"], "tips");
+    assert_eq!(shown["status"], "open");
+    assert_eq!(
+        shown["expires_at"].as_u64().unwrap() - shown["created_at"].as_u64().unwrap(),
+        crate::invoice::DEFAULT_EXPIRY_SECS
+    );
+    assert_eq!(shown["received_msat"], Value::Null);
+    assert_eq!(shown["paid_at"], Value::Null);
+    assert!(
+        shown.get("preimage").is_none(),
+        "no preimage before payment"
+    );
+
+    let all = api.client.get("/v1/invoices").await.unwrap();
+    let all = all["invoices"].as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|i| i.get("preimage").is_none()));
+
+    // Paid: the preimage is the proof, shown from now on.
+    let h = crate::api::payments::parse_payment_hash(&hash).unwrap();
+    let paid = api
+        .store
+        .call(move |c| db::mark_invoice_paid(c, &h, 1_234, 1_700_000_000, htlc(4, 0)))
+        .await
+        .unwrap();
+    assert!(paid);
+    let shown = api
+        .client
+        .get(&format!("/v1/invoices/{hash}"))
+        .await
+        .unwrap();
+    assert_eq!(shown["status"], "paid");
+    assert_eq!(shown["received_msat"], 1_234);
+    assert_eq!(shown["paid_at"], 1_700_000_000u64);
+    let preimage = hex::decode(shown["preimage"].as_str().unwrap()).unwrap();
+    use bitcoin::hashes::{sha256, Hash};
+    assert_eq!(sha256::Hash::hash(&preimage).to_byte_array(), h);
+
+    // An open invoice past its expiry reads expired.
+    let mut old = api
+        .store
+        .call(move |c| db::get_invoice(c, &h))
+        .await
+        .unwrap()
+        .unwrap();
+    old.payment_hash = [0xee; 32];
+    old.status = crate::payments::InvoiceStatus::Open;
+    old.received_msat = None;
+    old.paid_at = None;
+    old.paid_by = None;
+    old.created_at = 1_000;
+    old.expires_at = 2_000;
+    api.store
+        .call(move |c| db::insert_invoice(c, &old))
+        .await
+        .unwrap();
+    let shown = api
+        .client
+        .get(&format!("/v1/invoices/{}", "ee".repeat(32)))
+        .await
+        .unwrap();
+    assert_eq!(shown["status"], "expired");
+    assert!(shown.get("preimage").is_none());
+}
+
+#[tokio::test]
+async fn invoice_requests_are_validated() {
+    let api = start(false).await;
+    let cases = [
+        json!({"amount_msat": 0, "description": "x"}),
+        json!({"amount_msat": -1, "description": "x"}),
+        json!({"description": "x".repeat(640)}),
+        json!({"description": "x", "expiry_secs": 0}),
+        json!({"amount_msat": 1000}),
+        json!({"description": "x", "memo": "y"}),
+    ];
+    for body in cases {
+        let got = api_error(api.client.post("/v1/invoices", body.clone()).await);
+        assert_eq!(got, (400, "invalid_request".to_string()), "{body}");
+    }
+    let (status, v) = raw(
+        &api,
+        Method::POST,
+        "/v1/invoices",
+        &json!({"description": "x".repeat(640)}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("639"));
+    let got = api_error(api.client.get("/v1/invoices/xyz").await);
+    assert_eq!(got, (400, "invalid_request".to_string()));
+    let got = api_error(
+        api.client
+            .get(&format!("/v1/invoices/{}", "ab".repeat(32)))
+            .await,
+    );
+    assert_eq!(got, (404, "invoice_not_found".to_string()));
+    // Nothing was stored by the refused requests.
+    assert_eq!(
+        api.client.get("/v1/invoices").await.unwrap(),
+        json!({"invoices": []})
+    );
+    for (method, path) in [
+        (Method::GET, "/v1/invoices"),
+        (Method::POST, "/v1/invoices"),
+        (Method::GET, "/v1/payments"),
+        (Method::POST, "/v1/payments"),
+        (Method::GET, "/v1/forwards"),
+        (Method::GET, "/v1/policy"),
+        (Method::PUT, "/v1/policy"),
+        (Method::GET, "/v1/events"),
+    ] {
+        let (status, _) = api
+            .client
+            .raw(method.clone(), path, None, b"{}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn the_policy_is_read_set_and_validated() {
+    let api = start(false).await;
+    let d = FeePolicy::default();
+    assert_eq!(
+        api.client.get("/v1/policy").await.unwrap(),
+        json!({"base_msat": d.base_msat, "ppm": d.ppm, "cltv_delta": d.cltv_delta})
+    );
+    let new = json!({"base_msat": 0, "ppm": 2_500, "cltv_delta": 144});
+    assert_eq!(
+        api.client.put("/v1/policy", new.clone()).await.unwrap(),
+        new
+    );
+    assert_eq!(api.client.get("/v1/policy").await.unwrap(), new);
+    let want = FeePolicy {
+        base_msat: 0,
+        ppm: 2_500,
+        cltv_delta: 144,
+    };
+    assert_eq!(
+        *api.policy.read().unwrap(),
+        want,
+        "the router sees it at once"
+    );
+    assert_eq!(
+        api.store.call(db::get_policy).await.unwrap(),
+        Some(want),
+        "and it is stored"
+    );
+    for body in [
+        json!({"base_msat": 0, "ppm": 1_000_001, "cltv_delta": 144}),
+        json!({"base_msat": 0, "ppm": 1, "cltv_delta": 2}),
+        json!({"base_msat": 0, "ppm": 1, "cltv_delta": 70_000}),
+        json!({"base_msat": -1, "ppm": 1, "cltv_delta": 40}),
+        json!({"ppm": 1, "cltv_delta": 40}),
+        json!({"base_msat": 0, "ppm": 1, "cltv_delta": 40, "fee": 1}),
+    ] {
+        let got = api_error(api.client.put("/v1/policy", body.clone()).await);
+        assert_eq!(got, (400, "invalid_request".to_string()), "{body}");
+    }
+    assert_eq!(api.client.get("/v1/policy").await.unwrap(), new);
+    assert_eq!(*api.policy.read().unwrap(), want);
+}
+
+#[tokio::test]
+async fn payments_and_forwards_are_listed_from_the_store() {
+    let api = start(false).await;
+    assert_eq!(
+        api.client.get("/v1/payments").await.unwrap(),
+        json!({"payments": []})
+    );
+    assert_eq!(
+        api.client.get("/v1/forwards").await.unwrap(),
+        json!({"forwards": [], "fee_msat_earned": 0})
+    );
+    let payee = KeysManager::new(&Seed::from_bytes([2; 32]), Network::Regtest).node_id();
+    let done = PaymentRecord {
+        payment_hash: [1; 32],
+        bolt11: Some("lnbcrt1x".into()),
+        payee,
+        amount_msat: 10_000,
+        fee_msat: 1_001,
+        status: PaymentStatus::Succeeded,
+        preimage: Some([8; 32]),
+        failure: None,
+        created_at: 1_000,
+        resolved_at: Some(1_001),
+        htlc: Some(htlc(3, 0)),
+        session_key: [9; 32],
+        route: vec![payee],
+    };
+    let mut failed = done.clone();
+    failed.payment_hash = [2; 32];
+    failed.status = PaymentStatus::Failed;
+    failed.preimage = None;
+    failed.failure = Some("no route".into());
+    failed.created_at = 2_000;
+    let f = |in_id, status, preimage| ForwardRecord {
+        incoming: htlc(1, in_id),
+        outgoing: htlc(2, in_id),
+        payment_hash: [5; 32],
+        in_msat: 11_001,
+        out_msat: 10_000,
+        in_cltv_expiry: 200,
+        out_cltv_expiry: 160,
+        status,
+        shared_secret: [6; 32],
+        preimage,
+        failure: None,
+        created_at: 1_000 + in_id,
+        resolved_at: (status != ForwardStatus::Pending).then_some(1_100),
+    };
+    let forwards = [
+        f(0, ForwardStatus::Settled, Some([4; 32])),
+        f(1, ForwardStatus::Failed, None),
+        f(2, ForwardStatus::Pending, None),
+        f(3, ForwardStatus::Settled, Some([4; 32])),
+    ];
+    api.store
+        .write(move |tx| {
+            db::upsert_payment(tx, &done)?;
+            db::upsert_payment(tx, &failed)?;
+            for fw in &forwards {
+                db::insert_forward(tx, fw)?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+    let all = api.client.get("/v1/payments").await.unwrap();
+    let all = all["payments"].as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0]["payment_hash"], "02".repeat(32), "newest first");
+    assert_eq!(all[0]["status"], "failed");
+    assert_eq!(all[0]["failure"], "no route");
+    assert_eq!(all[0]["preimage"], Value::Null);
+    let one = api
+        .client
+        .get(&format!("/v1/payments/{}", "01".repeat(32)))
+        .await
+        .unwrap();
+    assert_eq!(
+        one,
+        json!({
+            "payment_hash": "01".repeat(32),
+            "status": "succeeded",
+            "preimage": "08".repeat(32),
+            "fee_msat": 1_001,
+            "failure": null,
+            "amount_msat": 10_000,
+            "payee": payee.to_string(),
+            "bolt11": "lnbcrt1x",
+            "created_at": 1_000,
+            "resolved_at": 1_001,
+        })
+    );
+    let got = api_error(
+        api.client
+            .get(&format!("/v1/payments/{}", "03".repeat(32)))
+            .await,
+    );
+    assert_eq!(got, (404, "payment_not_found".to_string()));
+
+    let fw = api.client.get("/v1/forwards").await.unwrap();
+    assert_eq!(fw["fee_msat_earned"], 2 * 1_001);
+    let list = fw["forwards"].as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    assert_eq!(list[0]["in_htlc_id"], 3, "newest first");
+    assert_eq!(
+        list[3],
+        json!({
+            "in_channel_id": "01".repeat(32),
+            "in_htlc_id": 0,
+            "out_channel_id": "02".repeat(32),
+            "out_htlc_id": 0,
+            "payment_hash": "05".repeat(32),
+            "in_msat": 11_001,
+            "out_msat": 10_000,
+            "fee_msat": 1_001,
+            "status": "settled",
+            "failure": null,
+            "created_at": 1_000,
+            "resolved_at": 1_100,
+        })
+    );
+    assert!(list[0].get("preimage").is_none() && list[0].get("shared_secret").is_none());
+}
+
+#[tokio::test]
+async fn pay_refuses_what_is_not_an_invoice_for_us() {
+    let api = start(false).await;
+    let other = KeysManager::new(&Seed::from_bytes([2; 32]), Network::Regtest);
+    let invoice_on = |network| {
+        let params = crate::invoice::InvoiceParams::new(
+            network,
+            Some(1_000),
+            crate::invoice::InvoiceDescription::Direct("x".into()),
+            crate::bolt3::PaymentHash([3; 32]),
+            crate::onion::PaymentSecret([4; 32]),
+            crate::node::invoices::now_secs(),
+        );
+        crate::invoice::Invoice::create(params, other.node_secret())
+            .unwrap()
+            .to_string()
+    };
+    for body in [
+        json!({"bolt11": "lnbcrt1nonsense"}),
+        json!({"bolt11": invoice_on(Network::Bitcoin)}),
+    ] {
+        let got = api_error(api.client.post("/v1/payments", body.clone()).await);
+        assert_eq!(got, (400, "invalid_invoice".to_string()), "{body}");
+    }
+    let good = invoice_on(Network::Regtest);
+    for body in [
+        json!({"bolt11": good, "amount_msat": 0}),
+        json!({"bolt11": good, "wait": "yes"}),
+        json!({"amount_msat": 1000}),
+    ] {
+        let got = api_error(api.client.post("/v1/payments", body.clone()).await);
+        assert_eq!(got, (400, "invalid_request".to_string()), "{body}");
+    }
+    // A well-formed invoice reaches the channel manager (whose answer is its own business:
+    // no channel here, so no success).
+    let got = api_error(
+        api.client
+            .post("/v1/payments", json!({"bolt11": good, "wait": false}))
+            .await,
+    );
+    assert!(
+        !["invalid_invoice", "invalid_request"].contains(&got.1.as_str()),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_event_stream_answers_with_server_sent_events() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let api = start(false).await;
+    let mut s = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    s.write_all(
+        format!("GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&got).contains(": connected") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .expect("the stream opens at once");
+    let text = String::from_utf8_lossy(&got).to_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("content-type: text/event-stream"), "{text}");
+    assert!(text.contains("cache-control: no-cache"), "{text}");
 }

@@ -2,6 +2,7 @@
 //! Talks to a running node's API and prints readable tables, or the API's JSON with `--json`.
 
 mod channels;
+mod payments;
 mod render;
 
 use std::path::PathBuf;
@@ -79,6 +80,55 @@ pub enum ClientCommand {
     Channel { channel_id: String },
     /// Close a channel cooperatively.
     Close { channel_id: String },
+    /// Create an invoice; prints its BOLT 11 string and payment hash.
+    #[command(after_help = "Example: chanhub invoice --amount-msat 50000 \"coffee\"")]
+    Invoice {
+        /// What the payment is for (at most 639 bytes).
+        description: String,
+        /// Amount to ask for; without it the payer chooses.
+        #[arg(long)]
+        amount_msat: Option<u64>,
+        /// Seconds the invoice stays payable (default 3600).
+        #[arg(long)]
+        expiry_secs: Option<u64>,
+    },
+    /// Invoices issued by this node, newest first.
+    #[command(after_help = "Example: chanhub invoices --json")]
+    Invoices,
+    /// Pay a BOLT 11 invoice over our channels; waits for the outcome unless --no-wait.
+    #[command(
+        after_help = "Example: chanhub pay lnbcrt500n1p… (or --amount-msat N for an open invoice)"
+    )]
+    Pay {
+        bolt11: String,
+        /// Amount to pay: required for an invoice without one.
+        #[arg(long)]
+        amount_msat: Option<u64>,
+        /// Return once the payment is on its way (status pending).
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Payments made by this node, newest first.
+    #[command(after_help = "Example: chanhub payments")]
+    Payments,
+    /// HTLCs this node forwarded and the fees they earned.
+    #[command(after_help = "Example: chanhub forwards")]
+    Forwards,
+    /// Show the forwarding fee policy, or set it (values not given stay as they are).
+    #[command(
+        after_help = "Examples: chanhub policy\n          chanhub policy --base-msat 1000 --ppm 100 --cltv-delta 40"
+    )]
+    Policy {
+        /// Fixed fee per forwarded payment, in millisatoshis.
+        #[arg(long)]
+        base_msat: Option<u32>,
+        /// Proportional fee, in millionths of the forwarded amount.
+        #[arg(long)]
+        ppm: Option<u32>,
+        /// Blocks kept between the incoming and the outgoing HTLC's expiry.
+        #[arg(long)]
+        cltv_delta: Option<u16>,
+    },
     /// The regtest chain: info, mine.
     #[command(subcommand)]
     Chain(ChainCommand),
@@ -249,6 +299,63 @@ pub async fn run(
                 .map_err(err)?,
             channels::closing,
         ),
+        ClientCommand::Invoice {
+            description,
+            amount_msat,
+            expiry_secs,
+        } => {
+            let mut body = json!({ "description": description });
+            if let Some(a) = amount_msat {
+                body["amount_msat"] = json!(a);
+            }
+            if let Some(e) = expiry_secs {
+                body["expiry_secs"] = json!(e);
+            }
+            (
+                client.post("/v1/invoices", body).await.map_err(err)?,
+                payments::invoice_created,
+            )
+        }
+        ClientCommand::Invoices => (
+            client.get("/v1/invoices").await.map_err(err)?,
+            payments::invoices,
+        ),
+        ClientCommand::Pay {
+            bolt11,
+            amount_msat,
+            no_wait,
+        } => {
+            let mut body = json!({ "bolt11": bolt11, "wait": !no_wait });
+            if let Some(a) = amount_msat {
+                body["amount_msat"] = json!(a);
+            }
+            (
+                client.post("/v1/payments", body).await.map_err(err)?,
+                payments::payment,
+            )
+        }
+        ClientCommand::Payments => (
+            client.get("/v1/payments").await.map_err(err)?,
+            payments::payments,
+        ),
+        ClientCommand::Forwards => (
+            client.get("/v1/forwards").await.map_err(err)?,
+            payments::forwards,
+        ),
+        ClientCommand::Policy {
+            base_msat,
+            ppm,
+            cltv_delta,
+        } => {
+            let current = client.get("/v1/policy").await.map_err(err)?;
+            let value = if base_msat.is_none() && ppm.is_none() && cltv_delta.is_none() {
+                current
+            } else {
+                let body = payments::policy_update(&current, base_msat, ppm, cltv_delta);
+                client.put("/v1/policy", body).await.map_err(err)?
+            };
+            (value, payments::policy)
+        }
         ClientCommand::Chain(ChainCommand::Info) => (
             client.get("/v1/chain/info").await.map_err(err)?,
             render::chain_info,
@@ -269,4 +376,53 @@ pub async fn run(
     } else {
         text(&value)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: ClientCommand,
+    }
+
+    fn parse(args: &[&str]) -> Result<ClientCommand, clap::Error> {
+        Cli::try_parse_from(std::iter::once("chanhub").chain(args.iter().copied()))
+            .map(|c| c.command)
+    }
+
+    #[test]
+    fn payment_commands_parse() {
+        assert!(matches!(
+            parse(&["invoice", "--amount-msat", "50000", "coffee"]).unwrap(),
+            ClientCommand::Invoice { description, amount_msat: Some(50_000), expiry_secs: None }
+                if description == "coffee"
+        ));
+        assert!(parse(&["invoice"]).is_err(), "a description is required");
+        assert!(matches!(
+            parse(&["pay", "lnbcrt1x", "--no-wait"]).unwrap(),
+            ClientCommand::Pay {
+                no_wait: true,
+                amount_msat: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&["policy", "--ppm", "250"]).unwrap(),
+            ClientCommand::Policy {
+                base_msat: None,
+                ppm: Some(250),
+                cltv_delta: None
+            }
+        ));
+        assert!(parse(&["policy", "--cltv-delta", "70000"]).is_err());
+        for c in ["invoices", "payments", "forwards", "policy"] {
+            assert!(parse(&[c]).is_ok(), "{c}");
+        }
+        let help = parse(&["invoice", "--help"]).unwrap_err().to_string();
+        assert!(help.contains("Example: chanhub invoice"), "{help}");
+    }
 }

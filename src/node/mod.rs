@@ -9,11 +9,12 @@ pub mod chain_backend;
 pub mod channels;
 pub mod datadir;
 mod identity;
+pub mod invoices;
 mod peer;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -23,6 +24,7 @@ use crate::api::{self, ApiState};
 use crate::chain::rpc_server::RunningRpcServer;
 use crate::config::NodeConfig;
 use crate::keys::{KeysError, KeysManager, Seed};
+use crate::payments::{FeePolicy, SharedPolicy};
 use crate::store::{Store, StoreError, DB_FILE};
 use crate::wallet::{Wallet, WalletError};
 use chain_backend::ChainBackend;
@@ -59,6 +61,8 @@ pub struct RunningNode {
     pub node_json: NodeJson,
     pub wallet: Arc<Wallet>,
     channels: channels::Channels,
+    /// The live fee policy, shared by the API and the HTLC router.
+    policy: SharedPolicy,
     datadir: PathBuf,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -112,8 +116,11 @@ impl Node {
             .map_err(io(format!("binding the API {}", config.api)))?;
         let api_addr = api_listener.local_addr().map_err(io("API port"))?;
 
+        let policy = load_policy(&store, config.policy).await?;
+
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
+        // TODO(router): pass policy into ManagerConfig (and config.dev_manual_htlcs).
         let (handler, channels, start_channels) = channels::spawn(channels::ManagerConfig {
             channel: crate::channel::ChannelConfig::default(),
             chain_hash: bitcoin::constants::ChainHash::using_genesis_block_const(config.network),
@@ -142,6 +149,10 @@ impl Node {
             peers,
             channels: channels.clone(),
             dev_api: config.dev_api,
+            store: store.clone(),
+            node_key: *keys.node_secret(),
+            policy: policy.clone(),
+            shutdown: signal.clone(),
         };
         let mut api_signal = signal.clone();
         tasks.push(tokio::spawn(async move {
@@ -176,6 +187,7 @@ impl Node {
             node_json,
             wallet,
             channels,
+            policy,
             datadir: dir,
             shutdown,
             tasks,
@@ -192,6 +204,11 @@ impl RunningNode {
     /// The channel manager: open, inspect, update and close channels in-process.
     pub fn channels(&self) -> &channels::Channels {
         &self.channels
+    }
+
+    /// The live fee policy (the one `PUT /v1/policy` changes), for the HTLC router.
+    pub fn policy(&self) -> &SharedPolicy {
+        &self.policy
     }
 
     /// Stops every task, waits for them, and removes `node.json`.
@@ -212,6 +229,13 @@ impl Drop for RunningNode {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
     }
+}
+
+/// The live fee policy at start: the one set through the API (stored) wins over `configured`
+/// (the config file's, or the defaults).
+async fn load_policy(store: &Store, configured: FeePolicy) -> Result<SharedPolicy, StoreError> {
+    let stored = store.call(crate::store::payments::get_policy).await?;
+    Ok(Arc::new(RwLock::new(stored.unwrap_or(configured))))
 }
 
 /// Keeps the wallet at the chain's tip.
@@ -239,5 +263,33 @@ async fn sync_loop(
             }
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stored_policy_wins_over_the_configured_one() {
+        let store = Store::open_in_memory().unwrap();
+        let configured = FeePolicy {
+            base_msat: 5,
+            ppm: 6,
+            cltv_delta: 70,
+        };
+        let p = load_policy(&store, configured).await.unwrap();
+        assert_eq!(*p.read().unwrap(), configured);
+        let stored = FeePolicy {
+            base_msat: 0,
+            ppm: 1,
+            cltv_delta: 144,
+        };
+        store
+            .write(move |tx| crate::store::payments::set_policy(tx, &stored))
+            .await
+            .unwrap();
+        let p = load_policy(&store, configured).await.unwrap();
+        assert_eq!(*p.read().unwrap(), stored);
     }
 }

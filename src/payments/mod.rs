@@ -8,7 +8,7 @@ pub mod types;
 
 pub use types::{
     FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentEvent,
-    PaymentRecord, PaymentStatus,
+    PaymentRecord, PaymentStatus, SharedPolicy,
 };
 
 pub mod forward;

@@ -1,5 +1,7 @@
 //! The records and events of payments, shared by the engine, the store, the API and the CLI.
 
+use std::sync::{Arc, RwLock};
+
 use bitcoin::secp256k1::PublicKey;
 use serde::{Deserialize, Serialize};
 
@@ -31,11 +33,42 @@ impl Default for FeePolicy {
     }
 }
 
+/// The live fee policy, shared by the API (which changes it) and the HTLC router (which
+/// charges it). A std lock: it is held only to copy the value, never across an `.await`.
+pub type SharedPolicy = Arc<RwLock<FeePolicy>>;
+
+/// The smallest `cltv_delta` we accept: fewer blocks leave too little time to claim an
+/// incoming HTLC on chain after the outgoing one was settled at the last moment.
+pub const MIN_CLTV_DELTA: u16 = 18;
+/// The largest `cltv_delta` we accept: payers refuse routes whose total delta is over 2016.
+pub const MAX_CLTV_DELTA: u16 = 2016;
+/// The largest proportional fee: 100% of the amount.
+pub const MAX_PPM: u32 = 1_000_000;
+
 impl FeePolicy {
+    /// Checks the policy is one the hub may announce and charge.
+    ///
+    /// # Errors
+    /// A message naming the field out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.ppm > MAX_PPM {
+            return Err(format!("ppm {} is above {MAX_PPM} (100%)", self.ppm));
+        }
+        if !(MIN_CLTV_DELTA..=MAX_CLTV_DELTA).contains(&self.cltv_delta) {
+            return Err(format!(
+                "cltv_delta {} is outside {MIN_CLTV_DELTA}..={MAX_CLTV_DELTA} blocks",
+                self.cltv_delta
+            ));
+        }
+        Ok(())
+    }
+
     /// BOLT 7: `base + amount * ppm / 1_000_000`, rounded down; `None` on overflow.
     pub fn fee_msat(&self, amount_to_forward: u64) -> Option<u64> {
         let prop = u128::from(amount_to_forward) * u128::from(self.ppm) / 1_000_000;
-        u64::try_from(prop).ok()?.checked_add(u64::from(self.base_msat))
+        u64::try_from(prop)
+            .ok()?
+            .checked_add(u64::from(self.base_msat))
     }
 }
 
@@ -79,6 +112,18 @@ pub struct InvoiceRecord {
     pub received_msat: Option<u64>,
     pub paid_at: Option<u64>,
     pub paid_by: Option<HtlcRef>,
+}
+
+impl InvoiceRecord {
+    /// The status users see at `now` (Unix seconds): the stored one, except that an open
+    /// invoice past `expires_at` reads `expired` (the store never writes `expired`).
+    pub fn status_at(&self, now: u64) -> InvoiceStatus {
+        if self.status == InvoiceStatus::Open && now >= self.expires_at {
+            InvoiceStatus::Expired
+        } else {
+            self.status
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +212,18 @@ impl ForwardRecord {
     }
 }
 
+impl PaymentEvent {
+    /// The event's type, `snake_case` (the SSE `event:` name and the JSON `type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PaymentEvent::InvoicePaid { .. } => "invoice_paid",
+            PaymentEvent::PaymentSucceeded { .. } => "payment_succeeded",
+            PaymentEvent::PaymentFailed { .. } => "payment_failed",
+            PaymentEvent::HtlcForwarded { .. } => "htlc_forwarded",
+        }
+    }
+}
+
 /// What the node tells its API clients about payments.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -194,4 +251,39 @@ pub enum PaymentEvent {
         /// `settled` or `failed`.
         status: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_limits() {
+        assert!(FeePolicy::default().validate().is_ok());
+        let p = |base_msat, ppm, cltv_delta| FeePolicy {
+            base_msat,
+            ppm,
+            cltv_delta,
+        };
+        assert!(p(0, MAX_PPM, MIN_CLTV_DELTA).validate().is_ok());
+        assert!(p(u32::MAX, 0, MAX_CLTV_DELTA).validate().is_ok());
+        assert!(p(0, MAX_PPM + 1, 40)
+            .validate()
+            .unwrap_err()
+            .contains("ppm"));
+        assert!(p(0, 1, MIN_CLTV_DELTA - 1)
+            .validate()
+            .unwrap_err()
+            .contains("cltv_delta"));
+        assert!(p(0, 1, MAX_CLTV_DELTA + 1).validate().is_err());
+    }
+
+    #[test]
+    fn event_kinds_match_their_json_type() {
+        let e = PaymentEvent::PaymentFailed {
+            payment_hash: "00".into(),
+            failure: "no route".into(),
+        };
+        assert_eq!(serde_json::to_value(&e).unwrap()["type"], e.kind());
+    }
 }

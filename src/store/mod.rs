@@ -12,6 +12,7 @@
 
 pub mod channels;
 pub mod meta;
+pub mod payments;
 pub mod peers;
 pub mod schema;
 pub mod wallet;
@@ -287,9 +288,44 @@ mod tests {
         store
             .blocking(|c| {
                 let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
-                assert_eq!(v, 3);
+                assert_eq!(v, schema::CURRENT_VERSION);
                 assert_eq!(peers::list(c)?.len(), 1);
                 assert!(channels::list(c)?.is_empty());
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_version_3_database_gains_the_payment_tables_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let secp = bitcoin::secp256k1::Secp256k1::new();
+        let id = bitcoin::secp256k1::SecretKey::from_slice(&[3; 32])
+            .unwrap()
+            .public_key(&secp);
+        {
+            let c = Connection::open(&path).unwrap();
+            for script in &schema::MIGRATIONS[..3] {
+                c.execute_batch(script).unwrap();
+            }
+            c.pragma_update(None, "user_version", 3).unwrap();
+            peers::upsert(&c, &id, "127.0.0.1:9735").unwrap();
+            meta::set(&c, "node_id", b"kept").unwrap();
+            assert_eq!(channels::next_key_index(&c).unwrap(), 0);
+        }
+        let store = Store::open(&path).unwrap();
+        store
+            .blocking(|c| {
+                let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                assert_eq!(v, 4);
+                assert_eq!(peers::list(c)?.len(), 1);
+                assert_eq!(meta::get(c, "node_id")?, Some(b"kept".to_vec()));
+                assert_eq!(channels::next_key_index(c)?, 1);
+                assert!(payments::list_invoices(c, None)?.is_empty());
+                assert!(payments::list_payments(c, None)?.is_empty());
+                assert!(payments::list_forwards(c, None)?.is_empty());
+                assert_eq!(payments::get_policy(c)?, None);
                 Ok(())
             })
             .unwrap();

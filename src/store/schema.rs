@@ -87,7 +87,99 @@ CREATE TABLE channel_signatures (
 ) STRICT;
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+/// Version 4: payments — invoices we issued, payments we made, HTLCs we forwarded, and the
+/// onion replay guard.
+const V4: &str = "
+-- Invoices this node issued. status is what happened to it; 'expired' is not stored but read
+-- from expires_at for an open invoice. paid_* name what paid it, set together with status.
+CREATE TABLE invoices (
+    payment_hash   BLOB PRIMARY KEY CHECK (length(payment_hash) = 32),
+    bolt11         TEXT NOT NULL,
+    preimage       BLOB NOT NULL CHECK (length(preimage) = 32),
+    payment_secret BLOB NOT NULL CHECK (length(payment_secret) = 32),
+    amount_msat    INTEGER CHECK (amount_msat IS NULL OR amount_msat > 0),
+    description    TEXT NOT NULL,
+    min_final_cltv_expiry_delta INTEGER NOT NULL
+        CHECK (min_final_cltv_expiry_delta BETWEEN 0 AND 65535),
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL CHECK (expires_at >= created_at),
+    status         TEXT NOT NULL CHECK (status IN ('open', 'paid', 'cancelled')),
+    received_msat  INTEGER CHECK (received_msat IS NULL OR received_msat > 0),
+    paid_at        INTEGER,
+    paid_channel_id BLOB CHECK (paid_channel_id IS NULL OR length(paid_channel_id) = 32),
+    paid_htlc_id   INTEGER CHECK (paid_htlc_id IS NULL OR paid_htlc_id >= 0),
+    CHECK ((status = 'paid') = (received_msat IS NOT NULL)),
+    CHECK ((status = 'paid') = (paid_at IS NOT NULL)),
+    CHECK ((status = 'paid') = (paid_channel_id IS NOT NULL)),
+    CHECK ((status = 'paid') = (paid_htlc_id IS NOT NULL))
+) STRICT;
+CREATE INDEX invoices_created_at ON invoices(created_at);
+
+-- Payments this node made, one row per payment hash: a new attempt after a failure replaces
+-- the row. route is the hops' 33-byte node ids, concatenated; session_key and route decrypt
+-- a failure. htlc_* name the HTLC on our channel to the first hop, once offered.
+CREATE TABLE payments (
+    payment_hash    BLOB PRIMARY KEY CHECK (length(payment_hash) = 32),
+    bolt11          TEXT,
+    payee           BLOB NOT NULL CHECK (length(payee) = 33),
+    amount_msat     INTEGER NOT NULL CHECK (amount_msat > 0),
+    fee_msat        INTEGER NOT NULL CHECK (fee_msat >= 0),
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+    preimage        BLOB CHECK (preimage IS NULL OR length(preimage) = 32),
+    failure         TEXT,
+    created_at      INTEGER NOT NULL,
+    resolved_at     INTEGER,
+    htlc_channel_id BLOB CHECK (htlc_channel_id IS NULL OR length(htlc_channel_id) = 32),
+    htlc_id         INTEGER CHECK (htlc_id IS NULL OR htlc_id >= 0),
+    session_key     BLOB NOT NULL CHECK (length(session_key) = 32),
+    route           BLOB NOT NULL CHECK (length(route) % 33 = 0),
+    CHECK ((status = 'succeeded') = (preimage IS NOT NULL)),
+    CHECK ((status = 'pending') = (resolved_at IS NULL)),
+    CHECK ((htlc_channel_id IS NULL) = (htlc_id IS NULL))
+) STRICT;
+CREATE INDEX payments_created_at ON payments(created_at);
+
+-- HTLCs we forwarded, one row per incoming HTLC so none is forwarded twice. An outgoing id
+-- can come back (an add dropped unsigned at a reconnection frees it), so the outgoing HTLC
+-- is indexed but unique only among pending rows.
+CREATE TABLE forwards (
+    in_channel_id   BLOB NOT NULL CHECK (length(in_channel_id) = 32),
+    in_htlc_id      INTEGER NOT NULL CHECK (in_htlc_id >= 0),
+    out_channel_id  BLOB NOT NULL CHECK (length(out_channel_id) = 32),
+    out_htlc_id     INTEGER NOT NULL CHECK (out_htlc_id >= 0),
+    payment_hash    BLOB NOT NULL CHECK (length(payment_hash) = 32),
+    in_msat         INTEGER NOT NULL CHECK (in_msat >= 0),
+    out_msat        INTEGER NOT NULL CHECK (out_msat >= 0 AND out_msat <= in_msat),
+    in_cltv_expiry  INTEGER NOT NULL CHECK (in_cltv_expiry >= 0),
+    out_cltv_expiry INTEGER NOT NULL CHECK (out_cltv_expiry >= 0),
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'settled', 'failed')),
+    shared_secret   BLOB NOT NULL CHECK (length(shared_secret) = 32),
+    preimage        BLOB CHECK (preimage IS NULL OR length(preimage) = 32),
+    failure         TEXT,
+    created_at      INTEGER NOT NULL,
+    resolved_at     INTEGER,
+    PRIMARY KEY (in_channel_id, in_htlc_id),
+    CHECK ((status = 'settled') = (preimage IS NOT NULL)),
+    CHECK ((status = 'pending') = (resolved_at IS NULL))
+) STRICT;
+CREATE INDEX forwards_out ON forwards(out_channel_id, out_htlc_id);
+CREATE UNIQUE INDEX forwards_out_pending ON forwards(out_channel_id, out_htlc_id)
+    WHERE status = 'pending';
+CREATE INDEX forwards_created_at ON forwards(created_at);
+
+-- The onion replay guard: SHA256 of each accepted onion's shared secret, until the chain
+-- passes the HTLC's expiry. The entry names the HTLC that first used it, so the same HTLC
+-- processed again (after a restart) is not taken for a replay.
+CREATE TABLE onion_replay (
+    key         BLOB PRIMARY KEY CHECK (length(key) = 32),
+    cltv_expiry INTEGER NOT NULL CHECK (cltv_expiry >= 0),
+    channel_id  BLOB NOT NULL CHECK (length(channel_id) = 32),
+    htlc_id     INTEGER NOT NULL CHECK (htlc_id >= 0)
+) STRICT;
+CREATE INDEX onion_replay_expiry ON onion_replay(cltv_expiry);
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

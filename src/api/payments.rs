@@ -1,0 +1,397 @@
+//! Payment routes: invoices we issue, payments we make, HTLCs we forwarded, the fee policy,
+//! and the event stream.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::extract::JsonBody;
+use super::ApiState;
+use crate::error::Error;
+use crate::invoice::Invoice;
+use crate::node::channels::PayRequest;
+use crate::node::invoices::{self, now_secs};
+use crate::payments::{
+    FeePolicy, ForwardRecord, InvoiceRecord, InvoiceStatus, PaymentEvent, PaymentRecord,
+};
+use crate::store::payments as db;
+
+type ApiResult = Result<Json<Value>, Error>;
+
+/// How often the event stream sends a comment when there is nothing to say, so proxies and
+/// clients do not take a quiet stream for a dead one.
+pub const EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub(super) fn parse_payment_hash(s: &str) -> Result<[u8; 32], Error> {
+    hex::decode(s.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            Error::InvalidRequest(format!("{s:?} is not a payment hash (64 hex characters)"))
+        })
+}
+
+/// An invoice as the API shows it: the status at `now`, and the preimage only once paid (it
+/// is the proof of payment; before that it is the secret that claims the payment).
+pub(super) fn invoice_json(inv: &InvoiceRecord, now: u64) -> Value {
+    let status = inv.status_at(now);
+    let mut v = json!({
+        "payment_hash": hex::encode(inv.payment_hash),
+        "bolt11": inv.bolt11,
+        "amount_msat": inv.amount_msat,
+        "description": inv.description,
+        "status": status.as_str(),
+        "created_at": inv.created_at,
+        "expires_at": inv.expires_at,
+        "received_msat": inv.received_msat,
+        "paid_at": inv.paid_at,
+    });
+    if status == InvoiceStatus::Paid {
+        v["preimage"] = json!(hex::encode(inv.preimage));
+    }
+    v
+}
+
+pub(super) fn payment_json(p: &PaymentRecord) -> Value {
+    json!({
+        "payment_hash": hex::encode(p.payment_hash),
+        "status": p.status.as_str(),
+        "preimage": p.preimage.map(hex::encode),
+        "fee_msat": p.fee_msat,
+        "failure": p.failure,
+        "amount_msat": p.amount_msat,
+        "payee": p.payee.to_string(),
+        "bolt11": p.bolt11,
+        "created_at": p.created_at,
+        "resolved_at": p.resolved_at,
+    })
+}
+
+pub(super) fn forward_json(f: &ForwardRecord) -> Value {
+    json!({
+        "in_channel_id": hex::encode(f.incoming.channel_id),
+        "in_htlc_id": f.incoming.htlc_id,
+        "out_channel_id": hex::encode(f.outgoing.channel_id),
+        "out_htlc_id": f.outgoing.htlc_id,
+        "payment_hash": hex::encode(f.payment_hash),
+        "in_msat": f.in_msat,
+        "out_msat": f.out_msat,
+        "fee_msat": f.fee_msat(),
+        "status": f.status.as_str(),
+        "failure": f.failure,
+        "created_at": f.created_at,
+        "resolved_at": f.resolved_at,
+    })
+}
+
+fn policy_json(p: &FeePolicy) -> Value {
+    json!({ "base_msat": p.base_msat, "ppm": p.ppm, "cltv_delta": p.cltv_delta })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InvoiceRequest {
+    amount_msat: Option<u64>,
+    description: String,
+    expiry_secs: Option<u64>,
+}
+
+pub(super) async fn create_invoice(
+    State(s): State<ApiState>,
+    JsonBody(req): JsonBody<InvoiceRequest>,
+) -> ApiResult {
+    let hints = s.channels.route_hints().await?;
+    let inv = invoices::create_invoice(
+        &s.store,
+        &s.node_key,
+        s.network,
+        hints,
+        req.amount_msat,
+        req.description,
+        req.expiry_secs,
+    )
+    .await?;
+    Ok(Json(json!({
+        "bolt11": inv.bolt11,
+        "payment_hash": hex::encode(inv.payment_hash),
+    })))
+}
+
+pub(super) async fn list_invoices(State(s): State<ApiState>) -> ApiResult {
+    let all = s.store.call(|c| db::list_invoices(c, None)).await?;
+    let now = now_secs();
+    let all: Vec<Value> = all.iter().map(|i| invoice_json(i, now)).collect();
+    Ok(Json(json!({ "invoices": all })))
+}
+
+pub(super) async fn show_invoice(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult {
+    let hash = parse_payment_hash(&hash)?;
+    let inv = s
+        .store
+        .call(move |c| db::get_invoice(c, &hash))
+        .await?
+        .ok_or_else(|| Error::InvoiceNotFound(format!("no invoice {}", hex::encode(hash))))?;
+    Ok(Json(invoice_json(&inv, now_secs())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PayBody {
+    bolt11: String,
+    amount_msat: Option<u64>,
+    wait: Option<bool>,
+}
+
+pub(super) async fn pay(State(s): State<ApiState>, JsonBody(req): JsonBody<PayBody>) -> ApiResult {
+    // Refuse what is plainly wrong here, with the invoice's own reason; the channel manager
+    // checks the rest (expiry, amount against the invoice, route).
+    Invoice::parse(req.bolt11.trim(), s.network)?;
+    if req.amount_msat == Some(0) {
+        return Err(Error::InvalidRequest("amount_msat must be above 0".into()));
+    }
+    let record = s
+        .channels
+        .pay(PayRequest {
+            bolt11: req.bolt11.trim().to_string(),
+            amount_msat: req.amount_msat,
+            wait: req.wait.unwrap_or(true),
+        })
+        .await?;
+    Ok(Json(payment_json(&record)))
+}
+
+pub(super) async fn list_payments(State(s): State<ApiState>) -> ApiResult {
+    let all = s.store.call(|c| db::list_payments(c, None)).await?;
+    let all: Vec<Value> = all.iter().map(payment_json).collect();
+    Ok(Json(json!({ "payments": all })))
+}
+
+pub(super) async fn show_payment(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult {
+    let hash = parse_payment_hash(&hash)?;
+    let p = s
+        .store
+        .call(move |c| db::get_payment(c, &hash))
+        .await?
+        .ok_or_else(|| Error::PaymentNotFound(format!("no payment {}", hex::encode(hash))))?;
+    Ok(Json(payment_json(&p)))
+}
+
+pub(super) async fn list_forwards(State(s): State<ApiState>) -> ApiResult {
+    let (all, earned) = s
+        .store
+        .call(|c| Ok((db::list_forwards(c, None)?, db::forward_fees_earned(c)?)))
+        .await?;
+    let all: Vec<Value> = all.iter().map(forward_json).collect();
+    Ok(Json(json!({ "forwards": all, "fee_msat_earned": earned })))
+}
+
+pub(super) async fn get_policy(State(s): State<ApiState>) -> ApiResult {
+    let p = *s.policy.read().unwrap_or_else(|e| e.into_inner());
+    Ok(Json(policy_json(&p)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PolicyBody {
+    base_msat: u32,
+    ppm: u32,
+    cltv_delta: u16,
+}
+
+/// Stores the policy (it wins over the config file from now on), makes it the one the router
+/// charges, and has the channel manager announce it.
+pub(super) async fn put_policy(
+    State(s): State<ApiState>,
+    JsonBody(req): JsonBody<PolicyBody>,
+) -> ApiResult {
+    let p = FeePolicy {
+        base_msat: req.base_msat,
+        ppm: req.ppm,
+        cltv_delta: req.cltv_delta,
+    };
+    p.validate().map_err(Error::InvalidRequest)?;
+    s.store.write(move |tx| db::set_policy(tx, &p)).await?;
+    *s.policy.write().unwrap_or_else(|e| e.into_inner()) = p;
+    tracing::info!(
+        base_msat = p.base_msat,
+        ppm = p.ppm,
+        cltv_delta = p.cltv_delta,
+        "fee policy set"
+    );
+    s.channels.policy_changed().await?;
+    Ok(Json(policy_json(&p)))
+}
+
+/// One Server-Sent Event: `event: <type>` and the event's JSON on one `data:` line (compact
+/// JSON escapes newlines, so it never spans lines).
+pub fn sse_frame(event: &PaymentEvent) -> String {
+    let data = serde_json::to_string(event).expect("an event serializes");
+    format!("event: {}\ndata: {data}\n\n", event.kind())
+}
+
+pub(super) async fn events(State(s): State<ApiState>) -> Response {
+    sse_response(
+        s.channels.subscribe_payments(),
+        s.shutdown.clone(),
+        EVENTS_KEEP_ALIVE,
+    )
+}
+
+/// A `text/event-stream` response fed by `events` until the client leaves, the events end
+/// or the node stops (a stream left open would hold up the API's graceful shutdown).
+pub(super) fn sse_response(
+    events: broadcast::Receiver<PaymentEvent>,
+    shutdown: watch::Receiver<bool>,
+    keep_alive: Duration,
+) -> Response {
+    let (tx, rx) = mpsc::channel(16);
+    tokio::spawn(pump_events(events, tx, shutdown, keep_alive));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::new(SseBody(rx)),
+    )
+        .into_response()
+}
+
+async fn pump_events(
+    mut events: broadcast::Receiver<PaymentEvent>,
+    tx: mpsc::Sender<Bytes>,
+    mut shutdown: watch::Receiver<bool>,
+    keep_alive: Duration,
+) {
+    // A first comment at once, so the client knows the stream is up.
+    if tx
+        .send(Bytes::from_static(b": connected\n\n"))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let start = tokio::time::Instant::now() + keep_alive;
+    let mut tick = tokio::time::interval_at(start, keep_alive);
+    loop {
+        let frame = tokio::select! {
+            _ = tx.closed() => return,
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = tick.tick() => Bytes::from_static(b": keep-alive\n\n"),
+            e = events.recv() => match e {
+                Ok(e) => Bytes::from(sse_frame(&e)),
+                // A slow client missed some: say so rather than pretend the stream is whole.
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    Bytes::from(format!(": {n} events dropped (client too slow)\n\n"))
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        };
+        if tx.send(frame).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The response body: chunks as the pump hands them over.
+struct SseBody(mpsc::Receiver<Bytes>);
+
+impl HttpBody for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    fn failed() -> PaymentEvent {
+        PaymentEvent::PaymentFailed {
+            payment_hash: "ab".repeat(32),
+            failure: "no route\nat all".into(),
+        }
+    }
+
+    #[test]
+    fn an_event_is_one_sse_frame() {
+        let f = sse_frame(&failed());
+        assert!(f.starts_with("event: payment_failed\ndata: {"), "{f}");
+        assert!(f.ends_with("}\n\n"));
+        assert_eq!(f.lines().count(), 3, "event, data, blank: {f:?}");
+        let data: Value =
+            serde_json::from_str(f.lines().nth(1).unwrap().strip_prefix("data: ").unwrap())
+                .unwrap();
+        assert_eq!(data["type"], "payment_failed");
+        assert_eq!(data["failure"], "no route\nat all");
+    }
+
+    async fn next_chunk(body: &mut Body) -> Option<String> {
+        let frame = body.frame().await?.unwrap();
+        Some(String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_stream_carries_events_and_keep_alives_until_shutdown() {
+        let (events, rx) = broadcast::channel(4);
+        let (stop, stopped) = watch::channel(false);
+        let resp = sse_response(rx, stopped, Duration::from_millis(100));
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
+        let mut body = resp.into_body();
+        assert_eq!(next_chunk(&mut body).await.unwrap(), ": connected\n\n");
+        events.send(failed()).unwrap();
+        assert_eq!(next_chunk(&mut body).await.unwrap(), sse_frame(&failed()));
+        // Nothing to say for a while: a comment.
+        assert_eq!(next_chunk(&mut body).await.unwrap(), ": keep-alive\n\n");
+        let paid = PaymentEvent::InvoicePaid {
+            payment_hash: "cd".repeat(32),
+            amount_msat: 1000,
+        };
+        events.send(paid.clone()).unwrap();
+        let chunk = next_chunk(&mut body).await.unwrap();
+        assert!(chunk.starts_with("event: invoice_paid\n"), "{chunk}");
+        stop.send(true).unwrap();
+        assert_eq!(
+            next_chunk(&mut body).await,
+            None,
+            "the node stops: the stream ends"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_client_is_told_it_missed_events() {
+        let (events, rx) = broadcast::channel(1);
+        let (_stop, stopped) = watch::channel(false);
+        events.send(failed()).unwrap();
+        events.send(failed()).unwrap();
+        let mut body = sse_response(rx, stopped, Duration::from_secs(15)).into_body();
+        assert_eq!(next_chunk(&mut body).await.unwrap(), ": connected\n\n");
+        let chunk = next_chunk(&mut body).await.unwrap();
+        assert!(chunk.contains("1 events dropped"), "{chunk}");
+        assert_eq!(next_chunk(&mut body).await.unwrap(), sse_frame(&failed()));
+        drop(events);
+        assert_eq!(
+            next_chunk(&mut body).await,
+            None,
+            "the events end: the stream ends"
+        );
+    }
+}

@@ -1,0 +1,289 @@
+//! Issuing invoices: a random preimage and payment secret, a BOLT 11 string signed with the
+//! node key, and the record the HTLC router settles against (`store::payments`).
+//!
+//! The preimage is made here and never leaves the node until an HTLC pays the invoice.
+
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::secp256k1::SecretKey;
+use bitcoin::Network;
+use rand::RngCore;
+
+use crate::bolt3::PaymentHash;
+use crate::error::Error;
+use crate::invoice::{
+    Invoice, InvoiceDescription, InvoiceParams, RouteHint, DEFAULT_EXPIRY_SECS,
+    DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA,
+};
+use crate::onion::PaymentSecret;
+use crate::payments::{InvoiceRecord, InvoiceStatus};
+use crate::store::{payments, Store};
+
+/// BOLT 11's limit on a `d` description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 639;
+/// The longest expiry we put in an invoice: a year.
+pub const MAX_EXPIRY_SECS: u64 = 365 * 24 * 3600;
+/// The bitcoin supply in millisatoshis: no invoice asks for more.
+pub const MAX_AMOUNT_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Creates, signs and stores an invoice of ours.
+///
+/// `hints` are the route hints to our node (the channel manager's `route_hints`); `None` for
+/// `amount_msat` makes an open-amount invoice; `expiry_secs` defaults to
+/// [`DEFAULT_EXPIRY_SECS`].
+///
+/// # Errors
+/// [`Error::InvalidRequest`] for an amount of zero or over the bitcoin supply, a description
+/// over [`MAX_DESCRIPTION_BYTES`], or an expiry of zero or over [`MAX_EXPIRY_SECS`];
+/// [`Error::Internal`] when the invoice cannot be encoded or stored.
+pub async fn create_invoice(
+    store: &Store,
+    node_key: &SecretKey,
+    network: Network,
+    hints: Vec<RouteHint>,
+    amount_msat: Option<u64>,
+    description: String,
+    expiry_secs: Option<u64>,
+) -> Result<InvoiceRecord, Error> {
+    let mut preimage = [0u8; 32];
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut preimage);
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let record = build_invoice(
+        node_key,
+        network,
+        hints,
+        amount_msat,
+        description,
+        expiry_secs,
+        Secrets {
+            preimage,
+            payment_secret: secret,
+        },
+        now_secs(),
+    )?;
+    let stored = record.clone();
+    store
+        .write(move |tx| payments::insert_invoice(tx, &stored))
+        .await?;
+    tracing::info!(
+        payment_hash = %hex::encode(record.payment_hash),
+        amount_msat = ?record.amount_msat,
+        "invoice created"
+    );
+    Ok(record)
+}
+
+/// The random values of one invoice.
+struct Secrets {
+    preimage: [u8; 32],
+    payment_secret: [u8; 32],
+}
+
+/// Checks the request and builds the signed invoice and its record (no I/O, no randomness).
+#[allow(clippy::too_many_arguments)]
+fn build_invoice(
+    node_key: &SecretKey,
+    network: Network,
+    hints: Vec<RouteHint>,
+    amount_msat: Option<u64>,
+    description: String,
+    expiry_secs: Option<u64>,
+    secrets: Secrets,
+    now: u64,
+) -> Result<InvoiceRecord, Error> {
+    if let Some(a) = amount_msat {
+        if a == 0 || a > MAX_AMOUNT_MSAT {
+            return Err(Error::InvalidRequest(format!(
+                "amount_msat {a} must be between 1 and {MAX_AMOUNT_MSAT} (leave it out for an \
+                 open amount)"
+            )));
+        }
+    }
+    if description.len() > MAX_DESCRIPTION_BYTES {
+        return Err(Error::InvalidRequest(format!(
+            "description is {} bytes, BOLT 11 allows at most {MAX_DESCRIPTION_BYTES}",
+            description.len()
+        )));
+    }
+    let expiry_secs = expiry_secs.unwrap_or(DEFAULT_EXPIRY_SECS);
+    if expiry_secs == 0 || expiry_secs > MAX_EXPIRY_SECS {
+        return Err(Error::InvalidRequest(format!(
+            "expiry_secs {expiry_secs} must be between 1 and {MAX_EXPIRY_SECS}"
+        )));
+    }
+    let payment_hash = sha256::Hash::hash(&secrets.preimage).to_byte_array();
+    let mut params = InvoiceParams::new(
+        network,
+        amount_msat,
+        InvoiceDescription::Direct(description.clone()),
+        PaymentHash(payment_hash),
+        PaymentSecret(secrets.payment_secret),
+        now,
+    );
+    params.expiry_secs = expiry_secs;
+    params.min_final_cltv_expiry_delta = DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA;
+    params.route_hints = hints;
+    let invoice = Invoice::create(params, node_key)
+        .map_err(|e| Error::Internal(format!("cannot encode the invoice: {e}")))?;
+    Ok(InvoiceRecord {
+        payment_hash,
+        bolt11: invoice.to_string(),
+        preimage: secrets.preimage,
+        payment_secret: secrets.payment_secret,
+        amount_msat,
+        description,
+        min_final_cltv_expiry_delta: DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA,
+        created_at: now,
+        expires_at: invoice.expires_at(),
+        status: InvoiceStatus::Open,
+        received_msat: None,
+        paid_at: None,
+        paid_by: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invoice::RouteHintHop;
+    use bitcoin::secp256k1::Secp256k1;
+
+    fn key() -> SecretKey {
+        SecretKey::from_slice(&[11; 32]).unwrap()
+    }
+
+    fn secrets() -> Secrets {
+        Secrets {
+            preimage: [1; 32],
+            payment_secret: [2; 32],
+        }
+    }
+
+    #[test]
+    fn the_invoice_says_what_the_record_says() {
+        let hint = RouteHint(vec![RouteHintHop {
+            src_node_id: SecretKey::from_slice(&[12; 32])
+                .unwrap()
+                .public_key(&Secp256k1::new()),
+            short_channel_id: crate::wire::ShortChannelId::new(101, 2, 3).unwrap(),
+            fee_base_msat: 1000,
+            fee_proportional_millionths: 100,
+            cltv_expiry_delta: 40,
+        }]);
+        let r = build_invoice(
+            &key(),
+            Network::Regtest,
+            vec![hint.clone()],
+            Some(42_000),
+            "tea".into(),
+            Some(600),
+            secrets(),
+            1_700_000_000,
+        )
+        .unwrap();
+        let inv = Invoice::parse(&r.bolt11, Network::Regtest).unwrap();
+        assert_eq!(inv.payment_hash().0, r.payment_hash);
+        assert_eq!(
+            r.payment_hash,
+            sha256::Hash::hash(&[1; 32]).to_byte_array(),
+            "the hash of the preimage"
+        );
+        assert_eq!(inv.payment_secret().0, [2; 32]);
+        assert_eq!(inv.amount_msat(), Some(42_000));
+        assert_eq!(inv.description(), InvoiceDescription::Direct("tea".into()));
+        assert_eq!(inv.expires_at(), 1_700_000_600);
+        assert_eq!(r.expires_at, 1_700_000_600);
+        assert_eq!(r.created_at, 1_700_000_000);
+        assert_eq!(
+            inv.min_final_cltv_expiry_delta(),
+            u64::from(DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA)
+        );
+        assert_eq!(inv.route_hints(), vec![hint]);
+        assert_eq!(inv.payee(), key().public_key(&Secp256k1::new()));
+        assert_eq!(r.status, InvoiceStatus::Open);
+
+        let open = build_invoice(
+            &key(),
+            Network::Regtest,
+            vec![],
+            None,
+            String::new(),
+            None,
+            secrets(),
+            1_700_000_000,
+        )
+        .unwrap();
+        let inv = Invoice::parse(&open.bolt11, Network::Regtest).unwrap();
+        assert_eq!(inv.amount_msat(), None);
+        assert_eq!(open.expires_at, 1_700_000_000 + DEFAULT_EXPIRY_SECS);
+    }
+
+    #[test]
+    fn bad_requests_are_refused_with_the_reason() {
+        let build = |amount, description: &str, expiry| {
+            build_invoice(
+                &key(),
+                Network::Regtest,
+                vec![],
+                amount,
+                description.to_string(),
+                expiry,
+                secrets(),
+                1_700_000_000,
+            )
+        };
+        let msg = |r: Result<InvoiceRecord, Error>| match r {
+            Err(Error::InvalidRequest(m)) => m,
+            other => panic!("expected invalid_request, got {other:?}"),
+        };
+        assert!(msg(build(Some(0), "x", None)).contains("amount_msat"));
+        assert!(msg(build(Some(MAX_AMOUNT_MSAT + 1), "x", None)).contains("amount_msat"));
+        assert!(msg(build(None, &"é".repeat(320), None)).contains("639"));
+        assert!(build(None, &"a".repeat(639), None).is_ok());
+        assert!(msg(build(None, "x", Some(0))).contains("expiry_secs"));
+        assert!(msg(build(None, "x", Some(MAX_EXPIRY_SECS + 1))).contains("expiry_secs"));
+    }
+
+    #[tokio::test]
+    async fn created_invoices_are_stored_with_fresh_secrets() {
+        let store = Store::open_in_memory().unwrap();
+        let a = create_invoice(
+            &store,
+            &key(),
+            Network::Regtest,
+            vec![],
+            Some(1_000),
+            "a".into(),
+            None,
+        )
+        .await
+        .unwrap();
+        let b = create_invoice(
+            &store,
+            &key(),
+            Network::Regtest,
+            vec![],
+            Some(1_000),
+            "a".into(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_ne!(a.preimage, b.preimage);
+        assert_ne!(a.payment_secret, b.payment_secret);
+        let hash = a.payment_hash;
+        let stored = store
+            .call(move |c| payments::get_invoice(c, &hash))
+            .await
+            .unwrap();
+        assert_eq!(stored, Some(a));
+    }
+}

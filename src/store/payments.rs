@@ -1,0 +1,972 @@
+//! The payment tables: `invoices` we issued, `payments` we made, `forwards` (HTLCs we passed
+//! on), the `onion_replay` guard, and the fee policy set through the API (in `meta`).
+//!
+//! Writers take the caller's connection or transaction, so a state change and its records are
+//! committed together (`Store::write`). Status changes only move forward: from `open` /
+//! `pending` to a final status, never back; each such function says whether it changed a row,
+//! so replaying an input after a restart is harmless.
+
+use bitcoin::secp256k1::PublicKey;
+use rusqlite::types::Type;
+use rusqlite::{named_params, Connection, OptionalExtension, Row};
+
+use super::{meta, StoreError};
+use crate::payments::{
+    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentRecord,
+    PaymentStatus,
+};
+
+/// The `meta` key of the fee policy set through the API (JSON of [`FeePolicy`]).
+pub const POLICY_KEY: &str = "payments.fee_policy";
+
+/// SQLite integers are signed: amounts, ids and times above 2^63 cannot be stored.
+fn int(v: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} is beyond 2^63")))
+}
+
+fn opt_int(v: Option<u64>, what: &str) -> Result<Option<i64>, StoreError> {
+    v.map(|v| int(v, what)).transpose()
+}
+
+fn bad(idx: usize, ty: Type, what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(idx, ty, format!("invalid {what}").into())
+}
+
+fn arr32(r: &Row, idx: usize) -> rusqlite::Result<[u8; 32]> {
+    let v: Vec<u8> = r.get(idx)?;
+    v.try_into()
+        .map_err(|_| bad(idx, Type::Blob, "32-byte value"))
+}
+
+fn opt_arr32(r: &Row, idx: usize) -> rusqlite::Result<Option<[u8; 32]>> {
+    let v: Option<Vec<u8>> = r.get(idx)?;
+    v.map(|v| {
+        v.try_into()
+            .map_err(|_| bad(idx, Type::Blob, "32-byte value"))
+    })
+    .transpose()
+}
+
+fn u64_at(r: &Row, idx: usize) -> rusqlite::Result<u64> {
+    let v: i64 = r.get(idx)?;
+    u64::try_from(v).map_err(|_| bad(idx, Type::Integer, "negative integer"))
+}
+
+fn opt_u64_at(r: &Row, idx: usize) -> rusqlite::Result<Option<u64>> {
+    let v: Option<i64> = r.get(idx)?;
+    v.map(|v| u64::try_from(v).map_err(|_| bad(idx, Type::Integer, "negative integer")))
+        .transpose()
+}
+
+fn htlc_at(r: &Row, channel: usize, id: usize) -> rusqlite::Result<Option<HtlcRef>> {
+    Ok(match (opt_arr32(r, channel)?, opt_u64_at(r, id)?) {
+        (Some(channel_id), Some(htlc_id)) => Some(HtlcRef {
+            channel_id,
+            htlc_id,
+        }),
+        _ => None,
+    })
+}
+
+fn limit_sql(limit: Option<usize>) -> i64 {
+    // SQLite reads a negative LIMIT as "no limit".
+    limit.and_then(|l| i64::try_from(l).ok()).unwrap_or(-1)
+}
+
+// ---- invoices ----------------------------------------------------------------------------
+
+fn invoice_status(r: &Row, idx: usize) -> rusqlite::Result<InvoiceStatus> {
+    match r.get::<_, String>(idx)?.as_str() {
+        "open" => Ok(InvoiceStatus::Open),
+        "paid" => Ok(InvoiceStatus::Paid),
+        "cancelled" => Ok(InvoiceStatus::Cancelled),
+        _ => Err(bad(idx, Type::Text, "invoice status")),
+    }
+}
+
+const INVOICE_COLUMNS: &str = "payment_hash, bolt11, preimage, payment_secret, amount_msat, \
+     description, min_final_cltv_expiry_delta, created_at, expires_at, status, received_msat, \
+     paid_at, paid_channel_id, paid_htlc_id";
+
+fn invoice_row(r: &Row) -> rusqlite::Result<InvoiceRecord> {
+    Ok(InvoiceRecord {
+        payment_hash: arr32(r, 0)?,
+        bolt11: r.get(1)?,
+        preimage: arr32(r, 2)?,
+        payment_secret: arr32(r, 3)?,
+        amount_msat: opt_u64_at(r, 4)?,
+        description: r.get(5)?,
+        min_final_cltv_expiry_delta: r.get(6)?,
+        created_at: u64_at(r, 7)?,
+        expires_at: u64_at(r, 8)?,
+        status: invoice_status(r, 9)?,
+        received_msat: opt_u64_at(r, 10)?,
+        paid_at: opt_u64_at(r, 11)?,
+        paid_by: htlc_at(r, 12, 13)?,
+    })
+}
+
+/// Stores a new invoice.
+///
+/// # Errors
+/// A database error when an invoice with the same payment hash exists (the preimage is
+/// random, so that is a bug), or when the record breaks a table rule (an `expired` status,
+/// `paid` without what paid it).
+pub fn insert_invoice(conn: &Connection, inv: &InvoiceRecord) -> Result<(), StoreError> {
+    if inv.status == InvoiceStatus::Expired {
+        return Err(StoreError::Corrupt(
+            "an invoice's expiry is derived, never stored".into(),
+        ));
+    }
+    conn.prepare_cached(&format!(
+        "INSERT INTO invoices ({INVOICE_COLUMNS}) VALUES (:hash, :bolt11, :preimage, :secret,
+            :amount, :description, :cltv, :created, :expires, :status, :received, :paid_at,
+            :paid_channel, :paid_htlc)"
+    ))?
+    .execute(named_params! {
+        ":hash": inv.payment_hash.as_slice(),
+        ":bolt11": inv.bolt11,
+        ":preimage": inv.preimage.as_slice(),
+        ":secret": inv.payment_secret.as_slice(),
+        ":amount": opt_int(inv.amount_msat, "amount_msat")?,
+        ":description": inv.description,
+        ":cltv": inv.min_final_cltv_expiry_delta,
+        ":created": int(inv.created_at, "created_at")?,
+        ":expires": int(inv.expires_at, "expires_at")?,
+        ":status": inv.status.as_str(),
+        ":received": opt_int(inv.received_msat, "received_msat")?,
+        ":paid_at": opt_int(inv.paid_at, "paid_at")?,
+        ":paid_channel": inv.paid_by.map(|h| h.channel_id.to_vec()),
+        ":paid_htlc": opt_int(inv.paid_by.map(|h| h.htlc_id), "htlc_id")?,
+    })?;
+    Ok(())
+}
+
+/// One invoice by payment hash, with its stored status (`open`, `paid`, `cancelled`); see
+/// [`InvoiceRecord::status_at`] for what users see.
+pub fn get_invoice(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+) -> Result<Option<InvoiceRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {INVOICE_COLUMNS} FROM invoices WHERE payment_hash = :hash"
+        ))?
+        .query_row(
+            named_params! { ":hash": payment_hash.as_slice() },
+            invoice_row,
+        )
+        .optional()?)
+}
+
+/// Invoices, newest first, at most `limit` of them.
+pub fn list_invoices(
+    conn: &Connection,
+    limit: Option<usize>,
+) -> Result<Vec<InvoiceRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {INVOICE_COLUMNS} FROM invoices ORDER BY created_at DESC, rowid DESC
+         LIMIT :limit"
+    ))?;
+    let rows = stmt.query_map(named_params! { ":limit": limit_sql(limit) }, invoice_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Marks an open invoice paid by `htlc`. Returns whether it changed: `false` when the invoice
+/// is unknown, already paid or cancelled (the caller checked it was payable in the same
+/// transaction, so `false` means a repeat).
+pub fn mark_invoice_paid(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    received_msat: u64,
+    paid_at: u64,
+    htlc: HtlcRef,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE invoices SET status = 'paid', received_msat = :received, paid_at = :paid_at,
+                paid_channel_id = :channel, paid_htlc_id = :htlc
+             WHERE payment_hash = :hash AND status = 'open'",
+        )?
+        .execute(named_params! {
+            ":hash": payment_hash.as_slice(),
+            ":received": int(received_msat, "received_msat")?,
+            ":paid_at": int(paid_at, "paid_at")?,
+            ":channel": htlc.channel_id.as_slice(),
+            ":htlc": int(htlc.htlc_id, "htlc_id")?,
+        })?;
+    Ok(n > 0)
+}
+
+/// Cancels an open invoice: HTLCs for it are refused from now on. Returns whether it changed.
+pub fn cancel_invoice(conn: &Connection, payment_hash: &[u8; 32]) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE invoices SET status = 'cancelled'
+             WHERE payment_hash = :hash AND status = 'open'",
+        )?
+        .execute(named_params! { ":hash": payment_hash.as_slice() })?;
+    Ok(n > 0)
+}
+
+// ---- payments ----------------------------------------------------------------------------
+
+fn payment_status(r: &Row, idx: usize) -> rusqlite::Result<PaymentStatus> {
+    match r.get::<_, String>(idx)?.as_str() {
+        "pending" => Ok(PaymentStatus::Pending),
+        "succeeded" => Ok(PaymentStatus::Succeeded),
+        "failed" => Ok(PaymentStatus::Failed),
+        _ => Err(bad(idx, Type::Text, "payment status")),
+    }
+}
+
+const PAYMENT_COLUMNS: &str = "payment_hash, bolt11, payee, amount_msat, fee_msat, status, \
+     preimage, failure, created_at, resolved_at, htlc_channel_id, htlc_id, session_key, route";
+
+fn payment_row(r: &Row) -> rusqlite::Result<PaymentRecord> {
+    let payee: Vec<u8> = r.get(2)?;
+    let route: Vec<u8> = r.get(13)?;
+    let route = route
+        .chunks(33)
+        .map(PublicKey::from_slice)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad(13, Type::Blob, "route node id"))?;
+    Ok(PaymentRecord {
+        payment_hash: arr32(r, 0)?,
+        bolt11: r.get(1)?,
+        payee: PublicKey::from_slice(&payee).map_err(|_| bad(2, Type::Blob, "payee"))?,
+        amount_msat: u64_at(r, 3)?,
+        fee_msat: u64_at(r, 4)?,
+        status: payment_status(r, 5)?,
+        preimage: opt_arr32(r, 6)?,
+        failure: r.get(7)?,
+        created_at: u64_at(r, 8)?,
+        resolved_at: opt_u64_at(r, 9)?,
+        htlc: htlc_at(r, 10, 11)?,
+        session_key: arr32(r, 12)?,
+        route,
+    })
+}
+
+/// Stores a payment attempt: a new payment hash, or a new attempt replacing a `failed` one.
+/// Returns `false`, writing nothing, when the hash has a `pending` or `succeeded` payment:
+/// a hash is never paid twice (the caller returns the stored one).
+pub fn upsert_payment(conn: &Connection, p: &PaymentRecord) -> Result<bool, StoreError> {
+    let route: Vec<u8> = p.route.iter().flat_map(|k| k.serialize()).collect();
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (:hash, :bolt11, :payee, :amount,
+                :fee, :status, :preimage, :failure, :created, :resolved, :channel, :htlc,
+                :session_key, :route)
+             ON CONFLICT(payment_hash) DO UPDATE SET
+                bolt11 = excluded.bolt11, payee = excluded.payee,
+                amount_msat = excluded.amount_msat, fee_msat = excluded.fee_msat,
+                status = excluded.status, preimage = excluded.preimage,
+                failure = excluded.failure, created_at = excluded.created_at,
+                resolved_at = excluded.resolved_at, htlc_channel_id = excluded.htlc_channel_id,
+                htlc_id = excluded.htlc_id, session_key = excluded.session_key,
+                route = excluded.route
+             WHERE payments.status = 'failed'"
+        ))?
+        .execute(named_params! {
+            ":hash": p.payment_hash.as_slice(),
+            ":bolt11": p.bolt11,
+            ":payee": p.payee.serialize().as_slice(),
+            ":amount": int(p.amount_msat, "amount_msat")?,
+            ":fee": int(p.fee_msat, "fee_msat")?,
+            ":status": p.status.as_str(),
+            ":preimage": p.preimage.map(|x| x.to_vec()),
+            ":failure": p.failure,
+            ":created": int(p.created_at, "created_at")?,
+            ":resolved": opt_int(p.resolved_at, "resolved_at")?,
+            ":channel": p.htlc.map(|h| h.channel_id.to_vec()),
+            ":htlc": opt_int(p.htlc.map(|h| h.htlc_id), "htlc_id")?,
+            ":session_key": p.session_key.as_slice(),
+            ":route": route,
+        })?;
+    Ok(n > 0)
+}
+
+/// One payment by payment hash.
+pub fn get_payment(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+) -> Result<Option<PaymentRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE payment_hash = :hash"
+        ))?
+        .query_row(
+            named_params! { ":hash": payment_hash.as_slice() },
+            payment_row,
+        )
+        .optional()?)
+}
+
+/// Payments, newest first, at most `limit` of them.
+pub fn list_payments(
+    conn: &Connection,
+    limit: Option<usize>,
+) -> Result<Vec<PaymentRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments ORDER BY created_at DESC, rowid DESC
+         LIMIT :limit"
+    ))?;
+    let rows = stmt.query_map(named_params! { ":limit": limit_sql(limit) }, payment_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Payments still in flight, oldest first (to resume after a restart).
+pub fn list_pending_payments(conn: &Connection) -> Result<Vec<PaymentRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'pending'
+         ORDER BY created_at, rowid"
+    ))?;
+    let rows = stmt.query_map([], payment_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records the HTLC carrying a pending payment. Returns whether it changed.
+pub fn set_payment_htlc(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    htlc: HtlcRef,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE payments SET htlc_channel_id = :channel, htlc_id = :htlc
+             WHERE payment_hash = :hash AND status = 'pending'",
+        )?
+        .execute(named_params! {
+            ":hash": payment_hash.as_slice(),
+            ":channel": htlc.channel_id.as_slice(),
+            ":htlc": int(htlc.htlc_id, "htlc_id")?,
+        })?;
+    Ok(n > 0)
+}
+
+/// Resolves a pending payment: `succeeded` with its preimage, or `failed` with why. `fee_msat`
+/// replaces the stored fee when given. Returns whether it changed (`false`: unknown or already
+/// resolved).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for `pending` as the outcome; a database error for `succeeded`
+/// without a preimage (a table rule).
+pub fn resolve_payment(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    status: PaymentStatus,
+    preimage: Option<[u8; 32]>,
+    fee_msat: Option<u64>,
+    failure: Option<&str>,
+    resolved_at: u64,
+) -> Result<bool, StoreError> {
+    if status == PaymentStatus::Pending {
+        return Err(StoreError::Corrupt(
+            "a payment resolves to succeeded or failed".into(),
+        ));
+    }
+    let n = conn
+        .prepare_cached(
+            "UPDATE payments SET status = :status, preimage = :preimage,
+                fee_msat = coalesce(:fee, fee_msat), failure = :failure,
+                resolved_at = :resolved
+             WHERE payment_hash = :hash AND status = 'pending'",
+        )?
+        .execute(named_params! {
+            ":hash": payment_hash.as_slice(),
+            ":status": status.as_str(),
+            ":preimage": preimage.map(|x| x.to_vec()),
+            ":fee": opt_int(fee_msat, "fee_msat")?,
+            ":failure": failure,
+            ":resolved": int(resolved_at, "resolved_at")?,
+        })?;
+    Ok(n > 0)
+}
+
+// ---- forwards ----------------------------------------------------------------------------
+
+fn forward_status(r: &Row, idx: usize) -> rusqlite::Result<ForwardStatus> {
+    match r.get::<_, String>(idx)?.as_str() {
+        "pending" => Ok(ForwardStatus::Pending),
+        "settled" => Ok(ForwardStatus::Settled),
+        "failed" => Ok(ForwardStatus::Failed),
+        _ => Err(bad(idx, Type::Text, "forward status")),
+    }
+}
+
+const FORWARD_COLUMNS: &str = "in_channel_id, in_htlc_id, out_channel_id, out_htlc_id, \
+     payment_hash, in_msat, out_msat, in_cltv_expiry, out_cltv_expiry, status, shared_secret, \
+     preimage, failure, created_at, resolved_at";
+
+fn forward_row(r: &Row) -> rusqlite::Result<ForwardRecord> {
+    Ok(ForwardRecord {
+        incoming: HtlcRef {
+            channel_id: arr32(r, 0)?,
+            htlc_id: u64_at(r, 1)?,
+        },
+        outgoing: HtlcRef {
+            channel_id: arr32(r, 2)?,
+            htlc_id: u64_at(r, 3)?,
+        },
+        payment_hash: arr32(r, 4)?,
+        in_msat: u64_at(r, 5)?,
+        out_msat: u64_at(r, 6)?,
+        in_cltv_expiry: r.get(7)?,
+        out_cltv_expiry: r.get(8)?,
+        status: forward_status(r, 9)?,
+        shared_secret: arr32(r, 10)?,
+        preimage: opt_arr32(r, 11)?,
+        failure: r.get(12)?,
+        created_at: u64_at(r, 13)?,
+        resolved_at: opt_u64_at(r, 14)?,
+    })
+}
+
+/// Records a forward. Returns `false`, writing nothing, when the incoming HTLC was already
+/// forwarded: an HTLC is forwarded at most once.
+///
+/// # Errors
+/// A database error when another forward is pending on the same outgoing HTLC.
+pub fn insert_forward(conn: &Connection, f: &ForwardRecord) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT INTO forwards ({FORWARD_COLUMNS}) VALUES (:in_ch, :in_id, :out_ch, :out_id,
+                :hash, :in_msat, :out_msat, :in_cltv, :out_cltv, :status, :secret, :preimage,
+                :failure, :created, :resolved)
+             ON CONFLICT(in_channel_id, in_htlc_id) DO NOTHING"
+        ))?
+        .execute(named_params! {
+            ":in_ch": f.incoming.channel_id.as_slice(),
+            ":in_id": int(f.incoming.htlc_id, "htlc_id")?,
+            ":out_ch": f.outgoing.channel_id.as_slice(),
+            ":out_id": int(f.outgoing.htlc_id, "htlc_id")?,
+            ":hash": f.payment_hash.as_slice(),
+            ":in_msat": int(f.in_msat, "in_msat")?,
+            ":out_msat": int(f.out_msat, "out_msat")?,
+            ":in_cltv": f.in_cltv_expiry,
+            ":out_cltv": f.out_cltv_expiry,
+            ":status": f.status.as_str(),
+            ":secret": f.shared_secret.as_slice(),
+            ":preimage": f.preimage.map(|x| x.to_vec()),
+            ":failure": f.failure,
+            ":created": int(f.created_at, "created_at")?,
+            ":resolved": opt_int(f.resolved_at, "resolved_at")?,
+        })?;
+    Ok(n > 0)
+}
+
+/// The forward of an incoming HTLC.
+pub fn get_forward_by_in(
+    conn: &Connection,
+    incoming: HtlcRef,
+) -> Result<Option<ForwardRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {FORWARD_COLUMNS} FROM forwards
+             WHERE in_channel_id = :ch AND in_htlc_id = :id"
+        ))?
+        .query_row(
+            named_params! {
+                ":ch": incoming.channel_id.as_slice(),
+                ":id": int(incoming.htlc_id, "htlc_id")?,
+            },
+            forward_row,
+        )
+        .optional()?)
+}
+
+/// The pending forward whose outgoing HTLC is `outgoing` (at most one: a table rule).
+pub fn pending_forward_by_out(
+    conn: &Connection,
+    outgoing: HtlcRef,
+) -> Result<Option<ForwardRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {FORWARD_COLUMNS} FROM forwards
+             WHERE out_channel_id = :ch AND out_htlc_id = :id AND status = 'pending'"
+        ))?
+        .query_row(
+            named_params! {
+                ":ch": outgoing.channel_id.as_slice(),
+                ":id": int(outgoing.htlc_id, "htlc_id")?,
+            },
+            forward_row,
+        )
+        .optional()?)
+}
+
+/// Forwards, newest first, at most `limit` of them.
+pub fn list_forwards(
+    conn: &Connection,
+    limit: Option<usize>,
+) -> Result<Vec<ForwardRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {FORWARD_COLUMNS} FROM forwards ORDER BY created_at DESC, rowid DESC
+         LIMIT :limit"
+    ))?;
+    let rows = stmt.query_map(named_params! { ":limit": limit_sql(limit) }, forward_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Forwards not yet resolved, oldest first (to finish after a restart).
+pub fn list_pending_forwards(conn: &Connection) -> Result<Vec<ForwardRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {FORWARD_COLUMNS} FROM forwards WHERE status = 'pending'
+         ORDER BY created_at, rowid"
+    ))?;
+    let rows = stmt.query_map([], forward_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Points a pending forward at a new outgoing HTLC (the first add was dropped unsigned and
+/// offered again). Returns whether it changed.
+pub fn set_forward_out(
+    conn: &Connection,
+    incoming: HtlcRef,
+    outgoing: HtlcRef,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE forwards SET out_channel_id = :out_ch, out_htlc_id = :out_id
+             WHERE in_channel_id = :in_ch AND in_htlc_id = :in_id AND status = 'pending'",
+        )?
+        .execute(named_params! {
+            ":in_ch": incoming.channel_id.as_slice(),
+            ":in_id": int(incoming.htlc_id, "htlc_id")?,
+            ":out_ch": outgoing.channel_id.as_slice(),
+            ":out_id": int(outgoing.htlc_id, "htlc_id")?,
+        })?;
+    Ok(n > 0)
+}
+
+/// Resolves a pending forward: `settled` with the preimage, or `failed` with why. Returns
+/// whether it changed (`false`: unknown or already resolved).
+///
+/// # Errors
+/// [`StoreError::Corrupt`] for `pending` as the outcome; a database error for `settled`
+/// without a preimage (a table rule).
+pub fn resolve_forward(
+    conn: &Connection,
+    incoming: HtlcRef,
+    status: ForwardStatus,
+    preimage: Option<[u8; 32]>,
+    failure: Option<&str>,
+    resolved_at: u64,
+) -> Result<bool, StoreError> {
+    if status == ForwardStatus::Pending {
+        return Err(StoreError::Corrupt(
+            "a forward resolves to settled or failed".into(),
+        ));
+    }
+    let n = conn
+        .prepare_cached(
+            "UPDATE forwards SET status = :status, preimage = :preimage, failure = :failure,
+                resolved_at = :resolved
+             WHERE in_channel_id = :ch AND in_htlc_id = :id AND status = 'pending'",
+        )?
+        .execute(named_params! {
+            ":ch": incoming.channel_id.as_slice(),
+            ":id": int(incoming.htlc_id, "htlc_id")?,
+            ":status": status.as_str(),
+            ":preimage": preimage.map(|x| x.to_vec()),
+            ":failure": failure,
+            ":resolved": int(resolved_at, "resolved_at")?,
+        })?;
+    Ok(n > 0)
+}
+
+/// The fees of every settled forward, in millisatoshis.
+pub fn forward_fees_earned(conn: &Connection) -> Result<u64, StoreError> {
+    let total: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce(sum(in_msat - out_msat), 0) FROM forwards WHERE status = 'settled'",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(total.max(0) as u64)
+}
+
+// ---- onion replay guard ------------------------------------------------------------------
+
+/// Checks an onion's replay key (SHA256 of its shared secret) and records it for `htlc`, in
+/// one step. `Ok(true)`: first sighting (now recorded), or the same HTLC seen again (a restart
+/// processing it a second time). `Ok(false)`: another HTLC used this onion — a replay.
+pub fn replay_check_and_record(
+    conn: &Connection,
+    key: &[u8; 32],
+    cltv_expiry: u32,
+    htlc: HtlcRef,
+) -> Result<bool, StoreError> {
+    let htlc_id = int(htlc.htlc_id, "htlc_id")?;
+    conn.prepare_cached(
+        "INSERT INTO onion_replay (key, cltv_expiry, channel_id, htlc_id)
+         VALUES (:key, :cltv, :ch, :id) ON CONFLICT(key) DO NOTHING",
+    )?
+    .execute(named_params! {
+        ":key": key.as_slice(),
+        ":cltv": cltv_expiry,
+        ":ch": htlc.channel_id.as_slice(),
+        ":id": htlc_id,
+    })?;
+    let (channel, id): (Vec<u8>, i64) = conn
+        .prepare_cached("SELECT channel_id, htlc_id FROM onion_replay WHERE key = :key")?
+        .query_row(named_params! { ":key": key.as_slice() }, |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    Ok(channel == htlc.channel_id && id == htlc_id)
+}
+
+/// Forgets the replay keys of HTLCs that expired below `height`: a replay of them would be
+/// refused as expired anyway. Returns how many were dropped.
+pub fn replay_forget_expired(conn: &Connection, height: u32) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached("DELETE FROM onion_replay WHERE cltv_expiry < :height")?
+        .execute(named_params! { ":height": height })?)
+}
+
+// ---- fee policy --------------------------------------------------------------------------
+
+/// The fee policy set through the API, if one was.
+pub fn get_policy(conn: &Connection) -> Result<Option<FeePolicy>, StoreError> {
+    meta::get(conn, POLICY_KEY)?
+        .map(|v| {
+            serde_json::from_slice(&v)
+                .map_err(|e| StoreError::Corrupt(format!("meta {POLICY_KEY}: {e}")))
+        })
+        .transpose()
+}
+
+/// Stores the fee policy; it wins over the config file from now on.
+pub fn set_policy(conn: &Connection, policy: &FeePolicy) -> Result<(), StoreError> {
+    let json = serde_json::to_vec(policy).expect("a policy serializes");
+    meta::set(conn, POLICY_KEY, &json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use bitcoin::secp256k1::{Secp256k1, SecretKey};
+
+    fn key(i: u8) -> PublicKey {
+        SecretKey::from_slice(&[i; 32])
+            .unwrap()
+            .public_key(&Secp256k1::new())
+    }
+
+    fn htlc(c: u8, id: u64) -> HtlcRef {
+        HtlcRef {
+            channel_id: [c; 32],
+            htlc_id: id,
+        }
+    }
+
+    fn invoice(h: u8, created_at: u64) -> InvoiceRecord {
+        InvoiceRecord {
+            payment_hash: [h; 32],
+            bolt11: format!("lnbcrt{h}"),
+            preimage: [h.wrapping_add(100); 32],
+            payment_secret: [7; 32],
+            amount_msat: Some(50_000),
+            description: "coffee".into(),
+            min_final_cltv_expiry_delta: 40,
+            created_at,
+            expires_at: created_at + 3600,
+            status: InvoiceStatus::Open,
+            received_msat: None,
+            paid_at: None,
+            paid_by: None,
+        }
+    }
+
+    fn payment(h: u8) -> PaymentRecord {
+        PaymentRecord {
+            payment_hash: [h; 32],
+            bolt11: Some("lnbcrt1".into()),
+            payee: key(2),
+            amount_msat: 10_000,
+            fee_msat: 1_001,
+            status: PaymentStatus::Pending,
+            preimage: None,
+            failure: None,
+            created_at: 1_000,
+            resolved_at: None,
+            htlc: None,
+            session_key: [9; 32],
+            route: vec![key(3), key(2)],
+        }
+    }
+
+    fn forward(in_id: u64, out_id: u64) -> ForwardRecord {
+        ForwardRecord {
+            incoming: htlc(1, in_id),
+            outgoing: htlc(2, out_id),
+            payment_hash: [5; 32],
+            in_msat: 11_001,
+            out_msat: 10_000,
+            in_cltv_expiry: 200,
+            out_cltv_expiry: 160,
+            status: ForwardStatus::Pending,
+            shared_secret: [6; 32],
+            preimage: None,
+            failure: None,
+            created_at: 1_000 + in_id,
+            resolved_at: None,
+        }
+    }
+
+    #[test]
+    fn invoices_round_trip_and_are_paid_once() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .write_blocking(|tx| {
+                let mut open_amount = invoice(2, 2_000);
+                open_amount.amount_msat = None;
+                insert_invoice(tx, &invoice(1, 1_000))?;
+                insert_invoice(tx, &open_amount)?;
+                // The same hash twice is refused.
+                assert!(insert_invoice(tx, &invoice(1, 1_000)).is_err());
+                let mut expired = invoice(3, 1);
+                expired.status = InvoiceStatus::Expired;
+                assert!(insert_invoice(tx, &expired).is_err());
+                Ok(())
+            })
+            .unwrap();
+        store
+            .blocking(|c| {
+                assert_eq!(get_invoice(c, &[1; 32])?, Some(invoice(1, 1_000)));
+                assert_eq!(get_invoice(c, &[2; 32])?.unwrap().amount_msat, None);
+                assert_eq!(get_invoice(c, &[9; 32])?, None);
+                let all = list_invoices(c, None)?;
+                assert_eq!(all.len(), 2);
+                assert_eq!(all[0].payment_hash, [2; 32], "newest first");
+                assert_eq!(list_invoices(c, Some(1))?.len(), 1);
+
+                assert!(mark_invoice_paid(c, &[1; 32], 50_500, 1_500, htlc(4, 0))?);
+                assert!(!mark_invoice_paid(c, &[1; 32], 1, 1_600, htlc(4, 1))?);
+                assert!(!mark_invoice_paid(c, &[9; 32], 1, 1_600, htlc(4, 1))?);
+                let paid = get_invoice(c, &[1; 32])?.unwrap();
+                assert_eq!(paid.status, InvoiceStatus::Paid);
+                assert_eq!(paid.received_msat, Some(50_500));
+                assert_eq!(paid.paid_at, Some(1_500));
+                assert_eq!(paid.paid_by, Some(htlc(4, 0)));
+                assert!(!cancel_invoice(c, &[1; 32])?, "a paid invoice stays paid");
+
+                assert!(cancel_invoice(c, &[2; 32])?);
+                assert!(!mark_invoice_paid(c, &[2; 32], 1, 1_600, htlc(4, 1))?);
+                assert_eq!(
+                    get_invoice(c, &[2; 32])?.unwrap().status,
+                    InvoiceStatus::Cancelled
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn expiry_is_read_not_stored() {
+        let inv = invoice(1, 1_000);
+        assert_eq!(inv.status_at(4_599), InvoiceStatus::Open);
+        assert_eq!(inv.status_at(4_600), InvoiceStatus::Expired);
+        let mut paid = inv.clone();
+        paid.status = InvoiceStatus::Paid;
+        assert_eq!(paid.status_at(10_000), InvoiceStatus::Paid);
+    }
+
+    #[test]
+    fn payments_are_replaced_only_after_a_failure() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .blocking(|c| {
+                let p = payment(1);
+                assert!(upsert_payment(c, &p)?);
+                assert_eq!(get_payment(c, &[1; 32])?, Some(p.clone()));
+                // Pending: a second attempt is refused and changes nothing.
+                let mut again = p.clone();
+                again.amount_msat = 20_000;
+                assert!(!upsert_payment(c, &again)?);
+                assert_eq!(get_payment(c, &[1; 32])?.unwrap().amount_msat, 10_000);
+
+                assert!(set_payment_htlc(c, &[1; 32], htlc(3, 7))?);
+                assert_eq!(get_payment(c, &[1; 32])?.unwrap().htlc, Some(htlc(3, 7)));
+                assert_eq!(list_pending_payments(c)?.len(), 1);
+
+                assert!(resolve_payment(
+                    c,
+                    &[1; 32],
+                    PaymentStatus::Failed,
+                    None,
+                    None,
+                    Some("temporary_channel_failure from hop 1"),
+                    1_100
+                )?);
+                assert!(!resolve_payment(
+                    c,
+                    &[1; 32],
+                    PaymentStatus::Succeeded,
+                    Some([8; 32]),
+                    None,
+                    None,
+                    1_200
+                )?);
+                let failed = get_payment(c, &[1; 32])?.unwrap();
+                assert_eq!(failed.status, PaymentStatus::Failed);
+                assert_eq!(failed.resolved_at, Some(1_100));
+                assert!(list_pending_payments(c)?.is_empty());
+                assert!(!set_payment_htlc(c, &[1; 32], htlc(3, 8))?);
+
+                // Failed: a new attempt replaces the row.
+                assert!(upsert_payment(c, &again)?);
+                assert_eq!(get_payment(c, &[1; 32])?, Some(again.clone()));
+                assert!(resolve_payment(
+                    c,
+                    &[1; 32],
+                    PaymentStatus::Succeeded,
+                    Some([8; 32]),
+                    Some(1_002),
+                    None,
+                    1_300
+                )?);
+                let done = get_payment(c, &[1; 32])?.unwrap();
+                assert_eq!(done.status, PaymentStatus::Succeeded);
+                assert_eq!(done.preimage, Some([8; 32]));
+                assert_eq!(done.fee_msat, 1_002);
+                assert_eq!(done.route, vec![key(3), key(2)]);
+                // Succeeded: never replaced.
+                assert!(!upsert_payment(c, &p)?);
+
+                // Outcomes must be final, and a success carries its preimage.
+                assert!(upsert_payment(c, &payment(2))?);
+                assert!(
+                    resolve_payment(c, &[2; 32], PaymentStatus::Pending, None, None, None, 1)
+                        .is_err()
+                );
+                assert!(resolve_payment(
+                    c,
+                    &[2; 32],
+                    PaymentStatus::Succeeded,
+                    None,
+                    None,
+                    None,
+                    1
+                )
+                .is_err());
+                let all = list_payments(c, None)?;
+                assert_eq!(all.len(), 2);
+                assert_eq!(list_payments(c, Some(1))?.len(), 1);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn forwards_are_recorded_once_and_resolved_once() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .blocking(|c| {
+                let f = forward(0, 0);
+                assert!(insert_forward(c, &f)?);
+                assert!(
+                    !insert_forward(c, &f)?,
+                    "an incoming HTLC is forwarded once"
+                );
+                assert_eq!(get_forward_by_in(c, htlc(1, 0))?, Some(f.clone()));
+                assert_eq!(pending_forward_by_out(c, htlc(2, 0))?, Some(f.clone()));
+                assert_eq!(pending_forward_by_out(c, htlc(2, 1))?, None);
+                // A second pending forward on the same outgoing HTLC breaks a table rule.
+                assert!(insert_forward(c, &forward(1, 0)).is_err());
+
+                assert!(resolve_forward(
+                    c,
+                    htlc(1, 0),
+                    ForwardStatus::Failed,
+                    None,
+                    Some("peer offline"),
+                    1_050
+                )?);
+                assert!(!resolve_forward(
+                    c,
+                    htlc(1, 0),
+                    ForwardStatus::Settled,
+                    Some([4; 32]),
+                    None,
+                    1_060
+                )?);
+                assert_eq!(pending_forward_by_out(c, htlc(2, 0))?, None);
+                // The outgoing id is free again once the first forward is resolved.
+                assert!(insert_forward(c, &forward(1, 0))?);
+                assert_eq!(
+                    pending_forward_by_out(c, htlc(2, 0))?.unwrap().incoming,
+                    htlc(1, 1)
+                );
+                assert!(set_forward_out(c, htlc(1, 1), htlc(2, 5))?);
+                assert_eq!(pending_forward_by_out(c, htlc(2, 0))?, None);
+                assert_eq!(list_pending_forwards(c)?.len(), 1);
+                assert!(resolve_forward(
+                    c,
+                    htlc(1, 1),
+                    ForwardStatus::Settled,
+                    Some([4; 32]),
+                    None,
+                    1_070
+                )?);
+                assert!(list_pending_forwards(c)?.is_empty());
+                let all = list_forwards(c, None)?;
+                assert_eq!(all.len(), 2);
+                assert_eq!(all[0].incoming, htlc(1, 1), "newest first");
+                assert_eq!(all[0].status, ForwardStatus::Settled);
+                assert_eq!(all[0].preimage, Some([4; 32]));
+                assert_eq!(all[0].outgoing, htlc(2, 5));
+                assert_eq!(all[1].failure.as_deref(), Some("peer offline"));
+                assert_eq!(forward_fees_earned(c)?, 1_001, "settled ones only");
+                assert!(
+                    resolve_forward(c, htlc(1, 0), ForwardStatus::Pending, None, None, 1).is_err()
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn the_replay_guard_tells_a_replay_from_a_repeat() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .blocking(|c| {
+                assert!(replay_check_and_record(c, &[1; 32], 100, htlc(1, 0))?);
+                // The same HTLC again (a restart): not a replay.
+                assert!(replay_check_and_record(c, &[1; 32], 100, htlc(1, 0))?);
+                // Another HTLC with the same onion: a replay, on any channel.
+                assert!(!replay_check_and_record(c, &[1; 32], 100, htlc(1, 1))?);
+                assert!(!replay_check_and_record(c, &[1; 32], 100, htlc(2, 0))?);
+                assert!(replay_check_and_record(c, &[2; 32], 150, htlc(1, 1))?);
+                // Kept while the chain has not passed the expiry.
+                assert_eq!(replay_forget_expired(c, 100)?, 0);
+                assert_eq!(replay_forget_expired(c, 101)?, 1);
+                assert!(replay_check_and_record(c, &[1; 32], 100, htlc(3, 0))?);
+                assert!(!replay_check_and_record(c, &[2; 32], 150, htlc(3, 0))?);
+                assert_eq!(replay_forget_expired(c, 1_000)?, 2);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn the_policy_is_kept_in_meta() {
+        let store = Store::open_in_memory().unwrap();
+        store
+            .blocking(|c| {
+                assert_eq!(get_policy(c)?, None);
+                let p = FeePolicy {
+                    base_msat: 0,
+                    ppm: 2_500,
+                    cltv_delta: 144,
+                };
+                set_policy(c, &p)?;
+                assert_eq!(get_policy(c)?, Some(p));
+                meta::set(c, POLICY_KEY, b"nonsense")?;
+                assert!(matches!(get_policy(c), Err(StoreError::Corrupt(_))));
+                Ok(())
+            })
+            .unwrap();
+    }
+}
