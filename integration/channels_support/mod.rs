@@ -50,6 +50,30 @@ pub async fn start(dir: &Path, chain_of: Option<&TestNode>) -> TestNode {
 /// [`start`] with the peer port on `listen` (a restarted node keeps its address, so the
 /// peers that remember it find it again).
 pub async fn start_on(dir: &Path, chain_of: Option<&TestNode>, listen: SocketAddr) -> TestNode {
+    // These tests add HTLCs with made-up onions by hand: the router must leave them be.
+    start_with(dir, chain_of, listen, true).await
+}
+
+/// A node whose router forwards, pays and settles HTLCs (the payment tests).
+pub async fn start_payments(dir: &Path, chain_of: Option<&TestNode>) -> TestNode {
+    start_with(dir, chain_of, "127.0.0.1:0".parse().unwrap(), false).await
+}
+
+/// [`start_payments`] with the peer port on `listen`.
+pub async fn start_payments_on(
+    dir: &Path,
+    chain_of: Option<&TestNode>,
+    listen: SocketAddr,
+) -> TestNode {
+    start_with(dir, chain_of, listen, false).await
+}
+
+async fn start_with(
+    dir: &Path,
+    chain_of: Option<&TestNode>,
+    listen: SocketAddr,
+    manual_htlcs: bool,
+) -> TestNode {
     let bitcoind = chain_of.map(|c| BitcoindConfig {
         url: format!("http://{}", c.node.node_json.chain_rpc_addr.unwrap()),
         auth: BitcoindAuth::Cookie(c.node.node_json.chain_rpc_cookie.clone().unwrap()),
@@ -66,8 +90,7 @@ pub async fn start_on(dir: &Path, chain_of: Option<&TestNode>, listen: SocketAdd
         peers: PeerLimits::default(),
         dev_api: false,
         policy: chanhub::payments::FeePolicy::default(),
-        // These tests add HTLCs with made-up onions by hand: the router must leave them be.
-        dev_manual_htlcs: true,
+        dev_manual_htlcs: manual_htlcs,
     };
     let node = Node::start(config).await.expect("node starts");
     let token = std::fs::read_to_string(&node.node_json.api_token_file).unwrap();

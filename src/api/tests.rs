@@ -66,6 +66,9 @@ async fn start(with_control: bool) -> Api {
         crate::node::channels::spawn(crate::node::channels::ManagerConfig {
             channel: crate::channel::ChannelConfig::default(),
             chain_hash: bitcoin::constants::ChainHash::REGTEST,
+            network: bitcoin::Network::Regtest,
+            policy: Default::default(),
+            manual_htlcs: false,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

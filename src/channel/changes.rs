@@ -44,7 +44,11 @@ pub struct AddHtlc {
     pub amount_msat: u64,
     pub payment_hash: [u8; 32],
     pub cltv_expiry: u32,
-    /// The 1366-byte onion, opaque here: the hub peels it.
+    /// The 1366-byte onion, opaque here: the hub peels it. Persisted as hex (a JSON array of
+    /// numbers would triple every stored state). Empty in commitment specs, which are copied
+    /// and stored many times over: a retransmission takes it from the change lists, and the
+    /// peer's HTLCs keep theirs once in `Commitments::received_onions`.
+    #[serde(with = "onion_hex")]
     pub onion: Vec<u8>,
     pub blinding_point: Option<PublicKey>,
 }
@@ -243,10 +247,11 @@ impl Spec {
                 add.id, add.amount_msat
             ))
         })?;
-        self.htlcs.push(SpecHtlc {
-            origin,
-            add: add.clone(),
-        });
+        let add = AddHtlc {
+            onion: Vec::new(),
+            ..add.clone()
+        };
+        self.htlcs.push(SpecHtlc { origin, add });
         Ok(())
     }
 
@@ -293,6 +298,33 @@ impl Spec {
             }
         }
         Ok(s)
+    }
+}
+
+/// An onion kept apart from the specs (see [`AddHtlc::onion`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Onion(#[serde(with = "onion_hex")] pub Vec<u8>);
+
+/// Bytes as a hex string; reads the older array-of-numbers form too.
+mod onion_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Hex(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        match Form::deserialize(d)? {
+            Form::Hex(text) => hex::decode(text).map_err(serde::de::Error::custom),
+            Form::Bytes(b) => Ok(b),
+        }
     }
 }
 

@@ -69,7 +69,7 @@ impl Default for ChannelConfig {
             reserve_per_mille: 10,
             max_peer_reserve_per_mille: 200,
             max_in_flight_percent: 100,
-            max_accepted_htlcs: 30,
+            max_accepted_htlcs: 483,
             htlc_minimum_msat: 1,
             to_self_delay: 144,
             max_peer_to_self_delay: 2016,

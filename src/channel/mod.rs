@@ -177,7 +177,28 @@ impl Step<'_> {
             Input::Reconnected => self.on_reconnected()?,
             Input::Tick { height } => self.s.height = self.s.height.max(height),
         }
+        self.prune_onions();
         self.progress()
+    }
+
+    /// Forgets the onions of the peer's HTLCs that left every commitment.
+    fn prune_onions(&mut self) {
+        let Some(c) = self.s.commitments.as_mut() else {
+            return;
+        };
+        if c.received_onions.is_empty() {
+            return;
+        }
+        let specs = [Some(&c.local.spec), Some(&c.remote.spec)]
+            .into_iter()
+            .chain([c.remote_waiting.as_ref().map(|w| &w.spec)])
+            .flatten();
+        let live: std::collections::BTreeSet<u64> = specs
+            .flat_map(|s| s.htlcs.iter())
+            .filter(|h| h.origin == Origin::Remote)
+            .map(|h| h.add.id)
+            .collect();
+        c.received_onions.retain(|id, _| live.contains(id));
     }
 
     fn on_message(&mut self, m: Message) -> Result<(), ChannelError> {

@@ -492,6 +492,7 @@ impl Step<'_> {
             last_sent: LastSent::RevokeAndAck,
             to_repropose: Vec::new(),
             dust_rejects: Vec::new(),
+            received_onions: Default::default(),
         })
     }
 

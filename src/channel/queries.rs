@@ -39,7 +39,14 @@ impl Channel {
             .filter(|h| h.origin == Origin::Remote)
             .filter(|h| c.remote.spec.find(Origin::Remote, h.add.id).is_some())
             .filter(|h| !removing(h.add.id))
-            .map(|h| h.add.clone())
+            .map(|h| {
+                let mut add = h.add.clone();
+                // States stored before the onions moved out of the specs keep them inline.
+                if let Some(o) = c.received_onions.get(&add.id) {
+                    add.onion = o.0.clone();
+                }
+                add
+            })
             .collect();
         htlcs.sort_by_key(|a| a.id);
         htlcs

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::bolt3::{ChannelPublicKeys, ChannelType, RevocationStore};
 use crate::wire::ShortChannelId;
 
-use super::changes::{LocalChanges, Origin, RemoteChanges, Spec, Update};
+use std::collections::BTreeMap;
+
+use super::changes::{LocalChanges, Onion, Origin, RemoteChanges, Spec, Update};
 use super::limits::{ChannelConfig, SideParams};
 
 /// Where the channel is in its life. See the lifecycle drawing in `channel-spec/channel.md`.
@@ -203,6 +205,10 @@ pub struct Commitments {
     /// Incoming HTLCs that took our dust exposure over the cap: failed back once committed.
     #[serde(default)]
     pub dust_rejects: Vec<u64>,
+    /// The onions of the peer's irrevocably committed HTLCs, by id, until the HTLC leaves
+    /// both commitments: the hub may need to peel one again after a restart.
+    #[serde(default)]
+    pub received_onions: BTreeMap<u64, Onion>,
 }
 
 /// The connection as the channel sees it.

@@ -19,7 +19,7 @@ use crate::bolt3::ChannelType;
 use crate::wire::types::ONION_PACKET_LEN;
 use crate::wire::{CommitmentSigned, RevokeAndAck, TlvStream, UpdateFailMalformedHtlc};
 
-use super::changes::{preimage_matches, AddHtlc, Origin, Spec, SpecHtlc, Update};
+use super::changes::{preimage_matches, AddHtlc, Onion, Origin, Spec, SpecHtlc, Update};
 use super::commitments;
 use super::error::ChannelError;
 use super::events::{Event, MalformedFailure};
@@ -510,6 +510,7 @@ impl Step<'_> {
             match u {
                 Update::Add(htlc) => {
                     let c = self.commitments_mut();
+                    c.received_onions.insert(htlc.id, Onion(htlc.onion.clone()));
                     if let Some(i) = c.dust_rejects.iter().position(|id| *id == htlc.id) {
                         c.dust_rejects.remove(i);
                         self.event(Event::HtlcMustFail {

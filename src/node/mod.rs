@@ -120,10 +120,12 @@ impl Node {
 
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
-        // TODO(router): pass policy into ManagerConfig (and config.dev_manual_htlcs).
         let (handler, channels, start_channels) = channels::spawn(channels::ManagerConfig {
             channel: crate::channel::ChannelConfig::default(),
             chain_hash: bitcoin::constants::ChainHash::using_genesis_block_const(config.network),
+            network: config.network,
+            policy: policy.clone(),
+            manual_htlcs: config.dev_manual_htlcs,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

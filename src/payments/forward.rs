@@ -38,6 +38,8 @@ pub struct Outgoing {
 /// The outgoing channel as the hub sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NextChannel {
+    /// Shutting down or closed: it will never carry an HTLC again.
+    pub closing: bool,
     /// Connected and in normal operation.
     pub usable: bool,
     /// The smallest HTLC the peer accepts.
@@ -59,6 +61,9 @@ pub fn check_forward(
     let Some(next) = next else {
         return Err(FailureMessage::UnknownNextPeer);
     };
+    if next.closing {
+        return Err(FailureMessage::PermanentChannelFailure);
+    }
     if !next.usable {
         return Err(FailureMessage::TemporaryChannelFailure {
             channel_update: None,
@@ -109,6 +114,7 @@ mod tests {
         cltv_delta: 40,
     };
     const NEXT: Option<NextChannel> = Some(NextChannel {
+        closing: false,
         usable: true,
         htlc_minimum_msat: 1,
     });
@@ -159,7 +165,17 @@ mod tests {
             check_forward(&POLICY, i, o, None, 100),
             Err(FailureMessage::UnknownNextPeer)
         );
+        let closing = NextChannel {
+            closing: true,
+            usable: false,
+            htlc_minimum_msat: 1,
+        };
+        assert_eq!(
+            check_forward(&POLICY, i, o, Some(closing), 100),
+            Err(FailureMessage::PermanentChannelFailure)
+        );
         let down = NextChannel {
+            closing: false,
             usable: false,
             htlc_minimum_msat: 1,
         };
@@ -168,6 +184,7 @@ mod tests {
             Err(0x1000 | 7)
         );
         let high_min = NextChannel {
+            closing: false,
             usable: true,
             htlc_minimum_msat: 6_000,
         };

@@ -161,7 +161,13 @@ mod tests {
             4_600,
         );
         assert_eq!(expired.map_err(|f| f.code()), Err(DETAILS));
-        let unknown = check_final(None, arrived(50_000, 118), &payload(50_000, 118, SECRET), 100, 0);
+        let unknown = check_final(
+            None,
+            arrived(50_000, 118),
+            &payload(50_000, 118, SECRET),
+            100,
+            0,
+        );
         assert_eq!(unknown.map_err(|f| f.code()), Err(DETAILS));
         let mut paid = inv.clone();
         paid.status = InvoiceStatus::Paid;
@@ -201,9 +207,21 @@ mod tests {
     #[test]
     fn an_onion_that_disagrees_with_its_htlc_is_told_so() {
         let inv = invoice();
-        let r = check_final(Some(&inv), arrived(50_000, 118), &payload(50_000, 119, SECRET), 100, 0);
+        let r = check_final(
+            Some(&inv),
+            arrived(50_000, 118),
+            &payload(50_000, 119, SECRET),
+            100,
+            0,
+        );
         assert_eq!(r.map_err(|f| f.code()), Err(18));
-        let r = check_final(Some(&inv), arrived(50_000, 118), &payload(50_001, 118, SECRET), 100, 0);
+        let r = check_final(
+            Some(&inv),
+            arrived(50_000, 118),
+            &payload(50_001, 118, SECRET),
+            100,
+            0,
+        );
         assert_eq!(r.map_err(|f| f.code()), Err(19));
     }
 }

@@ -326,6 +326,26 @@ pub fn list_pending_payments(conn: &Connection) -> Result<Vec<PaymentRecord>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The pending payment carried by our HTLC `htlc`, if any.
+pub fn pending_payment_by_htlc(
+    conn: &Connection,
+    htlc: HtlcRef,
+) -> Result<Option<PaymentRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments
+             WHERE htlc_channel_id = :channel AND htlc_id = :htlc AND status = 'pending'"
+        ))?
+        .query_row(
+            named_params! {
+                ":channel": htlc.channel_id.as_slice(),
+                ":htlc": int(htlc.htlc_id, "htlc_id")?,
+            },
+            payment_row,
+        )
+        .optional()?)
+}
+
 /// Records the HTLC carrying a pending payment. Returns whether it changed.
 pub fn set_payment_htlc(
     conn: &Connection,

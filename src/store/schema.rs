@@ -138,6 +138,7 @@ CREATE TABLE payments (
     CHECK ((htlc_channel_id IS NULL) = (htlc_id IS NULL))
 ) STRICT;
 CREATE INDEX payments_created_at ON payments(created_at);
+CREATE INDEX payments_htlc ON payments(htlc_channel_id, htlc_id);
 
 -- HTLCs we forwarded, one row per incoming HTLC so none is forwarded twice. An outgoing id
 -- can come back (an add dropped unsigned at a reconnection frees it), so the outgoing HTLC

@@ -38,6 +38,16 @@ fn received_htlcs_are_listed_once_irrevocably_committed_until_we_settle_them() {
     assert_eq!(received_ids(&p.b), vec![0]);
     let htlc = &p.b.channel.received_htlcs_to_settle()[0];
     assert_eq!(htlc.payment_hash, hash_of(&preimage(1)));
+    assert_eq!(
+        htlc.onion.len(),
+        crate::wire::types::ONION_PACKET_LEN,
+        "the onion comes back from where the state keeps it"
+    );
+    let c = p.b.channel.state().commitments.as_ref().unwrap();
+    assert!(
+        c.local.spec.htlcs.iter().all(|h| h.add.onion.is_empty()),
+        "specs hold no onions"
+    );
     assert!(received_ids(&p.a).is_empty(), "ours are not listed");
 
     add(&mut p, true, 2);
@@ -57,6 +67,11 @@ fn received_htlcs_are_listed_once_irrevocably_committed_until_we_settle_them() {
     assert!(received_ids(&p.b).is_empty());
     p.deliver_all();
     assert!(received_ids(&p.b).is_empty());
+    let c = p.b.channel.state().commitments.as_ref().unwrap();
+    assert!(
+        c.received_onions.is_empty(),
+        "settled HTLCs' onions are forgotten"
+    );
     p.assert_agree();
 }
 

@@ -24,11 +24,18 @@ use crate::wallet::{FundedTx, Wallet};
 use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, OpenChannel};
 
 use super::handler::ChannelPeerHandler;
+use super::router::{Router, StoreOp, Work};
+use crate::payments::{PaymentEvent, SharedPolicy};
 
 /// What the manager needs from the node.
 pub struct ManagerConfig {
     pub channel: ChannelConfig,
     pub chain_hash: ChainHash,
+    pub network: bitcoin::Network,
+    /// The live forwarding fee policy.
+    pub policy: SharedPolicy,
+    /// Tests drive HTLCs by hand: the router leaves incoming HTLCs alone.
+    pub manual_htlcs: bool,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -49,7 +56,7 @@ pub(super) struct Entry {
 
 impl Entry {
     /// Whether peer messages may still be routed to it.
-    fn live(&self) -> bool {
+    pub(super) fn live(&self) -> bool {
         !matches!(self.channel.phase(), Phase::Closed | Phase::Aborted)
     }
 
@@ -77,6 +84,9 @@ pub(super) struct Actor {
     followups: Vec<(u32, Input)>,
     /// Transactions whose broadcast failed, retried on each block until the chain has them.
     pub rebroadcast: HashMap<Txid, Transaction>,
+    pub router: Router,
+    /// Bookkeeping to commit with the next `Persist` of that channel (see `router::StoreOp`).
+    pub attach: Option<(u32, Vec<StoreOp>)>,
 }
 
 /// The manager before the peer manager exists: [`Starter::start`] runs it.
@@ -85,6 +95,7 @@ pub struct Starter {
     rx: mpsc::UnboundedReceiver<Request>,
     tx: mpsc::UnboundedSender<Request>,
     events: broadcast::Sender<ChannelEvent>,
+    payment_events: broadcast::Sender<PaymentEvent>,
 }
 
 /// Creates the manager: the peer handler to give the [`PeerManager`], the handle, and a
@@ -93,9 +104,11 @@ pub struct Starter {
 pub fn spawn(cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(4096);
+    let (payment_events, _) = broadcast::channel(4096);
     let handle = Channels {
         tx: tx.clone(),
         events: events.clone(),
+        payment_events: payment_events.clone(),
     };
     let handler = Arc::new(ChannelPeerHandler { tx: tx.clone() });
     let starter = Starter {
@@ -103,6 +116,7 @@ pub fn spawn(cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter)
         rx,
         tx,
         events,
+        payment_events,
     };
     (handler, handle, starter)
 }
@@ -111,6 +125,18 @@ impl Starter {
     /// Spawns the actor and the block poller; both stop when `shutdown` flips.
     pub fn start(self, peers: PeerManager, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
         let chain = self.cfg.chain.clone();
+        let router = Router {
+            node_key: *self.cfg.keys.node_secret(),
+            node_id: self.cfg.keys.node_id(),
+            network: self.cfg.network,
+            policy: self.cfg.policy.clone(),
+            manual: self.cfg.manual_htlcs,
+            queue: Default::default(),
+            waiters: HashMap::new(),
+            events: self.payment_events,
+            peer_policies: HashMap::new(),
+            height: 0,
+        };
         let actor = Actor {
             cfg: self.cfg,
             entries: BTreeMap::new(),
@@ -118,6 +144,8 @@ impl Starter {
             events: self.events,
             followups: Vec::new(),
             rebroadcast: HashMap::new(),
+            router,
+            attach: None,
         };
         vec![
             tokio::spawn(actor.run(self.rx, shutdown.clone())),
@@ -174,6 +202,8 @@ impl Actor {
         if !self.entries.is_empty() {
             tracing::info!(channels = self.entries.len(), "channels restored");
         }
+        // Now that every channel is in memory: resume what was in flight at the stop.
+        self.reconcile().await;
         Ok(())
     }
 
@@ -192,6 +222,7 @@ impl Actor {
                 for idx in self.of_peer(&peer) {
                     self.input(idx, Input::Reconnected).await;
                 }
+                self.announce_policy_to(Some(peer)).await;
             }
             Request::PeerDisconnected(peer) => {
                 for idx in self.of_peer(&peer) {
@@ -213,6 +244,15 @@ impl Actor {
                 let r = self.command(channel_id, command).await;
                 let _ = reply.send(r);
             }
+            Request::Pay { req, reply } => {
+                let r = self.pay(req).await;
+                let _ = reply.send(r);
+                self.drain_router().await;
+            }
+            Request::RouteHints(reply) => {
+                let _ = reply.send(self.route_hints());
+            }
+            Request::PolicyChanged => self.announce_policy_all().await,
             Request::List(reply) => {
                 let list = self
                     .entries
@@ -244,7 +284,7 @@ impl Actor {
             .collect()
     }
 
-    fn by_channel_id(&self, id: &[u8; 32]) -> Option<u32> {
+    pub(super) fn by_channel_id(&self, id: &[u8; 32]) -> Option<u32> {
         self.entries
             .values()
             .find(|e| e.channel.channel_id().0 == *id)
@@ -254,6 +294,9 @@ impl Actor {
     async fn message(&mut self, peer: PublicKey, m: Message) {
         if let Message::OpenChannel(open) = &m {
             return self.accept(peer, open).await;
+        }
+        if let Message::ChannelUpdate(u) = &m {
+            return self.on_channel_update(peer, u);
         }
         let Some(id) = m.channel_id() else {
             return;
@@ -286,6 +329,13 @@ impl Actor {
     /// Runs one input and everything it leads to. A refusal's outputs (an error to the peer)
     /// still run; the refusal itself is returned for a command's caller.
     pub(super) async fn input(&mut self, idx: u32, input: Input) -> Option<Error> {
+        let refused = self.input_plain(idx, input).await;
+        self.drain_router().await;
+        refused
+    }
+
+    /// [`Actor::input`] without draining the router's queue (the router itself uses it).
+    pub(super) async fn input_plain(&mut self, idx: u32, input: Input) -> Option<Error> {
         let mut refused = self.input_once(idx, input).await;
         while !self.followups.is_empty() {
             for (i, follow) in std::mem::take(&mut self.followups) {
@@ -323,7 +373,19 @@ impl Actor {
             match output {
                 Output::Persist(state) => {
                     let store = self.cfg.store.clone();
-                    let r = store.write(move |tx| q::save(tx, idx, &peer, &state)).await;
+                    let ops = match self.attach.take_if(|(i, _)| *i == idx) {
+                        Some((_, ops)) => ops,
+                        None => Vec::new(),
+                    };
+                    let r = store
+                        .write(move |tx| {
+                            q::save(tx, idx, &peer, &state)?;
+                            for op in ops {
+                                op(tx)?;
+                            }
+                            Ok(())
+                        })
+                        .await;
                     if let Err(e) = r {
                         tracing::error!(channel = idx, error = %e,
                             "channel state not stored; dropping its outputs and reloading");
@@ -563,6 +625,7 @@ impl Actor {
             }
             Event::ChannelReady { .. } => {
                 tracing::info!(channel = idx, channel_id = %hex::encode(channel_id), "channel active");
+                self.announce_policy(idx).await;
             }
             Event::ClosingAgreed { txid, fee_sat } => {
                 tracing::info!(channel = idx, %txid, fee_sat, "mutual close agreed");
@@ -584,6 +647,40 @@ impl Actor {
                 if let Some(reply) = entry.pending_open.take() {
                     let _ = reply.send(Err(Error::ChannelOpenFailed(reason.clone())));
                 }
+            }
+            Event::HtlcReceived { htlc } => {
+                if !self.router.manual {
+                    let htlc = htlc.clone();
+                    self.router.queue.push_back(Work::Received { idx, htlc });
+                }
+            }
+            Event::HtlcMustFail { htlc, reason } => {
+                tracing::info!(channel = idx, htlc = htlc.id, %reason, "failing an HTLC back");
+                if !self.router.manual {
+                    let htlc = htlc.clone();
+                    self.router.queue.push_back(Work::MustFail { idx, htlc });
+                }
+            }
+            Event::HtlcFulfilled { id, preimage } => {
+                let (id, preimage) = (*id, *preimage);
+                self.router
+                    .queue
+                    .push_back(Work::Fulfilled { idx, id, preimage });
+            }
+            Event::HtlcFailed {
+                id,
+                reason,
+                malformed,
+            } => {
+                self.router.queue.push_back(Work::Failed {
+                    idx,
+                    id: *id,
+                    reason: reason.clone(),
+                    malformed: *malformed,
+                });
+            }
+            Event::HtlcDropped { id, .. } => {
+                self.router.queue.push_back(Work::Dropped { idx, id: *id });
             }
             Event::WeAreBehind { .. } | Event::FundingSpentUnilaterally { .. } => {
                 tracing::error!(channel = idx, ?event, "channel needs the on-chain monitor");

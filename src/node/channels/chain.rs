@@ -63,10 +63,12 @@ impl Actor {
             // The next tip (or the next poll) tries again.
             tracing::debug!(error = %e, "chain step failed");
         }
+        self.reconcile().await;
     }
 
     async fn try_on_block(&mut self) -> Result<(), ChainError> {
         let height = self.cfg.chain.tip().await?.height;
+        self.router.height = height;
         for (txid, tx) in self.rebroadcast.clone() {
             if self.chain_has(&txid).await? {
                 self.rebroadcast.remove(&txid);

@@ -15,6 +15,8 @@
 mod actor;
 mod chain;
 mod handler;
+mod policy;
+mod router;
 mod view;
 
 use bitcoin::secp256k1::PublicKey;
@@ -88,6 +90,12 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<(), Error>>,
     },
     List(oneshot::Sender<Vec<ChannelInfo>>),
+    Pay {
+        req: PayRequest,
+        reply: oneshot::Sender<Result<router::PayStarted, Error>>,
+    },
+    RouteHints(oneshot::Sender<Vec<RouteHint>>),
+    PolicyChanged,
     /// Test support: the commitment numbers signed for the peer, from the store.
     SignedNumbers {
         channel_id: [u8; 32],
@@ -100,6 +108,7 @@ pub(crate) enum Request {
 pub struct Channels {
     tx: mpsc::UnboundedSender<Request>,
     events: broadcast::Sender<ChannelEvent>,
+    payment_events: broadcast::Sender<PaymentEvent>,
 }
 
 /// How long an open waits for the peer's `funding_signed`.
@@ -169,26 +178,31 @@ impl Channels {
     /// first hop). Idempotent by payment hash: a pending or succeeded payment of the same hash
     /// is returned as it is, never paid again.
     pub async fn pay(&self, req: PayRequest) -> Result<PaymentRecord, Error> {
-        let _ = req;
-        Err(Error::NotImplemented("payments".into()))
+        let (record, waiter) = self.ask(|reply| Request::Pay { req, reply }).await??;
+        if let Some(waiter) = waiter {
+            if let Ok(Ok(done)) = tokio::time::timeout(PAY_WAIT, waiter).await {
+                return Ok(done);
+            }
+        }
+        Ok(record)
     }
 
     /// Route hints for an invoice of ours: one per usable channel, through the peer, with the
     /// policy the peer announced for forwarding to us.
     pub async fn route_hints(&self) -> Result<Vec<RouteHint>, Error> {
-        Ok(Vec::new())
+        self.ask(Request::RouteHints).await
     }
 
     /// The fee policy changed: announce it to every peer again.
     pub async fn policy_changed(&self) -> Result<(), Error> {
-        Ok(())
+        self.tx
+            .send(Request::PolicyChanged)
+            .map_err(|_| Error::ShuttingDown)
     }
 
     /// Payment events (invoice paid, payment succeeded or failed, HTLC forwarded) from now on.
     pub fn subscribe_payments(&self) -> broadcast::Receiver<PaymentEvent> {
-        let (tx, rx) = broadcast::channel(1);
-        drop(tx);
-        rx
+        self.payment_events.subscribe()
     }
 
     /// The commitment numbers this node signed for the peer, as recorded in the store (each

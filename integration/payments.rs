@@ -1,0 +1,558 @@
+//! Payments through the hub: three in-process nodes (alice, hub, bob) over real sockets on one
+//! embedded chain. alice has a channel to the hub, the hub one to bob; bob's invoices carry a
+//! route hint through the hub. Balances are checked to the millisatoshi: what the payer loses
+//! is what the payee gains plus the hub's fee, and nothing else moves.
+//!
+//! `CHANHUB_CONCURRENT_PAYMENTS` sets the number of concurrent payments of the load test
+//! (default 200, half each way).
+
+mod channels_support;
+
+use std::time::{Duration, Instant};
+
+use bitcoin::hashes::{sha256, Hash};
+use chanhub::invoice::{Invoice, InvoiceDescription, InvoiceParams};
+use chanhub::keys::{KeysManager, Seed};
+use chanhub::onion::PaymentSecret;
+use channels_support::*;
+use serde_json::{json, Value};
+
+const CAPACITY_SAT: u64 = 1_000_000;
+/// The hub's default policy: 1,000 msat + 100 ppm.
+fn hub_fee(amount_msat: u64) -> u64 {
+    1_000 + amount_msat * 100 / 1_000_000
+}
+
+fn concurrent_wanted() -> usize {
+    std::env::var("CHANHUB_CONCURRENT_PAYMENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
+struct Net {
+    alice: TestNode,
+    hub: TestNode,
+    bob: TestNode,
+    /// alice–hub and hub–bob.
+    ah: String,
+    hb: String,
+    _tmp: tempfile::TempDir,
+}
+
+/// alice and the hub each fund a 1,000,000 sat channel: alice → hub, hub → bob.
+async fn three_nodes() -> Net {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = start_payments(&tmp.path().join("hub"), None).await;
+    let alice = start_payments(&tmp.path().join("alice"), Some(&hub)).await;
+    let bob = start_payments(&tmp.path().join("bob"), Some(&hub)).await;
+    fund(&hub).await;
+    fund(&alice).await;
+    let ah = open_active(&alice, &hub, CAPACITY_SAT, 0, "anchors").await;
+    let hb = open_active(&hub, &bob, CAPACITY_SAT, 0, "static_remotekey").await;
+    // Route hints need the hub's alias and policy at bob, which arrive after channel_ready.
+    wait_until("bob knows a route hint", || async {
+        !bob.node.channels().route_hints().await.unwrap().is_empty()
+    })
+    .await;
+    Net {
+        alice,
+        hub,
+        bob,
+        ah,
+        hb,
+        _tmp: tmp,
+    }
+}
+
+async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn invoice(n: &TestNode, amount_msat: Option<u64>, description: &str) -> (String, String) {
+    let mut body = json!({ "description": description });
+    if let Some(a) = amount_msat {
+        body["amount_msat"] = a.into();
+    }
+    let v = n.api.post("/v1/invoices", body).await.expect("invoice");
+    (
+        v["bolt11"].as_str().unwrap().to_string(),
+        v["payment_hash"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn pay(n: &TestNode, bolt11: &str) -> Value {
+    n.api
+        .post("/v1/payments", json!({ "bolt11": bolt11 }))
+        .await
+        .expect("pay answers")
+}
+
+/// (local, remote) msat of a channel as `n` sees it, once no HTLC is in flight on it.
+async fn settled(n: &TestNode, id: &str) -> (u64, u64) {
+    let c = n
+        .wait_channel(id, "no HTLC in flight", |c| {
+            c["pending_htlcs"].as_array().is_some_and(|a| a.is_empty())
+        })
+        .await;
+    (
+        c["local_msat"].as_u64().unwrap(),
+        c["remote_msat"].as_u64().unwrap(),
+    )
+}
+
+/// Everyone's channel balances: (alice, hub, bob), each side's view checked to agree.
+async fn balances(net: &Net) -> (u64, u64, u64) {
+    let (a_local, a_remote) = settled(&net.alice, &net.ah).await;
+    let (h1_local, h1_remote) = settled(&net.hub, &net.ah).await;
+    let (h2_local, h2_remote) = settled(&net.hub, &net.hb).await;
+    let (b_local, b_remote) = settled(&net.bob, &net.hb).await;
+    assert_eq!(
+        (a_local, a_remote),
+        (h1_remote, h1_local),
+        "alice and hub agree"
+    );
+    assert_eq!(
+        (h2_local, h2_remote),
+        (b_remote, b_local),
+        "hub and bob agree"
+    );
+    (a_local, h1_local + h2_local, b_local)
+}
+
+/// The signing key of a node, from its seed: the tests forge invoices in bob's name to send
+/// what a buggy or hostile payer would.
+fn node_key(n: &TestNode) -> bitcoin::secp256k1::SecretKey {
+    let (seed, _) = Seed::load_or_create(&n.dir).unwrap();
+    *KeysManager::new(&seed, bitcoin::Network::Regtest).node_secret()
+}
+
+/// An invoice signed by bob, with bob's route hints, for any hash, secret and amount.
+async fn forged(
+    bob: &TestNode,
+    payment_hash: [u8; 32],
+    secret: [u8; 32],
+    amount_msat: u64,
+) -> String {
+    let hints = bob.node.channels().route_hints().await.unwrap();
+    let mut params = InvoiceParams::new(
+        bitcoin::Network::Regtest,
+        Some(amount_msat),
+        InvoiceDescription::Direct("forged".into()),
+        chanhub::bolt3::PaymentHash(payment_hash),
+        PaymentSecret(secret),
+        now(),
+    );
+    params.route_hints = hints;
+    Invoice::create(params, &node_key(bob)).unwrap().to_string()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn hash_of(hex_hash: &str) -> [u8; 32] {
+    hex::decode(hex_hash).unwrap().try_into().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alice_pays_bob_through_the_hub_and_bob_pays_back() {
+    let net = three_nodes().await;
+    let start = balances(&net).await;
+    assert_eq!(start, (CAPACITY_SAT * 1000, CAPACITY_SAT * 1000, 0));
+
+    // alice pays bob's invoice.
+    let amount = 100_000_000;
+    let (bolt11, hash) = invoice(&net.bob, Some(amount), "a merchant's order").await;
+    let mut events = net.bob.node.channels().subscribe_payments();
+    let p = pay(&net.alice, &bolt11).await;
+    assert_eq!(p["status"], "succeeded", "{p:#}");
+    assert_eq!(p["payment_hash"], hash.as_str());
+    assert_eq!(p["fee_msat"], hub_fee(amount));
+    let preimage = hex::decode(p["preimage"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sha256::Hash::hash(&preimage).to_byte_array(),
+        hash_of(&hash),
+        "the preimage proves payment"
+    );
+    let ev = tokio::time::timeout(PATIENCE, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        serde_json::to_value(&ev).unwrap()["type"],
+        "invoice_paid",
+        "{ev:?}"
+    );
+
+    let inv = net
+        .bob
+        .api
+        .get(&format!("/v1/invoices/{hash}"))
+        .await
+        .unwrap();
+    assert_eq!(inv["status"], "paid");
+    assert_eq!(inv["received_msat"], amount);
+    let after = balances(&net).await;
+    assert_eq!(
+        after,
+        (
+            start.0 - amount - hub_fee(amount),
+            start.1 + hub_fee(amount),
+            amount
+        )
+    );
+    let forwards = net.hub.api.get("/v1/forwards").await.unwrap();
+    let f = &forwards["forwards"][0];
+    assert_eq!(f["status"], "settled", "{forwards:#}");
+    assert_eq!(f["fee_msat"], hub_fee(amount));
+    assert_eq!(f["in_channel_id"], net.ah.as_str());
+    assert_eq!(f["out_channel_id"], net.hb.as_str());
+
+    // Paying the same invoice again pays nothing more.
+    let again = pay(&net.alice, &bolt11).await;
+    assert_eq!(again["status"], "succeeded");
+    assert_eq!(balances(&net).await, after);
+
+    // bob pays an open-amount invoice of alice's back through the hub.
+    let (bolt11, _) = invoice(&net.alice, None, "change").await;
+    let back = 30_000_000;
+    let p = net
+        .bob
+        .api
+        .post(
+            "/v1/payments",
+            json!({ "bolt11": bolt11, "amount_msat": back }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p["status"], "succeeded", "{p:#}");
+    let end = balances(&net).await;
+    assert_eq!(
+        end,
+        (
+            after.0 + back,
+            after.1 + hub_fee(back),
+            after.2 - back - hub_fee(back)
+        )
+    );
+    // Conservation: value only moved between the three.
+    assert_eq!(end.0 + end.1 + end.2, start.0 + start.1 + start.2);
+    let listed = net.alice.api.get("/v1/payments").await.unwrap();
+    assert_eq!(listed["payments"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_are_clean_reported_and_move_nothing() {
+    let net = three_nodes().await;
+    // alice pays bob, then the hub pays bob directly: the hub has less towards bob
+    // (300,000 sat) than alice has towards the hub (about 800,000 sat).
+    let (bolt11, _) = invoice(&net.bob, Some(200_000_000), "seed").await;
+    assert_eq!(pay(&net.alice, &bolt11).await["status"], "succeeded");
+    let (bolt11, _) = invoice(&net.bob, Some(500_000_000), "direct").await;
+    let direct = pay(&net.hub, &bolt11).await;
+    assert_eq!(direct["status"], "succeeded", "{direct:#}");
+    assert_eq!(direct["fee_msat"], 0, "no hop to pay");
+    let before = balances(&net).await;
+
+    let expect_failed = |p: &Value, name: &str, who: &str| {
+        assert_eq!(p["status"], "failed", "{p:#}");
+        let failure = p["failure"].as_str().unwrap();
+        assert!(failure.contains(name), "{failure}");
+        assert!(failure.contains(who), "{failure}");
+        assert!(p["preimage"].is_null());
+    };
+
+    // Unknown payment hash: bob never issued it.
+    let unknown = forged(&net.bob, [9; 32], [1; 32], 1_000_000).await;
+    expect_failed(
+        &pay(&net.alice, &unknown).await,
+        "incorrect_or_unknown_payment_details",
+        "the payee",
+    );
+
+    // Wrong payment secret, and too little, for a real invoice of bob's.
+    let (_, hash) = invoice(&net.bob, Some(5_000_000), "real").await;
+    let wrong_secret = forged(&net.bob, hash_of(&hash), [2; 32], 5_000_000).await;
+    expect_failed(
+        &pay(&net.alice, &wrong_secret).await,
+        "incorrect_or_unknown_payment_details",
+        "the payee",
+    );
+    let stored_secret = {
+        let inv = net
+            .bob
+            .api
+            .get(&format!("/v1/invoices/{hash}"))
+            .await
+            .unwrap();
+        let parsed =
+            Invoice::parse(inv["bolt11"].as_str().unwrap(), bitcoin::Network::Regtest).unwrap();
+        parsed.payment_secret().0
+    };
+    let too_little = forged(&net.bob, hash_of(&hash), stored_secret, 4_999_999).await;
+    expect_failed(
+        &pay(&net.alice, &too_little).await,
+        "incorrect_or_unknown_payment_details",
+        "the payee",
+    );
+    let inv = net
+        .bob
+        .api
+        .get(&format!("/v1/invoices/{hash}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        inv["status"], "open",
+        "a refused HTLC does not pay the invoice"
+    );
+
+    // Expired: refused before anything is sent.
+    let v = net
+        .bob
+        .api
+        .post(
+            "/v1/invoices",
+            json!({ "amount_msat": 1_000_000, "description": "soon gone", "expiry_secs": 1 }),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let err = net
+        .alice
+        .api
+        .post("/v1/payments", json!({ "bolt11": v["bolt11"] }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("invoice_expired"), "{err}");
+    let inv = net
+        .bob
+        .api
+        .get(&format!(
+            "/v1/invoices/{}",
+            v["payment_hash"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(inv["status"], "expired");
+
+    // Insufficient liquidity at the hub: alice can send 400,000 sat, the hub cannot
+    // forward it to bob.
+    let (bolt11, _) = invoice(&net.bob, Some(400_000_000), "big").await;
+    let p = pay(&net.alice, &bolt11).await;
+    expect_failed(&p, "temporary_channel_failure", "hop 1");
+
+    // Insufficient liquidity at alice herself: refused at once.
+    let (bolt11, _) = invoice(&net.hub, Some(990_000_000), "more than alice has").await;
+    let err = net
+        .alice
+        .api
+        .post("/v1/payments", json!({ "bolt11": bolt11 }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("insufficient_liquidity"), "{err}");
+
+    // No route: a payee we have no channel to and no hints for.
+    let lonely = forged_without_hints(&net.bob, 1_000).await;
+    let err = net
+        .alice
+        .api
+        .post("/v1/payments", json!({ "bolt11": lonely }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no_route"), "{err}");
+
+    assert_eq!(balances(&net).await, before, "failures move nothing");
+    let forwards = net.hub.api.get("/v1/forwards").await.unwrap();
+    let failed = forwards["forwards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "failed")
+        .count();
+    // The liquidity failure never left the hub: it is not a forward.
+    assert_eq!(failed, 3, "{forwards:#}");
+}
+
+async fn forged_without_hints(bob: &TestNode, amount_msat: u64) -> String {
+    let params = InvoiceParams::new(
+        bitcoin::Network::Regtest,
+        Some(amount_msat),
+        InvoiceDescription::Direct("no hints".into()),
+        chanhub::bolt3::PaymentHash([5; 32]),
+        PaymentSecret([6; 32]),
+        now(),
+    );
+    Invoice::create(params, &node_key(bob)).unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_concurrent_payments_both_ways() {
+    let net = three_nodes().await;
+    let (bolt11, _) = invoice(&net.bob, Some(400_000_000), "seed").await;
+    assert_eq!(pay(&net.alice, &bolt11).await["status"], "succeeded");
+    let before = balances(&net).await;
+
+    let n = concurrent_wanted();
+    // Above the dust limit: trimmed HTLCs count against the dust exposure cap.
+    let amount = |i: usize| 1_000_000 + (i as u64) * 1_000;
+    let mut to_bob = Vec::new();
+    let mut to_alice = Vec::new();
+    for i in 0..n {
+        if i % 2 == 0 {
+            to_bob.push((
+                invoice(&net.bob, Some(amount(i)), "load").await.0,
+                amount(i),
+            ));
+        } else {
+            to_alice.push((
+                invoice(&net.alice, Some(amount(i)), "load").await.0,
+                amount(i),
+            ));
+        }
+    }
+    let started = Instant::now();
+    let alice_pays = to_bob.iter().map(|(b, _)| pay(&net.alice, b));
+    let bob_pays = to_alice.iter().map(|(b, _)| pay(&net.bob, b));
+    let (ra, rb) = tokio::join!(
+        futures::future::join_all(alice_pays),
+        futures::future::join_all(bob_pays)
+    );
+    eprintln!("{n} concurrent payments in {:?}", started.elapsed());
+    for p in ra.iter().chain(rb.iter()) {
+        assert_eq!(p["status"], "succeeded", "{p:#}");
+    }
+    let sent_to_bob: u64 = to_bob.iter().map(|x| x.1).sum();
+    let sent_to_alice: u64 = to_alice.iter().map(|x| x.1).sum();
+    let fees: u64 = to_bob
+        .iter()
+        .chain(to_alice.iter())
+        .map(|x| hub_fee(x.1))
+        .sum();
+    let fees_alice: u64 = to_bob.iter().map(|x| hub_fee(x.1)).sum();
+    let fees_bob: u64 = to_alice.iter().map(|x| hub_fee(x.1)).sum();
+    let after = balances(&net).await;
+    assert_eq!(
+        after,
+        (
+            before.0 - sent_to_bob - fees_alice + sent_to_alice,
+            before.1 + fees,
+            before.2 + sent_to_bob - sent_to_alice - fees_bob
+        )
+    );
+    let earned = net.hub.api.get("/v1/forwards").await.unwrap()["fee_msat_earned"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(earned, fees + hub_fee(400_000_000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_restarts_with_payments_in_flight_and_none_is_stuck_or_paid_twice() {
+    let net = three_nodes().await;
+    let (bolt11, _) = invoice(&net.bob, Some(300_000_000), "seed").await;
+    assert_eq!(pay(&net.alice, &bolt11).await["status"], "succeeded");
+    let before = balances(&net).await;
+    let Net {
+        alice,
+        hub,
+        bob,
+        ah,
+        hb,
+        _tmp,
+    } = net;
+
+    let mut hashes = Vec::new();
+    for i in 0..40u64 {
+        let (payer, payee) = if i % 2 == 0 {
+            (&alice, &bob)
+        } else {
+            (&bob, &alice)
+        };
+        let (bolt11, hash) = invoice(payee, Some(1_000_000 + i), "in flight").await;
+        let p = payer
+            .api
+            .post("/v1/payments", json!({ "bolt11": bolt11, "wait": false }))
+            .await
+            .unwrap();
+        assert!(
+            p["status"] == "pending" || p["status"] == "succeeded",
+            "{p:#}"
+        );
+        hashes.push((i % 2 == 0, hash, 1_000_000 + i));
+    }
+    // Stop the hub in the middle of it all, and bring it back on the same address.
+    let listen = hub.node.node_json.peer_addr;
+    let dir = hub.dir.clone();
+    hub.node.shutdown().await;
+    let hub = start_payments_on(&dir, None, listen).await;
+    let net = Net {
+        alice,
+        hub,
+        bob,
+        ah,
+        hb,
+        _tmp,
+    };
+
+    // Every payment ends, one way or the other; what succeeded paid its invoice once.
+    let mut moved = (0i128, 0i128, 0i128);
+    for (to_bob, hash, amount) in &hashes {
+        let (payer, payee) = if *to_bob {
+            (&net.alice, &net.bob)
+        } else {
+            (&net.bob, &net.alice)
+        };
+        let path = format!("/v1/payments/{hash}");
+        let deadline = Instant::now() + PATIENCE;
+        let p = loop {
+            let p = payer.api.get(&path).await.unwrap();
+            if p["status"] != "pending" {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "payment stuck: {p:#}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let inv = payee
+            .api
+            .get(&format!("/v1/invoices/{hash}"))
+            .await
+            .unwrap();
+        let a = i128::from(*amount);
+        let fee = i128::from(hub_fee(*amount));
+        if p["status"] == "succeeded" {
+            assert_eq!(inv["status"], "paid", "{p:#} {inv:#}");
+            if *to_bob {
+                moved = (moved.0 - a - fee, moved.1 + fee, moved.2 + a);
+            } else {
+                moved = (moved.0 + a, moved.1 + fee, moved.2 - a - fee);
+            }
+        } else {
+            assert_eq!(p["status"], "failed");
+            assert_eq!(
+                inv["status"], "open",
+                "a failed payment did not pay: {inv:#}"
+            );
+        }
+    }
+    let after = balances(&net).await;
+    assert_eq!(
+        (
+            i128::from(after.0) - i128::from(before.0),
+            i128::from(after.1) - i128::from(before.1),
+            i128::from(after.2) - i128::from(before.2)
+        ),
+        moved
+    );
+}
