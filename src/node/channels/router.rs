@@ -1091,7 +1091,7 @@ impl Actor {
                 Some((inbound, RouteHint(vec![hop])))
             })
             .collect();
-        candidates.sort_by(|a, b| b.0.cmp(&a.0));
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.0));
         candidates
             .into_iter()
             .take(MAX_ROUTE_HINTS)
