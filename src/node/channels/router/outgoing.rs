@@ -1,0 +1,372 @@
+//! Outgoing HTLCs resolved: settle or fail what depended on them (a forward upstream, a
+//! payment of ours); and the reconcile that finds what a crash left unfinished.
+
+use bitcoin::hashes::{sha256, Hash};
+
+use super::super::actor::Actor;
+use super::pay::describe_failure;
+use super::*;
+use crate::channel::{Command, MalformedFailure, OfferedHtlc};
+use crate::error::Error;
+use crate::onion::{
+    create_error_packet, failure_from_malformed, forward_error_packet, ErrorPacket, FailureMessage,
+    SharedSecret,
+};
+use crate::payments::{
+    ForwardRecord, ForwardStatus, HtlcRef, PaymentEvent, PaymentRecord, PaymentStatus,
+};
+use crate::store::payments as pq;
+
+impl Actor {
+    pub(super) async fn on_fulfilled(
+        &mut self,
+        idx: u32,
+        id: u64,
+        preimage: [u8; 32],
+    ) -> Result<(), Error> {
+        let Some(channel_id) = self.channel_id_of(idx) else {
+            return Ok(());
+        };
+        let out = HtlcRef {
+            channel_id,
+            htlc_id: id,
+        };
+        let hash = sha256::Hash::hash(&preimage).to_byte_array();
+        let (fwd, payment) = self
+            .cfg
+            .store
+            .call(move |c| {
+                Ok((
+                    pq::pending_forward_by_out(c, out)?,
+                    pq::get_payment(c, &hash)?,
+                ))
+            })
+            .await?;
+        if let Some(fwd) = fwd {
+            return self.settle_forward(fwd, preimage).await;
+        }
+        if let Some(p) =
+            payment.filter(|p| p.htlc == Some(out) && p.status == PaymentStatus::Pending)
+        {
+            let now = now_secs();
+            let fee = p.fee_msat;
+            self.cfg
+                .store
+                .write(move |tx| {
+                    pq::resolve_payment(
+                        tx,
+                        &hash,
+                        PaymentStatus::Succeeded,
+                        Some(preimage),
+                        Some(fee),
+                        None,
+                        now,
+                    )
+                    .map(|_| ())
+                })
+                .await?;
+            tracing::info!(payment_hash = %hex32(&hash), fee_msat = fee, "payment succeeded");
+            let _ = self.router.events.send(PaymentEvent::PaymentSucceeded {
+                payment_hash: hex32(&hash),
+                preimage: hex32(&preimage),
+                fee_msat: fee,
+            });
+            self.notify(hash).await;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn settle_forward(
+        &mut self,
+        fwd: ForwardRecord,
+        preimage: [u8; 32],
+    ) -> Result<(), Error> {
+        let now = now_secs();
+        let incoming = fwd.incoming;
+        let ops: Vec<StoreOp> = vec![Box::new(move |tx| {
+            pq::resolve_forward(
+                tx,
+                incoming,
+                ForwardStatus::Settled,
+                Some(preimage),
+                None,
+                now,
+            )
+            .map(|_| ())
+        })];
+        let command = Command::Fulfill {
+            id: incoming.htlc_id,
+            preimage,
+        };
+        match self.by_channel_id(&incoming.channel_id) {
+            Some(in_idx) => {
+                if let Err(e) = self.command_with(in_idx, command, ops).await {
+                    // Already settled upstream (a repeat): record the outcome anyway.
+                    tracing::debug!(error = %e, "upstream fulfill not applied");
+                    let ops: Vec<StoreOp> = vec![Box::new(move |tx| {
+                        pq::resolve_forward(
+                            tx,
+                            incoming,
+                            ForwardStatus::Settled,
+                            Some(preimage),
+                            None,
+                            now,
+                        )
+                        .map(|_| ())
+                    })];
+                    self.write_ops(ops).await?;
+                }
+            }
+            None => self.write_ops(ops).await?,
+        }
+        self.forward_event(&fwd, ForwardStatus::Settled);
+        Ok(())
+    }
+
+    /// Fails the incoming side of a forward: with the downstream error onion wrapped in our
+    /// layer (`Ok`), or with an error onion of our own (`Err`).
+    pub(super) async fn fail_forward(
+        &mut self,
+        fwd: ForwardRecord,
+        downstream: Result<Vec<u8>, FailureMessage>,
+        why: &str,
+    ) -> Result<(), Error> {
+        let secret = SharedSecret(fwd.shared_secret);
+        let reason = match downstream {
+            Ok(bytes) => {
+                let mut packet = ErrorPacket(bytes);
+                forward_error_packet(&secret, &mut packet);
+                packet.0
+            }
+            Err(f) => match create_error_packet(&secret, &f.into()) {
+                Ok(p) => p.0,
+                Err(e) => return Err(Error::Internal(format!("error onion: {e}"))),
+            },
+        };
+        let now = now_secs();
+        let incoming = fwd.incoming;
+        let failure = why.to_string();
+        let record = move |tx: &rusqlite::Transaction<'_>| {
+            pq::resolve_forward(
+                tx,
+                incoming,
+                ForwardStatus::Failed,
+                None,
+                Some(&failure),
+                now,
+            )
+            .map(|_| ())
+        };
+        let command = Command::Fail {
+            id: incoming.htlc_id,
+            reason,
+        };
+        match self.by_channel_id(&incoming.channel_id) {
+            Some(in_idx) => {
+                let op: StoreOp = Box::new(record.clone());
+                if let Err(e) = self.command_with(in_idx, command, vec![op]).await {
+                    tracing::debug!(error = %e, "upstream fail not applied");
+                    self.write_ops(vec![Box::new(record)]).await?;
+                }
+            }
+            None => self.write_ops(vec![Box::new(record)]).await?,
+        }
+        self.forward_event(&fwd, ForwardStatus::Failed);
+        Ok(())
+    }
+
+    pub(super) fn forward_event(&self, fwd: &ForwardRecord, status: ForwardStatus) {
+        let _ = self.router.events.send(PaymentEvent::HtlcForwarded {
+            payment_hash: hex32(&fwd.payment_hash),
+            in_channel_id: hex32(&fwd.incoming.channel_id),
+            out_channel_id: hex32(&fwd.outgoing.channel_id),
+            in_msat: fwd.in_msat,
+            out_msat: fwd.out_msat,
+            fee_msat: fwd.fee_msat(),
+            status: status.as_str().to_string(),
+        });
+    }
+
+    pub(super) async fn on_failed(
+        &mut self,
+        idx: u32,
+        id: u64,
+        reason: Vec<u8>,
+        malformed: Option<MalformedFailure>,
+    ) -> Result<(), Error> {
+        let Some(channel_id) = self.channel_id_of(idx) else {
+            return Ok(());
+        };
+        let out = HtlcRef {
+            channel_id,
+            htlc_id: id,
+        };
+        let (fwd, payment) = self
+            .cfg
+            .store
+            .call(move |c| {
+                Ok((
+                    pq::pending_forward_by_out(c, out)?,
+                    pq::pending_payment_by_htlc(c, out)?,
+                ))
+            })
+            .await?;
+        if let Some(fwd) = fwd {
+            // A malformed failure: the next hop could not read its onion, so we make the
+            // error onion ourselves (BOLT 2).
+            let downstream = match malformed {
+                None => Ok(reason),
+                Some(m) => Err(failure_from_malformed(m.failure_code, m.sha256_of_onion)
+                    .unwrap_or_else(temporary_channel_failure)),
+            };
+            return self
+                .fail_forward(fwd, downstream, "failed downstream")
+                .await;
+        }
+        if let Some(p) = payment {
+            let failure = describe_failure(&p, &reason, malformed);
+            self.fail_payment(p, failure).await?;
+        }
+        Ok(())
+    }
+
+    /// Our HTLC `id` on `idx` no longer exists without a fulfill: fail what depended on it.
+    pub(super) async fn on_out_gone(&mut self, idx: u32, id: u64, why: &str) -> Result<(), Error> {
+        let Some(channel_id) = self.channel_id_of(idx) else {
+            return Ok(());
+        };
+        let out = HtlcRef {
+            channel_id,
+            htlc_id: id,
+        };
+        let (fwd, payment) = self
+            .cfg
+            .store
+            .call(move |c| {
+                Ok((
+                    pq::pending_forward_by_out(c, out)?,
+                    pq::pending_payment_by_htlc(c, out)?,
+                ))
+            })
+            .await?;
+        if let Some(fwd) = fwd {
+            self.fail_forward(fwd, Err(temporary_channel_failure()), why)
+                .await?;
+        }
+        if let Some(p) = payment {
+            self.fail_payment(p, why.to_string()).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn fail_payment(
+        &mut self,
+        p: PaymentRecord,
+        failure: String,
+    ) -> Result<(), Error> {
+        let hash = p.payment_hash;
+        let now = now_secs();
+        let text = failure.clone();
+        let fee = p.fee_msat;
+        self.cfg
+            .store
+            .write(move |tx| {
+                pq::resolve_payment(
+                    tx,
+                    &hash,
+                    PaymentStatus::Failed,
+                    None,
+                    Some(fee),
+                    Some(&text),
+                    now,
+                )
+                .map(|_| ())
+            })
+            .await?;
+        tracing::info!(payment_hash = %hex32(&hash), %failure, "payment failed");
+        let _ = self.router.events.send(PaymentEvent::PaymentFailed {
+            payment_hash: hex32(&hash),
+            failure,
+        });
+        self.notify(hash).await;
+        Ok(())
+    }
+
+    pub(super) async fn notify(&mut self, hash: [u8; 32]) {
+        let Some(waiters) = self.router.waiters.remove(&hash) else {
+            return;
+        };
+        if let Ok(Some(rec)) = self
+            .cfg
+            .store
+            .call(move |c| pq::get_payment(c, &hash))
+            .await
+        {
+            for w in waiters {
+                let _ = w.send(rec.clone());
+            }
+        }
+    }
+
+    /// Re-examines everything in flight against the channels' states: incoming HTLCs not yet
+    /// settled, forwards and payments whose outgoing HTLC vanished or was fulfilled unseen.
+    pub(in crate::node::channels) async fn reconcile(&mut self) {
+        if let Err(e) = self.try_reconcile().await {
+            tracing::warn!(error = %e, "reconcile failed; retrying next block");
+        }
+        self.drain_router().await;
+    }
+
+    pub(super) async fn try_reconcile(&mut self) -> Result<(), Error> {
+        let (forwards, payments) = self
+            .cfg
+            .store
+            .call(|c| Ok((pq::list_pending_forwards(c)?, pq::list_pending_payments(c)?)))
+            .await?;
+        for fwd in forwards {
+            match self.offered_state(&fwd.outgoing) {
+                Some(OfferedHtlc::Pending) => {}
+                Some(OfferedHtlc::Fulfilled { preimage }) => {
+                    self.settle_forward(fwd, preimage).await?
+                }
+                None => {
+                    self.fail_forward(
+                        fwd,
+                        Err(temporary_channel_failure()),
+                        "the next hop's HTLC is gone",
+                    )
+                    .await?
+                }
+            }
+        }
+        for p in payments {
+            let Some(out) = p.htlc else { continue };
+            match self.offered_state(&out) {
+                Some(OfferedHtlc::Pending) => {}
+                Some(OfferedHtlc::Fulfilled { preimage }) => {
+                    let idx = self.by_channel_id(&out.channel_id).unwrap_or_default();
+                    self.on_fulfilled(idx, out.htlc_id, preimage).await?
+                }
+                None => self.fail_payment(p, "the HTLC is gone".into()).await?,
+            }
+        }
+        if !self.router.manual {
+            for e in self.entries.values().filter(|e| e.live()) {
+                for htlc in e.channel.received_htlcs_to_settle() {
+                    self.router.queue.push_back(Work::Received {
+                        idx: e.key_index,
+                        htlc,
+                    });
+                }
+            }
+        }
+        let height = self.router.height;
+        if height > 0 {
+            self.cfg
+                .store
+                .write(move |tx| pq::replay_forget_expired(tx, height).map(|_| ()))
+                .await?;
+        }
+        Ok(())
+    }
+}
