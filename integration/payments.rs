@@ -156,6 +156,47 @@ async fn forged(
     Invoice::create(params, &node_key(bob)).unwrap().to_string()
 }
 
+/// `GET /v1/events` read as raw HTTP: what an SSE client of the API sees.
+struct EventStream(tokio::sync::Mutex<tokio::net::TcpStream>);
+
+impl EventStream {
+    async fn open(n: &TestNode) -> EventStream {
+        use tokio::io::AsyncWriteExt;
+        let token = std::fs::read_to_string(&n.node.node_json.api_token_file).unwrap();
+        let mut tcp = tokio::net::TcpStream::connect(n.node.node_json.api_addr)
+            .await
+            .unwrap();
+        let req = format!(
+            "GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+            token.trim()
+        );
+        tcp.write_all(req.as_bytes()).await.unwrap();
+        EventStream(tokio::sync::Mutex::new(tcp))
+    }
+
+    /// Everything read until `marker` and the end of its frame.
+    async fn until(&self, marker: &str) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut tcp = self.0.lock().await;
+        let mut text = String::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(at) = text.find(marker) {
+                if text[at..].contains("\n\n") {
+                    return text[at..].to_string();
+                }
+            }
+            let n = tokio::time::timeout_at(deadline, tcp.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("no {marker} in: {text}"))
+                .unwrap();
+            assert!(n > 0, "stream closed: {text}");
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -177,6 +218,7 @@ async fn alice_pays_bob_through_the_hub_and_bob_pays_back() {
     let amount = 100_000_000;
     let (bolt11, hash) = invoice(&net.bob, Some(amount), "a merchant's order").await;
     let mut events = net.bob.node.channels().subscribe_payments();
+    let stream = EventStream::open(&net.bob).await;
     let p = pay(&net.alice, &bolt11).await;
     assert_eq!(p["status"], "succeeded", "{p:#}");
     assert_eq!(p["payment_hash"], hash.as_str());
@@ -252,6 +294,70 @@ async fn alice_pays_bob_through_the_hub_and_bob_pays_back() {
     assert_eq!(end.0 + end.1 + end.2, start.0 + start.1 + start.2);
     let listed = net.alice.api.get("/v1/payments").await.unwrap();
     assert_eq!(listed["payments"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_fee_policy_reaches_the_invoices_and_is_charged() {
+    let net = three_nodes().await;
+    let policy = json!({ "base_msat": 2_500, "ppm": 2_000, "cltv_delta": 60 });
+    let set = net.hub.api.put("/v1/policy", policy.clone()).await.unwrap();
+    assert_eq!(set, policy);
+    assert_eq!(net.hub.api.get("/v1/policy").await.unwrap(), policy);
+    // The hub tells bob in a channel_update; bob's hints follow.
+    wait_until("bob's hint carries the new policy", || async {
+        let hints = net.bob.node.channels().route_hints().await.unwrap();
+        hints.first().is_some_and(|h| {
+            h.0[0].fee_base_msat == 2_500
+                && h.0[0].fee_proportional_millionths == 2_000
+                && h.0[0].cltv_expiry_delta == 60
+        })
+    })
+    .await;
+    let before = balances(&net).await;
+    let amount = 10_000_000;
+    let (bolt11, _) = invoice(&net.bob, Some(amount), "after the change").await;
+    let p = pay(&net.alice, &bolt11).await;
+    assert_eq!(p["status"], "succeeded", "{p:#}");
+    let fee = 2_500 + amount * 2_000 / 1_000_000;
+    assert_eq!(p["fee_msat"], fee);
+    let after = balances(&net).await;
+    assert_eq!(after.1 - before.1, fee, "the hub earned the new fee");
+
+    // An invoice made with the old policy (forged with lower fees) is refused by the hub.
+    let hints = net.bob.node.channels().route_hints().await.unwrap();
+    let mut cheap = hints.clone();
+    cheap[0].0[0].fee_base_msat = 1_000;
+    cheap[0].0[0].fee_proportional_millionths = 100;
+    let (_, hash) = invoice(&net.bob, Some(amount), "stale fees").await;
+    let inv = net
+        .bob
+        .api
+        .get(&format!("/v1/invoices/{hash}"))
+        .await
+        .unwrap();
+    let real = Invoice::parse(inv["bolt11"].as_str().unwrap(), bitcoin::Network::Regtest).unwrap();
+    let mut params = InvoiceParams::new(
+        bitcoin::Network::Regtest,
+        Some(amount),
+        InvoiceDescription::Direct("stale".into()),
+        chanhub::bolt3::PaymentHash(hash_of(&hash)),
+        real.payment_secret(),
+        now(),
+    );
+    params.route_hints = cheap;
+    let stale = Invoice::create(params, &node_key(&net.bob))
+        .unwrap()
+        .to_string();
+    let p = pay(&net.alice, &stale).await;
+    assert_eq!(p["status"], "failed", "{p:#}");
+    assert!(
+        p["failure"]
+            .as_str()
+            .unwrap()
+            .contains("fee_insufficient from hop 1"),
+        "{p:#}"
+    );
+    assert_eq!(balances(&net).await, after);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
