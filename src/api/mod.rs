@@ -27,7 +27,7 @@
 //!   preimage}`, `.../fail {htlc_id}`, `.../update_fee {feerate_per_kw}`
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
-//! - `POST /v1/invoices` `{amount_msat?, description, expiry_secs?}` → `{bolt11, payment_hash}`
+//! - `POST /v1/invoices` `{amount_msat?, description, expiry_secs?}` → `{bolt11, payment_hash, route_hints}` (the hints it carries: `node_id`, `short_channel_id`, fees, `cltv_expiry_delta`)
 //!   (an invoice of ours, with route hints to us through our channels)
 //! - `GET  /v1/invoices` → `invoices: [...]`; `GET /v1/invoices/{payment_hash}` → one:
 //!   `payment_hash`, `bolt11`, `amount_msat`, `description`, `status` (`open`, `paid`,

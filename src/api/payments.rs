@@ -111,6 +111,20 @@ pub(super) async fn create_invoice(
     JsonBody(req): JsonBody<InvoiceRequest>,
 ) -> ApiResult {
     let hints = s.channels.route_hints().await?;
+    // Shown to the caller: which hub (and at what fee) payers will route through.
+    let shown: Vec<Value> = hints
+        .iter()
+        .flat_map(|h| h.0.iter())
+        .map(|hop| {
+            json!({
+                "node_id": hop.src_node_id.to_string(),
+                "short_channel_id": hop.short_channel_id.0,
+                "fee_base_msat": hop.fee_base_msat,
+                "fee_proportional_millionths": hop.fee_proportional_millionths,
+                "cltv_expiry_delta": hop.cltv_expiry_delta,
+            })
+        })
+        .collect();
     let inv = invoices::create_invoice(
         &s.store,
         &s.node_key,
@@ -124,6 +138,7 @@ pub(super) async fn create_invoice(
     Ok(Json(json!({
         "bolt11": inv.bolt11,
         "payment_hash": hex::encode(inv.payment_hash),
+        "route_hints": shown,
     })))
 }
 
