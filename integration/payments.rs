@@ -238,6 +238,8 @@ async fn alice_pays_bob_through_the_hub_and_bob_pays_back() {
         "invoice_paid",
         "{ev:?}"
     );
+    let frame = stream.until("event: invoice_paid").await;
+    assert!(frame.contains(&hash), "{frame}");
 
     let inv = net
         .bob
