@@ -427,6 +427,37 @@ async fn failures_are_clean_reported_and_move_nothing() {
         "a refused HTLC does not pay the invoice"
     );
 
+    // Cancelled by bob: refused like an unknown invoice; a paid one cannot be cancelled.
+    let (bolt11, hash) = invoice(&net.bob, Some(2_000_000), "changed my mind").await;
+    let cancelled = net
+        .bob
+        .api
+        .delete(&format!("/v1/invoices/{hash}"))
+        .await
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    expect_failed(
+        &pay(&net.alice, &bolt11).await,
+        "incorrect_or_unknown_payment_details",
+        "the payee",
+    );
+    let paid_hash = net.bob.api.get("/v1/invoices").await.unwrap()["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["status"] == "paid")
+        .unwrap()["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let err = net
+        .bob
+        .api
+        .delete(&format!("/v1/invoices/{paid_hash}"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("paid, not open"), "{err}");
+
     // Expired: refused before anything is sent.
     let v = net
         .bob
@@ -491,7 +522,7 @@ async fn failures_are_clean_reported_and_move_nothing() {
         .filter(|f| f["status"] == "failed")
         .count();
     // The liquidity failure never left the hub: it is not a forward.
-    assert_eq!(failed, 3, "{forwards:#}");
+    assert_eq!(failed, 4, "{forwards:#}");
 }
 
 async fn forged_without_hints(bob: &TestNode, amount_msat: u64) -> String {

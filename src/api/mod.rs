@@ -33,6 +33,8 @@
 //!   `payment_hash`, `bolt11`, `amount_msat`, `description`, `status` (`open`, `paid`,
 //!   `expired`, `cancelled`), `created_at`, `expires_at`, `received_msat`, `paid_at`, and
 //!   `preimage` once paid
+//! - `DELETE /v1/invoices/{payment_hash}` → cancels an open invoice (HTLCs paying it are
+//!   refused from then on) and returns it; `invalid_request` if it is not open
 //! - `POST /v1/payments` `{bolt11, amount_msat?, wait?}` → the payment: `payment_hash`,
 //!   `status` (`pending`, `succeeded`, `failed`), `preimage`, `fee_msat`, `failure`,
 //!   `amount_msat`, `payee`, `bolt11`, `created_at`, `resolved_at`; `wait` (default true)
@@ -151,7 +153,10 @@ pub fn router(state: ApiState) -> Router {
             "/v1/invoices",
             get(payments::list_invoices).post(payments::create_invoice),
         )
-        .route("/v1/invoices/{payment_hash}", get(payments::show_invoice))
+        .route(
+            "/v1/invoices/{payment_hash}",
+            get(payments::show_invoice).delete(payments::cancel_invoice),
+        )
         .route(
             "/v1/payments",
             get(payments::list_payments).post(payments::pay),

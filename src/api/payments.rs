@@ -159,6 +159,28 @@ pub(super) async fn show_invoice(State(s): State<ApiState>, Path(hash): Path<Str
     Ok(Json(invoice_json(&inv, now_secs())))
 }
 
+/// Cancels an open invoice: HTLCs paying it are refused from now on.
+pub(super) async fn cancel_invoice(
+    State(s): State<ApiState>,
+    Path(hash): Path<String>,
+) -> ApiResult {
+    let hash = parse_payment_hash(&hash)?;
+    let cancelled = s.channels.cancel_invoice(hash).await?;
+    let inv = s
+        .store
+        .call(move |c| db::get_invoice(c, &hash))
+        .await?
+        .ok_or_else(|| Error::InvoiceNotFound(format!("no invoice {}", hex::encode(hash))))?;
+    if !cancelled && inv.status != InvoiceStatus::Cancelled {
+        return Err(Error::InvalidRequest(format!(
+            "invoice {} is {}, not open",
+            hex::encode(hash),
+            inv.status_at(now_secs()).as_str()
+        )));
+    }
+    Ok(Json(invoice_json(&inv, now_secs())))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PayBody {

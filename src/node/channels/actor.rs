@@ -253,6 +253,18 @@ impl Actor {
                 let _ = reply.send(self.route_hints());
             }
             Request::PolicyChanged => self.announce_policy_all().await,
+            Request::CancelInvoice {
+                payment_hash,
+                reply,
+            } => {
+                let r = self
+                    .cfg
+                    .store
+                    .write(move |tx| crate::store::payments::cancel_invoice(tx, &payment_hash))
+                    .await
+                    .map_err(Error::from);
+                let _ = reply.send(r);
+            }
             Request::List(reply) => {
                 let list = self
                     .entries

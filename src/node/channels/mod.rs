@@ -95,6 +95,10 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<router::PayStarted, Error>>,
     },
     RouteHints(oneshot::Sender<Vec<RouteHint>>),
+    CancelInvoice {
+        payment_hash: [u8; 32],
+        reply: oneshot::Sender<Result<bool, Error>>,
+    },
     PolicyChanged,
     /// Test support: the commitment numbers signed for the peer, from the store.
     SignedNumbers {
@@ -191,6 +195,16 @@ impl Channels {
     /// policy the peer announced for forwarding to us.
     pub async fn route_hints(&self) -> Result<Vec<RouteHint>, Error> {
         self.ask(Request::RouteHints).await
+    }
+
+    /// Cancels an open invoice; `false` if it was not open (paid, cancelled or unknown).
+    /// Runs in the actor, so it cannot interleave with an HTLC being checked against it.
+    pub async fn cancel_invoice(&self, payment_hash: [u8; 32]) -> Result<bool, Error> {
+        self.ask(|reply| Request::CancelInvoice {
+            payment_hash,
+            reply,
+        })
+        .await?
     }
 
     /// The fee policy changed: announce it to every peer again.

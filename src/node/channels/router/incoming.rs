@@ -61,6 +61,8 @@ impl Actor {
                 return Ok(());
             }
         };
+        // Before the first block arrives, ask the chain: expiry checks need the real height.
+        let height = self.current_height().await?;
         let secret = *processed.shared_secret();
         let key = ReplayKey::of(&secret).0;
         let cltv = htlc.cltv_expiry;
@@ -106,7 +108,7 @@ impl Actor {
                     cltv_expiry: htlc.cltv_expiry,
                 };
                 let now = now_secs();
-                match check_final(invoice.as_ref(), arrived, &payload, self.router.height, now) {
+                match check_final(invoice.as_ref(), arrived, &payload, height, now) {
                     Err(f) => {
                         tracing::info!(channel = idx, htlc = htlc.id, failure = f.name(),
                             payment_hash = %hex32(&hash), "refused a payment to us");
