@@ -23,6 +23,9 @@
 //! - [`onion`]: BOLT 4 onions: construction, peeling, hop payloads, failure messages, error
 //!   onions and replay protection, as pure functions.
 //! - [`invoice`]: BOLT 11 invoices: create, parse and verify.
+//! - [`payments`]: the records of invoices, payments and forwards, and the pure decisions of
+//!   the hub's HTLC router (forwarding policy, the payee's checks, routes from invoices); the
+//!   router itself runs in [`node::channels`].
 
 pub mod api;
 pub mod bolt3;
