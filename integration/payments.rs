@@ -525,6 +525,94 @@ async fn failures_are_clean_reported_and_move_nothing() {
     assert_eq!(failed, 4, "{forwards:#}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_onion_and_a_garbage_onion_are_refused_by_the_hub() {
+    use chanhub::channel::{Command, Event};
+    use chanhub::onion::{build_payment_onion, decrypt_failure, ErrorPacket, Recipient};
+    let net = three_nodes().await;
+    let before = balances(&net).await;
+    let amount = 3_000_000;
+    let (bolt11, hash) = invoice(&net.bob, Some(amount), "replay target").await;
+    let inv = Invoice::parse(&bolt11, bitcoin::Network::Regtest).unwrap();
+    let hint = inv.route_hints()[0].0[0];
+    let height = net.alice.api.get("/v1/info").await.unwrap()["block_height"]
+        .as_u64()
+        .unwrap() as u32;
+    // alice builds the onion herself and offers it twice, as an attacker replaying it would.
+    let hop = chanhub::onion::ForwardingHop {
+        node_id: hint.src_node_id,
+        next_channel: hint.short_channel_id,
+        fee_base_msat: hint.fee_base_msat,
+        fee_proportional_millionths: hint.fee_proportional_millionths,
+        cltv_expiry_delta: hint.cltv_expiry_delta,
+    };
+    let recipient = Recipient {
+        node_id: inv.payee(),
+        amount_msat: amount,
+        final_cltv_expiry: height + 60,
+        payment_secret: Some(inv.payment_secret()),
+        total_msat: amount,
+        payment_metadata: None,
+    };
+    let session = bitcoin::secp256k1::SecretKey::from_slice(&[0x11; 32]).unwrap();
+    let onion = build_payment_onion(&session, &[hop], &recipient, &inv.payment_hash()).unwrap();
+    let id: [u8; 32] = hex::decode(&net.ah).unwrap().try_into().unwrap();
+    let mut events = net.alice.node.channels().subscribe();
+    let add = Command::AddHtlc {
+        amount_msat: onion.first_hop_amount_msat,
+        payment_hash: hash_of(&hash),
+        cltv_expiry: onion.first_hop_cltv_expiry,
+        onion: onion.onion.packet.0.to_vec(),
+    };
+    let channels = net.alice.node.channels();
+    channels.command(id, add.clone()).await.unwrap();
+    let first = collect(&mut events, 1, |e| match e {
+        Event::HtlcFulfilled { preimage, .. } => Some(*preimage),
+        _ => None,
+    })
+    .await;
+    assert_eq!(
+        sha256::Hash::hash(&first[0]).to_byte_array(),
+        hash_of(&hash),
+        "the first one pays bob"
+    );
+    channels.command(id, add).await.unwrap();
+    let failed = collect(&mut events, 1, |e| match e {
+        Event::HtlcFailed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    let failure =
+        decrypt_failure(&onion.onion.shared_secrets, &ErrorPacket(failed[0].clone())).unwrap();
+    assert_eq!(failure.hop_index, 0, "the hub refused it");
+    assert_eq!(
+        failure.failure.unwrap().message.name(),
+        "temporary_node_failure"
+    );
+
+    // An onion nobody can read: the hub answers update_fail_malformed_htlc.
+    let garbage = Command::AddHtlc {
+        amount_msat: 1_000_000,
+        payment_hash: [7; 32],
+        cltv_expiry: height + 100,
+        onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+    };
+    channels.command(id, garbage).await.unwrap();
+    let malformed = collect(&mut events, 1, |e| match e {
+        Event::HtlcFailed { malformed, .. } => Some(*malformed),
+        _ => None,
+    })
+    .await;
+    assert!(malformed[0].is_some(), "failed as malformed");
+
+    let after = balances(&net).await;
+    let fee = onion.fee_msat;
+    assert_eq!(
+        after,
+        (before.0 - amount - fee, before.1 + fee, before.2 + amount)
+    );
+}
+
 async fn forged_without_hints(bob: &TestNode, amount_msat: u64) -> String {
     let params = InvoiceParams::new(
         bitcoin::Network::Regtest,
