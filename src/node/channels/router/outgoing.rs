@@ -323,9 +323,18 @@ impl Actor {
             .store
             .call(|c| Ok((pq::list_pending_forwards(c)?, pq::list_pending_payments(c)?)))
             .await?;
+        let height = self.router.height;
         for fwd in forwards {
             match self.offered_state(&fwd.outgoing) {
-                Some(OfferedHtlc::Pending) => {}
+                Some(OfferedHtlc::Pending) => {
+                    // Failing the incoming HTLC before the outgoing one is resolved could pay
+                    // twice; past its expiry the outgoing one is resolved on chain (disputes).
+                    if height > 0 && height + FORCE_CLOSE_MARGIN >= fwd.out_cltv_expiry {
+                        tracing::warn!(out_channel = %hex32(&fwd.outgoing.channel_id),
+                            out_htlc = fwd.outgoing.htlc_id, cltv_expiry = fwd.out_cltv_expiry,
+                            height, "outgoing HTLC near its expiry and unresolved by the peer");
+                    }
+                }
                 Some(OfferedHtlc::Fulfilled { preimage }) => {
                     self.settle_forward(fwd, preimage).await?
                 }
@@ -360,7 +369,6 @@ impl Actor {
                 }
             }
         }
-        let height = self.router.height;
         if height > 0 {
             self.cfg
                 .store
