@@ -21,7 +21,6 @@
 //! it has run all its outputs, so the router never interleaves with a channel's own messages.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use bitcoin::Network;
@@ -35,6 +34,8 @@ use crate::payments::{FeePolicy, PaymentEvent, PaymentRecord, SharedPolicy};
 use crate::store::StoreError;
 use crate::wire::types::ONION_PACKET_LEN;
 use crate::wire::OnionPacket;
+
+pub(super) use crate::node::invoices::now_secs;
 
 /// A write that must commit in the same transaction as a channel's next state.
 pub(super) type StoreOp =
@@ -97,12 +98,6 @@ pub(super) struct Router {
 /// What `pay` answers at once: the record, and the outcome to wait for if asked.
 pub(super) type PayStarted = (PaymentRecord, Option<oneshot::Receiver<PaymentRecord>>);
 
-pub(super) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 fn hex32(b: &[u8; 32]) -> String {
     hex::encode(b)
