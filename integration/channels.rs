@@ -8,6 +8,7 @@
 mod channels_support;
 
 use channels_support::*;
+use serde_json::json;
 
 const CAPACITY_SAT: u64 = 1_000_000;
 const PUSH_MSAT: u64 = 300_000_000;
@@ -121,4 +122,51 @@ async fn channels_resume_after_clean_restarts_of_both_nodes() {
     close_and_check(&a, &b, &traffic, false).await;
     b.node.shutdown().await;
     a.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_close_puts_our_commitment_on_chain_and_the_peer_follows() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(&tmp.path().join("a"), None).await;
+    let b = start(&tmp.path().join("b"), Some(&a)).await;
+    fund(&a).await;
+    let id = open_active(&a, &b, CAPACITY_SAT, PUSH_MSAT, "anchors").await;
+    let mut traffic = Traffic::new(&id, initial());
+    traffic.round(&a, &b).await;
+    traffic.settle(&a, &b).await;
+
+    let closed = a
+        .api
+        .post(
+            &format!("/v1/channels/{id}/close"),
+            json!({ "force": true }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed["state"], "closing");
+    assert_eq!(closed["phase"], "force_closing");
+    // The peer hears our `error` and fails the channel too; both commitments spend the same
+    // funding output, and whichever confirms closes the channel on both sides.
+    let c = b
+        .wait_channel(&id, "peer failed the channel", |c| c["state"] == "closing")
+        .await;
+    assert_eq!(c["phase"], "force_closing");
+    a.mine(1, &burn_address()).await;
+    for n in [&a, &b] {
+        n.wait_channel(&id, "closed", |c| c["state"] == "closed")
+            .await;
+    }
+    let again = a
+        .api
+        .post(
+            &format!("/v1/channels/{id}/close"),
+            json!({ "force": true }),
+        )
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("channel_refused"), "{again}");
+    for n in [a, b] {
+        n.node.shutdown().await;
+    }
 }

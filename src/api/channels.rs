@@ -142,9 +142,15 @@ pub(super) async fn close(
             .map_err(|e| Error::InvalidRequest(format!("malformed JSON body: {e}")))?
     };
     if req.force {
-        return Err(Error::NotImplemented(
-            "force close arrives with disputes; close cooperatively for now".into(),
-        ));
+        let reason = "closed unilaterally by the node's operator".to_string();
+        s.channels
+            .command(id, crate::channel::Command::ForceClose { reason })
+            .await?;
+        let c = s.channels.get(id).await?;
+        let mut v = channel_json(&c);
+        v["closing"] = json!(true);
+        v["force"] = json!(true);
+        return Ok(Json(v));
     }
     s.channels.close(id).await?;
     Ok(Json(

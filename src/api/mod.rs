@@ -20,8 +20,9 @@
 //!   `peer_node_id`, `state` (`opening`, `active`, `closing`, `closed`), `channel_type`,
 //!   `capacity_sat`, `local_msat`, `remote_msat`, `funding_txid`, `funding_vout`,
 //!   `local_commitment_number`, `remote_commitment_number`, `pending_htlcs`
-//! - `POST /v1/channels/{id}/close` `{force?}` → starts a cooperative close (`force` is refused
-//!   until disputes exist)
+//! - `POST /v1/channels/{id}/close` `{force?}` → starts a cooperative close; with `force: true`
+//!   broadcasts our latest commitment at once (refused when the peer proved we are behind) and
+//!   returns the channel
 //! - Development only (`dev_api = true` in `chanhub.toml`), until payments exist: `POST
 //!   /v1/dev/channels/{id}/add_htlc {amount_msat, payment_hash, cltv_expiry}`, `.../fulfill {htlc_id,
 //!   preimage}`, `.../fail {htlc_id}`, `.../update_fee {feerate_per_kw}`

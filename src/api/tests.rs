@@ -440,11 +440,8 @@ async fn channel_routes_refuse_bad_input_with_clear_errors() {
         r#"{"force": true}"#,
     )
     .await;
-    assert_eq!(status, 501);
-    assert!(v["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("force close arrives with disputes"));
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(v["error"]["code"], "channel_not_found");
 
     let peer = KeysManager::new(&Seed::from_bytes([2; 32]), Network::Regtest)
         .node_id()

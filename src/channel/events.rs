@@ -53,6 +53,8 @@ pub enum Event {
     ShuttingDown,
     /// The mutual close transaction is agreed and handed over for broadcast.
     ClosingAgreed { txid: Txid, fee_sat: u64 },
+    /// We broadcast our commitment: the channel is failed, its funds resolve on chain.
+    ForceClosed { txid: Txid, reason: String },
     /// The funding output was spent and the spend confirmed.
     ChannelClosed { txid: Txid, mutual: bool },
     /// The funding output was spent by a transaction that is not our mutual close: the

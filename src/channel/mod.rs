@@ -26,6 +26,7 @@ mod close;
 pub mod commitments;
 pub mod error;
 pub mod events;
+mod force;
 pub mod limits;
 mod open;
 mod queries;
@@ -103,6 +104,8 @@ pub enum Command {
     UpdateFee { feerate_per_kw: u32 },
     /// Close cooperatively, paying our funds to `script_pubkey` (or the one given at open).
     Close { script_pubkey: Option<ScriptBuf> },
+    /// Fail the channel: broadcast our latest commitment, and tell the peer why.
+    ForceClose { reason: String },
 }
 
 /// What the owner must do, in this order.
@@ -215,10 +218,7 @@ impl Step<'_> {
             Message::ChannelReestablish(m) => self.on_reestablish(&m),
             Message::Shutdown(m) => self.on_shutdown(&m),
             Message::ClosingSigned(m) => self.on_closing_signed(&m),
-            Message::Error(e) => {
-                self.on_peer_error(&e);
-                Ok(())
-            }
+            Message::Error(e) => self.on_peer_error(&e),
             // Warnings and anything else not about channel state change nothing.
             _ => Ok(()),
         }
@@ -246,15 +246,29 @@ impl Step<'_> {
             }),
             Command::UpdateFee { feerate_per_kw } => self.update_fee(feerate_per_kw),
             Command::Close { script_pubkey } => self.close(script_pubkey),
+            Command::ForceClose { reason } => self.force_close(&reason, true),
         }
     }
 
-    fn on_peer_error(&mut self, e: &ErrorMessage) {
+    fn on_peer_error(&mut self, e: &ErrorMessage) -> Result<(), ChannelError> {
         let message = e.0.printable_data().unwrap_or("(unprintable)").to_string();
-        self.event(Event::PeerFailedChannel { message });
+        self.event(Event::PeerFailedChannel {
+            message: message.clone(),
+        });
         if self.s.commitments.is_none() {
             self.s.phase = Phase::Aborted;
+            return Ok(());
         }
+        // BOLT 1: an `error` fails the channel, and a funded channel is failed on chain. Not
+        // when we are behind (our commitment is revoked), nor once a close is settled.
+        let open = matches!(
+            self.s.phase,
+            Phase::AwaitingReady { .. } | Phase::Normal | Phase::ShuttingDown | Phase::Negotiating
+        );
+        if open && !self.s.behind {
+            self.force_close(&format!("the peer failed the channel: {message}"), false)?;
+        }
+        Ok(())
     }
 
     fn on_funding_spent(&mut self, tx: Transaction) {

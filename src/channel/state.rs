@@ -45,6 +45,8 @@ pub enum Phase {
     Negotiating,
     /// The mutual close is agreed and broadcast; waiting for it to confirm.
     Closing { tx: Transaction },
+    /// We broadcast our commitment (force close); waiting for the funding spend to confirm.
+    ForceClosing { tx: Transaction },
     /// The funding output is spent and confirmed: nothing left to do.
     Closed,
     /// Refused or abandoned before funding: nothing to enforce, the channel can be forgotten.
@@ -63,6 +65,7 @@ impl Phase {
             Phase::ShuttingDown => "shutting_down",
             Phase::Negotiating => "negotiating",
             Phase::Closing { .. } => "closing",
+            Phase::ForceClosing { .. } => "force_closing",
             Phase::Closed => "closed",
             Phase::Aborted => "aborted",
         }

@@ -78,8 +78,15 @@ pub enum ClientCommand {
     Channels,
     /// One channel in detail.
     Channel { channel_id: String },
-    /// Close a channel cooperatively.
-    Close { channel_id: String },
+    /// Close a channel cooperatively, or with --force by broadcasting our commitment.
+    #[command(after_help = "Example: chanhub close 5a1f…\n         chanhub close --force 5a1f…")]
+    Close {
+        channel_id: String,
+        /// Broadcast our latest commitment now instead of negotiating with the peer; our
+        /// funds come back after the channel's delay.
+        #[arg(long)]
+        force: bool,
+    },
     /// Create an invoice; prints its BOLT 11 string and payment hash.
     #[command(after_help = "Example: chanhub invoice --amount-msat 50000 \"coffee\"")]
     Invoice {
@@ -289,11 +296,11 @@ pub async fn run(
                 .map_err(err)?,
             channels::detail,
         ),
-        ClientCommand::Close { channel_id } => (
+        ClientCommand::Close { channel_id, force } => (
             client
                 .post(
                     &format!("/v1/channels/{channel_id}/close"),
-                    json!({ "force": false }),
+                    json!({ "force": force }),
                 )
                 .await
                 .map_err(err)?,

@@ -27,6 +27,9 @@ fn refused(node: &mut Node, m: Message, check: impl Fn(&ChannelError) -> bool) {
         Output::Event(Event::PeerMisbehaved { .. })
     ));
     assert_eq!(node.channel.state(), &before, "state unchanged");
+    // The `error` would make an honest peer fail the channel on chain; these tests go on
+    // probing the same channel, so it is not delivered.
+    assert!(matches!(node.outbox.pop_back(), Some(Message::Error(_))));
 }
 
 fn add(cid: ChannelId, id: u64, amount_msat: u64, cltv_expiry: u32) -> Message {

@@ -3,6 +3,7 @@
 mod aliases;
 mod consistency;
 mod flows;
+mod force;
 mod hostile;
 mod onchain;
 mod queries;

@@ -642,6 +642,9 @@ impl Actor {
             Event::ClosingAgreed { txid, fee_sat } => {
                 tracing::info!(channel = idx, %txid, fee_sat, "mutual close agreed");
             }
+            Event::ForceClosed { txid, reason } => {
+                tracing::warn!(channel = idx, %txid, %reason, "force closed: our commitment is broadcast");
+            }
             Event::ChannelClosed { txid, mutual } => {
                 tracing::info!(channel = idx, %txid, mutual, "channel closed");
             }

@@ -93,7 +93,7 @@ impl Actor {
                         .flatten(),
                     awaiting_ready,
                     closing_tx: match &s.phase {
-                        Phase::Closing { tx } => Some(tx.clone()),
+                        Phase::Closing { tx } | Phase::ForceClosing { tx } => Some(tx.clone()),
                         _ => None,
                     },
                 })

@@ -25,9 +25,10 @@ impl ChannelStatus {
             | Phase::AcceptSent
             | Phase::AwaitingReady { .. } => ChannelStatus::Opening,
             Phase::Normal => ChannelStatus::Active,
-            Phase::ShuttingDown | Phase::Negotiating | Phase::Closing { .. } => {
-                ChannelStatus::Closing
-            }
+            Phase::ShuttingDown
+            | Phase::Negotiating
+            | Phase::Closing { .. }
+            | Phase::ForceClosing { .. } => ChannelStatus::Closing,
             Phase::Closed | Phase::Aborted => ChannelStatus::Closed,
         }
     }

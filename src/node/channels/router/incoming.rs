@@ -191,6 +191,7 @@ impl Actor {
                             Phase::ShuttingDown
                                 | Phase::Negotiating
                                 | Phase::Closing { .. }
+                                | Phase::ForceClosing { .. }
                                 | Phase::Closed
                                 | Phase::Aborted
                         )

@@ -98,7 +98,6 @@ pub(super) struct Router {
 /// What `pay` answers at once: the record, and the outcome to wait for if asked.
 pub(super) type PayStarted = (PaymentRecord, Option<oneshot::Receiver<PaymentRecord>>);
 
-
 fn hex32(b: &[u8; 32]) -> String {
     hex::encode(b)
 }

@@ -1,0 +1,61 @@
+//! Unilateral close: we broadcast our latest commitment (BOLT 2 "failing a channel", BOLT 5).
+//!
+//! ```text
+//!  user or hub --ForceClose--> channel   ForceClosing { our commitment }
+//!    Persist (the phase) -> Send(error) -> Broadcast(commitment)
+//!  the commitment confirms -> Closed; the on-chain resolution takes over
+//! ```
+//!
+//! Never when the peer proved our state is behind: that commitment is revoked, and
+//! broadcasting it would hand the peer everything.
+
+use bitcoin::Transaction;
+
+use crate::wire::{Diagnostic, ErrorMessage, Message};
+
+use super::commitments;
+use super::error::ChannelError;
+use super::events::Event;
+use super::state::Phase;
+use super::{Output, Step};
+
+impl Step<'_> {
+    /// `tell_peer`: send it an `error` (not when answering the peer's own `error`).
+    pub(super) fn force_close(
+        &mut self,
+        reason: &str,
+        tell_peer: bool,
+    ) -> Result<(), ChannelError> {
+        if matches!(
+            self.s.phase,
+            Phase::Closing { .. } | Phase::ForceClosing { .. } | Phase::Closed | Phase::Aborted
+        ) {
+            return Err(self.not_now("force close"));
+        }
+        if self.s.behind {
+            return Err(ChannelError::WeAreBehind(
+                "our commitment is revoked; waiting for the peer to close".into(),
+            ));
+        }
+        let tx = self.signed_local_commitment()?;
+        let txid = tx.compute_txid();
+        self.s.phase = Phase::ForceClosing { tx: tx.clone() };
+        if tell_peer {
+            let error = ErrorMessage(Diagnostic::new(self.channel_id(), reason));
+            self.send(Message::Error(error));
+        }
+        self.out.push(Output::Broadcast(tx));
+        self.event(Event::ForceClosed {
+            txid,
+            reason: reason.to_string(),
+        });
+        Ok(())
+    }
+
+    fn signed_local_commitment(&self) -> Result<Transaction, ChannelError> {
+        let c = self.commitments()?;
+        let tx = commitments::build_local(self.keys, &self.s.setup, &c.local.spec, c.local.number)?;
+        let ours = tx.sign(&self.keys.signer)?.signature;
+        Ok(tx.finalize(&ours, &c.local.remote_sig)?)
+    }
+}
