@@ -295,10 +295,10 @@ impl Traffic {
             offered.push((from_a, payment_hash, preimage, amount_msat));
         }
         if rng.gen_bool(0.15) {
-            // At most 1,000 sat/kw: there, a static_remotekey HTLC under about 1,209 sat is
+            // At most 900 sat/kw: there, a static_remotekey HTLC under about 1,180 sat is
             // trimmed, and four of them stay under the 5,000,000 msat dust exposure cap that
             // would otherwise (rightly) refuse the adds.
-            let feerate_per_kw = rng.gen_range(253..=1_000);
+            let feerate_per_kw = rng.gen_range(253..=900);
             a.node
                 .channels()
                 .command(self.channel_id, Command::UpdateFee { feerate_per_kw })
