@@ -15,6 +15,31 @@ use crate::error::Error;
 
 type ApiResult = Result<Json<Value>, Error>;
 
+/// The cheating drill, served on regtest whatever `dev_api` says (the demo and the dispute
+/// tests run it on nodes that are otherwise ordinary).
+pub(super) fn cheat_route() -> Router<ApiState> {
+    Router::new().route("/v1/dev/channels/{id}/cheat", post(cheat))
+}
+
+/// Broadcasts this node's previous, revoked commitment: what a cheater does. Regtest only.
+async fn cheat(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+    if s.network != bitcoin::Network::Regtest {
+        return Err(Error::InvalidRequest(format!(
+            "cheating is a regtest drill; this node runs on {}",
+            s.network
+        )));
+    }
+    let id = parse_channel_id(&id)?;
+    let tx = s.channels.revoked_commitment(id).await?.ok_or_else(|| {
+        Error::ChannelRefused("no revoked commitment yet: make a payment first".into())
+    })?;
+    let txid = s.chain.broadcast(&tx).await?;
+    tracing::warn!(channel_id = %hex::encode(id), %txid, "dev: broadcast a revoked commitment");
+    Ok(Json(
+        json!({ "channel_id": hex::encode(id), "txid": txid.to_string() }),
+    ))
+}
+
 pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/v1/dev/channels/{id}/add_htlc", post(add_htlc))

@@ -26,6 +26,9 @@
 //! - Development only (`dev_api = true` in `chanhub.toml`), until payments exist: `POST
 //!   /v1/dev/channels/{id}/add_htlc {amount_msat, payment_hash, cltv_expiry}`, `.../fulfill {htlc_id,
 //!   preimage}`, `.../fail {htlc_id}`, `.../update_fee {feerate_per_kw}`
+//! - `POST /v1/dev/channels/{id}/cheat` → `{channel_id, txid}`: regtest only (refused on any
+//!   other network), broadcasts this node's previous, revoked commitment — the drill for
+//!   disputes: the peer's penalty must take everything
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
 //! - `POST /v1/invoices` `{amount_msat?, description, expiry_secs?}` → `{bolt11, payment_hash, route_hints}` (the hints it carries: `node_id`, `short_channel_id`, fees, `cltv_expiry_delta`)
@@ -139,6 +142,7 @@ pub fn router(state: ApiState) -> Router {
     };
     Router::new()
         .merge(dev)
+        .merge(dev::cheat_route())
         .route("/v1/info", get(routes::info))
         .route("/v1/balance", get(routes::balance))
         .route("/v1/onchain/address", post(routes::new_address))

@@ -59,3 +59,20 @@ impl Step<'_> {
         Ok(tx.finalize(&ours, &c.local.remote_sig)?)
     }
 }
+
+impl super::Channel {
+    /// Regtest drill: our previous commitment, revoked, fully signed. Broadcasting it is
+    /// cheating, and the peer's penalty takes everything. `None` off regtest or before the
+    /// first update.
+    pub fn signed_revoked_commitment(&self) -> Result<Option<Transaction>, ChannelError> {
+        let Some(c) = &self.state.commitments else {
+            return Ok(None);
+        };
+        let Some(old) = &c.previous_local else {
+            return Ok(None);
+        };
+        let tx = commitments::build_local(&self.keys, &self.state.setup, &old.spec, old.number)?;
+        let ours = tx.sign(&self.keys.signer)?.signature;
+        Ok(Some(tx.finalize(&ours, &old.remote_sig)?))
+    }
+}

@@ -493,6 +493,7 @@ impl Step<'_> {
             to_repropose: Vec::new(),
             dust_rejects: Vec::new(),
             received_onions: Default::default(),
+            previous_local: None,
         })
     }
 

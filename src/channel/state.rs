@@ -208,6 +208,10 @@ pub struct Commitments {
     /// Incoming HTLCs that took our dust exposure over the cap: failed back once committed.
     #[serde(default)]
     pub dust_rejects: Vec<u64>,
+    /// Regtest only: our previous, revoked commitment with the peer's signatures, kept for the
+    /// `dev cheat` drill (broadcasting it must lose everything to the peer's penalty).
+    #[serde(default)]
+    pub previous_local: Option<LocalCommit>,
     /// The onions of the peer's irrevocably committed HTLCs, by id, until the HTLC leaves
     /// both commitments: the hub may need to peel one again after a restart.
     #[serde(default)]

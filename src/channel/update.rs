@@ -12,6 +12,7 @@
 //! point) and the peer's commitment lacks something, the same transition sends
 //! `commitment_signed`.
 
+use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::PublicKey;
 
 use crate::bolt3::secrets::{index_for_commitment, per_commitment_point};
@@ -455,13 +456,18 @@ impl Step<'_> {
         let revoked = c.local.number;
         let secret = self.keys.secret(revoked)?;
         let next_point = self.keys.point(number + 1)?;
+        let regtest = self.s.setup.chain_hash == ChainHash::REGTEST.to_bytes();
         let c = self.commitments_mut();
-        c.local = LocalCommit {
-            number,
-            spec,
-            remote_sig: m.signature,
-            remote_htlc_sigs: m.htlc_signatures.clone(),
-        };
+        let previous = std::mem::replace(
+            &mut c.local,
+            LocalCommit {
+                number,
+                spec,
+                remote_sig: m.signature,
+                remote_htlc_sigs: m.htlc_signatures.clone(),
+            },
+        );
+        c.previous_local = regtest.then_some(previous);
         c.local_changes.acked.clear();
         let proposed = std::mem::take(&mut c.remote_changes.proposed);
         c.remote_changes.acked.extend(proposed);

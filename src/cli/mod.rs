@@ -139,6 +139,20 @@ pub enum ClientCommand {
     /// The regtest chain: info, mine.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// Regtest drills.
+    #[command(subcommand)]
+    Dev(DevCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DevCommand {
+    /// Broadcast this node's previous, revoked commitment of a channel (regtest only): the
+    /// peer's penalty transaction must take everything.
+    #[command(after_help = "Example: chanhub dev cheat --channel 5a1f…")]
+    Cheat {
+        #[arg(long)]
+        channel: String,
+    },
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -363,6 +377,13 @@ pub async fn run(
             };
             (value, payments::policy)
         }
+        ClientCommand::Dev(DevCommand::Cheat { channel }) => (
+            client
+                .post(&format!("/v1/dev/channels/{channel}/cheat"), json!({}))
+                .await
+                .map_err(err)?,
+            render::cheated,
+        ),
         ClientCommand::Chain(ChainCommand::Info) => (
             client.get("/v1/chain/info").await.map_err(err)?,
             render::chain_info,

@@ -145,6 +145,14 @@ pub fn chain_info(v: &Value) -> String {
     )
 }
 
+pub fn cheated(v: &Value) -> String {
+    format!(
+        "broadcast the revoked commitment {} of channel {}",
+        field(&v["txid"]),
+        field(&v["channel_id"])
+    )
+}
+
 pub fn mined(v: &Value) -> String {
     let n = v["blocks"].as_array().map(|b| b.len()).unwrap_or(0);
     format!(

@@ -253,6 +253,16 @@ impl Actor {
                 let _ = reply.send(self.route_hints());
             }
             Request::PolicyChanged => self.announce_policy_all().await,
+            Request::RevokedCommitment { channel_id, reply } => {
+                let r = match self.by_channel_id(&channel_id) {
+                    Some(idx) => self.entries[&idx]
+                        .channel
+                        .signed_revoked_commitment()
+                        .map_err(|e| Error::ChannelRefused(e.to_string())),
+                    None => Err(unknown_channel(&channel_id)),
+                };
+                let _ = reply.send(r);
+            }
             Request::CancelInvoice {
                 payment_hash,
                 reply,

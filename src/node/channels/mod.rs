@@ -95,6 +95,10 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<router::PayStarted, Error>>,
     },
     RouteHints(oneshot::Sender<Vec<RouteHint>>),
+    RevokedCommitment {
+        channel_id: [u8; 32],
+        reply: oneshot::Sender<Result<Option<bitcoin::Transaction>, Error>>,
+    },
     CancelInvoice {
         payment_hash: [u8; 32],
         reply: oneshot::Sender<Result<bool, Error>>,
@@ -205,6 +209,16 @@ impl Channels {
             reply,
         })
         .await?
+    }
+
+    /// Regtest drill: our previous, revoked commitment, signed (`None` before the first
+    /// update). See `Channel::signed_revoked_commitment`.
+    pub async fn revoked_commitment(
+        &self,
+        channel_id: [u8; 32],
+    ) -> Result<Option<bitcoin::Transaction>, Error> {
+        self.ask(|reply| Request::RevokedCommitment { channel_id, reply })
+            .await?
     }
 
     /// The fee policy changed: announce it to every peer again.
