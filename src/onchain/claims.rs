@@ -182,7 +182,13 @@ impl Claim {
                 channel_type,
                 payment_privkey,
             } => spend_to_remote(*channel_type, &spent, payment_privkey, dest)?,
-            How::HtlcTx { htlc_tx, .. } => self.sign_htlc_tx(htlc_tx)?,
+            How::HtlcTx {
+                htlc_tx,
+                remote_sig,
+                htlc_privkey,
+                preimage,
+                ..
+            } => sign_htlc_tx(htlc_tx, remote_sig, htlc_privkey, preimage.as_ref())?,
             How::RemoteHtlc {
                 channel_type,
                 keys,
@@ -241,7 +247,14 @@ impl Claim {
         change: TxOut,
     ) -> Result<Transaction, OnchainError> {
         let no = OnchainError::NoFeeInput { kind: self.kind };
-        let How::HtlcTx { htlc_tx, .. } = &self.how else {
+        let How::HtlcTx {
+            htlc_tx,
+            remote_sig,
+            htlc_privkey,
+            preimage,
+            ..
+        } = &self.how
+        else {
             return Err(no);
         };
         if !htlc_tx.channel_type.has_anchors() {
@@ -249,21 +262,7 @@ impl Claim {
         }
         let mut h = (**htlc_tx).clone();
         h.attach_fee_input(input, change)?;
-        self.sign_htlc_tx(&h)
-    }
-
-    fn sign_htlc_tx(&self, h: &HtlcTx) -> Result<Transaction, OnchainError> {
-        let How::HtlcTx {
-            remote_sig,
-            htlc_privkey,
-            preimage,
-            ..
-        } = &self.how
-        else {
-            unreachable!("only called for HTLC transactions")
-        };
-        let ours = sign_digest(&h.local_sighash()?, htlc_privkey);
-        Ok(h.finalize(remote_sig, &ours, preimage.as_ref())?)
+        sign_htlc_tx(&h, remote_sig, htlc_privkey, preimage.as_ref())
     }
 
     /// Once our HTLC-timeout/success transaction `confirmed` (this claim's spend, fee input or
@@ -306,6 +305,18 @@ impl Claim {
             },
         })
     }
+}
+
+/// Our signature on our second-stage transaction `h` (after any fee input is attached), with
+/// the peer's from `commitment_signed`; both are checked by `finalize`.
+fn sign_htlc_tx(
+    h: &HtlcTx,
+    remote_sig: &Signature,
+    htlc_privkey: &SecretKey,
+    preimage: Option<&PaymentPreimage>,
+) -> Result<Transaction, OnchainError> {
+    let ours = sign_digest(&h.local_sighash()?, htlc_privkey);
+    Ok(h.finalize(remote_sig, &ours, preimage)?)
 }
 
 /// An HTLC the state knows of, enough to rebuild its scripts on any commitment.
