@@ -278,3 +278,75 @@ fn mutual_and_unknown() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_commitment_awaiting_its_revocation_is_current() {
+    let mut p = Pair::open(Format::Anchors, 400_000_000);
+    p.a.command(Command::AddHtlc {
+        amount_msat: 20_000_000,
+        payment_hash: hash_of(&preimage(1)),
+        cltv_expiry: 601,
+        onion: onion(),
+    })
+    .unwrap();
+    // update_add_htlc and commitment_signed reach b; b's revoke_and_ack does not reach a.
+    while let Some(r) = p.deliver_one(true) {
+        r.unwrap();
+    }
+    let c = p.a.channel.state().commitments.as_ref().unwrap();
+    let waiting = c
+        .remote_waiting
+        .as_ref()
+        .expect("a signed b's next commitment")
+        .number;
+    let tx = commitment(&p.b);
+    let (state, keys) = (p.a.channel.state(), keys(1));
+    let spend = classify(state, &keys, &tx);
+    assert_eq!(spend, Spend::RemoteCurrent { number: waiting });
+    let cs = claims(state, &keys, &spend, &tx, &HashMap::new()).unwrap();
+    assert!(cs.contains_claim(ClaimKind::RemoteHtlcTimeout {
+        payment_hash: hash_of(&preimage(1))
+    }));
+}
+
+#[test]
+fn htlcs_settled_since_need_an_archive() {
+    let mut p = with_htlcs(Format::StaticRemoteKey);
+    let old = commitment(&p.b);
+    let archive = known_htlcs(p.a.channel.state());
+    assert_eq!(archive.len(), 2);
+    // #1 (a to b) is fulfilled and #2 (b to a) failed: neither is in any commitment now.
+    let id = p.b.received_htlcs()[0].0;
+    p.b.command(Command::Fulfill {
+        id,
+        preimage: preimage(1),
+    })
+    .unwrap();
+    p.deliver_all();
+    let id = p.a.received_htlcs()[0].0;
+    p.a.command(Command::Fail {
+        id,
+        reason: vec![0; 32],
+    })
+    .unwrap();
+    p.deliver_all();
+    let (state, keys) = (p.a.channel.state(), keys(1));
+    assert!(known_htlcs(state).is_empty());
+    // Still recognised by its balance outputs, but its HTLC outputs are unknown to the state.
+    let spend = classify(state, &keys, &old);
+    let Spend::RemoteRevoked {
+        number,
+        per_commitment_secret,
+    } = spend
+    else {
+        panic!("{spend:?}")
+    };
+    let cs = claims(state, &keys, &spend, &old, &HashMap::new()).unwrap();
+    assert_eq!(kinds(&cs).len(), 2, "to_local and to_remote only: {cs:?}");
+    let all = revoked_claims(state, &keys, &old, number, &per_commitment_secret, &archive).unwrap();
+    assert_eq!(all.len(), 4, "with the archive, both HTLC outputs too");
+    assert_eq!(
+        revoked_claims(state, &keys, &old, number, &[7; 32], &archive).unwrap_err(),
+        OnchainError::NotRevoked { number }
+    );
+}
