@@ -16,8 +16,8 @@
 //! says from which block it is valid) and remembers what it already claimed.
 //!
 //! # Map
-//! - [`classify`]: recognising a funding spend ([`Spend`]).
-//! - [`claims`]: [`Claim`]s on our commitment, the peer's current one and a revoked one.
+//! - [`mod@classify`]: recognising a funding spend ([`Spend`]).
+//! - [`mod@claims`]: [`Claim`]s on our commitment, the peer's current one and a revoked one.
 //! - [`justice`]: batching revoked outputs in one justice transaction; the cheater's HTLC
 //!   transactions.
 
