@@ -23,6 +23,8 @@
 //! - [`onion`]: BOLT 4 onions: construction, peeling, hop payloads, failure messages, error
 //!   onions and replay protection, as pure functions.
 //! - [`invoice`]: BOLT 11 invoices: create, parse and verify.
+//! - [`onchain`]: BOLT 5 on-chain resolution, pure: classify a funding spend, list what we can
+//!   claim from it (delayed, HTLC, justice) and sign each claim.
 //! - [`payments`]: the records of invoices, payments and forwards, and the pure decisions of
 //!   the hub's HTLC router (forwarding policy, the payee's checks, routes from invoices); the
 //!   router itself runs in [`node::channels`].
@@ -38,6 +40,7 @@ pub mod invoice;
 pub mod keys;
 pub mod net;
 pub mod node;
+pub mod onchain;
 pub mod onion;
 pub mod payments;
 pub mod store;
