@@ -275,6 +275,7 @@ impl Step<'_> {
         let txid = tx.compute_txid();
         let mutual =
             matches!(&self.s.phase, Phase::Closing { tx: ours } if ours.compute_txid() == txid);
+        self.s.funding_spend = Some(tx.clone());
         if !mutual {
             self.event(Event::FundingSpentUnilaterally { tx });
         }
@@ -339,6 +340,11 @@ impl Channel {
 
     pub fn state(&self) -> &ChannelState {
         &self.state
+    }
+
+    /// The channel's secrets, for the on-chain resolution's claims.
+    pub fn key_material(&self) -> &KeyMaterial {
+        &self.keys
     }
 
     pub fn channel_id(&self) -> ChannelId {

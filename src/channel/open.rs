@@ -134,6 +134,7 @@ fn new_state(config: ChannelConfig, setup: Setup, alias: ShortChannelId) -> Chan
         close: CloseState::default(),
         behind: false,
         height: 0,
+        funding_spend: None,
         local_alias: Some(alias),
         remote_alias: None,
     }

@@ -253,6 +253,10 @@ pub struct ChannelState {
     pub behind: bool,
     /// The latest block height we were told about.
     pub height: u32,
+    /// The confirmed transaction that spent the funding output: the on-chain resolution
+    /// (`crate::onchain`) works from it once the channel is closed.
+    #[serde(default)]
+    pub funding_spend: Option<Transaction>,
     /// The alias we chose for this channel (the owner draws it at random) and send in every
     /// `channel_ready`: the peer puts it in its invoices' route hints, and an onion naming it
     /// means "forward over this channel". `None` only for channels persisted before aliases.

@@ -350,3 +350,30 @@ fn htlcs_settled_since_need_an_archive() {
         OnchainError::NotRevoked { number }
     );
 }
+
+#[test]
+fn the_dev_cheat_commitment_is_recognised_as_revoked() {
+    for format in FORMATS {
+        let mut p = crate::channel::testing::harness::Pair::open(format, 0);
+        p.pay(true, 400_000_000, 1);
+        let cheat =
+            p.a.channel
+                .signed_revoked_commitment()
+                .unwrap()
+                .expect("kept on regtest");
+        let spend = classify(p.b.channel.state(), &keys(2), &cheat);
+        assert!(
+            matches!(spend, Spend::RemoteRevoked { .. }),
+            "{format:?}: {spend:?}"
+        );
+        let cs = claims(
+            p.b.channel.state(),
+            &keys(2),
+            &spend,
+            &cheat,
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert!(cs.contains_claim(ClaimKind::RevokedToLocal), "{cs:?}");
+    }
+}

@@ -3,7 +3,7 @@
 
 use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::PublicKey;
-use rusqlite::{named_params, Connection, OptionalExtension};
+use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::{meta, StoreError};
 use crate::channel::ChannelState;
@@ -78,7 +78,57 @@ pub fn save(
     for (number, sig) in signed {
         record_signature(conn, key_index, number, &sig.serialize_compact())?;
     }
+    archive_new_htlcs(conn, key_index, state)
+}
+
+/// Every add passes through the change lists before any commitment holds it, so archiving
+/// the adds found there archives every HTLC, in the transaction of the state that has it.
+fn archive_new_htlcs(
+    conn: &Connection,
+    key_index: u32,
+    state: &ChannelState,
+) -> Result<(), StoreError> {
+    let Some(c) = &state.commitments else {
+        return Ok(());
+    };
+    let adds = c
+        .local_changes
+        .all()
+        .chain(c.remote_changes.all())
+        .filter_map(|u| match u {
+            crate::channel::Update::Add(a) => Some(a),
+            _ => None,
+        });
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO htlc_archive (key_index, payment_hash, cltv_expiry)
+         VALUES (?1, ?2, ?3)",
+    )?;
+    for a in adds {
+        stmt.execute(params![key_index, a.payment_hash.as_slice(), a.cltv_expiry])?;
+    }
     Ok(())
+}
+
+/// The HTLCs a channel ever carried, as `(payment_hash, cltv_expiry)`.
+pub fn archived_htlcs(
+    conn: &Connection,
+    key_index: u32,
+) -> Result<Vec<([u8; 32], u32)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT payment_hash, cltv_expiry FROM htlc_archive WHERE key_index = ?1",
+    )?;
+    let rows = stmt.query_map([key_index], |r| {
+        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u32>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (hash, cltv) = row?;
+        let hash = hash
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("archived payment hash of the wrong length".into()))?;
+        out.push((hash, cltv));
+    }
+    Ok(out)
 }
 
 fn record_signature(

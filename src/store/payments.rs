@@ -209,6 +209,31 @@ pub fn cancel_invoice(conn: &Connection, payment_hash: &[u8; 32]) -> Result<bool
     Ok(n > 0)
 }
 
+/// Every preimage this node knows, by payment hash: its invoices', and those learned by
+/// forwarding or paying. The on-chain resolution claims received HTLCs with them.
+pub fn known_preimages(
+    conn: &Connection,
+) -> Result<std::collections::HashMap<[u8; 32], [u8; 32]>, StoreError> {
+    let mut out = std::collections::HashMap::new();
+    for sql in [
+        "SELECT payment_hash, preimage FROM invoices",
+        "SELECT payment_hash, preimage FROM forwards WHERE preimage IS NOT NULL",
+        "SELECT payment_hash, preimage FROM payments WHERE preimage IS NOT NULL",
+    ] {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        for row in rows {
+            let (hash, preimage) = row?;
+            if let (Ok(h), Ok(p)) = (hash.try_into(), preimage.try_into()) {
+                out.insert(h, p);
+            }
+        }
+    }
+    Ok(out)
+}
+
 // ---- payments ----------------------------------------------------------------------------
 
 fn payment_status(r: &Row, idx: usize) -> rusqlite::Result<PaymentStatus> {

@@ -178,6 +178,17 @@ CREATE TABLE onion_replay (
     htlc_id     INTEGER NOT NULL CHECK (htlc_id >= 0)
 ) STRICT;
 CREATE INDEX onion_replay_expiry ON onion_replay(cltv_expiry);
+
+-- Every HTLC a channel ever carried, by what its scripts depend on: a revoked commitment the
+-- peer broadcasts may hold HTLCs settled long ago, and the justice transaction must find
+-- their outputs. Written in the same transaction as the channel state that first holds the
+-- HTLC (keyed by the channel's key index, since a channel id is final only after funding).
+CREATE TABLE htlc_archive (
+    key_index    INTEGER NOT NULL CHECK (key_index >= 0),
+    payment_hash BLOB NOT NULL CHECK (length(payment_hash) = 32),
+    cltv_expiry  INTEGER NOT NULL CHECK (cltv_expiry >= 0),
+    PRIMARY KEY (key_index, payment_hash, cltv_expiry)
+) STRICT, WITHOUT ROWID;
 ";
 
 pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];

@@ -87,6 +87,8 @@ pub(super) struct Actor {
     pub router: Router,
     /// Bookkeeping to commit with the next `Persist` of that channel (see `router::StoreOp`).
     pub attach: Option<(u32, Vec<StoreOp>)>,
+    /// Closed channels whose on-chain resolution is complete (see `monitor`).
+    pub resolved: super::monitor::Resolved,
 }
 
 /// The manager before the peer manager exists: [`Starter::start`] runs it.
@@ -146,6 +148,7 @@ impl Starter {
             rebroadcast: HashMap::new(),
             router,
             attach: None,
+            resolved: Default::default(),
         };
         vec![
             tokio::spawn(actor.run(self.rx, shutdown.clone())),

@@ -103,6 +103,7 @@ impl Actor {
             self.input(w.idx, Input::Tick { height }).await;
             self.watch(w).await?;
         }
+        self.monitor(height).await;
         Ok(())
     }
 

@@ -15,6 +15,7 @@
 mod actor;
 mod chain;
 mod handler;
+mod monitor;
 mod policy;
 mod router;
 mod view;
