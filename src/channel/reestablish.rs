@@ -65,6 +65,12 @@ impl Step<'_> {
         if matches!(self.s.phase, Phase::Closed) {
             return Ok(());
         }
+        // Told twice of the same connection (the node loading its channels while the peer
+        // connects): one `channel_reestablish` per connection, or the peer rightly refuses
+        // the second.
+        if self.s.link != Link::Disconnected {
+            return Ok(());
+        }
         let secret = if c.remote.number == 0 {
             [0; 32]
         } else {
