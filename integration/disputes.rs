@@ -13,13 +13,14 @@ async fn confirmed(n: &TestNode) -> u64 {
     n.confirmed_sat().await
 }
 
-/// Mines one block at a time until `cond` holds (each block lets the monitors act).
+/// Mines a few blocks at a time until `cond` holds (each tip lets the monitors act on every
+/// claim that has matured).
 async fn mine_until(miner: &TestNode, what: &str, mut cond: impl AsyncFnMut() -> bool) {
-    for _ in 0..200 {
+    for _ in 0..100 {
         if cond().await {
             return;
         }
-        miner.mine(1, &burn_address()).await;
+        miner.mine(6, &burn_address()).await;
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
     panic!("never happened: {what}");
