@@ -1,0 +1,318 @@
+//! Tests of the payments tables.
+
+use super::*;
+use crate::store::Store;
+use bitcoin::secp256k1::{Secp256k1, SecretKey};
+
+fn key(i: u8) -> PublicKey {
+    SecretKey::from_slice(&[i; 32])
+        .unwrap()
+        .public_key(&Secp256k1::new())
+}
+
+fn htlc(c: u8, id: u64) -> HtlcRef {
+    HtlcRef {
+        channel_id: [c; 32],
+        htlc_id: id,
+    }
+}
+
+fn invoice(h: u8, created_at: u64) -> InvoiceRecord {
+    InvoiceRecord {
+        payment_hash: [h; 32],
+        bolt11: format!("lnbcrt{h}"),
+        preimage: [h.wrapping_add(100); 32],
+        payment_secret: [7; 32],
+        amount_msat: Some(50_000),
+        description: "coffee".into(),
+        min_final_cltv_expiry_delta: 40,
+        created_at,
+        expires_at: created_at + 3600,
+        status: InvoiceStatus::Open,
+        received_msat: None,
+        paid_at: None,
+        paid_by: None,
+    }
+}
+
+fn payment(h: u8) -> PaymentRecord {
+    PaymentRecord {
+        payment_hash: [h; 32],
+        bolt11: Some("lnbcrt1".into()),
+        payee: key(2),
+        amount_msat: 10_000,
+        fee_msat: 1_001,
+        status: PaymentStatus::Pending,
+        preimage: None,
+        failure: None,
+        created_at: 1_000,
+        resolved_at: None,
+        htlc: None,
+        session_key: [9; 32],
+        route: vec![key(3), key(2)],
+    }
+}
+
+fn forward(in_id: u64, out_id: u64) -> ForwardRecord {
+    ForwardRecord {
+        incoming: htlc(1, in_id),
+        outgoing: htlc(2, out_id),
+        payment_hash: [5; 32],
+        in_msat: 11_001,
+        out_msat: 10_000,
+        in_cltv_expiry: 200,
+        out_cltv_expiry: 160,
+        status: ForwardStatus::Pending,
+        shared_secret: [6; 32],
+        preimage: None,
+        failure: None,
+        created_at: 1_000 + in_id,
+        resolved_at: None,
+    }
+}
+
+#[test]
+fn invoices_round_trip_and_are_paid_once() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .write_blocking(|tx| {
+            let mut open_amount = invoice(2, 2_000);
+            open_amount.amount_msat = None;
+            insert_invoice(tx, &invoice(1, 1_000))?;
+            insert_invoice(tx, &open_amount)?;
+            // The same hash twice is refused.
+            assert!(insert_invoice(tx, &invoice(1, 1_000)).is_err());
+            let mut expired = invoice(3, 1);
+            expired.status = InvoiceStatus::Expired;
+            assert!(insert_invoice(tx, &expired).is_err());
+            Ok(())
+        })
+        .unwrap();
+    store
+        .blocking(|c| {
+            assert_eq!(get_invoice(c, &[1; 32])?, Some(invoice(1, 1_000)));
+            assert_eq!(get_invoice(c, &[2; 32])?.unwrap().amount_msat, None);
+            assert_eq!(get_invoice(c, &[9; 32])?, None);
+            let all = list_invoices(c, None)?;
+            assert_eq!(all.len(), 2);
+            assert_eq!(all[0].payment_hash, [2; 32], "newest first");
+            assert_eq!(list_invoices(c, Some(1))?.len(), 1);
+
+            assert!(mark_invoice_paid(c, &[1; 32], 50_500, 1_500, htlc(4, 0))?);
+            assert!(!mark_invoice_paid(c, &[1; 32], 1, 1_600, htlc(4, 1))?);
+            assert!(!mark_invoice_paid(c, &[9; 32], 1, 1_600, htlc(4, 1))?);
+            let paid = get_invoice(c, &[1; 32])?.unwrap();
+            assert_eq!(paid.status, InvoiceStatus::Paid);
+            assert_eq!(paid.received_msat, Some(50_500));
+            assert_eq!(paid.paid_at, Some(1_500));
+            assert_eq!(paid.paid_by, Some(htlc(4, 0)));
+            assert!(!cancel_invoice(c, &[1; 32])?, "a paid invoice stays paid");
+
+            assert!(cancel_invoice(c, &[2; 32])?);
+            assert!(!mark_invoice_paid(c, &[2; 32], 1, 1_600, htlc(4, 1))?);
+            assert_eq!(
+                get_invoice(c, &[2; 32])?.unwrap().status,
+                InvoiceStatus::Cancelled
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn expiry_is_read_not_stored() {
+    let inv = invoice(1, 1_000);
+    assert_eq!(inv.status_at(4_599), InvoiceStatus::Open);
+    assert_eq!(inv.status_at(4_600), InvoiceStatus::Expired);
+    let mut paid = inv.clone();
+    paid.status = InvoiceStatus::Paid;
+    assert_eq!(paid.status_at(10_000), InvoiceStatus::Paid);
+}
+
+#[test]
+fn payments_are_replaced_only_after_a_failure() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .blocking(|c| {
+            let p = payment(1);
+            assert!(upsert_payment(c, &p)?);
+            assert_eq!(get_payment(c, &[1; 32])?, Some(p.clone()));
+            // Pending: a second attempt is refused and changes nothing.
+            let mut again = p.clone();
+            again.amount_msat = 20_000;
+            assert!(!upsert_payment(c, &again)?);
+            assert_eq!(get_payment(c, &[1; 32])?.unwrap().amount_msat, 10_000);
+
+            assert!(set_payment_htlc(c, &[1; 32], htlc(3, 7))?);
+            assert_eq!(get_payment(c, &[1; 32])?.unwrap().htlc, Some(htlc(3, 7)));
+            assert_eq!(list_pending_payments(c)?.len(), 1);
+
+            assert!(resolve_payment(
+                c,
+                &[1; 32],
+                PaymentStatus::Failed,
+                None,
+                None,
+                Some("temporary_channel_failure from hop 1"),
+                1_100
+            )?);
+            assert!(!resolve_payment(
+                c,
+                &[1; 32],
+                PaymentStatus::Succeeded,
+                Some([8; 32]),
+                None,
+                None,
+                1_200
+            )?);
+            let failed = get_payment(c, &[1; 32])?.unwrap();
+            assert_eq!(failed.status, PaymentStatus::Failed);
+            assert_eq!(failed.resolved_at, Some(1_100));
+            assert!(list_pending_payments(c)?.is_empty());
+            assert!(!set_payment_htlc(c, &[1; 32], htlc(3, 8))?);
+
+            // Failed: a new attempt replaces the row.
+            assert!(upsert_payment(c, &again)?);
+            assert_eq!(get_payment(c, &[1; 32])?, Some(again.clone()));
+            assert!(resolve_payment(
+                c,
+                &[1; 32],
+                PaymentStatus::Succeeded,
+                Some([8; 32]),
+                Some(1_002),
+                None,
+                1_300
+            )?);
+            let done = get_payment(c, &[1; 32])?.unwrap();
+            assert_eq!(done.status, PaymentStatus::Succeeded);
+            assert_eq!(done.preimage, Some([8; 32]));
+            assert_eq!(done.fee_msat, 1_002);
+            assert_eq!(done.route, vec![key(3), key(2)]);
+            // Succeeded: never replaced.
+            assert!(!upsert_payment(c, &p)?);
+
+            // Outcomes must be final, and a success carries its preimage.
+            assert!(upsert_payment(c, &payment(2))?);
+            assert!(
+                resolve_payment(c, &[2; 32], PaymentStatus::Pending, None, None, None, 1).is_err()
+            );
+            assert!(
+                resolve_payment(c, &[2; 32], PaymentStatus::Succeeded, None, None, None, 1)
+                    .is_err()
+            );
+            let all = list_payments(c, None)?;
+            assert_eq!(all.len(), 2);
+            assert_eq!(list_payments(c, Some(1))?.len(), 1);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn forwards_are_recorded_once_and_resolved_once() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .blocking(|c| {
+            let f = forward(0, 0);
+            assert!(insert_forward(c, &f)?);
+            assert!(
+                !insert_forward(c, &f)?,
+                "an incoming HTLC is forwarded once"
+            );
+            assert_eq!(get_forward_by_in(c, htlc(1, 0))?, Some(f.clone()));
+            assert_eq!(pending_forward_by_out(c, htlc(2, 0))?, Some(f.clone()));
+            assert_eq!(pending_forward_by_out(c, htlc(2, 1))?, None);
+            // A second pending forward on the same outgoing HTLC breaks a table rule.
+            assert!(insert_forward(c, &forward(1, 0)).is_err());
+
+            assert!(resolve_forward(
+                c,
+                htlc(1, 0),
+                ForwardStatus::Failed,
+                None,
+                Some("peer offline"),
+                1_050
+            )?);
+            assert!(!resolve_forward(
+                c,
+                htlc(1, 0),
+                ForwardStatus::Settled,
+                Some([4; 32]),
+                None,
+                1_060
+            )?);
+            assert_eq!(pending_forward_by_out(c, htlc(2, 0))?, None);
+            // The outgoing id is free again once the first forward is resolved.
+            assert!(insert_forward(c, &forward(1, 0))?);
+            assert_eq!(
+                pending_forward_by_out(c, htlc(2, 0))?.unwrap().incoming,
+                htlc(1, 1)
+            );
+            assert!(set_forward_out(c, htlc(1, 1), htlc(2, 5))?);
+            assert_eq!(pending_forward_by_out(c, htlc(2, 0))?, None);
+            assert_eq!(list_pending_forwards(c)?.len(), 1);
+            assert!(resolve_forward(
+                c,
+                htlc(1, 1),
+                ForwardStatus::Settled,
+                Some([4; 32]),
+                None,
+                1_070
+            )?);
+            assert!(list_pending_forwards(c)?.is_empty());
+            let all = list_forwards(c, None)?;
+            assert_eq!(all.len(), 2);
+            assert_eq!(all[0].incoming, htlc(1, 1), "newest first");
+            assert_eq!(all[0].status, ForwardStatus::Settled);
+            assert_eq!(all[0].preimage, Some([4; 32]));
+            assert_eq!(all[0].outgoing, htlc(2, 5));
+            assert_eq!(all[1].failure.as_deref(), Some("peer offline"));
+            assert_eq!(forward_fees_earned(c)?, 1_001, "settled ones only");
+            assert!(resolve_forward(c, htlc(1, 0), ForwardStatus::Pending, None, None, 1).is_err());
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn the_replay_guard_tells_a_replay_from_a_repeat() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .blocking(|c| {
+            assert!(replay_check_and_record(c, &[1; 32], 100, htlc(1, 0))?);
+            // The same HTLC again (a restart): not a replay.
+            assert!(replay_check_and_record(c, &[1; 32], 100, htlc(1, 0))?);
+            // Another HTLC with the same onion: a replay, on any channel.
+            assert!(!replay_check_and_record(c, &[1; 32], 100, htlc(1, 1))?);
+            assert!(!replay_check_and_record(c, &[1; 32], 100, htlc(2, 0))?);
+            assert!(replay_check_and_record(c, &[2; 32], 150, htlc(1, 1))?);
+            // Kept while the chain has not passed the expiry.
+            assert_eq!(replay_forget_expired(c, 100)?, 0);
+            assert_eq!(replay_forget_expired(c, 101)?, 1);
+            assert!(replay_check_and_record(c, &[1; 32], 100, htlc(3, 0))?);
+            assert!(!replay_check_and_record(c, &[2; 32], 150, htlc(3, 0))?);
+            assert_eq!(replay_forget_expired(c, 1_000)?, 2);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn the_policy_is_kept_in_meta() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .blocking(|c| {
+            assert_eq!(get_policy(c)?, None);
+            let p = FeePolicy {
+                base_msat: 0,
+                ppm: 2_500,
+                cltv_delta: 144,
+            };
+            set_policy(c, &p)?;
+            assert_eq!(get_policy(c)?, Some(p));
+            meta::set(c, POLICY_KEY, b"nonsense")?;
+            assert!(matches!(get_policy(c), Err(StoreError::Corrupt(_))));
+            Ok(())
+        })
+        .unwrap();
+}
