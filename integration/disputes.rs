@@ -70,8 +70,61 @@ async fn a_cheater_loses_everything_to_the_justice_transaction() {
     .await;
     hub.wait_channel(&id, "closed", |c| c["state"] == "closed")
         .await;
-    // Everything but the commitment's fee, its two anchors and the justice fee.
-    assert!(gained <= CAPACITY_SAT, "{gained}");
+    // To the satoshi: one justice transaction spent every output of the revoked commitment
+    // but the anchors, and the hub's wallet gained exactly what it pays.
+    let cheat_txid: bitcoin::Txid = cheat["txid"].as_str().unwrap().parse().unwrap();
+    let listed = hub.api.get("/v1/onchain/transactions").await.unwrap();
+    let wallet_txs: Vec<bitcoin::Txid> = listed["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["txid"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let rpc_url = format!("http://{}", hub.node.node_json.chain_rpc_addr.unwrap());
+    let cookie = hub.node.node_json.chain_rpc_cookie.clone().unwrap();
+    let (cheat_tx, justice) = tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::{Auth, Client, RpcApi};
+        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
+        let cheat_tx = c.get_raw_transaction(&cheat_txid, None).unwrap();
+        let justice: Vec<bitcoin::Transaction> = wallet_txs
+            .iter()
+            .map(|t| c.get_raw_transaction(t, None).unwrap())
+            .filter(|t| t.input.iter().any(|i| i.previous_output.txid == cheat_txid))
+            .collect();
+        (cheat_tx, justice)
+    })
+    .await
+    .unwrap();
+    assert_eq!(justice.len(), 1, "one justice transaction");
+    let justice = &justice[0];
+    let mut taken: Vec<u32> = justice
+        .input
+        .iter()
+        .map(|i| i.previous_output.vout)
+        .collect();
+    taken.sort();
+    let not_anchors: Vec<u32> = (0..cheat_tx.output.len() as u32)
+        .filter(|v| cheat_tx.output[*v as usize].value.to_sat() != 330)
+        .collect();
+    assert_eq!(
+        taken, not_anchors,
+        "to_local and the HTLC output, nothing left"
+    );
+    assert_eq!(justice.output.len(), 1);
+    assert_eq!(
+        gained,
+        justice.output[0].value.to_sat(),
+        "the wallet has all of it"
+    );
+    let claimed: u64 = not_anchors
+        .iter()
+        .map(|v| cheat_tx.output[*v as usize].value.to_sat())
+        .sum();
+    assert!(
+        claimed - gained < 1_000,
+        "a justice fee of {} sat",
+        claimed - gained
+    );
     assert_eq!(
         confirmed(&alice).await,
         alice_before,
