@@ -76,12 +76,6 @@ impl Actor {
         let Some(confirmed_at) = self.confirmed_height(&spend_tx.compute_txid()).await? else {
             return Ok(()); // reorged out: the chain watch puts it back
         };
-        let preimages = self
-            .cfg
-            .store
-            .call(pq::known_preimages)
-            .await
-            .map_err(|e| MonitorError::Other(e.to_string()))?;
         let list =
             match &spend {
                 // The revoked commitment may hold HTLCs settled since: the archive knows them all.
@@ -113,7 +107,16 @@ impl Actor {
                         &htlcs,
                     )
                 }
-                _ => claims(&state, &keys, &spend, &spend_tx, &preimages),
+                // Only HTLC-success claims need preimages, and only these spends have them.
+                _ => {
+                    let preimages = self
+                        .cfg
+                        .store
+                        .call(pq::known_preimages)
+                        .await
+                        .map_err(|e| MonitorError::Other(e.to_string()))?;
+                    claims(&state, &keys, &spend, &spend_tx, &preimages)
+                }
             }
             .map_err(|e| MonitorError::Other(e.to_string()))?;
         let per_vb = self

@@ -1,5 +1,7 @@
 //! Incoming HTLCs: peel, check, then forward, claim for an invoice of ours, or fail.
 
+use bitcoin::hashes::{sha256, Hash};
+
 use super::super::actor::Actor;
 use super::*;
 use crate::channel::{AddHtlc, Command, Input, OfferedHtlc, Phase};
@@ -337,6 +339,17 @@ impl Actor {
         failure: FailureMessage,
     ) {
         let Some(packet) = packet_of(&htlc.onion) else {
+            // No readable packet at all (the channel layer keeps 1366 bytes, so only a damaged
+            // state gets here): fail it as an unreadable onion rather than leave it stuck.
+            let command = Command::FailMalformed {
+                id: htlc.id,
+                sha256_of_onion: sha256::Hash::hash(&htlc.onion).to_byte_array(),
+                failure_code: FailureMessage::InvalidOnionVersion {
+                    sha256_of_onion: [0; 32],
+                }
+                .code(),
+            };
+            self.settle_command(idx, command).await;
             return;
         };
         match peel(&self.router.node_key, &packet, &htlc.payment_hash) {

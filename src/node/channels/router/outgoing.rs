@@ -194,23 +194,7 @@ impl Actor {
         reason: Vec<u8>,
         malformed: Option<MalformedFailure>,
     ) -> Result<(), Error> {
-        let Some(channel_id) = self.channel_id_of(idx) else {
-            return Ok(());
-        };
-        let out = HtlcRef {
-            channel_id,
-            htlc_id: id,
-        };
-        let (fwd, payment) = self
-            .cfg
-            .store
-            .call(move |c| {
-                Ok((
-                    pq::pending_forward_by_out(c, out)?,
-                    pq::pending_payment_by_htlc(c, out)?,
-                ))
-            })
-            .await?;
+        let (fwd, payment) = self.pending_on(idx, id).await?;
         if let Some(fwd) = fwd {
             // A malformed failure: the next hop could not read its onion, so we make the
             // error onion ourselves (BOLT 2).
@@ -230,16 +214,20 @@ impl Actor {
         Ok(())
     }
 
-    /// Our HTLC `id` on `idx` no longer exists without a fulfill: fail what depended on it.
-    pub(super) async fn on_out_gone(&mut self, idx: u32, id: u64, why: &str) -> Result<(), Error> {
+    /// What waits on our HTLC `id` on channel `idx`: a pending forward or a pending payment.
+    async fn pending_on(
+        &self,
+        idx: u32,
+        id: u64,
+    ) -> Result<(Option<ForwardRecord>, Option<PaymentRecord>), Error> {
         let Some(channel_id) = self.channel_id_of(idx) else {
-            return Ok(());
+            return Ok((None, None));
         };
         let out = HtlcRef {
             channel_id,
             htlc_id: id,
         };
-        let (fwd, payment) = self
+        Ok(self
             .cfg
             .store
             .call(move |c| {
@@ -248,7 +236,12 @@ impl Actor {
                     pq::pending_payment_by_htlc(c, out)?,
                 ))
             })
-            .await?;
+            .await?)
+    }
+
+    /// Our HTLC `id` on `idx` no longer exists without a fulfill: fail what depended on it.
+    pub(super) async fn on_out_gone(&mut self, idx: u32, id: u64, why: &str) -> Result<(), Error> {
+        let (fwd, payment) = self.pending_on(idx, id).await?;
         if let Some(fwd) = fwd {
             self.fail_forward(fwd, Err(temporary_channel_failure()), why)
                 .await?;
