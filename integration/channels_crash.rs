@@ -28,14 +28,6 @@ fn crashes_wanted() -> usize {
         .unwrap_or(50)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn configure(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
@@ -43,37 +35,6 @@ fn configure(dir: &Path) {
         "dev_api = true\ndev_manual_htlcs = true\nsync_interval_ms = 200\n",
     )
     .unwrap();
-}
-
-/// A node following `chain`'s embedded chain, its peer port on `port`.
-fn start_follower(dir: &Path, chain: &NodeProc, port: u16) -> NodeProc {
-    let rpc = format!("http://{}", chain.json["chain_rpc_addr"].as_str().unwrap());
-    let cookie = chain.json["chain_rpc_cookie"].as_str().unwrap().to_string();
-    let listen = format!("127.0.0.1:{port}");
-    NodeProc::start(
-        dir,
-        &[
-            "--bitcoind-rpc",
-            &rpc,
-            "--bitcoind-cookie",
-            &cookie,
-            "--listen",
-            &listen,
-        ],
-    )
-}
-
-fn client(n: &NodeProc) -> ApiClient {
-    let token = std::fs::read_to_string(n.json["api_token_file"].as_str().unwrap()).unwrap();
-    ApiClient::new(n.json["api_addr"].as_str().unwrap(), &token)
-}
-
-fn wait(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The test's view of what it asked for.

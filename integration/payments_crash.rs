@@ -10,14 +10,19 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chanhub::api::client::ApiClient;
 use common::*;
 use rand::Rng;
 use serde_json::{json, Value};
 
 const CAPACITY_SAT: u64 = 1_000_000;
+
+/// The hub and its users: a plain config (the router settles HTLCs itself).
+fn configure(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("chanhub.toml"), "sync_interval_ms = 200\n").unwrap();
+}
 
 fn crashes_wanted() -> usize {
     std::env::var("CHANHUB_PAYMENT_CRASHES")
@@ -28,46 +33,6 @@ fn crashes_wanted() -> usize {
 
 fn hub_fee(amount_msat: u64) -> u64 {
     1_000 + amount_msat * 100 / 1_000_000
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_follower(dir: &Path, chain: &NodeProc, port: u16) -> NodeProc {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join("chanhub.toml"), "sync_interval_ms = 200\n").unwrap();
-    let rpc = format!("http://{}", chain.json["chain_rpc_addr"].as_str().unwrap());
-    let cookie = chain.json["chain_rpc_cookie"].as_str().unwrap().to_string();
-    let listen = format!("127.0.0.1:{port}");
-    NodeProc::start(
-        dir,
-        &[
-            "--bitcoind-rpc",
-            &rpc,
-            "--bitcoind-cookie",
-            &cookie,
-            "--listen",
-            &listen,
-        ],
-    )
-}
-
-fn client(n: &NodeProc) -> ApiClient {
-    let token = std::fs::read_to_string(n.json["api_token_file"].as_str().unwrap()).unwrap();
-    ApiClient::new(n.json["api_addr"].as_str().unwrap(), &token)
-}
-
-fn wait(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn uri(n: &NodeProc, port: u16) -> String {
@@ -111,6 +76,9 @@ fn payments_survive_sigkill_of_the_hub() {
         tmp.path().join("hub"),
         tmp.path().join("bob"),
     );
+    for dir in [&dir_a, &dir_h, &dir_b] {
+        configure(dir);
+    }
     let alice = start_follower(&dir_a, &chain, ports.0);
     let mut hub = start_follower(&dir_h, &chain, ports.1);
     let bob = start_follower(&dir_b, &chain, ports.2);

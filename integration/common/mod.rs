@@ -190,6 +190,49 @@ impl Drop for NodeProc {
     }
 }
 
+/// A port nobody listens on now, for a node that must keep its address across restarts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node on `dir` (configured beforehand) following `chain`'s embedded chain, its peer port
+/// on `port`.
+pub fn start_follower(dir: &Path, chain: &NodeProc, port: u16) -> NodeProc {
+    let rpc = format!("http://{}", chain.json["chain_rpc_addr"].as_str().unwrap());
+    let cookie = chain.json["chain_rpc_cookie"].as_str().unwrap().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    NodeProc::start(
+        dir,
+        &[
+            "--bitcoind-rpc",
+            &rpc,
+            "--bitcoind-cookie",
+            &cookie,
+            "--listen",
+            &listen,
+        ],
+    )
+}
+
+/// An API client for a running node.
+pub fn client(n: &NodeProc) -> chanhub::api::client::ApiClient {
+    let token = std::fs::read_to_string(n.json["api_token_file"].as_str().unwrap()).unwrap();
+    chanhub::api::client::ApiClient::new(n.json["api_addr"].as_str().unwrap(), &token)
+}
+
+/// Polls `cond` every 100 ms for up to 90 s.
+pub fn wait(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Runs `chanhub pre… args…`.
 pub fn cli(pre: &[&str], args: &[&str]) -> Output {
     Command::new(BIN).args(pre).args(args).output().unwrap()
