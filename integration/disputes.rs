@@ -26,6 +26,24 @@ async fn mine_until(miner: &TestNode, what: &str, mut cond: impl AsyncFnMut() ->
     panic!("never happened: {what}");
 }
 
+/// alice pays an invoice of the hub's over their channel.
+async fn pay_hub(alice: &TestNode, hub: &TestNode, amount_msat: u64) {
+    let inv = hub
+        .api
+        .post(
+            "/v1/invoices",
+            json!({ "amount_msat": amount_msat, "description": "goods" }),
+        )
+        .await
+        .unwrap();
+    let paid = alice
+        .api
+        .post("/v1/payments", json!({ "bolt11": inv["bolt11"] }))
+        .await
+        .unwrap();
+    assert_eq!(paid["status"], "succeeded", "{paid:#}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cheater_loses_everything_to_the_justice_transaction() {
     init_logs();
@@ -36,20 +54,7 @@ async fn a_cheater_loses_everything_to_the_justice_transaction() {
     let id = open_active(&alice, &hub, CAPACITY_SAT, 0, "anchors").await;
 
     // alice pays the hub 400,000 sat: her previous commitment still has the HTLC in flight.
-    let inv = hub
-        .api
-        .post(
-            "/v1/invoices",
-            json!({ "amount_msat": 400_000_000u64, "description": "goods" }),
-        )
-        .await
-        .unwrap();
-    let paid = alice
-        .api
-        .post("/v1/payments", json!({ "bolt11": inv["bolt11"] }))
-        .await
-        .unwrap();
-    assert_eq!(paid["status"], "succeeded", "{paid:#}");
+    pay_hub(&alice, &hub, 400_000_000).await;
     let alice_before = confirmed(&alice).await;
     let hub_before = confirmed(&hub).await;
 
@@ -144,20 +149,7 @@ async fn after_a_force_close_our_funds_come_back_after_the_delay() {
     let hub = start_payments(&tmp.path().join("hub"), Some(&alice)).await;
     fund(&alice).await;
     let id = open_active(&alice, &hub, CAPACITY_SAT, 0, "static_remotekey").await;
-    let inv = hub
-        .api
-        .post(
-            "/v1/invoices",
-            json!({ "amount_msat": 300_000_000u64, "description": "goods" }),
-        )
-        .await
-        .unwrap();
-    let paid = alice
-        .api
-        .post("/v1/payments", json!({ "bolt11": inv["bolt11"] }))
-        .await
-        .unwrap();
-    assert_eq!(paid["status"], "succeeded", "{paid:#}");
+    pay_hub(&alice, &hub, 300_000_000).await;
     let alice_before = confirmed(&alice).await;
     let hub_before = confirmed(&hub).await;
 
