@@ -75,6 +75,14 @@ async fn a_cheater_loses_everything_to_the_justice_transaction() {
     .await;
     hub.wait_channel(&id, "closed", |c| c["state"] == "closed")
         .await;
+    let mut resolution = serde_json::Value::Null;
+    mine_until(&hub, "the hub recorded the resolution", async || {
+        resolution = hub.api.get(&format!("/v1/channels/{id}")).await.unwrap()["resolution"].clone();
+        !resolution.is_null()
+    })
+    .await;
+    assert_eq!(resolution["spend"], "revoked", "{resolution:#}");
+    assert_eq!(resolution["received_sat"].as_u64().unwrap(), gained, "{resolution:#}");
     // To the satoshi: one justice transaction spent every output of the revoked commitment
     // but the anchors, and the hub's wallet gained exactly what it pays.
     let cheat_txid: bitcoin::Txid = cheat["txid"].as_str().unwrap().parse().unwrap();

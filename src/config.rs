@@ -48,6 +48,8 @@ pub enum ConfigError {
     PeerLimits(String),
     #[error("[policy]: {0}")]
     Policy(String),
+    #[error("resolution_depth must be 1 to 1000 confirmations, not {0}")]
+    ResolutionDepth(u32),
     #[error("dev_manual_htlcs is for regtest only, not {0}")]
     DevManualHtlcsNeedsRegtest(Network),
 }
@@ -142,6 +144,9 @@ pub struct FileConfig {
     /// Regtest only: the node neither forwards nor settles incoming HTLCs by itself; tests
     /// drive them by hand (with `dev_api`), e.g. HTLCs with made-up onions. Off unless set.
     pub dev_manual_htlcs: Option<bool>,
+    /// Confirmations after which a closed channel's on-chain outcome is final for us: the
+    /// monitor stops watching and records the resolution (default 6; 1 to 1000).
+    pub resolution_depth: Option<u32>,
 }
 
 /// The `[policy]` table of `chanhub.toml`; unset keys keep [`FeePolicy::default`].
@@ -237,6 +242,8 @@ pub struct NodeConfig {
     pub policy: FeePolicy,
     /// The HTLC router leaves incoming HTLCs alone (see [`FileConfig::dev_manual_htlcs`]).
     pub dev_manual_htlcs: bool,
+    /// See [`FileConfig::resolution_depth`].
+    pub resolution_depth: u32,
 }
 
 /// Parses a network name the way users write it.
@@ -305,6 +312,12 @@ impl NodeConfig {
         if dev_manual_htlcs && network != Network::Regtest {
             return Err(ConfigError::DevManualHtlcsNeedsRegtest(network));
         }
+        let resolution_depth = file
+            .resolution_depth
+            .unwrap_or(crate::node::channels::DEFAULT_RESOLUTION_DEPTH);
+        if !(1..=1000).contains(&resolution_depth) {
+            return Err(ConfigError::ResolutionDepth(resolution_depth));
+        }
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -326,6 +339,7 @@ impl NodeConfig {
             dev_api: file.dev_api.unwrap_or(false),
             policy: file.policy.unwrap_or_default().resolve()?,
             dev_manual_htlcs,
+            resolution_depth,
         })
     }
 

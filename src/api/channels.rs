@@ -30,6 +30,8 @@ pub(super) fn channel_json(c: &ChannelInfo) -> Value {
         "remote_commitment_number": c.remote_commitment_number,
         "pending_htlcs": c.pending_htlcs,
         "peer_connected": c.connected,
+        "closing_txid": c.closing_txid.map(|t| t.to_string()),
+        "resolution": c.resolution,
     })
 }
 

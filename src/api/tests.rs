@@ -69,6 +69,7 @@ async fn start(with_control: bool) -> Api {
             network: bitcoin::Network::Regtest,
             policy: Default::default(),
             manual_htlcs: false,
+            resolution_depth: 6,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

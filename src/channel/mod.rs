@@ -29,8 +29,9 @@ pub mod events;
 mod force;
 pub mod limits;
 mod open;
-mod queries;
+pub mod queries;
 mod reestablish;
+pub mod resolution;
 pub mod state;
 mod update;
 
@@ -52,6 +53,7 @@ pub use open::{
     channel_id_from_funding, random_alias, OpenRequest, ALIAS_MAX_BLOCK, ALIAS_MIN_BLOCK,
 };
 pub use queries::OfferedHtlc;
+pub use resolution::{Resolution, ResolvedOutput};
 pub use state::{ChannelState, Format, Link, Phase};
 
 /// Something that happened to the channel.
@@ -75,6 +77,9 @@ pub enum Input {
     Reconnected,
     /// A new block.
     Tick { height: u32 },
+    /// The on-chain monitor found everything the funding spend left settled for good: the
+    /// record is kept with the state (only once the funding spend is known).
+    Resolved { resolution: Resolution },
 }
 
 /// What the user or the hub asks of the channel.
@@ -179,6 +184,12 @@ impl Step<'_> {
             Input::Disconnected => self.on_disconnected(),
             Input::Reconnected => self.on_reconnected()?,
             Input::Tick { height } => self.s.height = self.s.height.max(height),
+            Input::Resolved { resolution } => {
+                if self.s.funding_spend.is_none() {
+                    return Err(self.not_now("record a resolution"));
+                }
+                self.s.resolution = Some(resolution);
+            }
         }
         self.prune_onions();
         self.progress()
@@ -275,6 +286,8 @@ impl Step<'_> {
         let txid = tx.compute_txid();
         let mutual =
             matches!(&self.s.phase, Phase::Closing { tx: ours } if ours.compute_txid() == txid);
+        // Again after a reorg put another spend in its place: the resolution starts over.
+        self.s.resolution = None;
         self.s.funding_spend = Some(tx.clone());
         if !mutual {
             self.event(Event::FundingSpentUnilaterally { tx });

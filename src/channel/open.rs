@@ -135,6 +135,7 @@ fn new_state(config: ChannelConfig, setup: Setup, alias: ShortChannelId) -> Chan
         behind: false,
         height: 0,
         funding_spend: None,
+        resolution: None,
         local_alias: Some(alias),
         remote_alias: None,
     }

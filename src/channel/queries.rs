@@ -81,3 +81,55 @@ impl Channel {
         (in_changes || in_specs).then_some(OfferedHtlc::Pending)
     }
 }
+
+/// Blocks past an offered HTLC's expiry we still wait for the peer to fail it off chain before
+/// going on chain to time it out (a peer a block or two behind is not a thief).
+pub const OFFERED_GRACE_BLOCKS: u32 = 3;
+/// Blocks before a received HTLC's expiry, whose preimage we gave but the peer has not taken
+/// off the commitments, at which we go on chain to claim it: enough for our HTLC-success (or
+/// preimage spend) to confirm before the peer may take the output back by timeout.
+pub const RECEIVED_CLAIM_BUFFER: u32 = 12;
+
+impl Channel {
+    /// Why this channel must go on chain at `height` to keep an HTLC's money, if it must
+    /// (BOLT 2 "requirements" on HTLC expiry, BOLT 5): an HTLC we offered still committed
+    /// [`OFFERED_GRACE_BLOCKS`] past its expiry, or one the peer offered that we fulfilled and
+    /// that is still committed within [`RECEIVED_CLAIM_BUFFER`] blocks of its expiry.
+    pub fn htlc_needing_chain(&self, height: u32) -> Option<String> {
+        let c = self.state.commitments.as_ref()?;
+        let specs = [Some(&c.local.spec), Some(&c.remote.spec)]
+            .into_iter()
+            .chain([c.remote_waiting.as_ref().map(|w| &w.spec)])
+            .flatten();
+        for h in specs.flat_map(|s| s.htlcs.iter()) {
+            let (id, expiry) = (h.add.id, h.add.cltv_expiry);
+            match h.origin {
+                Origin::Local => {
+                    let fulfilled = c
+                        .remote_changes
+                        .all()
+                        .any(|u| matches!(u, Update::Fulfill { id: i, .. } if *i == id));
+                    if !fulfilled && height >= expiry.saturating_add(OFFERED_GRACE_BLOCKS) {
+                        return Some(format!(
+                            "our HTLC {id} expired at block {expiry} and the peer has not failed it"
+                        ));
+                    }
+                }
+                Origin::Remote => {
+                    let fulfilled = c
+                        .local_changes
+                        .all()
+                        .chain(&c.to_repropose)
+                        .any(|u| matches!(u, Update::Fulfill { id: i, .. } if *i == id));
+                    if fulfilled && height.saturating_add(RECEIVED_CLAIM_BUFFER) >= expiry {
+                        return Some(format!(
+                            "the peer's HTLC {id} expires at block {expiry}, fulfilled but not \
+                             removed"
+                        ));
+                    }
+                }
+            }
+        }
+        None
+    }
+}

@@ -257,6 +257,10 @@ pub struct ChannelState {
     /// (`crate::onchain`) works from it once the channel is closed.
     #[serde(default)]
     pub funding_spend: Option<Transaction>,
+    /// How the funding spend's outputs were finally settled; set by the owner's monitor
+    /// ([`super::Input::Resolved`]). While `None` after a funding spend, the monitor works.
+    #[serde(default)]
+    pub resolution: Option<super::Resolution>,
     /// The alias we chose for this channel (the owner draws it at random) and send in every
     /// `channel_ready`: the peer puts it in its invoices' route hints, and an onion naming it
     /// means "forward over this channel". `None` only for channels persisted before aliases.

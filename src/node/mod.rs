@@ -126,6 +126,7 @@ impl Node {
             network: config.network,
             policy: policy.clone(),
             manual_htlcs: config.dev_manual_htlcs,
+            resolution_depth: config.resolution_depth,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

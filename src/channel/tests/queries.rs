@@ -159,3 +159,33 @@ fn nothing_before_funding() {
     assert!(p.b.channel.received_htlcs_to_settle().is_empty());
     assert_eq!(p.a.channel.offered_htlc(0), None);
 }
+
+#[test]
+fn an_htlc_needs_the_chain_past_its_expiry_or_near_it_once_fulfilled() {
+    use crate::channel::queries::{OFFERED_GRACE_BLOCKS, RECEIVED_CLAIM_BUFFER};
+    let mut p = Pair::open(Format::Anchors, 0);
+    add(&mut p, true, 1); // cltv_expiry 500
+    p.deliver_all();
+    let late = 500 + OFFERED_GRACE_BLOCKS;
+    assert_eq!(p.a.channel.htlc_needing_chain(late - 1), None, "grace");
+    let why = p.a.channel.htlc_needing_chain(late).expect("a must time it out on chain");
+    assert!(why.contains("expired at block 500"), "{why}");
+    assert_eq!(
+        p.b.channel.htlc_needing_chain(499),
+        None,
+        "b has no preimage to claim with: nothing to defend"
+    );
+    p.b.command(Command::Fulfill {
+        id: 0,
+        preimage: preimage(1),
+    })
+    .unwrap();
+    let near = 500 - RECEIVED_CLAIM_BUFFER;
+    assert_eq!(p.b.channel.htlc_needing_chain(near - 1), None);
+    assert!(p.b.channel.htlc_needing_chain(near).is_some(), "b must claim on chain");
+    // Once a has the preimage, its own HTLC is no longer at risk.
+    p.deliver_one(false).unwrap().unwrap(); // update_fulfill_htlc
+    assert_eq!(p.a.channel.htlc_needing_chain(late + 10), None);
+    p.deliver_all();
+    assert_eq!(p.b.channel.htlc_needing_chain(near), None, "removed");
+}

@@ -36,6 +36,8 @@ pub struct ManagerConfig {
     pub policy: SharedPolicy,
     /// Tests drive HTLCs by hand: the router leaves incoming HTLCs alone.
     pub manual_htlcs: bool,
+    /// Confirmations after which an on-chain outcome is final (see `monitor`).
+    pub resolution_depth: u32,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -87,8 +89,8 @@ pub(super) struct Actor {
     pub router: Router,
     /// Bookkeeping to commit with the next `Persist` of that channel (see `router::StoreOp`).
     pub attach: Option<(u32, Vec<StoreOp>)>,
-    /// Closed channels whose on-chain resolution is complete (see `monitor`).
-    pub resolved: super::monitor::Resolved,
+    /// Where the monitor found closed channels' outputs spent (see `monitor`).
+    pub spenders: super::monitor::Spenders,
 }
 
 /// The manager before the peer manager exists: [`Starter::start`] runs it.
@@ -148,7 +150,7 @@ impl Starter {
             rebroadcast: HashMap::new(),
             router,
             attach: None,
-            resolved: Default::default(),
+            spenders: Default::default(),
         };
         vec![
             tokio::spawn(actor.run(self.rx, shutdown.clone())),

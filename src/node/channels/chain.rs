@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::actor::Actor;
 use super::Request;
 use crate::chain::{ChainError, ChainSource};
-use crate::channel::{Input, Origin, Phase};
+use crate::channel::{Command, Input, Origin, Phase};
 
 /// How often the tip is polled.
 const POLL_EVERY: Duration = Duration::from_millis(200);
@@ -101,10 +101,32 @@ impl Actor {
             .collect();
         for w in watches {
             self.input(w.idx, Input::Tick { height }).await;
+            self.force_close_if_htlc_at_risk(w.idx, height).await;
             self.watch(w).await?;
         }
         self.monitor(height).await;
         Ok(())
+    }
+
+    /// BOLT 2/5: an HTLC whose expiry comes without the peer settling it is only safe on
+    /// chain, so the channel goes there by itself (never when we are behind: the channel
+    /// refuses, our commitment is revoked).
+    async fn force_close_if_htlc_at_risk(&mut self, idx: u32, height: u32) {
+        let Some(e) = self.entries.get(&idx) else {
+            return;
+        };
+        let open = matches!(
+            e.channel.phase(),
+            Phase::AwaitingReady { .. } | Phase::Normal | Phase::ShuttingDown | Phase::Negotiating
+        );
+        if !open || e.channel.state().behind {
+            return;
+        }
+        if let Some(reason) = e.channel.htlc_needing_chain(height) {
+            tracing::warn!(channel = idx, %reason, "going on chain to protect an HTLC");
+            self.input(idx, Input::Command(Command::ForceClose { reason }))
+                .await;
+        }
     }
 
     async fn watch(&mut self, w: Watch) -> Result<(), ChainError> {
@@ -142,7 +164,7 @@ impl Actor {
 
     /// The confirmed transaction spending `outpoint`, searching down from the tip to the
     /// funding block. `None` while the spend is only in the mempool.
-    async fn find_spend(
+    pub(super) async fn find_spend(
         &self,
         outpoint: &OutPoint,
         funding_block: Option<crate::chain::BlockRef>,

@@ -33,6 +33,7 @@ use crate::wire::Message;
 pub use actor::{spawn, ManagerConfig, Starter};
 pub use handler::ChannelPeerHandler;
 pub use view::{ChannelInfo, ChannelStatus};
+pub use monitor::DEFAULT_RESOLUTION_DEPTH;
 
 /// An event of one channel, as the API's event stream and the tests see it.
 #[derive(Debug, Clone)]

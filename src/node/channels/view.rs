@@ -52,6 +52,10 @@ pub struct ChannelInfo {
     pub remote_commitment_number: u64,
     pub pending_htlcs: Vec<PendingHtlc>,
     pub connected: bool,
+    /// The confirmed transaction that spent the funding output.
+    pub closing_txid: Option<bitcoin::Txid>,
+    /// How the funds were settled on chain, once final.
+    pub resolution: Option<crate::channel::Resolution>,
 }
 
 /// An HTLC on our current commitment.
@@ -103,6 +107,8 @@ impl ChannelInfo {
             remote_commitment_number: c.map(|c| c.remote.number).unwrap_or(0),
             pending_htlcs,
             connected: s.link == crate::channel::Link::Connected,
+            closing_txid: s.funding_spend.as_ref().map(|t| t.compute_txid()),
+            resolution: s.resolution.clone(),
         }
     }
 }

@@ -44,8 +44,6 @@ pub(super) type StoreOp =
 /// Blocks a payer adds to the invoice's final CLTV delta, so a payee a block behind (or a
 /// block found while the HTLC travels) still accepts it.
 pub const FINAL_CLTV_MARGIN: u32 = 3;
-/// Blocks before an unresolved outgoing HTLC's expiry at which the hub must act on chain.
-pub const FORCE_CLOSE_MARGIN: u32 = 3;
 /// Route hints an invoice carries at most: the channels with the most inbound liquidity.
 pub const MAX_ROUTE_HINTS: usize = 3;
 

@@ -18,7 +18,7 @@ use crate::payments::{
 use crate::store::payments as pq;
 
 impl Actor {
-    pub(super) async fn on_fulfilled(
+    pub(in crate::node::channels) async fn on_fulfilled(
         &mut self,
         idx: u32,
         id: u64,
@@ -240,7 +240,7 @@ impl Actor {
     }
 
     /// Our HTLC `id` on `idx` no longer exists without a fulfill: fail what depended on it.
-    pub(super) async fn on_out_gone(&mut self, idx: u32, id: u64, why: &str) -> Result<(), Error> {
+    pub(in crate::node::channels) async fn on_out_gone(&mut self, idx: u32, id: u64, why: &str) -> Result<(), Error> {
         let (fwd, payment) = self.pending_on(idx, id).await?;
         if let Some(fwd) = fwd {
             self.fail_forward(fwd, Err(temporary_channel_failure()), why)
@@ -319,15 +319,10 @@ impl Actor {
         let height = self.router.height;
         for fwd in forwards {
             match self.offered_state(&fwd.outgoing) {
-                Some(OfferedHtlc::Pending) => {
-                    // Failing the incoming HTLC before the outgoing one is resolved could pay
-                    // twice; past its expiry the outgoing one is resolved on chain (disputes).
-                    if height > 0 && height + FORCE_CLOSE_MARGIN >= fwd.out_cltv_expiry {
-                        tracing::warn!(out_channel = %hex32(&fwd.outgoing.channel_id),
-                            out_htlc = fwd.outgoing.htlc_id, cltv_expiry = fwd.out_cltv_expiry,
-                            height, "outgoing HTLC near its expiry and unresolved by the peer");
-                    }
-                }
+                // Failing the incoming HTLC before the outgoing one is resolved could pay
+                // twice: past its expiry the outgoing channel goes on chain by itself
+                // (`Channel::htlc_needing_chain`), and the monitor settles this forward.
+                Some(OfferedHtlc::Pending) => {}
                 Some(OfferedHtlc::Fulfilled { preimage }) => {
                     self.settle_forward(fwd, preimage).await?
                 }

@@ -1,0 +1,38 @@
+//! The record of how a closed channel's funds were settled on chain: written once by the
+//! owner's on-chain monitor when nothing is left to claim, kept in the channel state, shown by
+//! the API.
+
+use bitcoin::{OutPoint, Txid};
+use serde::{Deserialize, Serialize};
+
+/// How a channel ended on chain and what each output became.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// The transaction that spent the funding output.
+    pub spend_txid: Txid,
+    /// `mutual`, `local` (our commitment), `remote` (the peer's current one), `revoked` (a
+    /// breach) or `unknown`.
+    pub spend: String,
+    /// The height at which the monitor found everything irrevocably settled.
+    pub resolved_height: u32,
+    /// Every output we watched, and who took it.
+    pub outputs: Vec<ResolvedOutput>,
+    /// What reached our wallet from this channel on chain (sweeps and the mutual close), after
+    /// the fees of our own claims.
+    pub received_sat: u64,
+    /// The fees our claims paid (each claim's inputs minus its outputs).
+    pub fees_sat: u64,
+}
+
+/// One output of the closing transaction (or of a second-stage transaction) and its fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolvedOutput {
+    pub outpoint: OutPoint,
+    /// What the output was to us: `to_local`, `to_remote`, `htlc_timeout`, `justice`, …
+    pub kind: String,
+    pub amount_sat: u64,
+    /// The transaction that spent it (`None`: left to the peer, never spent while we watched).
+    pub spent_by: Option<Txid>,
+    /// Spent by a transaction of ours.
+    pub ours: bool,
+}

@@ -1,0 +1,450 @@
+//! On-chain resolution of closed channels (BOLT 5), driven by blocks.
+//!
+//! Stateless by design: on every block, for each channel whose funding spend confirmed and
+//! that has no [`Resolution`] yet, the claims are worked out again from the persisted channel
+//! state and the spend (`crate::onchain`), every output is looked up on the chain, and every
+//! claim whose output is still unspent and whose timelock allows it is (re-)broadcast. A
+//! restart or a reorg therefore needs nothing special: the next block recomputes the same
+//! claims. The only memory is a cache of where outputs were spent (checked again each time).
+//!
+//! ```text
+//!  revoked commitment  -> one justice transaction: to_local and every HTLC output, at once;
+//!                         the outputs of the cheater's HTLC transactions join it
+//!  our commitment      -> to_local after to_self_delay, HTLC-timeout after cltv_expiry,
+//!                         HTLC-success with a known preimage, then their outputs after the delay
+//!  their commitment    -> to_remote, their HTLCs to us with the preimage, ours after timeout
+//!  any spend of an HTLC we offered that shows its preimage -> settle upstream (`upstream`)
+//!  everything spent `resolution_depth` deep -> Input::Resolved with the summary (`summary`)
+//! ```
+//!
+//! Fees: each claim pays the chain's estimate for its size (`SPEND_VBYTES`).
+
+mod outputs;
+mod summary;
+mod upstream;
+
+use std::collections::{HashMap, VecDeque};
+
+use bitcoin::{Transaction, Txid};
+
+use super::actor::Actor;
+use crate::bolt3::spend::Destination;
+use crate::chain::ChainError;
+use crate::channel::{ChannelState, Input, KeyMaterial};
+use crate::onchain::{
+    claims, claims_for_second_stage, classify, justice_tx, known_htlcs, revoked_claims, Claim,
+    ClaimKind, KnownHtlc, Spend,
+};
+use crate::store::{channels as q, payments as pq};
+
+use outputs::OutputState;
+pub(super) use outputs::Spenders;
+
+/// Confirmations after which a spend is final for us, unless the config says otherwise.
+pub const DEFAULT_RESOLUTION_DEPTH: u32 = 6;
+/// Virtual size we pay for: a one-input, one-output P2WSH spend, and what each further input
+/// of a justice transaction adds.
+const SPEND_VBYTES: u64 = 160;
+const JUSTICE_INPUT_VBYTES: u64 = 110;
+
+/// One output we watched this round, for the upstream decisions and the summary.
+pub(super) struct Watched {
+    pub claim: Claim,
+    /// The confirmed transaction that spent it, and its height.
+    pub spent: Option<(Transaction, u32)>,
+    /// Spent by a transaction of ours.
+    pub ours: bool,
+}
+
+/// What one round over a channel found.
+#[derive(Default)]
+pub(super) struct Round {
+    pub watched: Vec<Watched>,
+    /// Outputs still to be spent (by us, or waiting for a spend in the mempool to confirm).
+    pub open: usize,
+    /// Preimages of HTLCs seen in spends on chain.
+    pub learned: HashMap<[u8; 32], [u8; 32]>,
+}
+
+impl Actor {
+    pub(super) async fn monitor(&mut self, height: u32) {
+        let targets: Vec<u32> = self
+            .entries
+            .values()
+            .filter(|e| {
+                let s = e.channel.state();
+                s.funding_spend.is_some() && s.resolution.is_none()
+            })
+            .map(|e| e.key_index)
+            .collect();
+        for idx in targets {
+            if let Err(e) = self.monitor_one(idx, height).await {
+                tracing::warn!(channel = idx, error = %e, "on-chain resolution step failed");
+            }
+        }
+        self.drain_router().await;
+    }
+
+    async fn monitor_one(&mut self, idx: u32, height: u32) -> Result<(), MonitorError> {
+        let entry = &self.entries[&idx];
+        let state = entry.channel.state().clone();
+        let keys = entry.channel.key_material().clone();
+        let Some(spend_tx) = state.funding_spend.clone() else {
+            return Ok(());
+        };
+        let spend_txid = spend_tx.compute_txid();
+        let Some(confirmed_at) = self.confirmed_height(&spend_txid).await? else {
+            return self.spend_unconfirmed(idx, &state, &spend_tx).await;
+        };
+        let depth = self.cfg.resolution_depth.max(1);
+        let deep = |at: u32| height + 1 >= at + depth;
+        let spend = classify(&state, &keys, &spend_tx);
+        if spend == Spend::Unknown {
+            tracing::error!(channel = idx, txid = %spend_txid,
+                "the funding output was spent by a transaction we do not recognise");
+        }
+        let list = self
+            .claims_of(idx, &state, &keys, &spend, &spend_tx)
+            .await?;
+        let round = self
+            .work_claims(idx, height, &state, &keys, &spend, confirmed_at, list)
+            .await?;
+        let upstream_done = self
+            .settle_upstream(idx, &state, &round, deep, deep(confirmed_at))
+            .await;
+        let settled = round.open == 0
+            && deep(confirmed_at)
+            && upstream_done
+            && round
+                .watched
+                .iter()
+                .all(|w| w.spent.as_ref().is_some_and(|(_, at)| deep(*at)))
+            && self.unclaimable_htlcs_expired(&state, &spend, height, depth);
+        if settled {
+            let resolution = self
+                .summarize(&state, &spend, &spend_tx, &round, height)
+                .await?;
+            tracing::info!(channel = idx, spend = %resolution.spend,
+                received_sat = resolution.received_sat, fees_sat = resolution.fees_sat,
+                "on-chain resolution complete");
+            self.input(idx, Input::Resolved { resolution }).await;
+        }
+        Ok(())
+    }
+
+    /// Every claim on the spend. A revoked commitment may hold HTLCs settled since: the
+    /// archive knows them all. Only HTLC-success claims need preimages.
+    async fn claims_of(
+        &self,
+        idx: u32,
+        state: &ChannelState,
+        keys: &KeyMaterial,
+        spend: &Spend,
+        spend_tx: &Transaction,
+    ) -> Result<Vec<Claim>, MonitorError> {
+        let other = |e: crate::onchain::OnchainError| MonitorError::Other(e.to_string());
+        match spend {
+            Spend::Mutual | Spend::Unknown => Ok(Vec::new()),
+            Spend::RemoteRevoked {
+                number,
+                per_commitment_secret,
+            } => {
+                let mut htlcs = known_htlcs(state);
+                let archived = self
+                    .cfg
+                    .store
+                    .call(move |c| q::archived_htlcs(c, idx))
+                    .await
+                    .map_err(|e| MonitorError::Other(e.to_string()))?;
+                htlcs.extend(
+                    archived
+                        .into_iter()
+                        .map(|(payment_hash, cltv_expiry)| KnownHtlc {
+                            payment_hash,
+                            cltv_expiry,
+                        }),
+                );
+                htlcs.sort_by_key(|h| (h.payment_hash, h.cltv_expiry));
+                htlcs.dedup();
+                revoked_claims(
+                    state,
+                    keys,
+                    spend_tx,
+                    *number,
+                    per_commitment_secret,
+                    &htlcs,
+                )
+                .map_err(other)
+            }
+            _ => {
+                let preimages = self
+                    .cfg
+                    .store
+                    .call(pq::known_preimages)
+                    .await
+                    .map_err(|e| MonitorError::Other(e.to_string()))?;
+                claims(state, keys, spend, spend_tx, &preimages).map_err(other)
+            }
+        }
+    }
+
+    /// Looks up every claim's output, follows spends to their second stage, learns preimages
+    /// from the peer's spends, and broadcasts what is ours to take.
+    #[allow(clippy::too_many_arguments)]
+    async fn work_claims(
+        &mut self,
+        idx: u32,
+        height: u32,
+        state: &ChannelState,
+        keys: &KeyMaterial,
+        spend: &Spend,
+        confirmed_at: u32,
+        list: Vec<Claim>,
+    ) -> Result<Round, MonitorError> {
+        let hashes = offered_hashes(state);
+        let mut round = Round::default();
+        let mut justice = Vec::new();
+        let mut work: VecDeque<Claim> = list.into();
+        while let Some(c) = work.pop_front() {
+            match self.output_state(&c.outpoint, confirmed_at).await? {
+                OutputState::Unspent => {
+                    round.open += 1;
+                    if c.kind.is_justice() {
+                        justice.push(c.clone());
+                    } else {
+                        self.try_claim(idx, height, confirmed_at, state, &c).await?;
+                    }
+                    round.watched.push(Watched {
+                        claim: c,
+                        spent: None,
+                        ours: false,
+                    });
+                }
+                OutputState::SpentInMempool => {
+                    round.open += 1;
+                    round.watched.push(Watched {
+                        claim: c,
+                        spent: None,
+                        ours: false,
+                    });
+                }
+                OutputState::Spent { tx, height: at } => {
+                    for (hash, preimage) in preimages_in(&tx, &hashes) {
+                        round.learned.insert(hash, preimage);
+                    }
+                    let second = c.second_stage(&tx);
+                    let ours = second.is_some() || pays(&tx, &state.setup.shutdown_script);
+                    if let Some(next) = second {
+                        work.push_back(next);
+                    }
+                    if let (false, ClaimKind::RevokedHtlc { .. }, Spend::RemoteRevoked { number, .. }) =
+                        (ours, c.kind, spend)
+                    {
+                        // The cheater's HTLC transaction won the race: its output is still
+                        // revocable, and joins the justice transaction.
+                        match claims_for_second_stage(state, keys, *number, &tx) {
+                            Ok(more) => work.extend(more),
+                            Err(e) => tracing::error!(channel = idx, error = %e,
+                                "cannot claim the cheater's HTLC transaction"),
+                        }
+                    }
+                    round.watched.push(Watched {
+                        claim: c,
+                        spent: Some((tx, at)),
+                        ours,
+                    });
+                }
+            }
+        }
+        if !justice.is_empty() {
+            let vbytes = SPEND_VBYTES + JUSTICE_INPUT_VBYTES * (justice.len() as u64 - 1);
+            let dest = self.destination(state, vbytes).await;
+            match justice_tx(&justice, &dest) {
+                Ok(tx) => self.claim_broadcast(idx, "justice", &tx).await,
+                Err(e) => {
+                    tracing::error!(channel = idx, error = %e, "cannot build the justice transaction")
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Broadcasts the spend of an unspent claim once its timelocks allow (a mempool takes it
+    /// one block before it can be mined).
+    async fn try_claim(
+        &mut self,
+        idx: u32,
+        height: u32,
+        confirmed_at: u32,
+        state: &ChannelState,
+        c: &Claim,
+    ) -> Result<(), MonitorError> {
+        let Some(parent_at) = self.confirmed_height(&c.outpoint.txid).await? else {
+            return Ok(());
+        };
+        if height + 1 < c.earliest_block(parent_at.max(confirmed_at)) {
+            return Ok(());
+        }
+        let dest = self.destination(state, SPEND_VBYTES).await;
+        match c.spend(&dest) {
+            Ok(tx) => self.claim_broadcast(idx, kind_name(&c.kind), &tx).await,
+            Err(e) => tracing::warn!(channel = idx, kind = kind_name(&c.kind), error = %e,
+                "claim not built"),
+        }
+        Ok(())
+    }
+
+    /// Our wallet script, paying the chain's fee estimate for `vbytes`.
+    async fn destination(&self, state: &ChannelState, vbytes: u64) -> Destination {
+        let per_vb = self
+            .cfg
+            .wallet
+            .fee_rate(None)
+            .await
+            .map(|r| r.sat_per_vb().ceil() as u64)
+            .unwrap_or(2)
+            .max(1);
+        Destination {
+            script_pubkey: state.setup.shutdown_script.clone(),
+            fee_sat: vbytes * per_vb,
+        }
+    }
+
+    /// The recorded funding spend is not (or no longer) confirmed: a reorg. Another spend may
+    /// have taken its place (the channel starts over with it); otherwise ours goes back out.
+    async fn spend_unconfirmed(
+        &mut self,
+        idx: u32,
+        state: &ChannelState,
+        spend_tx: &Transaction,
+    ) -> Result<(), MonitorError> {
+        let Some(funding) = state.setup.funding_outpoint else {
+            return Ok(());
+        };
+        let funding_block = self
+            .cfg
+            .chain
+            .transaction(&funding.txid)
+            .await?
+            .and_then(|i| i.block);
+        let txid = spend_tx.compute_txid();
+        if let Some(other) = self.find_spend(&funding, funding_block).await? {
+            if other.compute_txid() != txid {
+                tracing::warn!(channel = idx, was = %txid, now = %other.compute_txid(),
+                    "a reorg replaced the funding spend");
+                self.input(idx, Input::FundingSpent { tx: other }).await;
+            }
+            return Ok(());
+        }
+        if !self.chain_has(&txid).await? {
+            tracing::warn!(channel = idx, %txid, "the funding spend left the chain; broadcasting it again");
+            self.claim_broadcast(idx, "funding_spend", spend_tx).await;
+        }
+        Ok(())
+    }
+
+    async fn confirmed_height(&self, txid: &Txid) -> Result<Option<u32>, MonitorError> {
+        Ok(self
+            .cfg
+            .chain
+            .transaction(txid)
+            .await?
+            .and_then(|i| i.block)
+            .map(|b| b.height))
+    }
+
+    async fn claim_broadcast(&mut self, idx: u32, what: &str, tx: &Transaction) {
+        let txid = tx.compute_txid();
+        match self.cfg.chain.broadcast(tx).await {
+            Ok(_) => tracing::info!(channel = idx, %txid, what, "claim broadcast"),
+            // Already in the mempool or a block, or a conflict with a claim of the same output
+            // that is: fine, the next block looks again.
+            Err(e) => tracing::debug!(channel = idx, %txid, what, error = %e, "claim not accepted"),
+        }
+    }
+
+    /// HTLCs offered to us on the peer's or our commitment that we cannot claim (no preimage)
+    /// stay the peer's to take back after their expiry; a preimage may still arrive until
+    /// then (from downstream), so the channel is watched until every one has expired deep.
+    fn unclaimable_htlcs_expired(
+        &self,
+        state: &ChannelState,
+        spend: &Spend,
+        height: u32,
+        depth: u32,
+    ) -> bool {
+        if !matches!(spend, Spend::Local { .. } | Spend::RemoteCurrent { .. }) {
+            return true;
+        }
+        let latest = state
+            .commitments
+            .iter()
+            .flat_map(|c| [&c.local.spec, &c.remote.spec])
+            .flat_map(|s| s.htlcs.iter())
+            .filter(|h| h.origin == crate::channel::Origin::Remote)
+            .map(|h| h.add.cltv_expiry)
+            .max();
+        latest.is_none_or(|e| height >= e + depth)
+    }
+}
+
+/// Whether `tx` pays `script` (our wallet script of the channel: the mark of our claims).
+fn pays(tx: &Transaction, script: &bitcoin::Script) -> bool {
+    tx.output.iter().any(|o| o.script_pubkey.as_script() == script)
+}
+
+/// Payment hashes of the HTLCs we offered on the channel, whose preimage a peer's spend may
+/// reveal.
+fn offered_hashes(state: &ChannelState) -> Vec<[u8; 32]> {
+    let mut out: Vec<[u8; 32]> = upstream::offered_htlcs(state)
+        .iter()
+        .map(|h| h.payment_hash)
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Preimages of `hashes` among the witness items of `tx` (an HTLC-success transaction or a
+/// direct preimage spend puts the preimage on the witness stack).
+fn preimages_in(tx: &Transaction, hashes: &[[u8; 32]]) -> Vec<([u8; 32], [u8; 32])> {
+    use bitcoin::hashes::{sha256, Hash};
+    let mut out = Vec::new();
+    for input in &tx.input {
+        for item in input.witness.iter() {
+            let Ok(preimage) = <[u8; 32]>::try_from(item) else {
+                continue;
+            };
+            let hash = sha256::Hash::hash(&preimage).to_byte_array();
+            if hashes.contains(&hash) {
+                out.push((hash, preimage));
+            }
+        }
+    }
+    out
+}
+
+pub(super) fn kind_name(k: &ClaimKind) -> &'static str {
+    match k {
+        ClaimKind::LocalDelayed => "to_local",
+        ClaimKind::ToRemote => "to_remote",
+        ClaimKind::HtlcTimeout { .. } => "htlc_timeout",
+        ClaimKind::HtlcSuccess { .. } => "htlc_success",
+        ClaimKind::SecondStage => "htlc_second_stage",
+        ClaimKind::RemoteHtlcTimeout { .. } => "their_htlc_timeout",
+        ClaimKind::RemoteHtlcPreimage { .. } => "their_htlc_preimage",
+        ClaimKind::RevokedToLocal => "justice_to_local",
+        ClaimKind::RevokedHtlc { .. } => "justice_htlc",
+        ClaimKind::RevokedSecondStage => "justice_second_stage",
+        #[allow(unreachable_patterns)]
+        _ => "claim",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(super) enum MonitorError {
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    #[error("{0}")]
+    Other(String),
+}
