@@ -384,7 +384,7 @@ impl Actor {
             .filter(|h| h.origin == crate::channel::Origin::Remote)
             .map(|h| h.add.cltv_expiry)
             .max();
-        latest.is_none_or(|e| height >= e + depth)
+        latest.map_or(true, |e| height >= e + depth)
     }
 }
 
