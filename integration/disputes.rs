@@ -77,12 +77,17 @@ async fn a_cheater_loses_everything_to_the_justice_transaction() {
         .await;
     let mut resolution = serde_json::Value::Null;
     mine_until(&hub, "the hub recorded the resolution", async || {
-        resolution = hub.api.get(&format!("/v1/channels/{id}")).await.unwrap()["resolution"].clone();
+        resolution =
+            hub.api.get(&format!("/v1/channels/{id}")).await.unwrap()["resolution"].clone();
         !resolution.is_null()
     })
     .await;
     assert_eq!(resolution["spend"], "revoked", "{resolution:#}");
-    assert_eq!(resolution["received_sat"].as_u64().unwrap(), gained, "{resolution:#}");
+    assert_eq!(
+        resolution["received_sat"].as_u64().unwrap(),
+        gained,
+        "{resolution:#}"
+    );
     // To the satoshi: one justice transaction spent every output of the revoked commitment
     // but the anchors, and the hub's wallet gained exactly what it pays.
     let cheat_txid: bitcoin::Txid = cheat["txid"].as_str().unwrap().parse().unwrap();
@@ -93,21 +98,18 @@ async fn a_cheater_loses_everything_to_the_justice_transaction() {
         .iter()
         .map(|t| t["txid"].as_str().unwrap().parse().unwrap())
         .collect();
-    let rpc_url = format!("http://{}", hub.node.node_json.chain_rpc_addr.unwrap());
-    let cookie = hub.node.node_json.chain_rpc_cookie.clone().unwrap();
-    let (cheat_tx, justice) = tokio::task::spawn_blocking(move || {
-        use bitcoincore_rpc::{Auth, Client, RpcApi};
-        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
-        let cheat_tx = c.get_raw_transaction(&cheat_txid, None).unwrap();
-        let justice: Vec<bitcoin::Transaction> = wallet_txs
+    let cheat_tx = raw_tx(&hub, &cheat_txid.to_string()).await;
+    let mut justice = Vec::new();
+    for t in wallet_txs {
+        let tx = raw_tx(&hub, &t.to_string()).await;
+        if tx
+            .input
             .iter()
-            .map(|t| c.get_raw_transaction(t, None).unwrap())
-            .filter(|t| t.input.iter().any(|i| i.previous_output.txid == cheat_txid))
-            .collect();
-        (cheat_tx, justice)
-    })
-    .await
-    .unwrap();
+            .any(|i| i.previous_output.txid == cheat_txid)
+        {
+            justice.push(tx);
+        }
+    }
     assert_eq!(justice.len(), 1, "one justice transaction");
     let justice = &justice[0];
     let mut taken: Vec<u32> = justice
@@ -173,26 +175,83 @@ async fn after_a_force_close_our_funds_come_back_after_the_delay() {
         .await
         .unwrap();
     assert_eq!(closed["phase"], "force_closing");
-    let mut gained = 0;
-    mine_until(
-        &alice,
-        "alice swept her to_local after the delay",
-        async || {
-            gained = confirmed(&alice).await.saturating_sub(alice_before);
-            gained > 700_000 - 5_000
-        },
-    )
-    .await;
-    assert!(gained <= 700_000, "{gained}");
+    let commitment_txid = closed["closing_txid"].clone();
+    let alice_res = resolution_of(&alice, &alice, &id).await;
+    assert_eq!(alice_res["spend"], "local", "{alice_res:#}");
     // The hub comes back and takes its to_remote.
     let hub = start_payments(&hub_dir, Some(&alice)).await;
-    let mut hub_gained = 0;
-    mine_until(&alice, "the hub swept its to_remote", async || {
-        hub_gained = confirmed(&hub).await.saturating_sub(hub_before);
-        hub_gained > 300_000 - 5_000
-    })
-    .await;
+    let hub_res = resolution_of(&hub, &alice, &id).await;
+    assert_eq!(hub_res["spend"], "remote", "{hub_res:#}");
+    assert_eq!(hub_res["spend_txid"], alice_res["spend_txid"]);
+    if !commitment_txid.is_null() {
+        assert_eq!(alice_res["spend_txid"], commitment_txid);
+    }
+
+    // To the satoshi: the hub's 300,000 sat were its to_remote, alice's 700,000 paid the
+    // commitment fee and became her to_local; each wallet gained what its record says.
+    let output = |r: &serde_json::Value, kind: &str| -> u64 {
+        let outs: Vec<&serde_json::Value> = r["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["kind"] == kind)
+            .collect();
+        assert_eq!(outs.len(), 1, "one {kind} in {r:#}");
+        assert_eq!(outs[0]["ours"], true, "{r:#}");
+        outs[0]["amount_sat"].as_u64().unwrap()
+    };
+    assert_eq!(output(&hub_res, "to_remote"), 300_000);
+    let to_local = output(&alice_res, "to_local");
+    let commitment = raw_tx(&alice, alice_res["spend_txid"].as_str().unwrap()).await;
+    let commit_fee = CAPACITY_SAT
+        - commitment
+            .output
+            .iter()
+            .map(|o| o.value.to_sat())
+            .sum::<u64>();
+    assert_eq!(to_local + commit_fee, 700_000);
+    for (n, r, before) in [
+        (&alice, &alice_res, alice_before),
+        (&hub, &hub_res, hub_before),
+    ] {
+        let received = r["received_sat"].as_u64().unwrap();
+        let fees = r["fees_sat"].as_u64().unwrap();
+        assert_eq!(confirmed(n).await - before, received, "{r:#}");
+        let claimed: u64 = r["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["amount_sat"].as_u64().unwrap())
+            .sum();
+        assert_eq!(received + fees, claimed, "{r:#}");
+        assert!(fees < 1_000, "{r:#}");
+    }
     for n in [alice, hub] {
         n.node.shutdown().await;
     }
+}
+
+/// Mines until `n` records the channel's on-chain resolution, and returns it.
+async fn resolution_of(n: &TestNode, miner: &TestNode, id: &str) -> serde_json::Value {
+    let mut resolution = serde_json::Value::Null;
+    mine_until(miner, "the resolution is recorded", async || {
+        resolution = n.channel(id).await["resolution"].clone();
+        !resolution.is_null()
+    })
+    .await;
+    resolution
+}
+
+/// A transaction from the chain `host` runs (embedded), over its bitcoind-compatible RPC.
+async fn raw_tx(host: &TestNode, txid: &str) -> bitcoin::Transaction {
+    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
+    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
+    let txid: bitcoin::Txid = txid.parse().unwrap();
+    tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::{Auth, Client, RpcApi};
+        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
+        c.get_raw_transaction(&txid, None).unwrap()
+    })
+    .await
+    .unwrap()
 }

@@ -17,10 +17,10 @@ pub struct Resolution {
     pub resolved_height: u32,
     /// Every output we watched, and who took it.
     pub outputs: Vec<ResolvedOutput>,
-    /// What reached our wallet from this channel on chain (sweeps and the mutual close), after
-    /// the fees of our own claims.
+    /// What our wallet gained from this channel on chain: the mutual close's output, or our
+    /// claims' outputs net of their fees, including fees paid from wallet inputs.
     pub received_sat: u64,
-    /// The fees our claims paid (each claim's inputs minus its outputs).
+    /// The fees our claims paid, from the channel's outputs or from wallet inputs.
     pub fees_sat: u64,
 }
 

@@ -168,7 +168,10 @@ fn an_htlc_needs_the_chain_past_its_expiry_or_near_it_once_fulfilled() {
     p.deliver_all();
     let late = 500 + OFFERED_GRACE_BLOCKS;
     assert_eq!(p.a.channel.htlc_needing_chain(late - 1), None, "grace");
-    let why = p.a.channel.htlc_needing_chain(late).expect("a must time it out on chain");
+    let why =
+        p.a.channel
+            .htlc_needing_chain(late)
+            .expect("a must time it out on chain");
     assert!(why.contains("expired at block 500"), "{why}");
     assert_eq!(
         p.b.channel.htlc_needing_chain(499),
@@ -182,7 +185,10 @@ fn an_htlc_needs_the_chain_past_its_expiry_or_near_it_once_fulfilled() {
     .unwrap();
     let near = 500 - RECEIVED_CLAIM_BUFFER;
     assert_eq!(p.b.channel.htlc_needing_chain(near - 1), None);
-    assert!(p.b.channel.htlc_needing_chain(near).is_some(), "b must claim on chain");
+    assert!(
+        p.b.channel.htlc_needing_chain(near).is_some(),
+        "b must claim on chain"
+    );
     // Once a has the preimage, its own HTLC is no longer at risk.
     p.deliver_one(false).unwrap().unwrap(); // update_fulfill_htlc
     assert_eq!(p.a.channel.htlc_needing_chain(late + 10), None);

@@ -32,8 +32,8 @@ use crate::wire::Message;
 
 pub use actor::{spawn, ManagerConfig, Starter};
 pub use handler::ChannelPeerHandler;
-pub use view::{ChannelInfo, ChannelStatus};
 pub use monitor::DEFAULT_RESOLUTION_DEPTH;
+pub use view::{ChannelInfo, ChannelStatus};
 
 /// An event of one channel, as the API's event stream and the tests see it.
 #[derive(Debug, Clone)]

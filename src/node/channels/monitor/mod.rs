@@ -237,8 +237,11 @@ impl Actor {
                     if let Some(next) = second {
                         work.push_back(next);
                     }
-                    if let (false, ClaimKind::RevokedHtlc { .. }, Spend::RemoteRevoked { number, .. }) =
-                        (ours, c.kind, spend)
+                    if let (
+                        false,
+                        ClaimKind::RevokedHtlc { .. },
+                        Spend::RemoteRevoked { number, .. },
+                    ) = (ours, c.kind, spend)
                     {
                         // The cheater's HTLC transaction won the race: its output is still
                         // revocable, and joins the justice transaction.
@@ -390,7 +393,9 @@ impl Actor {
 
 /// Whether `tx` pays `script` (our wallet script of the channel: the mark of our claims).
 fn pays(tx: &Transaction, script: &bitcoin::Script) -> bool {
-    tx.output.iter().any(|o| o.script_pubkey.as_script() == script)
+    tx.output
+        .iter()
+        .any(|o| o.script_pubkey.as_script() == script)
 }
 
 /// Payment hashes of the HTLCs we offered on the channel, whose preimage a peer's spend may

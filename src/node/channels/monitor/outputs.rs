@@ -18,7 +18,10 @@ pub(super) enum OutputState {
     Unspent,
     /// Spent by a transaction that is not confirmed (or whose parent left the chain).
     SpentInMempool,
-    Spent { tx: Transaction, height: u32 },
+    Spent {
+        tx: Transaction,
+        height: u32,
+    },
 }
 
 impl Actor {

@@ -61,37 +61,32 @@ impl Actor {
                 ours: w.ours,
             });
         }
-        let mut fees_sat = 0;
-        for tx in our_txs.values() {
-            received_sat += tx
-                .output
-                .iter()
-                .filter(|o| o.script_pubkey == *ours_script)
-                .map(|o| o.value.to_sat())
-                .sum::<u64>();
+        // Our claims may carry wallet inputs (fees) and change, and may pay into a second
+        // stage that is itself watched: what the wallet gained is every output that is not a
+        // watched one, minus every input that was not a watched one.
+        let watched: std::collections::HashSet<bitcoin::OutPoint> =
+            round.watched.iter().map(|w| w.claim.outpoint).collect();
+        let mut fees_sat = 0u64;
+        let mut net: i64 = received_sat as i64;
+        for (txid, tx) in &our_txs {
             let mut spent = 0u64;
             for input in &tx.input {
-                let parent = self
-                    .cfg
-                    .chain
-                    .transaction(&input.previous_output.txid)
-                    .await?
-                    .ok_or_else(|| {
-                        MonitorError::Other(format!(
-                            "the parent of our claim {} is not on chain",
-                            tx.compute_txid()
-                        ))
-                    })?;
-                spent += parent
-                    .tx
-                    .output
-                    .get(input.previous_output.vout as usize)
-                    .map(|o| o.value.to_sat())
-                    .unwrap_or(0);
+                let value = self.input_value(&input.previous_output).await?;
+                spent += value;
+                if !watched.contains(&input.previous_output) {
+                    net -= value as i64;
+                }
             }
-            let paid: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
+            let mut paid = 0u64;
+            for (vout, o) in tx.output.iter().enumerate() {
+                paid += o.value.to_sat();
+                if !watched.contains(&bitcoin::OutPoint::new(*txid, vout as u32)) {
+                    net += o.value.to_sat() as i64;
+                }
+            }
             fees_sat += spent.saturating_sub(paid);
         }
+        let received_sat = u64::try_from(net).unwrap_or(0);
         Ok(Resolution {
             spend_txid,
             spend: spend_name(spend).into(),
@@ -100,5 +95,22 @@ impl Actor {
             received_sat,
             fees_sat,
         })
+    }
+
+    async fn input_value(&self, outpoint: &bitcoin::OutPoint) -> Result<u64, MonitorError> {
+        let parent = self
+            .cfg
+            .chain
+            .transaction(&outpoint.txid)
+            .await?
+            .ok_or_else(|| {
+                MonitorError::Other(format!("the parent of {outpoint} is not on chain"))
+            })?;
+        Ok(parent
+            .tx
+            .output
+            .get(outpoint.vout as usize)
+            .map(|o| o.value.to_sat())
+            .unwrap_or(0))
     }
 }

@@ -240,7 +240,12 @@ impl Actor {
     }
 
     /// Our HTLC `id` on `idx` no longer exists without a fulfill: fail what depended on it.
-    pub(in crate::node::channels) async fn on_out_gone(&mut self, idx: u32, id: u64, why: &str) -> Result<(), Error> {
+    pub(in crate::node::channels) async fn on_out_gone(
+        &mut self,
+        idx: u32,
+        id: u64,
+        why: &str,
+    ) -> Result<(), Error> {
         let (fwd, payment) = self.pending_on(idx, id).await?;
         if let Some(fwd) = fwd {
             self.fail_forward(fwd, Err(temporary_channel_failure()), why)
