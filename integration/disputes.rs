@@ -255,3 +255,259 @@ async fn raw_tx(host: &TestNode, txid: &str) -> bitcoin::Transaction {
     .await
     .unwrap()
 }
+
+/// The channel's pending HTLCs as bob or the hub sees them: (direction, id, amount_msat).
+async fn pending(n: &TestNode, id: &str) -> Vec<(String, u64, u64)> {
+    n.channel(id).await["pending_htlcs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["direction"].as_str().unwrap().to_string(),
+                h["id"].as_u64().unwrap(),
+                h["amount_msat"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn wait_pending(n: &TestNode, id: &str, count: usize) {
+    for _ in 0..400 {
+        if pending(n, id).await.len() == count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{count} pending HTLCs never showed: {:?}",
+        pending(n, id).await
+    );
+}
+
+fn channel_id_bytes(id: &str) -> [u8; 32] {
+    hex::decode(id).unwrap().try_into().unwrap()
+}
+
+/// The outputs of a resolution record that are `ours`, keyed by outpoint.
+fn ours(r: &serde_json::Value) -> Vec<(String, String, u64)> {
+    r["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["ours"] == true)
+        .map(|o| {
+            (
+                o["outpoint"].as_str().unwrap().to_string(),
+                o["kind"].as_str().unwrap().to_string(),
+                o["amount_sat"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// bob force-closes his channel with the hub while three HTLCs are in flight on it:
+/// A (alice -> hub -> bob, bob holds it and knows the preimage), B (hub -> bob, nobody knows
+/// the preimage) and C (bob -> hub -> alice, alice holds it). On chain bob takes A with its
+/// preimage, the hub learns it there and is paid by alice upstream; the hub takes B back
+/// after its expiry; bob takes C back after its expiry. Everything checked to the satoshi.
+async fn force_close_with_htlcs_both_ways(channel_type: &str) {
+    use bitcoin::hashes::{sha256, Hash};
+    use chanhub::channel::Command;
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = start_payments(&tmp.path().join("hub"), None).await;
+    // alice and bob hold the HTLCs they receive (the router leaves them to the test).
+    let alice = start(&tmp.path().join("alice"), Some(&hub)).await;
+    let bob = start(&tmp.path().join("bob"), Some(&hub)).await;
+    fund(&alice).await;
+    fund(&hub).await;
+    let a_id = open_active(&alice, &hub, CAPACITY_SAT, 200_000_000, channel_type).await;
+    let b_id = open_active(&hub, &bob, CAPACITY_SAT, 300_000_000, channel_type).await;
+
+    // A: alice pays bob's invoice through the hub; bob holds it.
+    let inv_a = bob
+        .api
+        .post(
+            "/v1/invoices",
+            json!({ "amount_msat": 100_000_000u64, "description": "A" }),
+        )
+        .await
+        .unwrap();
+    let paid_a = alice
+        .api
+        .post(
+            "/v1/payments",
+            json!({ "bolt11": inv_a["bolt11"], "wait": false }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid_a["status"], "pending", "{paid_a:#}");
+    wait_pending(&bob, &b_id, 1).await;
+    // B: the hub offers bob an HTLC whose preimage nobody has.
+    let height = hub.api.get("/v1/chain/info").await.unwrap()["block_height"]
+        .as_u64()
+        .unwrap() as u32;
+    hub.node
+        .channels()
+        .command(
+            channel_id_bytes(&b_id),
+            Command::AddHtlc {
+                amount_msat: 50_000_000,
+                payment_hash: sha256::Hash::hash(b"nobody knows").to_byte_array(),
+                cltv_expiry: height + 30,
+                onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+            },
+        )
+        .await
+        .unwrap();
+    wait_pending(&bob, &b_id, 2).await;
+    // C: bob pays alice's invoice through the hub; alice holds it.
+    let inv_c = alice
+        .api
+        .post(
+            "/v1/invoices",
+            json!({ "amount_msat": 70_000_000u64, "description": "C" }),
+        )
+        .await
+        .unwrap();
+    bob.api
+        .post(
+            "/v1/payments",
+            json!({ "bolt11": inv_c["bolt11"], "wait": false }),
+        )
+        .await
+        .unwrap();
+    wait_pending(&alice, &a_id, 2).await; // A out, C in
+    wait_pending(&hub, &b_id, 3).await;
+    wait_pending(&bob, &b_id, 3).await;
+
+    let hub_before = confirmed(&hub).await;
+    let bob_before = confirmed(&bob).await;
+    bob.api
+        .post(
+            &format!("/v1/channels/{b_id}/close"),
+            json!({ "force": true }),
+        )
+        .await
+        .unwrap();
+    // alice gives up on C, as a payee would: the hub fails it back upstream, where bob's
+    // channel is already closed (so bob takes C back on chain).
+    let c_in_alice = pending(&alice, &a_id)
+        .await
+        .into_iter()
+        .find(|(d, _, _)| d == "received")
+        .unwrap();
+    alice
+        .node
+        .channels()
+        .command(
+            channel_id_bytes(&a_id),
+            Command::Fail {
+                id: c_in_alice.1,
+                reason: vec![0; 256],
+            },
+        )
+        .await
+        .unwrap();
+
+    let hub_res = resolution_of(&hub, &hub, &b_id).await;
+    let bob_res = resolution_of(&bob, &hub, &b_id).await;
+    assert_eq!(bob_res["spend"], "local", "{bob_res:#}");
+    assert_eq!(hub_res["spend"], "remote", "{hub_res:#}");
+
+    // A: the hub learnt the preimage from bob's claim and alice's payment succeeded.
+    let hash_a = inv_a["payment_hash"].as_str().unwrap();
+    let payment = alice
+        .api
+        .get(&format!("/v1/payments/{hash_a}"))
+        .await
+        .unwrap();
+    assert_eq!(payment["status"], "succeeded", "{payment:#}");
+    let forwards = hub.api.get("/v1/forwards").await.unwrap();
+    let fwd_a = forwards["forwards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["payment_hash"] == hash_a)
+        .unwrap()
+        .clone();
+    assert_eq!(fwd_a["status"], "settled", "{fwd_a:#}");
+    assert!(fwd_a["fee_msat"].as_u64().unwrap() > 0);
+    assert!(
+        pending(&alice, &a_id).await.is_empty(),
+        "alice's channel is clean"
+    );
+
+    // Who took what: the hub its balance and B; bob his balance, A and C.
+    let kinds = |r: &serde_json::Value| {
+        let mut k: Vec<String> = ours(r).into_iter().map(|(_, k, _)| k).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(kinds(&hub_res), ["their_htlc_timeout", "to_remote"]);
+    assert_eq!(
+        kinds(&bob_res),
+        [
+            "htlc_second_stage",
+            "htlc_second_stage",
+            "htlc_success",
+            "htlc_timeout",
+            "to_local"
+        ]
+    );
+    let amount_of = |r: &serde_json::Value, kind: &str| {
+        ours(r)
+            .into_iter()
+            .find(|(_, k, _)| k == kind)
+            .map(|(_, _, a)| a)
+            .unwrap()
+    };
+    assert_eq!(amount_of(&hub_res, "their_htlc_timeout"), 50_000, "B");
+    assert_eq!(amount_of(&bob_res, "htlc_success"), 100_000, "A");
+    let c_amount = pending(&bob, &b_id).await; // closed: still the last commitment's HTLCs
+    let c_msat = c_amount
+        .iter()
+        .find(|(d, _, _)| d == "offered")
+        .map(|(_, _, m)| *m)
+        .unwrap();
+    assert_eq!(amount_of(&bob_res, "htlc_timeout"), c_msat / 1000, "C");
+
+    // Every output of bob's commitment but the anchors went to exactly one side, and each
+    // side's wallet gained exactly what its record says.
+    let spend_txid = bob_res["spend_txid"].as_str().unwrap().to_string();
+    let commitment = raw_tx(&hub, &spend_txid).await;
+    let mut first_level: Vec<String> = ours(&hub_res)
+        .into_iter()
+        .chain(ours(&bob_res))
+        .map(|(o, _, _)| o)
+        .filter(|o| o.starts_with(&spend_txid))
+        .collect();
+    first_level.sort();
+    let mut expected: Vec<String> = (0..commitment.output.len())
+        .filter(|v| commitment.output[*v].value.to_sat() != 330)
+        .map(|v| format!("{spend_txid}:{v}"))
+        .collect();
+    expected.sort();
+    assert_eq!(first_level, expected, "each output claimed once");
+    for (n, r, before) in [(&hub, &hub_res, hub_before), (&bob, &bob_res, bob_before)] {
+        let received = r["received_sat"].as_u64().unwrap();
+        let fees = r["fees_sat"].as_u64().unwrap();
+        assert_eq!(confirmed(n).await - before, received, "{r:#}");
+        let claimed: u64 = ours(r)
+            .into_iter()
+            .filter(|(o, _, _)| o.starts_with(&spend_txid))
+            .map(|(_, _, a)| a)
+            .sum();
+        assert_eq!(received + fees, claimed, "{r:#}");
+        assert!(fees < 3_000, "{r:#}");
+    }
+    for n in [alice, bob, hub] {
+        n.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_close_with_htlcs_both_ways_static_remotekey() {
+    force_close_with_htlcs_both_ways("static_remotekey").await;
+}
