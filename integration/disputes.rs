@@ -311,15 +311,18 @@ fn ours(r: &serde_json::Value) -> Vec<(String, String, u64)> {
 /// the preimage) and C (bob -> hub -> alice, alice holds it). On chain bob takes A with its
 /// preimage, the hub learns it there and is paid by alice upstream; the hub takes B back
 /// after its expiry; bob takes C back after its expiry. Everything checked to the satoshi.
-async fn force_close_with_htlcs_both_ways(channel_type: &str) {
+/// With `restart_hub`, the hub is down from bob's force close until bob has claimed A and B
+/// has expired: it must learn all of it from the chain when it is back.
+async fn force_close_with_htlcs_both_ways(channel_type: &str, restart_hub: bool) {
     use bitcoin::hashes::{sha256, Hash};
     use chanhub::channel::Command;
     init_logs();
     let tmp = tempfile::tempdir().unwrap();
-    let hub = start_payments(&tmp.path().join("hub"), None).await;
-    // alice and bob hold the HTLCs they receive (the router leaves them to the test).
-    let alice = start(&tmp.path().join("alice"), Some(&hub)).await;
-    let bob = start(&tmp.path().join("bob"), Some(&hub)).await;
+    // alice and bob hold the HTLCs they receive (the router leaves them to the test); alice
+    // runs the chain, so the hub may come and go.
+    let alice = start(&tmp.path().join("alice"), None).await;
+    let hub = start_payments(&tmp.path().join("hub"), Some(&alice)).await;
+    let bob = start(&tmp.path().join("bob"), Some(&alice)).await;
     fund(&alice).await;
     fund(&hub).await;
     let a_id = open_active(&alice, &hub, CAPACITY_SAT, 200_000_000, channel_type).await;
@@ -345,9 +348,7 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str) {
     assert_eq!(paid_a["status"], "pending", "{paid_a:#}");
     wait_pending(&bob, &b_id, 1).await;
     // B: the hub offers bob an HTLC whose preimage nobody has.
-    let height = hub.api.get("/v1/chain/info").await.unwrap()["block_height"]
-        .as_u64()
-        .unwrap() as u32;
+    let height = alice_chain_height(&alice).await;
     hub.node
         .channels()
         .command(
@@ -384,6 +385,14 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str) {
 
     let hub_before = confirmed(&hub).await;
     let bob_before = confirmed(&bob).await;
+    let (hub, hub_away) = if restart_hub {
+        let away: (std::path::PathBuf, std::net::SocketAddr) =
+            (hub.dir.clone(), hub.peer_addr().parse().unwrap());
+        hub.node.shutdown().await;
+        (None, Some(away))
+    } else {
+        (Some(hub), None)
+    };
     bob.api
         .post(
             &format!("/v1/channels/{b_id}/close"),
@@ -411,8 +420,22 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str) {
         .await
         .unwrap();
 
-    let hub_res = resolution_of(&hub, &hub, &b_id).await;
-    let bob_res = resolution_of(&bob, &hub, &b_id).await;
+    let hub = match hub_away {
+        Some((dir, listen)) => {
+            // bob's claim of A with its preimage confirms, and B expires, while the hub is
+            // away. Back, it learns A's preimage from the chain and pays alice's HTLC.
+            mine_until(&alice, "B expired", async || {
+                alice_chain_height(&alice).await > height + 40
+            })
+            .await;
+            let hub = start_payments_on(&dir, Some(&alice), listen).await;
+            wait_pending(&alice, &a_id, 0).await;
+            hub
+        }
+        None => hub.unwrap(),
+    };
+    let hub_res = resolution_of(&hub, &alice, &b_id).await;
+    let bob_res = resolution_of(&bob, &alice, &b_id).await;
     assert_eq!(bob_res["spend"], "local", "{bob_res:#}");
     assert_eq!(hub_res["spend"], "remote", "{hub_res:#}");
 
@@ -476,7 +499,7 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str) {
     // Every output of bob's commitment but the anchors went to exactly one side, and each
     // side's wallet gained exactly what its record says.
     let spend_txid = bob_res["spend_txid"].as_str().unwrap().to_string();
-    let commitment = raw_tx(&hub, &spend_txid).await;
+    let commitment = raw_tx(&alice, &spend_txid).await;
     let mut first_level: Vec<String> = ours(&hub_res)
         .into_iter()
         .chain(ours(&bob_res))
@@ -507,7 +530,18 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str) {
     }
 }
 
+async fn alice_chain_height(n: &TestNode) -> u32 {
+    n.api.get("/v1/chain/info").await.unwrap()["block_height"]
+        .as_u64()
+        .unwrap() as u32
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn force_close_with_htlcs_both_ways_static_remotekey() {
-    force_close_with_htlcs_both_ways("static_remotekey").await;
+    force_close_with_htlcs_both_ways("static_remotekey", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_close_with_htlcs_both_ways_hub_restarted_midway() {
+    force_close_with_htlcs_both_ways("static_remotekey", true).await;
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  user or hub --ForceClose--> channel   ForceClosing { our commitment }
-//!    Persist (the phase) -> Send(error) -> Broadcast(commitment)
+//!    Persist (the phase) -> Broadcast(commitment) -> Send(error)
 //!  the commitment confirms -> Closed; the on-chain resolution takes over
 //! ```
 //!
@@ -40,11 +40,13 @@ impl Step<'_> {
         let tx = self.signed_local_commitment()?;
         let txid = tx.compute_txid();
         self.s.phase = Phase::ForceClosing { tx: tx.clone() };
+        // Broadcast before telling the peer: its own commitment, broadcast on our `error`,
+        // would otherwise race ours into the mempools.
+        self.out.push(Output::Broadcast(tx));
         if tell_peer {
             let error = ErrorMessage(Diagnostic::new(self.channel_id(), reason));
             self.send(Message::Error(error));
         }
-        self.out.push(Output::Broadcast(tx));
         self.event(Event::ForceClosed {
             txid,
             reason: reason.to_string(),
