@@ -545,3 +545,178 @@ async fn force_close_with_htlcs_both_ways_static_remotekey() {
 async fn force_close_with_htlcs_both_ways_hub_restarted_midway() {
     force_close_with_htlcs_both_ways("static_remotekey", true).await;
 }
+
+/// Adds an HTLC from `from` on channel `id` by hand (the nodes hold what they receive).
+async fn add_htlc(from: &TestNode, id: &str, amount_msat: u64, label: &[u8], cltv_expiry: u32) {
+    use bitcoin::hashes::{sha256, Hash};
+    from.node
+        .channels()
+        .command(
+            channel_id_bytes(id),
+            chanhub::channel::Command::AddHtlc {
+                amount_msat,
+                payment_hash: sha256::Hash::hash(label).to_byte_array(),
+                cltv_expiry,
+                onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+            },
+        )
+        .await
+        .unwrap();
+}
+
+/// alice broadcasts a revoked commitment holding HTLCs in both directions. With
+/// `restart_hub` the hub is down when it confirms and finds it when back; with `reorg` the
+/// blocks holding the commitment and the justice transaction are reorganised away before the
+/// resolution is final. Either way the hub takes every output, to the satoshi.
+async fn cheat_with_htlcs_both_ways(restart_hub: bool, reorg: bool) {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    // alice runs the chain so the hub can come and go; both hold the HTLCs they receive.
+    let alice = start(&tmp.path().join("alice"), None).await;
+    let hub = start(&tmp.path().join("hub"), Some(&alice)).await;
+    fund(&alice).await;
+    let id = open_active(&alice, &hub, CAPACITY_SAT, 300_000_000, "anchors").await;
+    let height = alice_chain_height(&alice).await;
+    add_htlc(&alice, &id, 200_000_000, b"alice to hub", height + 50).await;
+    add_htlc(&hub, &id, 100_000_000, b"hub to alice", height + 60).await;
+    wait_pending(&alice, &id, 2).await;
+    wait_pending(&hub, &id, 2).await;
+    // One more update, so the commitment with both HTLCs is alice's previous, revoked one.
+    add_htlc(&alice, &id, 5_000_000, b"one more", height + 70).await;
+    wait_pending(&alice, &id, 3).await;
+    wait_pending(&hub, &id, 3).await;
+    let alice_before = confirmed(&alice).await;
+    let hub_before = confirmed(&hub).await;
+
+    let hub_away = restart_hub.then(|| {
+        let listen: std::net::SocketAddr = hub.peer_addr().parse().unwrap();
+        (hub.dir.clone(), listen)
+    });
+    let hub = match hub_away {
+        Some(_) => {
+            hub.node.shutdown().await;
+            None
+        }
+        None => Some(hub),
+    };
+    let cheat = alice
+        .api
+        .post(&format!("/v1/dev/channels/{id}/cheat"), json!({}))
+        .await
+        .unwrap();
+    let cheat_txid = cheat["txid"].as_str().unwrap().to_string();
+    alice.mine(3, &burn_address()).await;
+    let hub = match hub_away {
+        Some((dir, listen)) => start_on(&dir, Some(&alice), listen).await,
+        None => hub.unwrap(),
+    };
+    let revoked = raw_tx(&alice, &cheat_txid).await;
+    assert_eq!(
+        revoked.output.len(),
+        2 + 2 + 2,
+        "anchors, to_local, to_remote and both HTLCs"
+    );
+
+    if reorg {
+        // Wait for the justice transaction to confirm, then take away the blocks from the
+        // commitment's on: both go back to the mempool and must confirm again.
+        // One block at a time: the reorg must come before the resolution is final.
+        for _ in 0..50 {
+            if hub.channel(&id).await["closing_txid"] == cheat_txid.as_str()
+                && confirmed(&hub).await > hub_before
+            {
+                break;
+            }
+            alice.mine(1, &burn_address()).await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+        assert!(confirmed(&hub).await > hub_before, "justice confirmed");
+        let block = block_of(&alice, &cheat_txid).await;
+        invalidate(&alice, block).await;
+        // The hub's wallet sees the justice output leave the chain.
+        for _ in 0..100 {
+            if confirmed(&hub).await == hub_before {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(confirmed(&hub).await, hub_before, "reorganised away");
+        assert!(hub.channel(&id).await["resolution"].is_null());
+    }
+    let res = resolution_of(&hub, &alice, &id).await;
+    assert_eq!(res["spend"], "revoked", "{res:#}");
+    assert_eq!(res["spend_txid"], cheat_txid.as_str());
+    let mut kinds: Vec<String> = ours(&res).into_iter().map(|(_, k, _)| k).collect();
+    kinds.sort();
+    assert_eq!(
+        kinds,
+        [
+            "justice_htlc",
+            "justice_htlc",
+            "justice_to_local",
+            "to_remote"
+        ],
+        "{res:#}"
+    );
+    let mut taken: Vec<String> = ours(&res).into_iter().map(|(o, _, _)| o).collect();
+    taken.sort();
+    let mut expected: Vec<String> = (0..revoked.output.len())
+        .filter(|v| revoked.output[*v].value.to_sat() != 330)
+        .map(|v| format!("{cheat_txid}:{v}"))
+        .collect();
+    expected.sort();
+    assert_eq!(taken, expected, "every output but the anchors");
+    let received = res["received_sat"].as_u64().unwrap();
+    let fees = res["fees_sat"].as_u64().unwrap();
+    let total: u64 = ours(&res).into_iter().map(|(_, _, a)| a).sum();
+    assert_eq!(received + fees, total);
+    assert_eq!(confirmed(&hub).await - hub_before, received);
+    assert!(fees < 2_000, "{res:#}");
+    assert_eq!(
+        confirmed(&alice).await,
+        alice_before,
+        "the cheater got nothing back"
+    );
+    for n in [alice, hub] {
+        n.node.shutdown().await;
+    }
+}
+
+/// The block holding `txid`, on the chain `host` runs.
+async fn block_of(host: &TestNode, txid: &str) -> bitcoin::BlockHash {
+    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
+    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
+    let txid: bitcoin::Txid = txid.parse().unwrap();
+    tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::{Auth, Client, RpcApi};
+        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
+        c.get_raw_transaction_info(&txid, None)
+            .unwrap()
+            .blockhash
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+async fn invalidate(host: &TestNode, block: bitcoin::BlockHash) {
+    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
+    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
+    tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::{Auth, Client, RpcApi};
+        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
+        c.invalidate_block(&block).unwrap();
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cheat_while_the_hub_is_down_is_punished_when_it_is_back() {
+    cheat_with_htlcs_both_ways(true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_of_the_cheat_and_the_justice_is_still_punished() {
+    cheat_with_htlcs_both_ways(false, true).await;
+}
