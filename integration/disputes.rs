@@ -567,15 +567,24 @@ async fn add_htlc(from: &TestNode, id: &str, amount_msat: u64, label: &[u8], clt
 /// alice broadcasts a revoked commitment holding HTLCs in both directions. With
 /// `restart_hub` the hub is down when it confirms and finds it when back; with `reorg` the
 /// blocks holding the commitment and the justice transaction are reorganised away before the
-/// resolution is final. Either way the hub takes every output, to the satoshi.
-async fn cheat_with_htlcs_both_ways(restart_hub: bool, reorg: bool) {
+/// resolution is final; with `cheater_htlc_tx` (and the hub down) alice also broadcasts the
+/// revoked commitment's HTLC-timeout transaction once her HTLC expired, and the hub takes
+/// its output instead. Either way the hub takes everything, to the satoshi.
+async fn cheat_with_htlcs_both_ways(restart_hub: bool, reorg: bool, cheater_htlc_tx: bool) {
+    // HTLC transactions of anchors channels pay no fee of their own: the drill needs one that
+    // does.
+    let channel_type = if cheater_htlc_tx {
+        "static_remotekey"
+    } else {
+        "anchors"
+    };
     init_logs();
     let tmp = tempfile::tempdir().unwrap();
     // alice runs the chain so the hub can come and go; both hold the HTLCs they receive.
     let alice = start(&tmp.path().join("alice"), None).await;
     let hub = start(&tmp.path().join("hub"), Some(&alice)).await;
     fund(&alice).await;
-    let id = open_active(&alice, &hub, CAPACITY_SAT, 300_000_000, "anchors").await;
+    let id = open_active(&alice, &hub, CAPACITY_SAT, 300_000_000, channel_type).await;
     let height = alice_chain_height(&alice).await;
     add_htlc(&alice, &id, 200_000_000, b"alice to hub", height + 50).await;
     add_htlc(&hub, &id, 100_000_000, b"hub to alice", height + 60).await;
@@ -606,14 +615,31 @@ async fn cheat_with_htlcs_both_ways(restart_hub: bool, reorg: bool) {
         .unwrap();
     let cheat_txid = cheat["txid"].as_str().unwrap().to_string();
     alice.mine(3, &burn_address()).await;
+    if cheater_htlc_tx {
+        // Past the expiry of alice's HTLC, its HTLC-timeout transaction is valid.
+        while alice_chain_height(&alice).await < height + 50 {
+            alice.mine(10, &burn_address()).await;
+        }
+        let second = alice
+            .api
+            .post(
+                &format!("/v1/dev/channels/{id}/cheat"),
+                json!({ "htlc_timeouts": true }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(second["txids"].as_array().unwrap().len(), 1, "{second:#}");
+        alice.mine(1, &burn_address()).await;
+    }
     let hub = match hub_away {
         Some((dir, listen)) => start_on(&dir, Some(&alice), listen).await,
         None => hub.unwrap(),
     };
     let revoked = raw_tx(&alice, &cheat_txid).await;
+    let anchors = if channel_type == "anchors" { 2 } else { 0 };
     assert_eq!(
         revoked.output.len(),
-        2 + 2 + 2,
+        anchors + 2 + 2,
         "anchors, to_local, to_remote and both HTLCs"
     );
 
@@ -648,17 +674,31 @@ async fn cheat_with_htlcs_both_ways(restart_hub: bool, reorg: bool) {
     assert_eq!(res["spend_txid"], cheat_txid.as_str());
     let mut kinds: Vec<String> = ours(&res).into_iter().map(|(_, k, _)| k).collect();
     kinds.sort();
-    assert_eq!(
-        kinds,
-        [
+    let expected_kinds: &[&str] = if cheater_htlc_tx {
+        &[
+            "justice_htlc",
+            "justice_second_stage",
+            "justice_to_local",
+            "to_remote",
+        ]
+    } else {
+        &[
             "justice_htlc",
             "justice_htlc",
             "justice_to_local",
-            "to_remote"
-        ],
-        "{res:#}"
-    );
-    let mut taken: Vec<String> = ours(&res).into_iter().map(|(o, _, _)| o).collect();
+            "to_remote",
+        ]
+    };
+    assert_eq!(kinds, expected_kinds, "{res:#}");
+    // Every output of the revoked commitment but the anchors is the hub's, directly or
+    // through the output of the cheater's HTLC transaction.
+    let mut taken: Vec<String> = res["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["outpoint"].as_str().unwrap().to_string())
+        .filter(|o| o.starts_with(&cheat_txid))
+        .collect();
     taken.sort();
     let mut expected: Vec<String> = (0..revoked.output.len())
         .filter(|v| revoked.output[*v].value.to_sat() != 330)
@@ -666,6 +706,13 @@ async fn cheat_with_htlcs_both_ways(restart_hub: bool, reorg: bool) {
         .collect();
     expected.sort();
     assert_eq!(taken, expected, "every output but the anchors");
+    let not_ours = res["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["ours"] == false)
+        .count();
+    assert_eq!(not_ours, usize::from(cheater_htlc_tx), "{res:#}");
     let received = res["received_sat"].as_u64().unwrap();
     let fees = res["fees_sat"].as_u64().unwrap();
     let total: u64 = ours(&res).into_iter().map(|(_, _, a)| a).sum();
@@ -713,10 +760,15 @@ async fn invalidate(host: &TestNode, block: bitcoin::BlockHash) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cheat_while_the_hub_is_down_is_punished_when_it_is_back() {
-    cheat_with_htlcs_both_ways(true, false).await;
+    cheat_with_htlcs_both_ways(true, false, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cheaters_htlc_transaction_is_taken_too() {
+    cheat_with_htlcs_both_ways(true, false, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_of_the_cheat_and_the_justice_is_still_punished() {
-    cheat_with_htlcs_both_ways(false, true).await;
+    cheat_with_htlcs_both_ways(false, true, false).await;
 }

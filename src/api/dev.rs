@@ -21,8 +21,22 @@ pub(super) fn cheat_route() -> Router<ApiState> {
     Router::new().route("/v1/dev/channels/{id}/cheat", post(cheat))
 }
 
-/// Broadcasts this node's previous, revoked commitment: what a cheater does. Regtest only.
-async fn cheat(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CheatRequest {
+    /// The cheater's second step: broadcast the revoked commitment's HTLC-timeout
+    /// transactions (valid once each HTLC has expired) instead of the commitment.
+    #[serde(default)]
+    htlc_timeouts: bool,
+}
+
+/// Broadcasts this node's previous, revoked commitment (or, with `htlc_timeouts`, its
+/// HTLC-timeout transactions): what a cheater does. Regtest only.
+async fn cheat(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<CheatRequest>,
+) -> ApiResult {
     if s.network != bitcoin::Network::Regtest {
         return Err(Error::InvalidRequest(format!(
             "cheating is a regtest drill; this node runs on {}",
@@ -30,10 +44,21 @@ async fn cheat(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult {
         )));
     }
     let id = parse_channel_id(&id)?;
-    let tx = s.channels.revoked_commitment(id).await?.ok_or_else(|| {
+    let drill = s.channels.revoked_commitment(id).await?.ok_or_else(|| {
         Error::ChannelRefused("no revoked commitment yet: make a payment first".into())
     })?;
-    let txid = s.chain.broadcast(&tx).await?;
+    if req.htlc_timeouts {
+        let mut txids = Vec::new();
+        for tx in &drill.htlc_timeouts {
+            txids.push(s.chain.broadcast(tx).await?.to_string());
+        }
+        tracing::warn!(channel_id = %hex::encode(id), ?txids,
+            "dev: broadcast the revoked commitment's HTLC-timeout transactions");
+        return Ok(Json(
+            json!({ "channel_id": hex::encode(id), "txids": txids }),
+        ));
+    }
+    let txid = s.chain.broadcast(&drill.commitment).await?;
     tracing::warn!(channel_id = %hex::encode(id), %txid, "dev: broadcast a revoked commitment");
     Ok(Json(
         json!({ "channel_id": hex::encode(id), "txid": txid.to_string() }),

@@ -78,3 +78,28 @@ impl super::Channel {
         Ok(Some(tx.finalize(&ours, &old.remote_sig)?))
     }
 }
+
+impl super::Channel {
+    /// Regtest drill, the cheater's second step: the HTLC-timeout transactions of our
+    /// previous, revoked commitment (for the HTLCs we had offered in it), fully signed. They
+    /// carry their own fee on static_remotekey channels only (anchors ones pay none), and are
+    /// valid from each HTLC's expiry. Empty off regtest or before the first update.
+    pub fn signed_revoked_htlc_timeouts(&self) -> Result<Vec<Transaction>, ChannelError> {
+        let Some(c) = &self.state.commitments else {
+            return Ok(Vec::new());
+        };
+        let Some(old) = &c.previous_local else {
+            return Ok(Vec::new());
+        };
+        let tx = commitments::build_local(&self.keys, &self.state.setup, &old.spec, old.number)?;
+        let mut out = Vec::new();
+        for (h, remote_sig) in tx.htlc_txs()?.iter().zip(&old.remote_htlc_sigs) {
+            if h.htlc.direction != crate::bolt3::HtlcDirection::Offered {
+                continue;
+            }
+            let ours = h.sign_as_local(&self.keys.signer)?;
+            out.push(h.finalize(remote_sig, &ours, None)?);
+        }
+        Ok(out)
+    }
+}

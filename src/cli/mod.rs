@@ -152,6 +152,10 @@ pub enum DevCommand {
     Cheat {
         #[arg(long)]
         channel: String,
+        /// The second step: broadcast the revoked commitment's HTLC-timeout transactions
+        /// (once the HTLCs have expired) instead of the commitment.
+        #[arg(long)]
+        htlc_timeouts: bool,
     },
 }
 
@@ -377,9 +381,15 @@ pub async fn run(
             };
             (value, payments::policy)
         }
-        ClientCommand::Dev(DevCommand::Cheat { channel }) => (
+        ClientCommand::Dev(DevCommand::Cheat {
+            channel,
+            htlc_timeouts,
+        }) => (
             client
-                .post(&format!("/v1/dev/channels/{channel}/cheat"), json!({}))
+                .post(
+                    &format!("/v1/dev/channels/{channel}/cheat"),
+                    json!({ "htlc_timeouts": htlc_timeouts }),
+                )
                 .await
                 .map_err(err)?,
             render::cheated,

@@ -146,6 +146,15 @@ pub fn chain_info(v: &Value) -> String {
 }
 
 pub fn cheated(v: &Value) -> String {
+    if let Some(txids) = v["txids"].as_array() {
+        let list: Vec<String> = txids.iter().map(field).collect();
+        return format!(
+            "broadcast {} HTLC-timeout transaction(s) of the revoked commitment of channel {}: {}",
+            list.len(),
+            field(&v["channel_id"]),
+            list.join(", ")
+        );
+    }
     format!(
         "broadcast the revoked commitment {} of channel {}",
         field(&v["txid"]),

@@ -260,10 +260,18 @@ impl Actor {
             Request::PolicyChanged => self.announce_policy_all().await,
             Request::RevokedCommitment { channel_id, reply } => {
                 let r = match self.by_channel_id(&channel_id) {
-                    Some(idx) => self.entries[&idx]
-                        .channel
-                        .signed_revoked_commitment()
-                        .map_err(|e| Error::ChannelRefused(e.to_string())),
+                    Some(idx) => {
+                        let ch = &self.entries[&idx].channel;
+                        ch.signed_revoked_commitment()
+                            .and_then(|c| {
+                                let htlc_timeouts = ch.signed_revoked_htlc_timeouts()?;
+                                Ok(c.map(|commitment| super::RevokedDrill {
+                                    commitment,
+                                    htlc_timeouts,
+                                }))
+                            })
+                            .map_err(|e| Error::ChannelRefused(e.to_string()))
+                    }
                     None => Err(unknown_channel(&channel_id)),
                 };
                 let _ = reply.send(r);
@@ -712,8 +720,16 @@ impl Actor {
             Event::HtlcDropped { id, .. } => {
                 self.router.queue.push_back(Work::Dropped { idx, id: *id });
             }
-            Event::WeAreBehind { .. } | Event::FundingSpentUnilaterally { .. } => {
-                tracing::error!(channel = idx, ?event, "channel needs the on-chain monitor");
+            Event::WeAreBehind { .. } => {
+                tracing::error!(
+                    channel = idx,
+                    ?event,
+                    "our state is behind the peer's: waiting for it to close"
+                );
+            }
+            Event::FundingSpentUnilaterally { tx } => {
+                tracing::warn!(channel = idx, txid = %tx.compute_txid(),
+                    "a commitment spent the funding output: the on-chain monitor takes over");
             }
             other => tracing::debug!(channel = idx, event = ?other, "channel event"),
         }

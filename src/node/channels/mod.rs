@@ -33,6 +33,14 @@ use crate::wire::Message;
 pub use actor::{spawn, ManagerConfig, Starter};
 pub use handler::ChannelPeerHandler;
 pub use monitor::DEFAULT_RESOLUTION_DEPTH;
+
+/// What a cheater could broadcast (regtest drill): our previous, revoked commitment, and the
+/// HTLC-timeout transactions of the HTLCs we had offered in it.
+#[derive(Debug, Clone)]
+pub struct RevokedDrill {
+    pub commitment: bitcoin::Transaction,
+    pub htlc_timeouts: Vec<bitcoin::Transaction>,
+}
 pub use view::{ChannelInfo, ChannelStatus};
 
 /// An event of one channel, as the API's event stream and the tests see it.
@@ -99,7 +107,7 @@ pub(crate) enum Request {
     RouteHints(oneshot::Sender<Vec<RouteHint>>),
     RevokedCommitment {
         channel_id: [u8; 32],
-        reply: oneshot::Sender<Result<Option<bitcoin::Transaction>, Error>>,
+        reply: oneshot::Sender<Result<Option<RevokedDrill>, Error>>,
     },
     CancelInvoice {
         payment_hash: [u8; 32],
@@ -213,12 +221,12 @@ impl Channels {
         .await?
     }
 
-    /// Regtest drill: our previous, revoked commitment, signed (`None` before the first
-    /// update). See `Channel::signed_revoked_commitment`.
+    /// Regtest drill: our previous, revoked commitment and its HTLC-timeout transactions,
+    /// signed (`None` before the first update). See `Channel::signed_revoked_commitment`.
     pub async fn revoked_commitment(
         &self,
         channel_id: [u8; 32],
-    ) -> Result<Option<bitcoin::Transaction>, Error> {
+    ) -> Result<Option<RevokedDrill>, Error> {
         self.ask(|reply| Request::RevokedCommitment { channel_id, reply })
             .await?
     }
