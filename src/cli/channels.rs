@@ -73,6 +73,38 @@ pub fn detail(v: &Value) -> String {
             ("local_commitment_number", "local commitment"),
             ("remote_commitment_number", "remote commitment"),
             ("pending_htlcs", "pending HTLCs"),
+            ("closing_txid", "closing txid"),
         ],
-    )
+    ) + &resolution(&v["resolution"])
+}
+
+/// The on-chain outcome of a closed channel, one line per output.
+fn resolution(r: &Value) -> String {
+    if r.is_null() {
+        return String::new();
+    }
+    let mut out = format!(
+        "\nresolved on chain ({} close) at block {}: {} sat to our wallet, {} sat in fees\n",
+        r["spend"].as_str().unwrap_or("?"),
+        r["resolved_height"],
+        sats(&r["received_sat"]),
+        sats(&r["fees_sat"]),
+    );
+    for o in r["outputs"].as_array().into_iter().flatten() {
+        let who = if o["ours"] == true {
+            "ours"
+        } else {
+            "the peer's"
+        };
+        let by = o["spent_by"]
+            .as_str()
+            .map(|t| format!(" (spent by {t})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {:<22} {:>12} sat  {who}{by}\n",
+            o["kind"].as_str().unwrap_or("?"),
+            sats(&o["amount_sat"]),
+        ));
+    }
+    out
 }
