@@ -20,17 +20,25 @@
 //! - [`mod@claims`]: [`Claim`]s on our commitment, the peer's current one and a revoked one.
 //! - [`justice`]: batching revoked outputs in one justice transaction; the cheater's HTLC
 //!   transactions.
+//! - [`fees`]: paying for claims at a rate: weights, wallet fee inputs for zero-fee HTLC
+//!   transactions, CPFP through our [`anchor`], replacements, a deadline-driven rate.
+//! - [`preimages`]: preimages the peer revealed on chain.
 
+pub mod anchor;
 pub mod claims;
 pub mod classify;
+pub mod fees;
 pub mod justice;
+pub mod preimages;
 
 #[cfg(test)]
 mod tests;
 
+pub use anchor::{our_anchor, Anchor};
 pub use claims::{claims, known_htlcs, revoked_claims, Claim, ClaimKind, KnownHtlc};
 pub use classify::{classify, Spend};
-pub use justice::{claims_for_second_stage, justice_tx};
+pub use justice::{claims_for_second_stage, justice_tx, justice_tx_at_rate, justice_weight};
+pub use preimages::preimages_in;
 
 use crate::bolt3::Bolt3Error;
 use crate::channel::ChannelError;
@@ -60,6 +68,10 @@ pub enum OnchainError {
     /// A wallet input can only be attached to an HTLC transaction of an anchors channel.
     #[error("{kind:?} takes no fee input")]
     NoFeeInput { kind: ClaimKind },
+    /// The wallet coin brought to pay a fee is worth less than the fee (plus a change output
+    /// above dust, where one is needed).
+    #[error("fee input of {available_sat} sat, {needed_sat} sat needed")]
+    FeeInputTooSmall { needed_sat: u64, available_sat: u64 },
     #[error(transparent)]
     Channel(#[from] ChannelError),
     #[error("bolt3: {0}")]

@@ -8,12 +8,15 @@
 //! - this file: [`Claim`], [`ClaimKind`], signing a claim, the HTLCs a state knows, [`claims`].
 //! - `local`: our commitment. `remote`: the peer's current one. `revoked`: a revoked one of
 //!   the peer's ([`revoked_claims`]).
+//! - `weight`: the weight of each claim's spend, for pricing it at a fee rate.
 
 mod local;
 mod remote;
 mod revoked;
+mod weight;
 
 pub use revoked::revoked_claims;
+pub use weight::MAX_SIGNATURE_LEN;
 
 use std::collections::HashMap;
 
@@ -270,6 +273,80 @@ impl Claim {
         let mut h = (**htlc_tx).clone();
         h.attach_fee_input(input, change)?;
         sign_htlc_tx(&h, remote_sig, htlc_privkey, preimage.as_ref())
+    }
+
+    /// [`Claim::spend_with_fee_input`] with the change output optional: without it, the whole
+    /// wallet input goes to the fee (a coin too small to leave change above dust).
+    pub(crate) fn htlc_tx_with_inputs(
+        &self,
+        input: OutPoint,
+        change: Option<TxOut>,
+    ) -> Result<Transaction, OnchainError> {
+        if let Some(change) = change {
+            return self.spend_with_fee_input(input, change);
+        }
+        let no = OnchainError::NoFeeInput { kind: self.kind };
+        let How::HtlcTx {
+            htlc_tx,
+            remote_sig,
+            htlc_privkey,
+            preimage,
+            ..
+        } = &self.how
+        else {
+            return Err(no);
+        };
+        if !htlc_tx.channel_type.has_anchors() {
+            return Err(no);
+        }
+        let mut h = (**htlc_tx).clone();
+        h.tx.input.push(bitcoin::TxIn {
+            previous_output: input,
+            script_sig: bitcoin::ScriptBuf::new(),
+            sequence: bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: bitcoin::Witness::new(),
+        });
+        sign_htlc_tx(&h, remote_sig, htlc_privkey, preimage.as_ref())
+    }
+
+    /// The output script of our pre-signed HTLC transaction on an anchors channel (the one a
+    /// fee input can be attached to); `None` for any other claim.
+    pub(crate) fn zero_fee_htlc_output(&self) -> Option<&bitcoin::Script> {
+        match &self.how {
+            How::HtlcTx { htlc_tx, .. } if htlc_tx.channel_type.has_anchors() => {
+                Some(htlc_tx.tx.output[0].script_pubkey.as_script())
+            }
+            _ => None,
+        }
+    }
+
+    /// The block by which this claim should confirm, when the chain sets one: from then on
+    /// someone else may take the output. `confirmed_at` is the height of the spent transaction.
+    ///
+    /// - [`ClaimKind::HtlcSuccess`], [`ClaimKind::RemoteHtlcPreimage`]: the HTLC's
+    ///   `cltv_expiry` (the peer times it out after).
+    /// - [`ClaimKind::RevokedHtlc`]: its `cltv_expiry` (the cheater's HTLC-timeout; its
+    ///   HTLC-success, if it knows the preimage, may come sooner: claim at once anyway).
+    /// - [`ClaimKind::RevokedToLocal`], [`ClaimKind::RevokedSecondStage`]: `confirmed_at` plus
+    ///   the cheater's delay.
+    /// - Everything else: `None`. Our balances wait for no one; for an HTLC we offered
+    ///   ([`ClaimKind::HtlcTimeout`], [`ClaimKind::RemoteHtlcTimeout`]) the peer may use the
+    ///   preimage as soon as it expires, and the deadline that matters is the incoming HTLC's
+    ///   upstream, which the caller knows.
+    pub fn deadline(&self, confirmed_at: u32) -> Option<u32> {
+        match (&self.kind, &self.how) {
+            (ClaimKind::HtlcSuccess { .. }, How::HtlcTx { htlc_tx, .. }) => {
+                Some(htlc_tx.htlc.cltv_expiry)
+            }
+            (ClaimKind::RemoteHtlcPreimage { .. }, How::RemoteHtlc { htlc, .. })
+            | (ClaimKind::RevokedHtlc { .. }, How::RevokedHtlc { htlc, .. }) => {
+                Some(htlc.cltv_expiry)
+            }
+            (_, How::RevokedDelayed { to_self_delay, .. }) => {
+                Some(confirmed_at.saturating_add(u32::from(*to_self_delay)))
+            }
+            _ => None,
+        }
     }
 
     /// Once our HTLC-timeout/success transaction `confirmed` (this claim's spend, fee input or
