@@ -10,6 +10,8 @@
 //!    -> claim.spend(dest) / justice_tx(claims, dest)  signed transactions, once the timelocks allow
 //!  one of our HTLC transactions confirmed     -> claim.second_stage(tx): its output after the delay
 //!  the cheater's HTLC transaction confirmed   -> claims_for_second_stage(...): its output at once
+//!  the peer took an HTLC with its preimage    -> preimages_in(tx, hashes)
+//!  paying for all this                        -> fees::* (rates, fee inputs, CPFP, RBF, deadlines)
 //! ```
 //!
 //! Nothing here does I/O or keeps state: the caller decides when to broadcast (each [`Claim`]

@@ -11,11 +11,11 @@ const PREIMAGE_LEN: usize = 32;
 /// Every `(payment_hash, preimage)` for which a 32-byte witness element of `tx` hashes (SHA256)
 /// to one of `hashes`, in the order found, each hash once.
 ///
-/// Any spending path is covered without parsing the scripts: HTLC-success (`0 <remote sig>
-/// <local sig> <preimage> <script>`), the offered-HTLC preimage path (`<sig> <preimage>
-/// <script>`), or anything else that reveals one. No other element of these witnesses is 32
-/// bytes long (signatures are 70-72, keys 33, scripts longer), and a collision with SHA256 of
-/// a chosen hash is not a concern.
+/// Any spending path is covered without parsing the scripts: HTLC-success
+/// (`0 <remote sig> <local sig> <preimage> <script>`), the offered-HTLC preimage path
+/// (`<sig> <preimage> <script>`), or anything else that reveals one. No other element of these
+/// witnesses is 32 bytes long (signatures are 70-72, keys 33, scripts longer), and a collision
+/// with SHA256 of a chosen hash is not a concern.
 pub fn preimages_in(tx: &Transaction, hashes: &[[u8; 32]]) -> Vec<([u8; 32], [u8; 32])> {
     let mut found: Vec<([u8; 32], [u8; 32])> = Vec::new();
     if hashes.is_empty() {

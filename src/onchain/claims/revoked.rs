@@ -16,7 +16,7 @@ use crate::onchain::OnchainError;
 
 /// Everything on the peer's revoked commitment `number` (`tx`), whose secret it revealed:
 /// its `to_local` and every HTLC output, with the revocation key, and our `to_remote`.
-/// HTLC outputs are recognised by script among `htlcs` ([`known_htlcs`], plus whatever
+/// HTLC outputs are recognised by script among `htlcs` ([`super::known_htlcs`], plus whatever
 /// archive of settled HTLCs the caller keeps); an HTLC output not among them is not claimed.
 ///
 /// # Errors
