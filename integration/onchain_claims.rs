@@ -12,11 +12,18 @@ mod world;
 
 use std::collections::HashMap;
 
+use bitcoin::{Amount, OutPoint, TxOut};
+use chain_support::Key;
 use chanhub::bolt3::spend::Destination;
 use chanhub::channel::Format;
-use chanhub::onchain::{
-    claims, claims_for_second_stage, classify, justice_tx, Claim, ClaimKind, Spend,
+use chanhub::onchain::fees::{
+    anchor_cpfp, commitment_fee_sat, cpfp_fee_input_min_sat, htlc_fee_input_min_sat,
+    htlc_tx_with_fee_input, replacement_rate, Replaces,
 };
+use chanhub::onchain::{
+    claims, claims_for_second_stage, classify, justice_tx, our_anchor, Claim, ClaimKind, Spend,
+};
+use chanhub::wallet::{FeeRate, Wallet, WalletError};
 use world::*;
 
 const FORMATS: [Format; 2] = [Format::Anchors, Format::StaticRemoteKey];
@@ -254,5 +261,272 @@ fn their_current_commitment_pays_us_directly() {
         );
         w.refused_until(&timeout.spend(&dest).unwrap(), e1, NON_FINAL);
         w.claim(timeout, &dest);
+    }
+}
+
+/// 20 sat/vB: well above the commitments' own rate (1000 sat/kw, 4 sat/vB).
+const TARGET: FeeRate = FeeRate(5_000);
+const TARGET_SAT_PER_VB: u64 = 20;
+/// Confirmed coins in our wallet besides its change, each enough for any fee here.
+const FEE_COIN_SAT: u64 = 100_000;
+
+/// What `fund_outputs` could spend now: the wallet's confirmed and own unconfirmed coins,
+/// less every reserved one (asked for more than exists, it says how much it found).
+async fn spendable(wallet: &Wallet) -> u64 {
+    let too_much = vec![TxOut {
+        value: Amount::from_sat(20_000_000 * 100_000_000),
+        script_pubkey: Key::new(0x98).p2wpkh(),
+    }];
+    match wallet.fund_outputs(too_much, FeeRate::FLOOR).await {
+        Err(WalletError::InsufficientFunds { available_sat, .. }) => available_sat,
+        other => panic!("expected insufficient funds: {other:?}"),
+    }
+}
+
+/// `fee` over `vsize` is the target rate, to within one vbyte at it.
+fn at_target(fee: u64, vsize: u64) {
+    assert!(
+        fee >= TARGET_SAT_PER_VB * vsize,
+        "{fee} sat on {vsize} vB is below {TARGET_SAT_PER_VB} sat/vB"
+    );
+    assert!(
+        fee <= TARGET_SAT_PER_VB * (vsize + 1),
+        "{fee} sat on {vsize} vB overpays"
+    );
+}
+
+/// Anchors: our commitment, with HTLCs both ways, pays 4 sat/vB while the market wants 20.
+/// Our anchor and a wallet coin bring the package to 20 sat/vB; then each zero-fee HTLC
+/// transaction gets a wallet coin paying 20 sat/vB on its own (HTLC-timeout refused a block
+/// before its expiry); the HTLC-success is bumped to 40 sat/vB on the same coin, replacing
+/// the first version. The wallet never offers a coin twice and counts every change at once.
+///
+/// The embedded miner takes every valid mempool transaction whatever its rate, so what is
+/// proven is that each transaction is valid, accepted, and pays what we computed, as the
+/// mempool accounts it.
+#[tokio::test]
+async fn anchors_claims_pay_their_fees_from_the_wallet() {
+    let mut w = World::open(Format::Anchors);
+    let wallet = w.wallet(3, FEE_COIN_SAT).await;
+    let (e1, _) = htlcs_both_ways(&mut w);
+    let ours = w.a.commitment();
+    let (state, keys) = (w.a.state().clone(), w.a.keys());
+    let change_script = wallet.new_internal_script().await.unwrap();
+
+    // (ii) CPFP: the commitment alone is below the target; parent and child reach it.
+    let parent_fee = commitment_fee_sat(&state, &ours).unwrap();
+    assert_eq!(w.accept(&ours), parent_fee);
+    assert!(parent_fee < TARGET_SAT_PER_VB * ours.vsize() as u64 / 4);
+    let anchor = our_anchor(&keys, &ours).unwrap().expect("our anchor");
+    let min = cpfp_fee_input_min_sat(&anchor, &ours, parent_fee, &change_script, TARGET, None);
+    // (iv) What fund_outputs may spend, followed through every reservation and broadcast.
+    let mut expected = spendable(&wallet).await;
+    let coin = wallet
+        .reserve_fee_input(Amount::from_sat(min))
+        .await
+        .unwrap();
+    assert_eq!(
+        coin.txout.value.to_sat(),
+        FEE_COIN_SAT,
+        "the smallest coin that pays"
+    );
+    // (iv) Reserved: fund_outputs no longer sees it.
+    expected -= FEE_COIN_SAT;
+    assert_eq!(spendable(&wallet).await, expected, "reserved: not offered");
+    let cpfp = anchor_cpfp(
+        &anchor,
+        &ours,
+        parent_fee,
+        &coin.spent_output(),
+        &change_script,
+        TARGET,
+        None,
+    )
+    .unwrap();
+    let mut child = cpfp.tx.clone();
+    wallet
+        .sign_fee_input(&mut child, cpfp.wallet_input, &coin)
+        .unwrap();
+    wallet
+        .broadcast_with_fee_input(&child, &coin, Amount::from_sat(cpfp.fee_sat))
+        .await
+        .unwrap();
+    let (pf, pv) = w.mempool_fee(&ours.compute_txid());
+    let (cf, cv) = w.mempool_fee(&child.compute_txid());
+    assert_eq!((pf, cf), (parent_fee, cpfp.fee_sat));
+    at_target(pf + cf, pv + cv);
+    // (iv) Spent: not offered; its change is, at once.
+    expected += child.output[0].value.to_sat();
+    assert_eq!(spendable(&wallet).await, expected);
+    w.mine(1);
+    let at = w.tip();
+    assert!(!w.is_unspent(&coin.outpoint));
+    wallet.sync().await.unwrap();
+    assert_eq!(spendable(&wallet).await, expected);
+
+    let cs = claims(
+        &state,
+        &keys,
+        &classify(&state, &keys, &ours),
+        &ours,
+        &preimages(&[2]),
+    )
+    .unwrap();
+
+    // (i) HTLC-success for #2 with a wallet coin, at the target rate.
+    let success = find(
+        &cs,
+        ClaimKind::HtlcSuccess {
+            payment_hash: hash_of(&preimage(2)),
+        },
+    );
+    assert!(w.tip() + 1 >= success.earliest_block(at));
+    let min = htlc_fee_input_min_sat(success, &change_script, TARGET, None).unwrap();
+    let coin = wallet
+        .reserve_fee_input(Amount::from_sat(min))
+        .await
+        .unwrap();
+    // The CPFP child's change, confirmed now, is the smallest coin large enough.
+    assert_eq!(coin.outpoint, OutPoint::new(child.compute_txid(), 0));
+    expected -= coin.txout.value.to_sat();
+    let first = htlc_tx_with_fee_input(success, &coin.spent_output(), &change_script, TARGET, None)
+        .unwrap();
+    let mut first_tx = first.tx.clone();
+    wallet.sign_fee_input(&mut first_tx, 1, &coin).unwrap();
+    wallet
+        .broadcast_with_fee_input(&first_tx, &coin, Amount::from_sat(first.fee_sat))
+        .await
+        .unwrap();
+    let (fee, vsize) = w.mempool_fee(&first_tx.compute_txid());
+    assert_eq!(fee, first.fee_sat);
+    at_target(fee, vsize);
+
+    // (iii) Bumped to 40 sat/vB on the same coin: it replaces the first version. A new
+    // version that does not pay for the replacement is refused.
+    let replaces = Replaces::of(&first_tx, first.fee_sat);
+    let other_change = wallet.new_internal_script().await.unwrap();
+    let again = wallet
+        .reserve_fee_input_for_replacement(coin.outpoint)
+        .await
+        .unwrap();
+    let unpaid =
+        htlc_tx_with_fee_input(success, &again.spent_output(), &other_change, TARGET, None)
+            .unwrap();
+    let mut unpaid_tx = unpaid.tx.clone();
+    wallet.sign_fee_input(&mut unpaid_tx, 1, &again).unwrap();
+    w.refuse(&unpaid_tx, "insufficient fee");
+    let bumped = htlc_tx_with_fee_input(
+        success,
+        &again.spent_output(),
+        &change_script,
+        FeeRate(2 * TARGET.0),
+        Some(&replaces),
+    )
+    .unwrap();
+    assert!(bumped.fee_sat >= replaces.min_fee_sat(bumped.weight));
+    let mut bumped_tx = bumped.tx.clone();
+    wallet.sign_fee_input(&mut bumped_tx, 1, &again).unwrap();
+    wallet
+        .broadcast_with_fee_input(&bumped_tx, &again, Amount::from_sat(bumped.fee_sat))
+        .await
+        .unwrap();
+    let mempool = w.node.mempool_txids();
+    assert!(!mempool.contains(&first_tx.compute_txid()), "replaced");
+    assert!(mempool.contains(&bumped_tx.compute_txid()));
+    let (fee, vsize) = w.mempool_fee(&bumped_tx.compute_txid());
+    assert!(fee >= 2 * TARGET_SAT_PER_VB * vsize);
+    // (iv) The wallet forgot the replaced version and its change.
+    expected += bumped_tx.output[1].value.to_sat();
+    assert_eq!(spendable(&wallet).await, expected, "the bumped change only");
+    assert!(wallet
+        .transactions()
+        .await
+        .unwrap()
+        .iter()
+        .all(|t| t.txid != first_tx.compute_txid()));
+    let (_, success_at) = (w.mine(1), w.tip());
+    assert!(!w.is_unspent(&success.outpoint));
+    let second = success
+        .second_stage(&bumped_tx)
+        .expect("its output is ours");
+    assert_eq!(second.value_sat, success.value_sat);
+
+    // (i) HTLC-timeout for #1 with a wallet coin: refused one block before the expiry.
+    let timeout = find(
+        &cs,
+        ClaimKind::HtlcTimeout {
+            payment_hash: hash_of(&preimage(1)),
+        },
+    );
+    let min = htlc_fee_input_min_sat(timeout, &change_script, TARGET, None).unwrap();
+    let coin = wallet
+        .reserve_fee_input(Amount::from_sat(min))
+        .await
+        .unwrap();
+    expected -= coin.txout.value.to_sat();
+    let built = htlc_tx_with_fee_input(timeout, &coin.spent_output(), &change_script, TARGET, None)
+        .unwrap();
+    let mut tx = built.tx.clone();
+    wallet.sign_fee_input(&mut tx, 1, &coin).unwrap();
+    w.refused_until(&tx, e1, NON_FINAL);
+    wallet
+        .broadcast_with_fee_input(&tx, &coin, Amount::from_sat(built.fee_sat))
+        .await
+        .unwrap();
+    let (fee, vsize) = w.mempool_fee(&tx.compute_txid());
+    assert_eq!(fee, built.fee_sat);
+    at_target(fee, vsize);
+    w.mine(1);
+    assert!(!w.is_unspent(&timeout.outpoint));
+    wallet.sync().await.unwrap();
+    // Every coin used is gone, every change confirmed, nothing else moved.
+    expected += tx.output[1].value.to_sat();
+    assert_eq!(spendable(&wallet).await, expected);
+    let b = wallet.balance().await.unwrap();
+    assert_eq!((b.confirmed, b.unconfirmed), (expected, 0));
+    assert!(success_at < w.tip());
+}
+
+/// A claim priced from a rate pays it as the mempool measures it, and rebuilt at a higher rate
+/// (`replacement_rate`) it replaces its first version; at the same rate it is refused.
+#[test]
+fn a_claim_at_a_rate_is_replaced_by_its_bump() {
+    for format in FORMATS {
+        let mut w = World::open(format);
+        htlcs_both_ways(&mut w);
+        let theirs = w.b.commitment();
+        let (state, keys) = (w.a.state().clone(), w.a.keys());
+        let spend = classify(&state, &keys, &theirs);
+        let cs = claims(&state, &keys, &spend, &theirs, &HashMap::new()).expect("claims");
+        let to_remote = find(&cs, ClaimKind::ToRemote);
+        w.confirm(&theirs);
+        let script = w.a.dest().script_pubkey;
+        let first = to_remote.spend_at_rate(&script, TARGET).unwrap();
+        w.accept(&first);
+        let (fee, vsize) = w.mempool_fee(&first.compute_txid());
+        assert_eq!(fee + first.output[0].value.to_sat(), to_remote.value_sat);
+        at_target(fee, vsize);
+
+        // Another destination at the same rate: not enough to replace.
+        let elsewhere = Key::new(0x97).p2wpkh();
+        w.refuse(
+            &to_remote.spend_at_rate(&elsewhere, TARGET).unwrap(),
+            "insufficient fee",
+        );
+        let replaces = Replaces::of(&first, fee);
+        let weight = to_remote.spend_weight(&elsewhere);
+        let rate = replacement_rate(&replaces, weight, TARGET);
+        assert!(rate > TARGET);
+        let bumped = to_remote.spend_at_rate(&elsewhere, rate).unwrap();
+        w.accept(&bumped);
+        let mempool = w.node.mempool_txids();
+        assert!(
+            !mempool.contains(&first.compute_txid()),
+            "{format:?}: replaced"
+        );
+        let (bumped_fee, _) = w.mempool_fee(&bumped.compute_txid());
+        assert!(bumped_fee >= replaces.min_fee_sat(weight));
+        w.mine(1);
+        assert!(!w.is_unspent(&to_remote.outpoint));
     }
 }

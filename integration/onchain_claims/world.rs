@@ -9,14 +9,16 @@ use bitcoin::constants::ChainHash;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::{Amount, Network, OutPoint, ScriptBuf, Sequence, Transaction, TxOut, Txid};
 use chanhub::bolt3::spend::{sign_p2wpkh_input, Destination};
-use chanhub::chain::regtest::RegtestNode;
-use chanhub::chain::TestAccept;
+use chanhub::chain::regtest::{EmbeddedChainSource, RegtestNode};
+use chanhub::chain::{ChainError, TestAccept};
 use chanhub::channel::{
     Channel, ChannelConfig, ChannelState, Command, Event, Format, Input, KeyMaterial, OpenRequest,
     Output,
 };
 use chanhub::keys::{KeysManager, Seed};
 use chanhub::onchain::Claim;
+use chanhub::store::Store;
+use chanhub::wallet::{FeeRate, MempoolSource, Wallet};
 use chanhub::wire::{Message, ShortChannelId};
 
 use crate::chain_support::{mature_coins, unsigned, Coin, Key};
@@ -326,5 +328,59 @@ impl World {
 
     pub fn is_unspent(&self, outpoint: &OutPoint) -> bool {
         self.node.utxo(outpoint, true).is_some()
+    }
+}
+
+/// The embedded node's mempool, for the wallet to see its own unconfirmed transactions.
+struct NodeMempool(Arc<RegtestNode>);
+
+#[async_trait::async_trait]
+impl MempoolSource for NodeMempool {
+    async fn mempool_txids(&self) -> Result<Vec<Txid>, ChainError> {
+        Ok(self.0.mempool_txids())
+    }
+}
+
+impl World {
+    /// Our node's own on-chain wallet on this chain, holding `coins` confirmed coins of
+    /// `coin_sat` each besides a large change (its coinbase, split).
+    pub async fn wallet(&self, coins: usize, coin_sat: u64) -> Wallet {
+        let keys = Arc::new(KeysManager::new(
+            &Seed::from_bytes([0x33; 32]),
+            Network::Regtest,
+        ));
+        let chain = Arc::new(EmbeddedChainSource::new(self.node.clone()));
+        let mempool: Arc<dyn MempoolSource> = Arc::new(NodeMempool(self.node.clone()));
+        let wallet = Wallet::open(
+            keys,
+            Store::open_in_memory().expect("store"),
+            chain,
+            Some(mempool),
+            true,
+        )
+        .await
+        .expect("wallet");
+        let addr = wallet.new_address().await.expect("address");
+        self.node
+            .generate_to_script(1, &addr.script_pubkey())
+            .expect("mine");
+        self.mine(100);
+        wallet.sync().await.expect("sync");
+        for _ in 0..coins {
+            let addr = wallet.new_address().await.expect("address");
+            wallet
+                .send(&addr, Amount::from_sat(coin_sat), FeeRate::FLOOR)
+                .await
+                .expect("split");
+        }
+        self.mine(1);
+        wallet.sync().await.expect("sync");
+        wallet
+    }
+
+    /// Fee and virtual size of a mempool transaction, as the node accounts them.
+    pub fn mempool_fee(&self, txid: &Txid) -> (u64, u64) {
+        let (e, _, _) = self.node.mempool_entry(txid).expect("in the mempool");
+        (e.fee.to_sat(), e.vsize)
     }
 }

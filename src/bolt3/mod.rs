@@ -39,7 +39,7 @@ pub mod witness;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 #[cfg(test)]
 mod vectors;
 

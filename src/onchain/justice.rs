@@ -10,8 +10,11 @@
 
 use bitcoin::absolute::LockTime;
 use bitcoin::sighash::EcdsaSighashType;
+use bitcoin::transaction::predict_weight;
 use bitcoin::transaction::Version;
-use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+use bitcoin::{
+    Amount, OutPoint, Script, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Weight, Witness,
+};
 
 use crate::bolt3::scripts::{offered_htlc_script, p2wsh, received_htlc_script, to_local_script};
 use crate::bolt3::secrets::per_commitment_point;
@@ -21,6 +24,7 @@ use crate::bolt3::witness::{htlc_revocation_witness, to_local_revocation_witness
 use crate::bolt3::{secp, Bolt3Error, HtlcDirection, Side};
 use crate::channel::commitments::parameters;
 use crate::channel::{ChannelState, KeyMaterial};
+use crate::wallet::FeeRate;
 
 use super::claims::How;
 use super::{Claim, ClaimKind, OnchainError};
@@ -116,6 +120,35 @@ pub fn justice_tx(claims: &[Claim], dest: &Destination) -> Result<Transaction, O
         input.witness = w;
     }
     Ok(tx)
+}
+
+/// The weight of [`justice_tx`] over `claims` to an output with `dest_script`: one input per
+/// claim, one output. An upper bound, at most a few weight units above the signed transaction
+/// (signatures counted at their largest).
+pub fn justice_weight(claims: &[Claim], dest_script: &Script) -> Weight {
+    predict_weight(
+        claims.iter().map(Claim::input_prediction),
+        [dest_script.len()],
+    )
+}
+
+/// [`justice_tx`] to `script_pubkey`, paying `rate` on [`justice_weight`].
+///
+/// # Errors
+/// As [`justice_tx`].
+pub fn justice_tx_at_rate(
+    claims: &[Claim],
+    script_pubkey: &ScriptBuf,
+    rate: FeeRate,
+) -> Result<Transaction, OnchainError> {
+    let fee = rate.fee(justice_weight(claims, script_pubkey));
+    justice_tx(
+        claims,
+        &Destination {
+            script_pubkey: script_pubkey.clone(),
+            fee_sat: fee.to_sat(),
+        },
+    )
 }
 
 /// The outputs of `second_stage_tx`, an HTLC-timeout/success transaction the peer broadcast

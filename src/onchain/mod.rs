@@ -10,6 +10,8 @@
 //!    -> claim.spend(dest) / justice_tx(claims, dest)  signed transactions, once the timelocks allow
 //!  one of our HTLC transactions confirmed     -> claim.second_stage(tx): its output after the delay
 //!  the cheater's HTLC transaction confirmed   -> claims_for_second_stage(...): its output at once
+//!  the peer took an HTLC with its preimage    -> preimages_in(tx, hashes)
+//!  paying for all this                        -> fees::* (rates, fee inputs, CPFP, RBF, deadlines)
 //! ```
 //!
 //! Nothing here does I/O or keeps state: the caller decides when to broadcast (each [`Claim`]
@@ -20,17 +22,25 @@
 //! - [`mod@claims`]: [`Claim`]s on our commitment, the peer's current one and a revoked one.
 //! - [`justice`]: batching revoked outputs in one justice transaction; the cheater's HTLC
 //!   transactions.
+//! - [`fees`]: paying for claims at a rate: weights, wallet fee inputs for zero-fee HTLC
+//!   transactions, CPFP through our [`anchor`], replacements, a deadline-driven rate.
+//! - [`preimages`]: preimages the peer revealed on chain.
 
+pub mod anchor;
 pub mod claims;
 pub mod classify;
+pub mod fees;
 pub mod justice;
+pub mod preimages;
 
 #[cfg(test)]
 mod tests;
 
+pub use anchor::{our_anchor, Anchor};
 pub use claims::{claims, known_htlcs, revoked_claims, Claim, ClaimKind, KnownHtlc};
 pub use classify::{classify, Spend};
-pub use justice::{claims_for_second_stage, justice_tx};
+pub use justice::{claims_for_second_stage, justice_tx, justice_tx_at_rate, justice_weight};
+pub use preimages::preimages_in;
 
 use crate::bolt3::Bolt3Error;
 use crate::channel::ChannelError;
@@ -60,6 +70,10 @@ pub enum OnchainError {
     /// A wallet input can only be attached to an HTLC transaction of an anchors channel.
     #[error("{kind:?} takes no fee input")]
     NoFeeInput { kind: ClaimKind },
+    /// The wallet coin brought to pay a fee is worth less than the fee (plus a change output
+    /// above dust, where one is needed).
+    #[error("fee input of {available_sat} sat, {needed_sat} sat needed")]
+    FeeInputTooSmall { needed_sat: u64, available_sat: u64 },
     #[error(transparent)]
     Channel(#[from] ChannelError),
     #[error("bolt3: {0}")]

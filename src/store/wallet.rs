@@ -358,6 +358,24 @@ pub fn unspent_outputs(conn: &Connection, tip: u32) -> Result<Vec<WalletOutput>,
     Ok(out)
 }
 
+/// One of our outputs, spent or not, with its confirmations at `tip`: `None` if not ours.
+pub fn output(
+    conn: &Connection,
+    outpoint: &OutPoint,
+    tip: u32,
+) -> Result<Option<WalletOutput>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.txid, o.vout, o.value_sat, o.script_pubkey, t.block_height, t.coinbase, t.own,
+                a.keychain, a.idx
+         FROM wallet_outputs o
+         JOIN wallet_txs t ON t.txid = o.txid
+         JOIN wallet_addresses a ON a.script_pubkey = o.script_pubkey
+         WHERE o.txid = ?1 AND o.vout = ?2",
+    )?;
+    let mut rows = stmt.query(params![outpoint.txid.as_byte_array(), outpoint.vout])?;
+    rows.next()?.map(|r| output_from_row(r, tip)).transpose()
+}
+
 /// Every wallet transaction, newest first (unconfirmed on top).
 pub fn list_txs(conn: &Connection, tip: u32) -> Result<Vec<TxRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(

@@ -17,9 +17,11 @@ impl FeeRate {
 
     /// The fee for `weight` at this rate per virtual byte, rounded up, so that
     /// `fee >= rate × vsize` holds the way nodes measure it (vsize = weight / 4 rounded up).
+    /// Saturates at `u64::MAX` sat rather than overflow on absurd rates.
     pub fn fee(self, weight: Weight) -> Amount {
-        let vsize = weight.to_wu().div_ceil(4);
-        Amount::from_sat((vsize * self.0 * 4).div_ceil(1000))
+        let vsize = u128::from(weight.to_wu().div_ceil(4));
+        let fee = vsize.saturating_mul(u128::from(self.0) * 4).div_ceil(1000);
+        Amount::from_sat(u64::try_from(fee).unwrap_or(u64::MAX))
     }
 
     pub fn sat_per_vb(self) -> f64 {
@@ -118,6 +120,7 @@ mod tests {
         assert_eq!(FeeRate(1000).fee(Weight::from_wu(4)).to_sat(), 4);
         // 2 sat/vB on 141 vB is 282, not ceil(561 / 2) = 281.
         assert_eq!(FeeRate(500).fee(Weight::from_wu(561)).to_sat(), 282);
+        assert_eq!(FeeRate(u64::MAX).fee(Weight::MAX).to_sat(), u64::MAX);
     }
 
     #[test]

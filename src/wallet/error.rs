@@ -35,6 +35,12 @@ pub enum WalletError {
     InsufficientFunds { needed_sat: u64, available_sat: u64 },
     #[error("cannot sign input {input}: {reason}")]
     Signing { input: usize, reason: String },
+    /// A coin asked for by outpoint cannot be used to pay a fee.
+    #[error("coin {outpoint} cannot pay a fee: {reason}")]
+    CoinUnavailable {
+        outpoint: bitcoin::OutPoint,
+        reason: &'static str,
+    },
 }
 
 impl From<WalletError> for crate::error::Error {
@@ -66,9 +72,10 @@ impl From<WalletError> for crate::error::Error {
                 needed_sat,
                 available_sat,
             },
-            e @ (WalletError::Store(_) | WalletError::Keys(_) | WalletError::Signing { .. }) => {
-                Error::Internal(e.to_string())
-            }
+            e @ (WalletError::Store(_)
+            | WalletError::Keys(_)
+            | WalletError::Signing { .. }
+            | WalletError::CoinUnavailable { .. }) => Error::Internal(e.to_string()),
         }
     }
 }

@@ -6,12 +6,14 @@
 //! `dyn ChainSource`, so the embedded chain and a bitcoind behave the same.
 //!
 //! Later issues fund channels with [`Wallet::fund_outputs`] + [`Wallet::broadcast_funded`]
-//! and sweep closed channels to [`Wallet::new_internal_script`].
+//! and sweep closed channels to [`Wallet::new_internal_script`]. On-chain claims that cannot
+//! pay their own fee take a coin from [`Wallet::reserve_fee_input`] (see `fee_input`).
 
 mod apply;
 mod builder;
 pub mod coin_selection;
 mod error;
+mod fee_input;
 mod sync;
 
 use std::collections::HashSet;
@@ -25,6 +27,7 @@ use bitcoin::{Address, Amount, Network, OutPoint, ScriptBuf, Transaction, TxOut,
 pub use apply::GAP_LIMIT;
 pub use coin_selection::FeeRate;
 pub use error::WalletError;
+pub use fee_input::FeeInput;
 pub use sync::SyncReport;
 
 use crate::chain::{ChainError, ChainSource};
@@ -67,7 +70,8 @@ pub struct Wallet {
     birthday: u32,
     /// Serialises syncs, and spends against syncs, so coin selection sees settled state.
     sync_state: tokio::sync::Mutex<sync::SyncState>,
-    /// Inputs of funded transactions not yet broadcast, so two fundings never share a coin.
+    /// Inputs of funded transactions and fee inputs not yet broadcast, so two transactions
+    /// never share a coin.
     reserved: Mutex<HashSet<OutPoint>>,
 }
 

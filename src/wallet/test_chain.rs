@@ -108,6 +108,15 @@ impl TestChain {
         }
     }
 
+    /// Takes `txid` out of the mempool, as a replacement would evict it.
+    pub fn remove(&self, txid: &Txid) {
+        self.state
+            .lock()
+            .unwrap()
+            .mempool
+            .retain(|t| t.compute_txid() != *txid);
+    }
+
     /// Puts `tx` in the mempool without checks (a transaction from someone else).
     pub fn inject(&self, tx: Transaction) {
         self.state.lock().unwrap().mempool.push(tx);

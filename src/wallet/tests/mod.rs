@@ -8,9 +8,11 @@ use super::test_chain::TestChain;
 use super::*;
 use crate::keys::Seed;
 
-const COIN: u64 = 100_000_000;
+mod fee_input;
 
-struct Fixture {
+pub(super) const COIN: u64 = 100_000_000;
+
+pub(super) struct Fixture {
     chain: Arc<TestChain>,
     store: Store,
     keys: Arc<KeysManager>,
@@ -36,13 +38,13 @@ async fn wallet_on(chain: Arc<TestChain>, seed: u8, fresh: bool, mempool: bool) 
 }
 
 /// A script nobody in the test owns.
-fn stranger() -> ScriptBuf {
+pub(super) fn stranger() -> ScriptBuf {
     let keys = KeysManager::new(&Seed::from_bytes([0xee; 32]), Network::Regtest);
     keys.wallet_script(Keychain::External, 0).unwrap()
 }
 
 /// Mines one block to the wallet and matures it: 50 BTC confirmed.
-async fn funded(seed: u8) -> Fixture {
+pub(super) async fn funded(seed: u8) -> Fixture {
     let f = wallet_on(Arc::new(TestChain::new()), seed, true, true).await;
     let addr = f.wallet.new_address().await.unwrap();
     f.chain.mine(1, &addr.script_pubkey());
@@ -189,7 +191,7 @@ async fn bad_sends_are_refused_without_touching_state() {
 }
 
 #[tokio::test]
-async fn funded_transactions_reserve_their_inputs_until_released() {
+pub(super) async fn funded_transactions_reserve_their_inputs_until_released() {
     let f = funded(5).await;
     let out = vec![TxOut {
         value: Amount::from_sat(COIN),

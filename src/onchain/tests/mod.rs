@@ -15,6 +15,9 @@ use crate::channel::{Command, Format};
 
 use super::*;
 
+mod fees;
+mod preimages;
+
 const FORMATS: [Format; 2] = [Format::Anchors, Format::StaticRemoteKey];
 
 fn offer(p: &mut Pair, from_a: bool, amount_msat: u64, n: u64) {

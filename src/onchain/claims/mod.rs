@@ -3,6 +3,20 @@
 //! Timelocks of a [`Claim`]: `csv` is BIP 68 (blocks the spent output must have been
 //! confirmed), `cltv` the absolute locktime the spend carries (0 = none). Both are already in
 //! the transaction [`Claim::spend`] builds; [`Claim::earliest_block`] says when it can be mined.
+//!
+//! # Layout
+//! - this file: [`Claim`], [`ClaimKind`], signing a claim, the HTLCs a state knows, [`claims`].
+//! - `local`: our commitment. `remote`: the peer's current one. `revoked`: a revoked one of
+//!   the peer's ([`revoked_claims`]).
+//! - `weight`: the weight of each claim's spend, for pricing it at a fee rate.
+
+mod local;
+mod remote;
+mod revoked;
+mod weight;
+
+pub use revoked::revoked_claims;
+pub use weight::MAX_SIGNATURE_LEN;
 
 use std::collections::HashMap;
 
@@ -12,16 +26,12 @@ use bitcoin::{OutPoint, Transaction, TxOut};
 use crate::bolt3::commitment::Htlc;
 use crate::bolt3::htlc_tx::HtlcTx;
 use crate::bolt3::scripts::{offered_htlc_script, p2wsh, received_htlc_script, to_local_script};
-use crate::bolt3::secrets::per_commitment_point;
-use crate::bolt3::sign::{sign_digest, SigningKey};
+use crate::bolt3::sign::sign_digest;
 use crate::bolt3::spend::{
     spend_delayed, spend_delayed_revoked, spend_htlc_revoked, spend_offered_htlc_with_preimage,
     spend_received_htlc_after_timeout, spend_to_remote, Destination, SpentOutput,
 };
-use crate::bolt3::{
-    ChannelType, CommitmentKeys, HtlcDirection, PaymentHash, PaymentPreimage, Side,
-};
-use crate::channel::commitments::{build_local, build_remote, parameters};
+use crate::bolt3::{ChannelType, CommitmentKeys, HtlcDirection, PaymentHash, PaymentPreimage};
 use crate::channel::{ChannelState, KeyMaterial, Update};
 
 use super::{OnchainError, Spend};
@@ -265,6 +275,80 @@ impl Claim {
         sign_htlc_tx(&h, remote_sig, htlc_privkey, preimage.as_ref())
     }
 
+    /// [`Claim::spend_with_fee_input`] with the change output optional: without it, the whole
+    /// wallet input goes to the fee (a coin too small to leave change above dust).
+    pub(crate) fn htlc_tx_with_inputs(
+        &self,
+        input: OutPoint,
+        change: Option<TxOut>,
+    ) -> Result<Transaction, OnchainError> {
+        if let Some(change) = change {
+            return self.spend_with_fee_input(input, change);
+        }
+        let no = OnchainError::NoFeeInput { kind: self.kind };
+        let How::HtlcTx {
+            htlc_tx,
+            remote_sig,
+            htlc_privkey,
+            preimage,
+            ..
+        } = &self.how
+        else {
+            return Err(no);
+        };
+        if !htlc_tx.channel_type.has_anchors() {
+            return Err(no);
+        }
+        let mut h = (**htlc_tx).clone();
+        h.tx.input.push(bitcoin::TxIn {
+            previous_output: input,
+            script_sig: bitcoin::ScriptBuf::new(),
+            sequence: bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME,
+            witness: bitcoin::Witness::new(),
+        });
+        sign_htlc_tx(&h, remote_sig, htlc_privkey, preimage.as_ref())
+    }
+
+    /// The output script of our pre-signed HTLC transaction on an anchors channel (the one a
+    /// fee input can be attached to); `None` for any other claim.
+    pub(crate) fn zero_fee_htlc_output(&self) -> Option<&bitcoin::Script> {
+        match &self.how {
+            How::HtlcTx { htlc_tx, .. } if htlc_tx.channel_type.has_anchors() => {
+                Some(htlc_tx.tx.output[0].script_pubkey.as_script())
+            }
+            _ => None,
+        }
+    }
+
+    /// The block by which this claim should confirm, when the chain sets one: from then on
+    /// someone else may take the output. `confirmed_at` is the height of the spent transaction.
+    ///
+    /// - [`ClaimKind::HtlcSuccess`], [`ClaimKind::RemoteHtlcPreimage`]: the HTLC's
+    ///   `cltv_expiry` (the peer times it out after).
+    /// - [`ClaimKind::RevokedHtlc`]: its `cltv_expiry` (the cheater's HTLC-timeout; its
+    ///   HTLC-success, if it knows the preimage, may come sooner: claim at once anyway).
+    /// - [`ClaimKind::RevokedToLocal`], [`ClaimKind::RevokedSecondStage`]: `confirmed_at` plus
+    ///   the cheater's delay.
+    /// - Everything else: `None`. Our balances wait for no one; for an HTLC we offered
+    ///   ([`ClaimKind::HtlcTimeout`], [`ClaimKind::RemoteHtlcTimeout`]) the peer may use the
+    ///   preimage as soon as it expires, and the deadline that matters is the incoming HTLC's
+    ///   upstream, which the caller knows.
+    pub fn deadline(&self, confirmed_at: u32) -> Option<u32> {
+        match (&self.kind, &self.how) {
+            (ClaimKind::HtlcSuccess { .. }, How::HtlcTx { htlc_tx, .. }) => {
+                Some(htlc_tx.htlc.cltv_expiry)
+            }
+            (ClaimKind::RemoteHtlcPreimage { .. }, How::RemoteHtlc { htlc, .. })
+            | (ClaimKind::RevokedHtlc { .. }, How::RevokedHtlc { htlc, .. }) => {
+                Some(htlc.cltv_expiry)
+            }
+            (_, How::RevokedDelayed { to_self_delay, .. }) => {
+                Some(confirmed_at.saturating_add(u32::from(*to_self_delay)))
+            }
+            _ => None,
+        }
+    }
+
     /// Once our HTLC-timeout/success transaction `confirmed` (this claim's spend, fee input or
     /// not) is on chain: the claim of its output, ours after `to_self_delay`. `None` for any
     /// other claim or a transaction without that output.
@@ -441,8 +525,10 @@ pub fn claims(
 ) -> Result<Vec<Claim>, OnchainError> {
     match spend {
         Spend::Mutual | Spend::Unknown => Ok(Vec::new()),
-        Spend::Local { number } => local_claims(state, keys, *number, tx, preimages),
-        Spend::RemoteCurrent { number } => remote_claims(state, keys, *number, tx, preimages),
+        Spend::Local { number } => local::local_claims(state, keys, *number, tx, preimages),
+        Spend::RemoteCurrent { number } => {
+            remote::remote_claims(state, keys, *number, tx, preimages)
+        }
         Spend::RemoteRevoked {
             number,
             per_commitment_secret,
@@ -455,257 +541,4 @@ pub fn claims(
             &known_htlcs(state),
         ),
     }
-}
-
-fn local_claims(
-    state: &ChannelState,
-    keys: &KeyMaterial,
-    number: u64,
-    tx: &Transaction,
-    preimages: &HashMap<[u8; 32], [u8; 32]>,
-) -> Result<Vec<Claim>, OnchainError> {
-    let c = state
-        .commitments
-        .as_ref()
-        .ok_or(OnchainError::NoCommitments)?;
-    if c.local.number != number {
-        return Err(OnchainError::UnknownCommitment { number });
-    }
-    let ct = build_local(keys, &state.setup, &c.local.spec, number)?;
-    let d = &ct.description;
-    let txid = tx.compute_txid();
-    let point = d.keys.per_commitment_point;
-    let delayed_privkey = keys.signer.private_key(SigningKey::Delayed {
-        per_commitment_point: point,
-    })?;
-    let htlc_privkey = keys.signer.private_key(SigningKey::Htlc {
-        per_commitment_point: point,
-    })?;
-    let mut out = Vec::new();
-    if let Some(vout) = ct.to_local_output() {
-        out.push(Claim {
-            outpoint: OutPoint::new(txid, vout),
-            value_sat: ct.tx.output[vout as usize].value.to_sat(),
-            kind: ClaimKind::LocalDelayed,
-            csv: d.to_self_delay,
-            cltv: 0,
-            how: How::Delayed {
-                revocation_key: d.keys.revocation_key,
-                to_self_delay: d.to_self_delay,
-                delayed_privkey,
-            },
-        });
-    }
-    let htlc_txs = ct.htlc_txs()?;
-    if htlc_txs.len() != c.local.remote_htlc_sigs.len() {
-        return Err(OnchainError::HtlcSignatureCount {
-            expected: htlc_txs.len(),
-            got: c.local.remote_htlc_sigs.len(),
-        });
-    }
-    for (h, remote_sig) in htlc_txs.into_iter().zip(&c.local.remote_htlc_sigs) {
-        let hash = h.htlc.payment_hash;
-        let (kind, cltv, preimage) = match h.htlc.direction {
-            HtlcDirection::Offered => (
-                ClaimKind::HtlcTimeout {
-                    payment_hash: hash.0,
-                },
-                h.htlc.cltv_expiry,
-                None,
-            ),
-            HtlcDirection::Received => match preimage_for(preimages, &hash) {
-                Some(p) => (
-                    ClaimKind::HtlcSuccess {
-                        payment_hash: hash.0,
-                    },
-                    0,
-                    Some(p),
-                ),
-                // Without the preimage the peer takes it back after the expiry.
-                None => continue,
-            },
-        };
-        out.push(Claim {
-            outpoint: h.tx.input[0].previous_output,
-            value_sat: h.htlc_value_sat,
-            kind,
-            csv: anchors_csv(d.channel_type),
-            cltv,
-            how: How::HtlcTx {
-                htlc_tx: Box::new(h),
-                remote_sig: *remote_sig,
-                htlc_privkey,
-                preimage,
-                delayed_privkey,
-                revocation_key: d.keys.revocation_key,
-                to_self_delay: d.to_self_delay,
-            },
-        });
-    }
-    Ok(out)
-}
-
-fn remote_claims(
-    state: &ChannelState,
-    keys: &KeyMaterial,
-    number: u64,
-    tx: &Transaction,
-    preimages: &HashMap<[u8; 32], [u8; 32]>,
-) -> Result<Vec<Claim>, OnchainError> {
-    let c = state
-        .commitments
-        .as_ref()
-        .ok_or(OnchainError::NoCommitments)?;
-    let r = std::iter::once(&c.remote)
-        .chain(&c.remote_waiting)
-        .find(|r| r.number == number)
-        .ok_or(OnchainError::UnknownCommitment { number })?;
-    let ct = build_remote(&state.setup, &r.spec, r.number, &r.point)?;
-    let d = &ct.description;
-    let txid = tx.compute_txid();
-    let channel_type = d.channel_type;
-    let mut out = Vec::new();
-    if let Some(vout) = ct.to_remote_output() {
-        out.push(to_remote_claim(keys, channel_type, txid, vout, tx)?);
-    }
-    let htlc_privkey = keys.signer.private_key(SigningKey::Htlc {
-        per_commitment_point: r.point,
-    })?;
-    for (htlc, vout) in d.htlcs.iter().zip(&ct.htlc_output_index) {
-        let Some(vout) = vout else { continue };
-        let hash = htlc.payment_hash;
-        let (kind, cltv, preimage) = match htlc.direction {
-            // Received by the peer: we offered it, and take it back after the expiry.
-            HtlcDirection::Received => (
-                ClaimKind::RemoteHtlcTimeout {
-                    payment_hash: hash.0,
-                },
-                htlc.cltv_expiry,
-                None,
-            ),
-            HtlcDirection::Offered => match preimage_for(preimages, &hash) {
-                Some(p) => (
-                    ClaimKind::RemoteHtlcPreimage {
-                        payment_hash: hash.0,
-                    },
-                    0,
-                    Some(p),
-                ),
-                None => continue,
-            },
-        };
-        out.push(Claim {
-            outpoint: OutPoint::new(txid, *vout),
-            value_sat: ct.tx.output[*vout as usize].value.to_sat(),
-            kind,
-            csv: anchors_csv(channel_type),
-            cltv,
-            how: How::RemoteHtlc {
-                channel_type,
-                keys: d.keys,
-                htlc: *htlc,
-                htlc_privkey,
-                preimage,
-            },
-        });
-    }
-    Ok(out)
-}
-
-fn to_remote_claim(
-    keys: &KeyMaterial,
-    channel_type: ChannelType,
-    txid: bitcoin::Txid,
-    vout: u32,
-    tx: &Transaction,
-) -> Result<Claim, OnchainError> {
-    Ok(Claim {
-        outpoint: OutPoint::new(txid, vout),
-        value_sat: tx.output[vout as usize].value.to_sat(),
-        kind: ClaimKind::ToRemote,
-        csv: anchors_csv(channel_type),
-        cltv: 0,
-        how: How::ToRemote {
-            channel_type,
-            payment_privkey: keys.signer.private_key(SigningKey::Payment)?,
-        },
-    })
-}
-
-/// Everything on the peer's revoked commitment `number` (`tx`), whose secret it revealed:
-/// its `to_local` and every HTLC output, with the revocation key, and our `to_remote`.
-/// HTLC outputs are recognised by script among `htlcs` ([`known_htlcs`], plus whatever
-/// archive of settled HTLCs the caller keeps); an HTLC output not among them is not claimed.
-///
-/// # Errors
-/// [`OnchainError::NotRevoked`] when `per_commitment_secret` is not that commitment's.
-pub fn revoked_claims(
-    state: &ChannelState,
-    keys: &KeyMaterial,
-    tx: &Transaction,
-    number: u64,
-    per_commitment_secret: &[u8; 32],
-    htlcs: &[KnownHtlc],
-) -> Result<Vec<Claim>, OnchainError> {
-    let c = state
-        .commitments
-        .as_ref()
-        .ok_or(OnchainError::NoCommitments)?;
-    if c.revocations.secret_for_commitment(number).ok() != Some(*per_commitment_secret) {
-        return Err(OnchainError::NotRevoked { number });
-    }
-    let params = parameters(&state.setup)?;
-    let ct = params.channel_type;
-    let point = per_commitment_point(per_commitment_secret)?;
-    let k = params.commitment_keys(Side::Counterparty, &point)?;
-    let revocation_privkey = keys.signer.private_key(SigningKey::Revocation {
-        per_commitment_secret: *per_commitment_secret,
-    })?;
-    let delay = params.counterparty_to_self_delay;
-    let to_local = p2wsh(&to_local_script(
-        &k.revocation_key,
-        delay,
-        &k.local_delayed_key,
-    ));
-    let to_remote = crate::bolt3::scripts::to_remote_script_pubkey(ct, &k.remote_payment_key);
-    let txid = tx.compute_txid();
-    let mut out = Vec::new();
-    for (vout, o) in tx.output.iter().enumerate() {
-        let vout = vout as u32;
-        if o.script_pubkey == to_local {
-            out.push(Claim {
-                outpoint: OutPoint::new(txid, vout),
-                value_sat: o.value.to_sat(),
-                kind: ClaimKind::RevokedToLocal,
-                csv: 0,
-                cltv: 0,
-                how: How::RevokedDelayed {
-                    revocation_privkey,
-                    to_self_delay: delay,
-                    local_delayed_key: k.local_delayed_key,
-                },
-            });
-        } else if o.script_pubkey == to_remote {
-            out.push(to_remote_claim(keys, ct, txid, vout, tx)?);
-        }
-    }
-    for (vout, htlc) in htlc_outputs(ct, &k, tx, htlcs) {
-        out.push(Claim {
-            outpoint: OutPoint::new(txid, vout),
-            value_sat: tx.output[vout as usize].value.to_sat(),
-            kind: ClaimKind::RevokedHtlc {
-                payment_hash: htlc.payment_hash.0,
-            },
-            csv: 0,
-            cltv: 0,
-            how: How::RevokedHtlc {
-                channel_type: ct,
-                keys: k,
-                htlc,
-                revocation_privkey,
-            },
-        });
-    }
-    out.sort_by_key(|c| c.outpoint.vout);
-    Ok(out)
 }

@@ -1,0 +1,101 @@
+//! The peer's current commitment on chain: our `to_remote`, and its HTLC outputs spent
+//! directly with our HTLC key (no second stage: nothing of ours is delayed there).
+
+use std::collections::HashMap;
+
+use bitcoin::{OutPoint, Transaction};
+
+use crate::bolt3::sign::SigningKey;
+use crate::bolt3::{ChannelType, HtlcDirection};
+use crate::channel::commitments::build_remote;
+use crate::channel::{ChannelState, KeyMaterial};
+
+use super::{anchors_csv, preimage_for, Claim, ClaimKind, How};
+use crate::onchain::OnchainError;
+
+pub(super) fn remote_claims(
+    state: &ChannelState,
+    keys: &KeyMaterial,
+    number: u64,
+    tx: &Transaction,
+    preimages: &HashMap<[u8; 32], [u8; 32]>,
+) -> Result<Vec<Claim>, OnchainError> {
+    let c = state
+        .commitments
+        .as_ref()
+        .ok_or(OnchainError::NoCommitments)?;
+    let r = std::iter::once(&c.remote)
+        .chain(&c.remote_waiting)
+        .find(|r| r.number == number)
+        .ok_or(OnchainError::UnknownCommitment { number })?;
+    let ct = build_remote(&state.setup, &r.spec, r.number, &r.point)?;
+    let d = &ct.description;
+    let txid = tx.compute_txid();
+    let channel_type = d.channel_type;
+    let mut out = Vec::new();
+    if let Some(vout) = ct.to_remote_output() {
+        out.push(to_remote_claim(keys, channel_type, txid, vout, tx)?);
+    }
+    let htlc_privkey = keys.signer.private_key(SigningKey::Htlc {
+        per_commitment_point: r.point,
+    })?;
+    for (htlc, vout) in d.htlcs.iter().zip(&ct.htlc_output_index) {
+        let Some(vout) = vout else { continue };
+        let hash = htlc.payment_hash;
+        let (kind, cltv, preimage) = match htlc.direction {
+            // Received by the peer: we offered it, and take it back after the expiry.
+            HtlcDirection::Received => (
+                ClaimKind::RemoteHtlcTimeout {
+                    payment_hash: hash.0,
+                },
+                htlc.cltv_expiry,
+                None,
+            ),
+            HtlcDirection::Offered => match preimage_for(preimages, &hash) {
+                Some(p) => (
+                    ClaimKind::RemoteHtlcPreimage {
+                        payment_hash: hash.0,
+                    },
+                    0,
+                    Some(p),
+                ),
+                None => continue,
+            },
+        };
+        out.push(Claim {
+            outpoint: OutPoint::new(txid, *vout),
+            value_sat: ct.tx.output[*vout as usize].value.to_sat(),
+            kind,
+            csv: anchors_csv(channel_type),
+            cltv,
+            how: How::RemoteHtlc {
+                channel_type,
+                keys: d.keys,
+                htlc: *htlc,
+                htlc_privkey,
+                preimage,
+            },
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn to_remote_claim(
+    keys: &KeyMaterial,
+    channel_type: ChannelType,
+    txid: bitcoin::Txid,
+    vout: u32,
+    tx: &Transaction,
+) -> Result<Claim, OnchainError> {
+    Ok(Claim {
+        outpoint: OutPoint::new(txid, vout),
+        value_sat: tx.output[vout as usize].value.to_sat(),
+        kind: ClaimKind::ToRemote,
+        csv: anchors_csv(channel_type),
+        cltv: 0,
+        how: How::ToRemote {
+            channel_type,
+            payment_privkey: keys.signer.private_key(SigningKey::Payment)?,
+        },
+    })
+}
