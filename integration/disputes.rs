@@ -325,6 +325,15 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str, restart_hub: bool)
     let bob = start(&tmp.path().join("bob"), Some(&alice)).await;
     fund(&alice).await;
     fund(&hub).await;
+    // On anchors channels HTLC transactions take their fee from the wallet: bob needs coins
+    // (a block reward, whatever the halvings left of it).
+    let addr = bob.new_address().await;
+    alice.mine(1, &addr).await;
+    alice.mine(100, &burn_address()).await;
+    mine_until(&alice, "bob's coins matured", async || {
+        confirmed(&bob).await > 0
+    })
+    .await;
     let a_id = open_active(&alice, &hub, CAPACITY_SAT, 200_000_000, channel_type).await;
     let b_id = open_active(&hub, &bob, CAPACITY_SAT, 300_000_000, channel_type).await;
 
@@ -771,4 +780,9 @@ async fn the_cheaters_htlc_transaction_is_taken_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reorg_of_the_cheat_and_the_justice_is_still_punished() {
     cheat_with_htlcs_both_ways(false, true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_close_with_htlcs_both_ways_anchors() {
+    force_close_with_htlcs_both_ways("anchors", false).await;
 }

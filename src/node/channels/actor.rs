@@ -91,6 +91,8 @@ pub(super) struct Actor {
     pub attach: Option<(u32, Vec<StoreOp>)>,
     /// Where the monitor found closed channels' outputs spent (see `monitor`).
     pub spenders: super::monitor::Spenders,
+    /// What the monitor last broadcast for each claim, to bump it (see `monitor::fees`).
+    pub broadcasts: super::monitor::Broadcasts,
 }
 
 /// The manager before the peer manager exists: [`Starter::start`] runs it.
@@ -151,6 +153,7 @@ impl Starter {
             router,
             attach: None,
             spenders: Default::default(),
+            broadcasts: Default::default(),
         };
         vec![
             tokio::spawn(actor.run(self.rx, shutdown.clone())),

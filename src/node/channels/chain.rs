@@ -53,8 +53,10 @@ struct Watch {
     /// Opener before confirmation: the funding transaction to (re)broadcast.
     funding_tx: Option<Transaction>,
     awaiting_ready: bool,
-    /// Our agreed mutual close, to broadcast again until it confirms.
+    /// Our agreed mutual close or our commitment, to broadcast again until it confirms.
     closing_tx: Option<Transaction>,
+    /// `closing_tx` is our commitment (a force close): it may need a CPFP child.
+    forced: bool,
 }
 
 impl Actor {
@@ -96,13 +98,14 @@ impl Actor {
                         Phase::Closing { tx } | Phase::ForceClosing { tx } => Some(tx.clone()),
                         _ => None,
                     },
+                    forced: matches!(s.phase, Phase::ForceClosing { .. }),
                 })
             })
             .collect();
         for w in watches {
             self.input(w.idx, Input::Tick { height }).await;
             self.force_close_if_htlc_at_risk(w.idx, height).await;
-            self.watch(w).await?;
+            self.watch(w, height).await?;
         }
         self.monitor(height).await;
         Ok(())
@@ -129,7 +132,7 @@ impl Actor {
         }
     }
 
-    async fn watch(&mut self, w: Watch) -> Result<(), ChainError> {
+    async fn watch(&mut self, w: Watch, height: u32) -> Result<(), ChainError> {
         let chain = self.cfg.chain.clone();
         for tx in w.funding_tx.iter().chain(w.closing_tx.iter()) {
             // A crash may have fallen between the persist and the broadcast.
@@ -138,6 +141,11 @@ impl Actor {
                     tracing::warn!(channel = w.idx, txid = %tx.compute_txid(), error = %e,
                         "broadcast failed; retrying next block");
                 }
+            }
+        }
+        if let (true, Some(commitment)) = (w.forced, &w.closing_tx) {
+            if let Err(e) = self.bump_commitment(w.idx, height, commitment).await {
+                tracing::debug!(channel = w.idx, error = %e, "commitment not bumped");
             }
         }
         let Some(funding) = chain.transaction(&w.outpoint.txid).await? else {

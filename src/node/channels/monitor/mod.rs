@@ -17,8 +17,10 @@
 //!  everything spent `resolution_depth` deep -> Input::Resolved with the summary (`summary`)
 //! ```
 //!
-//! Fees: each claim pays the chain's estimate for its size (`SPEND_VBYTES`).
+//! Fees (`fees`): the chain's estimate, doubled as a claim's deadline nears; anchors HTLC
+//! transactions take a wallet coin, and our commitment a CPFP child when it pays too little.
 
+mod fees;
 mod outputs;
 mod summary;
 mod upstream;
@@ -28,24 +30,20 @@ use std::collections::{HashMap, VecDeque};
 use bitcoin::{Transaction, Txid};
 
 use super::actor::Actor;
-use crate::bolt3::spend::Destination;
 use crate::chain::ChainError;
 use crate::channel::{ChannelState, Input, KeyMaterial};
 use crate::onchain::{
-    claims, claims_for_second_stage, classify, justice_tx, known_htlcs, revoked_claims, Claim,
+    claims, claims_for_second_stage, classify, known_htlcs, preimages_in, revoked_claims, Claim,
     ClaimKind, KnownHtlc, Spend,
 };
 use crate::store::{channels as q, payments as pq};
 
+pub(super) use fees::Broadcasts;
 use outputs::OutputState;
 pub(super) use outputs::Spenders;
 
 /// Confirmations after which a spend is final for us, unless the config says otherwise.
 pub const DEFAULT_RESOLUTION_DEPTH: u32 = 6;
-/// Virtual size we pay for: a one-input, one-output P2WSH spend, and what each further input
-/// of a justice transaction adds.
-const SPEND_VBYTES: u64 = 160;
-const JUSTICE_INPUT_VBYTES: u64 = 110;
 
 /// One output we watched this round, for the upstream decisions and the summary.
 pub(super) struct Watched {
@@ -260,14 +258,13 @@ impl Actor {
             }
         }
         if !justice.is_empty() {
-            let vbytes = SPEND_VBYTES + JUSTICE_INPUT_VBYTES * (justice.len() as u64 - 1);
-            let dest = self.destination(state, vbytes).await;
-            match justice_tx(&justice, &dest) {
-                Ok(tx) => self.claim_broadcast(idx, "justice", &tx).await,
-                Err(e) => {
-                    tracing::error!(channel = idx, error = %e, "cannot build the justice transaction")
-                }
-            }
+            let spend_txid = state
+                .funding_spend
+                .as_ref()
+                .map(|t| t.compute_txid())
+                .unwrap_or(justice[0].outpoint.txid);
+            self.broadcast_justice(idx, height, confirmed_at, spend_txid, state, &justice)
+                .await?;
         }
         Ok(round)
     }
@@ -288,29 +285,8 @@ impl Actor {
         if height + 1 < c.earliest_block(parent_at.max(confirmed_at)) {
             return Ok(());
         }
-        let dest = self.destination(state, SPEND_VBYTES).await;
-        match c.spend(&dest) {
-            Ok(tx) => self.claim_broadcast(idx, kind_name(&c.kind), &tx).await,
-            Err(e) => tracing::warn!(channel = idx, kind = kind_name(&c.kind), error = %e,
-                "claim not built"),
-        }
-        Ok(())
-    }
-
-    /// Our wallet script, paying the chain's fee estimate for `vbytes`.
-    async fn destination(&self, state: &ChannelState, vbytes: u64) -> Destination {
-        let per_vb = self
-            .cfg
-            .wallet
-            .fee_rate(None)
+        self.broadcast_claim(idx, height, confirmed_at, state, c)
             .await
-            .map(|r| r.sat_per_vb().ceil() as u64)
-            .unwrap_or(2)
-            .max(1);
-        Destination {
-            script_pubkey: state.setup.shutdown_script.clone(),
-            fee_sat: vbytes * per_vb,
-        }
     }
 
     /// The recorded funding spend is not (or no longer) confirmed: a reorg. Another spend may
@@ -356,13 +332,20 @@ impl Actor {
             .map(|b| b.height))
     }
 
-    async fn claim_broadcast(&mut self, idx: u32, what: &str, tx: &Transaction) {
+    /// `true` when the transaction is in the mempool (or a block) now: sent, or already there.
+    async fn claim_broadcast(&mut self, idx: u32, what: &str, tx: &Transaction) -> bool {
         let txid = tx.compute_txid();
         match self.cfg.chain.broadcast(tx).await {
-            Ok(_) => tracing::info!(channel = idx, %txid, what, "claim broadcast"),
-            // Already in the mempool or a block, or a conflict with a claim of the same output
-            // that is: fine, the next block looks again.
-            Err(e) => tracing::debug!(channel = idx, %txid, what, error = %e, "claim not accepted"),
+            Ok(_) => {
+                tracing::info!(channel = idx, %txid, what, "claim broadcast");
+                true
+            }
+            // Already there, or a conflict with a version of the claim in the mempool, or
+            // not valid yet: the next block looks again.
+            Err(e) => {
+                tracing::debug!(channel = idx, %txid, what, error = %e, "claim not accepted");
+                self.chain_has(&txid).await.unwrap_or(false)
+            }
         }
     }
 
@@ -407,25 +390,6 @@ fn offered_hashes(state: &ChannelState) -> Vec<[u8; 32]> {
         .collect();
     out.sort_unstable();
     out.dedup();
-    out
-}
-
-/// Preimages of `hashes` among the witness items of `tx` (an HTLC-success transaction or a
-/// direct preimage spend puts the preimage on the witness stack).
-fn preimages_in(tx: &Transaction, hashes: &[[u8; 32]]) -> Vec<([u8; 32], [u8; 32])> {
-    use bitcoin::hashes::{sha256, Hash};
-    let mut out = Vec::new();
-    for input in &tx.input {
-        for item in input.witness.iter() {
-            let Ok(preimage) = <[u8; 32]>::try_from(item) else {
-                continue;
-            };
-            let hash = sha256::Hash::hash(&preimage).to_byte_array();
-            if hashes.contains(&hash) {
-                out.push((hash, preimage));
-            }
-        }
-    }
     out
 }
 
