@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::net::PeerLimits;
 use crate::payments::FeePolicy;
+use crate::tower::TowerAddr;
 
 /// The config file's name inside the data directory.
 pub const CONFIG_FILE: &str = "chanhub.toml";
@@ -50,6 +51,8 @@ pub enum ConfigError {
     Policy(String),
     #[error("dev_manual_htlcs is for regtest only, not {0}")]
     DevManualHtlcsNeedsRegtest(Network),
+    #[error("watchtower: {0}")]
+    Watchtower(String),
 }
 
 /// How log lines are written to stderr.
@@ -115,6 +118,10 @@ pub struct NodeArgs {
     /// text (default) or json.
     #[arg(long)]
     pub log_format: Option<String>,
+    /// A watchtower (`chanhub tower`) to hand the justice transaction of every revoked state
+    /// to, as NODE_ID@HOST:PORT.
+    #[arg(long)]
+    pub watchtower: Option<String>,
 }
 
 /// The contents of `DIR/chanhub.toml`; the same keys as the flags, in `snake_case`.
@@ -142,6 +149,8 @@ pub struct FileConfig {
     /// Regtest only: the node neither forwards nor settles incoming HTLCs by itself; tests
     /// drive them by hand (with `dev_api`), e.g. HTLCs with made-up onions. Off unless set.
     pub dev_manual_htlcs: Option<bool>,
+    /// A watchtower as NODE_ID@HOST:PORT (see [`NodeArgs::watchtower`]).
+    pub watchtower: Option<String>,
 }
 
 /// The `[policy]` table of `chanhub.toml`; unset keys keep [`FeePolicy::default`].
@@ -237,6 +246,8 @@ pub struct NodeConfig {
     pub policy: FeePolicy,
     /// The HTLC router leaves incoming HTLCs alone (see [`FileConfig::dev_manual_htlcs`]).
     pub dev_manual_htlcs: bool,
+    /// Where revoked states' justice transactions are uploaded; `None`: no watchtower.
+    pub watchtower: Option<TowerAddr>,
 }
 
 /// Parses a network name the way users write it.
@@ -250,6 +261,56 @@ pub fn parse_network(s: &str) -> Result<Network, ConfigError> {
     }
 }
 
+/// The chain flags of one source (the command line or the config file).
+#[derive(Debug, Clone, Default)]
+pub struct BitcoindFlags {
+    pub url: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub cookie: Option<PathBuf>,
+}
+
+/// The external chain named by the flags over the file (`None`: none named). Shared by
+/// `chanhub node` and `chanhub tower`.
+pub fn resolve_bitcoind(
+    flags: BitcoindFlags,
+    file: BitcoindFlags,
+) -> Result<Option<BitcoindConfig>, ConfigError> {
+    // Credentials are taken as a group from whichever source names the RPC URL, so a
+    // cookie in the file does not silently combine with a user given on the command line.
+    let from_flags = flags.url.is_some()
+        || flags.user.is_some()
+        || flags.password.is_some()
+        || flags.cookie.is_some();
+    let (url, user, password, cookie) = if from_flags {
+        (
+            flags.url.or(file.url),
+            flags.user,
+            flags.password,
+            flags.cookie,
+        )
+    } else {
+        (file.url, file.user, file.password, file.cookie)
+    };
+    let bitcoind = match url {
+        None if user.is_some() || password.is_some() || cookie.is_some() => {
+            return Err(ConfigError::RpcAuthWithoutUrl)
+        }
+        None => None,
+        Some(url) => {
+            let auth = match (user, password, cookie) {
+                (Some(user), Some(password), None) => BitcoindAuth::UserPass { user, password },
+                (None, None, Some(cookie)) => BitcoindAuth::Cookie(cookie),
+                (None, None, None) => return Err(ConfigError::MissingRpcAuth),
+                (_, _, Some(_)) => return Err(ConfigError::ConflictingRpcAuth),
+                _ => return Err(ConfigError::IncompleteUserPass),
+            };
+            Some(BitcoindConfig { url, auth })
+        }
+    };
+    Ok(bitcoind)
+}
+
 impl NodeConfig {
     /// Merges flags over the file; flags win field by field.
     pub fn resolve(flags: NodeArgs, file: FileConfig) -> Result<Self, ConfigError> {
@@ -261,43 +322,20 @@ impl NodeConfig {
             Some(f) => f.parse()?,
             None => LogFormat::Text,
         };
-        // Credentials are taken as a group from whichever source names the RPC URL, so a
-        // cookie in the file does not silently combine with a user given on the command line.
-        let from_flags = flags.bitcoind_rpc.is_some()
-            || flags.bitcoind_user.is_some()
-            || flags.bitcoind_password.is_some()
-            || flags.bitcoind_cookie.is_some();
-        let (url, user, password, cookie) = if from_flags {
-            (
-                flags.bitcoind_rpc.or(file.bitcoind_rpc),
-                flags.bitcoind_user,
-                flags.bitcoind_password,
-                flags.bitcoind_cookie,
-            )
-        } else {
-            (
-                file.bitcoind_rpc,
-                file.bitcoind_user,
-                file.bitcoind_password,
-                file.bitcoind_cookie,
-            )
-        };
-        let bitcoind = match url {
-            None if user.is_some() || password.is_some() || cookie.is_some() => {
-                return Err(ConfigError::RpcAuthWithoutUrl)
-            }
-            None => None,
-            Some(url) => {
-                let auth = match (user, password, cookie) {
-                    (Some(user), Some(password), None) => BitcoindAuth::UserPass { user, password },
-                    (None, None, Some(cookie)) => BitcoindAuth::Cookie(cookie),
-                    (None, None, None) => return Err(ConfigError::MissingRpcAuth),
-                    (_, _, Some(_)) => return Err(ConfigError::ConflictingRpcAuth),
-                    _ => return Err(ConfigError::IncompleteUserPass),
-                };
-                Some(BitcoindConfig { url, auth })
-            }
-        };
+        let bitcoind = resolve_bitcoind(
+            BitcoindFlags {
+                url: flags.bitcoind_rpc,
+                user: flags.bitcoind_user,
+                password: flags.bitcoind_password,
+                cookie: flags.bitcoind_cookie,
+            },
+            BitcoindFlags {
+                url: file.bitcoind_rpc,
+                user: file.bitcoind_user,
+                password: file.bitcoind_password,
+                cookie: file.bitcoind_cookie,
+            },
+        )?;
         if bitcoind.is_none() && network != Network::Regtest {
             return Err(ConfigError::EmbeddedNeedsRegtest(network));
         }
@@ -305,6 +343,11 @@ impl NodeConfig {
         if dev_manual_htlcs && network != Network::Regtest {
             return Err(ConfigError::DevManualHtlcsNeedsRegtest(network));
         }
+        let watchtower = flags
+            .watchtower
+            .or(file.watchtower)
+            .map(|w| w.parse::<TowerAddr>().map_err(ConfigError::Watchtower))
+            .transpose()?;
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -326,6 +369,7 @@ impl NodeConfig {
             dev_api: file.dev_api.unwrap_or(false),
             policy: file.policy.unwrap_or_default().resolve()?,
             dev_manual_htlcs,
+            watchtower,
         })
     }
 

@@ -91,6 +91,7 @@ async fn start_with(
         dev_api: false,
         policy: chanhub::payments::FeePolicy::default(),
         dev_manual_htlcs: manual_htlcs,
+        watchtower: None,
     };
     let node = Node::start(config).await.expect("node starts");
     let token = std::fs::read_to_string(&node.node_json.api_token_file).unwrap();
