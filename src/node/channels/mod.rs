@@ -18,6 +18,7 @@ mod handler;
 mod monitor;
 mod policy;
 mod router;
+mod tower;
 mod view;
 
 use bitcoin::secp256k1::PublicKey;
@@ -32,6 +33,7 @@ use crate::wire::Message;
 
 pub use actor::{spawn, ManagerConfig, Starter};
 pub use handler::ChannelPeerHandler;
+pub use tower::TowerWake;
 pub use view::{ChannelInfo, ChannelStatus};
 
 /// An event of one channel, as the API's event stream and the tests see it.
