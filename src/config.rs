@@ -501,6 +501,26 @@ mod tests {
     }
 
     #[test]
+    fn the_watchtower_comes_from_the_flag_or_the_file() {
+        const ID: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.watchtower, None);
+        let file: FileConfig =
+            toml::from_str(&format!("watchtower = \"{ID}@127.0.0.1:9911\"\n")).unwrap();
+        let c = NodeConfig::resolve(flags(), file.clone()).unwrap();
+        assert_eq!(c.watchtower.unwrap().addr, "127.0.0.1:9911");
+        let mut f = flags();
+        f.watchtower = Some(format!("{ID}@10.0.0.1:1"));
+        let c = NodeConfig::resolve(f, file).unwrap();
+        assert_eq!(c.watchtower.unwrap().addr, "10.0.0.1:1", "the flag wins");
+        let mut f = flags();
+        f.watchtower = Some("nobody@127.0.0.1:9911".into());
+        let e = NodeConfig::resolve(f, FileConfig::default()).unwrap_err();
+        assert!(matches!(e, ConfigError::Watchtower(_)), "{e}");
+        assert!(toml::from_str::<FileConfig>("watch_tower = \"x\"").is_err());
+    }
+
+    #[test]
     fn unknown_keys_and_values_are_refused() {
         assert!(toml::from_str::<FileConfig>("apii = \"x\"").is_err());
         let mut f = flags();

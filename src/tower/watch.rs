@@ -220,3 +220,122 @@ pub async fn rebroadcast(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tower::blob::seal;
+    use crate::tower::store::{Quota, MIGRATIONS};
+    use bitcoin::absolute::LockTime;
+    use bitcoin::block::{Header, Version as BlockVersion};
+    use bitcoin::hashes::Hash;
+    use bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use bitcoin::transaction::Version;
+    use bitcoin::{
+        Amount, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn,
+        TxMerkleNode, TxOut, Witness,
+    };
+
+    fn tx(spending: OutPoint, value: u64) -> Transaction {
+        Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: spending,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(value),
+                script_pubkey: ScriptBuf::new(),
+            }],
+        }
+    }
+
+    fn block(txs: Vec<Transaction>) -> Block {
+        Block {
+            header: Header {
+                version: BlockVersion::TWO,
+                prev_blockhash: BlockHash::all_zeros(),
+                merkle_root: TxMerkleNode::all_zeros(),
+                time: 0,
+                bits: CompactTarget::from_consensus(0x207fffff),
+                nonce: 0,
+            },
+            txdata: txs,
+        }
+    }
+
+    fn at(height: u32) -> BlockRef {
+        BlockRef {
+            height,
+            hash: BlockHash::from_byte_array([height as u8; 32]),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_breach_in_a_block_opens_its_blob_and_the_justice_confirms_later() {
+        let store = Store::open_in_memory_with_schema(MIGRATIONS).unwrap();
+        let client = SecretKey::from_slice(&[1; 32])
+            .unwrap()
+            .public_key(&Secp256k1::new());
+        let breach = tx(
+            OutPoint::new(bitcoin::Txid::from_byte_array([7; 32]), 0),
+            1000,
+        );
+        let breach_txid = breach.compute_txid();
+        let justice = tx(OutPoint::new(breach_txid, 0), 900);
+        // A blob under the right hint that does not spend the breach is not broadcast.
+        let stray = tx(OutPoint::new(bitcoin::Txid::from_byte_array([8; 32]), 0), 5);
+        let other = SecretKey::from_slice(&[2; 32])
+            .unwrap()
+            .public_key(&Secp256k1::new());
+        let hint = Hint::of(&breach_txid);
+        let (j, s) = (
+            seal(&breach_txid, &justice).unwrap(),
+            seal(&breach_txid, &stray).unwrap(),
+        );
+        store
+            .write(move |c| {
+                q::store_blob(c, &client, &hint, &j, Quota::default())?;
+                q::store_blob(c, &other, &hint, &s, Quota::default())?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+
+        let unrelated = tx(OutPoint::new(bitcoin::Txid::from_byte_array([9; 32]), 1), 1);
+        scan(&store, block(vec![unrelated.clone()]), at(10))
+            .await
+            .unwrap();
+        let pending = store
+            .call(|c| q::unconfirmed_justice(c, 10, GIVE_UP_DEPTH))
+            .await
+            .unwrap();
+        assert!(pending.is_empty(), "no breach, nothing opened");
+
+        scan(&store, block(vec![unrelated, breach.clone()]), at(11))
+            .await
+            .unwrap();
+        let pending = store
+            .call(|c| q::unconfirmed_justice(c, 11, GIVE_UP_DEPTH))
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 1, "{pending:?}");
+        assert_eq!(pending[0].tx, justice);
+        assert_eq!(pending[0].breach_txid, breach_txid);
+        assert_eq!(pending[0].client, client);
+        assert_eq!(store.call(q::tip).await.unwrap(), Some(at(11)));
+
+        // Scanning the same block again (a restart rewinds) changes nothing.
+        scan(&store, block(vec![breach]), at(11)).await.unwrap();
+        assert_eq!(store.call(q::list_justice).await.unwrap().len(), 1);
+
+        scan(&store, block(vec![justice.clone()]), at(12))
+            .await
+            .unwrap();
+        let all = store.call(q::list_justice).await.unwrap();
+        assert_eq!(all, vec![(justice.compute_txid(), Some(12))]);
+    }
+}
