@@ -40,6 +40,9 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// How often the queue is looked at without being woken.
     pub idle_poll: Duration,
+    /// An idle connection is closed after this (the tower closes silent clients after 5 min);
+    /// the next upload dials again.
+    pub idle_close: Duration,
 }
 
 impl ClientConfig {
@@ -53,6 +56,7 @@ impl ClientConfig {
             backoff_max: Duration::from_secs(300),
             timeout: Duration::from_secs(30),
             idle_poll: Duration::from_secs(10),
+            idle_close: Duration::from_secs(120),
         }
     }
 }
@@ -82,6 +86,7 @@ pub async fn run(
     let mut conn: Option<Conn<TcpStream>> = None;
     let mut delay = cfg.backoff_min;
     let mut failing = false;
+    let mut last_used = tokio::time::Instant::now();
     loop {
         let limit = cfg.batch;
         let batch = match store.call(move |c| q::pending(c, limit)).await {
@@ -92,8 +97,14 @@ pub async fn run(
             }
         };
         let pause = if batch.is_empty() {
+            if conn.is_some() && last_used.elapsed() >= cfg.idle_close {
+                if let Some(c) = conn.take() {
+                    c.close().await;
+                }
+            }
             cfg.idle_poll
         } else {
+            last_used = tokio::time::Instant::now();
             match send_batch(&cfg, &store, &mut conn, &batch).await {
                 Ok(()) => {
                     if failing {

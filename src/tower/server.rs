@@ -9,7 +9,9 @@
 //!
 //! What a connection may cost: setup within [`ServerConfig::setup_timeout`], at most
 //! [`ServerConfig::max_connections`] at a time (past it a connection is closed at once), one
-//! message of at most 65535 bytes buffered, and one store write in flight.
+//! message of at most 65535 bytes buffered, and one store write in flight. A client that sends
+//! nothing for [`ServerConfig::idle_timeout`], or does not read our acks for
+//! [`ServerConfig::idle_timeout`], gives its slot back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +43,8 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// From TCP accept to the client's `init`.
     pub setup_timeout: Duration,
+    /// Silence from the client (or a write to it that does not drain) that ends a session.
+    pub idle_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -51,6 +55,7 @@ impl ServerConfig {
             quota,
             max_connections: 256,
             setup_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -119,11 +124,15 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     loop {
         let bytes = tokio::select! {
             _ = crate::net::stopped(&mut shutdown) => break,
-            r = conn.recv() => match r {
-                Ok(b) => b,
-                Err(e) => {
+            r = tokio::time::timeout(cfg.idle_timeout, conn.recv()) => match r {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => {
                     tracing::info!(%client, reason = %e, "tower: client disconnected");
                     return;
+                }
+                Err(_) => {
+                    tracing::info!(%client, "tower: client idle; closing");
+                    break;
                 }
             },
         };
@@ -160,12 +169,17 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let Some(reply) = reply else { continue };
         match reply {
-            Ok(bytes) => {
-                if let Err(e) = conn.send(&bytes).await {
+            Ok(bytes) => match tokio::time::timeout(cfg.idle_timeout, conn.send(&bytes)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
                     tracing::info!(%client, error = %e, "tower: client gone");
                     return;
                 }
-            }
+                Err(_) => {
+                    tracing::info!(%client, "tower: client does not read; closing");
+                    return;
+                }
+            },
             Err(e) => tracing::error!(error = %e, "tower: cannot encode our answer"),
         }
     }

@@ -33,15 +33,19 @@ impl Actor {
             _ => None,
         });
         let mut ops: Vec<StoreOp> = Vec::new();
+        let mut keys = None;
         for (number, spec, point) in revoked {
-            let keys = match self.key_material(idx) {
-                Ok(k) => k,
-                Err(e) => {
-                    tracing::error!(channel = idx, error = %e, "no keys for the tower blob");
-                    continue;
-                }
+            let keys = match &mut keys {
+                Some(k) => k,
+                None => match self.key_material(idx) {
+                    Ok(k) => keys.insert(k),
+                    Err(e) => {
+                        tracing::error!(channel = idx, error = %e, "no keys for the tower blob");
+                        return ops;
+                    }
+                },
             };
-            match seal_revoked(state, &keys, number, spec, point) {
+            match seal_revoked(state, keys, number, spec, point) {
                 Ok(Some(s)) => {
                     tracing::debug!(channel = idx, number, hint = %s.hint,
                         justice = %s.justice.compute_txid(), "justice blob queued for the tower");
