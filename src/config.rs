@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::net::PeerLimits;
 use crate::payments::FeePolicy;
+use crate::tower::TowerAddr;
 
 /// The config file's name inside the data directory.
 pub const CONFIG_FILE: &str = "chanhub.toml";
@@ -52,6 +53,8 @@ pub enum ConfigError {
     ResolutionDepth(u32),
     #[error("dev_manual_htlcs is for regtest only, not {0}")]
     DevManualHtlcsNeedsRegtest(Network),
+    #[error("watchtower: {0}")]
+    Watchtower(String),
 }
 
 /// How log lines are written to stderr.
@@ -117,6 +120,10 @@ pub struct NodeArgs {
     /// text (default) or json.
     #[arg(long)]
     pub log_format: Option<String>,
+    /// A watchtower (`chanhub tower`) to hand the justice transaction of every revoked state
+    /// to, as NODE_ID@HOST:PORT.
+    #[arg(long)]
+    pub watchtower: Option<String>,
 }
 
 /// The contents of `DIR/chanhub.toml`; the same keys as the flags, in `snake_case`.
@@ -147,6 +154,8 @@ pub struct FileConfig {
     /// Confirmations after which a closed channel's on-chain outcome is final for us: the
     /// monitor stops watching and records the resolution (default 6; 1 to 1000).
     pub resolution_depth: Option<u32>,
+    /// A watchtower as NODE_ID@HOST:PORT (see [`NodeArgs::watchtower`]).
+    pub watchtower: Option<String>,
 }
 
 /// The `[policy]` table of `chanhub.toml`; unset keys keep [`FeePolicy::default`].
@@ -244,6 +253,8 @@ pub struct NodeConfig {
     pub dev_manual_htlcs: bool,
     /// See [`FileConfig::resolution_depth`].
     pub resolution_depth: u32,
+    /// Where revoked states' justice transactions are uploaded; `None`: no watchtower.
+    pub watchtower: Option<TowerAddr>,
 }
 
 /// Parses a network name the way users write it.
@@ -257,6 +268,56 @@ pub fn parse_network(s: &str) -> Result<Network, ConfigError> {
     }
 }
 
+/// The chain flags of one source (the command line or the config file).
+#[derive(Debug, Clone, Default)]
+pub struct BitcoindFlags {
+    pub url: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub cookie: Option<PathBuf>,
+}
+
+/// The external chain named by the flags over the file (`None`: none named). Shared by
+/// `chanhub node` and `chanhub tower`.
+pub fn resolve_bitcoind(
+    flags: BitcoindFlags,
+    file: BitcoindFlags,
+) -> Result<Option<BitcoindConfig>, ConfigError> {
+    // Credentials are taken as a group from whichever source names the RPC URL, so a
+    // cookie in the file does not silently combine with a user given on the command line.
+    let from_flags = flags.url.is_some()
+        || flags.user.is_some()
+        || flags.password.is_some()
+        || flags.cookie.is_some();
+    let (url, user, password, cookie) = if from_flags {
+        (
+            flags.url.or(file.url),
+            flags.user,
+            flags.password,
+            flags.cookie,
+        )
+    } else {
+        (file.url, file.user, file.password, file.cookie)
+    };
+    let bitcoind = match url {
+        None if user.is_some() || password.is_some() || cookie.is_some() => {
+            return Err(ConfigError::RpcAuthWithoutUrl)
+        }
+        None => None,
+        Some(url) => {
+            let auth = match (user, password, cookie) {
+                (Some(user), Some(password), None) => BitcoindAuth::UserPass { user, password },
+                (None, None, Some(cookie)) => BitcoindAuth::Cookie(cookie),
+                (None, None, None) => return Err(ConfigError::MissingRpcAuth),
+                (_, _, Some(_)) => return Err(ConfigError::ConflictingRpcAuth),
+                _ => return Err(ConfigError::IncompleteUserPass),
+            };
+            Some(BitcoindConfig { url, auth })
+        }
+    };
+    Ok(bitcoind)
+}
+
 impl NodeConfig {
     /// Merges flags over the file; flags win field by field.
     pub fn resolve(flags: NodeArgs, file: FileConfig) -> Result<Self, ConfigError> {
@@ -268,43 +329,20 @@ impl NodeConfig {
             Some(f) => f.parse()?,
             None => LogFormat::Text,
         };
-        // Credentials are taken as a group from whichever source names the RPC URL, so a
-        // cookie in the file does not silently combine with a user given on the command line.
-        let from_flags = flags.bitcoind_rpc.is_some()
-            || flags.bitcoind_user.is_some()
-            || flags.bitcoind_password.is_some()
-            || flags.bitcoind_cookie.is_some();
-        let (url, user, password, cookie) = if from_flags {
-            (
-                flags.bitcoind_rpc.or(file.bitcoind_rpc),
-                flags.bitcoind_user,
-                flags.bitcoind_password,
-                flags.bitcoind_cookie,
-            )
-        } else {
-            (
-                file.bitcoind_rpc,
-                file.bitcoind_user,
-                file.bitcoind_password,
-                file.bitcoind_cookie,
-            )
-        };
-        let bitcoind = match url {
-            None if user.is_some() || password.is_some() || cookie.is_some() => {
-                return Err(ConfigError::RpcAuthWithoutUrl)
-            }
-            None => None,
-            Some(url) => {
-                let auth = match (user, password, cookie) {
-                    (Some(user), Some(password), None) => BitcoindAuth::UserPass { user, password },
-                    (None, None, Some(cookie)) => BitcoindAuth::Cookie(cookie),
-                    (None, None, None) => return Err(ConfigError::MissingRpcAuth),
-                    (_, _, Some(_)) => return Err(ConfigError::ConflictingRpcAuth),
-                    _ => return Err(ConfigError::IncompleteUserPass),
-                };
-                Some(BitcoindConfig { url, auth })
-            }
-        };
+        let bitcoind = resolve_bitcoind(
+            BitcoindFlags {
+                url: flags.bitcoind_rpc,
+                user: flags.bitcoind_user,
+                password: flags.bitcoind_password,
+                cookie: flags.bitcoind_cookie,
+            },
+            BitcoindFlags {
+                url: file.bitcoind_rpc,
+                user: file.bitcoind_user,
+                password: file.bitcoind_password,
+                cookie: file.bitcoind_cookie,
+            },
+        )?;
         if bitcoind.is_none() && network != Network::Regtest {
             return Err(ConfigError::EmbeddedNeedsRegtest(network));
         }
@@ -318,6 +356,11 @@ impl NodeConfig {
         if !(1..=1000).contains(&resolution_depth) {
             return Err(ConfigError::ResolutionDepth(resolution_depth));
         }
+        let watchtower = flags
+            .watchtower
+            .or(file.watchtower)
+            .map(|w| w.parse::<TowerAddr>().map_err(ConfigError::Watchtower))
+            .transpose()?;
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -340,6 +383,7 @@ impl NodeConfig {
             policy: file.policy.unwrap_or_default().resolve()?,
             dev_manual_htlcs,
             resolution_depth,
+            watchtower,
         })
     }
 
@@ -468,6 +512,26 @@ mod tests {
             NodeConfig::resolve(f, file),
             Err(ConfigError::DevManualHtlcsNeedsRegtest(Network::Signet))
         ));
+    }
+
+    #[test]
+    fn the_watchtower_comes_from_the_flag_or_the_file() {
+        const ID: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.watchtower, None);
+        let file: FileConfig =
+            toml::from_str(&format!("watchtower = \"{ID}@127.0.0.1:9911\"\n")).unwrap();
+        let c = NodeConfig::resolve(flags(), file.clone()).unwrap();
+        assert_eq!(c.watchtower.unwrap().addr, "127.0.0.1:9911");
+        let mut f = flags();
+        f.watchtower = Some(format!("{ID}@10.0.0.1:1"));
+        let c = NodeConfig::resolve(f, file).unwrap();
+        assert_eq!(c.watchtower.unwrap().addr, "10.0.0.1:1", "the flag wins");
+        let mut f = flags();
+        f.watchtower = Some("nobody@127.0.0.1:9911".into());
+        let e = NodeConfig::resolve(f, FileConfig::default()).unwrap_err();
+        assert!(matches!(e, ConfigError::Watchtower(_)), "{e}");
+        assert!(toml::from_str::<FileConfig>("watch_tower = \"x\"").is_err());
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //! - [`payments`]: the records of invoices, payments and forwards, and the pure decisions of
 //!   the hub's HTLC router (forwarding policy, the payee's checks, routes from invoices); the
 //!   router itself runs in [`node::channels`].
+//! - [`tower`]: the watchtower (`chanhub tower`): encrypted justice blobs keyed by a hint of the
+//!   revoked commitment, its listener, chain watcher and store, and the node's upload client.
 
 pub mod api;
 pub mod bolt3;
@@ -44,6 +46,7 @@ pub mod onchain;
 pub mod onion;
 pub mod payments;
 pub mod store;
+pub mod tower;
 pub mod transport;
 pub mod wallet;
 pub mod wire;

@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run a chanhub node (the daemon).
     Node(NodeArgs),
+    /// Run a watchtower: keeps clients' encrypted justice transactions and broadcasts them
+    /// when a revoked commitment shows up on chain.
+    Tower(chanhub::tower::TowerArgs),
     /// Run the embedded Bitcoin regtest node alone, like `bitcoind -regtest`.
     Regtest(chanhub::chain::regtest::standalone::RegtestArgs),
     #[command(flatten)]
@@ -73,6 +76,38 @@ fn run_node(args: NodeArgs) -> ExitCode {
         wait_for_signal().await;
         tracing::info!("shutting down");
         node.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_tower(args: chanhub::tower::TowerArgs) -> ExitCode {
+    let config = match chanhub::tower::TowerConfig::resolve(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let tower = match chanhub::tower::Tower::start(config).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(error = %e, "tower failed to start");
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        tower.shutdown().await;
         ExitCode::SUCCESS
     })
 }
@@ -127,6 +162,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Node(args) => run_node(args),
+        Command::Tower(args) => run_tower(args),
         Command::Regtest(args) => chanhub::chain::regtest::standalone::main(args),
         Command::Client(c) => run_client(cli.target, c, cli.json),
     }

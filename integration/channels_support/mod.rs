@@ -74,16 +74,25 @@ async fn start_with(
     listen: SocketAddr,
     manual_htlcs: bool,
 ) -> TestNode {
+    start_config(node_config(dir, chain_of, listen, manual_htlcs)).await
+}
+
+/// The configuration the helpers start nodes with, for tests that change a field first.
+pub fn node_config(
+    dir: &Path,
+    chain_of: Option<&TestNode>,
+    listen: SocketAddr,
+    manual_htlcs: bool,
+) -> NodeConfig {
     let bitcoind = chain_of.map(|c| BitcoindConfig {
         url: format!("http://{}", c.node.node_json.chain_rpc_addr.unwrap()),
         auth: BitcoindAuth::Cookie(c.node.node_json.chain_rpc_cookie.clone().unwrap()),
     });
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let config = NodeConfig {
+    NodeConfig {
         datadir: dir.to_path_buf(),
         network: bitcoin::Network::Regtest,
         listen,
-        api: any,
+        api: "127.0.0.1:0".parse().unwrap(),
         bitcoind,
         log_format: LogFormat::Text,
         sync_interval: Duration::from_millis(200),
@@ -92,15 +101,17 @@ async fn start_with(
         policy: chanhub::payments::FeePolicy::default(),
         dev_manual_htlcs: manual_htlcs,
         resolution_depth: chanhub::node::channels::DEFAULT_RESOLUTION_DEPTH,
-    };
+        watchtower: None,
+    }
+}
+
+/// Starts a node with `config` and an API client for it.
+pub async fn start_config(config: NodeConfig) -> TestNode {
+    let dir = config.datadir.clone();
     let node = Node::start(config).await.expect("node starts");
     let token = std::fs::read_to_string(&node.node_json.api_token_file).unwrap();
     let api = ApiClient::new(&node.node_json.api_addr.to_string(), &token);
-    TestNode {
-        node,
-        api,
-        dir: dir.to_path_buf(),
-    }
+    TestNode { node, api, dir }
 }
 
 impl TestNode {

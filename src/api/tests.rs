@@ -74,6 +74,7 @@ async fn start(with_control: bool) -> Api {
             store: store.clone(),
             wallet: wallet.clone(),
             chain: chain.clone(),
+            tower: None,
         });
     let peers = crate::net::PeerManager::new(
         *keys.node_secret(),

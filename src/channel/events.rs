@@ -3,7 +3,9 @@
 use bitcoin::{ScriptBuf, Transaction, Txid};
 use serde::{Deserialize, Serialize};
 
-use super::changes::AddHtlc;
+use bitcoin::secp256k1::PublicKey;
+
+use super::changes::{AddHtlc, Spec};
 
 /// What `update_fail_malformed_htlc` said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +51,14 @@ pub enum Event {
     },
     /// An HTLC we had offered but not yet signed was dropped by a disconnection.
     HtlcDropped { id: u64, payment_hash: [u8; 32] },
+    /// The peer revoked its commitment `number` (its `revoke_and_ack` is stored with the state
+    /// of this transition): `spec` and `point` rebuild that commitment, so a watchtower can be
+    /// given the justice transaction for it (see `crate::tower`).
+    PeerRevoked {
+        number: u64,
+        spec: Spec,
+        point: PublicKey,
+    },
     /// Shutdown is under way; no new HTLCs.
     ShuttingDown,
     /// The mutual close transaction is agreed and handed over for broadcast.

@@ -507,11 +507,18 @@ impl Step<'_> {
         c.revocations
             .insert(index, m.per_commitment_secret)
             .map_err(|e| bad(e.to_string()))?;
-        c.remote = c.remote_waiting.take().expect("checked above");
+        let next = c.remote_waiting.take().expect("checked above");
+        let old = std::mem::replace(&mut c.remote, next);
         c.remote_next_point = Some(m.next_per_commitment_point);
         let signed = std::mem::take(&mut c.local_changes.signed);
         c.local_changes.acked.extend(signed);
         let settled = std::mem::take(&mut c.remote_changes.signed);
+        // The owner turns this into a watchtower upload, written with this very state.
+        self.event(Event::PeerRevoked {
+            number: old.number,
+            spec: old.spec,
+            point: old.point,
+        });
         for u in settled {
             match u {
                 Update::Add(htlc) => {

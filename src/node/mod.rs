@@ -63,6 +63,8 @@ pub struct RunningNode {
     channels: channels::Channels,
     /// The live fee policy, shared by the API and the HTLC router.
     policy: SharedPolicy,
+    /// The database, for the few questions asked of it directly (the tower backlog).
+    store: Store,
     datadir: PathBuf,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -120,9 +122,23 @@ impl Node {
 
         let (shutdown, signal) = watch::channel(false);
         let mut tasks = Vec::new();
+        let chain_hash = bitcoin::constants::ChainHash::using_genesis_block_const(config.network);
+        let tower_wake = config.watchtower.as_ref().map(|t| {
+            let wake = channels::TowerWake::default();
+            let cfg =
+                crate::tower::client::ClientConfig::new(*keys.node_secret(), t.clone(), chain_hash);
+            tracing::info!(tower = %t, "revoked states go to the watchtower");
+            tasks.push(tokio::spawn(crate::tower::client::run(
+                cfg,
+                store.clone(),
+                wake.clone(),
+                signal.clone(),
+            )));
+            wake
+        });
         let (handler, channels, start_channels) = channels::spawn(channels::ManagerConfig {
             channel: crate::channel::ChannelConfig::default(),
-            chain_hash: bitcoin::constants::ChainHash::using_genesis_block_const(config.network),
+            chain_hash,
             network: config.network,
             policy: policy.clone(),
             manual_htlcs: config.dev_manual_htlcs,
@@ -131,6 +147,7 @@ impl Node {
             store: store.clone(),
             wallet: wallet.clone(),
             chain: chain.source.clone(),
+            tower: tower_wake,
         });
         let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
         // Channels load before the peer port opens, so a reconnecting peer finds them.
@@ -191,6 +208,7 @@ impl Node {
             wallet,
             channels,
             policy,
+            store,
             datadir: dir,
             shutdown,
             tasks,
@@ -207,6 +225,11 @@ impl RunningNode {
     /// The channel manager: open, inspect, update and close channels in-process.
     pub fn channels(&self) -> &channels::Channels {
         &self.channels
+    }
+
+    /// Revoked states queued for the watchtower and not yet stored by it (0 without a tower).
+    pub async fn tower_backlog(&self) -> Result<u64, StoreError> {
+        self.store.call(crate::store::tower::backlog).await
     }
 
     /// The live fee policy (the one `PUT /v1/policy` changes), for the HTLC router.

@@ -15,6 +15,7 @@ pub mod meta;
 pub mod payments;
 pub mod peers;
 pub mod schema;
+pub mod tower;
 pub mod wallet;
 
 use std::path::{Path, PathBuf};
@@ -63,16 +64,45 @@ impl Store {
     /// [`StoreError::NewerSchema`] for a database written by a newer chanhub;
     /// [`StoreError::Locked`] when another process holds it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        Self::init(conn, path)
+        Self::open_with_schema(path, schema::MIGRATIONS)
     }
 
     /// A private in-memory database (tests).
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::init(Connection::open_in_memory()?, Path::new(":memory:"))
+        Self::init(
+            Connection::open_in_memory()?,
+            Path::new(":memory:"),
+            schema::MIGRATIONS,
+        )
     }
 
-    fn init(mut conn: Connection, path: &Path) -> Result<Self, StoreError> {
+    /// [`Store::open`] for another database with the same rules (pragmas, lock, versioned
+    /// migrations) but its own scripts: the watchtower's.
+    pub fn open_with_schema(
+        path: &Path,
+        migrations: &'static [&'static str],
+    ) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        Self::init(conn, path, migrations)
+    }
+
+    /// [`Store::open_in_memory`] with other scripts.
+    pub fn open_in_memory_with_schema(
+        migrations: &'static [&'static str],
+    ) -> Result<Self, StoreError> {
+        Self::init(
+            Connection::open_in_memory()?,
+            Path::new(":memory:"),
+            migrations,
+        )
+    }
+
+    fn init(
+        mut conn: Connection,
+        path: &Path,
+        migrations: &'static [&'static str],
+    ) -> Result<Self, StoreError> {
+        let current = migrations.len() as u32;
         let locked = |e: rusqlite::Error| match e.sqlite_error_code() {
             Some(ErrorCode::DatabaseBusy) | Some(ErrorCode::DatabaseLocked) => {
                 StoreError::Locked(path.to_path_buf())
@@ -90,17 +120,17 @@ impl Store {
         let found: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(locked)?;
-        if found > schema::CURRENT_VERSION {
+        if found > current {
             return Err(StoreError::NewerSchema {
                 path: path.to_path_buf(),
                 found,
-                supported: schema::CURRENT_VERSION,
+                supported: current,
             });
         }
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Exclusive)
             .map_err(locked)?;
-        for (version, script) in schema::MIGRATIONS.iter().enumerate().skip(found as usize) {
+        for (version, script) in migrations.iter().enumerate().skip(found as usize) {
             tracing::info!(
                 from = version,
                 to = version + 1,
@@ -108,7 +138,7 @@ impl Store {
             );
             tx.execute_batch(script)?;
         }
-        tx.pragma_update(None, "user_version", schema::CURRENT_VERSION)?;
+        tx.pragma_update(None, "user_version", current)?;
         tx.commit()?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
@@ -318,7 +348,7 @@ mod tests {
         store
             .blocking(|c| {
                 let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
-                assert_eq!(v, 4);
+                assert_eq!(v, schema::CURRENT_VERSION);
                 assert_eq!(peers::list(c)?.len(), 1);
                 assert_eq!(meta::get(c, "node_id")?, Some(b"kept".to_vec()));
                 assert_eq!(channels::next_key_index(c)?, 1);

@@ -191,7 +191,26 @@ CREATE TABLE htlc_archive (
 ) STRICT, WITHOUT ROWID;
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+/// Version 5: the watchtower client's upload queue.
+const V5: &str = "
+-- One row per revoked commitment of a peer's: its sealed justice transaction, written in the
+-- same transaction as the channel state that holds the revocation, until the tower
+-- acknowledges it. Once acknowledged the blob is dropped and the row kept as a record.
+CREATE TABLE tower_uploads (
+    id                INTEGER PRIMARY KEY,
+    key_index         INTEGER NOT NULL CHECK (key_index >= 0),
+    commitment_number INTEGER NOT NULL CHECK (commitment_number >= 0),
+    hint              BLOB NOT NULL CHECK (length(hint) = 16),
+    blob              BLOB,
+    created_at        INTEGER NOT NULL,
+    acked_at          INTEGER,
+    UNIQUE (key_index, commitment_number),
+    CHECK ((acked_at IS NULL) = (blob IS NOT NULL))
+) STRICT;
+CREATE INDEX tower_uploads_pending ON tower_uploads(id) WHERE acked_at IS NULL;
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -42,6 +42,9 @@ pub struct ManagerConfig {
     pub store: Store,
     pub wallet: Arc<Wallet>,
     pub chain: Arc<dyn ChainSource>,
+    /// Set when a watchtower is configured: revoked states are queued for it (and this wakes
+    /// its client).
+    pub tower: Option<super::tower::TowerWake>,
 }
 
 /// One channel and what the manager keeps beside it.
@@ -215,7 +218,7 @@ impl Actor {
         Ok(())
     }
 
-    fn key_material(&self, key_index: u32) -> Result<KeyMaterial, Error> {
+    pub(super) fn key_material(&self, key_index: u32) -> Result<KeyMaterial, Error> {
         let keys = self
             .cfg
             .keys
@@ -407,14 +410,17 @@ impl Actor {
         let Some(peer) = self.entries.get(&idx).map(|e| e.peer) else {
             return;
         };
+        let mut tower_ops = self.tower_ops(idx, &outputs);
         for output in outputs {
             match output {
                 Output::Persist(state) => {
                     let store = self.cfg.store.clone();
-                    let ops = match self.attach.take_if(|(i, _)| *i == idx) {
+                    let mut ops = match self.attach.take_if(|(i, _)| *i == idx) {
                         Some((_, ops)) => ops,
                         None => Vec::new(),
                     };
+                    let queued = !tower_ops.is_empty();
+                    ops.append(&mut tower_ops);
                     let r = store
                         .write(move |tx| {
                             q::save(tx, idx, &peer, &state)?;
@@ -429,6 +435,9 @@ impl Actor {
                             "channel state not stored; dropping its outputs and reloading");
                         self.reload(idx).await;
                         return;
+                    }
+                    if queued {
+                        self.wake_tower();
                     }
                 }
                 Output::Send(m) => {

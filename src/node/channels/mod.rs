@@ -18,6 +18,7 @@ mod handler;
 mod monitor;
 mod policy;
 mod router;
+mod tower;
 mod view;
 
 use bitcoin::secp256k1::PublicKey;
@@ -41,6 +42,7 @@ pub struct RevokedDrill {
     pub commitment: bitcoin::Transaction,
     pub htlc_timeouts: Vec<bitcoin::Transaction>,
 }
+pub use tower::TowerWake;
 pub use view::{ChannelInfo, ChannelStatus};
 
 /// An event of one channel, as the API's event stream and the tests see it.

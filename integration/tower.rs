@@ -1,0 +1,453 @@
+//! The watchtower end to end: `chanhub tower` run as users run it (a process following the
+//! chain over RPC), a hub that uploads every revoked state to it, and a cheater who waits for
+//! the hub to go offline.
+
+mod channels_support;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+use bitcoin::{Transaction, Txid};
+use chanhub::tower::blob::{seal, Hint};
+use chanhub::tower::conn::Conn;
+use chanhub::tower::wire::{AckCode, TowerAck, TowerMessage, TowerUpload};
+use chanhub::tower::{TowerAddr, TowerJson};
+use chanhub::wire::WireMessage;
+use channels_support::*;
+use serde_json::json;
+
+const BIN: &str = env!("CARGO_BIN_EXE_chanhub");
+const CAPACITY_SAT: u64 = 1_000_000;
+
+/// A running `chanhub tower`.
+struct TowerProc {
+    dir: PathBuf,
+    json: TowerJson,
+    child: Child,
+    log: PathBuf,
+}
+
+impl TowerProc {
+    /// Starts a tower on `dir` following `chain`'s embedded chain, listening on `port` (0:
+    /// any), and waits for its tower.json.
+    fn start(dir: &Path, chain: &TestNode, port: u16, extra: &[&str]) -> TowerProc {
+        let log = dir.with_extension("log");
+        let rpc = format!("http://{}", chain.node.node_json.chain_rpc_addr.unwrap());
+        let cookie = chain.node.node_json.chain_rpc_cookie.clone().unwrap();
+        let child = Command::new(BIN)
+            .args(["tower", "--datadir"])
+            .arg(dir)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--bitcoind-rpc", &rpc])
+            .arg("--bitcoind-cookie")
+            .arg(&cookie)
+            .args(extra)
+            .env("CHANHUB_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut child = child;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "tower exited early ({status}):\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if let Ok(json) = TowerJson::read(dir) {
+                if json.pid == child.id() {
+                    return TowerProc {
+                        dir: dir.to_path_buf(),
+                        json,
+                        child,
+                        log,
+                    };
+                }
+            }
+            assert!(Instant::now() < deadline, "tower.json did not appear");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn addr(&self) -> TowerAddr {
+        format!("{}@{}", self.json.node_id, self.json.listen_addr)
+            .parse()
+            .unwrap()
+    }
+
+    fn id(&self) -> PublicKey {
+        self.json.node_id.parse().unwrap()
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then a clean exit that removes tower.json.
+    fn stop(mut self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "unclean exit:\n{}", self.log_text());
+                break;
+            }
+            assert!(Instant::now() < deadline, "tower did not stop");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!self.dir.join("tower.json").exists(), "tower.json removed");
+    }
+}
+
+impl Drop for TowerProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A payments node following `chain_of`'s chain, uploading to `tower`.
+async fn start_hub(dir: &Path, chain_of: &TestNode, tower: &TowerAddr) -> TestNode {
+    let mut config = node_config(dir, Some(chain_of), "127.0.0.1:0".parse().unwrap(), false);
+    config.watchtower = Some(tower.clone());
+    start_config(config).await
+}
+
+/// alice pays an invoice of the hub's over their channel.
+async fn pay_hub(alice: &TestNode, hub: &TestNode, amount_msat: u64) {
+    let inv = hub
+        .api
+        .post(
+            "/v1/invoices",
+            json!({ "amount_msat": amount_msat, "description": "goods" }),
+        )
+        .await
+        .unwrap();
+    let paid = alice
+        .api
+        .post("/v1/payments", json!({ "bolt11": inv["bolt11"] }))
+        .await
+        .unwrap();
+    assert_eq!(paid["status"], "succeeded", "{paid:#}");
+}
+
+/// A blocking RPC client on `n`'s embedded chain.
+fn rpc(n: &TestNode) -> bitcoincore_rpc::Client {
+    let url = format!("http://{}", n.node.node_json.chain_rpc_addr.unwrap());
+    let cookie = n.node.node_json.chain_rpc_cookie.clone().unwrap();
+    bitcoincore_rpc::Client::new(&url, bitcoincore_rpc::Auth::CookieFile(cookie)).unwrap()
+}
+
+/// The confirmed transactions spending an output of `txid`, with their block height.
+async fn spends_of(chain: &TestNode, txid: Txid) -> Vec<(Transaction, u64)> {
+    let c = rpc(chain);
+    tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::RpcApi;
+        let tip = c.get_block_count().unwrap();
+        let mut out = Vec::new();
+        for h in tip.saturating_sub(30)..=tip {
+            let block = c.get_block(&c.get_block_hash(h).unwrap()).unwrap();
+            for tx in block.txdata {
+                if tx.input.iter().any(|i| i.previous_output.txid == txid) {
+                    out.push((tx, h));
+                }
+            }
+        }
+        out
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    // alice hosts the chain: the hub is the one that disappears.
+    let alice = start_payments(&tmp.path().join("alice"), None).await;
+    // The tower's id comes from its seed: start it once to learn it, on a port it keeps.
+    let tower_dir = tmp.path().join("tower");
+    let port = free_port();
+    let tower = TowerProc::start(&tower_dir, &alice, port, &[]);
+    let tower_addr = tower.addr();
+    tower.stop();
+
+    // The tower is down while the channel works: the uploads wait in the hub's store.
+    let hub_dir = tmp.path().join("hub");
+    let hub = start_hub(&hub_dir, &alice, &tower_addr).await;
+    fund(&alice).await;
+    let id = open_active(&alice, &hub, CAPACITY_SAT, 0, "anchors").await;
+    // alice pays the hub 400,000 sat: her previous commitment still has the HTLC in flight.
+    pay_hub(&alice, &hub, 400_000_000).await;
+    let a = alice
+        .wait_channel(&id, "settled at alice", |c| {
+            c["pending_htlcs"].as_array().unwrap().is_empty()
+        })
+        .await;
+    hub.wait_channel(&id, "the hub has alice's latest commitment", |c| {
+        c["pending_htlcs"].as_array().unwrap().is_empty()
+            && c["remote_commitment_number"] == a["local_commitment_number"]
+    })
+    .await;
+    // alice revoked every commitment below her current one: one upload each, all waiting.
+    let queued = hub.node.tower_backlog().await.unwrap();
+    assert_eq!(queued, a["local_commitment_number"].as_u64().unwrap());
+    assert!(queued >= 2);
+    // ... across a restart of the hub ...
+    hub.node.shutdown().await;
+    let hub = start_hub(&hub_dir, &alice, &tower_addr).await;
+    assert_eq!(hub.node.tower_backlog().await.unwrap(), queued);
+    // ... and reach the tower once it is back.
+    let tower = TowerProc::start(&tower_dir, &alice, port, &[]);
+    assert_eq!(tower.addr(), tower_addr, "the same key and address");
+    let deadline = Instant::now() + PATIENCE;
+    while hub.node.tower_backlog().await.unwrap() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "uploads never drained:\n{}",
+            tower.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let alice_before = alice.confirmed_sat().await;
+    let hub_before = hub.confirmed_sat().await;
+
+    // The hub goes offline; alice broadcasts her revoked commitment.
+    hub.node.shutdown().await;
+    let cheat = alice
+        .api
+        .post(&format!("/v1/dev/channels/{id}/cheat"), json!({}))
+        .await
+        .unwrap();
+    let cheat_txid: Txid = cheat["txid"].as_str().unwrap().parse().unwrap();
+    let c = rpc(&alice);
+    let cheat_tx = tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::RpcApi;
+        c.get_raw_transaction(&cheat_txid, None).unwrap()
+    })
+    .await
+    .unwrap();
+
+    // Blocks come; the tower sees the breach and its justice transaction confirms.
+    let deadline = Instant::now() + PATIENCE;
+    let (justice, height) = loop {
+        alice.mine(1, &burn_address()).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let spends = spends_of(&alice, cheat_txid).await;
+        if let Some(s) = spends.into_iter().next() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tower never acted:\n{}",
+            tower.log_text()
+        );
+    };
+    let log = tower.log_text();
+    assert!(log.contains("breach detected"), "{log}");
+    assert!(log.contains("justice transaction broadcast"), "{log}");
+
+    // To the satoshi: every output of the revoked commitment but the anchors (the hub had
+    // no balance there, so no to_remote), into one output.
+    let mut taken: Vec<u32> = justice
+        .input
+        .iter()
+        .map(|i| {
+            assert_eq!(i.previous_output.txid, cheat_txid);
+            i.previous_output.vout
+        })
+        .collect();
+    taken.sort();
+    let not_anchors: Vec<u32> = (0..cheat_tx.output.len() as u32)
+        .filter(|v| cheat_tx.output[*v as usize].value.to_sat() != 330)
+        .collect();
+    assert_eq!(taken, not_anchors, "to_local and the HTLC output");
+    assert_eq!(taken.len(), 2);
+    assert_eq!(justice.output.len(), 1);
+    let paid = justice.output[0].value.to_sat();
+    let claimed: u64 = taken
+        .iter()
+        .map(|v| cheat_tx.output[*v as usize].value.to_sat())
+        .sum();
+    assert!(
+        claimed - paid < 5_000,
+        "a justice fee of {} sat",
+        claimed - paid
+    );
+    assert!(
+        claimed > CAPACITY_SAT - 10_000,
+        "the cheater's whole side and the HTLC: {claimed}"
+    );
+
+    // A few more blocks: the cheater's delayed output would have matured; she got nothing.
+    alice.mine(6, &burn_address()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        alice.confirmed_sat().await,
+        alice_before,
+        "the cheater got nothing back"
+    );
+
+    // The hub comes back: its wallet has exactly the justice output more.
+    let hub = start_hub(&hub_dir, &alice, &tower.addr()).await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let gained = hub.confirmed_sat().await.saturating_sub(hub_before);
+        if gained == paid {
+            break;
+        }
+        assert!(
+            gained < paid,
+            "the hub gained {gained}, more than the {paid} of the justice output"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the hub's wallet gained {gained}, not {paid}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let listed = hub.api.get("/v1/onchain/transactions").await.unwrap();
+    let justice_txid = justice.compute_txid().to_string();
+    let entry = listed["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["txid"] == justice_txid.as_str())
+        .unwrap_or_else(|| panic!("the justice transaction is the hub wallet's: {listed:#}"));
+    assert_eq!(entry["received_sat"], paid);
+    assert_eq!(entry["block_height"], height);
+    hub.wait_channel(&id, "closed", |c| c["state"] == "closed")
+        .await;
+    // Nothing else came in meanwhile.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hub.confirmed_sat().await, hub_before + paid);
+
+    hub.node.shutdown().await;
+    tower.stop();
+    alice.node.shutdown().await;
+}
+
+/// A port nobody listens on now, for a tower that must keep its address across restarts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn key(b: u8) -> SecretKey {
+    SecretKey::from_slice(&[b; 32]).unwrap()
+}
+
+/// A well-formed blob (for a made-up commitment).
+fn some_blob(n: u8) -> (Hint, Vec<u8>) {
+    let breach = Txid::from_byte_array([n; 32]);
+    let tx = Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![],
+        output: vec![],
+    };
+    (Hint::of(&breach), seal(&breach, &tx).unwrap())
+}
+
+async fn upload(c: &mut Conn<tokio::net::TcpStream>, n: u8) -> TowerAck {
+    let (hint, blob) = some_blob(n);
+    c.send(&TowerUpload::new(hint, blob).encode().unwrap())
+        .await
+        .unwrap();
+    match TowerMessage::decode(&c.recv().await.unwrap()).unwrap() {
+        TowerMessage::Ack(a) => {
+            assert_eq!(a.hint, hint);
+            a
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tower_refuses_strangers_and_clients_over_quota() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = start(&tmp.path().join("chain"), None).await;
+    let tower = TowerProc::start(
+        &tmp.path().join("tower"),
+        &chain,
+        0,
+        &["--max-blobs-per-client", "2", "--max-clients", "1"],
+    );
+    let addr = tower.json.listen_addr.to_string();
+    let regtest = bitcoin::constants::ChainHash::REGTEST;
+    let patience = Duration::from_secs(10);
+
+    // A client that does not know the tower's key cannot even finish the handshake.
+    let wrong = key(9).public_key(&Secp256k1::new());
+    assert!(Conn::connect(&addr, key(1), wrong, regtest, patience)
+        .await
+        .is_err());
+    // Nor can one that speaks something else: the tower closes on it.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(&[0u8; 50]).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(patience, s.read(&mut buf)).await;
+        assert!(matches!(n, Ok(Ok(0)) | Ok(Err(_))), "{n:?}");
+    }
+    // A client on another chain is refused in init.
+    assert!(Conn::connect(
+        &addr,
+        key(1),
+        tower.id(),
+        bitcoin::constants::ChainHash::BITCOIN,
+        patience
+    )
+    .await
+    .is_err());
+
+    // A client gets two blobs stored, then a clear refusal.
+    let mut a = Conn::connect(&addr, key(1), tower.id(), regtest, patience)
+        .await
+        .unwrap();
+    let ack = upload(&mut a, 1).await;
+    assert_eq!((ack.code, ack.remaining), (AckCode::Stored, Some(1)));
+    let ack = upload(&mut a, 2).await;
+    assert_eq!((ack.code, ack.remaining), (AckCode::Stored, Some(0)));
+    let ack = upload(&mut a, 3).await;
+    assert_eq!(ack.code, AckCode::QuotaExceeded);
+    assert_eq!(
+        ack.message.as_deref(),
+        Some("this tower keeps at most 2 blobs per client and you hold 2")
+    );
+    // Replacing a blob it holds is still allowed.
+    assert_eq!(upload(&mut a, 2).await.code, AckCode::Stored);
+    // A second client is one too many.
+    let mut b = Conn::connect(&addr, key(2), tower.id(), regtest, patience)
+        .await
+        .unwrap();
+    let ack = upload(&mut b, 1).await;
+    assert_eq!(ack.code, AckCode::QuotaExceeded);
+    assert_eq!(
+        ack.message.as_deref(),
+        Some("this tower serves at most 1 clients")
+    );
+    // Refusals end nothing: the first client is still served.
+    assert_eq!(upload(&mut a, 1).await.code, AckCode::Stored);
+    let log = tower.log_text();
+    assert!(log.contains("client over its quota"), "{log}");
+    assert!(log.contains("connection refused in setup"), "{log}");
+    tower.stop();
+    chain.node.shutdown().await;
+}
