@@ -19,15 +19,19 @@
 //! - `GET  /v1/channels` → `channels: [...]`; `GET /v1/channels/{id}` → one: `channel_id`,
 //!   `peer_node_id`, `state` (`opening`, `active`, `closing`, `closed`), `channel_type`,
 //!   `capacity_sat`, `local_msat`, `remote_msat`, `funding_txid`, `funding_vout`,
-//!   `local_commitment_number`, `remote_commitment_number`, `pending_htlcs`
+//!   `local_commitment_number`, `remote_commitment_number`, `pending_htlcs`, `closing_txid`
+//!   (the confirmed funding spend), `resolution` (once final: `spend`, `spend_txid`,
+//!   `resolved_height`, `outputs: [{outpoint, kind, amount_sat, spent_by, ours}]`,
+//!   `received_sat`, `fees_sat`)
 //! - `POST /v1/channels/{id}/close` `{force?}` → starts a cooperative close; with `force: true`
 //!   broadcasts our latest commitment at once (refused when the peer proved we are behind) and
 //!   returns the channel
 //! - Development only (`dev_api = true` in `chanhub.toml`), until payments exist: `POST
 //!   /v1/dev/channels/{id}/add_htlc {amount_msat, payment_hash, cltv_expiry}`, `.../fulfill {htlc_id,
 //!   preimage}`, `.../fail {htlc_id}`, `.../update_fee {feerate_per_kw}`
-//! - `POST /v1/dev/channels/{id}/cheat` → `{channel_id, txid}`: regtest only (refused on any
-//!   other network), broadcasts this node's previous, revoked commitment — the drill for
+//! - `POST /v1/dev/channels/{id}/cheat` `{htlc_timeouts?}` → `{channel_id, txid}` (or `txids`
+//!   with `htlc_timeouts: true`: the revoked commitment's HTLC-timeout transactions): regtest
+//!   only (refused on any other network), broadcasts this node's previous, revoked commitment — the drill for
 //!   disputes: the peer's penalty must take everything
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
