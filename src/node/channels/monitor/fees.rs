@@ -35,6 +35,16 @@ struct Sent {
 #[derive(Default)]
 pub(in crate::node::channels) struct Broadcasts(HashMap<OutPoint, Sent>);
 
+impl Broadcasts {
+    /// Drops what a resolved channel needed: its claims, its justice batch and CPFP.
+    pub(super) fn forget(&mut self, outpoints: &[OutPoint], spend_txid: Txid) {
+        for o in outpoints {
+            self.0.remove(o);
+        }
+        self.0.retain(|k, _| k.txid != spend_txid);
+    }
+}
+
 /// The key of a commitment's justice batch, and of a commitment's CPFP child.
 fn batch_key(txid: Txid, slot: u32) -> OutPoint {
     OutPoint::new(txid, u32::MAX - slot)

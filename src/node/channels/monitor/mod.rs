@@ -126,6 +126,10 @@ impl Actor {
                 received_sat = resolution.received_sat, fees_sat = resolution.fees_sat,
                 "on-chain resolution complete");
             self.input(idx, Input::Resolved { resolution }).await;
+            let done: Vec<bitcoin::OutPoint> =
+                round.watched.iter().map(|w| w.claim.outpoint).collect();
+            self.spenders.forget(&done);
+            self.broadcasts.forget(&done, spend_txid);
         }
         Ok(())
     }

@@ -14,6 +14,15 @@ use crate::chain::ChainError;
 #[derive(Default)]
 pub(in crate::node::channels) struct Spenders(HashMap<OutPoint, (Txid, u32)>);
 
+impl Spenders {
+    /// Drops what a resolved channel needed.
+    pub(super) fn forget(&mut self, outpoints: &[OutPoint]) {
+        for o in outpoints {
+            self.0.remove(o);
+        }
+    }
+}
+
 pub(super) enum OutputState {
     Unspent,
     /// Spent by a transaction that is not confirmed (or whose parent left the chain).
