@@ -174,8 +174,9 @@ async fn spends_of(chain: &TestNode, txid: Txid) -> Vec<(Transaction, u64)> {
 async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
     init_logs();
     let tmp = tempfile::tempdir().unwrap();
-    // alice hosts the chain: the hub is the one that disappears.
-    let alice = start_payments(&tmp.path().join("alice"), None).await;
+    // alice hosts the chain: the hub is the one that disappears. She holds the HTLC the hub
+    // offers her (the router leaves it to the test).
+    let alice = start(&tmp.path().join("alice"), None).await;
     // The tower's id comes from its seed: start it once to learn it, on a port it keeps.
     let tower_dir = tmp.path().join("tower");
     let port = free_port();
@@ -187,17 +188,35 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
     let hub_dir = tmp.path().join("hub");
     let hub = start_hub(&hub_dir, &alice, &tower_addr).await;
     fund(&alice).await;
-    let id = open_active(&alice, &hub, CAPACITY_SAT, 0, "anchors").await;
-    // alice pays the hub 400,000 sat: her previous commitment still has the HTLC in flight.
+    let id = open_active(&alice, &hub, CAPACITY_SAT, 100_000_000, "anchors").await;
+    // HTLCs in both directions: the hub offers alice 50,000 sat she holds, and alice pays the
+    // hub 400,000 sat, so her previous commitment has HTLCs in flight.
+    let height = alice.api.get("/v1/chain/info").await.unwrap()["block_height"]
+        .as_u64()
+        .unwrap() as u32;
+    hub.node
+        .channels()
+        .command(
+            hex::decode(&id).unwrap().try_into().unwrap(),
+            chanhub::channel::Command::AddHtlc {
+                amount_msat: 50_000_000,
+                payment_hash: bitcoin::hashes::sha256::Hash::hash(b"held").to_byte_array(),
+                cltv_expiry: height + 500,
+                onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+            },
+        )
+        .await
+        .unwrap();
+    let one_pending = |c: &serde_json::Value| c["pending_htlcs"].as_array().unwrap().len() == 1;
+    alice
+        .wait_channel(&id, "alice holds the hub's HTLC", one_pending)
+        .await;
     pay_hub(&alice, &hub, 400_000_000).await;
     let a = alice
-        .wait_channel(&id, "settled at alice", |c| {
-            c["pending_htlcs"].as_array().unwrap().is_empty()
-        })
+        .wait_channel(&id, "settled at alice", one_pending)
         .await;
     hub.wait_channel(&id, "the hub has alice's latest commitment", |c| {
-        c["pending_htlcs"].as_array().unwrap().is_empty()
-            && c["remote_commitment_number"] == a["local_commitment_number"]
+        one_pending(c) && c["remote_commitment_number"] == a["local_commitment_number"]
     })
     .await;
     // alice revoked every commitment below her current one: one upload each, all waiting.
@@ -241,7 +260,7 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
 
     // Blocks come; the tower sees the breach and its justice transaction confirms.
     let deadline = Instant::now() + PATIENCE;
-    let (justice, height) = loop {
+    let (justice, justice_height) = loop {
         alice.mine(1, &burn_address()).await;
         tokio::time::sleep(Duration::from_millis(700)).await;
         let spends = spends_of(&alice, cheat_txid).await;
@@ -258,8 +277,8 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
     assert!(log.contains("breach detected"), "{log}");
     assert!(log.contains("justice transaction broadcast"), "{log}");
 
-    // To the satoshi: every output of the revoked commitment but the anchors (the hub had
-    // no balance there, so no to_remote), into one output.
+    // To the satoshi: every output of the revoked commitment but the anchors and the hub's
+    // own to_remote (nobody else can take it: the hub sweeps it when back), into one output.
     let mut taken: Vec<u32> = justice
         .input
         .iter()
@@ -272,8 +291,17 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
     let not_anchors: Vec<u32> = (0..cheat_tx.output.len() as u32)
         .filter(|v| cheat_tx.output[*v as usize].value.to_sat() != 330)
         .collect();
-    assert_eq!(taken, not_anchors, "to_local and the HTLC output");
-    assert_eq!(taken.len(), 2);
+    let left: Vec<u32> = not_anchors
+        .iter()
+        .copied()
+        .filter(|v| !taken.contains(v))
+        .collect();
+    assert_eq!(left.len(), 1, "only the hub's to_remote is left: {taken:?}");
+    assert!(
+        taken.len() >= 3,
+        "to_local and both HTLC outputs: {taken:?}"
+    );
+    let to_remote = cheat_tx.output[left[0] as usize].value.to_sat();
     assert_eq!(justice.output.len(), 1);
     let paid = justice.output[0].value.to_sat();
     let claimed: u64 = taken
@@ -286,8 +314,8 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
         claimed - paid
     );
     assert!(
-        claimed > CAPACITY_SAT - 10_000,
-        "the cheater's whole side and the HTLC: {claimed}"
+        claimed + to_remote > CAPACITY_SAT - 10_000,
+        "the cheater's whole side and the HTLCs: {claimed}"
     );
 
     // A few more blocks: the cheater's delayed output would have matured; she got nothing.
@@ -299,26 +327,35 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
         "the cheater got nothing back"
     );
 
-    // The hub comes back: its wallet has exactly the justice output more.
+    // The hub comes back: it finds the revoked outputs already taken by the tower's justice
+    // transaction and sweeps its to_remote. Its wallet gains exactly what its record says:
+    // the justice output and the swept to_remote.
     let hub = start_hub(&hub_dir, &alice, &tower.addr()).await;
     let deadline = Instant::now() + PATIENCE;
-    loop {
-        let gained = hub.confirmed_sat().await.saturating_sub(hub_before);
-        if gained == paid {
-            break;
+    let res = loop {
+        let r = hub.channel(&id).await["resolution"].clone();
+        if !r.is_null() {
+            break r;
         }
         assert!(
-            gained < paid,
-            "the hub gained {gained}, more than the {paid} of the justice output"
-        );
-        assert!(
             Instant::now() < deadline,
-            "the hub's wallet gained {gained}, not {paid}"
+            "the hub never resolved the channel"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let listed = hub.api.get("/v1/onchain/transactions").await.unwrap();
+        alice.mine(1, &burn_address()).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(res["spend"], "revoked", "{res:#}");
     let justice_txid = justice.compute_txid().to_string();
+    for o in res["outputs"].as_array().unwrap() {
+        assert_eq!(o["ours"], true, "{res:#}");
+        if o["kind"] != "to_remote" {
+            assert_eq!(o["spent_by"], justice_txid.as_str(), "{res:#}");
+        }
+    }
+    let received = res["received_sat"].as_u64().unwrap();
+    assert!(received > paid && received < paid + to_remote, "{res:#}");
+    assert_eq!(hub.confirmed_sat().await, hub_before + received);
+    let listed = hub.api.get("/v1/onchain/transactions").await.unwrap();
     let entry = listed["transactions"]
         .as_array()
         .unwrap()
@@ -326,12 +363,7 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
         .find(|t| t["txid"] == justice_txid.as_str())
         .unwrap_or_else(|| panic!("the justice transaction is the hub wallet's: {listed:#}"));
     assert_eq!(entry["received_sat"], paid);
-    assert_eq!(entry["block_height"], height);
-    hub.wait_channel(&id, "closed", |c| c["state"] == "closed")
-        .await;
-    // Nothing else came in meanwhile.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(hub.confirmed_sat().await, hub_before + paid);
+    assert_eq!(entry["block_height"], justice_height);
 
     hub.node.shutdown().await;
     tower.stop();
