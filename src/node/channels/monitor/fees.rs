@@ -36,6 +36,12 @@ struct Sent {
 pub(in crate::node::channels) struct Broadcasts(HashMap<OutPoint, Sent>);
 
 impl Broadcasts {
+    /// Whether we broadcast a spend of `outpoint` (a version of ours may be what the mempool
+    /// holds).
+    pub(super) fn sent_for(&self, outpoint: &OutPoint) -> bool {
+        self.0.contains_key(outpoint)
+    }
+
     /// Drops what a resolved channel needed: its claims, its justice batch and CPFP.
     pub(super) fn forget(&mut self, outpoints: &[OutPoint], spend_txid: Txid) {
         for o in outpoints {

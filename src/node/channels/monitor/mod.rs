@@ -224,6 +224,13 @@ impl Actor {
                 }
                 OutputState::SpentInMempool => {
                     round.open += 1;
+                    // Our version waiting in the mempool is bumped as its deadline nears (a
+                    // justice transaction also tries to replace a cheater's waiting spend).
+                    if c.kind.is_justice() {
+                        justice.push(c.clone());
+                    } else if self.broadcasts.sent_for(&c.outpoint) {
+                        self.try_claim(idx, height, confirmed_at, state, &c).await?;
+                    }
                     round.watched.push(Watched {
                         claim: c,
                         spent: None,
