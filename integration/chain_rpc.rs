@@ -526,6 +526,19 @@ async fn every_method_answers_with_cores_fields_and_codes() {
         Value::Null
     );
     assert_eq!(error_of(&rpc, "setmocktime", json!([-1])).await.0, -8);
+    // Our extension: fees rise when a test says so.
+    let fee = |v: Value| v["feerate"].as_f64().unwrap();
+    assert_eq!(
+        fee(rpc.call("estimatesmartfee", json!([6])).await.unwrap()),
+        0.00001
+    );
+    rpc.call("setfeeestimate", json!([25])).await.unwrap();
+    assert_eq!(
+        fee(rpc.call("estimatesmartfee", json!([6])).await.unwrap()),
+        0.00025
+    );
+    assert_eq!(error_of(&rpc, "setfeeestimate", json!([0])).await.0, -8);
+    rpc.call("setfeeestimate", json!([1])).await.unwrap();
     let help = rpc.call("help", json!([])).await.unwrap();
     assert!(help.as_str().unwrap().contains("getblockchaininfo"));
 

@@ -786,3 +786,125 @@ async fn a_reorg_of_the_cheat_and_the_justice_is_still_punished() {
 async fn force_close_with_htlcs_both_ways_anchors() {
     force_close_with_htlcs_both_ways("anchors", false).await;
 }
+
+/// A JSON-RPC call to the chain `host` runs.
+async fn chain_call(
+    host: &TestNode,
+    method: &'static str,
+    params: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
+    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
+    tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::{Auth, Client, RpcApi};
+        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
+        c.call::<serde_json::Value>(method, &params).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Fees rose after the channel opened: alice's commitment pays about 1 sat/vB when the market
+/// asks 20. Her force close sends a child through her anchor with it, paying for both, and
+/// the resolution counts what that child cost her wallet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_force_close_below_the_market_rate_gets_a_cpfp_child() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let alice = start(&tmp.path().join("alice"), None).await;
+    let hub = start(&tmp.path().join("hub"), Some(&alice)).await;
+    fund(&alice).await;
+    let id = open_active(&alice, &hub, CAPACITY_SAT, 300_000_000, "anchors").await;
+    chain_call(&alice, "setfeeestimate", vec![json!(20)]).await;
+    let alice_before = confirmed(&alice).await;
+
+    let closed = alice
+        .api
+        .post(
+            &format!("/v1/channels/{id}/close"),
+            json!({ "force": true }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed["phase"], "force_closing");
+    let mempool: Vec<String> =
+        serde_json::from_value(chain_call(&alice, "getrawmempool", vec![]).await).unwrap();
+    assert_eq!(
+        mempool.len(),
+        2,
+        "the commitment and its child: {mempool:?}"
+    );
+    let mut txs = Vec::new();
+    for t in &mempool {
+        txs.push(raw_tx(&alice, t).await);
+    }
+    let (commitment, child) = if txs[0]
+        .input
+        .iter()
+        .any(|i| i.previous_output.txid == txs[1].compute_txid())
+    {
+        (&txs[1], &txs[0])
+    } else {
+        (&txs[0], &txs[1])
+    };
+    let anchor_in = child
+        .input
+        .iter()
+        .find(|i| i.previous_output.txid == commitment.compute_txid())
+        .expect("the child spends the commitment");
+    assert_eq!(
+        commitment.output[anchor_in.previous_output.vout as usize]
+            .value
+            .to_sat(),
+        330,
+        "through our anchor"
+    );
+    assert_eq!(child.input.len(), 2, "the anchor and a wallet coin");
+    let entry = |t: bitcoin::Txid| {
+        let alice = &alice;
+        async move {
+            let e = chain_call(alice, "getmempoolentry", vec![json!(t.to_string())]).await;
+            let fee = (e["fees"]["base"].as_f64().unwrap() * 1e8).round() as u64;
+            (fee, e["vsize"].as_u64().unwrap())
+        }
+    };
+    let (parent_fee, parent_vsize) = entry(commitment.compute_txid()).await;
+    let (child_fee, child_vsize) = entry(child.compute_txid()).await;
+    assert!(
+        parent_fee < 2 * parent_vsize,
+        "the commitment alone pays about 1 sat/vB"
+    );
+    let package_rate = (parent_fee + child_fee) as f64 / (parent_vsize + child_vsize) as f64;
+    assert!(
+        (20.0..21.0).contains(&package_rate),
+        "the package pays the market's 20 sat/vB: {package_rate}"
+    );
+
+    let res = resolution_of(&alice, &alice, &id).await;
+    assert_eq!(res["spend"], "local", "{res:#}");
+    let kinds: Vec<&str> = res["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"anchor_cpfp") && kinds.contains(&"to_local"),
+        "{res:#}"
+    );
+    let received = res["received_sat"].as_u64().unwrap();
+    assert_eq!(confirmed(&alice).await - alice_before, received, "{res:#}");
+    // The child's wallet cost is in the record: what the to_local sweep brought, less it.
+    let to_local = res["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "to_local")
+        .unwrap()["amount_sat"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(received + res["fees_sat"].as_u64().unwrap(), to_local + 330);
+    for n in [alice, hub] {
+        n.node.shutdown().await;
+    }
+}

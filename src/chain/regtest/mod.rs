@@ -100,6 +100,8 @@ struct State {
     index: ChainIndex,
     mempool: Mempool,
     mock_time: Option<u64>,
+    /// What `estimatesmartfee` answers (sat/vB), set by `setfeeestimate`.
+    fee_estimate_sat_per_vb: u32,
     invalidated: HashSet<BlockHash>,
     extra_nonce: u64,
 }
@@ -348,6 +350,7 @@ impl RegtestNode {
             mock_time: None,
             invalidated,
             extra_nonce: rand::random::<u32>() as u64,
+            fee_estimate_sat_per_vb: 1,
         };
         state.sync()?;
         let (events, _) = broadcast::channel(1024);
@@ -561,9 +564,16 @@ impl RegtestNode {
     }
 
     /// Regtest fee estimate: the minimum relay rate when blocks have room, which they always do
-    /// here; callers apply their own floor and targets.
+    /// here, unless a test set another with [`RegtestNode::set_fee_estimate`]; callers apply
+    /// their own floor and targets.
     pub fn estimate_fee_rate(&self, _target_blocks: u16) -> bitcoin::FeeRate {
-        bitcoin::FeeRate::from_sat_per_vb_u32(1)
+        bitcoin::FeeRate::from_sat_per_vb_u32(self.lock().fee_estimate_sat_per_vb)
+    }
+
+    /// Pretends the fee market moved: `estimatesmartfee` answers `sat_per_vb` from now on
+    /// (at least 1). A drill for fee bumping; mining still takes every valid transaction.
+    pub fn set_fee_estimate(&self, sat_per_vb: u32) {
+        self.lock().fee_estimate_sat_per_vb = sat_per_vb.max(1);
     }
 
     /// Mines `n` blocks paying `payout`, with mempool transactions.

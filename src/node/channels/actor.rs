@@ -802,6 +802,17 @@ impl Actor {
             Ok(_) => {
                 tracing::info!(channel = idx, %txid, "broadcast");
                 self.rebroadcast.remove(&txid);
+                // Our commitment, just out: if it pays less than the market, its CPFP child
+                // goes out with it rather than a block later.
+                let forced = self.entries.get(&idx).is_some_and(|e| {
+                    matches!(e.channel.phase(), Phase::ForceClosing { tx } if tx.compute_txid() == txid)
+                });
+                if forced {
+                    let height = self.router.height;
+                    if let Err(e) = self.bump_commitment(idx, height, &tx).await {
+                        tracing::debug!(channel = idx, error = %e, "commitment not bumped");
+                    }
+                }
             }
             Err(e) => {
                 tracing::warn!(channel = idx, %txid, error = %e, "broadcast failed; retrying each block");

@@ -64,6 +64,19 @@ pub fn setmocktime(s: &Shared, p: &Params) -> Result<Json, RpcError> {
     Ok(Json::Null)
 }
 
+/// `setfeeestimate sat_per_vb`: a chanhub extension (hidden, like `setmocktime`) that sets
+/// what `estimatesmartfee` answers, so tests can make fees rise.
+pub fn setfeeestimate(s: &Shared, p: &Params) -> Result<Json, RpcError> {
+    let rate = p.int(0)?;
+    if !(1..=100_000).contains(&rate) {
+        return Err(RpcError::invalid_parameter(format!(
+            "the fee estimate must be 1 to 100000 sat/vB, not {rate}"
+        )));
+    }
+    s.node.set_fee_estimate(rate as u32);
+    Ok(Json::Null)
+}
+
 pub fn stop(s: &Shared, p: &Params) -> Result<Json, RpcError> {
     if p.get(0).is_some() {
         // Core's hidden test argument: wait this many milliseconds before answering.

@@ -130,6 +130,12 @@ pub(crate) static METHODS: &[Method] = &[
     ),
     m(
         "hidden",
+        "setfeeestimate",
+        &[req("sat_per_vb", Num)],
+        control::setfeeestimate,
+    ),
+    m(
+        "hidden",
         "setmocktime",
         &[req("timestamp", Num)],
         control::setmocktime,

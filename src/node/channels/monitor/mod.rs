@@ -62,6 +62,8 @@ pub(super) struct Round {
     pub open: usize,
     /// Preimages of HTLCs seen in spends on chain.
     pub learned: HashMap<[u8; 32], [u8; 32]>,
+    /// Our anchor, when our CPFP child spent it: (outpoint, value, the child, its height).
+    pub anchor: Option<(bitcoin::OutPoint, u64, Transaction, u32)>,
 }
 
 impl Actor {
@@ -117,6 +119,10 @@ impl Actor {
                 .watched
                 .iter()
                 .all(|w| w.spent.as_ref().is_some_and(|(_, at)| deep(*at)))
+            && round
+                .anchor
+                .as_ref()
+                .map_or(true, |(_, _, _, at)| deep(*at))
             && self.unclaimable_htlcs_expired(&state, &spend, height, depth);
         if settled {
             let resolution = self
@@ -268,6 +274,9 @@ impl Actor {
                 }
             }
         }
+        if let Spend::Local { .. } = spend {
+            round.anchor = self.our_anchor_spend(state, keys, confirmed_at).await?;
+        }
         if !justice.is_empty() {
             let spend_txid = state
                 .funding_spend
@@ -278,6 +287,30 @@ impl Actor {
                 .await?;
         }
         Ok(round)
+    }
+
+    /// Our anchor on our commitment, if a CPFP child of ours spent it (its cost belongs to the
+    /// resolution).
+    async fn our_anchor_spend(
+        &mut self,
+        state: &ChannelState,
+        keys: &KeyMaterial,
+        confirmed_at: u32,
+    ) -> Result<Option<(bitcoin::OutPoint, u64, Transaction, u32)>, MonitorError> {
+        let Some(spend_tx) = &state.funding_spend else {
+            return Ok(None);
+        };
+        let Ok(Some(anchor)) = crate::onchain::our_anchor(keys, spend_tx) else {
+            return Ok(None);
+        };
+        Ok(
+            match self.output_state(&anchor.outpoint, confirmed_at).await? {
+                OutputState::Spent { tx, height } if pays(&tx, &state.setup.shutdown_script) => {
+                    Some((anchor.outpoint, anchor.value_sat, tx, height))
+                }
+                _ => None,
+            },
+        )
     }
 
     /// Broadcasts the spend of an unspent claim once its timelocks allow (a mempool takes it

@@ -61,11 +61,25 @@ impl Actor {
                 ours: w.ours,
             });
         }
+        if let Some((outpoint, value, tx, _)) = &round.anchor {
+            our_txs.insert(tx.compute_txid(), tx);
+            outputs.push(ResolvedOutput {
+                outpoint: *outpoint,
+                kind: "anchor_cpfp".into(),
+                amount_sat: *value,
+                spent_by: Some(tx.compute_txid()),
+                ours: true,
+            });
+        }
         // Our claims may carry wallet inputs (fees) and change, and may pay into a second
         // stage that is itself watched: what the wallet gained is every output that is not a
         // watched one, minus every input that was not a watched one.
-        let watched: std::collections::HashSet<bitcoin::OutPoint> =
-            round.watched.iter().map(|w| w.claim.outpoint).collect();
+        let watched: std::collections::HashSet<bitcoin::OutPoint> = round
+            .watched
+            .iter()
+            .map(|w| w.claim.outpoint)
+            .chain(round.anchor.as_ref().map(|a| a.0))
+            .collect();
         let mut fees_sat = 0u64;
         let mut net: i64 = received_sat as i64;
         for (txid, tx) in &our_txs {
