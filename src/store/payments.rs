@@ -8,7 +8,7 @@
 
 use bitcoin::secp256k1::PublicKey;
 use rusqlite::types::Type;
-use rusqlite::{named_params, Connection, OptionalExtension, Row};
+use rusqlite::{named_params, params, Connection, OptionalExtension, Row};
 
 use super::{meta, StoreError};
 use crate::payments::{
@@ -209,26 +209,39 @@ pub fn cancel_invoice(conn: &Connection, payment_hash: &[u8; 32]) -> Result<bool
     Ok(n > 0)
 }
 
-/// Every preimage this node knows, by payment hash: its invoices', and those learned by
-/// forwarding or paying. The on-chain resolution claims received HTLCs with them.
-pub fn known_preimages(
+/// The preimages this node knows for the HTLCs `received` on channel `channel_id` (id and
+/// payment hash each), by payment hash: an invoice's, the one a forward of that HTLC learned
+/// downstream, or one our own payment learned. The on-chain resolution claims received HTLCs
+/// with them. Each lookup is by primary key.
+pub fn preimages_for(
     conn: &Connection,
+    channel_id: &[u8; 32],
+    received: &[(u64, [u8; 32])],
 ) -> Result<std::collections::HashMap<[u8; 32], [u8; 32]>, StoreError> {
     let mut out = std::collections::HashMap::new();
-    for sql in [
-        "SELECT payment_hash, preimage FROM invoices",
-        "SELECT payment_hash, preimage FROM forwards WHERE preimage IS NOT NULL",
-        "SELECT payment_hash, preimage FROM payments WHERE preimage IS NOT NULL",
-    ] {
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
-        for row in rows {
-            let (hash, preimage) = row?;
-            if let (Ok(h), Ok(p)) = (hash.try_into(), preimage.try_into()) {
-                out.insert(h, p);
-            }
+    let mut invoice =
+        conn.prepare_cached("SELECT preimage FROM invoices WHERE payment_hash = ?1")?;
+    let mut forward = conn.prepare_cached(
+        "SELECT preimage FROM forwards WHERE in_channel_id = ?1 AND in_htlc_id = ?2
+             AND preimage IS NOT NULL",
+    )?;
+    let mut payment = conn.prepare_cached(
+        "SELECT preimage FROM payments WHERE payment_hash = ?1 AND preimage IS NOT NULL",
+    )?;
+    for (id, hash) in received {
+        let found = invoice
+            .query_row([&hash[..]], |r| r.get::<_, Vec<u8>>(0))
+            .optional()?
+            .or(forward
+                .query_row(params![&channel_id[..], *id as i64], |r| {
+                    r.get::<_, Vec<u8>>(0)
+                })
+                .optional()?)
+            .or(payment
+                .query_row([&hash[..]], |r| r.get::<_, Vec<u8>>(0))
+                .optional()?);
+        if let Some(p) = found.and_then(|p| <[u8; 32]>::try_from(p).ok()) {
+            out.insert(*hash, p);
         }
     }
     Ok(out)

@@ -316,3 +316,40 @@ fn the_policy_is_kept_in_meta() {
         })
         .unwrap();
 }
+
+#[test]
+fn preimages_are_found_for_the_received_htlcs_asked_about() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .blocking(|c| {
+            // An invoice of ours, paid by HTLC 3 of channel [1; 32].
+            insert_invoice(c, &invoice(8, 1_000))?;
+            // A forward whose incoming HTLC 0 on channel [1; 32] learned its preimage.
+            insert_forward(c, &forward(0, 0))?;
+            resolve_forward(
+                c,
+                htlc(1, 0),
+                ForwardStatus::Settled,
+                Some([4; 32]),
+                None,
+                1,
+            )?;
+            // A pending forward (incoming HTLC 1) knows nothing yet.
+            insert_forward(c, &forward(1, 1))?;
+            let asked = [(3, [8; 32]), (0, [5; 32]), (1, [5; 32]), (9, [77; 32])];
+            let found = preimages_for(c, &[1; 32], &asked)?;
+            assert_eq!(found.len(), 2, "{found:?}");
+            assert_eq!(found[&[8; 32]], [108; 32], "the invoice's");
+            assert_eq!(
+                found[&[5; 32]], [4; 32],
+                "the forward's, by its incoming HTLC"
+            );
+            let elsewhere = preimages_for(c, &[2; 32], &[(0, [5; 32])])?;
+            assert!(
+                elsewhere.is_empty(),
+                "a forward is found by its incoming HTLC only"
+            );
+            Ok(())
+        })
+        .unwrap();
+}

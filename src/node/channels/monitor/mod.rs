@@ -185,10 +185,12 @@ impl Actor {
                 .map_err(other)
             }
             _ => {
+                let channel_id = state.channel_id;
+                let received = received_htlcs(state);
                 let preimages = self
                     .cfg
                     .store
-                    .call(pq::known_preimages)
+                    .call(move |c| pq::preimages_for(c, &channel_id, &received))
                     .await
                     .map_err(|e| MonitorError::Other(e.to_string()))?;
                 claims(state, keys, spend, spend_tx, &preimages).map_err(other)
@@ -423,6 +425,26 @@ fn pays(tx: &Transaction, script: &bitcoin::Script) -> bool {
     tx.output
         .iter()
         .any(|o| o.script_pubkey.as_script() == script)
+}
+
+/// The HTLCs the peer offered on the channel (id, payment hash), whose preimages we may know.
+fn received_htlcs(state: &ChannelState) -> Vec<(u64, [u8; 32])> {
+    let mut out: Vec<(u64, [u8; 32])> = state
+        .commitments
+        .iter()
+        .flat_map(|c| {
+            [Some(&c.local.spec), Some(&c.remote.spec)]
+                .into_iter()
+                .chain([c.remote_waiting.as_ref().map(|w| &w.spec)])
+                .flatten()
+        })
+        .flat_map(|s| s.htlcs.iter())
+        .filter(|h| h.origin == crate::channel::Origin::Remote)
+        .map(|h| (h.add.id, h.add.payment_hash))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// Payment hashes of the HTLCs we offered on the channel, whose preimage a peer's spend may
