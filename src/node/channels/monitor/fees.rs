@@ -88,6 +88,39 @@ impl Actor {
         Ok((rate, pending))
     }
 
+    /// The block by which `c` should confirm: the chain's deadline where it sets one; for the
+    /// timeout of an HTLC we forwarded, the incoming HTLC's expiry less the margin we need to
+    /// claim it there should the peer still reveal the preimage.
+    async fn claim_deadline(
+        &self,
+        state: &ChannelState,
+        c: &Claim,
+        confirmed_at: u32,
+    ) -> Option<u32> {
+        if let Some(d) = c.deadline(confirmed_at) {
+            return Some(d);
+        }
+        let id = super::upstream::offered_htlcs(state)
+            .into_iter()
+            .find(|h| super::upstream::is_output_of(c, h))?
+            .id;
+        let out = crate::payments::HtlcRef {
+            channel_id: state.channel_id,
+            htlc_id: id,
+        };
+        let fwd = self
+            .cfg
+            .store
+            .call(move |conn| crate::store::payments::pending_forward_by_out(conn, out))
+            .await
+            .ok()
+            .flatten()?;
+        Some(
+            fwd.in_cltv_expiry
+                .saturating_sub(crate::channel::queries::RECEIVED_CLAIM_BUFFER),
+        )
+    }
+
     fn record(&mut self, key: OutPoint, sent: Sent, height: u32) {
         let first_height = self
             .broadcasts
@@ -120,7 +153,11 @@ impl Actor {
         let script = &state.setup.shutdown_script;
         let key = c.outpoint;
         let (rate, pending) = self
-            .schedule(&key, c.deadline(confirmed_at), height)
+            .schedule(
+                &key,
+                self.claim_deadline(state, c, confirmed_at).await,
+                height,
+            )
             .await?;
         if let Some(p) = pending.as_ref().filter(|p| p.rate >= rate) {
             // Nothing new to pay: the version in the mempool stands.
@@ -242,7 +279,11 @@ impl Actor {
         let key = c.outpoint;
         let what = kind_name(&c.kind);
         let (rate, pending) = self
-            .schedule(&key, c.deadline(confirmed_at), height)
+            .schedule(
+                &key,
+                self.claim_deadline(state, c, confirmed_at).await,
+                height,
+            )
             .await?;
         if let Some(p) = pending.as_ref().filter(|p| p.rate >= rate) {
             let tx = p.tx.clone();

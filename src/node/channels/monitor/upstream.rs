@@ -45,7 +45,7 @@ pub(super) fn offered_htlcs(state: &ChannelState) -> Vec<Offered> {
 
 /// Whether `c` is the output of the offered HTLC `h` (same hash, same amount, and the same
 /// expiry when the claim carries it).
-fn is_output_of(c: &Claim, h: &Offered) -> bool {
+pub(super) fn is_output_of(c: &Claim, h: &Offered) -> bool {
     let hash = match c.kind {
         ClaimKind::HtlcTimeout { payment_hash }
         | ClaimKind::RemoteHtlcTimeout { payment_hash }
