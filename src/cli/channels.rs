@@ -108,3 +108,42 @@ fn resolution(r: &Value) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_resolved_channel_shows_what_each_output_became() {
+        let v = json!({
+            "channel_id": "ab", "state": "closed", "closing_txid": "c0",
+            "local_msat": 1000, "remote_msat": 0, "capacity_sat": 1000000,
+            "resolution": {
+                "spend": "revoked", "resolved_height": 120, "received_sat": 998765,
+                "fees_sat": 1235, "spend_txid": "c0",
+                "outputs": [
+                    {"outpoint": "c0:2", "kind": "justice_to_local", "amount_sat": 700000,
+                     "spent_by": "d1", "ours": true},
+                    {"outpoint": "c0:3", "kind": "justice_htlc", "amount_sat": 300000,
+                     "spent_by": "e2", "ours": false}
+                ]
+            }
+        });
+        let text = detail(&v);
+        assert!(text.contains("closing txid"), "{text}");
+        assert!(
+            text.contains("resolved on chain (revoked close) at block 120: 998,765 sat to our wallet, 1,235 sat in fees"),
+            "{text}"
+        );
+        assert!(
+            text.contains("justice_to_local") && text.contains("700,000 sat  ours (spent by d1)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("300,000 sat  the peer's (spent by e2)"),
+            "{text}"
+        );
+        assert!(!detail(&json!({"channel_id": "ab", "resolution": null})).contains("resolved"));
+    }
+}

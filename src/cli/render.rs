@@ -244,6 +244,17 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn the_cheat_drill_names_what_it_broadcast() {
+        let one = cheated(&json!({"channel_id": "ab", "txid": "c0"}));
+        assert_eq!(one, "broadcast the revoked commitment c0 of channel ab");
+        let htlcs = cheated(&json!({"channel_id": "ab", "txids": ["d1", "e2"]}));
+        assert_eq!(
+            htlcs,
+            "broadcast 2 HTLC-timeout transaction(s) of the revoked commitment of channel ab: d1, e2"
+        );
+    }
+
+    #[test]
     fn amounts_are_grouped_and_tables_aligned() {
         assert_eq!(sats(&json!(1234567)), "1,234,567");
         assert_eq!(sats(&json!(-1000)), "-1,000");
