@@ -12,6 +12,7 @@
 
 pub mod channels;
 pub mod meta;
+pub mod metrics;
 pub mod payments;
 pub mod peers;
 pub mod schema;

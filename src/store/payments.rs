@@ -75,7 +75,7 @@ fn limit_sql(limit: Option<usize>) -> i64 {
 
 // ---- invoices ----------------------------------------------------------------------------
 
-fn invoice_status(r: &Row, idx: usize) -> rusqlite::Result<InvoiceStatus> {
+pub(super) fn invoice_status(r: &Row, idx: usize) -> rusqlite::Result<InvoiceStatus> {
     match r.get::<_, String>(idx)?.as_str() {
         "open" => Ok(InvoiceStatus::Open),
         "paid" => Ok(InvoiceStatus::Paid),
@@ -249,7 +249,7 @@ pub fn preimages_for(
 
 // ---- payments ----------------------------------------------------------------------------
 
-fn payment_status(r: &Row, idx: usize) -> rusqlite::Result<PaymentStatus> {
+pub(super) fn payment_status(r: &Row, idx: usize) -> rusqlite::Result<PaymentStatus> {
     match r.get::<_, String>(idx)?.as_str() {
         "pending" => Ok(PaymentStatus::Pending),
         "succeeded" => Ok(PaymentStatus::Succeeded),
@@ -444,7 +444,7 @@ pub fn resolve_payment(
 
 // ---- forwards ----------------------------------------------------------------------------
 
-fn forward_status(r: &Row, idx: usize) -> rusqlite::Result<ForwardStatus> {
+pub(super) fn forward_status(r: &Row, idx: usize) -> rusqlite::Result<ForwardStatus> {
     match r.get::<_, String>(idx)?.as_str() {
         "pending" => Ok(ForwardStatus::Pending),
         "settled" => Ok(ForwardStatus::Settled),
