@@ -55,12 +55,17 @@
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
 //! - `GET  /v1/events` → Server-Sent Events: `event: invoice_paid | payment_succeeded |
 //!   payment_failed | htlc_forwarded`, `data: {"type", ...}`; a comment every 15 s when quiet
+//! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
+//!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
+//!   behind the token like the rest
 
 pub mod auth;
 mod channels;
 pub mod client;
 mod dev;
+mod exposition;
 mod extract;
+mod metrics;
 mod payments;
 mod peers;
 mod routes;
@@ -179,6 +184,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/events", get(payments::events))
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

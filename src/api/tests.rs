@@ -909,3 +909,243 @@ async fn the_event_stream_answers_with_server_sent_events() {
     assert!(text.contains("content-type: text/event-stream"), "{text}");
     assert!(text.contains("cache-control: no-cache"), "{text}");
 }
+
+// ---- metrics -----------------------------------------------------------------------------
+
+/// One scrape over a plain connection (the JSON client hides headers): status,
+/// `Content-Type` and body.
+async fn scrape(api: &Api, token: Option<&str>) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(api.addr).await.unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    s.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).await.unwrap();
+    let text = String::from_utf8(got).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a full HTTP answer");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':')
+                .filter(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        })
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
+}
+
+/// A small reader of the text format: every sample as `name{k="v",...}` (labels sorted,
+/// values unescaped) → value. Checks on the way that each sample's family was declared
+/// with HELP and TYPE first, and that no series repeats.
+fn parse_metrics(text: &str) -> std::collections::BTreeMap<String, f64> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut types: HashMap<&str, &str> = HashMap::new();
+    let mut helped = std::collections::HashSet::new();
+    let mut samples = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().unwrap());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(helped.contains(name), "TYPE before HELP for {name}");
+            assert!(types.insert(name, kind).is_none(), "{name} declared twice");
+            continue;
+        }
+        assert!(!line.starts_with('#') && !line.is_empty(), "{line:?}");
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let (name, labels) = match series.split_once('{') {
+            None => (series, Vec::new()),
+            Some((name, rest)) => {
+                let mut labels = Vec::new();
+                let mut chars = rest.strip_suffix('}').expect("labels end with }").chars();
+                loop {
+                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    if key.is_empty() {
+                        break;
+                    }
+                    assert_eq!(chars.next(), Some('"'));
+                    let mut value = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '"' => break,
+                            '\\' => value.push(match chars.next().unwrap() {
+                                'n' => '\n',
+                                c => c,
+                            }),
+                            c => value.push(c),
+                        }
+                    }
+                    labels.push((key.trim_start_matches(',').to_string(), value));
+                }
+                labels.sort();
+                (name, labels)
+            }
+        };
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                name.strip_suffix(s)
+                    .filter(|f| types.get(f) == Some(&"histogram"))
+            })
+            .unwrap_or(name);
+        assert!(types.contains_key(family), "{name} has no TYPE line");
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let key = if labels.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}{{{}}}", labels.join(","))
+        };
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap(),
+        };
+        assert!(samples.insert(key.clone(), value).is_none(), "{key} twice");
+    }
+    samples
+}
+
+#[test]
+fn the_test_parser_reads_escapes_and_histograms() {
+    let m = parse_metrics(
+        "# HELP a A.\n# TYPE a gauge\na{y=\"1\",x=\"q\\\"\\\\\"} 2\n\
+         # HELP h H.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_sum 3\nh_count 1\n",
+    );
+    assert_eq!(m["a{x=\"q\"\\\",y=\"1\"}"], 2.0);
+    assert_eq!(m["h_bucket{le=\"+Inf\"}"], 1.0);
+    assert_eq!(m["h_count"], 1.0);
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_and_follow_the_node() {
+    let api = start(true).await;
+    for token in [None, Some("wrong")] {
+        let (status, _, body) = scrape(&api, token).await;
+        assert_eq!(status, 401, "token {token:?}");
+        assert!(body.contains("unauthorized"), "{body}");
+    }
+
+    let (status, content_type, body) = scrape(&api, Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let m = parse_metrics(&body);
+    for state in ["opening", "active", "closing", "closed"] {
+        assert_eq!(m[&format!("chanhub_channels{{state=\"{state}\"}}")], 0.0);
+    }
+    for status in ["succeeded", "failed", "pending"] {
+        assert_eq!(m[&format!("chanhub_payments{{status=\"{status}\"}}")], 0.0);
+    }
+    for status in ["open", "paid", "expired", "cancelled"] {
+        assert_eq!(m[&format!("chanhub_invoices{{status=\"{status}\"}}")], 0.0);
+    }
+    assert_eq!(m["chanhub_htlcs_in_flight{direction=\"offered\"}"], 0.0);
+    assert_eq!(m["chanhub_channel_balance_msat{side=\"local\"}"], 0.0);
+    assert_eq!(m["chanhub_chain_reachable"], 1.0);
+    assert_eq!(m["chanhub_chain_height"], 0.0);
+    assert_eq!(m["chanhub_wallet_synced_height"], 0.0);
+    assert_eq!(m["chanhub_onchain_balance_sat{kind=\"confirmed\"}"], 0.0);
+    assert_eq!(m["chanhub_payment_duration_seconds_count"], 0.0);
+
+    // Blocks move the chain, the wallet and its balances.
+    api.client
+        .post("/v1/chain/mine", json!({"blocks": 101}))
+        .await
+        .unwrap();
+    let m = parse_metrics(&scrape(&api, Some(TOKEN)).await.2);
+    assert_eq!(m["chanhub_chain_height"], 101.0);
+    assert_eq!(m["chanhub_wallet_synced_height"], 101.0);
+    assert_eq!(
+        m["chanhub_onchain_balance_sat{kind=\"confirmed\"}"],
+        2.0 * 5_000_000_000.0
+    );
+    assert_eq!(
+        m["chanhub_onchain_balance_sat{kind=\"immature\"}"],
+        99.0 * 5_000_000_000.0
+    );
+
+    // Invoices through the API; payments and forwards written to the store.
+    for d in ["a", "b"] {
+        api.client
+            .post("/v1/invoices", json!({"description": d}))
+            .await
+            .unwrap();
+    }
+    let first = api.client.get("/v1/invoices").await.unwrap()["invoices"][0]["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    api.client
+        .delete(&format!("/v1/invoices/{first}"))
+        .await
+        .unwrap();
+    let payee = KeysManager::new(&Seed::from_bytes([2; 32]), Network::Regtest).node_id();
+    let payment = move |h: u8, status: PaymentStatus, took: u64| PaymentRecord {
+        payment_hash: [h; 32],
+        bolt11: None,
+        payee,
+        amount_msat: 10_000,
+        fee_msat: 0,
+        status,
+        preimage: (status == PaymentStatus::Succeeded).then_some([h; 32]),
+        failure: None,
+        created_at: 1_000,
+        resolved_at: (status != PaymentStatus::Pending).then_some(1_000 + took),
+        htlc: None,
+        session_key: [9; 32],
+        route: vec![payee],
+    };
+    let forward = ForwardRecord {
+        incoming: htlc(1, 0),
+        outgoing: htlc(2, 0),
+        payment_hash: [5; 32],
+        in_msat: 11_001,
+        out_msat: 10_000,
+        in_cltv_expiry: 200,
+        out_cltv_expiry: 160,
+        status: ForwardStatus::Settled,
+        shared_secret: [6; 32],
+        preimage: Some([4; 32]),
+        failure: None,
+        created_at: 1_000,
+        resolved_at: Some(1_001),
+    };
+    api.store
+        .write(move |tx| {
+            db::upsert_payment(tx, &payment(1, PaymentStatus::Succeeded, 0))?;
+            db::upsert_payment(tx, &payment(2, PaymentStatus::Succeeded, 4))?;
+            db::upsert_payment(tx, &payment(3, PaymentStatus::Failed, 9))?;
+            db::upsert_payment(tx, &payment(4, PaymentStatus::Pending, 0))?;
+            db::insert_forward(tx, &forward)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let m = parse_metrics(&scrape(&api, Some(TOKEN)).await.2);
+    assert_eq!(m["chanhub_invoices{status=\"open\"}"], 1.0);
+    assert_eq!(m["chanhub_invoices{status=\"cancelled\"}"], 1.0);
+    assert_eq!(m["chanhub_payments{status=\"succeeded\"}"], 2.0);
+    assert_eq!(m["chanhub_payments{status=\"failed\"}"], 1.0);
+    assert_eq!(m["chanhub_payments{status=\"pending\"}"], 1.0);
+    assert_eq!(m["chanhub_forwards{status=\"settled\"}"], 1.0);
+    assert_eq!(m["chanhub_forwards{status=\"pending\"}"], 0.0);
+    assert_eq!(m["chanhub_forward_fees_earned_msat_total"], 1_001.0);
+    // Succeeded payments only: one at 0 s, one at 4 s; buckets are cumulative.
+    let bucket = |le: &str| m[&format!("chanhub_payment_duration_seconds_bucket{{le=\"{le}\"}}")];
+    assert_eq!(bucket("1"), 1.0);
+    assert_eq!(bucket("2"), 1.0);
+    assert_eq!(bucket("5"), 2.0);
+    assert_eq!(bucket("+Inf"), 2.0);
+    assert_eq!(m["chanhub_payment_duration_seconds_count"], 2.0);
+    assert_eq!(m["chanhub_payment_duration_seconds_sum"], 4.0);
+}
