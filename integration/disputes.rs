@@ -392,6 +392,18 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str, restart_hub: bool)
     wait_pending(&hub, &b_id, 3).await;
     wait_pending(&bob, &b_id, 3).await;
 
+    // The hub's metrics see both channels and the five HTLCs in flight through it.
+    let m = metrics(&hub).await;
+    assert_eq!(m["chanhub_channels{state=\"active\"}"], 2.0, "{m:?}");
+    assert_eq!(
+        m["chanhub_htlcs_in_flight{direction=\"offered\"}"], 3.0,
+        "A, B, C"
+    );
+    assert_eq!(
+        m["chanhub_htlcs_in_flight{direction=\"received\"}"], 2.0,
+        "A, C"
+    );
+    assert_eq!(m["chanhub_forwards{status=\"pending\"}"], 2.0, "A and C");
     let hub_before = confirmed(&hub).await;
     let bob_before = confirmed(&bob).await;
     let (hub, hub_away) = if restart_hub {
@@ -448,6 +460,16 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str, restart_hub: bool)
     assert_eq!(bob_res["spend"], "local", "{bob_res:#}");
     assert_eq!(hub_res["spend"], "remote", "{hub_res:#}");
 
+    let m = metrics(&hub).await;
+    assert_eq!(m["chanhub_channels{state=\"closed\"}"], 1.0, "{m:?}");
+    assert_eq!(
+        m["chanhub_forwards{status=\"settled\"}"], 1.0,
+        "A, paid on chain"
+    );
+    assert_eq!(
+        m["chanhub_forwards{status=\"failed\"}"], 1.0,
+        "C, failed back"
+    );
     // A: the hub learnt the preimage from bob's claim and alice's payment succeeded.
     let hash_a = inv_a["payment_hash"].as_str().unwrap();
     let payment = alice
@@ -907,4 +929,27 @@ async fn a_force_close_below_the_market_rate_gets_a_cpfp_child() {
     for n in [alice, hub] {
         n.node.shutdown().await;
     }
+}
+
+/// `GET /metrics` of `n`, as sample name (with labels) -> value.
+async fn metrics(n: &TestNode) -> std::collections::BTreeMap<String, f64> {
+    let token = std::fs::read_to_string(&n.node.node_json.api_token_file).unwrap();
+    let (status, text) = n
+        .api
+        .raw(
+            hyper::Method::GET,
+            "/metrics",
+            Some(token.trim()),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect()
 }
