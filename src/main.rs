@@ -48,15 +48,17 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn run_node(args: NodeArgs) -> ExitCode {
-    let config = match NodeConfig::load(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    init_logging(config.log_format);
+/// What stops a started service (its `shutdown`, not yet polled).
+type Stop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Runs a daemon (`what`: node or tower) until SIGINT or SIGTERM: logging, the runtime,
+/// `start`, then its shutdown.
+fn serve(
+    what: &str,
+    log_format: LogFormat,
+    start: impl std::future::Future<Output = Result<Stop, String>>,
+) -> ExitCode {
+    init_logging(log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -65,18 +67,34 @@ fn run_node(args: NodeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let node = match chanhub::node::Node::start(config).await {
-            Ok(n) => n,
+        let stop = match start.await {
+            Ok(stop) => stop,
             Err(e) => {
-                tracing::error!(error = %e, "node failed to start");
+                tracing::error!(error = %e, "{what} failed to start");
                 eprintln!("error: {e}");
                 return ExitCode::FAILURE;
             }
         };
         wait_for_signal().await;
         tracing::info!("shutting down");
-        node.shutdown().await;
+        stop.await;
         ExitCode::SUCCESS
+    })
+}
+
+fn run_node(args: NodeArgs) -> ExitCode {
+    let config = match NodeConfig::load(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    serve("node", config.log_format, async move {
+        let node = chanhub::node::Node::start(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Box::pin(node.shutdown()) as Stop)
     })
 }
 
@@ -88,27 +106,11 @@ fn run_tower(args: chanhub::tower::TowerArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(config.log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let tower = match chanhub::tower::Tower::start(config).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "tower failed to start");
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        tower.shutdown().await;
-        ExitCode::SUCCESS
+    serve("tower", config.log_format, async move {
+        let tower = chanhub::tower::Tower::start(config)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(Box::pin(tower.shutdown()) as Stop)
     })
 }
 
