@@ -26,24 +26,6 @@ async fn mine_until(miner: &TestNode, what: &str, mut cond: impl AsyncFnMut() ->
     panic!("never happened: {what}");
 }
 
-/// alice pays an invoice of the hub's over their channel.
-async fn pay_hub(alice: &TestNode, hub: &TestNode, amount_msat: u64) {
-    let inv = hub
-        .api
-        .post(
-            "/v1/invoices",
-            json!({ "amount_msat": amount_msat, "description": "goods" }),
-        )
-        .await
-        .unwrap();
-    let paid = alice
-        .api
-        .post("/v1/payments", json!({ "bolt11": inv["bolt11"] }))
-        .await
-        .unwrap();
-    assert_eq!(paid["status"], "succeeded", "{paid:#}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cheater_loses_everything_to_the_justice_transaction() {
     init_logs();
@@ -240,20 +222,6 @@ async fn resolution_of(n: &TestNode, miner: &TestNode, id: &str) -> serde_json::
     })
     .await;
     resolution
-}
-
-/// A transaction from the chain `host` runs (embedded), over its bitcoind-compatible RPC.
-async fn raw_tx(host: &TestNode, txid: &str) -> bitcoin::Transaction {
-    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
-    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
-    let txid: bitcoin::Txid = txid.parse().unwrap();
-    tokio::task::spawn_blocking(move || {
-        use bitcoincore_rpc::{Auth, Client, RpcApi};
-        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
-        c.get_raw_transaction(&txid, None).unwrap()
-    })
-    .await
-    .unwrap()
 }
 
 /// The channel's pending HTLCs as bob or the hub sees them: (direction, id, amount_msat).
@@ -760,35 +728,6 @@ async fn cheat_with_htlcs_both_ways(restart_hub: bool, reorg: bool, cheater_htlc
     }
 }
 
-/// The block holding `txid`, on the chain `host` runs.
-async fn block_of(host: &TestNode, txid: &str) -> bitcoin::BlockHash {
-    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
-    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
-    let txid: bitcoin::Txid = txid.parse().unwrap();
-    tokio::task::spawn_blocking(move || {
-        use bitcoincore_rpc::{Auth, Client, RpcApi};
-        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
-        c.get_raw_transaction_info(&txid, None)
-            .unwrap()
-            .blockhash
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-async fn invalidate(host: &TestNode, block: bitcoin::BlockHash) {
-    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
-    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
-    tokio::task::spawn_blocking(move || {
-        use bitcoincore_rpc::{Auth, Client, RpcApi};
-        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
-        c.invalidate_block(&block).unwrap();
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cheat_while_the_hub_is_down_is_punished_when_it_is_back() {
     cheat_with_htlcs_both_ways(true, false, false).await;
@@ -807,23 +746,6 @@ async fn a_reorg_of_the_cheat_and_the_justice_is_still_punished() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn force_close_with_htlcs_both_ways_anchors() {
     force_close_with_htlcs_both_ways("anchors", false).await;
-}
-
-/// A JSON-RPC call to the chain `host` runs.
-async fn chain_call(
-    host: &TestNode,
-    method: &'static str,
-    params: Vec<serde_json::Value>,
-) -> serde_json::Value {
-    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
-    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
-    tokio::task::spawn_blocking(move || {
-        use bitcoincore_rpc::{Auth, Client, RpcApi};
-        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
-        c.call::<serde_json::Value>(method, &params).unwrap()
-    })
-    .await
-    .unwrap()
 }
 
 /// Fees rose after the channel opened: alice's commitment pays about 1 sat/vB when the market
@@ -952,4 +874,37 @@ async fn metrics(n: &TestNode) -> std::collections::BTreeMap<String, f64> {
             (name.to_string(), value.parse().unwrap())
         })
         .collect()
+}
+
+/// A JSON-RPC call to the chain `host` runs (embedded), over its bitcoind-compatible RPC.
+async fn chain_call(
+    host: &TestNode,
+    method: &'static str,
+    params: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    let rpc_url = format!("http://{}", host.node.node_json.chain_rpc_addr.unwrap());
+    let cookie = host.node.node_json.chain_rpc_cookie.clone().unwrap();
+    tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::{Auth, Client, RpcApi};
+        let c = Client::new(&rpc_url, Auth::CookieFile(cookie)).unwrap();
+        c.call::<serde_json::Value>(method, &params).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// A transaction from the chain `host` runs.
+async fn raw_tx(host: &TestNode, txid: &str) -> bitcoin::Transaction {
+    let hex = chain_call(host, "getrawtransaction", vec![json!(txid)]).await;
+    bitcoin::consensus::encode::deserialize_hex(hex.as_str().unwrap()).unwrap()
+}
+
+/// The block holding `txid`, on the chain `host` runs.
+async fn block_of(host: &TestNode, txid: &str) -> bitcoin::BlockHash {
+    let info = chain_call(host, "getrawtransaction", vec![json!(txid), json!(true)]).await;
+    info["blockhash"].as_str().unwrap().parse().unwrap()
+}
+
+async fn invalidate(host: &TestNode, block: bitcoin::BlockHash) {
+    chain_call(host, "invalidateblock", vec![json!(block.to_string())]).await;
 }

@@ -124,24 +124,6 @@ async fn start_hub(dir: &Path, chain_of: &TestNode, tower: &TowerAddr) -> TestNo
     start_config(config).await
 }
 
-/// alice pays an invoice of the hub's over their channel.
-async fn pay_hub(alice: &TestNode, hub: &TestNode, amount_msat: u64) {
-    let inv = hub
-        .api
-        .post(
-            "/v1/invoices",
-            json!({ "amount_msat": amount_msat, "description": "goods" }),
-        )
-        .await
-        .unwrap();
-    let paid = alice
-        .api
-        .post("/v1/payments", json!({ "bolt11": inv["bolt11"] }))
-        .await
-        .unwrap();
-    assert_eq!(paid["status"], "succeeded", "{paid:#}");
-}
-
 /// A blocking RPC client on `n`'s embedded chain.
 fn rpc(n: &TestNode) -> bitcoincore_rpc::Client {
     let url = format!("http://{}", n.node.node_json.chain_rpc_addr.unwrap());

@@ -429,3 +429,21 @@ pub async fn close_and_check(a: &TestNode, b: &TestNode, traffic: &Traffic, clos
     let bal = a.api.get("/v1/balance").await.unwrap();
     assert_eq!(bal["channels_local_msat"], 0);
 }
+
+/// `payer` pays an invoice of `payee`'s (through their channel) and waits for success.
+pub async fn pay_hub(payer: &TestNode, payee: &TestNode, amount_msat: u64) {
+    let inv = payee
+        .api
+        .post(
+            "/v1/invoices",
+            json!({ "amount_msat": amount_msat, "description": "goods" }),
+        )
+        .await
+        .unwrap();
+    let paid = payer
+        .api
+        .post("/v1/payments", json!({ "bolt11": inv["bolt11"] }))
+        .await
+        .unwrap();
+    assert_eq!(paid["status"], "succeeded", "{paid:#}");
+}

@@ -183,21 +183,33 @@ impl Actor {
             .map(|b| b.height)
             .unwrap_or(0)
             .max(tip.saturating_sub(MAX_SPEND_SCAN));
-        for height in (floor..=tip).rev() {
-            let Some(hash) = chain.block_hash(height).await? else {
-                continue;
-            };
-            let Some(block) = chain.block(&hash).await? else {
-                continue;
-            };
-            let found = block
-                .txdata
-                .into_iter()
-                .find(|tx| tx.input.iter().any(|i| i.previous_output == *outpoint));
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        Ok(None)
+        Ok(spender_in(chain.as_ref(), outpoint, (floor..=tip).rev())
+            .await?
+            .map(|(tx, _)| tx))
     }
+}
+
+/// The first transaction spending `outpoint` in the active chain's blocks at `heights` (in
+/// that order), with its height.
+pub(super) async fn spender_in(
+    chain: &dyn ChainSource,
+    outpoint: &OutPoint,
+    heights: impl Iterator<Item = u32>,
+) -> Result<Option<(Transaction, u32)>, ChainError> {
+    for height in heights {
+        let Some(hash) = chain.block_hash(height).await? else {
+            continue;
+        };
+        let Some(block) = chain.block(&hash).await? else {
+            continue;
+        };
+        let found = block
+            .txdata
+            .into_iter()
+            .find(|tx| tx.input.iter().any(|i| i.previous_output == *outpoint));
+        if let Some(tx) = found {
+            return Ok(Some((tx, height)));
+        }
+    }
+    Ok(None)
 }

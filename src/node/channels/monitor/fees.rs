@@ -13,13 +13,15 @@ use bitcoin::{Amount, OutPoint, Transaction, Txid, Weight};
 
 use super::super::actor::Actor;
 use super::{kind_name, MonitorError};
+use crate::bolt3::spend::SpentOutput;
 use crate::channel::ChannelState;
+use crate::onchain::fees::WithFeeInput;
 use crate::onchain::fees::{
     anchor_cpfp, capped_rate, claim_budget_sat, commitment_fee_sat, cpfp_fee_input_min_sat,
     deadline_rate, htlc_fee_input_min_sat, htlc_tx_with_fee_input, justice_budget_sat,
     replacement_rate, Replaces,
 };
-use crate::onchain::{justice_tx_at_rate, justice_weight, our_anchor, Claim};
+use crate::onchain::{justice_tx_at_rate, justice_weight, our_anchor, Claim, OnchainError};
 use crate::wallet::{FeeInput, FeeRate};
 
 /// What we last broadcast to spend one output (or for one justice batch, one CPFP).
@@ -49,6 +51,13 @@ impl Broadcasts {
         }
         self.0.retain(|k, _| k.txid != spend_txid);
     }
+}
+
+/// Where a transaction paid by a wallet coin is recorded: its key, rate and block.
+struct Paid {
+    key: OutPoint,
+    rate: FeeRate,
+    height: u32,
 }
 
 /// The key of a commitment's justice batch, and of a commitment's CPFP child.
@@ -291,57 +300,73 @@ impl Actor {
             return Ok(());
         }
         let replaces = pending.as_ref().map(|p| Replaces::of(&p.tx, p.fee_sat));
+        let min = htlc_fee_input_min_sat(c, script, rate, replaces.as_ref())
+            .map_err(|e| MonitorError::Other(e.to_string()))?;
+        let build =
+            |coin: &SpentOutput| htlc_tx_with_fee_input(c, coin, script, rate, replaces.as_ref());
+        let paid = Paid { key, rate, height };
+        self.send_with_coin(idx, what, pending.as_ref(), min, build, paid)
+            .await;
+        Ok(())
+    }
+
+    /// Pays for a transaction with a wallet coin: the same coin again when bumping `pending`,
+    /// else a new one of at least `min_sat`; `build` makes the transaction around it. The coin
+    /// goes back to the wallet if anything fails.
+    async fn send_with_coin(
+        &mut self,
+        idx: u32,
+        what: &str,
+        pending: Option<&Sent>,
+        min_sat: u64,
+        build: impl FnOnce(&SpentOutput) -> Result<WithFeeInput, OnchainError>,
+        paid: Paid,
+    ) {
         let wallet = self.cfg.wallet.clone();
-        let coin = match pending.as_ref().and_then(|p| p.fee_input) {
+        let coin = match pending.and_then(|p| p.fee_input) {
             Some(outpoint) => wallet.reserve_fee_input_for_replacement(outpoint).await,
-            None => {
-                let min = htlc_fee_input_min_sat(c, script, rate, replaces.as_ref())
-                    .map_err(|e| MonitorError::Other(e.to_string()))?;
-                wallet.reserve_fee_input(Amount::from_sat(min)).await
-            }
+            None => wallet.reserve_fee_input(Amount::from_sat(min_sat)).await,
         };
         let coin: FeeInput = match coin {
             Ok(coin) => coin,
             Err(e) => {
                 tracing::warn!(channel = idx, what, error = %e,
-                    "no wallet coin to pay for an HTLC transaction; fund the wallet");
-                return Ok(());
+                    "no wallet coin to pay the fee; fund the wallet");
+                return;
             }
         };
-        let built =
-            htlc_tx_with_fee_input(c, &coin.spent_output(), script, rate, replaces.as_ref());
-        let w = match built {
+        let w = match build(&coin.spent_output()) {
             Ok(w) => w,
             Err(e) => {
                 wallet.release_fee_input(&coin);
-                tracing::warn!(channel = idx, what, error = %e, "HTLC transaction not built");
-                return Ok(());
+                tracing::warn!(channel = idx, what, error = %e, "transaction not built");
+                return;
             }
         };
         let mut tx = w.tx;
         if let Err(e) = wallet.sign_fee_input(&mut tx, w.wallet_input, &coin) {
             wallet.release_fee_input(&coin);
             tracing::warn!(channel = idx, what, error = %e, "fee input not signed");
-            return Ok(());
+            return;
         }
         match wallet
             .broadcast_with_fee_input(&tx, &coin, Amount::from_sat(w.fee_sat))
             .await
         {
             Ok(txid) => {
-                tracing::info!(channel = idx, %txid, what, fee_sat = w.fee_sat, "claim broadcast with a wallet fee input");
+                tracing::info!(channel = idx, %txid, what, fee_sat = w.fee_sat,
+                    "broadcast with a wallet fee input");
                 let sent = Sent {
                     tx,
                     fee_sat: w.fee_sat,
-                    rate,
-                    first_height: height,
+                    rate: paid.rate,
+                    first_height: paid.height,
                     fee_input: Some(coin.outpoint),
                 };
-                self.record(key, sent, height);
+                self.record(paid.key, sent, paid.height);
             }
-            Err(e) => tracing::debug!(channel = idx, what, error = %e, "claim not accepted"),
+            Err(e) => tracing::debug!(channel = idx, what, error = %e, "not accepted"),
         }
-        Ok(())
     }
 
     /// Our commitment waiting in the mempool below the target rate: a child through our
@@ -410,69 +435,28 @@ impl Actor {
         }
         let script = &state.setup.shutdown_script;
         let replaces = pending.as_ref().map(|p| Replaces::of(&p.tx, p.fee_sat));
-        let wallet = self.cfg.wallet.clone();
-        let coin = match pending.as_ref().and_then(|p| p.fee_input) {
-            Some(outpoint) => wallet.reserve_fee_input_for_replacement(outpoint).await,
-            None => {
-                let min = cpfp_fee_input_min_sat(
-                    &anchor,
-                    commitment,
-                    parent_fee,
-                    script,
-                    rate,
-                    replaces.as_ref(),
-                );
-                wallet.reserve_fee_input(Amount::from_sat(min)).await
-            }
-        };
-        let coin = match coin {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(channel = idx, error = %e, "no wallet coin to bump our commitment");
-                return Ok(());
-            }
-        };
-        let built = anchor_cpfp(
+        let min = cpfp_fee_input_min_sat(
             &anchor,
             commitment,
             parent_fee,
-            &coin.spent_output(),
             script,
             rate,
             replaces.as_ref(),
         );
-        let w = match built {
-            Ok(w) => w,
-            Err(e) => {
-                wallet.release_fee_input(&coin);
-                tracing::warn!(channel = idx, error = %e, "CPFP not built");
-                return Ok(());
-            }
+        let build = |coin: &SpentOutput| {
+            anchor_cpfp(
+                &anchor,
+                commitment,
+                parent_fee,
+                coin,
+                script,
+                rate,
+                replaces.as_ref(),
+            )
         };
-        let mut tx = w.tx;
-        if let Err(e) = wallet.sign_fee_input(&mut tx, w.wallet_input, &coin) {
-            wallet.release_fee_input(&coin);
-            tracing::warn!(channel = idx, error = %e, "fee input not signed");
-            return Ok(());
-        }
-        match wallet
-            .broadcast_with_fee_input(&tx, &coin, Amount::from_sat(w.fee_sat))
-            .await
-        {
-            Ok(child) => {
-                tracing::info!(channel = idx, commitment = %txid, %child, fee_sat = w.fee_sat,
-                    "our commitment bumped through its anchor");
-                let sent = Sent {
-                    tx,
-                    fee_sat: w.fee_sat,
-                    rate,
-                    first_height: height,
-                    fee_input: Some(coin.outpoint),
-                };
-                self.record(key, sent, height);
-            }
-            Err(e) => tracing::debug!(channel = idx, error = %e, "CPFP not accepted"),
-        }
+        let paid = Paid { key, rate, height };
+        self.send_with_coin(idx, "anchor_cpfp", pending.as_ref(), min, build, paid)
+            .await;
         Ok(())
     }
 }

@@ -57,23 +57,13 @@ impl Actor {
             self.spenders.0.remove(outpoint);
         }
         let tip = chain.tip().await?.height;
-        for height in from_height..=tip {
-            let Some(hash) = chain.block_hash(height).await? else {
-                continue;
-            };
-            let Some(block) = chain.block(&hash).await? else {
-                continue;
-            };
-            let found = block
-                .txdata
-                .into_iter()
-                .find(|tx| tx.input.iter().any(|i| i.previous_output == *outpoint));
-            if let Some(tx) = found {
-                self.spenders
-                    .0
-                    .insert(*outpoint, (tx.compute_txid(), height));
-                return Ok(OutputState::Spent { tx, height });
-            }
+        let found =
+            super::super::chain::spender_in(chain.as_ref(), outpoint, from_height..=tip).await?;
+        if let Some((tx, height)) = found {
+            self.spenders
+                .0
+                .insert(*outpoint, (tx.compute_txid(), height));
+            return Ok(OutputState::Spent { tx, height });
         }
         Ok(OutputState::SpentInMempool)
     }
