@@ -1,5 +1,5 @@
 //! The README's first command, run as a newcomer would: `scripts/demo` must tell the whole
-//! story (channels, payments through the hub, a cooperative close, a cheater punished, a force
+//! story (four nodes, channels both ways, payments through the hub, a cooperative close, a cheater punished, a force
 //! close after the hub disappeared) through the CLI, check its own balances, and exit 0.
 
 use std::process::Command;
@@ -18,8 +18,9 @@ fn the_demo_tells_the_whole_story() {
     );
     assert!(out.status.success(), "the demo failed:\n{text}");
     for step in [
-        "bob (a merchant) issues an invoice",
-        "alice closes her channel cooperatively",
+        "the merchant issues an invoice",
+        "alice pays bob 2,000 sat back",
+        "the merchant closes its channel cooperatively",
         "bob cheats",
         "resolved on chain (revoked close)",
         "the cheater gets nothing back",

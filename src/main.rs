@@ -150,8 +150,12 @@ fn run_client(target: Target, command: ClientCommand, json: bool) -> ExitCode {
     };
     match runtime.block_on(chanhub::cli::run(&target, command, json)) {
         Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
+            println!("{}", out.text);
+            if out.failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
         }
         Err(e) => {
             eprintln!("error: {e}");

@@ -102,7 +102,8 @@ pub enum ClientCommand {
     /// Invoices issued by this node, newest first.
     #[command(after_help = "Example: chanhub invoices --json")]
     Invoices,
-    /// Pay a BOLT 11 invoice over our channels; waits for the outcome unless --no-wait.
+    /// Pay a BOLT 11 invoice over our channels; waits for the outcome unless --no-wait, and exits
+    /// non-zero when the payment failed.
     #[command(
         after_help = "Example: chanhub pay lnbcrt500n1p… (or --amount-msat N for an open invoice)"
     )]
@@ -209,11 +210,20 @@ impl Target {
 }
 
 /// Runs one command; returns the text to print, or the error message.
+/// What a command printed, and whether it reports a failure the shell should see (a payment
+/// that was tried and failed is printed like any payment, and still exits non-zero).
+#[derive(Debug)]
+pub struct Output {
+    pub text: String,
+    pub failed: bool,
+}
+
 pub async fn run(
     target: &Target,
     command: ClientCommand,
     json_out: bool,
-) -> Result<String, String> {
+) -> Result<Output, String> {
+    let is_pay = matches!(command, ClientCommand::Pay { .. });
     let client = target.client()?;
     let err = |e: ClientError| e.to_string();
     let (value, text): (Value, fn(&Value) -> String) = match command {
@@ -409,11 +419,13 @@ pub async fn run(
             )
         }
     };
-    Ok(if json_out {
+    let failed = is_pay && value["status"] == "failed";
+    let text = if json_out {
         serde_json::to_string_pretty(&value).expect("serialisable")
     } else {
         text(&value)
-    })
+    };
+    Ok(Output { text, failed })
 }
 
 #[cfg(test)]
