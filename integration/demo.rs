@@ -1,6 +1,7 @@
 //! The README's first command, run as a newcomer would: `scripts/demo` must tell the whole
-//! story (four nodes, channels both ways, payments through the hub, a cooperative close, a cheater punished, a force
-//! close after the hub disappeared) through the CLI, check its own balances, and exit 0.
+//! story (four nodes, channels both ways, payments through the hub, a cooperative close, a
+//! cheater punished, a force close after the hub disappeared) through the CLI, check its own
+//! balances, and exit 0.
 
 use std::process::Command;
 
