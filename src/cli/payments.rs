@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::render::{field, pairs, sats, table};
+use super::render::{field, pairs, sats, table, time};
 
 /// Millisatoshis grouped by thousands, `-` when absent.
 fn msat(v: &Value) -> String {
@@ -29,7 +29,7 @@ pub fn invoices(v: &Value) -> String {
         "STATUS".into(),
         "AMOUNT".into(),
         "RECEIVED".into(),
-        "EXPIRES_AT".into(),
+        "EXPIRES".into(),
         "DESCRIPTION".into(),
     ]];
     for i in all {
@@ -42,7 +42,7 @@ pub fn invoices(v: &Value) -> String {
                 msat(&i["amount_msat"])
             },
             msat(&i["received_msat"]),
-            field(&i["expires_at"]),
+            time(&i["expires_at"]),
             field(&i["description"]),
         ]);
     }
@@ -79,7 +79,7 @@ pub fn payments(v: &Value) -> String {
         "STATUS".into(),
         "AMOUNT".into(),
         "FEE".into(),
-        "CREATED_AT".into(),
+        "CREATED".into(),
         "FAILURE".into(),
     ]];
     for p in all {
@@ -88,7 +88,7 @@ pub fn payments(v: &Value) -> String {
             field(&p["status"]),
             msat(&p["amount_msat"]),
             msat(&p["fee_msat"]),
-            field(&p["created_at"]),
+            time(&p["created_at"]),
             if p["failure"].is_null() {
                 String::new()
             } else {
@@ -111,7 +111,7 @@ pub fn forwards(v: &Value) -> String {
         "AMOUNT_OUT".into(),
         "FEE".into(),
         "STATUS".into(),
-        "CREATED_AT".into(),
+        "CREATED".into(),
     ]];
     for f in all {
         rows.push([
@@ -124,7 +124,7 @@ pub fn forwards(v: &Value) -> String {
             msat(&f["out_msat"]),
             msat(&f["fee_msat"]),
             field(&f["status"]),
-            field(&f["created_at"]),
+            time(&f["created_at"]),
         ]);
     }
     format!(

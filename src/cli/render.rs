@@ -10,6 +10,17 @@ pub(super) fn field(v: &Value) -> String {
     }
 }
 
+/// A unix time in seconds as a UTC timestamp (`2026-11-25T00:12:03Z`); anything else as is.
+pub(super) fn time(v: &Value) -> String {
+    match v.as_u64() {
+        Some(secs) => humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        )
+        .to_string(),
+        None => field(v),
+    }
+}
+
 /// `key  value` lines, keys padded to one column.
 pub(super) fn pairs(v: &Value, keys: &[(&str, &str)]) -> String {
     let width = keys.iter().map(|(_, label)| label.len()).max().unwrap_or(0);
@@ -200,7 +211,7 @@ pub fn peers(v: &Value) -> String {
             field(&p["node_id"]),
             field(&p["addr"]),
             field(&p["direction"]),
-            field(&p["connected_since"]),
+            time(&p["connected_since"]),
             field(&p["features"]),
         ]);
     }
@@ -252,6 +263,12 @@ mod tests {
             htlcs,
             "broadcast 2 HTLC-timeout transaction(s) of the revoked commitment of channel ab: d1, e2"
         );
+    }
+
+    #[test]
+    fn unix_times_read_as_utc() {
+        assert_eq!(time(&json!(1_700_000_000)), "2023-11-14T22:13:20Z");
+        assert_eq!(time(&Value::Null), "-");
     }
 
     #[test]
