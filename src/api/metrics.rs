@@ -37,6 +37,7 @@ struct Snapshot {
     chain_height: Option<u32>,
     wallet_synced_height: u32,
     payments: PaymentStats,
+    store_commits: u64,
 }
 
 pub(super) async fn metrics(State(s): State<ApiState>) -> Result<Response, Error> {
@@ -58,6 +59,7 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> Result<Response, Error
         chain_height,
         wallet_synced_height: s.wallet.synced_height().await?,
         payments: s.store.call(move |c| payment_stats(c, now)).await?,
+        store_commits: s.store.commits(),
     };
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&snapshot)).into_response())
 }
@@ -195,6 +197,12 @@ fn render(s: &Snapshot) -> String {
         Kind::Gauge,
         "The height the on-chain wallet has scanned to.",
         s.wallet_synced_height.into(),
+    );
+    e.single(
+        "chanhub_store_commits_total",
+        Kind::Counter,
+        "Database write transactions committed (one WAL fsync each) since the node started.",
+        s.store_commits,
     );
     e.finish()
 }

@@ -1074,6 +1074,8 @@ async fn metrics_need_the_token_and_follow_the_node() {
         99.0 * 5_000_000_000.0
     );
 
+    // Every invoice is one commit, counted.
+    let commits = m["chanhub_store_commits_total"];
     // Invoices through the API; payments and forwards written to the store.
     for d in ["a", "b"] {
         api.client
@@ -1089,6 +1091,8 @@ async fn metrics_need_the_token_and_follow_the_node() {
         .delete(&format!("/v1/invoices/{first}"))
         .await
         .unwrap();
+    let m = parse_metrics(&scrape(&api, Some(TOKEN)).await.2);
+    assert_eq!(m["chanhub_store_commits_total"], commits + 3.0);
     let payee = KeysManager::new(&Seed::from_bytes([2; 32]), Network::Regtest).node_id();
     let payment = move |h: u8, status: PaymentStatus, took: u64| PaymentRecord {
         payment_hash: [h; 32],

@@ -20,6 +20,7 @@ pub mod tower;
 pub mod wallet;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
@@ -56,6 +57,9 @@ pub struct Store {
     /// One connection: SQLite serialises writers anyway, and one connection keeps the
     /// exclusive lock and a single view of the data.
     conn: Arc<Mutex<Connection>>,
+    /// Write transactions committed since the process started: each is one fsync of the
+    /// WAL (`synchronous=FULL`), the unit the benchmarks count per payment.
+    commits: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -66,6 +70,11 @@ impl Store {
     /// [`StoreError::Locked`] when another process holds it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with_schema(path, schema::MIGRATIONS)
+    }
+
+    /// Write transactions committed since this process opened the store.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// A private in-memory database (tests).
@@ -143,6 +152,7 @@ impl Store {
         tx.commit()?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            commits: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -197,6 +207,7 @@ impl Store {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let r = f(&tx)?;
             tx.commit()?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
             Ok(r)
         })
     }
