@@ -1,0 +1,515 @@
+//! Payments per second through a hub, end to end: `scripts/bench` (or `scripts/bench payments`).
+//!
+//! Starts, as separate release processes, an embedded regtest chain, a hub, N payer nodes and M
+//! payee nodes; opens a channel from every payer to the hub and from the hub to every payee;
+//! issues every invoice first, then pays them with C payments in flight and measures:
+//! payments/s, latency percentiles, the hub's CPU seconds and peak RSS (from `/proc`), and the
+//! hub's SQLite commits per payment (`chanhub_store_commits_total`). In the same run it times one
+//! ECDSA sign and verify, and from them the bound the hub's signature work puts on throughput.
+//!
+//! `--json` prints one JSON object on the last line.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
+use chanhub::api::client::ApiClient;
+use serde_json::{json, Value};
+
+/// Signatures the hub makes and checks for one payment alice → hub → bob, both channels with
+/// one HTLC added and then fulfilled. Per channel: two `commitment_signed` sent (the first with
+/// the HTLC's signature: 2 + 1 signatures) and two received (2 + 1 checks).
+const HUB_SIGNS_PER_PAYMENT: u32 = 6;
+const HUB_VERIFIES_PER_PAYMENT: u32 = 6;
+
+#[derive(Debug, Clone)]
+struct Args {
+    payers: usize,
+    payees: usize,
+    payments: usize,
+    in_flight: usize,
+    amount_msat: u64,
+    capacity_sat: u64,
+    json: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        payers: 2,
+        payees: 2,
+        payments: 2000,
+        in_flight: 16,
+        amount_msat: 10_000,
+        capacity_sat: 16_000_000,
+        json: false,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo test --all-targets` runs bench binaries without `--bench`: then a small run
+    // checks that the benchmark works, in seconds.
+    if !argv.iter().any(|f| f == "--bench") {
+        a.payers = 1;
+        a.payees = 1;
+        a.payments = 20;
+        a.in_flight = 4;
+    }
+    let mut it = argv.into_iter();
+    while let Some(flag) = it.next() {
+        let mut num = |name: &str| -> Result<u64, String> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or(format!("{name} needs a number"))
+        };
+        match flag.as_str() {
+            "--payers" => a.payers = num("--payers")? as usize,
+            "--payees" => a.payees = num("--payees")? as usize,
+            "--payments" => a.payments = num("--payments")? as usize,
+            "--in-flight" => a.in_flight = num("--in-flight")? as usize,
+            "--amount-msat" => a.amount_msat = num("--amount-msat")?,
+            "--capacity-sat" => a.capacity_sat = num("--capacity-sat")?,
+            "--json" => a.json = true,
+            // What `cargo bench` passes to every bench binary.
+            "--bench" => {}
+            other => return Err(format!("unknown flag {other:?}")),
+        }
+    }
+    if a.payers == 0 || a.payees == 0 || a.payments == 0 || a.in_flight == 0 {
+        return Err("--payers, --payees, --payments and --in-flight must be at least 1".into());
+    }
+    Ok(a)
+}
+
+/// A child process killed when dropped, so a failed run leaves nothing behind.
+struct Proc {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_chanhub")
+}
+
+/// Waits for `DIR/node.json` and returns it.
+fn node_json(dir: &Path) -> Value {
+    let path = dir.join("node.json");
+    for _ in 0..2400 {
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                return v;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} did not appear", path.display());
+}
+
+fn start_chain(root: &Path) -> (Proc, String, String) {
+    let dir = root.join("chain");
+    let child = Command::new(bin())
+        .args(["regtest", "--datadir"])
+        .arg(&dir)
+        .args(["--rpc-bind", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chanhub regtest starts");
+    let j = node_json(&dir);
+    let rpc = j["rpc_addr"].as_str().unwrap().to_string();
+    let cookie = j["cookie_path"].as_str().unwrap().to_string();
+    (Proc { child, dir }, rpc, cookie)
+}
+
+struct Node {
+    proc: Proc,
+    api: ApiClient,
+    id: String,
+    peer_addr: String,
+}
+
+fn start_node(root: &Path, name: &str, rpc: &str, cookie: &str) -> Node {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let child = Command::new(bin())
+        .args(["node", "--datadir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
+        .args(["--bitcoind-rpc", &format!("http://{rpc}")])
+        .args(["--bitcoind-cookie", cookie])
+        .env("CHANHUB_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root.join(format!("{name}.log"))).unwrap())
+        .spawn()
+        .expect("chanhub node starts");
+    let j = node_json(&dir);
+    let token = std::fs::read_to_string(dir.join("api-token")).unwrap();
+    Node {
+        proc: Proc { child, dir },
+        api: ApiClient::new(j["api_addr"].as_str().unwrap(), &token),
+        id: j["node_id"].as_str().unwrap().to_string(),
+        peer_addr: j["peer_addr"].as_str().unwrap().to_string(),
+    }
+}
+
+async fn mine(node: &Node, blocks: u32, address: &str) {
+    node.api
+        .post(
+            "/v1/chain/mine",
+            json!({"blocks": blocks, "address": address}),
+        )
+        .await
+        .expect("mine");
+}
+
+async fn address(node: &Node) -> String {
+    node.api
+        .post("/v1/onchain/address", json!({}))
+        .await
+        .unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn wait_active(node: &Node, channel_id: &str) {
+    for _ in 0..2400 {
+        let c = node
+            .api
+            .get(&format!("/v1/channels/{channel_id}"))
+            .await
+            .unwrap();
+        if c["state"] == "active" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("channel {channel_id} never became active");
+}
+
+async fn open(from: &Node, to: &Node, capacity_sat: u64) -> String {
+    let r = from
+        .api
+        .post(
+            "/v1/channels",
+            json!({"node_id": to.id, "addr": to.peer_addr, "capacity_sat": capacity_sat}),
+        )
+        .await
+        .expect("open");
+    r["channel_id"].as_str().unwrap().to_string()
+}
+
+/// Seconds of CPU (user + system) the process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the file, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The peak resident set size in MiB (`VmHWM`).
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+async fn commits(node: &Node) -> f64 {
+    let (_, body) = node
+        .api
+        .raw(
+            hyper::Method::GET,
+            "/metrics",
+            Some(&token_of(node)),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    body.lines()
+        .find_map(|l| l.strip_prefix("chanhub_store_commits_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the hub exports chanhub_store_commits_total")
+}
+
+fn token_of(node: &Node) -> String {
+    std::fs::read_to_string(node.proc.dir.join("api-token"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Microseconds per ECDSA sign and per verify on this machine, now.
+fn ecdsa_costs() -> (f64, f64) {
+    let secp = Secp256k1::new();
+    let key = SecretKey::from_slice(&[7; 32]).unwrap();
+    let public = key.public_key(&secp);
+    let n = 4000u32;
+    let msgs: Vec<Message> = (0..n)
+        .map(|i| {
+            let mut m = [1u8; 32];
+            m[..4].copy_from_slice(&i.to_le_bytes());
+            Message::from_digest(m)
+        })
+        .collect();
+    let t = Instant::now();
+    let sigs: Vec<_> = msgs.iter().map(|m| secp.sign_ecdsa(m, &key)).collect();
+    let sign = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    let t = Instant::now();
+    for (m, s) in msgs.iter().zip(&sigs) {
+        secp.verify_ecdsa(m, s, &public).expect("valid");
+    }
+    let verify = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+    (sign, verify)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn run(a: Args) -> Result<(), String> {
+    let root = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (_chain, rpc, cookie) = start_chain(root.path());
+    let hub = start_node(root.path(), "hub", &rpc, &cookie);
+    let payers: Vec<Node> = (0..a.payers)
+        .map(|i| start_node(root.path(), &format!("payer{i}"), &rpc, &cookie))
+        .collect();
+    let payees: Vec<Node> = (0..a.payees)
+        .map(|i| start_node(root.path(), &format!("payee{i}"), &rpc, &cookie))
+        .collect();
+    eprintln!(
+        "bench: chain, hub, {} payers, {} payees up",
+        a.payers, a.payees
+    );
+
+    // One coinbase per payer and per hub channel, then maturity.
+    for p in &payers {
+        mine(&hub, 1, &address(p).await).await;
+    }
+    let hub_addr = address(&hub).await;
+    mine(&hub, a.payees as u32 + 100, &hub_addr).await;
+    for n in payers.iter().chain(&payees).chain([&hub]) {
+        wait_synced(n).await;
+    }
+    let mut channels = Vec::new();
+    for p in &payers {
+        channels.push((open(p, &hub, a.capacity_sat).await, p));
+    }
+    for q in &payees {
+        channels.push((open(&hub, q, a.capacity_sat).await, &hub));
+    }
+    mine(&hub, 3, &hub_addr).await;
+    for (id, opener) in &channels {
+        wait_active(opener, id).await;
+        wait_active(&hub, id).await;
+    }
+    // Payees' invoices carry a route hint once the hub's channel_update reached them.
+    for q in &payees {
+        for _ in 0..2400 {
+            let inv = q
+                .api
+                .post(
+                    "/v1/invoices",
+                    json!({"amount_msat": 1000, "description": "hint"}),
+                )
+                .await
+                .unwrap();
+            if inv["route_hints"].as_array().is_some_and(|h| !h.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    eprintln!(
+        "bench: {} channels active; issuing {} invoices",
+        channels.len(),
+        a.payments
+    );
+    let mut invoices = Vec::with_capacity(a.payments);
+    for i in 0..a.payments {
+        let q = &payees[i % payees.len()];
+        let inv = q
+            .api
+            .post(
+                "/v1/invoices",
+                json!({"amount_msat": a.amount_msat, "description": format!("bench {i}")}),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        invoices.push(inv["bolt11"].as_str().unwrap().to_string());
+    }
+
+    let hub_pid = hub.proc.child.id();
+    let commits_before = commits(&hub).await;
+    let cpu_before = cpu_secs(hub_pid);
+    eprintln!("bench: paying, {} in flight", a.in_flight);
+    let invoices = Arc::new(invoices);
+    let next = Arc::new(AtomicUsize::new(0));
+    let payers = Arc::new(payers);
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..a.in_flight {
+        let (invoices, next, payers) = (invoices.clone(), next.clone(), payers.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= invoices.len() {
+                    break;
+                }
+                let payer = &payers[i % payers.len()];
+                let t = Instant::now();
+                let r = payer
+                    .api
+                    .post("/v1/payments", json!({"bolt11": invoices[i], "wait": true}))
+                    .await;
+                match r {
+                    Ok(p) if p["status"] == "succeeded" => {
+                        latencies.push(t.elapsed().as_secs_f64() * 1000.0)
+                    }
+                    Ok(p) => {
+                        failed += 1;
+                        if failed <= 3 {
+                            eprintln!("bench: payment {i} failed: {}", p["failure"]);
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        if failed <= 3 {
+                            eprintln!("bench: payment {i} refused: {e}");
+                        }
+                    }
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for w in workers {
+        let (l, f) = w.await.map_err(|e| e.to_string())?;
+        latencies.extend(l);
+        failed += f;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs(hub_pid) - cpu_before;
+    let commits_after = commits(&hub).await;
+    let rss = peak_rss_mb(hub_pid);
+    latencies.sort_by(|x, y| x.total_cmp(y));
+    let ok = latencies.len();
+    if ok == 0 || failed > 0 {
+        return Err(format!("{failed} of {} payments failed", a.payments));
+    }
+
+    let (sign_us, verify_us) = ecdsa_costs();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let per_payment_us = f64::from(HUB_SIGNS_PER_PAYMENT) * sign_us
+        + f64::from(HUB_VERIFIES_PER_PAYMENT) * verify_us;
+    let bound = cores * 1e6 / per_payment_us;
+    let pps = ok as f64 / elapsed;
+    let cpu_ms = cpu * 1000.0 / ok as f64;
+    let result = json!({
+        "payers": a.payers,
+        "payees": a.payees,
+        "payments": a.payments,
+        "in_flight": a.in_flight,
+        "succeeded": ok,
+        "failed": failed,
+        "seconds": elapsed,
+        "payments_per_sec": pps,
+        "p50_ms": percentile(&latencies, 50.0),
+        "p90_ms": percentile(&latencies, 90.0),
+        "p99_ms": percentile(&latencies, 99.0),
+        "hub_cpu_ms_per_payment": cpu_ms,
+        "hub_signature_ms_per_payment": per_payment_us / 1000.0,
+        "hub_peak_rss_mb": rss,
+        "commits_per_payment": (commits_after - commits_before) / ok as f64,
+        "ecdsa_sign_us": sign_us,
+        "ecdsa_verify_us": verify_us,
+        "cores": cores,
+        "crypto_bound_payments_per_sec": bound,
+        "ratio_to_bound": pps / bound,
+    });
+    println!(
+        "{ok} payments in {elapsed:.2} s ({failed} failed), {} in flight, {} payers -> hub -> {} payees",
+        a.in_flight, a.payers, a.payees
+    );
+    println!("  throughput     {pps:.1} payments/s");
+    println!(
+        "  latency        p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+        result["p50_ms"].as_f64().unwrap(),
+        result["p90_ms"].as_f64().unwrap(),
+        result["p99_ms"].as_f64().unwrap()
+    );
+    println!(
+        "  hub CPU        {cpu_ms:.2} ms per payment ({:.2}x its {HUB_SIGNS_PER_PAYMENT} signs + {HUB_VERIFIES_PER_PAYMENT} verifies)",
+        cpu_ms * 1000.0 / per_payment_us
+    );
+    println!("  hub peak RSS   {rss:.1} MiB");
+    println!(
+        "  SQLite commits {:.2} per payment (hub)",
+        result["commits_per_payment"].as_f64().unwrap()
+    );
+    println!(
+        "  ECDSA          sign {sign_us:.1} us, verify {verify_us:.1} us; bound {bound:.0} payments/s on {cores} cores; achieved/bound {:.3}",
+        pps / bound
+    );
+    if a.json {
+        println!("{result}");
+    }
+    Ok(())
+}
+
+async fn wait_synced(node: &Node) {
+    for _ in 0..2400 {
+        let info = node.api.get("/v1/chain/info").await.unwrap();
+        if info["wallet_synced_height"] == info["block_height"] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("a node's wallet never caught up with the chain");
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}\nusage: scripts/bench [payments] [--payers N] [--payees M] [--payments P] [--in-flight C] [--amount-msat A] [--capacity-sat S] [--json]");
+            std::process::exit(2);
+        }
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    if let Err(e) = rt.block_on(run(args)) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
