@@ -406,3 +406,97 @@ async fn the_page_parses_server_sent_events_and_formats_amounts() {
     assert!(errors.is_empty(), "the page logged errors: {errors:#?}");
     b.close().await;
 }
+
+/// A token the node refuses is forgotten and asked again; when the node restarts, the page
+/// says the stream is lost, reconnects by itself and reads what it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_asks_again_on_401_and_reconnects_after_a_restart() {
+    init_logs();
+    let mut b = Browser::launch().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("hub");
+    let hub = start_payments(&dir, None).await;
+    let api_addr = hub.node.node_json.api_addr;
+    let base = format!("http://{api_addr}");
+    let token = std::fs::read_to_string(&hub.node.node_json.api_token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+
+    b.navigate(&format!("{base}/#token=stale-token")).await;
+    b.wait_for(
+        "the form again, saying the token was refused",
+        "!document.getElementById('login').hidden && \
+         document.getElementById('token-error').textContent.includes('refused')",
+    )
+    .await;
+    assert_eq!(
+        b.eval("localStorage.getItem('chanhub.api-token')").await,
+        Value::Null
+    );
+    // The refused requests (HTTP 401) are logged by the browser: expected here.
+    b.errors.clear();
+
+    b.navigate("about:blank").await;
+    b.navigate(&format!("{base}/#token={token}")).await;
+    b.wait_for(
+        "live and idle",
+        "document.getElementById('live').dataset.state === 'live' && \
+         document.getElementById('live').dataset.pending === '0'",
+    )
+    .await;
+    b.eval("window.__sameDocument = true").await;
+
+    // The node stops: its stream ends, and the page says so.
+    hub.node.shutdown().await;
+    b.wait_for_within(
+        "the indicator to show the lost stream",
+        "document.getElementById('live').dataset.state === 'offline'",
+        LIVE,
+    )
+    .await;
+    // It comes back on the same address with something new the page never heard of...
+    let mut config = node_config(&dir, None, "127.0.0.1:0".parse().unwrap(), false);
+    config.api = api_addr;
+    let hub = start_config(config).await;
+    let hash = hub
+        .api
+        .post(
+            "/v1/invoices",
+            json!({ "amount_msat": 5_000, "description": "after the restart" }),
+        )
+        .await
+        .unwrap()["payment_hash"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // ...which it shows once reconnected (retries back off from 1 s; within 15 s here).
+    b.wait_for_within(
+        "the stream back",
+        "document.getElementById('live').dataset.state === 'live'",
+        Duration::from_secs(30),
+    )
+    .await;
+    b.wait_for_within(
+        "what happened while disconnected",
+        &row_shows(
+            "invoices",
+            &hash,
+            &["open".into(), "after the restart".into()],
+        ),
+        LIVE,
+    )
+    .await;
+    assert_eq!(b.eval("window.__sameDocument === true").await, true);
+    // The browser logs the attempts made while the node was down: expected, and only those.
+    let unexpected: Vec<String> = std::mem::take(&mut b.errors)
+        .into_iter()
+        .filter(|e| !e.contains("ERR_CONNECTION_REFUSED"))
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "the page logged errors: {unexpected:#?}"
+    );
+    b.close().await;
+    hub.node.shutdown().await;
+}

@@ -112,6 +112,10 @@ impl Browser {
         let tail = stderr.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
+                // No system bus in a container or CI: noise, not news.
+                if line.contains("dbus") {
+                    continue;
+                }
                 let mut t = tail.lock().unwrap();
                 t.push(line);
                 let excess = t.len().saturating_sub(50);
