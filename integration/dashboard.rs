@@ -500,3 +500,74 @@ async fn the_page_asks_again_on_401_and_reconnects_after_a_restart() {
     b.close().await;
     hub.node.shutdown().await;
 }
+
+/// The header a paused request carries, whatever its case.
+fn header<'a>(request: &'a Value, name: &str) -> Option<&'a str> {
+    request["request"]["headers"]
+        .as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_str())
+}
+
+/// Event ids are remembered and sent back as `Last-Event-ID` when the page reconnects. The
+/// browser answers the first `/v1/events` request itself with one event (with an id, of a type
+/// the page does not know) and an end, as a resumable stream that was cut would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_resumes_the_stream_with_last_event_id() {
+    init_logs();
+    let mut b = Browser::launch().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = start_payments(&tmp.path().join("hub"), None).await;
+    let base = format!("http://{}", hub.node.node_json.api_addr);
+    let token = std::fs::read_to_string(&hub.node.node_json.api_token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    b.call(
+        "Fetch.enable",
+        json!({ "patterns": [{ "urlPattern": "*/v1/events*", "requestStage": "Request" }] }),
+    )
+    .await;
+    b.navigate(&format!("{base}/#token={token}")).await;
+
+    let first = b.next_paused("the first stream request").await;
+    assert_eq!(
+        header(&first, "Authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+    assert_eq!(header(&first, "Last-Event-ID"), None, "{first:#}");
+    let body = "id: 41\nevent: something_new\ndata: {\"type\":\"something_new\",\"id\":41}\n\n";
+    use base64::Engine;
+    b.call(
+        "Fetch.fulfillRequest",
+        json!({
+            "requestId": first["requestId"],
+            "responseCode": 200,
+            "responseHeaders": [{ "name": "Content-Type", "value": "text/event-stream" }],
+            "body": base64::engine::general_purpose::STANDARD.encode(body),
+        }),
+    )
+    .await;
+
+    let second = b.next_paused("the reconnecting request").await;
+    assert_eq!(header(&second, "Last-Event-ID"), Some("41"), "{second:#}");
+    b.call(
+        "Fetch.continueRequest",
+        json!({ "requestId": second["requestId"] }),
+    )
+    .await;
+    b.wait_for(
+        "live on the real stream",
+        "document.getElementById('live').dataset.state === 'live'",
+    )
+    .await;
+    assert_eq!(
+        b.eval("document.getElementById('live').dataset.events")
+            .await,
+        "1"
+    );
+    let errors = std::mem::take(&mut b.errors);
+    assert!(errors.is_empty(), "the page logged errors: {errors:#?}");
+    b.close().await;
+}

@@ -49,6 +49,8 @@ pub struct Browser {
     /// messages.
     pub requests: Vec<String>,
     started: std::time::Instant,
+    /// Requests held by `Fetch.enable` interception, oldest first (`Fetch.requestPaused`).
+    pub paused: std::collections::VecDeque<Value>,
     /// Chromium's last stderr lines, for failure messages.
     stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     _profile: tempfile::TempDir,
@@ -132,6 +134,7 @@ impl Browser {
             next_id: 0,
             errors: Vec::new(),
             requests: Vec::new(),
+            paused: Default::default(),
             started: std::time::Instant::now(),
             stderr,
             _profile: profile,
@@ -215,6 +218,7 @@ impl Browser {
                     p["entry"]["url"].as_str().unwrap_or("")
                 ));
             }
+            Some("Fetch.requestPaused") => self.paused.push_back(p.clone()),
             Some("Network.requestWillBeSent") => {
                 let at = self.started.elapsed().as_secs_f64();
                 self.requests.push(format!(
@@ -308,6 +312,24 @@ impl Browser {
                 );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The next request held by interception (see `Fetch.enable`), waiting for it.
+    pub async fn next_paused(&mut self, what: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + STARTUP;
+        loop {
+            if let Some(p) = self.paused.pop_front() {
+                return p;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; requests:\n{}",
+                self.requests.join("\n")
+            );
+            // Any call reads the events that arrived meanwhile.
+            self.eval("0").await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -352,13 +352,7 @@
         backoff = BACKOFF_MIN_MS;
         // Whatever happened while we were away: read it all once.
         markDirty(ALL);
-        const parser = new SseParser(
-          (ev) => {
-            if (ev.id !== null) state.lastEventId = ev.id;
-            onEvent(ev);
-          },
-          () => {},
-        );
+        const parser = new SseParser(onEvent, () => {});
         const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
         for (;;) {
           const { value, done } = await reader.read();
@@ -366,6 +360,9 @@
           kick();
           parser.feed(value);
           retryHint = parser.retry;
+          // The stream's last id, resent on reconnecting. An empty one resets it (the SSE
+          // rule); one a header cannot carry is dropped rather than break every reconnect.
+          if (parser.lastId !== null) state.lastEventId = /^[\x21-\x7e]+$/.test(parser.lastId) ? parser.lastId : null;
         }
       } catch (e) {
         // Network errors, an abort by the watchdog or by stop(): all end this attempt.
