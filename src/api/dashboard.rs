@@ -2,8 +2,9 @@
 //! (plain HTML/CSS/JS in `dashboard/`, no build step) and served **without** the token: they
 //! hold no data. The page asks for the token once and sends it with every data request.
 //!
-//! Routes: `GET /`, `GET /assets/dashboard.css`, `GET /assets/dashboard.js`,
-//! `GET /assets/favicon.svg`. Every answer carries a self-only Content-Security-Policy, and an
+//! Routes: `GET /`, and under `/assets/`: `dashboard.css`, `dashboard.js` (the page's module:
+//! token, fetching, the event stream), `sse.js` (the stream parser), `format.js` (amounts,
+//! times, element building), `view.js` (drawing the sections), `favicon.svg`. Every answer carries a self-only Content-Security-Policy, and an
 //! `ETag` with `Cache-Control: no-cache`: browsers revalidate each load (a `304` when the
 //! binary, hence the asset, did not change), so an upgraded node never runs a stale script.
 
@@ -39,7 +40,7 @@ const fn asset(path: &'static str, content_type: &'static str, body: &'static st
     }
 }
 
-const ASSETS: [Asset; 4] = [
+const ASSETS: [Asset; 7] = [
     asset(
         "/",
         "text/html; charset=utf-8",
@@ -54,6 +55,21 @@ const ASSETS: [Asset; 4] = [
         "/assets/dashboard.js",
         "text/javascript; charset=utf-8",
         include_str!("dashboard/dashboard.js"),
+    ),
+    asset(
+        "/assets/sse.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/sse.js"),
+    ),
+    asset(
+        "/assets/format.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/format.js"),
+    ),
+    asset(
+        "/assets/view.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/view.js"),
     ),
     asset(
         "/assets/favicon.svg",
@@ -122,14 +138,15 @@ mod tests {
 
     #[test]
     fn assets_are_distinct_and_reference_each_other() {
-        let page = ASSETS[0].body;
         for a in &ASSETS[1..] {
-            // Relative links, so the page also works behind a reverse proxy's path prefix.
+            // Relative links (`assets/x` from the page, `./x` between modules), so the page
+            // also works behind a reverse proxy's path prefix.
             let link = a.path.trim_start_matches('/');
-            assert!(
-                page.contains(&format!("\"{link}\"")),
-                "the page links {link}"
-            );
+            let module = format!("'./{}'", link.trim_start_matches("assets/"));
+            let linked = ASSETS
+                .iter()
+                .any(|b| b.body.contains(&format!("\"{link}\"")) || b.body.contains(&module));
+            assert!(linked, "nothing links {link}");
         }
         let mut tags: Vec<u64> = ASSETS.iter().map(|a| a.etag).collect();
         tags.sort_unstable();
@@ -170,10 +187,9 @@ mod tests {
             !name.is_empty() && page[i + 3 + name.len()..].starts_with('=')
         });
         assert!(!handler, "no inline event handlers (CSP)");
-        assert_eq!(
-            page.matches("<script").count(),
-            page.matches("<script src=").count(),
-            "no inline scripts (CSP)"
-        );
+        for (i, _) in page.match_indices("<script") {
+            let tag = &page[i..i + page[i..].find('>').expect("a closed tag")];
+            assert!(tag.contains(" src="), "no inline scripts (CSP): {tag}");
+        }
     }
 }

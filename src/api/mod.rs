@@ -58,8 +58,8 @@
 //! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
-//! - Without the token (no data in them): `GET /` → the live dashboard (HTML), and its
-//!   `GET /assets/dashboard.css`, `/assets/dashboard.js`, `/assets/favicon.svg`; see
+//! - Without the token (no data in them): `GET /` → the live dashboard (HTML), and its files
+//!   `GET /assets/{dashboard.css, dashboard.js, sse.js, format.js, view.js, favicon.svg}`; see
 //!   [`dashboard`]
 
 pub mod auth;

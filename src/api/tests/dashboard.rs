@@ -48,17 +48,32 @@ async fn request(api: &Api, method: &str, path: &str, extra: &str) -> Answer {
     }
 }
 
-const FILES: [(&str, &str, &str); 4] = [
+const FILES: [(&str, &str, &str); 7] = [
     (
         "/",
         "text/html; charset=utf-8",
-        "<script src=\"assets/dashboard.js\"",
+        "src=\"assets/dashboard.js\"",
     ),
     ("/assets/dashboard.css", "text/css; charset=utf-8", ".bar"),
     (
         "/assets/dashboard.js",
         "text/javascript; charset=utf-8",
         "v1/events",
+    ),
+    (
+        "/assets/sse.js",
+        "text/javascript; charset=utf-8",
+        "class SseParser",
+    ),
+    (
+        "/assets/format.js",
+        "text/javascript; charset=utf-8",
+        "function msat",
+    ),
+    (
+        "/assets/view.js",
+        "text/javascript; charset=utf-8",
+        "function render",
     ),
     ("/assets/favicon.svg", "image/svg+xml", "<svg"),
 ];
