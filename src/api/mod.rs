@@ -58,10 +58,14 @@
 //! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
+//! - Without the token (no data in them): `GET /` → the live dashboard (HTML), and its files
+//!   `GET /assets/{dashboard.css, dashboard.js, sse.js, format.js, view.js, favicon.svg}`; see
+//!   [`dashboard`]
 
 pub mod auth;
 mod channels;
 pub mod client;
+pub mod dashboard;
 mod dev;
 mod exposition;
 mod extract;
@@ -192,6 +196,8 @@ pub fn router(state: ApiState) -> Router {
             state.clone(),
             auth::require_token,
         ))
+        // After the token layer: the dashboard's files are served without it.
+        .merge(dashboard::routes())
         .with_state(state)
 }
 

@@ -1153,3 +1153,5 @@ async fn metrics_need_the_token_and_follow_the_node() {
     assert_eq!(m["chanhub_payment_duration_seconds_count"], 2.0);
     assert_eq!(m["chanhub_payment_duration_seconds_sum"], 4.0);
 }
+
+mod dashboard;
