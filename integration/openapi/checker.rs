@@ -1,9 +1,6 @@
 //! Checks a running node's answers against `openapi.yaml`: each request's status must be one
 //! the document lists for that operation, and its body must validate against the schema the
 //! document gives for that status (fields it does not list fail, as do missing required ones).
-#![allow(dead_code)]
-
-pub mod schema;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +12,8 @@ use hyper::{Method, Request};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+
+use super::schema;
 
 /// The document, as JSON.
 pub fn document() -> Value {
@@ -111,11 +110,6 @@ impl Checker {
             http: Client::builder(TokioExecutor::new()).build_http(),
             seen: RefCell::default(),
         }
-    }
-
-    /// A checker sharing this one's document, for another node.
-    pub fn for_node(&self, api_addr: &str, token: &str) -> Checker {
-        Checker::new(self.doc.clone(), api_addr, token)
     }
 
     /// Sends a request, without checking the answer.
