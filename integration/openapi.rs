@@ -11,6 +11,10 @@ mod checker;
 mod errors;
 #[path = "openapi/hub.rs"]
 mod hub;
+#[path = "openapi/hub_payments.rs"]
+mod hub_payments;
+#[path = "openapi/hub_setup.rs"]
+mod hub_setup;
 #[path = "openapi/schema.rs"]
 mod schema;
 
