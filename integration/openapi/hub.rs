@@ -27,32 +27,47 @@ pub async fn wait_channel(c: &Checker, id: &str, what: &str, cond: impl Fn(&Valu
     }
 }
 
-/// Reads the event stream until an event of `kind` arrives; checks every event's JSON.
+/// Reads the event stream until an event of `kind` arrives; checks every event's JSON. Reads
+/// the stream as the SSE format says (fields by name, `:` comments, `id:` and `retry:` left
+/// alone), so fields added to the stream do not break it.
 pub async fn await_event(doc: &Value, stream: &mut hyper::body::Incoming, kind: &str) {
     use http_body_util::BodyExt;
     let schema = json!({"$ref": "#/components/schemas/PaymentEvent"});
-    let mut text = String::new();
+    let mut buffer = String::new();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let frame = tokio::time::timeout_at(deadline, stream.frame())
             .await
-            .unwrap_or_else(|_| panic!("no {kind} event: {text}"))
+            .unwrap_or_else(|_| panic!("no {kind} event; unread: {buffer:?}"))
             .expect("the stream goes on")
             .unwrap();
-        text.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
-        let mut seen = false;
-        for block in text.split("\n\n").filter(|b| b.starts_with("event: ")) {
-            let mut lines = block.lines();
-            let name = lines.next().unwrap().strip_prefix("event: ").unwrap();
-            let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
-            let v: Value = serde_json::from_str(data).unwrap();
+        buffer.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let (mut name, mut data) = (None, Vec::new());
+            for line in block.lines().filter(|l| !l.starts_with(':')) {
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "event" => name = Some(value.to_string()),
+                    "data" => data.push(value),
+                    _ => {}
+                }
+            }
+            if data.is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(&data.join("\n")).unwrap();
             let errors = schema::validate(doc, &schema, &v);
             assert!(errors.is_empty(), "{v}: {errors:?}");
-            assert_eq!(v["type"], name);
-            seen |= name == kind;
-        }
-        if seen {
-            return;
+            assert_eq!(
+                Some(v["type"].as_str().unwrap()),
+                name.as_deref(),
+                "{block}"
+            );
+            if v["type"] == kind {
+                return;
+            }
         }
     }
 }
