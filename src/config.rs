@@ -110,8 +110,10 @@ pub struct NodeArgs {
     /// URL of a bitcoind-compatible JSON-RPC server; without it the node runs its own regtest chain.
     #[arg(long)]
     pub bitcoind_rpc: Option<String>,
+    /// RPC user name (with --bitcoind-password).
     #[arg(long)]
     pub bitcoind_user: Option<String>,
+    /// RPC password (with --bitcoind-user).
     #[arg(long)]
     pub bitcoind_password: Option<String>,
     /// Cookie file with `user:password`, as bitcoind writes it.

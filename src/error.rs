@@ -128,6 +128,44 @@ pub enum Error {
 }
 
 impl Error {
+    /// Every [`Error::code`], in the order of the table above (`openapi.yaml` lists them as
+    /// the error code's `enum`; the conformance test compares the two).
+    pub const CODES: &'static [&'static str] = &[
+        "unauthorized",
+        "invalid_request",
+        "payload_too_large",
+        "not_found",
+        "method_not_allowed",
+        "invalid_address",
+        "wrong_network",
+        "invalid_amount",
+        "amount_below_dust",
+        "invalid_fee_rate",
+        "insufficient_funds",
+        "transaction_rejected",
+        "chain_unavailable",
+        "invalid_node_id",
+        "peer_not_connected",
+        "peer_busy",
+        "peer_incompatible",
+        "peer_unreachable",
+        "too_many_peers",
+        "peer_timeout",
+        "channel_not_found",
+        "invalid_channel_parameters",
+        "channel_refused",
+        "channel_open_failed",
+        "invalid_invoice",
+        "invoice_not_found",
+        "payment_not_found",
+        "invoice_expired",
+        "no_route",
+        "insufficient_liquidity",
+        "not_implemented",
+        "shutting_down",
+        "internal",
+    ];
+
     /// The stable machine-readable code, `snake_case`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -306,6 +344,9 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), all.len());
+        let mut listed = Error::CODES.to_vec();
+        listed.sort();
+        assert_eq!(codes, listed, "Error::CODES lists every code once");
         assert!(all.iter().all(|e| (400..600).contains(&e.http_status())));
     }
 

@@ -7,9 +7,11 @@
 //! - [`keys`]: the seed and every key derived from it (node key, BIP84 wallet, channel keys).
 //! - [`store`]: the SQLite database: pragmas, versioned schema, typed queries.
 //! - [`wallet`]: the on-chain wallet: chain scanning with reorgs, coin selection, signing.
-//! - [`api`]: the HTTP API (bearer token, JSON errors), its client, and the live dashboard page
-//!   it serves at `/`.
-//! - [`cli`]: the command-line client on top of the API.
+//! - [`api`]: the HTTP API (bearer token, JSON errors), its OpenAPI description
+//!   (`api/openapi.yaml`, served at `GET /openapi.yaml`), its client, and the live dashboard
+//!   page it serves at `/`.
+//! - [`cli`]: the command-line client on top of the API, and the rules its help follows
+//!   (`cli::help`: a purpose, argument help and examples for every command).
 //! - [`config`]: `chanhub.toml` and flags; [`error`]: the flat error enum of the API edge.
 //! - [`bolt3`]: BOLT 3 channel transactions: keys, secrets, scripts, commitment, HTLC and closing
 //!   transactions, witnesses and signing, as pure functions.

@@ -10,7 +10,24 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "chanhub",
     version,
-    about = "A Lightning-compatible payment channel hub"
+    about = "A Lightning-compatible payment channel hub",
+    long_about = "A Lightning-compatible payment channel hub.\n\n\
+        `chanhub node` runs the daemon; every other command is a client of a running node's \
+        HTTP API, found with --datadir (its node.json and api-token) or --api and --token-file.",
+    after_help = "Start here:
+  chanhub node --datadir ~/.chanhub           # a node on its own regtest chain; API on 127.0.0.1:3010
+  chanhub --datadir ~/.chanhub info           # in another terminal: the node's id and chain tip
+  chanhub --datadir ~/.chanhub chain mine 101 # regtest coins for the wallet
+  chanhub help open                           # any command's arguments and examples
+
+Examples:
+  chanhub node --datadir ~/.chanhub
+  chanhub --datadir ~/.chanhub info
+  chanhub --datadir ~/.chanhub open 02ab…@127.0.0.1:9735 500000
+  chanhub --datadir ~/.chanhub channels --json
+
+Docs: README.md (running a node, payments, disputes, monitoring), channel-spec/node.md (data
+directory, configuration, API), and the API's description at GET /openapi.yaml on the API address."
 )]
 struct Cli {
     #[command(flatten)]
@@ -24,12 +41,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a chanhub node (the daemon).
+    /// Run a chanhub node (the daemon) until SIGINT or SIGTERM.
+    #[command(after_help = "Examples:
+  chanhub node --datadir ~/.chanhub  # embedded regtest chain, API on 127.0.0.1:3010
+  chanhub node --datadir ~/alice --api 127.0.0.1:3011 --listen 127.0.0.1:9736 --bitcoind-rpc http://127.0.0.1:18443 --bitcoind-cookie ~/.chanhub/chain/.cookie
+  chanhub node --datadir ~/hub --watchtower 02cd…@127.0.0.1:9911
+  chanhub node --datadir ~/hub --log-format json
+
+Settings can also live in DIR/chanhub.toml (the same keys, snake_case); flags win.")]
     Node(NodeArgs),
     /// Run a watchtower: keeps clients' encrypted justice transactions and broadcasts them
     /// when a revoked commitment shows up on chain.
+    #[command(after_help = "Examples:
+  chanhub tower --datadir ~/tower --listen 127.0.0.1:9911 --bitcoind-rpc http://127.0.0.1:18443 --bitcoind-cookie ~/.chanhub/chain/.cookie
+  chanhub tower --datadir ~/tower --bitcoind-rpc http://127.0.0.1:18443 --bitcoind-user u --bitcoind-password p --max-clients 100")]
     Tower(chanhub::tower::TowerArgs),
     /// Run the embedded Bitcoin regtest node alone, like `bitcoind -regtest`.
+    #[command(after_help = "Examples:
+  chanhub regtest --datadir /tmp/chain
+  chanhub regtest --datadir /tmp/chain --rpc-bind 127.0.0.1:18443 --rpc-user u --rpc-password p
+  chanhub regtest --datadir /tmp/chain --rpc-bind 127.0.0.1:0  # the bound port is in /tmp/chain/node.json")]
     Regtest(chanhub::chain::regtest::standalone::RegtestArgs),
     #[command(flatten)]
     Client(ClientCommand),
@@ -171,5 +202,70 @@ fn main() -> ExitCode {
         Command::Tower(args) => run_tower(args),
         Command::Regtest(args) => chanhub::chain::regtest::standalone::main(args),
         Command::Client(c) => run_client(cli.target, c, cli.json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chanhub::cli::help;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_a_purpose_argument_help_and_examples() {
+        let problems = help::problems(&Cli::command(), &["chanhub"]);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
+    /// Walks the tree and hands each command's examples, split like a shell would, to `f`.
+    fn for_each_example(cmd: &clap::Command, f: &mut impl FnMut(&str, Vec<String>)) {
+        for e in help::examples(cmd) {
+            f(&e, help::split_words(&e));
+        }
+        for sub in cmd.get_subcommands() {
+            for_each_example(sub, f);
+        }
+    }
+
+    #[test]
+    fn every_example_parses() {
+        let mut count = 0;
+        for_each_example(&Cli::command(), &mut |line, words| {
+            count += 1;
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("{line:?} does not parse: {e}");
+            }
+        });
+        assert!(count > 40, "only {count} examples");
+    }
+
+    #[test]
+    fn the_top_level_help_says_where_to_start() {
+        let help = Cli::command().render_long_help().to_string();
+        for want in [
+            "chanhub node --datadir",
+            "chanhub --datadir ~/.chanhub info",
+            "GET /openapi.yaml",
+            "channel-spec/node.md",
+        ] {
+            assert!(help.contains(want), "{want:?} missing from:\n{help}");
+        }
+        let open = Cli::command()
+            .find_subcommand_mut("open")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        assert!(
+            open.contains(
+                "Examples:\n  chanhub --datadir ~/.chanhub open 02ab…@127.0.0.1:9735 500000"
+            ),
+            "{open}"
+        );
+        assert!(open.contains("<CAPACITY_SAT>"), "{open}");
     }
 }

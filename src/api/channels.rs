@@ -1,11 +1,11 @@
 //! Channel routes: open, list, show, close.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, OptionalJsonBody, PathParam};
 use super::peers::{check_addr, parse_node_id};
 use super::ApiState;
 use crate::channel::Format;
@@ -118,7 +118,7 @@ pub(super) async fn list(State(s): State<ApiState>) -> ApiResult {
     Ok(Json(json!({ "channels": all })))
 }
 
-pub(super) async fn show(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+pub(super) async fn show(State(s): State<ApiState>, PathParam(id): PathParam) -> ApiResult {
     let id = parse_channel_id(&id)?;
     Ok(Json(channel_json(&s.channels.get(id).await?)))
 }
@@ -132,17 +132,12 @@ pub(super) struct CloseRequest {
 
 pub(super) async fn close(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
+    PathParam(id): PathParam,
+    // No body is a plain cooperative close.
+    OptionalJsonBody(req): OptionalJsonBody<CloseRequest>,
 ) -> ApiResult {
     let id = parse_channel_id(&id)?;
-    // An empty body is a plain cooperative close.
-    let req: CloseRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        CloseRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::InvalidRequest(format!("malformed JSON body: {e}")))?
-    };
+    let req = req.unwrap_or_default();
     if req.force {
         let reason = "closed unilaterally by the node's operator".to_string();
         s.channels

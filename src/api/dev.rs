@@ -1,14 +1,15 @@
 //! Development routes: drive HTLCs by hand until payments exist. Served only with
 //! `dev_api = true` in `chanhub.toml`; the crash tests and the demo use them on processes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::channels::parse_channel_id;
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParam};
+use super::route_table::RouteTable;
 use super::ApiState;
 use crate::channel::Command;
 use crate::error::Error;
@@ -17,8 +18,8 @@ type ApiResult = Result<Json<Value>, Error>;
 
 /// The cheating drill, served on regtest whatever `dev_api` says (the demo and the dispute
 /// tests run it on nodes that are otherwise ordinary).
-pub(super) fn cheat_route() -> Router<ApiState> {
-    Router::new().route("/v1/dev/channels/{id}/cheat", post(cheat))
+pub(super) fn cheat_route() -> RouteTable {
+    RouteTable::new().route("/v1/dev/channels/{id}/cheat", post(cheat))
 }
 
 #[derive(Deserialize, Default)]
@@ -34,7 +35,7 @@ pub(super) struct CheatRequest {
 /// HTLC-timeout transactions): what a cheater does. Regtest only.
 async fn cheat(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(req): JsonBody<CheatRequest>,
 ) -> ApiResult {
     if s.network != bitcoin::Network::Regtest {
@@ -65,8 +66,8 @@ async fn cheat(
     ))
 }
 
-pub(super) fn routes() -> Router<ApiState> {
-    Router::new()
+pub(super) fn routes() -> RouteTable {
+    RouteTable::new()
         .route("/v1/dev/channels/{id}/add_htlc", post(add_htlc))
         .route("/v1/dev/channels/{id}/fulfill", post(fulfill))
         .route("/v1/dev/channels/{id}/fail", post(fail))
@@ -96,7 +97,7 @@ pub(super) struct AddRequest {
 
 async fn add_htlc(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(req): JsonBody<AddRequest>,
 ) -> ApiResult {
     let command = Command::AddHtlc {
@@ -118,7 +119,7 @@ pub(super) struct FulfillRequest {
 
 async fn fulfill(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(req): JsonBody<FulfillRequest>,
 ) -> ApiResult {
     let command = Command::Fulfill {
@@ -136,7 +137,7 @@ pub(super) struct FailRequest {
 
 async fn fail(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(req): JsonBody<FailRequest>,
 ) -> ApiResult {
     let command = Command::Fail {
@@ -154,7 +155,7 @@ pub(super) struct FeeRequest {
 
 async fn update_fee(
     State(s): State<ApiState>,
-    Path(id): Path<String>,
+    PathParam(id): PathParam,
     JsonBody(req): JsonBody<FeeRequest>,
 ) -> ApiResult {
     run(

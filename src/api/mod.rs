@@ -1,6 +1,10 @@
-//! The HTTP API: JSON over HTTP/1 (axum on hyper), every route behind a bearer token.
+//! The HTTP API: JSON over HTTP/1 (axum on hyper), every route but `GET /openapi.yaml` behind a
+//! bearer token.
 //!
-//! Routes (all JSON; errors are `{"error": {"code", "message"}}`, see [`crate::error`]):
+//! Routes (all JSON; errors are `{"error": {"code", "message"}}` on every path, unknown paths,
+//! methods, bodies and parameters included, see [`crate::error`]). `src/api/openapi.yaml`
+//! describes them exactly; `integration/openapi.rs` checks it against the server:
+//! - `GET  /openapi.yaml` → that description (OpenAPI 3.1, `application/yaml`), without the token
 //! - `GET  /v1/info` → `node_id`, `network`, `block_height`, `block_hash`, `peer_addr`, `version`
 //! - `GET  /v1/balance` → `onchain_confirmed_sat`, `onchain_unconfirmed_sat`, `onchain_immature_sat`,
 //!   `channels_local_msat` (our balance in channels not closed, HTLCs in flight excluded)
@@ -70,8 +74,10 @@ mod dev;
 mod exposition;
 mod extract;
 mod metrics;
+pub mod openapi;
 mod payments;
 mod peers;
+mod route_table;
 mod routes;
 
 use std::net::SocketAddr;
@@ -94,6 +100,7 @@ use crate::node::channels::Channels;
 use crate::payments::SharedPolicy;
 use crate::store::Store;
 use crate::wallet::Wallet;
+use route_table::RouteTable;
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -146,14 +153,14 @@ impl IntoResponse for Error {
     }
 }
 
-/// The API's routes with authentication, limits and JSON fallbacks.
-pub fn router(state: ApiState) -> Router {
-    let dev = if state.dev_api {
+/// Every route the API serves (the dev routes only with `dev_api`), in one readable table.
+fn routes(dev_api: bool) -> RouteTable {
+    let dev = if dev_api {
         dev::routes()
     } else {
-        Router::new()
+        RouteTable::new()
     };
-    Router::new()
+    RouteTable::new()
         .merge(dev)
         .merge(dev::cheat_route())
         .route("/v1/info", get(routes::info))
@@ -189,6 +196,19 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .route("/metrics", get(metrics::metrics))
+        .route(openapi::PATH, get(openapi::document))
+}
+
+/// The path of every route a node with `dev_api` serves, as written in the router
+/// (`/v1/channels/{id}`): what `openapi.yaml` must describe.
+pub fn served_paths(dev_api: bool) -> Vec<&'static str> {
+    routes(dev_api).paths().to_vec()
+}
+
+/// The API's routes with authentication, limits and JSON fallbacks.
+pub fn router(state: ApiState) -> Router {
+    routes(state.dev_api)
+        .into_router()
         .fallback(|| async { Error::NotFound("no such endpoint".into()) })
         .method_not_allowed_fallback(|| async { Error::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

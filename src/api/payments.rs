@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes, HttpBody};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, watch};
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParam};
 use super::ApiState;
 use crate::error::Error;
 use crate::invoice::Invoice;
@@ -149,7 +149,10 @@ pub(super) async fn list_invoices(State(s): State<ApiState>) -> ApiResult {
     Ok(Json(json!({ "invoices": all })))
 }
 
-pub(super) async fn show_invoice(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult {
+pub(super) async fn show_invoice(
+    State(s): State<ApiState>,
+    PathParam(hash): PathParam,
+) -> ApiResult {
     let hash = parse_payment_hash(&hash)?;
     let inv = s
         .store
@@ -162,7 +165,7 @@ pub(super) async fn show_invoice(State(s): State<ApiState>, Path(hash): Path<Str
 /// Cancels an open invoice: HTLCs paying it are refused from now on.
 pub(super) async fn cancel_invoice(
     State(s): State<ApiState>,
-    Path(hash): Path<String>,
+    PathParam(hash): PathParam,
 ) -> ApiResult {
     let hash = parse_payment_hash(&hash)?;
     let cancelled = s.channels.cancel_invoice(hash).await?;
@@ -213,7 +216,10 @@ pub(super) async fn list_payments(State(s): State<ApiState>) -> ApiResult {
     Ok(Json(json!({ "payments": all })))
 }
 
-pub(super) async fn show_payment(State(s): State<ApiState>, Path(hash): Path<String>) -> ApiResult {
+pub(super) async fn show_payment(
+    State(s): State<ApiState>,
+    PathParam(hash): PathParam,
+) -> ApiResult {
     let hash = parse_payment_hash(&hash)?;
     let p = s
         .store

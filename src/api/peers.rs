@@ -2,13 +2,13 @@
 
 use std::time::UNIX_EPOCH;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use bitcoin::secp256k1::PublicKey;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParam};
 use super::ApiState;
 use crate::error::Error;
 use crate::net::PeerSummary;
@@ -83,7 +83,7 @@ pub(super) async fn list(State(s): State<ApiState>) -> ApiResult {
 
 pub(super) async fn disconnect(
     State(s): State<ApiState>,
-    Path(node_id): Path<String>,
+    PathParam(node_id): PathParam,
 ) -> ApiResult {
     let node_id = parse_node_id(&node_id)?;
     s.peers.disconnect(node_id).await?;
@@ -100,7 +100,7 @@ pub(super) struct PingRequest {
 
 pub(super) async fn ping(
     State(s): State<ApiState>,
-    Path(node_id): Path<String>,
+    PathParam(node_id): PathParam,
     JsonBody(req): JsonBody<PingRequest>,
 ) -> ApiResult {
     let node_id = parse_node_id(&node_id)?;

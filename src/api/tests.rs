@@ -1155,3 +1155,75 @@ async fn metrics_need_the_token_and_follow_the_node() {
 }
 
 mod dashboard;
+#[tokio::test]
+async fn only_the_description_is_served_without_the_token() {
+    let api = start(false).await;
+    let (status, text) = api
+        .client
+        .raw(Method::GET, openapi::PATH, None, vec![])
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(text, openapi::DOCUMENT);
+    assert!(text.starts_with("openapi: 3.1.0\n"));
+    for path in [
+        "/openapi.yaml/",
+        "/openapi.yamlx",
+        "/v1/info?/openapi.yaml",
+        "/Openapi.yaml",
+    ] {
+        let (status, text) = api
+            .client
+            .raw(Method::GET, path, None, vec![])
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{path}: {text}");
+    }
+    // Another method on it is refused like anywhere else, in JSON.
+    let (status, v) = raw(&api, Method::POST, openapi::PATH, "").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}
+
+#[tokio::test]
+async fn bodies_and_path_parameters_fail_as_json() {
+    let api = start(false).await;
+    let id = "00".repeat(32);
+    // A close reads an optional body: none is a cooperative close, an array is not an object.
+    for (body, code) in [("", "channel_not_found"), ("[true]", "invalid_request")] {
+        let (status, v) = raw(
+            &api,
+            Method::POST,
+            &format!("/v1/channels/{id}/close"),
+            body,
+        )
+        .await;
+        assert_eq!(v["error"]["code"], code, "{body:?}: {status} {v}");
+    }
+    let big = "x".repeat(MAX_BODY_BYTES + 1);
+    let (status, v) = raw(
+        &api,
+        Method::POST,
+        &format!("/v1/channels/{id}/close"),
+        &big,
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (413, Some("payload_too_large"))
+    );
+    for path in [
+        "/v1/channels/%FF",
+        "/v1/invoices/%C3%28",
+        "/v1/payments/%00",
+    ] {
+        let (status, v) = raw(&api, Method::GET, path, "").await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{path}"
+        );
+    }
+}

@@ -2,6 +2,7 @@
 //! Talks to a running node's API and prints readable tables, or the API's JSON with `--json`.
 
 mod channels;
+pub mod help;
 mod payments;
 mod render;
 
@@ -30,32 +31,61 @@ pub struct Target {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum ClientCommand {
     /// Node id, network, chain tip, peer address.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub info
+  chanhub --api http://127.0.0.1:3010 --token-file ~/.chanhub/api-token info --json")]
     Info,
-    /// On-chain balance.
+    /// On-chain balance, and our balance in channels.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub balance
+  chanhub --datadir ~/.chanhub balance --json")]
     Balance,
     /// A fresh receive address.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub newaddress")]
     Newaddress,
     /// Pay AMOUNT_SAT to ADDRESS on chain.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub send bcrt1q… 100000
+  chanhub --datadir ~/.chanhub send bcrt1q… 100000 --feerate 5")]
     Send {
+        /// The address to pay (of the node's network).
         address: String,
+        /// The amount, in satoshis.
         amount_sat: u64,
         /// Fee rate in sat/vB (default: the chain's estimate, at least 1).
         #[arg(long)]
         feerate: Option<f64>,
     },
     /// On-chain wallet transactions.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub transactions
+  chanhub --datadir ~/.chanhub transactions --json")]
     Transactions,
     /// Connect to a Lightning peer and keep it (reconnected after drops and restarts).
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/alice connect 02ab…@127.0.0.1:9735")]
     Connect {
         /// NODE_ID@HOST:PORT
         peer: String,
     },
     /// Connected peers.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub peers")]
     Peers,
     /// Disconnect a peer and forget it.
-    Disconnect { node_id: String },
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/alice disconnect 02ab…")]
+    Disconnect {
+        /// The peer's node id (66 hex characters).
+        node_id: String,
+    },
     /// Ping a connected peer and wait for its pong.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/alice ping 02ab…
+  chanhub --datadir ~/alice ping 02ab… --pong-bytes 64")]
     Ping {
+        /// The peer's node id (66 hex characters).
         node_id: String,
         /// Bytes the pong should carry.
         #[arg(long, default_value_t = 0)]
@@ -63,9 +93,14 @@ pub enum ClientCommand {
     },
     /// Open a channel of CAPACITY_SAT to a peer (connecting first when HOST:PORT is given);
     /// returns once the peer signed the funding transaction.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub open 02ab…@127.0.0.1:9735 500000
+  chanhub --datadir ~/.chanhub open 02ab… 1000000 --push-msat 10000000
+  chanhub --datadir ~/.chanhub open 02ab… 500000 --channel-type static_remotekey")]
     Open {
         /// NODE_ID or NODE_ID@HOST:PORT
         peer: String,
+        /// The channel's size, in satoshis, funded by this node's wallet.
         capacity_sat: u64,
         /// Millisatoshis given to the peer at opening.
         #[arg(long)]
@@ -75,12 +110,23 @@ pub enum ClientCommand {
         channel_type: Option<String>,
     },
     /// Every channel.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub channels
+  chanhub --datadir ~/.chanhub channels --json")]
     Channels,
-    /// One channel in detail.
-    Channel { channel_id: String },
+    /// One channel in detail (and, once final, what each output became on chain).
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub channel 5a1f…")]
+    Channel {
+        /// The channel id (64 hex characters).
+        channel_id: String,
+    },
     /// Close a channel cooperatively, or with --force by broadcasting our commitment.
-    #[command(after_help = "Example: chanhub close 5a1f…\n         chanhub close --force 5a1f…")]
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub close 5a1f…
+  chanhub --datadir ~/.chanhub close --force 5a1f…")]
     Close {
+        /// The channel id (64 hex characters).
         channel_id: String,
         /// Broadcast our latest commitment now instead of negotiating with the peer; our
         /// funds come back after the channel's delay.
@@ -88,7 +134,10 @@ pub enum ClientCommand {
         force: bool,
     },
     /// Create an invoice; prints its BOLT 11 string and payment hash.
-    #[command(after_help = "Example: chanhub invoice --amount-msat 50000 \"coffee\"")]
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/bob invoice --amount-msat 50000 \"coffee\"
+  chanhub --datadir ~/bob invoice \"tip jar\"  # the payer chooses the amount
+  chanhub --datadir ~/bob invoice --amount-msat 2500000 --expiry-secs 600 \"order 1042\"")]
     Invoice {
         /// What the payment is for (at most 639 bytes).
         description: String,
@@ -100,14 +149,18 @@ pub enum ClientCommand {
         expiry_secs: Option<u64>,
     },
     /// Invoices issued by this node, newest first.
-    #[command(after_help = "Example: chanhub invoices --json")]
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/bob invoices
+  chanhub --datadir ~/bob invoices --json")]
     Invoices,
     /// Pay a BOLT 11 invoice over our channels; waits for the outcome unless --no-wait, and exits
     /// non-zero when the payment failed.
-    #[command(
-        after_help = "Example: chanhub pay lnbcrt500n1p… (or --amount-msat N for an open invoice)"
-    )]
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5…
+  chanhub --datadir ~/alice pay lnbcrt1pjq8mhspp5… --amount-msat 21000  # an invoice without an amount
+  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5… --no-wait")]
     Pay {
+        /// The BOLT 11 invoice (lnbc…, lntb…, lnbcrt…).
         bolt11: String,
         /// Amount to pay: required for an invoice without one.
         #[arg(long)]
@@ -117,15 +170,19 @@ pub enum ClientCommand {
         no_wait: bool,
     },
     /// Payments made by this node, newest first.
-    #[command(after_help = "Example: chanhub payments")]
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/alice payments
+  chanhub --datadir ~/alice payments --json")]
     Payments,
     /// HTLCs this node forwarded and the fees they earned.
-    #[command(after_help = "Example: chanhub forwards")]
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/hub forwards")]
     Forwards,
     /// Show the forwarding fee policy, or set it (values not given stay as they are).
-    #[command(
-        after_help = "Examples: chanhub policy\n          chanhub policy --base-msat 1000 --ppm 100 --cltv-delta 40"
-    )]
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/hub policy
+  chanhub --datadir ~/hub policy --base-msat 1000 --ppm 100 --cltv-delta 40
+  chanhub --datadir ~/hub policy --ppm 250")]
     Policy {
         /// Fixed fee per forwarded payment, in millisatoshis.
         #[arg(long)]
@@ -138,10 +195,19 @@ pub enum ClientCommand {
         cltv_delta: Option<u16>,
     },
     /// The regtest chain: info, mine.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  chanhub --datadir ~/.chanhub chain info
+  chanhub --datadir ~/.chanhub chain mine 101"
+    )]
     Chain(ChainCommand),
     /// Regtest drills.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  chanhub --datadir ~/bob dev cheat --channel 5a1f…"
+    )]
     Dev(DevCommand),
 }
 
@@ -149,8 +215,11 @@ pub enum ClientCommand {
 pub enum DevCommand {
     /// Broadcast this node's previous, revoked commitment of a channel (regtest only): the
     /// peer's penalty transaction must take everything.
-    #[command(after_help = "Example: chanhub dev cheat --channel 5a1f…")]
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/bob dev cheat --channel 5a1f…
+  chanhub --datadir ~/bob dev cheat --channel 5a1f… --htlc-timeouts")]
     Cheat {
+        /// The channel id (64 hex characters).
         #[arg(long)]
         channel: String,
         /// The second step: broadcast the revoked commitment's HTLC-timeout transactions
@@ -163,10 +232,17 @@ pub enum DevCommand {
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum ChainCommand {
     /// Chain tip, mempool size, RPC address.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub chain info")]
     Info,
     /// Mine N blocks (to a wallet address unless --address).
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub chain mine 101  # coinbase outputs mature after 100 blocks
+  chanhub --datadir ~/.chanhub chain mine 6 --address bcrt1q…")]
     Mine {
+        /// How many blocks (1 to 1000).
         blocks: u32,
+        /// Where the coinbase goes (default: a fresh address of the node's wallet).
         #[arg(long)]
         address: Option<String>,
     },
@@ -473,6 +549,6 @@ mod tests {
             assert!(parse(&[c]).is_ok(), "{c}");
         }
         let help = parse(&["invoice", "--help"]).unwrap_err().to_string();
-        assert!(help.contains("Example: chanhub invoice"), "{help}");
+        assert!(help.contains("Examples:\n  chanhub --datadir"), "{help}");
     }
 }

@@ -47,8 +47,10 @@ pub struct TowerArgs {
     /// URL of the bitcoind-compatible JSON-RPC server of the chain to watch (required).
     #[arg(long)]
     pub bitcoind_rpc: Option<String>,
+    /// RPC user name (with --bitcoind-password).
     #[arg(long)]
     pub bitcoind_user: Option<String>,
+    /// RPC password (with --bitcoind-user).
     #[arg(long)]
     pub bitcoind_password: Option<String>,
     /// Cookie file with `user:password`, as bitcoind writes it.

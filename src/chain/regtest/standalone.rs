@@ -22,6 +22,7 @@ pub struct RegtestArgs {
     /// RPC user (with --rpc-password). The cookie file is always written too.
     #[arg(long, requires = "rpc_password")]
     pub rpc_user: Option<String>,
+    /// RPC password (with --rpc-user).
     #[arg(long, requires = "rpc_user")]
     pub rpc_password: Option<String>,
 }
