@@ -10,6 +10,8 @@
 //! - [`api`]: the HTTP API (bearer token, JSON errors) and its client.
 //! - [`cli`]: the command-line client on top of the API.
 //! - [`config`]: `chanhub.toml` and flags; [`error`]: the flat error enum of the API edge.
+//! - [`events`]: the event log (written with the state changes it reports), its live
+//!   broadcast, retention, and the signed webhook deliveries with their retries.
 //! - [`bolt3`]: BOLT 3 channel transactions: keys, secrets, scripts, commitment, HTLC and closing
 //!   transactions, witnesses and signing, as pure functions.
 //! - [`wire`]: BOLT 1/2 message codecs: BigSize, TLV streams, feature bits, `init`/`ping`/
@@ -38,6 +40,7 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod invoice;
 pub mod keys;
 pub mod net;

@@ -63,12 +63,14 @@ pub mod auth;
 mod channels;
 pub mod client;
 mod dev;
+mod events;
 mod exposition;
 mod extract;
 mod metrics;
 mod payments;
 mod peers;
 mod routes;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -116,6 +118,8 @@ pub struct ApiState {
     pub node_key: SecretKey,
     /// The live fee policy, shared with the HTLC router; `PUT /v1/policy` changes it.
     pub policy: SharedPolicy,
+    /// The event log: `GET /v1/events` replays it and follows it live.
+    pub events: crate::events::EventLog,
     /// Flips to `true` when the node stops: long-lived responses (the event stream) end, so
     /// the graceful shutdown does not wait on them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -181,7 +185,12 @@ pub fn router(state: ApiState) -> Router {
             "/v1/policy",
             get(payments::get_policy).put(payments::put_policy),
         )
-        .route("/v1/events", get(payments::events))
+        .route("/v1/events", get(events::events))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show).delete(webhooks::remove),
+        )
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .route("/metrics", get(metrics::metrics))

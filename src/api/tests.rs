@@ -62,6 +62,7 @@ async fn start(with_control: bool) -> Api {
     .unwrap();
     let (peers_stop, peers_signal) = tokio::sync::watch::channel(false);
     let wallet = Arc::new(wallet);
+    let events = crate::events::EventLog::open(store.clone()).await.unwrap();
     let (handler, channels, start_channels) =
         crate::node::channels::spawn(crate::node::channels::ManagerConfig {
             channel: crate::channel::ChannelConfig::default(),
@@ -75,6 +76,7 @@ async fn start(with_control: bool) -> Api {
             wallet: wallet.clone(),
             chain: chain.clone(),
             tower: None,
+            events: events.clone(),
         });
     let peers = crate::net::PeerManager::new(
         *keys.node_secret(),
@@ -101,6 +103,7 @@ async fn start(with_control: bool) -> Api {
         store: store.clone(),
         node_key: *keys.node_secret(),
         policy: policy.clone(),
+        events,
         shutdown: peers_signal,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
