@@ -53,8 +53,15 @@
 //!   `fee_msat_earned` (settled forwards)
 //! - `GET  /v1/policy` → `{base_msat, ppm, cltv_delta}`; `PUT /v1/policy` with all three →
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
-//! - `GET  /v1/events` → Server-Sent Events: `event: invoice_paid | payment_succeeded |
-//!   payment_failed | htlc_forwarded`, `data: {"type", ...}`; a comment every 15 s when quiet
+//! - `GET  /v1/events` → Server-Sent Events from the event log: `id: N`, `event: invoice_paid |
+//!   payment_succeeded | payment_failed | htlc_forwarded | channel_state_changed |
+//!   channel_resolved`, `data: {"id", "type", "created_at", ...}`; a comment every 15 s when
+//!   quiet. `Last-Event-ID: N` (or `?after=N`) replays the events after N first; `?types=a,b`
+//!   filters
+//! - `POST /v1/webhooks` `{url, events?}` → `{id, url, events, secret, created_at}` (the secret
+//!   only here); `GET /v1/webhooks` → `webhooks: [{id, url, events, created_at, pending,
+//!   delivered, failed}]`; `GET /v1/webhooks/{id}` → one; `DELETE /v1/webhooks/{id}` → the
+//!   removed webhook (pending deliveries dropped); unknown id: `webhook_not_found`
 //! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
