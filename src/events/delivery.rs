@@ -4,7 +4,9 @@
 //! - Each webhook gets its events in id order: only its oldest pending delivery is attempted,
 //!   and at most one attempt per webhook is in flight.
 //! - At most [`MAX_CONCURRENT`] attempts are in flight across webhooks, and a receiver that
-//!   hangs costs at most [`ATTEMPT_TIMEOUT`]: one dead receiver does not hold up the others.
+//!   hangs costs at most [`ATTEMPT_TIMEOUT`] per attempt: up to `MAX_CONCURRENT - 1` dead
+//!   receivers do not hold up the others at all; more delay them by at most that timeout, and
+//!   once backing off a dead receiver holds no slot.
 //! - After a failure (a status other than 2xx, a connection error, the timeout) the next
 //!   attempt waits [`super::signature::backoff`]; after `max_attempts` the delivery is
 //!   `failed` and the webhook's next event goes.
@@ -30,7 +32,7 @@ use super::{now_ms, now_secs, EventLog};
 use crate::store::webhooks::{self as q, Attempt, Due};
 
 /// Attempts in flight at once, across webhooks.
-pub const MAX_CONCURRENT: usize = 4;
+pub const MAX_CONCURRENT: usize = 8;
 /// How long one attempt may take, connection and answer included.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of an error answer kept for the delivery's `last_error`.
@@ -234,4 +236,122 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::events::EventData;
+    use crate::store::Store;
+
+    /// A receiver that answers 200 to every request and counts them, over raw HTTP/1.1.
+    async fn ok_receiver() -> (SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    // Headers, then the body by its Content-Length.
+                    loop {
+                        let n = tcp.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            return;
+                        }
+                        req.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&req).to_string();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len: usize = text
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length: ")
+                                        .map(|v| v.trim().parse().unwrap())
+                                })
+                                .unwrap_or(0);
+                            if req.len() >= end + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    let _ = tcp
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        )
+                        .await;
+                });
+            }
+        });
+        (addr, count)
+    }
+
+    #[tokio::test]
+    async fn a_receiver_that_hangs_does_not_hold_up_the_others() {
+        let store = Store::open_in_memory().unwrap();
+        let log = EventLog::open(store.clone()).await.unwrap();
+        // Accepts connections and never answers.
+        let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hanging_addr = hanging.local_addr().unwrap();
+        let _held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((tcp, _)) = hanging.accept().await {
+                open.push(tcp);
+            }
+        });
+        let (ok_addr, delivered) = ok_receiver().await;
+        let secret = "5e".repeat(32);
+        let l = log.clone();
+        store
+            .write(move |tx| {
+                for _ in 0..MAX_CONCURRENT - 1 {
+                    q::insert(tx, &format!("http://{hanging_addr}/"), &[], &secret, 0)?;
+                }
+                q::insert(tx, &format!("http://{ok_addr}/"), &[], &secret, 0)?;
+                for n in 0..3u64 {
+                    let data = EventData::InvoicePaid {
+                        payment_hash: format!("{n:064x}"),
+                        amount_msat: n + 1,
+                    };
+                    l.record(tx, &data)?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(log, DeliveryConfig::default(), stopped));
+        // All slots but one are held by hanging receivers: the good one still gets its three
+        // events, long before the 10 s timeout would free a slot.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while delivered.load(Ordering::SeqCst) < 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} delivered",
+                delivered.load(Ordering::SeqCst)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let hooks = store.call(q::list).await.unwrap();
+        let good = hooks.last().unwrap();
+        assert_eq!((good.delivered, good.pending), (3, 0));
+        assert!(hooks[..MAX_CONCURRENT - 1]
+            .iter()
+            .all(|w| w.pending == 3 && w.delivered == 0));
+        stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("stops promptly, in-flight attempts abandoned")
+            .unwrap();
+    }
 }
