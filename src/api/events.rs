@@ -436,4 +436,42 @@ mod tests {
         assert_eq!(id_of(&next_chunk(&mut body).await.unwrap()), Some(4));
         assert_eq!(id_of(&next_chunk(&mut body).await.unwrap()), Some(5));
     }
+
+    #[tokio::test]
+    async fn a_client_that_falls_behind_the_live_broadcast_catches_up_from_the_log() {
+        let (log, _stop, stopped) = log_with_publisher().await;
+        let mut body = sse_response(
+            log.clone(),
+            StreamStart::default(),
+            stopped,
+            Duration::from_secs(15),
+        )
+        .into_body();
+        assert_eq!(next_chunk(&mut body).await.unwrap(), ": connected\n\n");
+        // More events at once than the live broadcast holds, while the client reads nothing.
+        let n = 3000u64;
+        let l = log.clone();
+        log.store()
+            .write(move |tx| {
+                for i in 0..n {
+                    l.record(tx, &paid(i))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut ids = Vec::new();
+        while ids.len() < n as usize {
+            let chunk = next_chunk(&mut body).await.unwrap();
+            if let Some(id) = id_of(&chunk) {
+                ids.push(id);
+            }
+        }
+        assert_eq!(
+            ids,
+            (1..=n).collect::<Vec<_>>(),
+            "every event once, in order"
+        );
+    }
 }
