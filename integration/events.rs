@@ -403,6 +403,37 @@ async fn payments_and_channels_reach_webhooks_and_a_resumed_stream() {
     let ids: Vec<u64> = hub_got.iter().map(|d| d.event_id).collect();
     assert_eq!(ids, (1..=9).collect::<Vec<_>>(), "in order, each once");
 
+    // `chanhub events` prints the same JSON, one line per event; `chanhub webhooks` the counts.
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_chanhub"))
+        .arg("--datadir")
+        .arg(&hub.dir)
+        .args(["events", "--after", "0", "--types", "htlc_forwarded"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(cli.stdout.take().unwrap()));
+    let printed: Vec<Value> = (0..2)
+        .map(|_| serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap())
+        .collect();
+    let _ = cli.kill();
+    let _ = cli.wait();
+    assert_eq!(printed[0], fwd.body);
+    assert_eq!(
+        (printed[1]["id"].as_u64(), printed[1]["out_msat"].as_u64()),
+        (Some(6), Some(20_000_000))
+    );
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_chanhub"))
+        .arg("--datadir")
+        .arg(&hub.dir)
+        .arg("webhooks")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        table.contains(&rx.url("/hub")) && table.contains("DELIVERED"),
+        "{table}"
+    );
+
     // The webhook's counts; then it is removed, and is gone.
     let id = hub_hook["id"].as_u64().unwrap();
     let w = hub.api.get(&format!("/v1/webhooks/{id}")).await.unwrap();
