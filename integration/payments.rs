@@ -217,7 +217,7 @@ async fn alice_pays_bob_through_the_hub_and_bob_pays_back() {
     // alice pays bob's invoice.
     let amount = 100_000_000;
     let (bolt11, hash) = invoice(&net.bob, Some(amount), "a merchant's order").await;
-    let mut events = net.bob.node.channels().subscribe_payments();
+    let mut events = net.bob.node.channels().subscribe_events();
     let stream = EventStream::open(&net.bob).await;
     let p = pay(&net.alice, &bolt11).await;
     assert_eq!(p["status"], "succeeded", "{p:#}");

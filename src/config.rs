@@ -9,6 +9,7 @@ use std::time::Duration;
 use bitcoin::Network;
 use serde::Deserialize;
 
+use crate::events::delivery::DeliveryConfig;
 use crate::net::PeerLimits;
 use crate::payments::FeePolicy;
 use crate::tower::TowerAddr;
@@ -55,6 +56,8 @@ pub enum ConfigError {
     DevManualHtlcsNeedsRegtest(Network),
     #[error("watchtower: {0}")]
     Watchtower(String),
+    #[error("{0}")]
+    Webhooks(String),
 }
 
 /// How log lines are written to stderr.
@@ -158,6 +161,11 @@ pub struct FileConfig {
     pub resolution_depth: Option<u32>,
     /// A watchtower as NODE_ID@HOST:PORT (see [`NodeArgs::watchtower`]).
     pub watchtower: Option<String>,
+    /// The wait before a failed webhook delivery's second attempt, in milliseconds, doubled
+    /// for each further one up to an hour (default 1000; 10 to 3,600,000).
+    pub webhook_retry_base_ms: Option<u64>,
+    /// Attempts before a webhook delivery is given up as `failed` (default 12; 1 to 100).
+    pub webhook_max_attempts: Option<u32>,
 }
 
 /// The `[policy]` table of `chanhub.toml`; unset keys keep [`FeePolicy::default`].
@@ -257,6 +265,37 @@ pub struct NodeConfig {
     pub resolution_depth: u32,
     /// Where revoked states' justice transactions are uploaded; `None`: no watchtower.
     pub watchtower: Option<TowerAddr>,
+    /// Webhook retries (see [`FileConfig::webhook_retry_base_ms`]).
+    pub webhooks: DeliveryConfig,
+}
+
+/// The range of `webhook_retry_base_ms`: at least 10 ms, at most the 1 hour cap.
+pub const WEBHOOK_RETRY_BASE_MS: std::ops::RangeInclusive<u64> = 10..=3_600_000;
+/// The range of `webhook_max_attempts`.
+pub const WEBHOOK_MAX_ATTEMPTS: std::ops::RangeInclusive<u32> = 1..=100;
+
+/// The webhook retry keys over their defaults, range-checked.
+pub fn resolve_webhooks(
+    retry_base_ms: Option<u64>,
+    max_attempts: Option<u32>,
+) -> Result<DeliveryConfig, ConfigError> {
+    let d = DeliveryConfig::default();
+    let base = retry_base_ms.unwrap_or(d.retry_base.as_millis() as u64);
+    if !WEBHOOK_RETRY_BASE_MS.contains(&base) {
+        return Err(ConfigError::Webhooks(format!(
+            "webhook_retry_base_ms must be 10 to 3600000 (one hour), not {base}"
+        )));
+    }
+    let max_attempts = max_attempts.unwrap_or(d.max_attempts);
+    if !WEBHOOK_MAX_ATTEMPTS.contains(&max_attempts) {
+        return Err(ConfigError::Webhooks(format!(
+            "webhook_max_attempts must be 1 to 100, not {max_attempts}"
+        )));
+    }
+    Ok(DeliveryConfig {
+        retry_base: Duration::from_millis(base),
+        max_attempts,
+    })
 }
 
 /// Parses a network name the way users write it.
@@ -363,6 +402,7 @@ impl NodeConfig {
             .or(file.watchtower)
             .map(|w| w.parse::<TowerAddr>().map_err(ConfigError::Watchtower))
             .transpose()?;
+        let webhooks = resolve_webhooks(file.webhook_retry_base_ms, file.webhook_max_attempts)?;
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -386,6 +426,7 @@ impl NodeConfig {
             dev_manual_htlcs,
             resolution_depth,
             watchtower,
+            webhooks,
         })
     }
 
@@ -551,5 +592,32 @@ mod tests {
             NodeConfig::resolve(f, FileConfig::default()),
             Err(ConfigError::EmbeddedNeedsRegtest(Network::Bitcoin))
         ));
+    }
+
+    #[test]
+    fn webhook_retries_have_defaults_and_ranges() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.webhooks.retry_base, Duration::from_millis(1000));
+        assert_eq!(c.webhooks.max_attempts, 12);
+        let file: FileConfig =
+            toml::from_str("webhook_retry_base_ms = 50\nwebhook_max_attempts = 3\n").unwrap();
+        let c = NodeConfig::resolve(flags(), file).unwrap();
+        assert_eq!(c.webhooks.retry_base, Duration::from_millis(50));
+        assert_eq!(c.webhooks.max_attempts, 3);
+        for bad in [
+            "webhook_retry_base_ms = 9",
+            "webhook_retry_base_ms = 3600001",
+            "webhook_max_attempts = 0",
+            "webhook_max_attempts = 101",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            let e = NodeConfig::resolve(flags(), file).unwrap_err();
+            assert!(matches!(e, ConfigError::Webhooks(_)), "{bad}: {e}");
+            assert!(
+                e.to_string().contains(bad.split(' ').next().unwrap()),
+                "{e}"
+            );
+        }
+        assert!(toml::from_str::<FileConfig>("webhook_max_attempts = -1").is_err());
     }
 }

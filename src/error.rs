@@ -35,6 +35,7 @@
 //! | `invalid_invoice` | 400 | not a BOLT 11 invoice we can pay: unparsable, bad signature, another network |
 //! | `invoice_not_found` | 404 | no invoice of ours with that payment hash |
 //! | `payment_not_found` | 404 | no payment of ours with that payment hash |
+//! | `webhook_not_found` | 404 | no webhook with that id |
 //! | `invoice_expired` | 422 | the invoice expired before the payment could start |
 //! | `no_route` | 422 | the payee is not reachable over our channels or the invoice's route hints |
 //! | `insufficient_liquidity` | 422 | no channel on the route can carry the amount and fees now |
@@ -113,6 +114,8 @@ pub enum Error {
     InvoiceNotFound(String),
     #[error("{0}")]
     PaymentNotFound(String),
+    #[error("{0}")]
+    WebhookNotFound(String),
     #[error("invoice expired: {0}")]
     InvoiceExpired(String),
     #[error("no route: {0}")]
@@ -196,6 +199,7 @@ impl Error {
             Error::InvalidInvoice(_) => "invalid_invoice",
             Error::InvoiceNotFound(_) => "invoice_not_found",
             Error::PaymentNotFound(_) => "payment_not_found",
+            Error::WebhookNotFound(_) => "webhook_not_found",
             Error::InvoiceExpired(_) => "invoice_expired",
             Error::NoRoute(_) => "no_route",
             Error::InsufficientLiquidity(_) => "insufficient_liquidity",
@@ -222,7 +226,8 @@ impl Error {
             | Error::PeerNotConnected(_)
             | Error::ChannelNotFound(_)
             | Error::InvoiceNotFound(_)
-            | Error::PaymentNotFound(_) => 404,
+            | Error::PaymentNotFound(_)
+            | Error::WebhookNotFound(_) => 404,
             Error::MethodNotAllowed => 405,
             Error::PeerBusy(_) | Error::ChannelRefused(_) => 409,
             Error::PayloadTooLarge { .. } => 413,
@@ -327,6 +332,7 @@ mod tests {
             Error::InvalidInvoice(String::new()),
             Error::InvoiceNotFound(String::new()),
             Error::PaymentNotFound(String::new()),
+            Error::WebhookNotFound(String::new()),
             Error::InvoiceExpired(String::new()),
             Error::NoRoute(String::new()),
             Error::InsufficientLiquidity(String::new()),

@@ -13,6 +13,8 @@
 //! - [`cli`]: the command-line client on top of the API, and the rules its help follows
 //!   (`cli::help`: a purpose, argument help and examples for every command).
 //! - [`config`]: `chanhub.toml` and flags; [`error`]: the flat error enum of the API edge.
+//! - [`events`]: the event log (written with the state changes it reports), its live
+//!   broadcast, retention, and the signed webhook deliveries with their retries.
 //! - [`bolt3`]: BOLT 3 channel transactions: keys, secrets, scripts, commitment, HTLC and closing
 //!   transactions, witnesses and signing, as pure functions.
 //! - [`wire`]: BOLT 1/2 message codecs: BigSize, TLV streams, feature bits, `init`/`ping`/
@@ -41,6 +43,7 @@ pub mod channel;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod invoice;
 pub mod keys;
 pub mod net;

@@ -102,6 +102,7 @@ pub fn node_config(
         dev_manual_htlcs: manual_htlcs,
         resolution_depth: chanhub::node::channels::DEFAULT_RESOLUTION_DEPTH,
         watchtower: None,
+        webhooks: Default::default(),
     }
 }
 

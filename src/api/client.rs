@@ -104,6 +104,54 @@ impl ApiClient {
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// Opens a long-lived `GET` (the event stream) with extra headers; the body is read by the
+    /// caller as it arrives. An answer other than 200 is an error, as for [`ApiClient::get`].
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Result<hyper::body::Incoming, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(&url)
+            .header("authorization", format!("Bearer {}", self.token))
+            .header("accept", "text/event-stream");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let req = req
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| ClientError::Url(url.clone()))?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| ClientError::Connect {
+                url: self.base.clone(),
+                reason: error_chain(&e),
+            })?;
+        let status = resp.status().as_u16();
+        if status == 200 {
+            return Ok(resp.into_body());
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+            .unwrap_or_default();
+        let json: Option<Value> = serde_json::from_str(&body).ok();
+        Err(match json.as_ref().and_then(|j| j.get("error")) {
+            Some(e) => ClientError::Api {
+                status,
+                code: e["code"].as_str().unwrap_or("unknown").to_string(),
+                message: e["message"].as_str().unwrap_or("").to_string(),
+            },
+            None => ClientError::Protocol { status, body },
+        })
+    }
+
     async fn call(
         &self,
         method: Method,

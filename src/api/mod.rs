@@ -57,8 +57,15 @@
 //!   `fee_msat_earned` (settled forwards)
 //! - `GET  /v1/policy` → `{base_msat, ppm, cltv_delta}`; `PUT /v1/policy` with all three →
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
-//! - `GET  /v1/events` → Server-Sent Events: `event: invoice_paid | payment_succeeded |
-//!   payment_failed | htlc_forwarded`, `data: {"type", ...}`; a comment every 15 s when quiet
+//! - `GET  /v1/events` → Server-Sent Events from the event log: `id: N`, `event: invoice_paid |
+//!   payment_succeeded | payment_failed | htlc_forwarded | channel_state_changed |
+//!   channel_resolved`, `data: {"id", "type", "created_at", ...}`; a comment every 15 s when
+//!   quiet. `Last-Event-ID: N` (or `?after=N`) replays the events after N first; `?types=a,b`
+//!   filters
+//! - `POST /v1/webhooks` `{url, events?}` → `{id, url, events, secret, created_at}` (the secret
+//!   only here); `GET /v1/webhooks` → `webhooks: [{id, url, events, created_at, pending,
+//!   delivered, failed}]`; `GET /v1/webhooks/{id}` → one; `DELETE /v1/webhooks/{id}` → the
+//!   removed webhook (pending deliveries dropped); unknown id: `webhook_not_found`
 //! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
@@ -71,6 +78,7 @@ mod channels;
 pub mod client;
 pub mod dashboard;
 mod dev;
+mod events;
 mod exposition;
 mod extract;
 mod metrics;
@@ -79,6 +87,7 @@ mod payments;
 mod peers;
 mod route_table;
 mod routes;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -127,6 +136,8 @@ pub struct ApiState {
     pub node_key: SecretKey,
     /// The live fee policy, shared with the HTLC router; `PUT /v1/policy` changes it.
     pub policy: SharedPolicy,
+    /// The event log: `GET /v1/events` replays it and follows it live.
+    pub events: crate::events::EventLog,
     /// Flips to `true` when the node stops: long-lived responses (the event stream) end, so
     /// the graceful shutdown does not wait on them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -192,7 +203,12 @@ fn routes(dev_api: bool) -> RouteTable {
             "/v1/policy",
             get(payments::get_policy).put(payments::put_policy),
         )
-        .route("/v1/events", get(payments::events))
+        .route("/v1/events", get(events::events))
+        .route("/v1/webhooks", get(webhooks::list).post(webhooks::create))
+        .route(
+            "/v1/webhooks/{id}",
+            get(webhooks::show).delete(webhooks::remove),
+        )
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .route("/metrics", get(metrics::metrics))

@@ -1,19 +1,9 @@
-//! Payment routes: invoices we issue, payments we make, HTLCs we forwarded, the fee policy,
-//! and the event stream.
+//! Payment routes: invoices we issue, payments we make, HTLCs we forwarded, the fee policy.
 
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use std::time::Duration;
-
-use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc, watch};
 
 use super::extract::{JsonBody, PathParam};
 use super::ApiState;
@@ -21,16 +11,10 @@ use crate::error::Error;
 use crate::invoice::Invoice;
 use crate::node::channels::PayRequest;
 use crate::node::invoices::{self, now_secs};
-use crate::payments::{
-    FeePolicy, ForwardRecord, InvoiceRecord, InvoiceStatus, PaymentEvent, PaymentRecord,
-};
+use crate::payments::{FeePolicy, ForwardRecord, InvoiceRecord, InvoiceStatus, PaymentRecord};
 use crate::store::payments as db;
 
 type ApiResult = Result<Json<Value>, Error>;
-
-/// How often the event stream sends a comment when there is nothing to say, so proxies and
-/// clients do not take a quiet stream for a dead one.
-pub const EVENTS_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub(super) fn parse_payment_hash(s: &str) -> Result<[u8; 32], Error> {
     hex::decode(s.trim())
@@ -273,168 +257,4 @@ pub(super) async fn put_policy(
     );
     s.channels.policy_changed().await?;
     Ok(Json(policy_json(&p)))
-}
-
-/// One Server-Sent Event: `event: <type>` and the event's JSON on one `data:` line (compact
-/// JSON escapes newlines, so it never spans lines).
-pub fn sse_frame(event: &PaymentEvent) -> String {
-    let data = serde_json::to_string(event).expect("an event serializes");
-    format!("event: {}\ndata: {data}\n\n", event.kind())
-}
-
-pub(super) async fn events(State(s): State<ApiState>) -> Response {
-    sse_response(
-        s.channels.subscribe_payments(),
-        s.shutdown.clone(),
-        EVENTS_KEEP_ALIVE,
-    )
-}
-
-/// A `text/event-stream` response fed by `events` until the client leaves, the events end
-/// or the node stops (a stream left open would hold up the API's graceful shutdown).
-pub(super) fn sse_response(
-    events: broadcast::Receiver<PaymentEvent>,
-    shutdown: watch::Receiver<bool>,
-    keep_alive: Duration,
-) -> Response {
-    let (tx, rx) = mpsc::channel(16);
-    tokio::spawn(pump_events(events, tx, shutdown, keep_alive));
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::new(SseBody(rx)),
-    )
-        .into_response()
-}
-
-async fn pump_events(
-    mut events: broadcast::Receiver<PaymentEvent>,
-    tx: mpsc::Sender<Bytes>,
-    mut shutdown: watch::Receiver<bool>,
-    keep_alive: Duration,
-) {
-    // A first comment at once, so the client knows the stream is up.
-    if tx
-        .send(Bytes::from_static(b": connected\n\n"))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let start = tokio::time::Instant::now() + keep_alive;
-    let mut tick = tokio::time::interval_at(start, keep_alive);
-    loop {
-        let frame = tokio::select! {
-            _ = tx.closed() => return,
-            _ = shutdown.wait_for(|s| *s) => return,
-            _ = tick.tick() => Bytes::from_static(b": keep-alive\n\n"),
-            e = events.recv() => match e {
-                Ok(e) => Bytes::from(sse_frame(&e)),
-                // A slow client missed some: say so rather than pretend the stream is whole.
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    Bytes::from(format!(": {n} events dropped (client too slow)\n\n"))
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-        };
-        if tx.send(frame).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The response body: chunks as the pump hands them over.
-struct SseBody(mpsc::Receiver<Bytes>);
-
-impl HttpBody for SseBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http_body_util::BodyExt;
-
-    fn failed() -> PaymentEvent {
-        PaymentEvent::PaymentFailed {
-            payment_hash: "ab".repeat(32),
-            failure: "no route\nat all".into(),
-        }
-    }
-
-    #[test]
-    fn an_event_is_one_sse_frame() {
-        let f = sse_frame(&failed());
-        assert!(f.starts_with("event: payment_failed\ndata: {"), "{f}");
-        assert!(f.ends_with("}\n\n"));
-        assert_eq!(f.lines().count(), 3, "event, data, blank: {f:?}");
-        let data: Value =
-            serde_json::from_str(f.lines().nth(1).unwrap().strip_prefix("data: ").unwrap())
-                .unwrap();
-        assert_eq!(data["type"], "payment_failed");
-        assert_eq!(data["failure"], "no route\nat all");
-    }
-
-    async fn next_chunk(body: &mut Body) -> Option<String> {
-        let frame = body.frame().await?.unwrap();
-        Some(String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap())
-    }
-
-    #[tokio::test]
-    async fn the_stream_carries_events_and_keep_alives_until_shutdown() {
-        let (events, rx) = broadcast::channel(4);
-        let (stop, stopped) = watch::channel(false);
-        let resp = sse_response(rx, stopped, Duration::from_millis(100));
-        assert_eq!(resp.headers()[header::CONTENT_TYPE], "text/event-stream");
-        let mut body = resp.into_body();
-        assert_eq!(next_chunk(&mut body).await.unwrap(), ": connected\n\n");
-        events.send(failed()).unwrap();
-        assert_eq!(next_chunk(&mut body).await.unwrap(), sse_frame(&failed()));
-        // Nothing to say for a while: a comment.
-        assert_eq!(next_chunk(&mut body).await.unwrap(), ": keep-alive\n\n");
-        let paid = PaymentEvent::InvoicePaid {
-            payment_hash: "cd".repeat(32),
-            amount_msat: 1000,
-        };
-        events.send(paid.clone()).unwrap();
-        let chunk = next_chunk(&mut body).await.unwrap();
-        assert!(chunk.starts_with("event: invoice_paid\n"), "{chunk}");
-        stop.send(true).unwrap();
-        assert_eq!(
-            next_chunk(&mut body).await,
-            None,
-            "the node stops: the stream ends"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_slow_client_is_told_it_missed_events() {
-        let (events, rx) = broadcast::channel(1);
-        let (_stop, stopped) = watch::channel(false);
-        events.send(failed()).unwrap();
-        events.send(failed()).unwrap();
-        let mut body = sse_response(rx, stopped, Duration::from_secs(15)).into_body();
-        assert_eq!(next_chunk(&mut body).await.unwrap(), ": connected\n\n");
-        let chunk = next_chunk(&mut body).await.unwrap();
-        assert!(chunk.contains("1 events dropped"), "{chunk}");
-        assert_eq!(next_chunk(&mut body).await.unwrap(), sse_frame(&failed()));
-        drop(events);
-        assert_eq!(
-            next_chunk(&mut body).await,
-            None,
-            "the events end: the stream ends"
-        );
-    }
 }

@@ -62,6 +62,7 @@ async fn start(with_control: bool) -> Api {
     .unwrap();
     let (peers_stop, peers_signal) = tokio::sync::watch::channel(false);
     let wallet = Arc::new(wallet);
+    let events = crate::events::EventLog::open(store.clone()).await.unwrap();
     let (handler, channels, start_channels) =
         crate::node::channels::spawn(crate::node::channels::ManagerConfig {
             channel: crate::channel::ChannelConfig::default(),
@@ -75,6 +76,7 @@ async fn start(with_control: bool) -> Api {
             wallet: wallet.clone(),
             chain: chain.clone(),
             tower: None,
+            events: events.clone(),
         });
     let peers = crate::net::PeerManager::new(
         *keys.node_secret(),
@@ -101,6 +103,7 @@ async fn start(with_control: bool) -> Api {
         store: store.clone(),
         node_key: *keys.node_secret(),
         policy: policy.clone(),
+        events,
         shutdown: peers_signal,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -908,6 +911,103 @@ async fn the_event_stream_answers_with_server_sent_events() {
     assert!(text.starts_with("http/1.1 200"), "{text}");
     assert!(text.contains("content-type: text/event-stream"), "{text}");
     assert!(text.contains("cache-control: no-cache"), "{text}");
+}
+
+#[tokio::test]
+async fn the_event_stream_refuses_a_bad_resume_point_or_type() {
+    for path in [
+        "/v1/events?after=x",
+        "/v1/events?types=invoice_payed",
+        "/v1/events?since=1",
+    ] {
+        let api = start(false).await;
+        let (status, v) = raw(&api, Method::GET, path, "").await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("invalid_request")),
+            "{path}: {v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn webhooks_are_added_listed_shown_and_removed() {
+    let api = start(false).await;
+    let c = &api.client;
+    let a = c
+        .post("/v1/webhooks", json!({"url": "https://shop.example/hook"}))
+        .await
+        .unwrap();
+    assert_eq!(a["id"], 1);
+    assert_eq!(a["events"], json!([]), "every type");
+    let secret = a["secret"].as_str().unwrap();
+    assert_eq!(hex::decode(secret).unwrap().len(), 32);
+    assert!(a["created_at"].as_u64().unwrap() > 0);
+    let b = c
+        .post(
+            "/v1/webhooks",
+            json!({"url": "http://127.0.0.1:9/x", "events": ["payment_failed", "invoice_paid", "invoice_paid"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(b["events"], json!(["invoice_paid", "payment_failed"]));
+    assert_ne!(b["secret"], a["secret"], "a fresh secret each");
+    let list = c.get("/v1/webhooks").await.unwrap();
+    let all = list["webhooks"].as_array().unwrap();
+    assert_eq!(all.len(), 2);
+    for w in all {
+        assert!(w.get("secret").is_none(), "{w}");
+        assert_eq!(
+            (
+                w["pending"].as_u64(),
+                w["delivered"].as_u64(),
+                w["failed"].as_u64()
+            ),
+            (Some(0), Some(0), Some(0))
+        );
+    }
+    assert_eq!(
+        c.get("/v1/webhooks/2").await.unwrap()["url"],
+        "http://127.0.0.1:9/x"
+    );
+    let removed = c.delete("/v1/webhooks/1").await.unwrap();
+    assert_eq!(removed["url"], "https://shop.example/hook");
+    for path in [
+        "/v1/webhooks/1",
+        "/v1/webhooks/nope",
+        "/v1/webhooks/99999999999999999999",
+    ] {
+        assert_eq!(
+            api_error(c.get(path).await),
+            (404, "webhook_not_found".into()),
+            "{path}"
+        );
+        assert_eq!(
+            api_error(c.delete(path).await),
+            (404, "webhook_not_found".into()),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        c.get("/v1/webhooks").await.unwrap()["webhooks"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    for bad in [
+        json!({"url": "ftp://shop.example/"}),
+        json!({"url": "shop.example"}),
+        json!({"url": "https://shop.example/", "events": ["invoice_payed"]}),
+        json!({"url": "https://shop.example/", "secret": "mine"}),
+        json!({"events": ["invoice_paid"]}),
+    ] {
+        assert_eq!(
+            api_error(c.post("/v1/webhooks", bad.clone()).await),
+            (400, "invalid_request".into()),
+            "{bad}"
+        );
+    }
 }
 
 // ---- metrics -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 //! Talks to a running node's API and prints readable tables, or the API's JSON with `--json`.
 
 mod channels;
+mod events;
 pub mod help;
 mod payments;
 mod render;
@@ -194,6 +195,25 @@ pub enum ClientCommand {
         #[arg(long)]
         cltv_delta: Option<u16>,
     },
+    /// Add or remove a webhook: the node POSTs events to a URL of yours, signed.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+    /// Webhooks and their delivery counts (pending, delivered, failed).
+    #[command(after_help = "Examples:\n  chanhub webhooks\n  chanhub webhooks --json")]
+    Webhooks,
+    /// Print events as JSON lines as they happen (payments, forwards, channel states), until
+    /// interrupted; reconnects and resumes by itself when the node restarts.
+    #[command(
+        after_help = "Examples:\n  chanhub events\n  chanhub events --after 42\n  chanhub events --types invoice_paid,payment_failed"
+    )]
+    Events {
+        /// Replay the logged events after this id first.
+        #[arg(long)]
+        after: Option<u64>,
+        /// Only these types, comma separated (default: every type).
+        #[arg(long)]
+        types: Option<String>,
+    },
     /// The regtest chain: info, mine.
     #[command(
         subcommand,
@@ -209,6 +229,25 @@ pub enum ClientCommand {
   chanhub --datadir ~/bob dev cheat --channel 5a1f…"
     )]
     Dev(DevCommand),
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum WebhookCommand {
+    /// Register URL for events (all types unless --events); prints the signing secret, shown
+    /// only this once.
+    #[command(
+        after_help = "Examples:\n  chanhub webhook add https://shop.example/hooks/chanhub\n  chanhub webhook add https://shop.example/hooks/chanhub --events invoice_paid,payment_failed"
+    )]
+    Add {
+        url: String,
+        /// Event types to deliver, comma separated: invoice_paid, payment_succeeded,
+        /// payment_failed, htlc_forwarded, channel_state_changed, channel_resolved.
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+    },
+    /// Remove a webhook; its pending deliveries are dropped.
+    #[command(after_help = "Examples:\n  chanhub webhook remove 3")]
+    Remove { id: u64 },
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -467,6 +506,32 @@ pub async fn run(
             };
             (value, payments::policy)
         }
+        ClientCommand::Webhook(WebhookCommand::Add { url, events }) => (
+            client
+                .post("/v1/webhooks", json!({ "url": url, "events": events }))
+                .await
+                .map_err(err)?,
+            events::webhook_added,
+        ),
+        ClientCommand::Webhook(WebhookCommand::Remove { id }) => (
+            client
+                .delete(&format!("/v1/webhooks/{id}"))
+                .await
+                .map_err(err)?,
+            events::webhook_removed,
+        ),
+        ClientCommand::Webhooks => (
+            client.get("/v1/webhooks").await.map_err(err)?,
+            events::webhooks,
+        ),
+        ClientCommand::Events { after, types } => {
+            // Streams until interrupted; returns only on an error.
+            events::follow(&client, after, types).await?;
+            return Ok(Output {
+                text: String::new(),
+                failed: false,
+            });
+        }
         ClientCommand::Dev(DevCommand::Cheat {
             channel,
             htlc_timeouts,
@@ -550,5 +615,43 @@ mod tests {
         }
         let help = parse(&["invoice", "--help"]).unwrap_err().to_string();
         assert!(help.contains("Examples:\n  chanhub --datadir"), "{help}");
+    }
+
+    #[test]
+    fn event_and_webhook_commands_parse_with_examples() {
+        assert!(matches!(
+            parse(&["webhook", "add", "https://a.example/h", "--events", "invoice_paid,htlc_forwarded"]).unwrap(),
+            ClientCommand::Webhook(WebhookCommand::Add { url, events })
+                if url == "https://a.example/h" && events == ["invoice_paid", "htlc_forwarded"]
+        ));
+        assert!(matches!(
+            parse(&["webhook", "add", "https://a.example/h"]).unwrap(),
+            ClientCommand::Webhook(WebhookCommand::Add { events, .. }) if events.is_empty()
+        ));
+        assert!(matches!(
+            parse(&["webhook", "remove", "3"]).unwrap(),
+            ClientCommand::Webhook(WebhookCommand::Remove { id: 3 })
+        ));
+        assert!(parse(&["webhook", "remove", "x"]).is_err());
+        assert!(matches!(
+            parse(&["webhooks"]).unwrap(),
+            ClientCommand::Webhooks
+        ));
+        assert!(matches!(
+            parse(&["events", "--after", "42"]).unwrap(),
+            ClientCommand::Events {
+                after: Some(42),
+                types: None
+            }
+        ));
+        for args in [
+            &["webhook", "add", "--help"][..],
+            &["webhook", "remove", "--help"],
+            &["webhooks", "--help"],
+            &["events", "--help"],
+        ] {
+            let help = parse(args).unwrap_err().to_string();
+            assert!(help.contains("Examples:\n  chanhub "), "{args:?}: {help}");
+        }
     }
 }

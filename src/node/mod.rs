@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, ApiState};
 use crate::chain::rpc_server::RunningRpcServer;
 use crate::config::NodeConfig;
+use crate::events::EventLog;
 use crate::keys::{KeysError, KeysManager, Seed};
 use crate::payments::{FeePolicy, SharedPolicy};
 use crate::store::{Store, StoreError, DB_FILE};
@@ -119,9 +120,18 @@ impl Node {
         let api_addr = api_listener.local_addr().map_err(io("API port"))?;
 
         let policy = load_policy(&store, config.policy).await?;
+        let events = EventLog::open(store.clone()).await?;
 
         let (shutdown, signal) = watch::channel(false);
-        let mut tasks = Vec::new();
+        let mut tasks = vec![
+            tokio::spawn(events.clone().run_publisher(signal.clone())),
+            tokio::spawn(crate::events::run_retention(store.clone(), signal.clone())),
+            tokio::spawn(crate::events::delivery::run(
+                events.clone(),
+                config.webhooks,
+                signal.clone(),
+            )),
+        ];
         let chain_hash = bitcoin::constants::ChainHash::using_genesis_block_const(config.network);
         let tower_wake = config.watchtower.as_ref().map(|t| {
             let wake = channels::TowerWake::default();
@@ -148,6 +158,7 @@ impl Node {
             wallet: wallet.clone(),
             chain: chain.source.clone(),
             tower: tower_wake,
+            events: events.clone(),
         });
         let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
         // Channels load before the peer port opens, so a reconnecting peer finds them.
@@ -172,6 +183,7 @@ impl Node {
             store: store.clone(),
             node_key: *keys.node_secret(),
             policy: policy.clone(),
+            events,
             shutdown: signal.clone(),
         };
         let mut api_signal = signal.clone();

@@ -7,8 +7,8 @@
 pub mod types;
 
 pub use types::{
-    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentEvent,
-    PaymentRecord, PaymentStatus, SharedPolicy,
+    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentRecord,
+    PaymentStatus, SharedPolicy,
 };
 
 pub mod forward;

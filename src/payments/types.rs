@@ -212,47 +212,6 @@ impl ForwardRecord {
     }
 }
 
-impl PaymentEvent {
-    /// The event's type, `snake_case` (the SSE `event:` name and the JSON `type`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            PaymentEvent::InvoicePaid { .. } => "invoice_paid",
-            PaymentEvent::PaymentSucceeded { .. } => "payment_succeeded",
-            PaymentEvent::PaymentFailed { .. } => "payment_failed",
-            PaymentEvent::HtlcForwarded { .. } => "htlc_forwarded",
-        }
-    }
-}
-
-/// What the node tells its API clients about payments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum PaymentEvent {
-    InvoicePaid {
-        payment_hash: String,
-        amount_msat: u64,
-    },
-    PaymentSucceeded {
-        payment_hash: String,
-        preimage: String,
-        fee_msat: u64,
-    },
-    PaymentFailed {
-        payment_hash: String,
-        failure: String,
-    },
-    HtlcForwarded {
-        payment_hash: String,
-        in_channel_id: String,
-        out_channel_id: String,
-        in_msat: u64,
-        out_msat: u64,
-        fee_msat: u64,
-        /// `settled` or `failed`.
-        status: String,
-    },
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,14 +235,5 @@ mod tests {
             .unwrap_err()
             .contains("cltv_delta"));
         assert!(p(0, 1, MAX_CLTV_DELTA + 1).validate().is_err());
-    }
-
-    #[test]
-    fn event_kinds_match_their_json_type() {
-        let e = PaymentEvent::PaymentFailed {
-            payment_hash: "00".into(),
-            failure: "no route".into(),
-        };
-        assert_eq!(serde_json::to_value(&e).unwrap()["type"], e.kind());
     }
 }

@@ -11,6 +11,7 @@
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
 pub mod channels;
+pub mod events;
 pub mod meta;
 pub mod metrics;
 pub mod payments;
@@ -18,6 +19,7 @@ pub mod peers;
 pub mod schema;
 pub mod tower;
 pub mod wallet;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -368,6 +370,38 @@ mod tests {
                 assert!(payments::list_payments(c, None)?.is_empty());
                 assert!(payments::list_forwards(c, None)?.is_empty());
                 assert_eq!(payments::get_policy(c)?, None);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_version_5_database_gains_the_event_log_and_webhooks_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let c = Connection::open(&path).unwrap();
+            for script in &schema::MIGRATIONS[..5] {
+                c.execute_batch(script).unwrap();
+            }
+            c.pragma_update(None, "user_version", 5).unwrap();
+            meta::set(&c, "node_id", b"kept").unwrap();
+            tower::enqueue(&c, 1, 7, &crate::tower::blob::Hint([9; 16]), b"blob").unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        store
+            .write_blocking(|c| {
+                let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                assert_eq!(v, schema::CURRENT_VERSION);
+                assert_eq!(meta::get(c, "node_id")?, Some(b"kept".to_vec()));
+                assert_eq!(tower::backlog(c)?, 1);
+                assert_eq!(events::bounds(c)?, (None, None));
+                assert!(webhooks::list(c)?.is_empty());
+                let data = crate::events::EventData::PaymentFailed {
+                    payment_hash: "00".repeat(32),
+                    failure: "x".into(),
+                };
+                assert_eq!(events::insert(c, &data, 1, 1000)?, 1);
                 Ok(())
             })
             .unwrap();

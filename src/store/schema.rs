@@ -210,7 +210,53 @@ CREATE TABLE tower_uploads (
 CREATE INDEX tower_uploads_pending ON tower_uploads(id) WHERE acked_at IS NULL;
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+/// Version 6: the event log and webhooks.
+const V6: &str = "
+-- Every event the node reports (SSE, webhooks), written in the same transaction as the state
+-- change it reports. id is the event id clients resume from: AUTOINCREMENT, so an id is never
+-- reused after pruning. data is the event's JSON (with its type).
+CREATE TABLE events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    type       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    data       TEXT NOT NULL
+) STRICT;
+CREATE INDEX events_created_at ON events(created_at);
+
+-- Merchants' webhooks. events is the subscribed types as ',a,b,' ('' for every type);
+-- secret is the hex HMAC key shown once at creation. delivered and failed count deliveries
+-- that ended, so the counts outlive pruned events.
+CREATE TABLE webhooks (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    url        TEXT NOT NULL,
+    events     TEXT NOT NULL,
+    secret     TEXT NOT NULL CHECK (length(secret) = 64),
+    created_at INTEGER NOT NULL,
+    delivered  INTEGER NOT NULL DEFAULT 0 CHECK (delivered >= 0),
+    failed     INTEGER NOT NULL DEFAULT 0 CHECK (failed >= 0)
+) STRICT;
+
+-- One row per (webhook, event) it subscribes to, written with the event. next_attempt_at is
+-- Unix milliseconds; last_* describe the last attempt.
+CREATE TABLE webhook_deliveries (
+    webhook_id      INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id        INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    status          TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    last_status     INTEGER,
+    last_error      TEXT,
+    delivered_at    INTEGER,
+    PRIMARY KEY (webhook_id, event_id),
+    CHECK ((status = 'delivered') = (delivered_at IS NOT NULL))
+) STRICT;
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(webhook_id, event_id)
+    WHERE status = 'pending';
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

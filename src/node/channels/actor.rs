@@ -24,8 +24,9 @@ use crate::wallet::{FundedTx, Wallet};
 use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, OpenChannel};
 
 use super::handler::ChannelPeerHandler;
+use super::reported::Reported;
 use super::router::{Router, StoreOp, Work};
-use crate::payments::{PaymentEvent, SharedPolicy};
+use crate::payments::SharedPolicy;
 
 /// What the manager needs from the node.
 pub struct ManagerConfig {
@@ -45,6 +46,8 @@ pub struct ManagerConfig {
     /// Set when a watchtower is configured: revoked states are queued for it (and this wakes
     /// its client).
     pub tower: Option<super::tower::TowerWake>,
+    /// The event log: channel and payment events are written with the state they report.
+    pub events: crate::events::EventLog,
 }
 
 /// One channel and what the manager keeps beside it.
@@ -57,6 +60,8 @@ pub(super) struct Entry {
     /// Opener: the wallet's funding transaction until it is broadcast (the wallet records it
     /// and releases its inputs through this).
     funded: Option<FundedTx>,
+    /// What the event log last said of the channel's state.
+    reported: Reported,
 }
 
 impl Entry {
@@ -104,7 +109,6 @@ pub struct Starter {
     rx: mpsc::UnboundedReceiver<Request>,
     tx: mpsc::UnboundedSender<Request>,
     events: broadcast::Sender<ChannelEvent>,
-    payment_events: broadcast::Sender<PaymentEvent>,
 }
 
 /// Creates the manager: the peer handler to give the [`PeerManager`], the handle, and a
@@ -113,11 +117,10 @@ pub struct Starter {
 pub fn spawn(cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(4096);
-    let (payment_events, _) = broadcast::channel(4096);
     let handle = Channels {
         tx: tx.clone(),
         events: events.clone(),
-        payment_events: payment_events.clone(),
+        log: cfg.events.clone(),
     };
     let handler = Arc::new(ChannelPeerHandler { tx: tx.clone() });
     let starter = Starter {
@@ -125,7 +128,6 @@ pub fn spawn(cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter)
         rx,
         tx,
         events,
-        payment_events,
     };
     (handler, handle, starter)
 }
@@ -142,7 +144,6 @@ impl Starter {
             manual: self.cfg.manual_htlcs,
             queue: Default::default(),
             waiters: HashMap::new(),
-            events: self.payment_events,
             peer_policies: HashMap::new(),
             height: 0,
         };
@@ -194,6 +195,7 @@ impl Actor {
                 Error::Internal(format!("channel {} cannot be restored: {e}", s.key_index))
             })?;
             let connected = self.peers.summary(&s.peer).is_some();
+            let reported = Reported::of(channel.state());
             self.entries.insert(
                 s.key_index,
                 Entry {
@@ -202,6 +204,7 @@ impl Actor {
                     channel,
                     pending_open: None,
                     funded: None,
+                    reported,
                 },
             );
             self.execute(s.key_index, outputs).await;
@@ -421,9 +424,17 @@ impl Actor {
                     };
                     let queued = !tower_ops.is_empty();
                     ops.append(&mut tower_ops);
+                    let (reported, channel_events) = match self.entries.get(&idx) {
+                        Some(e) => e.reported.next(&state, &peer),
+                        None => (Reported::default(), Vec::new()),
+                    };
+                    let log = self.cfg.events.clone();
                     let r = store
                         .write(move |tx| {
                             q::save(tx, idx, &peer, &state)?;
+                            for e in &channel_events {
+                                log.record(tx, e)?;
+                            }
                             for op in ops {
                                 op(tx)?;
                             }
@@ -435,6 +446,9 @@ impl Actor {
                             "channel state not stored; dropping its outputs and reloading");
                         self.reload(idx).await;
                         return;
+                    }
+                    if let Some(e) = self.entries.get_mut(&idx) {
+                        e.reported = reported;
                     }
                     if queued {
                         self.wake_tower();
@@ -466,6 +480,7 @@ impl Actor {
         match restored {
             Some((channel, _)) => {
                 if let Some(e) = self.entries.get_mut(&idx) {
+                    e.reported = Reported::of(channel.state());
                     e.channel = channel;
                     let peer = e.peer;
                     let _ = self.peers.disconnect(peer).await;
@@ -540,6 +555,7 @@ impl Actor {
                 channel,
                 pending_open: Some(reply),
                 funded: None,
+                reported: Reported::default(),
             },
         );
         self.execute(idx, outputs).await;
@@ -593,6 +609,7 @@ impl Actor {
                         channel,
                         pending_open: None,
                         funded: None,
+                        reported: Reported::default(),
                     },
                 );
                 self.execute(idx, outputs).await;

@@ -17,6 +17,7 @@ mod chain;
 mod handler;
 mod monitor;
 mod policy;
+mod reported;
 mod router;
 mod tower;
 mod view;
@@ -27,8 +28,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::channel::{Command, Event, Format};
 use crate::error::Error;
+use crate::events::{EventLog, LoggedEvent};
 use crate::invoice::RouteHint;
-use crate::payments::{PaymentEvent, PaymentRecord};
+use crate::payments::PaymentRecord;
 use crate::wire::Message;
 
 pub use actor::{spawn, ManagerConfig, Starter};
@@ -128,7 +130,7 @@ pub(crate) enum Request {
 pub struct Channels {
     tx: mpsc::UnboundedSender<Request>,
     events: broadcast::Sender<ChannelEvent>,
-    payment_events: broadcast::Sender<PaymentEvent>,
+    log: EventLog,
 }
 
 /// How long an open waits for the peer's `funding_signed`.
@@ -240,9 +242,9 @@ impl Channels {
             .map_err(|_| Error::ShuttingDown)
     }
 
-    /// Payment events (invoice paid, payment succeeded or failed, HTLC forwarded) from now on.
-    pub fn subscribe_payments(&self) -> broadcast::Receiver<PaymentEvent> {
-        self.payment_events.subscribe()
+    /// Logged events (payments, forwards, channel states) from now on, once committed.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<LoggedEvent> {
+        self.log.subscribe()
     }
 
     /// The commitment numbers this node signed for the peer, as recorded in the store (each

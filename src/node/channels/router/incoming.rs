@@ -6,13 +6,14 @@ use super::super::actor::Actor;
 use super::*;
 use crate::channel::{AddHtlc, Command, Input, OfferedHtlc, Phase};
 use crate::error::Error;
+use crate::events::EventData;
 use crate::onion::{
     create_error_packet, peel, process_onion, FailureMessage, ProcessError, Processed, ReplayKey,
     SharedSecret,
 };
 use crate::payments::forward::{check_forward, Incoming, NextChannel, Outgoing};
 use crate::payments::receive::{check_final, Arrived};
-use crate::payments::{ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, PaymentEvent};
+use crate::payments::{ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord};
 use crate::store::payments as pq;
 use crate::wire::OnionPacket;
 
@@ -139,9 +140,18 @@ impl Actor {
         let first_time = inv.paid_by != Some(incoming);
         let hash = inv.payment_hash;
         let amount = htlc.amount_msat;
+        let log = self.cfg.events.clone();
         let ops: Vec<StoreOp> = if first_time {
             vec![Box::new(move |tx| {
-                pq::mark_invoice_paid(tx, &hash, amount, now, incoming).map(|_| ())
+                // Reported once: only the write that marks it paid logs the event.
+                if pq::mark_invoice_paid(tx, &hash, amount, now, incoming)? {
+                    let paid = EventData::InvoicePaid {
+                        payment_hash: hex32(&hash),
+                        amount_msat: amount,
+                    };
+                    log.record(tx, &paid)?;
+                }
+                Ok(())
             })]
         } else {
             Vec::new()
@@ -154,10 +164,6 @@ impl Actor {
             Ok(()) if first_time => {
                 tracing::info!(channel = idx, payment_hash = %hex32(&hash), amount_msat = amount,
                     "invoice paid");
-                let _ = self.router.events.send(PaymentEvent::InvoicePaid {
-                    payment_hash: hex32(&hash),
-                    amount_msat: amount,
-                });
             }
             Ok(()) => {}
             Err(e) => tracing::warn!(channel = idx, error = %e, "cannot settle a paid HTLC"),

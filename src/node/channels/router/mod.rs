@@ -24,13 +24,13 @@ use std::collections::{HashMap, VecDeque};
 
 use bitcoin::secp256k1::{PublicKey, SecretKey};
 use bitcoin::Network;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
 use super::actor::Actor;
 use crate::channel::{AddHtlc, Command, Input, MalformedFailure};
 use crate::error::Error;
 use crate::onion::FailureMessage;
-use crate::payments::{FeePolicy, PaymentEvent, PaymentRecord, SharedPolicy};
+use crate::payments::{FeePolicy, PaymentRecord, SharedPolicy};
 use crate::store::StoreError;
 use crate::wire::types::ONION_PACKET_LEN;
 use crate::wire::OnionPacket;
@@ -86,7 +86,6 @@ pub(super) struct Router {
     pub queue: VecDeque<Work>,
     /// `pay` calls waiting for the outcome of a payment hash.
     pub waiters: HashMap<[u8; 32], Vec<oneshot::Sender<PaymentRecord>>>,
-    pub events: broadcast::Sender<PaymentEvent>,
     /// What each channel's peer charges to forward to us (its `channel_update`).
     pub peer_policies: HashMap<u32, FeePolicy>,
     /// The chain height, from the last block.

@@ -8,13 +8,12 @@ use super::pay::describe_failure;
 use super::*;
 use crate::channel::{Command, MalformedFailure, OfferedHtlc};
 use crate::error::Error;
+use crate::events::EventData;
 use crate::onion::{
     create_error_packet, failure_from_malformed, forward_error_packet, ErrorPacket, FailureMessage,
     SharedSecret,
 };
-use crate::payments::{
-    ForwardRecord, ForwardStatus, HtlcRef, PaymentEvent, PaymentRecord, PaymentStatus,
-};
+use crate::payments::{ForwardRecord, ForwardStatus, HtlcRef, PaymentRecord, PaymentStatus};
 use crate::store::payments as pq;
 
 impl Actor {
@@ -50,10 +49,11 @@ impl Actor {
         {
             let now = now_secs();
             let fee = p.fee_msat;
+            let log = self.cfg.events.clone();
             self.cfg
                 .store
                 .write(move |tx| {
-                    pq::resolve_payment(
+                    let resolved = pq::resolve_payment(
                         tx,
                         &hash,
                         PaymentStatus::Succeeded,
@@ -61,16 +61,19 @@ impl Actor {
                         Some(fee),
                         None,
                         now,
-                    )
-                    .map(|_| ())
+                    )?;
+                    if resolved {
+                        let succeeded = EventData::PaymentSucceeded {
+                            payment_hash: hex32(&hash),
+                            preimage: hex32(&preimage),
+                            fee_msat: fee,
+                        };
+                        log.record(tx, &succeeded)?;
+                    }
+                    Ok(())
                 })
                 .await?;
             tracing::info!(payment_hash = %hex32(&hash), fee_msat = fee, "payment succeeded");
-            let _ = self.router.events.send(PaymentEvent::PaymentSucceeded {
-                payment_hash: hex32(&hash),
-                preimage: hex32(&preimage),
-                fee_msat: fee,
-            });
             self.notify(hash).await;
         }
         Ok(())
@@ -83,43 +86,37 @@ impl Actor {
     ) -> Result<(), Error> {
         let now = now_secs();
         let incoming = fwd.incoming;
-        let ops: Vec<StoreOp> = vec![Box::new(move |tx| {
-            pq::resolve_forward(
+        let log = self.cfg.events.clone();
+        let event = forwarded(&fwd, ForwardStatus::Settled);
+        let record = move |tx: &rusqlite::Transaction<'_>| {
+            let resolved = pq::resolve_forward(
                 tx,
                 incoming,
                 ForwardStatus::Settled,
                 Some(preimage),
                 None,
                 now,
-            )
-            .map(|_| ())
-        })];
+            )?;
+            if resolved {
+                log.record(tx, &event)?;
+            }
+            Ok(())
+        };
         let command = Command::Fulfill {
             id: incoming.htlc_id,
             preimage,
         };
         match self.by_channel_id(&incoming.channel_id) {
             Some(in_idx) => {
-                if let Err(e) = self.command_with(in_idx, command, ops).await {
+                let op: StoreOp = Box::new(record.clone());
+                if let Err(e) = self.command_with(in_idx, command, vec![op]).await {
                     // Already settled upstream (a repeat): record the outcome anyway.
                     tracing::debug!(error = %e, "upstream fulfill not applied");
-                    let ops: Vec<StoreOp> = vec![Box::new(move |tx| {
-                        pq::resolve_forward(
-                            tx,
-                            incoming,
-                            ForwardStatus::Settled,
-                            Some(preimage),
-                            None,
-                            now,
-                        )
-                        .map(|_| ())
-                    })];
-                    self.write_ops(ops).await?;
+                    self.write_ops(vec![Box::new(record)]).await?;
                 }
             }
-            None => self.write_ops(ops).await?,
+            None => self.write_ops(vec![Box::new(record)]).await?,
         }
-        self.forward_event(&fwd, ForwardStatus::Settled);
         Ok(())
     }
 
@@ -146,16 +143,21 @@ impl Actor {
         let now = now_secs();
         let incoming = fwd.incoming;
         let failure = why.to_string();
+        let log = self.cfg.events.clone();
+        let event = forwarded(&fwd, ForwardStatus::Failed);
         let record = move |tx: &rusqlite::Transaction<'_>| {
-            pq::resolve_forward(
+            let resolved = pq::resolve_forward(
                 tx,
                 incoming,
                 ForwardStatus::Failed,
                 None,
                 Some(&failure),
                 now,
-            )
-            .map(|_| ())
+            )?;
+            if resolved {
+                log.record(tx, &event)?;
+            }
+            Ok(())
         };
         let command = Command::Fail {
             id: incoming.htlc_id,
@@ -171,20 +173,7 @@ impl Actor {
             }
             None => self.write_ops(vec![Box::new(record)]).await?,
         }
-        self.forward_event(&fwd, ForwardStatus::Failed);
         Ok(())
-    }
-
-    pub(super) fn forward_event(&self, fwd: &ForwardRecord, status: ForwardStatus) {
-        let _ = self.router.events.send(PaymentEvent::HtlcForwarded {
-            payment_hash: hex32(&fwd.payment_hash),
-            in_channel_id: hex32(&fwd.incoming.channel_id),
-            out_channel_id: hex32(&fwd.outgoing.channel_id),
-            in_msat: fwd.in_msat,
-            out_msat: fwd.out_msat,
-            fee_msat: fwd.fee_msat(),
-            status: status.as_str().to_string(),
-        });
     }
 
     pub(super) async fn on_failed(
@@ -266,10 +255,11 @@ impl Actor {
         let now = now_secs();
         let text = failure.clone();
         let fee = p.fee_msat;
+        let log = self.cfg.events.clone();
         self.cfg
             .store
             .write(move |tx| {
-                pq::resolve_payment(
+                let resolved = pq::resolve_payment(
                     tx,
                     &hash,
                     PaymentStatus::Failed,
@@ -277,15 +267,18 @@ impl Actor {
                     Some(fee),
                     Some(&text),
                     now,
-                )
-                .map(|_| ())
+                )?;
+                if resolved {
+                    let failed = EventData::PaymentFailed {
+                        payment_hash: hex32(&hash),
+                        failure: text,
+                    };
+                    log.record(tx, &failed)?;
+                }
+                Ok(())
             })
             .await?;
         tracing::info!(payment_hash = %hex32(&hash), %failure, "payment failed");
-        let _ = self.router.events.send(PaymentEvent::PaymentFailed {
-            payment_hash: hex32(&hash),
-            failure,
-        });
         self.notify(hash).await;
         Ok(())
     }
@@ -369,5 +362,18 @@ impl Actor {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The `htlc_forwarded` event of a forward resolved as `status`.
+fn forwarded(fwd: &ForwardRecord, status: ForwardStatus) -> EventData {
+    EventData::HtlcForwarded {
+        payment_hash: hex32(&fwd.payment_hash),
+        in_channel_id: hex32(&fwd.incoming.channel_id),
+        out_channel_id: hex32(&fwd.outgoing.channel_id),
+        in_msat: fwd.in_msat,
+        out_msat: fwd.out_msat,
+        fee_msat: fwd.fee_msat(),
+        status: status.as_str().to_string(),
     }
 }
