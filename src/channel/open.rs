@@ -133,6 +133,7 @@ fn new_state(config: ChannelConfig, setup: Setup, alias: ShortChannelId) -> Chan
         link: Link::Connected,
         close: CloseState::default(),
         behind: false,
+        restored: false,
         height: 0,
         funding_spend: None,
         resolution: None,
