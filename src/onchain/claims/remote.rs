@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use bitcoin::{OutPoint, Transaction};
 
+use crate::bolt3::scripts::to_remote_script_pubkey;
 use crate::bolt3::sign::SigningKey;
 use crate::bolt3::{ChannelType, HtlcDirection};
 use crate::channel::commitments::build_remote;
@@ -78,6 +79,25 @@ pub(super) fn remote_claims(
         });
     }
     Ok(out)
+}
+
+/// A commitment of the peer's newer than our state: our `to_remote`, found by its script
+/// (our static payment basepoint needs no per-commitment point). The HTLC outputs are not
+/// ours to take without the peer's point for that commitment.
+pub(super) fn future_claims(
+    state: &ChannelState,
+    keys: &KeyMaterial,
+    tx: &Transaction,
+) -> Result<Vec<Claim>, OnchainError> {
+    let channel_type = ChannelType::from(state.setup.format);
+    let script = to_remote_script_pubkey(channel_type, &keys.pubkeys.payment);
+    let txid = tx.compute_txid();
+    tx.output
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.script_pubkey == script)
+        .map(|(vout, _)| to_remote_claim(keys, channel_type, txid, vout as u32, tx))
+        .collect()
 }
 
 pub(super) fn to_remote_claim(
