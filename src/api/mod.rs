@@ -55,11 +55,15 @@
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
 //! - `GET  /v1/events` → Server-Sent Events: `event: invoice_paid | payment_succeeded |
 //!   payment_failed | htlc_forwarded`, `data: {"type", ...}`; a comment every 15 s when quiet
+//! - `GET  /v1/backup` → `application/octet-stream`, `Content-Disposition: attachment;
+//!   filename="chanhub-backup-HEIGHT.sqlite"`: a consistent snapshot of the database (`chanhub
+//!   restore` installs it; see `channel-spec/node.md`, Backups)
 //! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
 
 pub mod auth;
+mod backup;
 mod channels;
 pub mod client;
 mod dev;
@@ -182,6 +186,7 @@ pub fn router(state: ApiState) -> Router {
             get(payments::get_policy).put(payments::put_policy),
         )
         .route("/v1/events", get(payments::events))
+        .route("/v1/backup", get(backup::backup))
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .route("/metrics", get(metrics::metrics))
