@@ -520,4 +520,22 @@ mod tests {
         let help = parse(&["invoice", "--help"]).unwrap_err().to_string();
         assert!(help.contains("Example: chanhub invoice"), "{help}");
     }
+
+    #[test]
+    fn backup_commands_parse() {
+        assert!(matches!(
+            parse(&["backup", "hub.sqlite"]).unwrap(),
+            ClientCommand::Backup { file } if file == std::path::Path::new("hub.sqlite")
+        ));
+        assert!(parse(&["backup"]).is_err(), "a file is required");
+        assert!(matches!(
+            parse(&["restore", "--datadir", "/srv/hub", "hub.sqlite"]).unwrap(),
+            ClientCommand::Restore { datadir: Some(d), file }
+                if d == std::path::Path::new("/srv/hub") && file == std::path::Path::new("hub.sqlite")
+        ));
+        for c in ["backup", "restore"] {
+            let help = parse(&[c, "--help"]).unwrap_err().to_string();
+            assert!(help.contains("Examples:\n  chanhub "), "{help}");
+        }
+    }
 }
