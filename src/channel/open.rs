@@ -134,6 +134,7 @@ fn new_state(config: ChannelConfig, setup: Setup, alias: ShortChannelId) -> Chan
         close: CloseState::default(),
         behind: false,
         restored: false,
+        peer_current_point: None,
         height: 0,
         funding_spend: None,
         resolution: None,

@@ -146,6 +146,7 @@ impl Step<'_> {
         }
         if m.next_revocation_number > c.local.number {
             self.s.behind = true;
+            self.s.peer_current_point = Some(m.my_current_per_commitment_point);
             self.s.link = Link::Connected;
             self.event(Event::WeAreBehind {
                 our_next_revocation: c.local.number,

@@ -257,6 +257,11 @@ pub struct ChannelState {
     /// to close, and the on-chain monitor takes our balance from its commitment.
     #[serde(default)]
     pub restored: bool,
+    /// When the peer proved we are behind: its `my_current_per_commitment_point` from that
+    /// `channel_reestablish`, the point of the commitment it will broadcast. With it the HTLC
+    /// outputs we know of can be claimed from that newer commitment too.
+    #[serde(default)]
+    pub peer_current_point: Option<PublicKey>,
     /// The latest block height we were told about.
     pub height: u32,
     /// The confirmed transaction that spent the funding output: the on-chain resolution

@@ -124,6 +124,19 @@ fn restored_old_state_makes_the_peer_close_with_its_latest_commitment() {
         r.unwrap();
     }
     assert!(p.a.channel.state().behind);
+    let b_number =
+        p.b.channel
+            .state()
+            .commitments
+            .as_ref()
+            .unwrap()
+            .local
+            .number;
+    assert_eq!(
+        p.a.channel.state().peer_current_point,
+        Some(keys(2).point(b_number).unwrap()),
+        "the point of the commitment b broadcast, for its HTLC outputs"
+    );
     assert_eq!(p.a.broadcast.len(), funded);
 }
 

@@ -85,3 +85,46 @@ fn a_future_number_without_our_output_is_unknown() {
         assert_eq!(classify(&old, &keys(1), &without), Spend::Unknown);
     }
 }
+
+#[test]
+fn with_the_peers_point_the_known_htlcs_are_claimed_too() {
+    for format in FORMATS {
+        let mut p = with_htlcs(format);
+        let mut old = p.a.channel.state().clone();
+        offer(&mut p, false, 12_000_000, 4);
+        let latest = commitment(&p.b);
+        let number =
+            p.b.channel
+                .state()
+                .commitments
+                .as_ref()
+                .unwrap()
+                .local
+                .number;
+        // What the peer's channel_reestablish gave when it proved a behind.
+        old.peer_current_point = Some(keys(2).point(number).unwrap());
+        let keys = keys(1);
+        let spend = classify(&old, &keys, &latest);
+        assert_eq!(spend, Spend::RemoteFuture { number });
+        let pre = HashMap::from([(hash_of(&preimage(2)), preimage(2))]);
+        let cs = claims(&old, &keys, &spend, &latest, &pre).unwrap();
+        let got: Vec<ClaimKind> = cs.iter().map(|c| c.kind).collect();
+        // HTLC 4 came after the backup: unknown to it, not claimed.
+        assert_eq!(cs.len(), 3, "{got:?}");
+        assert!(got.contains(&ClaimKind::ToRemote));
+        assert!(got.contains(&ClaimKind::RemoteHtlcTimeout {
+            payment_hash: hash_of(&preimage(1)),
+        }));
+        assert!(got.contains(&ClaimKind::RemoteHtlcPreimage {
+            payment_hash: hash_of(&preimage(2)),
+        }));
+        for c in &cs {
+            let tx = c.spend(&dest()).unwrap();
+            verify_one(&tx, &latest.output[c.outpoint.vout as usize]).unwrap();
+        }
+        // A wrong point finds no HTLC output: only to_remote.
+        old.peer_current_point = Some(keys.pubkeys.funding);
+        let cs = claims(&old, &keys, &spend, &latest, &pre).unwrap();
+        assert_eq!(cs.len(), 1);
+    }
+}
