@@ -104,6 +104,60 @@ impl ApiClient {
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
+    /// `GET path` streamed into `out` chunk by chunk (a body too large to hold, e.g. a
+    /// backup). Returns the bytes written; an error answer is returned as the API's error.
+    pub async fn download(
+        &self,
+        path: &str,
+        out: &mut impl std::io::Write,
+    ) -> Result<u64, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(&url)
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| ClientError::Url(url.clone()))?;
+        let broken = |reason: String| ClientError::Connect {
+            url: self.base.clone(),
+            reason,
+        };
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| broken(error_chain(&e)))?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        if !(200..300).contains(&status) {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| broken(e.to_string()))?
+                .to_bytes();
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let json: Option<Value> = serde_json::from_str(&text).ok();
+            return Err(match json.as_ref().and_then(|j| j.get("error")) {
+                Some(e) => ClientError::Api {
+                    status,
+                    code: e["code"].as_str().unwrap_or("unknown").to_string(),
+                    message: e["message"].as_str().unwrap_or("").to_string(),
+                },
+                None => ClientError::Protocol { status, body: text },
+            });
+        }
+        let mut written = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| broken(error_chain(&e)))?;
+            if let Ok(data) = frame.into_data() {
+                out.write_all(&data)
+                    .map_err(|e| broken(format!("writing: {e}")))?;
+                written += data.len() as u64;
+            }
+        }
+        Ok(written)
+    }
+
     /// Opens a long-lived `GET` (the event stream) with extra headers; the body is read by the
     /// caller as it arrives. An answer other than 200 is an error, as for [`ApiClient::get`].
     pub async fn open_stream(

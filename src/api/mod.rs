@@ -66,6 +66,9 @@
 //!   only here); `GET /v1/webhooks` → `webhooks: [{id, url, events, created_at, pending,
 //!   delivered, failed}]`; `GET /v1/webhooks/{id}` → one; `DELETE /v1/webhooks/{id}` → the
 //!   removed webhook (pending deliveries dropped); unknown id: `webhook_not_found`
+//! - `GET  /v1/backup` → `application/octet-stream`, `Content-Disposition: attachment;
+//!   filename="chanhub-backup-HEIGHT.sqlite"`: a consistent snapshot of the database (`chanhub
+//!   restore` installs it; see `channel-spec/node.md`, Backups)
 //! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
@@ -74,6 +77,7 @@
 //!   [`dashboard`]
 
 pub mod auth;
+mod backup;
 mod channels;
 pub mod client;
 pub mod dashboard;
@@ -209,6 +213,7 @@ fn routes(dev_api: bool) -> RouteTable {
             "/v1/webhooks/{id}",
             get(webhooks::show).delete(webhooks::remove),
         )
+        .route("/v1/backup", get(backup::backup))
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .route("/metrics", get(metrics::metrics))

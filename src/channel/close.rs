@@ -90,6 +90,10 @@ impl Step<'_> {
     /// What follows from any transition: sign what is pending, send our `shutdown` once our
     /// updates are all signed, and start fee negotiation once no HTLC is left.
     pub(super) fn progress(&mut self) -> Result<(), ChannelError> {
+        // Nothing is signed or negotiated on a state we must not act on.
+        if self.s.is_passive() {
+            return Ok(());
+        }
         self.maybe_sign()?;
         if self.s.link != Link::Connected {
             return Ok(());

@@ -80,6 +80,10 @@ pub enum ChannelError {
     /// The peer proved we lost state; we stay passive.
     #[error("our state is behind the peer's: {0}")]
     WeAreBehind(String),
+    /// The channel was restored from a backup: its state may be old, so nothing of it is
+    /// broadcast or updated; the peer is asked to close.
+    #[error("channel restored from a backup: {0}")]
+    Restored(String),
     /// The peer sent `error`.
     #[error("peer failed the channel: {0}")]
     PeerError(String),

@@ -6,8 +6,8 @@
 //!  the commitment confirms -> Closed; the on-chain resolution takes over
 //! ```
 //!
-//! Never when the peer proved our state is behind: that commitment is revoked, and
-//! broadcasting it would hand the peer everything.
+//! Never when the peer proved our state is behind, nor on a channel restored from a backup:
+//! that commitment is (or may be) revoked, and broadcasting it would hand the peer everything.
 
 use bitcoin::Transaction;
 
@@ -32,10 +32,8 @@ impl Step<'_> {
         ) {
             return Err(self.not_now("force close"));
         }
-        if self.s.behind {
-            return Err(ChannelError::WeAreBehind(
-                "our commitment is revoked; waiting for the peer to close".into(),
-            ));
+        if self.s.is_passive() {
+            return Err(self.passive_error("force close"));
         }
         let tx = self.signed_local_commitment()?;
         let txid = tx.compute_txid();

@@ -175,7 +175,45 @@ impl Step<'_> {
         }
     }
 
+    /// A state we must not act on refuses every update, signature and close message or
+    /// command (refused messages answer the peer with `error`: the request to close).
+    pub fn passive_error(&self, what: &str) -> ChannelError {
+        if self.s.restored {
+            ChannelError::Restored(format!(
+                "{what} refused: our state may be old; the peer must close the channel"
+            ))
+        } else {
+            ChannelError::WeAreBehind(format!(
+                "{what} refused: our commitment is revoked; the peer must close the channel"
+            ))
+        }
+    }
+
+    fn refuse_if_passive(&self, input: &Input) -> Result<(), ChannelError> {
+        if !self.s.is_passive() {
+            return Ok(());
+        }
+        let what = match input {
+            Input::Message(m) if Update::from_message(m).is_some() => "update",
+            Input::Message(Message::CommitmentSigned(_)) => "commitment_signed",
+            Input::Message(Message::RevokeAndAck(_)) => "revoke_and_ack",
+            Input::Message(Message::Shutdown(_)) => "shutdown",
+            Input::Message(Message::ClosingSigned(_)) => "closing_signed",
+            Input::Command(
+                Command::AddHtlc { .. }
+                | Command::Fulfill { .. }
+                | Command::Fail { .. }
+                | Command::FailMalformed { .. }
+                | Command::UpdateFee { .. },
+            ) => "update",
+            Input::Command(Command::Close { .. }) => "cooperative close",
+            _ => return Ok(()),
+        };
+        Err(self.passive_error(what))
+    }
+
     fn apply(&mut self, input: Input) -> Result<(), ChannelError> {
+        self.refuse_if_passive(&input)?;
         match input {
             Input::Message(m) => self.on_message(m)?,
             Input::Command(c) => self.on_command(c)?,
@@ -271,12 +309,13 @@ impl Step<'_> {
             return Ok(());
         }
         // BOLT 1: an `error` fails the channel, and a funded channel is failed on chain. Not
-        // when we are behind (our commitment is revoked), nor once a close is settled.
+        // when we are behind or restored from a backup (our commitment is or may be revoked),
+        // nor once a close is settled.
         let open = matches!(
             self.s.phase,
             Phase::AwaitingReady { .. } | Phase::Normal | Phase::ShuttingDown | Phase::Negotiating
         );
-        if open && !self.s.behind {
+        if open && !self.s.is_passive() {
             self.force_close(&format!("the peer failed the channel: {message}"), false)?;
         }
         Ok(())
@@ -396,17 +435,19 @@ impl Channel {
     pub fn is_usable(&self) -> bool {
         self.state.phase == Phase::Normal
             && self.state.link == Link::Connected
+            && !self.state.is_passive()
             && self.state.close.local_script.is_none()
             && self.state.close.remote_script.is_none()
     }
 
-    /// Our latest commitment, fully signed, for a unilateral close. `None` before funding or
-    /// when the peer proved it is revoked (broadcasting it would forfeit our funds).
+    /// Our latest commitment, fully signed, for a unilateral close. `None` before funding,
+    /// when the peer proved it is revoked, or when the state came from a backup (broadcasting
+    /// it would forfeit our funds).
     pub fn signed_local_commitment(&self) -> Result<Option<Transaction>, ChannelError> {
         let Some(c) = &self.state.commitments else {
             return Ok(None);
         };
-        if self.state.behind {
+        if self.state.is_passive() {
             return Ok(None);
         }
         let tx =

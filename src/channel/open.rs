@@ -133,6 +133,8 @@ fn new_state(config: ChannelConfig, setup: Setup, alias: ShortChannelId) -> Chan
         link: Link::Connected,
         close: CloseState::default(),
         behind: false,
+        restored: false,
+        peer_current_point: None,
         height: 0,
         funding_spend: None,
         resolution: None,

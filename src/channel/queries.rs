@@ -95,7 +95,13 @@ impl Channel {
     /// (BOLT 2 "requirements" on HTLC expiry, BOLT 5): an HTLC we offered still committed
     /// [`OFFERED_GRACE_BLOCKS`] past its expiry, or one the peer offered that we fulfilled and
     /// that is still committed within [`RECEIVED_CLAIM_BUFFER`] blocks of its expiry.
+    ///
+    /// Never for a passive channel ([`super::ChannelState::is_passive`]): our commitment may be
+    /// revoked, and only the peer's can go on chain.
     pub fn htlc_needing_chain(&self, height: u32) -> Option<String> {
+        if self.state.is_passive() {
+            return None;
+        }
         let c = self.state.commitments.as_ref()?;
         let specs = [Some(&c.local.spec), Some(&c.remote.spec)]
             .into_iter()

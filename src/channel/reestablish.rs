@@ -12,6 +12,15 @@
 //! and from the peer's numbers we retransmit exactly what it missed: our last
 //! `revoke_and_ack`, our last `commitment_signed` with the updates it covered, in the order
 //! we first sent them.
+//!
+//! Lost state, either side (BOLT 2, `option_data_loss_protect`):
+//!
+//! ```text
+//!  we are behind (the peer proves a revocation we do not remember), or restored from a backup
+//!    -> nothing retransmitted, nothing broadcast; `error`: the peer must close
+//!  the peer is behind (its numbers are below what it acknowledged)
+//!    -> we fail the channel with our latest commitment: the peer cannot broadcast its own
+//! ```
 
 use crate::wire::{ChannelReestablish, RevokeAndAck, TlvStream};
 
@@ -86,7 +95,36 @@ impl Step<'_> {
         };
         self.s.link = Link::Reestablishing;
         self.send(msg);
+        if self.s.restored {
+            // Our state may be old: we cannot resume, only ask the peer to close. Its
+            // commitment pays our latest balance, which the on-chain monitor claims.
+            self.ask_peer_to_close("this channel was restored from a backup");
+        }
         Ok(())
+    }
+
+    /// BOLT 2: a node that fell behind "SHOULD send an error to request the peer to fail the
+    /// channel".
+    fn ask_peer_to_close(&mut self, why: &str) {
+        let text = format!("{why}: our state may be outdated, please close the channel");
+        self.send(crate::wire::Message::Error(crate::wire::ErrorMessage(
+            crate::wire::Diagnostic::new(self.channel_id(), &text),
+        )));
+    }
+
+    /// The peer's `channel_reestablish` proves it lost state: it must not broadcast its
+    /// commitment (revoked), so we fail the channel with ours, which pays the peer its latest
+    /// balance. A state we cannot act on, or a close already under way, only refuses.
+    fn peer_lost_state(&mut self, reason: String) -> Result<(), ChannelError> {
+        let open = matches!(
+            self.s.phase,
+            Phase::AwaitingReady { .. } | Phase::Normal | Phase::ShuttingDown | Phase::Negotiating
+        );
+        if !open || self.s.is_passive() {
+            return Err(ChannelError::Reestablish(reason));
+        }
+        self.s.link = Link::Connected;
+        self.force_close(&format!("you lost state ({reason})"), true)
     }
 
     pub(super) fn on_reestablish(&mut self, m: &ChannelReestablish) -> Result<(), ChannelError> {
@@ -108,11 +146,20 @@ impl Step<'_> {
         }
         if m.next_revocation_number > c.local.number {
             self.s.behind = true;
+            self.s.peer_current_point = Some(m.my_current_per_commitment_point);
             self.s.link = Link::Connected;
             self.event(Event::WeAreBehind {
                 our_next_revocation: c.local.number,
                 their_claimed: m.next_revocation_number,
             });
+            if !self.s.restored {
+                self.ask_peer_to_close("the peer proved we lost state");
+            }
+            return Ok(());
+        }
+        if self.s.restored {
+            // Asked to close at reconnection; nothing of an old state is sent again.
+            self.s.link = Link::Connected;
             return Ok(());
         }
         let resend_revoke = if m.next_revocation_number == c.local.number {
@@ -120,11 +167,22 @@ impl Step<'_> {
         } else if m.next_revocation_number + 1 == c.local.number {
             true
         } else {
-            return bad(format!(
-                "next_revocation_number {} but our commitment is {}: the peer lost state",
+            return self.peer_lost_state(format!(
+                "next_revocation_number {} but our commitment is {}",
                 m.next_revocation_number, c.local.number
             ));
         };
+        let lowest = c
+            .remote_waiting
+            .as_ref()
+            .map_or(c.remote.number + 1, |w| w.number);
+        if m.next_commitment_number < lowest {
+            return self.peer_lost_state(format!(
+                "next_commitment_number {} but we signed its commitment {}",
+                m.next_commitment_number,
+                lowest.saturating_sub(1)
+            ));
+        }
         let resend_commit = match &c.remote_waiting {
             Some(w) if m.next_commitment_number == w.number => true,
             Some(w) if m.next_commitment_number == w.number + 1 => false,

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct Resolution {
     /// The transaction that spent the funding output.
     pub spend_txid: Txid,
-    /// `mutual`, `local` (our commitment), `remote` (the peer's current one), `revoked` (a
+    /// `mutual`, `local` (our commitment), `remote` (the peer's current one), `remote_future`
+    /// (a commitment of the peer's newer than our state: we had lost state), `revoked` (a
     /// breach) or `unknown`.
     pub spend: String,
     /// The height at which the monitor found everything irrevocably settled.

@@ -251,6 +251,17 @@ pub struct ChannelState {
     pub close: CloseState,
     /// The peer proved we lost state: nothing we hold may be broadcast.
     pub behind: bool,
+    /// Installed from a backup (`chanhub restore`): the state may be older than the last one
+    /// we signed, so our commitment may be revoked. Like [`ChannelState::behind`], nothing we
+    /// hold is broadcast and no update is accepted or sent; on reconnection we ask the peer
+    /// to close, and the on-chain monitor takes our balance from its commitment.
+    #[serde(default)]
+    pub restored: bool,
+    /// When the peer proved we are behind: its `my_current_per_commitment_point` from that
+    /// `channel_reestablish`, the point of the commitment it will broadcast. With it the HTLC
+    /// outputs we know of can be claimed from that newer commitment too.
+    #[serde(default)]
+    pub peer_current_point: Option<PublicKey>,
     /// The latest block height we were told about.
     pub height: u32,
     /// The confirmed transaction that spent the funding output: the on-chain resolution
@@ -270,6 +281,15 @@ pub struct ChannelState {
     /// hints for this channel, and the `short_channel_id` of the `channel_update` we send it.
     #[serde(default)]
     pub remote_alias: Option<ShortChannelId>,
+}
+
+impl ChannelState {
+    /// We must not act on this state: the peer proved it is behind, or it came from a backup.
+    /// Our commitment is never broadcast and the channel takes no update; only the peer's
+    /// close (its commitment on chain) settles it.
+    pub fn is_passive(&self) -> bool {
+        self.behind || self.restored
+    }
 }
 
 mod revocation_store_serde {

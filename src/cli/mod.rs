@@ -1,6 +1,7 @@
 //! The CLI client: `chanhub [--datadir DIR | --api URL --token-file F] [--json] <command>`.
 //! Talks to a running node's API and prints readable tables, or the API's JSON with `--json`.
 
+pub mod backup;
 mod channels;
 mod events;
 pub mod help;
@@ -195,6 +196,30 @@ pub enum ClientCommand {
         #[arg(long)]
         cltv_delta: Option<u16>,
     },
+    /// Save a consistent snapshot of the running node's database to FILE (written to a
+    /// temporary file, synced, then renamed; mode 0600). Back up after every channel open.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/hub backup ~/backups/hub.sqlite
+  chanhub --api http://127.0.0.1:3010 --token-file ~/hub/api-token backup hub.sqlite
+  chanhub --datadir ~/hub --json backup /mnt/safe/hub-$(date +%F).sqlite")]
+    Backup {
+        /// Where to write the snapshot.
+        file: PathBuf,
+    },
+    /// Offline: install a backup as the database of a stopped node. Refused unless FILE is a
+    /// chanhub database of the node whose seed is in DIR. Every channel still open in it is
+    /// marked restored: its commitment (maybe revoked) is never broadcast, the peer is asked
+    /// to close, and our balance is claimed from the peer's commitment.
+    #[command(after_help = "Examples:
+  chanhub restore --datadir ~/hub ~/backups/hub.sqlite
+  chanhub --json restore --datadir ~/hub ~/backups/hub.sqlite")]
+    Restore {
+        /// The stopped node's data directory (with its seed).
+        #[arg(long)]
+        datadir: Option<PathBuf>,
+        /// The backup to install.
+        file: PathBuf,
+    },
     /// Add or remove a webhook: the node POSTs events to a URL of yours, signed.
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -339,6 +364,17 @@ pub async fn run(
     json_out: bool,
 ) -> Result<Output, String> {
     let is_pay = matches!(command, ClientCommand::Pay { .. });
+    if let ClientCommand::Restore { datadir, file } = &command {
+        let dir = datadir
+            .clone()
+            .or_else(|| target.datadir.clone())
+            .ok_or("restore needs --datadir DIR")?;
+        let file = file.clone();
+        let value = tokio::task::spawn_blocking(move || backup::restore(&dir, &file))
+            .await
+            .map_err(|e| e.to_string())??;
+        return Ok(finish(value, backup::render_restore, json_out, false));
+    }
     let client = target.client()?;
     let err = |e: ClientError| e.to_string();
     let (value, text): (Value, fn(&Value) -> String) = match command {
@@ -545,6 +581,11 @@ pub async fn run(
                 .map_err(err)?,
             render::cheated,
         ),
+        ClientCommand::Backup { file } => {
+            (backup::backup(&client, &file).await?, backup::render_backup)
+        }
+        // Handled before a client is made: it runs offline.
+        ClientCommand::Restore { .. } => return Err("restore runs without a node".into()),
         ClientCommand::Chain(ChainCommand::Info) => (
             client.get("/v1/chain/info").await.map_err(err)?,
             render::chain_info,
@@ -561,12 +602,16 @@ pub async fn run(
         }
     };
     let failed = is_pay && value["status"] == "failed";
+    Ok(finish(value, text, json_out, failed))
+}
+
+fn finish(value: Value, text: fn(&Value) -> String, json_out: bool, failed: bool) -> Output {
     let text = if json_out {
         serde_json::to_string_pretty(&value).expect("serialisable")
     } else {
         text(&value)
     };
-    Ok(Output { text, failed })
+    Output { text, failed }
 }
 
 #[cfg(test)]
@@ -652,6 +697,24 @@ mod tests {
         ] {
             let help = parse(args).unwrap_err().to_string();
             assert!(help.contains("Examples:\n  chanhub "), "{args:?}: {help}");
+        }
+    }
+
+    #[test]
+    fn backup_commands_parse() {
+        assert!(matches!(
+            parse(&["backup", "hub.sqlite"]).unwrap(),
+            ClientCommand::Backup { file } if file == std::path::Path::new("hub.sqlite")
+        ));
+        assert!(parse(&["backup"]).is_err(), "a file is required");
+        assert!(matches!(
+            parse(&["restore", "--datadir", "/srv/hub", "hub.sqlite"]).unwrap(),
+            ClientCommand::Restore { datadir: Some(d), file }
+                if d == std::path::Path::new("/srv/hub") && file == std::path::Path::new("hub.sqlite")
+        ));
+        for c in ["backup", "restore"] {
+            let help = parse(&[c, "--help"]).unwrap_err().to_string();
+            assert!(help.contains("Examples:\n  chanhub "), "{help}");
         }
     }
 }

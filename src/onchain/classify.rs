@@ -6,6 +6,11 @@
 //! rebuilt from the state and compared by txid. An older commitment of the peer's is recognised
 //! by its revealed secret: the keys it derives must produce one of the transaction's outputs
 //! (the peer's `to_local`, our `to_remote`, or an HTLC output of an HTLC we know).
+//!
+//! A commitment numbered above every one of the peer's we know is the peer's newer state:
+//! ours is behind (restored from a backup, or lost some other way). Our `to_remote` on it pays
+//! our static payment basepoint (`option_static_remotekey`), so it is recognised, and claimed,
+//! without the peer's per-commitment point.
 
 use bitcoin::Transaction;
 
@@ -27,6 +32,9 @@ pub enum Spend {
     /// The peer's latest unrevoked commitment (`remote`, or `remote_waiting` if it was signed
     /// and not yet answered with a revocation).
     RemoteCurrent { number: u64 },
+    /// A commitment of the peer's newer than any we know (our state is behind): only our
+    /// `to_remote` can be claimed (its HTLC outputs need the peer's per-commitment point).
+    RemoteFuture { number: u64 },
     /// An older commitment of the peer's, revoked: everything on it is ours.
     RemoteRevoked {
         number: u64,
@@ -69,6 +77,19 @@ pub fn classify(state: &ChannelState, keys: &KeyMaterial, spend: &Transaction) -
                 return Spend::RemoteCurrent { number };
             }
         }
+    }
+    let latest_remote = c.remote_waiting.as_ref().unwrap_or(&c.remote).number;
+    if number > latest_remote {
+        // Only the peer's commitments pay our static payment basepoint: ours pay it the
+        // peer's. Without that output (our balance was dust or nothing) there is nothing to
+        // place nor claim.
+        let to_remote =
+            to_remote_script_pubkey(params.channel_type, &state.setup.local_keys.payment);
+        return if spend.output.iter().any(|o| o.script_pubkey == to_remote) {
+            Spend::RemoteFuture { number }
+        } else {
+            Spend::Unknown
+        };
     }
     if number >= c.remote.number {
         return Spend::Unknown;

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!  funding output spent by tx
-//!    -> classify(state, keys, tx)            Mutual | Local | RemoteCurrent | RemoteRevoked | Unknown
+//!    -> classify(state, keys, tx)            Mutual | Local | RemoteCurrent | RemoteFuture
+//!                                             | RemoteRevoked | Unknown
 //!    -> claims(state, keys, &spend, tx, preimages)   one Claim per output we can take
 //!    -> claim.spend(dest) / justice_tx(claims, dest)  signed transactions, once the timelocks allow
 //!  one of our HTLC transactions confirmed     -> claim.second_stage(tx): its output after the delay
@@ -19,7 +20,8 @@
 //!
 //! # Map
 //! - [`mod@classify`]: recognising a funding spend ([`Spend`]).
-//! - [`mod@claims`]: [`Claim`]s on our commitment, the peer's current one and a revoked one.
+//! - [`mod@claims`]: [`Claim`]s on our commitment, the peer's current one, a newer one (our
+//!   state was behind: only `to_remote`) and a revoked one.
 //! - [`justice`]: batching revoked outputs in one justice transaction; the cheater's HTLC
 //!   transactions.
 //! - [`fees`]: paying for claims at a rate: weights, wallet fee inputs for zero-fee HTLC

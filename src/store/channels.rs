@@ -25,6 +25,16 @@ pub fn next_key_index(conn: &Connection) -> Result<u32, StoreError> {
     meta::next_counter(conn, NEXT_INDEX_KEY)
 }
 
+/// The next channel key index, without taking it.
+pub fn peek_next_key_index(conn: &Connection) -> Result<u32, StoreError> {
+    Ok(meta::get_u32(conn, NEXT_INDEX_KEY)?.unwrap_or(0))
+}
+
+/// Moves the next channel key index (a restore skips past indexes a newer database used).
+pub fn set_next_key_index(conn: &Connection, next: u32) -> Result<(), StoreError> {
+    meta::set_u32(conn, NEXT_INDEX_KEY, next)
+}
+
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -10,6 +10,7 @@
 //! - SQLite calls block, so async code goes through [`Store::call`] / [`Store::write`], which
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
+pub mod backup;
 pub mod channels;
 pub mod events;
 pub mod meta;

@@ -7,3 +7,4 @@ mod force;
 mod hostile;
 mod onchain;
 mod queries;
+mod restored;

@@ -112,8 +112,8 @@ impl Actor {
     }
 
     /// BOLT 2/5: an HTLC whose expiry comes without the peer settling it is only safe on
-    /// chain, so the channel goes there by itself (never when we are behind: the channel
-    /// refuses, our commitment is revoked).
+    /// chain, so the channel goes there by itself (never when we are behind or restored from
+    /// a backup: the channel refuses, our commitment is or may be revoked).
     async fn force_close_if_htlc_at_risk(&mut self, idx: u32, height: u32) {
         let Some(e) = self.entries.get(&idx) else {
             return;
@@ -122,7 +122,7 @@ impl Actor {
             e.channel.phase(),
             Phase::AwaitingReady { .. } | Phase::Normal | Phase::ShuttingDown | Phase::Negotiating
         );
-        if !open || e.channel.state().behind {
+        if !open || e.channel.state().is_passive() {
             return;
         }
         if let Some(reason) = e.channel.htlc_needing_chain(height) {

@@ -512,7 +512,8 @@ fn preimage_for(
 /// Everything we can take from `tx`, classified as `spend`. `preimages` maps payment hashes to
 /// the preimages we know (HTLCs paid to us, or learnt downstream): a received HTLC is claimed
 /// only with its preimage. An empty list for [`Spend::Mutual`] and [`Spend::Unknown`] (a
-/// mutual close pays us directly).
+/// mutual close pays us directly). For [`Spend::RemoteFuture`]: our `to_remote`, and the HTLC
+/// outputs we know of when the state kept the peer's point for that commitment.
 ///
 /// # Errors
 /// A `spend` that does not match the state, or a state whose commitments cannot be rebuilt.
@@ -529,6 +530,7 @@ pub fn claims(
         Spend::RemoteCurrent { number } => {
             remote::remote_claims(state, keys, *number, tx, preimages)
         }
+        Spend::RemoteFuture { .. } => remote::future_claims(state, keys, tx, preimages),
         Spend::RemoteRevoked {
             number,
             per_commitment_secret,

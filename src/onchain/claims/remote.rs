@@ -5,12 +5,15 @@ use std::collections::HashMap;
 
 use bitcoin::{OutPoint, Transaction};
 
+use crate::bolt3::scripts::to_remote_script_pubkey;
 use crate::bolt3::sign::SigningKey;
 use crate::bolt3::{ChannelType, HtlcDirection};
 use crate::channel::commitments::build_remote;
 use crate::channel::{ChannelState, KeyMaterial};
 
-use super::{anchors_csv, preimage_for, Claim, ClaimKind, How};
+use super::{anchors_csv, htlc_outputs, known_htlcs, preimage_for, Claim, ClaimKind, How};
+use crate::bolt3::Side;
+use crate::channel::commitments::parameters;
 use crate::onchain::OnchainError;
 
 pub(super) fn remote_claims(
@@ -72,6 +75,74 @@ pub(super) fn remote_claims(
                 channel_type,
                 keys: d.keys,
                 htlc: *htlc,
+                htlc_privkey,
+                preimage,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// A commitment of the peer's newer than our state: our `to_remote`, found by its script
+/// (our static payment basepoint needs no per-commitment point). Its HTLC outputs need the
+/// peer's point for that commitment: with the one the peer gave when it proved us behind
+/// ([`ChannelState::peer_current_point`]), those of the HTLCs we know are claimed as on its
+/// current commitment (ours after their expiry, its offers with the preimage).
+pub(super) fn future_claims(
+    state: &ChannelState,
+    keys: &KeyMaterial,
+    tx: &Transaction,
+    preimages: &HashMap<[u8; 32], [u8; 32]>,
+) -> Result<Vec<Claim>, OnchainError> {
+    let channel_type = ChannelType::from(state.setup.format);
+    let script = to_remote_script_pubkey(channel_type, &keys.pubkeys.payment);
+    let txid = tx.compute_txid();
+    let mut out = tx
+        .output
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.script_pubkey == script)
+        .map(|(vout, _)| to_remote_claim(keys, channel_type, txid, vout as u32, tx))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(point) = state.peer_current_point else {
+        return Ok(out);
+    };
+    let params = parameters(&state.setup)?;
+    let k = params.commitment_keys(Side::Counterparty, &point)?;
+    let htlc_privkey = keys.signer.private_key(SigningKey::Htlc {
+        per_commitment_point: point,
+    })?;
+    for (vout, htlc) in htlc_outputs(channel_type, &k, tx, &known_htlcs(state)) {
+        let hash = htlc.payment_hash;
+        let (kind, cltv, preimage) = match htlc.direction {
+            HtlcDirection::Received => (
+                ClaimKind::RemoteHtlcTimeout {
+                    payment_hash: hash.0,
+                },
+                htlc.cltv_expiry,
+                None,
+            ),
+            HtlcDirection::Offered => match preimage_for(preimages, &hash) {
+                Some(p) => (
+                    ClaimKind::RemoteHtlcPreimage {
+                        payment_hash: hash.0,
+                    },
+                    0,
+                    Some(p),
+                ),
+                None => continue,
+            },
+        };
+        out.push(Claim {
+            outpoint: OutPoint::new(txid, vout),
+            value_sat: tx.output[vout as usize].value.to_sat(),
+            kind,
+            csv: anchors_csv(channel_type),
+            cltv,
+            how: How::RemoteHtlc {
+                channel_type,
+                keys: k,
+                htlc,
                 htlc_privkey,
                 preimage,
             },

@@ -16,6 +16,7 @@ use crate::channel::{Command, Format};
 use super::*;
 
 mod fees;
+mod future;
 mod preimages;
 
 const FORMATS: [Format; 2] = [Format::Anchors, Format::StaticRemoteKey];

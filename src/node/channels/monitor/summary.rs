@@ -16,6 +16,7 @@ fn spend_name(spend: &Spend) -> &'static str {
         Spend::Local { .. } => "local",
         Spend::RemoteCurrent { .. } => "remote",
         Spend::RemoteRevoked { .. } => "revoked",
+        Spend::RemoteFuture { .. } => "remote_future",
         _ => "unknown",
     }
 }
