@@ -497,7 +497,7 @@ fn htlc_outputs(res: &Value) -> Vec<&Value> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|o| o["kind"].as_str().unwrap().starts_with("htlc"))
+        .filter(|o| o["kind"].as_str().unwrap().contains("htlc"))
         .collect()
 }
 
@@ -563,6 +563,12 @@ async fn closes_cooperative_from_each_side_and_forced_with_htlcs_pending() {
     held.succeeded(&net, &net.anna).await;
     let res = hub_resolution(&net, &l_forced).await;
     assert_eq!(res["spend"], "remote", "{res:#}");
+    assert!(
+        htlc_outputs(&res)
+            .iter()
+            .any(|o| o["ours"] == false && !o["spent_by"].is_null()),
+        "leo took the HTLC on chain: {res:#}"
+    );
 
     // Cooperative closes: anna (LDK) starts one, the hub the other. Each wallet gets its
     // channel balance, less the closing fee if it opened the channel.
@@ -706,6 +712,22 @@ async fn hub_restart_mid_payment_reestablishes_with_ldk() {
     assert_eq!(reason, Some(PaymentFailureReason::RecipientRejected));
     hub_settled(&net, &[&a, &l]).await;
 
+    // Leo drops the connection while he holds a payment, claims it offline and connects
+    // again: the reestablish carries his fulfill.
+    let held = held_payment(&net.anna, &net.leo, 15_000_000, 6).await;
+    let hub_id = net.hub.id().parse().unwrap();
+    net.leo.node.disconnect(hub_id).expect("disconnect");
+    net.hub
+        .wait_channel(&l, "leo is gone", |c| c["peer_connected"] == false)
+        .await;
+    held.claim(&net.leo);
+    net.leo
+        .node
+        .connect(hub_id, net.hub.peer_addr().parse().unwrap(), true)
+        .expect("reconnect");
+    held.succeeded(&net, &net.anna).await;
+    hub_settled(&net, &[&a, &l]).await;
+
     // And the channels carry payments again.
     let inv = net
         .leo
@@ -714,4 +736,48 @@ async fn hub_restart_mid_payment_reestablishes_with_ldk() {
         .receive(5_000_000, &description("after restart"), 3600)
         .unwrap();
     ldk_pays(&net.anna, &inv).await.expect("pays after restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldk_force_closes_an_anchors_channel_with_its_payment_in_flight() {
+    let net = net().await;
+    let hub_id = net.hub.id().parse().unwrap();
+    let a = ldk_opens(&net, &net.anna, 1_000_000, None, LdkChannels::Anchors).await;
+    let l = hub_opens(&net, &net.leo, 1_000_000, 0, LdkChannels::StaticRemotekey).await;
+    ldk_has_hint(&net.leo, &l).await;
+
+    // Anna's HTLC is on her commitment when she force-closes (her anchors commitment, bumped
+    // from her on-chain reserve); leo then claims off chain, so the hub has the preimage and
+    // takes the HTLC from anna's commitment on chain, where anna learns it.
+    let held = held_payment(&net.anna, &net.leo, 35_000_000, 5).await;
+    net.hub
+        .wait_channel(&a, "the HTLC is on the channel", |c| {
+            c["pending_htlcs"].as_array().unwrap().len() == 1
+        })
+        .await;
+    net.anna
+        .node
+        .force_close_channel(&user_channel(&net.anna, &a), hub_id, None)
+        .expect("ldk force close");
+    held.claim(&net.leo);
+    held.succeeded(&net, &net.anna).await;
+    let res = hub_resolution(&net, &a).await;
+    assert_eq!(res["spend"], "remote", "{res:#}");
+    assert!(
+        htlc_outputs(&res)
+            .iter()
+            .any(|o| o["ours"] == true && o["kind"] == "their_htlc_preimage"),
+        "the hub took the HTLC with its preimage: {res:#}"
+    );
+    // The hub was paid downstream and upstream: the forward settled.
+    let forwards = net.hub.api.get("/v1/forwards").await.unwrap();
+    let hash = hex::encode(held.hash);
+    let f = forwards["forwards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["payment_hash"] == hash.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no forward: {forwards:#}"));
+    assert_eq!(f["status"], "settled", "{f:#}");
 }
