@@ -6,6 +6,8 @@
 //!
 //! The LDK wallets: `anna` negotiates anchors (`anchor_channels_config` set, so she keeps an
 //! on-chain reserve per channel) and `leo` only `option_static_remotekey` (no anchors config).
+//! Each test builds its own network; `CHANHUB_KEEP_TEST_DIR=1` keeps the data directories (the
+//! wallets' logs are `<dir>/<name>/ldk.log`). What each flow checks: channel-spec/interop.md.
 
 mod channels_support;
 mod ldk_support;
@@ -337,6 +339,49 @@ async fn ldk_wallets_open_pay_and_get_paid_through_the_hub() {
             .any(|e| e.starts_with(&bob_said)),
         "{:?}",
         net.anna.onion_errors()
+    );
+
+    // The other way: an LDK payee gives up on a payment, and the chanhub payer reads LDK's
+    // error onion through the hub.
+    let preimage = [9u8; 32];
+    let hash = sha256::Hash::hash(&preimage).to_byte_array();
+    let inv = net
+        .leo
+        .node
+        .bolt11_payment()
+        .receive_for_hash(5_000_000, &description("refused"), 3600, PaymentHash(hash))
+        .unwrap();
+    let pending = net
+        .bob
+        .api
+        .post(
+            "/v1/payments",
+            json!({ "bolt11": inv.to_string(), "wait": false }),
+        )
+        .await
+        .expect("pay");
+    assert_eq!(pending["status"], "pending", "{pending:#}");
+    net.leo
+        .expect_event("PaymentClaimable", |e| match e {
+            Event::PaymentClaimable { payment_hash, .. } => Some(payment_hash.0 == hash),
+            _ => None,
+        })
+        .await;
+    net.leo
+        .node
+        .bolt11_payment()
+        .fail_for_hash(PaymentHash(hash))
+        .unwrap();
+    let path = format!("/v1/payments/{}", hex::encode(hash));
+    wait_until("bob's payment fails", || async {
+        net.bob.api.get(&path).await.unwrap()["status"] == "failed"
+    })
+    .await;
+    let failure = net.bob.api.get(&path).await.unwrap()["failure"].clone();
+    let failure = failure.as_str().unwrap();
+    assert!(
+        failure.contains("incorrect_or_unknown_payment_details") && failure.contains("payee"),
+        "{failure}"
     );
 
     // More than the hub can send to leo (at most 100,000 sat less reserve on hub_leo, 30,000 on
@@ -739,22 +784,27 @@ async fn hub_restart_mid_payment_reestablishes_with_ldk() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ldk_force_closes_an_anchors_channel_with_its_payment_in_flight() {
+async fn force_closes_with_the_payment_in_flight_ldk_anchors_and_hub_static() {
     let net = net().await;
     let hub_id = net.hub.id().parse().unwrap();
     let a = ldk_opens(&net, &net.anna, 1_000_000, None, LdkChannels::Anchors).await;
     let l = hub_opens(&net, &net.leo, 1_000_000, 0, LdkChannels::StaticRemotekey).await;
     ldk_has_hint(&net.leo, &l).await;
+    // Anna pays over either; the other one carries the second payment.
+    let a2 = hub_opens(
+        &net,
+        &net.anna,
+        1_000_000,
+        300_000_000,
+        LdkChannels::Anchors,
+    )
+    .await;
 
     // Anna's HTLC is on her commitment when she force-closes (her anchors commitment, bumped
     // from her on-chain reserve); leo then claims off chain, so the hub has the preimage and
     // takes the HTLC from anna's commitment on chain, where anna learns it.
     let held = held_payment(&net.anna, &net.leo, 35_000_000, 5).await;
-    net.hub
-        .wait_channel(&a, "the HTLC is on the channel", |c| {
-            c["pending_htlcs"].as_array().unwrap().len() == 1
-        })
-        .await;
+    let (a, a2) = carrying(&net, [&a, &a2]).await;
     net.anna
         .node
         .force_close_channel(&user_channel(&net.anna, &a), hub_id, None)
@@ -780,4 +830,40 @@ async fn ldk_force_closes_an_anchors_channel_with_its_payment_in_flight() {
         .cloned()
         .unwrap_or_else(|| panic!("no forward: {forwards:#}"));
     assert_eq!(f["status"], "settled", "{f:#}");
+
+    // The hub force-closes a static_remotekey channel with its HTLC to leo in flight; leo
+    // claims it after the close, on chain with the preimage, from which the hub settles
+    // anna's HTLC upstream off chain.
+    let held = held_payment(&net.anna, &net.leo, 20_000_000, 7).await;
+    net.hub
+        .wait_channel(&l, "the HTLC is on the channel", |c| {
+            c["pending_htlcs"].as_array().unwrap().len() == 1
+        })
+        .await;
+    net.hub
+        .api
+        .post(&format!("/v1/channels/{l}/close"), json!({"force": true}))
+        .await
+        .expect("force close");
+    net.leo
+        .expect_event("ChannelClosed", |e| match e {
+            Event::ChannelClosed { channel_id, .. } => Some(channel_id.to_string() == l),
+            _ => None,
+        })
+        .await;
+    held.claim(&net.leo);
+    held.succeeded(&net, &net.anna).await;
+    let res = hub_resolution(&net, &l).await;
+    assert_eq!(res["spend"], "local", "{res:#}");
+    assert!(
+        htlc_outputs(&res)
+            .iter()
+            .any(|o| o["ours"] == false && !o["spent_by"].is_null()),
+        "leo took the HTLC on chain: {res:#}"
+    );
+    net.hub
+        .wait_channel(&a2, "settled upstream", |c| {
+            c["pending_htlcs"].as_array().unwrap().is_empty()
+        })
+        .await;
 }
