@@ -16,6 +16,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use bitcoin::hashes::{sha256, Hash};
+use chanhub::config::NodeConfig;
 use channels_support::*;
 use ldk_node::lightning::events::PaymentFailureReason;
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
@@ -49,7 +50,17 @@ async fn net() -> Net {
         eprintln!("test directory: {}", tmp.path().display());
     }
     let chain = start_payments(&tmp.path().join("chain"), None).await;
-    let hub = start_payments(&tmp.path().join("hub"), Some(&chain)).await;
+    // The dev API lets the tests make the hub send update_fee.
+    let hub = start_config(NodeConfig {
+        dev_api: true,
+        ..node_config(
+            &tmp.path().join("hub"),
+            Some(&chain),
+            "127.0.0.1:0".parse().unwrap(),
+            false,
+        )
+    })
+    .await;
     let bob = start_payments(&tmp.path().join("bob"), Some(&chain)).await;
     let anna = start_ldk(
         "anna",
@@ -318,6 +329,51 @@ async fn ldk_wallets_open_pay_and_get_paid_through_the_hub() {
         })
         .await;
     assert_eq!(received, amount);
+
+    // The hub (the opener) raises the feerate of its channels to the wallets: LDK accepts the
+    // update_fee and signs our next commitments, built with the new fee, and payments go on.
+    for (id, w, feerate) in [(&hub_leo, &net.leo, 2_500), (&hub_anna, &net.anna, 1_000)] {
+        net.hub
+            .api
+            .post(
+                &format!("/v1/dev/channels/{id}/update_fee"),
+                json!({ "feerate_per_kw": feerate }),
+            )
+            .await
+            .expect("update_fee");
+        w.wait("LDK took the new feerate", |n| {
+            n.list_channels().iter().any(|c| {
+                c.channel_id.to_string() == **id
+                    && c.feerate_sat_per_1000_weight == feerate
+                    && c.is_usable
+            })
+        })
+        .await;
+    }
+    let inv = net
+        .leo
+        .node
+        .bolt11_payment()
+        .receive(4_000_000, &description("after update_fee"), 3600)
+        .unwrap();
+    ldk_pays(&net.anna, &inv)
+        .await
+        .expect("anna pays leo after update_fee");
+    let inv = net
+        .anna
+        .node
+        .bolt11_payment()
+        .receive(3_000_000, &description("after update_fee"), 3600)
+        .unwrap();
+    let paid = hub_pays(&net.bob, &inv).await;
+    assert_eq!(paid["status"], "succeeded", "{paid:#}");
+    for id in [&hub_leo, &hub_anna] {
+        net.hub
+            .wait_channel(id, "active, nothing in flight", |c| {
+                c["state"] == "active" && c["pending_htlcs"].as_array().unwrap().is_empty()
+            })
+            .await;
+    }
 
     // Failures travel back. An invoice bob cancelled: bob refuses the HTLC as unknown, and
     // LDK learns the recipient rejected it (no retry can help).
