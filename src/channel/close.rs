@@ -30,7 +30,7 @@ use super::Step;
 const CLOSING_WITNESS_WEIGHT: u64 = 1 + 1 + 2 * (1 + 73) + 1 + 71 + 2;
 
 /// Scripts BOLT 2 allows in `shutdown`: P2PKH, P2SH, or a segwit program.
-fn acceptable_script(s: &ScriptBuf) -> bool {
+pub(super) fn acceptable_script(s: &ScriptBuf) -> bool {
     s.is_p2pkh() || s.is_p2sh() || s.is_witness_program()
 }
 
@@ -67,6 +67,14 @@ impl Step<'_> {
             return Err(ChannelError::Closing(
                 "shutdown script is not standard".into(),
             ));
+        }
+        // BOLT 2: a close script the peer committed to at opening binds its `shutdown`.
+        if let Some(upfront) = &self.s.setup.remote_upfront_script {
+            if *upfront != m.scriptpubkey {
+                return Err(ChannelError::Closing(
+                    "shutdown script differs from the upfront_shutdown_script".into(),
+                ));
+            }
         }
         match &self.s.close.remote_script {
             Some(s) if *s != m.scriptpubkey => {

@@ -92,6 +92,22 @@ fn format_of(ct: Option<&Features>) -> Result<Format, ChannelError> {
     }
 }
 
+/// The close script the peer commits to in `upfront_shutdown_script`: none when the record is
+/// absent or empty, else it must be one `shutdown` could carry.
+fn upfront_of(tlvs: &OpenTlvs) -> Result<Option<ScriptBuf>, ChannelError> {
+    match &tlvs.upfront_shutdown_script {
+        Some(s) if !s.is_empty() => {
+            if !super::close::acceptable_script(s) {
+                return Err(ChannelError::BadOpenParameter(
+                    "upfront_shutdown_script is not a standard close script".into(),
+                ));
+            }
+            Ok(Some(s.clone()))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn points(keys: &KeyMaterial) -> Result<ChannelPoints, ChannelError> {
     let k = keys.pubkeys;
     Ok(ChannelPoints {
@@ -205,7 +221,10 @@ impl Channel {
                 0
             },
             tlvs: OpenTlvs {
-                upfront_shutdown_script: None,
+                // Always present (BOLT 2 requires it once both sides advertise
+                // option_upfront_shutdown_script) and empty: we commit to no script, so a
+                // close may still name any address.
+                upfront_shutdown_script: Some(ScriptBuf::new()),
                 channel_type: Some(channel_type_of(req.format)),
                 extra_tlvs: TlvStream::new(),
             },
@@ -229,6 +248,7 @@ impl Channel {
             first_remote_sig: None,
             shutdown_script: req.shutdown_script,
             announce: req.announce,
+            remote_upfront_script: None,
         };
         let state = new_state(config, setup, req.alias);
         let out = vec![
@@ -318,7 +338,10 @@ impl Channel {
             max_accepted_htlcs: local.max_accepted_htlcs,
             points: points(&keys)?,
             tlvs: OpenTlvs {
-                upfront_shutdown_script: None,
+                // Always present (BOLT 2 requires it once both sides advertise
+                // option_upfront_shutdown_script) and empty: we commit to no script, so a
+                // close may still name any address.
+                upfront_shutdown_script: Some(ScriptBuf::new()),
                 channel_type: Some(channel_type_of(format)),
                 extra_tlvs: TlvStream::new(),
             },
@@ -342,6 +365,7 @@ impl Channel {
             first_remote_sig: None,
             shutdown_script,
             announce: open.announce_channel(),
+            remote_upfront_script: upfront_of(&open.tlvs)?,
         };
         let mut state = new_state(config, setup, alias);
         state.phase = Phase::AcceptSent;
@@ -380,11 +404,13 @@ impl Step<'_> {
             max_accepted_htlcs: m.max_accepted_htlcs,
         };
         cfg.check_peer_params(self.s.setup.funding_sat, &theirs, &self.s.setup.local)?;
+        let upfront = upfront_of(&m.tlvs)?;
         let setup = &mut self.s.setup;
         setup.remote = Some(theirs);
         setup.remote_keys = Some(remote_keys(&m.points));
         setup.remote_first_point = Some(m.points.first_per_commitment_point);
         setup.minimum_depth = setup.minimum_depth.max(m.minimum_depth);
+        setup.remote_upfront_script = upfront;
         let script_pubkey = funding_output(
             setup.funding_sat,
             &setup.local_keys.funding,

@@ -151,6 +151,10 @@ pub struct Setup {
     /// Where our funds go on a cooperative close unless `Command::Close` names another script.
     pub shutdown_script: ScriptBuf,
     pub announce: bool,
+    /// The close script the peer committed to in `upfront_shutdown_script` (absent or empty:
+    /// none); its `shutdown` must name exactly this one.
+    #[serde(default)]
+    pub remote_upfront_script: Option<ScriptBuf>,
 }
 
 /// Our current commitment: the peer's signatures make it broadcastable.

@@ -439,6 +439,12 @@ fn open_breaking_our_limits_is_refused() {
         ("push", Box::new(|o| o.push_msat = FUNDING_SAT * 1000 + 1)),
         ("no type", Box::new(|o| o.tlvs.channel_type = None)),
         (
+            "upfront script not a close script",
+            Box::new(|o| {
+                o.tlvs.upfront_shutdown_script = Some(bitcoin::ScriptBuf::from(vec![0x6a]))
+            }),
+        ),
+        (
             "legacy type",
             Box::new(|o| o.tlvs.channel_type = Some(crate::wire::Features::empty())),
         ),
@@ -473,4 +479,70 @@ fn open_breaking_our_limits_is_refused() {
         alias(2),
     );
     assert!(ok.is_ok());
+}
+
+/// BOLT 2 `option_upfront_shutdown_script`: both our `open_channel` and `accept_channel` carry
+/// the record (empty: we commit to no script), which LDK requires once both sides advertise
+/// the feature; a script the peer commits to binds its `shutdown`.
+#[test]
+fn upfront_shutdown_script_is_sent_empty_and_binds_the_peer() {
+    let config = ChannelConfig::default();
+    let (ch, out) = Channel::open(config.clone(), keys(1), request(Format::Anchors, 0)).unwrap();
+    let mut a = Node::new(1, ch, out);
+    let Some(Message::OpenChannel(mut open)) = a.outbox.pop_front() else {
+        panic!("open_channel")
+    };
+    assert_eq!(
+        open.tlvs.upfront_shutdown_script,
+        Some(bitcoin::ScriptBuf::new())
+    );
+    open.tlvs.upfront_shutdown_script = Some(shutdown_script(7));
+    let (ch, out) = Channel::accept(
+        config,
+        keys(2),
+        chain_hash(),
+        &open,
+        shutdown_script(2),
+        alias(2),
+    )
+    .unwrap();
+    let mut b = Node::new(2, ch, out);
+    let Some(Message::AcceptChannel(accept)) = b.outbox.pop_front() else {
+        panic!("accept_channel")
+    };
+    assert_eq!(
+        accept.tlvs.upfront_shutdown_script,
+        Some(bitcoin::ScriptBuf::new())
+    );
+    assert_eq!(
+        b.channel.state().setup.remote_upfront_script,
+        Some(shutdown_script(7))
+    );
+    // The opener learns the acceptor's (empty) commitment too.
+    a.handle(Input::Message(accept.into())).unwrap();
+    assert_eq!(a.channel.state().setup.remote_upfront_script, None);
+
+    // In a running channel whose peer committed to script 7, a `shutdown` naming another
+    // script is refused and the committed one is accepted.
+    let mut p = Pair::open(Format::Anchors, 0);
+    let cid = p.channel_id();
+    p.b.persisted.setup.remote_upfront_script = Some(shutdown_script(7));
+    p.b.crash_and_restore();
+    let shutdown = |seed| {
+        Message::Shutdown(Shutdown {
+            channel_id: cid,
+            scriptpubkey: shutdown_script(seed),
+            extra_tlvs: TlvStream::new(),
+        })
+    };
+    refused(
+        &mut p.b,
+        shutdown(8),
+        |e| matches!(e, ChannelError::Closing(m) if m.contains("upfront")),
+    );
+    p.b.handle(Input::Message(shutdown(7))).unwrap();
+    assert_eq!(
+        p.b.channel.state().close.remote_script,
+        Some(shutdown_script(7))
+    );
 }
