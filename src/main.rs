@@ -98,6 +98,9 @@ fn serve(
         }
     };
     runtime.block_on(async move {
+        // Listening starts before the daemon does: a SIGTERM that lands while it starts (its
+        // node.json may already be written) still shuts it down cleanly once it is up.
+        let signalled = signals();
         let stop = match start.await {
             Ok(stop) => stop,
             Err(e) => {
@@ -106,7 +109,7 @@ fn serve(
                 return ExitCode::FAILURE;
             }
         };
-        wait_for_signal().await;
+        signalled.await;
         tracing::info!("shutting down");
         stop.await;
         ExitCode::SUCCESS
@@ -145,26 +148,33 @@ fn run_tower(args: chanhub::tower::TowerArgs) -> ExitCode {
     })
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() {
+/// Resolves on SIGINT or SIGTERM received from the moment it is called (the handlers are
+/// installed at once, not when the future is first polled).
+fn signals() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
