@@ -161,6 +161,7 @@ impl Error {
         "invalid_invoice",
         "invoice_not_found",
         "payment_not_found",
+        "webhook_not_found",
         "invoice_expired",
         "no_route",
         "insufficient_liquidity",
