@@ -201,7 +201,7 @@ pub enum ClientCommand {
     #[command(after_help = "Examples:
   chanhub --datadir ~/hub backup ~/backups/hub.sqlite
   chanhub --api http://127.0.0.1:3010 --token-file ~/hub/api-token backup hub.sqlite
-  chanhub --datadir ~/hub --json backup /mnt/safe/hub-$(date +%F).sqlite")]
+  chanhub --datadir ~/hub --json backup /mnt/safe/hub-2026-01-31.sqlite")]
     Backup {
         /// Where to write the snapshot.
         file: PathBuf,
@@ -221,7 +221,10 @@ pub enum ClientCommand {
         file: PathBuf,
     },
     /// Add or remove a webhook: the node POSTs events to a URL of yours, signed.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  chanhub webhook add https://shop.example/hooks/chanhub\n  chanhub webhook remove 3"
+    )]
     Webhook(WebhookCommand),
     /// Webhooks and their delivery counts (pending, delivered, failed).
     #[command(after_help = "Examples:\n  chanhub webhooks\n  chanhub webhooks --json")]
@@ -264,6 +267,7 @@ pub enum WebhookCommand {
         after_help = "Examples:\n  chanhub webhook add https://shop.example/hooks/chanhub\n  chanhub webhook add https://shop.example/hooks/chanhub --events invoice_paid,payment_failed"
     )]
     Add {
+        /// Where to POST the events: an absolute http:// or https:// URL.
         url: String,
         /// Event types to deliver, comma separated: invoice_paid, payment_succeeded,
         /// payment_failed, htlc_forwarded, channel_state_changed, channel_resolved.
@@ -272,7 +276,10 @@ pub enum WebhookCommand {
     },
     /// Remove a webhook; its pending deliveries are dropped.
     #[command(after_help = "Examples:\n  chanhub webhook remove 3")]
-    Remove { id: u64 },
+    Remove {
+        /// The webhook's id, as `chanhub webhooks` lists it.
+        id: u64,
+    },
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
