@@ -11,6 +11,8 @@ mod checker;
 mod errors;
 #[path = "openapi/hub.rs"]
 mod hub;
+#[path = "openapi/hub_events.rs"]
+mod hub_events;
 #[path = "openapi/hub_payments.rs"]
 mod hub_payments;
 #[path = "openapi/hub_setup.rs"]

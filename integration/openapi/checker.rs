@@ -45,8 +45,13 @@ pub struct Answer {
     pub status: u16,
     pub content_type: String,
     pub www_authenticate: Option<String>,
-    /// The body; for an event stream, what arrived in its first second.
+    /// The headers (names lowercase, values as text).
+    pub headers: BTreeMap<String, String>,
+    /// The body as text (empty for `application/octet-stream`, see `bytes`); for an event
+    /// stream, what arrived in its first second.
     pub body: String,
+    /// The body as it came.
+    pub bytes: Vec<u8>,
 }
 
 impl Answer {
@@ -70,6 +75,8 @@ pub struct Req {
     pub content_type: Option<&'static str>,
     /// Send the token (true unless a test says otherwise).
     pub no_token: bool,
+    /// More request headers.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Req {
@@ -81,12 +88,26 @@ impl Req {
         Req {
             body: Some(body.into()),
             content_type: Some("application/json"),
-            no_token: false,
+            ..Req::default()
         }
     }
 
     pub fn none() -> Req {
         Req::default()
+    }
+
+    /// No body, no token: a public operation.
+    pub fn public() -> Req {
+        Req {
+            no_token: true,
+            ..Req::default()
+        }
+    }
+
+    /// This request with one more header.
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Req {
+        self.headers.push((name, value.into()));
+        self
     }
 }
 
@@ -123,6 +144,9 @@ impl Checker {
         if !req.no_token {
             builder = builder.header("authorization", format!("Bearer {}", self.token));
         }
+        for (name, value) in &req.headers {
+            builder = builder.header(*name, value);
+        }
         let body = Full::new(Bytes::from(req.body.clone().unwrap_or_default()));
         let resp = tokio::time::timeout(PATIENCE, self.http.request(builder.body(body).unwrap()))
             .await
@@ -136,6 +160,11 @@ impl Checker {
         };
         let content_type = header(hyper::header::CONTENT_TYPE).unwrap_or_default();
         let www_authenticate = header(hyper::header::WWW_AUTHENTICATE);
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap().to_string()))
+            .collect();
         let mut body = resp.into_body();
         let mut bytes = Vec::new();
         if content_type.starts_with("text/event-stream") {
@@ -149,11 +178,18 @@ impl Checker {
         } else {
             bytes = body.collect().await.unwrap().to_bytes().to_vec();
         }
+        let body = if content_type == "application/octet-stream" {
+            String::new()
+        } else {
+            String::from_utf8(bytes.clone()).expect("UTF-8 body")
+        };
         Answer {
             status,
             content_type,
             www_authenticate,
-            body: String::from_utf8(bytes).expect("UTF-8 body"),
+            headers,
+            body,
+            bytes,
         }
     }
 
@@ -243,11 +279,20 @@ impl Checker {
         self.body_conforms(resp, answer)
     }
 
-    /// Checks the content type and the body against one documented response.
+    /// Checks the content type and the body against one documented response (one without
+    /// `content`, such as a 304, must have no body).
     pub fn body_conforms(&self, resp: &Value, answer: &Answer) -> Vec<String> {
-        let content = resp["content"]
-            .as_object()
-            .expect("every response has content");
+        let Some(content) = resp.get("content") else {
+            return if answer.bytes.is_empty() && answer.content_type.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!(
+                    "a body ({:?}) where the document has none: {:?}",
+                    answer.content_type, answer.body
+                )]
+            };
+        };
+        let content = content.as_object().expect("content is a map");
         let media = answer
             .content_type
             .split(';')

@@ -102,8 +102,15 @@ async fn every_error_has_the_one_shape() {
                 .join("/");
             let a = c.call(&method, &path, &at, body.clone()).await;
             assert!(c.error_conforms(&a).is_empty(), "{a:?}");
-            assert_eq!(a.status, 400, "{method} {at}: {}", a.body);
             let code = a.error_code();
+            // A webhook id is a number the node gave: any other names no webhook (404),
+            // unless it is not even text once decoded.
+            if path.starts_with("/v1/webhooks/") && a.status == 404 {
+                assert_eq!(code, "webhook_not_found", "{method} {at}: {}", a.body);
+                assert_ne!(bad, "%FF%FE", "{method} {at}: {}", a.body);
+                continue;
+            }
+            assert_eq!(a.status, 400, "{method} {at}: {}", a.body);
             assert!(
                 code == "invalid_request"
                     || (path.contains("{node_id}") && code == "invalid_node_id"),
@@ -113,7 +120,7 @@ async fn every_error_has_the_one_shape() {
         }
     }
 
-    // Query strings: no operation takes one; they are ignored, however odd.
+    // Query strings: only `/v1/events` takes one; elsewhere they are ignored, however odd.
     for q in ["?x=1", "?%zz", "?&&==", "?limit=-1&limit=a"] {
         let a = c
             .send("get", &format!("/v1/channels{q}"), &Req::none())

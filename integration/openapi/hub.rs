@@ -1,11 +1,13 @@
 //! Three nodes (alice → hub → bob) asked every operation with real data and with bad input:
 //! channels, invoices, a forwarded payment, the drills, a force close, a cooperative close and
-//! a breach's resolution. The phases are in `hub_setup.rs` and `hub_payments.rs`.
+//! a breach's resolution, webhooks, the event log replayed, a backup and the dashboard. The
+//! phases are in `hub_setup.rs`, `hub_payments.rs` and `hub_events.rs`.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use super::hub_events::*;
 use super::hub_payments::*;
 use super::hub_setup::*;
 use super::*;
@@ -27,12 +29,43 @@ pub async fn wait_channel(c: &Checker, id: &str, what: &str, cond: impl Fn(&Valu
     }
 }
 
-/// Reads the event stream until an event of `kind` arrives; checks every event's JSON. Reads
-/// the stream as the SSE format says (fields by name, `:` comments, `id:` and `retry:` left
-/// alone), so fields added to the stream do not break it.
+/// Takes the complete events off the front of `buffer`, as the SSE format says (fields by
+/// name, `:` comments and unknown fields left alone, so fields added to the stream do not
+/// break it), and checks each against the document's `Event`: its JSON validates, its `type`
+/// is the frame's `event:` and its `id` the frame's `id:`. The events' JSON, in order.
+pub fn take_frames(doc: &Value, buffer: &mut String) -> Vec<Value> {
+    let schema = json!({"$ref": "#/components/schemas/Event"});
+    let mut out = Vec::new();
+    while let Some(end) = buffer.find("\n\n") {
+        let block: String = buffer.drain(..end + 2).collect();
+        let (mut id, mut name, mut data) = (None, None, Vec::new());
+        for line in block.lines().filter(|l| !l.starts_with(':')) {
+            let (field, value) = line.split_once(':').unwrap_or((line, ""));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            match field {
+                "id" => id = Some(value.to_string()),
+                "event" => name = Some(value.to_string()),
+                "data" => data.push(value),
+                _ => {}
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(&data.join("\n")).unwrap();
+        let errors = schema::validate(doc, &schema, &v);
+        assert!(errors.is_empty(), "{v}: {errors:?}");
+        assert_eq!(v["type"].as_str(), name.as_deref(), "{block}");
+        assert_eq!(Some(v["id"].to_string()), id, "{block}");
+        out.push(v);
+    }
+    out
+}
+
+/// Reads the event stream until an event of `kind` arrives; checks every event (see
+/// [`take_frames`]).
 pub async fn await_event(doc: &Value, stream: &mut hyper::body::Incoming, kind: &str) {
     use http_body_util::BodyExt;
-    let schema = json!({"$ref": "#/components/schemas/PaymentEvent"});
     let mut buffer = String::new();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
@@ -42,32 +75,11 @@ pub async fn await_event(doc: &Value, stream: &mut hyper::body::Incoming, kind: 
             .expect("the stream goes on")
             .unwrap();
         buffer.push_str(std::str::from_utf8(&frame.into_data().unwrap()).unwrap());
-        while let Some(end) = buffer.find("\n\n") {
-            let block: String = buffer.drain(..end + 2).collect();
-            let (mut name, mut data) = (None, Vec::new());
-            for line in block.lines().filter(|l| !l.starts_with(':')) {
-                let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                let value = value.strip_prefix(' ').unwrap_or(value);
-                match field {
-                    "event" => name = Some(value.to_string()),
-                    "data" => data.push(value),
-                    _ => {}
-                }
-            }
-            if data.is_empty() {
-                continue;
-            }
-            let v: Value = serde_json::from_str(&data.join("\n")).unwrap();
-            let errors = schema::validate(doc, &schema, &v);
-            assert!(errors.is_empty(), "{v}: {errors:?}");
-            assert_eq!(
-                Some(v["type"].as_str().unwrap()),
-                name.as_deref(),
-                "{block}"
-            );
-            if v["type"] == kind {
-                return;
-            }
+        if take_frames(doc, &mut buffer)
+            .iter()
+            .any(|e| e["type"] == kind)
+        {
+            return;
         }
     }
 }
@@ -130,12 +142,16 @@ async fn the_document_matches_a_running_hub() {
     init_logs();
     let net = net().await;
     the_public_document(&net).await;
+    the_dashboard(&net).await;
     chain_and_wallet(&net).await;
     peers(&net).await;
     let (ah, hb) = channels(&net).await;
     payments(&net).await;
     policy(&net).await;
+    webhooks(&net).await;
     drills_and_closes(&net, &ah, &hb).await;
+    replayed_events(&net).await;
+    backup(&net).await;
     every_operation_succeeded(&net);
     for n in [net.alice_node, net.bob_node, net.hub_node] {
         n.node.shutdown().await;

@@ -221,9 +221,11 @@ fn routes(dev_api: bool) -> RouteTable {
 }
 
 /// The path of every route a node with `dev_api` serves, as written in the router
-/// (`/v1/channels/{id}`): what `openapi.yaml` must describe.
+/// (`/v1/channels/{id}`), the dashboard's included: what `openapi.yaml` must describe.
 pub fn served_paths(dev_api: bool) -> Vec<&'static str> {
-    routes(dev_api).paths().to_vec()
+    let mut paths = routes(dev_api).paths().to_vec();
+    paths.extend(dashboard::paths());
+    paths
 }
 
 /// The API's routes with authentication, limits and JSON fallbacks.

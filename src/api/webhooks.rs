@@ -1,13 +1,13 @@
 //! Webhook routes: merchants register a URL for the event types they want; the node POSTs
 //! each such event there, signed (see `crate::events::delivery`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::extract::JsonBody;
+use super::extract::{JsonBody, PathParam};
 use super::ApiState;
 use crate::error::Error;
 use crate::events::{now_secs, EventKind};
@@ -95,7 +95,7 @@ fn parse_id(id: &str) -> Result<u64, Error> {
         .map_err(|_| Error::WebhookNotFound(format!("no webhook {id:?}")))
 }
 
-pub(super) async fn show(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+pub(super) async fn show(State(s): State<ApiState>, PathParam(id): PathParam) -> ApiResult {
     let id = parse_id(&id)?;
     let w = s
         .store
@@ -106,7 +106,7 @@ pub(super) async fn show(State(s): State<ApiState>, Path(id): Path<String>) -> A
 }
 
 /// Removes the webhook; its pending deliveries are dropped.
-pub(super) async fn remove(State(s): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+pub(super) async fn remove(State(s): State<ApiState>, PathParam(id): PathParam) -> ApiResult {
     let id = parse_id(&id)?;
     let w = s
         .store

@@ -269,7 +269,7 @@ pub enum WebhookCommand {
         after_help = "Examples:\n  chanhub webhook add https://shop.example/hooks/chanhub\n  chanhub webhook add https://shop.example/hooks/chanhub --events invoice_paid,payment_failed"
     )]
     Add {
-        /// Where to POST the events: an http:// or https:// URL.
+        /// Where to POST the events: an absolute http:// or https:// URL.
         url: String,
         /// Event types to deliver, comma separated: invoice_paid, payment_succeeded,
         /// payment_failed, htlc_forwarded, channel_state_changed, channel_resolved.
