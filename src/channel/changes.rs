@@ -309,8 +309,18 @@ pub struct Onion(#[serde(with = "onion_hex")] pub Vec<u8>);
 mod onion_hex {
     use serde::{Deserialize, Deserializer, Serializer};
 
+    /// Every stored state carries each in-flight HTLC's onion: `hex::encode` builds the
+    /// string a `char` at a time, which was a tenth of the hub's CPU under load; a table
+    /// lookup into one allocation writes the same text several times faster.
     pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(bytes))
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = Vec::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            text.push(DIGITS[usize::from(b >> 4)]);
+            text.push(DIGITS[usize::from(b & 0xf)]);
+        }
+        // Only ASCII hex digits were written.
+        s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
     }
 
     #[derive(Deserialize)]
@@ -324,6 +334,20 @@ mod onion_hex {
         match Form::deserialize(d)? {
             Form::Hex(text) => hex::decode(text).map_err(serde::de::Error::custom),
             Form::Bytes(b) => Ok(b),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::Onion;
+
+        #[test]
+        fn onions_are_stored_as_the_hex_crate_writes_them_and_read_back() {
+            let bytes: Vec<u8> = (0..=255u8).chain([0, 0x0f, 0xf0, 0xff]).collect();
+            let json = serde_json::to_string(&Onion(bytes.clone())).unwrap();
+            assert_eq!(json, format!("\"{}\"", hex::encode(&bytes)));
+            let back: Onion = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.0, bytes);
         }
     }
 }
