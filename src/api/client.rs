@@ -41,10 +41,13 @@ impl ApiClient {
         } else {
             format!("http://{base}")
         };
+        let mut connector = HttpConnector::new();
+        // Requests are small and awaited one by one: see `api::serve`.
+        connector.set_nodelay(true);
         ApiClient {
             base,
             token: token.trim().to_string(),
-            http: Client::builder(TokioExecutor::new()).build_http(),
+            http: Client::builder(TokioExecutor::new()).build(connector),
         }
     }
 
