@@ -4,7 +4,9 @@
 //!
 //! Every value is read at scrape time from where the API reads it anyway: the channel
 //! manager, the wallet, the chain, and SQL aggregates of the payment tables
-//! ([`crate::store::metrics`]). Nothing is counted in memory, so a restart loses nothing.
+//! ([`crate::store::metrics`]). Nothing is counted in memory, so a restart loses nothing,
+//! except the process's own work since it started (store commits, commitment signatures),
+//! which is a counter from zero by nature.
 
 use std::time::Duration;
 
@@ -38,6 +40,8 @@ struct Snapshot {
     wallet_synced_height: u32,
     payments: PaymentStats,
     store_commits: u64,
+    /// Commitments signed and received, and the signatures made and checked on them.
+    commitments: [u64; 4],
 }
 
 pub(super) async fn metrics(State(s): State<ApiState>) -> Result<Response, Error> {
@@ -60,6 +64,16 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> Result<Response, Error
         wallet_synced_height: s.wallet.synced_height().await?,
         payments: s.store.call(move |c| payment_stats(c, now)).await?,
         store_commits: s.store.commits(),
+        commitments: {
+            let c = s.channels.counters();
+            let get = crate::node::channels::Counters::get;
+            [
+                get(&c.commitments_sent),
+                get(&c.commitments_received),
+                get(&c.signatures_made),
+                get(&c.signatures_checked),
+            ]
+        },
     };
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&snapshot)).into_response())
 }
@@ -203,6 +217,21 @@ fn render(s: &Snapshot) -> String {
         Kind::Counter,
         "Database write transactions committed (one WAL fsync each) since the node started.",
         s.store_commits,
+    );
+    let [sent, received, made, checked] = s.commitments;
+    e.labelled(
+        "chanhub_commitments_total",
+        Kind::Counter,
+        "commitment_signed messages since the node started, by direction (sent: we signed; received: we checked).",
+        "direction",
+        &[("sent", sent), ("received", received)],
+    );
+    e.labelled(
+        "chanhub_commitment_signatures_total",
+        Kind::Counter,
+        "Signatures in those messages (the commitment's and one per HTLC transaction), by direction.",
+        "direction",
+        &[("sent", made), ("received", checked)],
     );
     e.finish()
 }

@@ -102,7 +102,9 @@ impl Step<'_> {
         if self.s.is_passive() {
             return Ok(());
         }
-        self.maybe_sign()?;
+        if !self.defer_signing {
+            self.maybe_sign()?;
+        }
         if self.s.link != Link::Connected {
             return Ok(());
         }

@@ -80,6 +80,8 @@ pub enum Input {
     /// The on-chain monitor found everything the funding spend left settled for good: the
     /// record is kept with the state (only once the funding spend is known).
     Resolved { resolution: Resolution },
+    /// The owner's batch of inputs ends: sign what [`Channel::handle_batched`] left unsigned.
+    SignPending,
 }
 
 /// What the user or the hub asks of the channel.
@@ -146,6 +148,9 @@ pub(crate) struct Step<'a> {
     pub s: ChannelState,
     pub keys: &'a KeyMaterial,
     pub out: Vec<Output>,
+    /// Leave new changes unsigned: more are coming in the same batch, and one
+    /// `commitment_signed` will cover them all (see [`Channel::handle_batched`]).
+    pub defer_signing: bool,
 }
 
 impl Step<'_> {
@@ -228,6 +233,7 @@ impl Step<'_> {
                 }
                 self.s.resolution = Some(resolution);
             }
+            Input::SignPending => self.defer_signing = false,
         }
         self.prune_onions();
         self.progress()
@@ -355,11 +361,35 @@ impl Channel {
     /// Run one input. On `Ok`, execute the outputs in order. On `Err`, the state is unchanged
     /// and the refusal's outputs must still be executed.
     pub fn handle(&mut self, input: Input) -> Result<Vec<Output>, Refused> {
+        self.run(input, false)
+    }
+
+    /// [`Channel::handle`] for an owner that runs inputs in batches: changes are left
+    /// unsigned, and [`Input::SignPending`] at the end of the batch signs them all in one
+    /// `commitment_signed`. Under load the hub forwards several HTLCs over a channel within one
+    /// batch; signing each alone costs a commitment signature per HTLC and makes the later
+    /// ones wait a round trip for the peer's `revoke_and_ack`.
+    pub fn handle_batched(&mut self, input: Input) -> Result<Vec<Output>, Refused> {
+        self.run(input, true)
+    }
+
+    /// Whether changes wait for [`Input::SignPending`] (the peer's next commitment would
+    /// differ from the one it has, and nothing stops us from signing it).
+    pub fn has_unsigned_changes(&self) -> bool {
+        self.state.commitments.as_ref().is_some_and(|c| {
+            c.remote_waiting.is_none()
+                && c.remote_next_point.is_some()
+                && !(c.local_changes.proposed.is_empty() && c.remote_changes.acked.is_empty())
+        })
+    }
+
+    fn run(&mut self, input: Input, defer_signing: bool) -> Result<Vec<Output>, Refused> {
         let from_outside = !matches!(input, Input::Command(_));
         let mut step = Step {
             s: self.state.clone(),
             keys: &self.keys,
             out: Vec::new(),
+            defer_signing,
         };
         match step.apply(input) {
             Ok(()) => {

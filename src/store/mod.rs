@@ -5,8 +5,9 @@
 //!   migrated in one transaction, a newer one is refused.
 //! - The connection holds an exclusive lock for the life of the process, so a second node on the
 //!   same data directory fails at start instead of corrupting state.
-//! - One write transaction per logical state change: callers get a `Transaction` from
-//!   [`Store::write`] and commit it once.
+//! - One write transaction per logical state change: callers pass [`Store::write`] a closure
+//!   that runs whole or not at all. The channel manager group-commits: its writes join one
+//!   open transaction, committed with one fsync for many transitions ([`Store::batching`]).
 //! - SQLite calls block, so async code goes through [`Store::call`] / [`Store::write`], which
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
@@ -23,10 +24,10 @@ pub mod wallet;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE: &str = "chanhub.sqlite";
@@ -59,10 +60,27 @@ pub enum StoreError {
 pub struct Store {
     /// One connection: SQLite serialises writers anyway, and one connection keeps the
     /// exclusive lock and a single view of the data.
-    conn: Arc<Mutex<Connection>>,
+    db: Arc<Mutex<Db>>,
+    shared: Arc<Shared>,
+    /// Set on the one handle that group-commits (see [`Store::batching`]).
+    owner: Option<Arc<AtomicBool>>,
+}
+
+/// The connection and the write transaction a batch keeps open on it.
+struct Db {
+    conn: Connection,
+    /// `BEGIN IMMEDIATE` ran for a batch and no `COMMIT` yet.
+    open: bool,
+}
+
+struct Shared {
     /// Write transactions committed since the process started: each is one fsync of the
     /// WAL (`synchronous=FULL`), the unit the benchmarks count per payment.
-    commits: Arc<AtomicU64>,
+    commits: AtomicU64,
+    /// Batches whose commit failed (rolled back): the owner compares it across a batch.
+    lost: AtomicU64,
+    /// `Db::open`, readable without the lock (the owner asks before every message it sends).
+    open: AtomicBool,
 }
 
 impl Store {
@@ -77,7 +95,7 @@ impl Store {
 
     /// Write transactions committed since this process opened the store.
     pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.shared.commits.load(Ordering::Relaxed)
     }
 
     /// A private in-memory database (tests).
@@ -154,9 +172,75 @@ impl Store {
         tx.pragma_update(None, "user_version", current)?;
         tx.commit()?;
         Ok(Store {
-            conn: Arc::new(Mutex::new(conn)),
-            commits: Arc::new(AtomicU64::new(0)),
+            db: Arc::new(Mutex::new(Db { conn, open: false })),
+            shared: Arc::new(Shared {
+                commits: AtomicU64::new(0),
+                lost: AtomicU64::new(0),
+                open: AtomicBool::new(false),
+            }),
+            owner: None,
         })
+    }
+
+    /// A handle for the one task that group-commits (the channel manager). While its batching
+    /// is on, its writes join one open transaction instead of committing each; it makes them
+    /// durable with [`Store::commit`], and must hold back anything that depends on them until
+    /// then. Every other handle's write commits that open transaction along with its own, and
+    /// every other handle's read commits it first: nothing outside the owner ever sees, or
+    /// acts on, data that is not durable, and nobody ever waits on the owner.
+    pub fn batching(&self) -> Store {
+        Store {
+            owner: Some(Arc::new(AtomicBool::new(false))),
+            ..self.clone()
+        }
+    }
+
+    /// Turns the owner's batching on or off (off: each write commits, as on other handles).
+    /// Turning it off does not commit what is open: call [`Store::commit`] first.
+    pub fn set_batching(&self, on: bool) {
+        if let Some(b) = &self.owner {
+            b.store(on, Ordering::Relaxed);
+        }
+    }
+
+    fn batches(&self) -> bool {
+        self.owner
+            .as_ref()
+            .is_some_and(|b| b.load(Ordering::Relaxed))
+    }
+
+    /// Whether a batch holds writes not yet committed.
+    pub fn uncommitted(&self) -> bool {
+        self.shared.open.load(Ordering::Acquire)
+    }
+
+    fn set_open(&self, db: &mut Db, open: bool) {
+        db.open = open;
+        self.shared.open.store(open, Ordering::Release);
+    }
+
+    /// Batches lost to a failed commit so far: the owner compares it before and after a
+    /// batch to learn whether what it wrote is gone.
+    pub fn lost_batches(&self) -> u64 {
+        self.shared.lost.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Db> {
+        // A panic while holding the lock may leave a transaction open with part of a write in
+        // it: roll it back (and count the batch lost) before anyone uses the connection.
+        match self.db.lock() {
+            Ok(g) => g,
+            Err(p) => {
+                let mut g = p.into_inner();
+                if !g.conn.is_autocommit() {
+                    let _ = g.conn.execute_batch("ROLLBACK");
+                    self.shared.lost.fetch_add(1, Ordering::Relaxed);
+                }
+                self.set_open(&mut g, false);
+                self.db.clear_poison();
+                g
+            }
+        }
     }
 
     /// Runs `f` with the connection on the current thread. For synchronous callers only
@@ -165,17 +249,31 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.blocking_mut(|c| f(c))
+        let mut db = self.lock();
+        self.read_locked(&mut db, f)
     }
 
-    fn blocking_mut<R>(
+    fn read_locked<R>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
+        db: &mut Db,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        // A panic while holding the lock cannot leave a half-done SQL transaction behind
-        // (rusqlite rolls back on drop), so a poisoned lock is safe to reuse.
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        // Only the owner reads what is not yet durable.
+        if db.open && self.owner.is_none() {
+            self.commit_locked(db)?;
+        }
+        f(&db.conn)
+    }
+
+    /// The owner's batched work runs on its own thread when the connection is free: it does
+    /// no fsync (the commit does), so it is short, and the hand-off to the blocking pool and
+    /// back cost more than the work (a fifth of the hub's CPU went to thread switches). When
+    /// another thread holds the connection (a commit in progress), it waits on the pool.
+    fn inline(&self) -> Option<std::sync::MutexGuard<'_, Db>> {
+        if !self.batches() {
+            return None;
+        }
+        self.db.try_lock().ok()
     }
 
     /// Runs `f` with the connection on tokio's blocking pool.
@@ -183,6 +281,9 @@ impl Store {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        if let Some(mut db) = self.inline() {
+            return self.read_locked(&mut db, f);
+        }
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.blocking(f))
             .await
@@ -190,11 +291,15 @@ impl Store {
     }
 
     /// Runs `f` inside one write transaction on the blocking pool; commits only if `f`
-    /// succeeds, so a logical state change is stored whole or not at all.
+    /// succeeds, so a logical state change is stored whole or not at all. On the owner's
+    /// handle with batching on, it is durable only after the next [`Store::commit`].
     pub async fn write<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        if let Some(mut db) = self.inline() {
+            return self.write_locked(&mut db, f);
+        }
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.write_blocking(f))
             .await
@@ -204,17 +309,88 @@ impl Store {
     /// [`Store::write`] for synchronous callers.
     pub fn write_blocking<R>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<R, StoreError>,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        self.blocking_mut(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let r = f(&tx)?;
-            tx.commit()?;
-            self.commits.fetch_add(1, Ordering::Relaxed);
-            Ok(r)
+        let mut db = self.lock();
+        self.write_locked(&mut db, f)
+    }
+
+    fn write_locked<R>(
+        &self,
+        db: &mut Db,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let began = !db.open;
+        if began {
+            db.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.set_open(db, true);
+        }
+        // A savepoint makes this write whole or nothing inside a batch's transaction.
+        db.conn.execute_batch("SAVEPOINT w")?;
+        let r = match f(&db.conn) {
+            Ok(r) => {
+                db.conn.execute_batch("RELEASE w")?;
+                r
+            }
+            Err(e) => {
+                let undone = db.conn.execute_batch("ROLLBACK TO w; RELEASE w");
+                if undone.is_err() {
+                    // The transaction itself is gone: so is everything batched in it.
+                    self.abandon_locked(db);
+                } else if began && !self.batches() {
+                    // Nothing else is in the transaction this write opened.
+                    let _ = db.conn.execute_batch("ROLLBACK");
+                    self.set_open(db, false);
+                }
+                return Err(e);
+            }
+        };
+        if !self.batches() {
+            self.commit_locked(db)?;
+        }
+        Ok(r)
+    }
+
+    /// Makes everything written in the open batch durable (one fsync); nothing to do when
+    /// no batch is open. On failure the batch is rolled back and counted lost.
+    pub async fn commit(&self) -> Result<(), StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut db = store.lock();
+            store.commit_locked(&mut db)
         })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    fn commit_locked(&self, db: &mut Db) -> Result<(), StoreError> {
+        if !db.open {
+            return Ok(());
+        }
+        match db.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.set_open(db, false);
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.abandon_locked(db);
+                Err(e.into())
+            }
+        }
+    }
+
+    fn abandon_locked(&self, db: &mut Db) {
+        if !db.conn.is_autocommit() {
+            let _ = db.conn.execute_batch("ROLLBACK");
+        }
+        self.set_open(db, false);
+        self.shared.lost.fetch_add(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod batch_tests;
 
 #[cfg(test)]
 mod tests {

@@ -101,6 +101,9 @@ pub(super) struct Actor {
     pub spenders: super::monitor::Spenders,
     /// What the monitor last broadcast for each claim, to bump it (see `monitor::fees`).
     pub broadcasts: super::monitor::Broadcasts,
+    /// The group commit in progress (see `batch`).
+    pub batch: super::batch::Batch,
+    pub counters: Arc<super::Counters>,
 }
 
 /// The manager before the peer manager exists: [`Starter::start`] runs it.
@@ -109,18 +112,23 @@ pub struct Starter {
     rx: mpsc::UnboundedReceiver<Request>,
     tx: mpsc::UnboundedSender<Request>,
     events: broadcast::Sender<ChannelEvent>,
+    counters: Arc<super::Counters>,
 }
 
 /// Creates the manager: the peer handler to give the [`PeerManager`], the handle, and a
 /// starter that loads the stored channels and runs the actor once the peer manager exists
 /// (the actor sends through it, and it delivers to the actor: the queue breaks the cycle).
-pub fn spawn(cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter) {
+pub fn spawn(mut cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter) {
+    // The actor group-commits its writes (see `batch`).
+    cfg.store = cfg.store.batching();
     let (tx, rx) = mpsc::unbounded_channel();
     let (events, _) = broadcast::channel(4096);
+    let counters = Arc::new(super::Counters::default());
     let handle = Channels {
         tx: tx.clone(),
         events: events.clone(),
         log: cfg.events.clone(),
+        counters: counters.clone(),
     };
     let handler = Arc::new(ChannelPeerHandler { tx: tx.clone() });
     let starter = Starter {
@@ -128,6 +136,7 @@ pub fn spawn(cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Starter)
         rx,
         tx,
         events,
+        counters,
     };
     (handler, handle, starter)
 }
@@ -158,6 +167,8 @@ impl Starter {
             attach: None,
             spenders: Default::default(),
             broadcasts: Default::default(),
+            batch: Default::default(),
+            counters: self.counters,
         };
         vec![
             tokio::spawn(actor.run(self.rx, shutdown.clone())),
@@ -181,7 +192,7 @@ impl Actor {
                 _ = crate::net::stopped(&mut shutdown) => break,
                 r = rx.recv() => match r { Some(r) => r, None => break },
             };
-            self.request(req).await;
+            self.run_batch(req, &mut rx).await;
         }
         tracing::debug!("channel manager stopped");
     }
@@ -230,7 +241,7 @@ impl Actor {
         Ok(KeyMaterial::from_channel_keys(&keys))
     }
 
-    async fn request(&mut self, req: Request) {
+    pub(super) async fn request(&mut self, req: Request) {
         match req {
             Request::PeerConnected(peer) => {
                 for idx in self.of_peer(&peer) {
@@ -260,7 +271,10 @@ impl Actor {
             }
             Request::Pay { req, reply } => {
                 let r = self.pay(req).await;
-                let _ = reply.send(r);
+                // The payment's record must be durable before its caller hears of it.
+                self.after_commit(move || {
+                    let _ = reply.send(r);
+                });
                 self.drain_router().await;
             }
             Request::RouteHints(reply) => {
@@ -361,10 +375,11 @@ impl Actor {
                 tracing::debug!(%peer, channel_id = %hex::encode(id.0), msg_type = m.msg_type(),
                     "message for an unknown channel");
                 let err = ErrorMessage(Diagnostic::new(id, "unknown channel"));
-                let _ = self.peers.send(peer, err.into()).await;
+                self.send_to(peer, err.into()).await;
             }
             return;
         }
+        self.counters.received(&m);
         for idx in targets {
             self.input(idx, Input::Message(m.clone())).await;
         }
@@ -394,7 +409,16 @@ impl Actor {
 
     async fn input_once(&mut self, idx: u32, input: Input) -> Option<Error> {
         let entry = self.entries.get_mut(&idx)?;
-        match entry.channel.handle(input) {
+        let handled = if self.batch.deferring {
+            let r = entry.channel.handle_batched(input);
+            if entry.channel.has_unsigned_changes() {
+                self.batch.unsigned.insert(idx);
+            }
+            r
+        } else {
+            entry.channel.handle(input)
+        };
+        match handled {
             Ok(outputs) => {
                 self.execute(idx, outputs).await;
                 None
@@ -450,15 +474,14 @@ impl Actor {
                     if let Some(e) = self.entries.get_mut(&idx) {
                         e.reported = reported;
                     }
+                    self.batch.touched.insert(idx);
                     if queued {
                         self.wake_tower();
                     }
                 }
                 Output::Send(m) => {
-                    if let Err(e) = self.peers.send(peer, m).await {
-                        // The reestablish after reconnection sends what the peer missed.
-                        tracing::debug!(channel = idx, error = %e, "message not sent");
-                    }
+                    self.counters.sent(&m);
+                    self.send_to(peer, m).await
                 }
                 Output::Broadcast(tx) => self.broadcast(idx, tx).await,
                 Output::Event(e) => self.event(idx, e).await,
@@ -468,7 +491,7 @@ impl Actor {
 
     /// Back to the last durable state after a failed write, and drop the connection so both
     /// sides reestablish from what is on disk.
-    async fn reload(&mut self, idx: u32) {
+    pub(super) async fn reload(&mut self, idx: u32) {
         let stored = self.cfg.store.call(move |c| q::get(c, idx)).await;
         let restored = match stored {
             Ok(Some(s)) => self
@@ -483,6 +506,7 @@ impl Actor {
                     e.reported = Reported::of(channel.state());
                     e.channel = channel;
                     let peer = e.peer;
+                    self.drop_held_for(&peer);
                     let _ = self.peers.disconnect(peer).await;
                 }
             }
@@ -521,7 +545,7 @@ impl Actor {
             Ok(s) => s,
             Err(e) => return fail(reply, e.into()),
         };
-        let idx = match self.cfg.store.write(|tx| q::next_key_index(tx)).await {
+        let idx = match self.cfg.store.write(q::next_key_index).await {
             Ok(i) => i,
             Err(e) => return fail(reply, e.into()),
         };
@@ -578,12 +602,12 @@ impl Actor {
         let refuse = |text: String| ErrorMessage(Diagnostic::new(open.temporary_channel_id, &text));
         if dup {
             let err = refuse("temporary_channel_id already in use".into());
-            let _ = self.peers.send(peer, err.into()).await;
+            self.send_to(peer, err.into()).await;
             return;
         }
         let prepared = async {
             let script = self.cfg.wallet.new_internal_script().await?;
-            let idx = self.cfg.store.write(|tx| q::next_key_index(tx)).await?;
+            let idx = self.cfg.store.write(q::next_key_index).await?;
             Ok::<_, Error>((script, idx, self.key_material(idx)?))
         };
         let (script, idx, keys) = match prepared.await {
@@ -591,7 +615,7 @@ impl Actor {
             Err(e) => {
                 tracing::error!(error = %e, "cannot prepare a channel for an incoming open");
                 let err = refuse("internal error".into());
-                let _ = self.peers.send(peer, err.into()).await;
+                self.send_to(peer, err.into()).await;
                 return;
             }
         };
@@ -619,13 +643,18 @@ impl Actor {
                 for o in r.outputs {
                     match o {
                         Output::Send(m) => {
-                            let _ = self.peers.send(peer, m).await;
+                            self.counters.sent(&m);
+                            self.send_to(peer, m).await
                         }
                         Output::Event(event) => {
-                            let _ = self.events.send(ChannelEvent {
-                                channel_id: open.temporary_channel_id.0,
-                                peer,
-                                event,
+                            let events = self.events.clone();
+                            let channel_id = open.temporary_channel_id.0;
+                            self.after_commit(move || {
+                                let _ = events.send(ChannelEvent {
+                                    channel_id,
+                                    peer,
+                                    event,
+                                });
                             });
                         }
                         _ => {}
@@ -681,10 +710,13 @@ impl Actor {
                 tracing::info!(channel = idx, channel_id = %hex::encode(channel_id),
                     %funding_txid, "channel pending");
                 if let Some(reply) = entry.pending_open.take() {
-                    let _ = reply.send(Ok(OpenedChannel {
+                    let opened = OpenedChannel {
                         channel_id,
                         funding_txid: *funding_txid,
-                    }));
+                    };
+                    self.after_commit(move || {
+                        let _ = reply.send(Ok(opened));
+                    });
                 }
             }
             Event::ChannelReady { .. } => {
@@ -702,17 +734,25 @@ impl Actor {
             }
             Event::OpenFailed { reason } | Event::PeerFailedChannel { message: reason } => {
                 tracing::info!(channel = idx, %reason, "channel failed");
-                if let Some(reply) = entry.pending_open.take() {
-                    let _ = reply.send(Err(Error::ChannelOpenFailed(reason.clone())));
+                let reply = entry.pending_open.take();
+                let funded = entry.funded.take();
+                if let Some(reply) = reply {
+                    let e = Error::ChannelOpenFailed(reason.clone());
+                    self.after_commit(move || {
+                        let _ = reply.send(Err(e));
+                    });
                 }
-                if let Some(f) = entry.funded.take() {
+                if let Some(f) = funded {
                     self.cfg.wallet.release(&f.tx);
                 }
             }
             Event::PeerMisbehaved { reason } => {
                 tracing::warn!(channel = idx, %reason, "peer broke the channel protocol");
                 if let Some(reply) = entry.pending_open.take() {
-                    let _ = reply.send(Err(Error::ChannelOpenFailed(reason.clone())));
+                    let e = Error::ChannelOpenFailed(reason.clone());
+                    self.after_commit(move || {
+                        let _ = reply.send(Err(e));
+                    });
                 }
             }
             Event::HtlcReceived { htlc } => {
@@ -762,10 +802,13 @@ impl Actor {
             }
             other => tracing::debug!(channel = idx, event = ?other, "channel event"),
         }
-        let _ = self.events.send(ChannelEvent {
-            channel_id,
-            peer,
-            event,
+        let events = self.events.clone();
+        self.after_commit(move || {
+            let _ = events.send(ChannelEvent {
+                channel_id,
+                peer,
+                event,
+            });
         });
     }
 
@@ -779,7 +822,7 @@ impl Actor {
             entry.channel.temporary_channel_id(),
             "funding failed",
         ));
-        let _ = self.peers.send(entry.peer, err.into()).await;
+        self.send_to(entry.peer, err.into()).await;
         if let Some(reply) = entry.pending_open.take() {
             let _ = reply.send(Err(e));
         }
@@ -796,6 +839,11 @@ impl Actor {
 
     /// Hands a transaction to the chain; failures are retried on each block.
     async fn broadcast(&mut self, idx: u32, tx: Transaction) {
+        // What led here (the state that holds the transaction) is durable first; if it is
+        // lost, so is the reason to broadcast.
+        if !self.flush().await {
+            return;
+        }
         let txid = tx.compute_txid();
         let funded = self
             .entries

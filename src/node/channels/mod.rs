@@ -6,14 +6,17 @@
 //! gives a total order per channel without locks, and a slow store write simply delays the
 //! next input.
 //!
-//! Outputs of a transition run strictly in order: `Persist` is one SQLite write transaction,
-//! committed before any later `Send` or `Broadcast` (a signature or a revocation secret never
-//! leaves before the state that produced it is on disk). See `channel-spec/node.md`.
+//! Outputs of a transition run strictly in order: `Persist` is one SQLite write, committed
+//! before any later `Send` or `Broadcast` (a signature or a revocation secret never leaves
+//! before the state that produced it is on disk). Under load many transitions share one
+//! commit ([`batch`]). See `channel-spec/node.md`.
 //!
 //! [`Channel`]: crate::channel::Channel
 
 mod actor;
+mod batch;
 mod chain;
+mod counters;
 mod handler;
 mod monitor;
 mod policy;
@@ -34,6 +37,7 @@ use crate::payments::PaymentRecord;
 use crate::wire::Message;
 
 pub use actor::{spawn, ManagerConfig, Starter};
+pub use counters::Counters;
 pub use handler::ChannelPeerHandler;
 pub use monitor::DEFAULT_RESOLUTION_DEPTH;
 
@@ -131,12 +135,18 @@ pub struct Channels {
     tx: mpsc::UnboundedSender<Request>,
     events: broadcast::Sender<ChannelEvent>,
     log: EventLog,
+    counters: std::sync::Arc<Counters>,
 }
 
 /// How long an open waits for the peer's `funding_signed`.
 pub const OPEN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Channels {
+    /// The signature work counted since the process started.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, Error> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).map_err(|_| Error::ShuttingDown)?;

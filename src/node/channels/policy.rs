@@ -51,9 +51,7 @@ impl Actor {
             excess_data: Vec::new(),
         };
         let update = ChannelUpdate::signed(&self.router.node_key, unsigned);
-        if let Err(e) = self.peers.send(peer, Message::ChannelUpdate(update)).await {
-            tracing::debug!(channel = idx, error = %e, "channel_update not sent");
-        }
+        self.send_to(peer, Message::ChannelUpdate(update)).await;
     }
 
     /// Every channel of `peer` (after a reconnection), or of everyone (after a policy change).

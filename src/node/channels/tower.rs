@@ -65,9 +65,10 @@ impl Actor {
     }
 
     /// Tells the tower client that blobs were queued.
-    pub(super) fn wake_tower(&self) {
-        if let Some(w) = &self.cfg.tower {
-            w.notify_one();
+    /// Wakes the tower client once the queued blob is durable (it reads the queue).
+    pub(super) fn wake_tower(&mut self) {
+        if let Some(w) = self.cfg.tower.clone() {
+            self.after_commit(move || w.notify_one());
         }
     }
 }

@@ -39,7 +39,7 @@ pub(super) use crate::node::invoices::now_secs;
 
 /// A write that must commit in the same transaction as a channel's next state.
 pub(super) type StoreOp =
-    Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> Result<(), StoreError> + Send + Sync>;
+    Box<dyn FnOnce(&rusqlite::Connection) -> Result<(), StoreError> + Send + Sync>;
 
 /// Blocks a payer adds to the invoice's final CLTV delta, so a payee a block behind (or a
 /// block found while the HTLC travels) still accepts it.

@@ -88,7 +88,7 @@ impl Actor {
         let incoming = fwd.incoming;
         let log = self.cfg.events.clone();
         let event = forwarded(&fwd, ForwardStatus::Settled);
-        let record = move |tx: &rusqlite::Transaction<'_>| {
+        let record = move |tx: &rusqlite::Connection| {
             let resolved = pq::resolve_forward(
                 tx,
                 incoming,
@@ -145,7 +145,7 @@ impl Actor {
         let failure = why.to_string();
         let log = self.cfg.events.clone();
         let event = forwarded(&fwd, ForwardStatus::Failed);
-        let record = move |tx: &rusqlite::Transaction<'_>| {
+        let record = move |tx: &rusqlite::Connection| {
             let resolved = pq::resolve_forward(
                 tx,
                 incoming,
@@ -293,9 +293,12 @@ impl Actor {
             .call(move |c| pq::get_payment(c, &hash))
             .await
         {
-            for w in waiters {
-                let _ = w.send(rec.clone());
-            }
+            // The outcome is durable before the caller hears of it.
+            self.after_commit(move || {
+                for w in waiters {
+                    let _ = w.send(rec.clone());
+                }
+            });
         }
     }
 
