@@ -127,6 +127,10 @@ fn print_restart(r: &Value) {
         r["rss_after_restart_mib"].as_f64().unwrap_or(0.0)
     );
     println!(
+        "  GET /metrics   p50 {:.0} ms",
+        r["metrics_p50_ms"].as_f64().unwrap_or(0.0)
+    );
+    println!(
         "  hub peak RSS   {:.0} MiB",
         r["hub_peak_rss_mib"].as_f64().unwrap_or(0.0)
     );

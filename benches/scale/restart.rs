@@ -1,14 +1,16 @@
 //! Measurement 1: a hub restarting over the history of N recorded payments.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chanhub::store::DB_FILE;
 use serde_json::{json, Value};
 
 use crate::history;
 use crate::hub::{self, Chain};
-use crate::support::{address, mine, open, start_node, status_kib, wait_active, wait_synced};
+use crate::support::{
+    address, mine, open, start_node, status_kib, token_of, wait_active, wait_synced, Node,
+};
 
 /// List calls timed per endpoint, and the time they may take in all.
 const LIST_CALLS: usize = 20;
@@ -65,8 +67,10 @@ pub async fn run(root: &Path, chain: &Chain, n: u64, lists_up_to: u64) -> Value 
             json!({"rows": got, "calls": l.len(), "p50_ms": hub::p50_p99(&l).0}),
         );
     }
+    let metrics = metrics_latencies(&r.node, 5).await;
     json!({
         "payments": n,
+        "metrics_p50_ms": hub::p50_p99(&metrics).0,
         "generate_secs": generated.secs,
         "db_mib": generated.db_mib,
         "restart_api_secs": r.api_secs,
@@ -75,4 +79,23 @@ pub async fn run(root: &Path, chain: &Chain, n: u64, lists_up_to: u64) -> Value 
         "lists": lists,
         "hub_peak_rss_mib": status_kib(r.node.proc.child.id(), "VmHWM") / 1024.0,
     })
+}
+
+/// `GET /metrics` (Prometheus text, so not through the JSON client's `get`), `calls` times:
+/// latencies in ms, sorted. Its counters aggregate the payment tables.
+async fn metrics_latencies(node: &Node, calls: usize) -> Vec<f64> {
+    let token = token_of(node);
+    let mut out = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let t = Instant::now();
+        let (status, _) = node
+            .api
+            .raw(hyper::Method::GET, "/metrics", Some(&token), Vec::new())
+            .await
+            .expect("metrics answer");
+        assert_eq!(status, 200, "GET /metrics");
+        out.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    out.sort_by(|a, b| a.total_cmp(b));
+    out
 }
