@@ -44,7 +44,7 @@ pub async fn run(root: &Path, chain: &Chain, n: u64, lists_up_to: u64) -> Value 
     let active_secs = hub::wait_all_active(&r.node, 1, r.spawned).await;
     let rss_mib = status_kib(r.node.proc.child.id(), "VmRSS") / 1024.0;
     eprintln!(
-        "scale: API after {:.2} s, channel active after {active_secs:.2} s; timing list calls",
+        "scale: API after {:.2} s, channel active after {active_secs:.2} s",
         r.api_secs
     );
 
