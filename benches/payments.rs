@@ -9,15 +9,19 @@
 //!
 //! `--json` prints one JSON object on the last line.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
-use chanhub::api::client::ApiClient;
-use serde_json::{json, Value};
+use serde_json::json;
+
+mod support;
+use support::{
+    address, mine, open, percentile, start_chain, start_node, token_of, wait_active, wait_synced,
+    Node,
+};
 
 /// Signatures the hub makes and checks for one payment alice → hub → bob when nothing is
 /// batched, both channels with one HTLC added and then fulfilled. Per channel: two
@@ -81,131 +85,6 @@ fn parse_args() -> Result<Args, String> {
         return Err("--payers, --payees, --payments and --in-flight must be at least 1".into());
     }
     Ok(a)
-}
-
-/// A child process killed when dropped, so a failed run leaves nothing behind.
-struct Proc {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_chanhub")
-}
-
-/// Waits for `DIR/node.json` and returns it.
-fn node_json(dir: &Path) -> Value {
-    let path = dir.join("node.json");
-    for _ in 0..2400 {
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            if let Ok(v) = serde_json::from_str::<Value>(&text) {
-                return v;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{} did not appear", path.display());
-}
-
-fn start_chain(root: &Path) -> (Proc, String, String) {
-    let dir = root.join("chain");
-    let child = Command::new(bin())
-        .args(["regtest", "--datadir"])
-        .arg(&dir)
-        .args(["--rpc-bind", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chanhub regtest starts");
-    let j = node_json(&dir);
-    let rpc = j["rpc_addr"].as_str().unwrap().to_string();
-    let cookie = j["cookie_path"].as_str().unwrap().to_string();
-    (Proc { child, dir }, rpc, cookie)
-}
-
-struct Node {
-    proc: Proc,
-    api: ApiClient,
-    id: String,
-    peer_addr: String,
-}
-
-fn start_node(root: &Path, name: &str, rpc: &str, cookie: &str) -> Node {
-    let dir = root.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new(bin())
-        .args(["node", "--datadir"])
-        .arg(&dir)
-        .args(["--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
-        .args(["--bitcoind-rpc", &format!("http://{rpc}")])
-        .args(["--bitcoind-cookie", cookie])
-        .env("CHANHUB_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(root.join(format!("{name}.log"))).unwrap())
-        .spawn()
-        .expect("chanhub node starts");
-    let j = node_json(&dir);
-    let token = std::fs::read_to_string(dir.join("api-token")).unwrap();
-    Node {
-        proc: Proc { child, dir },
-        api: ApiClient::new(j["api_addr"].as_str().unwrap(), &token),
-        id: j["node_id"].as_str().unwrap().to_string(),
-        peer_addr: j["peer_addr"].as_str().unwrap().to_string(),
-    }
-}
-
-async fn mine(node: &Node, blocks: u32, address: &str) {
-    node.api
-        .post(
-            "/v1/chain/mine",
-            json!({"blocks": blocks, "address": address}),
-        )
-        .await
-        .expect("mine");
-}
-
-async fn address(node: &Node) -> String {
-    node.api
-        .post("/v1/onchain/address", json!({}))
-        .await
-        .unwrap()["address"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn wait_active(node: &Node, channel_id: &str) {
-    for _ in 0..2400 {
-        let c = node
-            .api
-            .get(&format!("/v1/channels/{channel_id}"))
-            .await
-            .unwrap();
-        if c["state"] == "active" {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("channel {channel_id} never became active");
-}
-
-async fn open(from: &Node, to: &Node, capacity_sat: u64) -> String {
-    let r = from
-        .api
-        .post(
-            "/v1/channels",
-            json!({"node_id": to.id, "addr": to.peer_addr, "capacity_sat": capacity_sat}),
-        )
-        .await
-        .expect("open");
-    r["channel_id"].as_str().unwrap().to_string()
 }
 
 /// Seconds of CPU (user + system) the process has used so far.
@@ -274,13 +153,6 @@ async fn work(node: &Node) -> Work {
     }
 }
 
-fn token_of(node: &Node) -> String {
-    std::fs::read_to_string(node.proc.dir.join("api-token"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
 /// Microseconds per ECDSA sign and per verify on this machine, now.
 fn ecdsa_costs() -> (f64, f64) {
     let secp = Secp256k1::new();
@@ -303,14 +175,6 @@ fn ecdsa_costs() -> (f64, f64) {
     }
     let verify = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
     (sign, verify)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 async fn run(a: Args) -> Result<(), String> {
@@ -559,17 +423,6 @@ async fn run(a: Args) -> Result<(), String> {
         println!("{result}");
     }
     Ok(())
-}
-
-async fn wait_synced(node: &Node) {
-    for _ in 0..2400 {
-        let info = node.api.get("/v1/chain/info").await.unwrap();
-        if info["wallet_synced_height"] == info["block_height"] {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("a node's wallet never caught up with the chain");
 }
 
 fn main() {

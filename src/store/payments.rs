@@ -356,12 +356,17 @@ pub fn list_payments(
 
 /// Payments still in flight, oldest first (to resume after a restart).
 pub fn list_pending_payments(conn: &Connection) -> Result<Vec<PaymentRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'pending'
-         ORDER BY created_at, rowid"
-    ))?;
+    let mut stmt = conn.prepare_cached(&pending_payments_sql())?;
     let rows = stmt.query_map([], payment_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Read through the partial index `payments_pending`: a few rows, however long the history.
+fn pending_payments_sql() -> String {
+    format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'pending'
+         ORDER BY created_at, rowid"
+    )
 }
 
 /// The pending payment carried by our HTLC `htlc`, if any.
@@ -569,12 +574,17 @@ pub fn list_forwards(
 
 /// Forwards not yet resolved, oldest first (to finish after a restart).
 pub fn list_pending_forwards(conn: &Connection) -> Result<Vec<ForwardRecord>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {FORWARD_COLUMNS} FROM forwards WHERE status = 'pending'
-         ORDER BY created_at, rowid"
-    ))?;
+    let mut stmt = conn.prepare_cached(&pending_forwards_sql())?;
     let rows = stmt.query_map([], forward_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Read through the partial index `forwards_pending`: a few rows, however long the history.
+fn pending_forwards_sql() -> String {
+    format!(
+        "SELECT {FORWARD_COLUMNS} FROM forwards WHERE status = 'pending'
+         ORDER BY created_at, rowid"
+    )
 }
 
 /// Points a pending forward at a new outgoing HTLC (the first add was dropped unsigned and

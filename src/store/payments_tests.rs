@@ -353,3 +353,46 @@ fn preimages_are_found_for_the_received_htlcs_asked_about() {
         })
         .unwrap();
 }
+
+/// The plan SQLite picks for `sql`, one line per step.
+fn plan(c: &Connection, sql: &str) -> String {
+    let mut stmt = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+    rows.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn pending_rows_are_read_through_their_own_index_not_the_history() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .write_blocking(|c| {
+            // A settled history and one pending row of each.
+            for i in 0..50u8 {
+                let mut f = forward(u64::from(i), u64::from(i));
+                f.status = ForwardStatus::Settled;
+                f.preimage = Some([i; 32]);
+                f.resolved_at = Some(2);
+                insert_forward(c, &f)?;
+                let mut p = payment(i);
+                p.status = PaymentStatus::Succeeded;
+                p.preimage = Some([i; 32]);
+                p.resolved_at = Some(2);
+                upsert_payment(c, &p)?;
+            }
+            insert_forward(c, &forward(100, 100))?;
+            upsert_payment(c, &payment(100))?;
+            Ok(())
+        })
+        .unwrap();
+    store
+        .blocking(|c| {
+            let forwards = plan(c, &pending_forwards_sql());
+            assert!(forwards.contains("forwards_pending"), "{forwards}");
+            let payments = plan(c, &pending_payments_sql());
+            assert!(payments.contains("payments_pending"), "{payments}");
+            assert_eq!(list_pending_forwards(c)?.len(), 1);
+            assert_eq!(list_pending_payments(c)?.len(), 1);
+            Ok(())
+        })
+        .unwrap();
+}

@@ -256,7 +256,15 @@ CREATE INDEX webhook_deliveries_pending ON webhook_deliveries(webhook_id, event_
 CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+/// Version 7: the pending rows of `forwards` and `payments` indexed on their own. The router
+/// reads them at start and on every block; without these it scanned every row ever recorded,
+/// holding the store's only connection (0.6 s with a million forwards).
+const V7: &str = "
+CREATE INDEX forwards_pending ON forwards(created_at) WHERE status = 'pending';
+CREATE INDEX payments_pending ON payments(created_at) WHERE status = 'pending';
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
