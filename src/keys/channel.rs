@@ -22,6 +22,19 @@ pub enum KeyFamily {
     Node = 6,
 }
 
+impl KeyFamily {
+    /// Every family, in discriminant order.
+    pub const ALL: [KeyFamily; 7] = [
+        KeyFamily::Funding,
+        KeyFamily::RevocationBase,
+        KeyFamily::HtlcBase,
+        KeyFamily::PaymentBase,
+        KeyFamily::DelayedPaymentBase,
+        KeyFamily::CommitmentSeed,
+        KeyFamily::Node,
+    ];
+}
+
 /// The secrets one channel needs. Public basepoints come from [`ChannelKeys::basepoint`].
 #[derive(Clone)]
 pub struct ChannelKeys {
