@@ -90,7 +90,14 @@ fn serve(
     start: impl std::future::Future<Output = Result<Stop, String>>,
 ) -> ExitCode {
     init_logging(log_format);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The channel manager's futures nest deeply (a peer message, the HTLC it releases, the
+    // forward it starts, the commit that lets them out); unoptimised builds put every level's
+    // frame on the stack, which outgrows the default 2 MiB.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(16 << 20)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -200,6 +200,8 @@ impl Actor {
     /// Restores every stored channel; the peer's reconnection starts the reestablish.
     async fn load(&mut self) -> Result<(), Error> {
         let stored = self.cfg.store.call(q::list).await?;
+        // One commit for every channel's restored state, not one each (see `batch`).
+        self.cfg.store.set_batching(true);
         for s in stored {
             let keys = self.key_material(s.key_index)?;
             let (channel, outputs) = Channel::restore(s.state, keys).map_err(|e| {
@@ -224,6 +226,7 @@ impl Actor {
                 self.input(s.key_index, Input::Reconnected).await;
             }
         }
+        self.end_batch().await;
         if !self.entries.is_empty() {
             tracing::info!(channels = self.entries.len(), "channels restored");
         }

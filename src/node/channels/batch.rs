@@ -20,9 +20,10 @@
 //! Within a batch, channels also leave their changes unsigned; at its end each channel signs
 //! them all in one `commitment_signed` ([`crate::channel::Channel::handle_batched`]).
 //!
-//! Only peer messages and payment requests batch: they are the load. Everything else (blocks,
-//! opens, commands, connection changes) first flushes, then runs with each write committed
-//! at once, as before, so the rare paths keep their simple ordering.
+//! Peer messages, payment requests and connection changes batch: they are the load (and a
+//! restart, with every channel at once). Everything else (blocks, opens, commands) first
+//! flushes, then runs with each write committed at once, so the rare paths keep their simple
+//! ordering. Loading the channels at start is one batch too.
 //!
 //! When a commit fails, or another task's commit of the batch failed, everything the batch
 //! wrote is gone: the outbox is dropped and every channel it touched goes back to its durable
@@ -70,9 +71,17 @@ pub(super) struct Batch {
     pub unsigned: BTreeSet<u32>,
 }
 
-/// Whether a request joins a batch (see the module docs).
+/// Whether a request joins a batch (see the module docs). A peer's connection or
+/// disconnection runs an input on each of its channels: with many channels per peer, batching
+/// them is what keeps a reconnection from costing one fsync per channel.
 fn batches(req: &Request) -> bool {
-    matches!(req, Request::PeerMessage(..) | Request::Pay { .. })
+    matches!(
+        req,
+        Request::PeerMessage(..)
+            | Request::Pay { .. }
+            | Request::PeerConnected(_)
+            | Request::PeerDisconnected(_)
+    )
 }
 
 impl Actor {
@@ -92,7 +101,8 @@ impl Actor {
             } else {
                 self.end_batch().await;
             }
-            self.request(req).await;
+            // Boxed: the request's future is large, and kept off the stack of this loop.
+            Box::pin(self.request(req)).await;
             taken += 1;
             if taken < MAX_BATCH {
                 next = rx.try_recv().ok();
@@ -103,7 +113,7 @@ impl Actor {
 
     /// Signs what the batch left unsigned, commits, lets the outbox go, and turns batching
     /// off for what follows.
-    async fn end_batch(&mut self) {
+    pub(super) async fn end_batch(&mut self) {
         self.batch.deferring = false;
         // One commitment_signed per channel for everything the batch changed on it.
         while let Some(idx) = self.batch.unsigned.pop_first() {

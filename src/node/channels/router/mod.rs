@@ -117,7 +117,8 @@ impl Actor {
     /// Runs the router's queue until empty.
     pub(super) async fn drain_router(&mut self) {
         while let Some(w) = self.router.queue.pop_front() {
-            self.route(w).await;
+            // Boxed: routing runs channel inputs in turn, whose futures are large.
+            Box::pin(self.route(w)).await;
         }
     }
 
