@@ -44,6 +44,9 @@ pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 pub const PRUNE_BATCH: usize = 1000;
 /// Live events a slow listener may fall behind by before it reads the rest from the log.
 const LIVE_CAPACITY: usize = 1024;
+/// How long the publisher waits for an open batch to commit before reading (which commits it).
+const SETTLE_WAIT: Duration = Duration::from_millis(50);
+
 /// Events the publisher reads at a time.
 const PUBLISH_PAGE: usize = 512;
 
@@ -134,6 +137,10 @@ impl EventLog {
                 // A safety net: a read that failed is tried again.
                 _ = tokio::time::sleep(Duration::from_secs(10)) => {}
             }
+            // An event is usually written inside the channel manager's open batch: reading now
+            // would commit that batch early (another fsync). Its own commit comes within
+            // milliseconds; wait for it, but not forever.
+            let _ = tokio::time::timeout(SETTLE_WAIT, self.store.settled()).await;
             if let Err(e) = self.publish().await {
                 tracing::warn!(error = %e, "cannot read the event log; retrying");
             }

@@ -107,3 +107,32 @@ async fn without_batching_the_owner_commits_each_write() {
     store.write(|tx| meta::set(tx, "c", b"3")).await.unwrap();
     assert_eq!(store.commits(), before + 3);
 }
+
+#[tokio::test]
+async fn settled_waits_for_the_owners_commit() {
+    let store = Store::open_in_memory().unwrap();
+    let owner = store.batching();
+    owner.set_batching(true);
+    // Nothing open: settled at once.
+    tokio::time::timeout(std::time::Duration::from_secs(5), store.settled())
+        .await
+        .unwrap();
+    owner.write(|tx| meta::set(tx, "k", b"v")).await.unwrap();
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move { store.settled().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!waiting.is_finished(), "the batch is still open");
+    let before = store.commits();
+    owner.commit().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.commits(),
+        before + 1,
+        "the waiter did not commit it itself"
+    );
+}

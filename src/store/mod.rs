@@ -81,6 +81,8 @@ struct Shared {
     lost: AtomicU64,
     /// `Db::open`, readable without the lock (the owner asks before every message it sends).
     open: AtomicBool,
+    /// Signalled after every commit (see [`Store::settled`]).
+    committed: tokio::sync::Notify,
 }
 
 impl Store {
@@ -177,6 +179,7 @@ impl Store {
                 commits: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
                 open: AtomicBool::new(false),
+                committed: tokio::sync::Notify::new(),
             }),
             owner: None,
         })
@@ -217,6 +220,19 @@ impl Store {
     fn set_open(&self, db: &mut Db, open: bool) {
         db.open = open;
         self.shared.open.store(open, Ordering::Release);
+    }
+
+    /// Resolves once no batch holds uncommitted writes. A reader that can wait (the event
+    /// publisher) awaits this, bounded, rather than commit the owner's batch early itself.
+    pub async fn settled(&self) {
+        loop {
+            // Created before the check, so a commit in between still wakes it.
+            let committed = self.shared.committed.notified();
+            if !self.uncommitted() {
+                return;
+            }
+            committed.await;
+        }
     }
 
     /// Batches lost to a failed commit so far: the owner compares it before and after a
@@ -371,6 +387,7 @@ impl Store {
             Ok(()) => {
                 self.set_open(db, false);
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                self.shared.committed.notify_waiters();
                 Ok(())
             }
             Err(e) => {
@@ -386,6 +403,7 @@ impl Store {
         }
         self.set_open(db, false);
         self.shared.lost.fetch_add(1, Ordering::Relaxed);
+        self.shared.committed.notify_waiters();
     }
 }
 
