@@ -127,6 +127,8 @@ pub async fn payments(net: &Net) {
             + invoices["invoices"].as_array().unwrap().len()
             + payments["payments"].as_array().unwrap().len();
         assert!(listed > 0, "every node has something to list");
+        // Boxed: the scenario's future is large enough already for a test thread's stack.
+        Box::pin(limited_lists(c)).await;
         for path in [
             "/v1/info",
             "/v1/balance",
@@ -144,6 +146,57 @@ pub async fn payments(net: &Net) {
             .expect("get", "/v1/events", "/v1/events", Req::none(), 200, None)
             .await;
         assert!(a.body.starts_with(": connected"), "{}", a.body);
+    }
+}
+
+/// The three lists with `?limit=`: the newest rows of the full list, in its order; a limit
+/// that is not an integer from 1 to 10000 is refused.
+async fn limited_lists(c: &Checker) {
+    for (path, key) in [
+        ("/v1/invoices", "invoices"),
+        ("/v1/payments", "payments"),
+        ("/v1/forwards", "forwards"),
+    ] {
+        let ids = |v: &Value| -> Vec<String> {
+            v[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}/{}/{}",
+                        r["payment_hash"], r["in_channel_id"], r["in_htlc_id"]
+                    )
+                })
+                .collect()
+        };
+        let all = ids(&c.ok("get", path, Req::none()).await);
+        for n in [1, 10_000] {
+            let limited = c
+                .expect(
+                    "get",
+                    path,
+                    &format!("{path}?limit={n}"),
+                    Req::none(),
+                    200,
+                    None,
+                )
+                .await
+                .json();
+            let want: Vec<String> = all.iter().take(n).cloned().collect();
+            assert_eq!(ids(&limited), want, "{path}?limit={n}");
+        }
+        for bad in ["0", "10001", "-1", "x", ""] {
+            c.expect(
+                "get",
+                path,
+                &format!("{path}?limit={bad}"),
+                Req::none(),
+                400,
+                Some("invalid_request"),
+            )
+            .await;
+        }
     }
 }
 

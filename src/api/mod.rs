@@ -41,6 +41,9 @@
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
 //! - `POST /v1/invoices` `{amount_msat?, description, expiry_secs?}` → `{bolt11, payment_hash, route_hints}` (the hints it carries: `node_id`, `short_channel_id`, fees, `cltv_expiry_delta`)
 //!   (an invoice of ours, with route hints to us through our channels)
+//! - The three lists below (`GET /v1/invoices`, `/v1/payments`, `/v1/forwards`) take
+//!   `?limit=N` (1 to 10000, default 1000) and answer with the newest N rows, newest first;
+//!   a bad `limit` is `invalid_request`
 //! - `GET  /v1/invoices` → `invoices: [...]`; `GET /v1/invoices/{payment_hash}` → one:
 //!   `payment_hash`, `bolt11`, `amount_msat`, `description`, `status` (`open`, `paid`,
 //!   `expired`, `cancelled`), `created_at`, `expires_at`, `received_msat`, `paid_at`, and
@@ -54,7 +57,7 @@
 //! - `GET  /v1/payments` → `payments: [...]`; `GET /v1/payments/{payment_hash}` → one
 //! - `GET  /v1/forwards` → `forwards: [{in_channel_id, in_htlc_id, out_channel_id, out_htlc_id,
 //!   payment_hash, in_msat, out_msat, fee_msat, status, failure, created_at, resolved_at}]`,
-//!   `fee_msat_earned` (settled forwards)
+//!   `fee_msat_earned` (every settled forward, not only the rows returned)
 //! - `GET  /v1/policy` → `{base_msat, ppm, cltv_delta}`; `PUT /v1/policy` with all three →
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
 //! - `GET  /v1/events` → Server-Sent Events from the event log: `id: N`, `event: invoice_paid |
@@ -85,6 +88,7 @@ mod dev;
 mod events;
 mod exposition;
 mod extract;
+mod list_limit;
 mod metrics;
 pub mod openapi;
 mod payments;

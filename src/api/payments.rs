@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::extract::{JsonBody, PathParam};
+use super::list_limit::ListLimit;
 use super::ApiState;
 use crate::error::Error;
 use crate::invoice::Invoice;
@@ -126,8 +127,14 @@ pub(super) async fn create_invoice(
     })))
 }
 
-pub(super) async fn list_invoices(State(s): State<ApiState>) -> ApiResult {
-    let all = s.store.call(|c| db::list_invoices(c, None)).await?;
+pub(super) async fn list_invoices(
+    State(s): State<ApiState>,
+    ListLimit(limit): ListLimit,
+) -> ApiResult {
+    let all = s
+        .store
+        .call(move |c| db::list_invoices(c, Some(limit)))
+        .await?;
     let now = now_secs();
     let all: Vec<Value> = all.iter().map(|i| invoice_json(i, now)).collect();
     Ok(Json(json!({ "invoices": all })))
@@ -194,8 +201,14 @@ pub(super) async fn pay(State(s): State<ApiState>, JsonBody(req): JsonBody<PayBo
     Ok(Json(payment_json(&record)))
 }
 
-pub(super) async fn list_payments(State(s): State<ApiState>) -> ApiResult {
-    let all = s.store.call(|c| db::list_payments(c, None)).await?;
+pub(super) async fn list_payments(
+    State(s): State<ApiState>,
+    ListLimit(limit): ListLimit,
+) -> ApiResult {
+    let all = s
+        .store
+        .call(move |c| db::list_payments(c, Some(limit)))
+        .await?;
     let all: Vec<Value> = all.iter().map(payment_json).collect();
     Ok(Json(json!({ "payments": all })))
 }
@@ -213,10 +226,19 @@ pub(super) async fn show_payment(
     Ok(Json(payment_json(&p)))
 }
 
-pub(super) async fn list_forwards(State(s): State<ApiState>) -> ApiResult {
+/// The newest `limit` forwards; the fees earned are summed over every settled forward.
+pub(super) async fn list_forwards(
+    State(s): State<ApiState>,
+    ListLimit(limit): ListLimit,
+) -> ApiResult {
     let (all, earned) = s
         .store
-        .call(|c| Ok((db::list_forwards(c, None)?, db::forward_fees_earned(c)?)))
+        .call(move |c| {
+            Ok((
+                db::list_forwards(c, Some(limit))?,
+                db::forward_fees_earned(c)?,
+            ))
+        })
         .await?;
     let all: Vec<Value> = all.iter().map(forward_json).collect();
     Ok(Json(json!({ "forwards": all, "fee_msat_earned": earned })))

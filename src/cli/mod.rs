@@ -153,8 +153,13 @@ pub enum ClientCommand {
     /// Invoices issued by this node, newest first.
     #[command(after_help = "Examples:
   chanhub --datadir ~/bob invoices
-  chanhub --datadir ~/bob invoices --json")]
-    Invoices,
+  chanhub --datadir ~/bob invoices --json
+  chanhub --datadir ~/bob invoices --limit 20")]
+    Invoices {
+        /// Show only the newest N (1 to 10000; default: the node's, 1000).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
     /// Pay a BOLT 11 invoice over our channels; waits for the outcome unless --no-wait, and exits
     /// non-zero when the payment failed.
     #[command(after_help = "Examples:
@@ -174,12 +179,23 @@ pub enum ClientCommand {
     /// Payments made by this node, newest first.
     #[command(after_help = "Examples:
   chanhub --datadir ~/alice payments
-  chanhub --datadir ~/alice payments --json")]
-    Payments,
-    /// HTLCs this node forwarded and the fees they earned.
+  chanhub --datadir ~/alice payments --json
+  chanhub --datadir ~/alice payments --limit 10")]
+    Payments {
+        /// Show only the newest N (1 to 10000; default: the node's, 1000).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+    /// HTLCs this node forwarded, newest first, and the fees earned by all of them.
     #[command(after_help = "Examples:
-  chanhub --datadir ~/hub forwards")]
-    Forwards,
+  chanhub --datadir ~/hub forwards
+  chanhub --datadir ~/hub forwards --limit 50")]
+    Forwards {
+        /// Show only the newest N (1 to 10000; default: the node's, 1000); the fees earned
+        /// still count every forward.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
     /// Show the forwarding fee policy, or set it (values not given stay as they are).
     #[command(after_help = "Examples:
   chanhub --datadir ~/hub policy
@@ -511,8 +527,11 @@ pub async fn run(
                 payments::invoice_created,
             )
         }
-        ClientCommand::Invoices => (
-            client.get("/v1/invoices").await.map_err(err)?,
+        ClientCommand::Invoices { limit } => (
+            client
+                .get(&list_path("/v1/invoices", limit))
+                .await
+                .map_err(err)?,
             payments::invoices,
         ),
         ClientCommand::Pay {
@@ -529,12 +548,18 @@ pub async fn run(
                 payments::payment,
             )
         }
-        ClientCommand::Payments => (
-            client.get("/v1/payments").await.map_err(err)?,
+        ClientCommand::Payments { limit } => (
+            client
+                .get(&list_path("/v1/payments", limit))
+                .await
+                .map_err(err)?,
             payments::payments,
         ),
-        ClientCommand::Forwards => (
-            client.get("/v1/forwards").await.map_err(err)?,
+        ClientCommand::Forwards { limit } => (
+            client
+                .get(&list_path("/v1/forwards", limit))
+                .await
+                .map_err(err)?,
             payments::forwards,
         ),
         ClientCommand::Policy {
@@ -614,6 +639,14 @@ pub async fn run(
     Ok(finish(value, text, json_out, failed))
 }
 
+/// A list route, with `?limit=` only when asked: without it the node's default applies.
+fn list_path(route: &str, limit: Option<u64>) -> String {
+    match limit {
+        Some(n) => format!("{route}?limit={n}"),
+        None => route.to_string(),
+    }
+}
+
 fn finish(value: Value, text: fn(&Value) -> String, json_out: bool, failed: bool) -> Output {
     let text = if json_out {
         serde_json::to_string_pretty(&value).expect("serialisable")
@@ -667,6 +700,21 @@ mod tests {
         for c in ["invoices", "payments", "forwards", "policy"] {
             assert!(parse(&[c]).is_ok(), "{c}");
         }
+        assert!(matches!(
+            parse(&["payments", "--limit", "10"]).unwrap(),
+            ClientCommand::Payments { limit: Some(10) }
+        ));
+        assert!(matches!(
+            parse(&["invoices"]).unwrap(),
+            ClientCommand::Invoices { limit: None }
+        ));
+        assert!(matches!(
+            parse(&["forwards", "--limit", "50"]).unwrap(),
+            ClientCommand::Forwards { limit: Some(50) }
+        ));
+        assert!(parse(&["forwards", "--limit", "x"]).is_err());
+        assert_eq!(list_path("/v1/payments", None), "/v1/payments");
+        assert_eq!(list_path("/v1/forwards", Some(25)), "/v1/forwards?limit=25");
         let help = parse(&["invoice", "--help"]).unwrap_err().to_string();
         assert!(help.contains("Examples:\n  chanhub --datadir"), "{help}");
     }

@@ -4,7 +4,7 @@
 // (see format.js).
 import { $, msat } from './format.js';
 import { SseParser } from './sse.js';
-import { render } from './view.js';
+import { LIST_LIMIT, render } from './view.js';
 
 const TOKEN_KEY = 'chanhub.api-token';
 /** What has no event (block height, on-chain wallet) is re-read this often. */
@@ -22,9 +22,11 @@ const SOURCES = {
   info: 'v1/info',
   balance: 'v1/balance',
   channels: 'v1/channels',
-  payments: 'v1/payments',
-  invoices: 'v1/invoices',
-  forwards: 'v1/forwards',
+  // Only the rows shown, plus one to tell whether older ones exist: a hub with a long
+  // history would otherwise send its whole history on every refresh.
+  payments: 'v1/payments?limit=' + (LIST_LIMIT + 1),
+  invoices: 'v1/invoices?limit=' + (LIST_LIMIT + 1),
+  forwards: 'v1/forwards?limit=' + (LIST_LIMIT + 1),
   peers: 'v1/peers',
   policy: 'v1/policy',
 };

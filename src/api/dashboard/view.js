@@ -1,8 +1,9 @@
 // Drawing the dashboard from what the node answered (`state.data`), section by section.
 import { $, badge, groups, h, msat, newest, sat, setText, short, when } from './format.js';
 
-/** Rows shown per list, newest first. */
-const LIST_LIMIT = 25;
+/** Rows shown per list, newest first. The lists are fetched with one row more (see
+ * dashboard.js), which tells whether older rows exist beyond those shown. */
+export const LIST_LIMIT = 25;
 const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'peers', 'policy'];
 
 /** Redraws the sections whose data changed (all with `force`, for the relative times). */
@@ -182,7 +183,8 @@ function resolutionSummary(r) {
 function renderTable(state, kind, list, head, row, key) {
   const sorted = newest(list);
   const shown = sorted.slice(0, LIST_LIMIT);
-  setText(kind + '-count', sorted.length > shown.length ? '(newest ' + shown.length + ' of ' + sorted.length + ')' : '(' + sorted.length + ')');
+  // Only the newest rows are fetched: the total is unknown once there are more.
+  setText(kind + '-count', sorted.length > shown.length ? '(newest ' + shown.length + ')' : '(' + sorted.length + ')');
   const before = state.known[kind];
   const keys = new Set();
   const rows = shown.map((item) => {
@@ -236,10 +238,14 @@ function renderForwards(state) {
   const d = state.data.forwards;
   if (!d) return;
   const all = Array.isArray(d.forwards) ? d.forwards : [];
+  // The fees cover every forward; the counts only the newest ones fetched, and say so.
+  const recent = newest(all).slice(0, LIST_LIMIT);
+  const of = all.length > recent.length ? ' of newest ' + recent.length : '';
+  const count = (keep) => String(recent.filter(keep).length) + of;
   setText('fees-earned', msat(d.fee_msat_earned));
-  setText('forwards-settled', String(all.filter((f) => f.status === 'settled').length));
-  setText('forwards-failed', String(all.filter((f) => f.status === 'failed').length));
-  setText('forwards-pending', String(all.filter((f) => f.status !== 'settled' && f.status !== 'failed').length));
+  setText('forwards-settled', count((f) => f.status === 'settled'));
+  setText('forwards-failed', count((f) => f.status === 'failed'));
+  setText('forwards-pending', count((f) => f.status !== 'settled' && f.status !== 'failed'));
   renderTable(state, 'forwards', all,
     [['When'], ['Status'], ['From channel'], ['To channel'], ['Amount', 'num'], ['Fee', 'num'], ['Payment hash']],
     (f) => h('tr', { data: { paymentHash: f.payment_hash, status: f.status } },
