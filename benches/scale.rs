@@ -26,14 +26,13 @@ mod restart;
 mod support;
 
 const USAGE: &str = "usage: scripts/bench scale [--payments N] [--channels K] [--peers P] \
-                     [--load-secs S] [--lists-up-to N] [--only restart|channels] [--keep] \
+                     [--load-secs S] [--only restart|channels] [--keep] \
                      [--json]";
 
 #[derive(Debug)]
 struct Args {
     payments: u64,
     /// The list endpoints are timed only with this many recorded payments or fewer.
-    lists_up_to: u64,
     channels: usize,
     peers: usize,
     load_secs: u64,
@@ -49,7 +48,6 @@ fn parse_args() -> Result<Args, String> {
     let full = argv.iter().any(|f| f == "--bench");
     let mut a = Args {
         payments: if full { 1_000_000 } else { 2_000 },
-        lists_up_to: 100_000,
         channels: if full { 1000 } else { 8 },
         peers: if full { 4 } else { 2 },
         load_secs: if full { 10 } else { 2 },
@@ -67,7 +65,6 @@ fn parse_args() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--payments" => a.payments = num("--payments")?,
-            "--lists-up-to" => a.lists_up_to = num("--lists-up-to")?,
             "--channels" => a.channels = num("--channels")? as usize,
             "--peers" => a.peers = num("--peers")? as usize,
             "--load-secs" => a.load_secs = num("--load-secs")?,
@@ -95,7 +92,7 @@ async fn run(a: &Args, root: &Path) -> Value {
     let mut out = json!({});
     if a.restart {
         let dir = root.join("restart");
-        let r = restart::run(&dir, &chain, a.payments, a.lists_up_to).await;
+        let r = restart::run(&dir, &chain, a.payments).await;
         print_restart(&r);
         out["restart"] = r;
     }
@@ -134,15 +131,9 @@ fn print_restart(r: &Value) {
         "  hub peak RSS   {:.0} MiB",
         r["hub_peak_rss_mib"].as_f64().unwrap_or(0.0)
     );
-    let lists = r["lists"].as_object().filter(|l| !l.is_empty());
-    if lists.is_none() {
+    for (name, l) in r["lists"].as_object().into_iter().flatten() {
         println!(
-            "  list calls     not timed: above --lists-up-to (each answers every row at once)"
-        );
-    }
-    for (name, l) in lists.into_iter().flatten() {
-        println!(
-            "  GET /v1/{name:<9} {} rows: p50 {:.0} ms ({} calls)",
+            "  GET /v1/{name:<21} {} rows: p50 {:.0} ms ({} calls)",
             l["rows"],
             l["p50_ms"].as_f64().unwrap_or(0.0),
             l["calls"]
