@@ -6,8 +6,13 @@
 //! about 15 s in a debug build).
 
 mod channels_support;
+mod peers_support;
 
+use bitcoin::constants::ChainHash;
+use chanhub::keys::{KeysManager, Seed};
+use chanhub::wire::{ChannelReestablish, Message};
 use channels_support::*;
+use peers_support::RawPeer;
 use serde_json::json;
 
 const CAPACITY_SAT: u64 = 1_000_000;
@@ -120,6 +125,73 @@ async fn channels_resume_after_clean_restarts_of_both_nodes() {
     }
     traffic.settle(&a, &b).await;
     close_and_check(&a, &b, &traffic, false).await;
+    b.node.shutdown().await;
+    a.node.shutdown().await;
+}
+
+/// The first `channel_reestablish` the node sends on a connection (skipping its other
+/// messages), or `None` if it sends none before going quiet.
+fn reestablish_on(peer: &mut RawPeer) -> Option<ChannelReestablish> {
+    loop {
+        match peer.recv()? {
+            Message::ChannelReestablish(r) => return Some(r),
+            _ => continue,
+        }
+    }
+}
+
+/// BOLT 2 reestablishes on every connection. A second connection of the same node replaces
+/// the first, which may have died before the peer read a word of ours (the peer dialled twice
+/// at start, say): the channel must reestablish on the newer one too, or both sides wait
+/// forever for each other's `channel_reestablish`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replacing_connection_gets_its_own_reestablish() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    // B runs the chain: A restarts below.
+    let b = start(&dir_b, None).await;
+    let a = start(&dir_a, Some(&b)).await;
+    fund(&a).await;
+    let id = open_active(&a, &b, CAPACITY_SAT, PUSH_MSAT, "anchors").await;
+    let mut traffic = Traffic::new(&id, initial());
+    traffic.round(&a, &b).await;
+    traffic.settle(&a, &b).await;
+
+    // A goes down; a raw peer with A's node key stands in for it, twice over, without
+    // ever answering: B reestablishes on each connection, the same numbers each time.
+    a.node.shutdown().await;
+    b.wait_channel(&id, "b notices", |c| c["peer_connected"] == false)
+        .await;
+    let (seed, _) = Seed::load_or_create(&dir_a).unwrap();
+    let key = *KeysManager::new(&seed, bitcoin::Network::Regtest).node_secret();
+    let (addr, node) = (b.peer_addr(), b.id().parse().unwrap());
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        let mut first = RawPeer::connect_as(&addr, node, key, ChainHash::REGTEST);
+        let on_first = reestablish_on(&mut first).expect("a reestablish on the first connection");
+        let mut second = RawPeer::connect_as(&addr, node, key, ChainHash::REGTEST);
+        let on_second = reestablish_on(&mut second).expect("a reestablish on the newer one");
+        // The first connection is closed for the newer one.
+        assert!(first
+            .until_closed()
+            .iter()
+            .all(|m| !matches!(m, Message::ChannelReestablish(_))));
+        (on_first, on_second)
+    })
+    .await
+    .unwrap();
+    assert_eq!(hex::encode(first.channel_id.0), id);
+    assert_eq!(first, second);
+
+    // A itself comes back: the channel resumes and moves.
+    let a = start(&dir_a, Some(&b)).await;
+    for n in [&a, &b] {
+        n.wait_channel(&id, "reestablished", |c| c["peer_connected"] == true)
+            .await;
+    }
+    traffic.round(&a, &b).await;
+    traffic.settle(&a, &b).await;
+    close_and_check(&a, &b, &traffic, true).await;
     b.node.shutdown().await;
     a.node.shutdown().await;
 }

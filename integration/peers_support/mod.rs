@@ -31,11 +31,16 @@ pub struct RawPeer {
 impl RawPeer {
     /// TCP and the Noise handshake, no init yet.
     pub fn handshake(addr: &str, node: PublicKey, seed: u8) -> RawPeer {
+        Self::handshake_as(addr, node, secret(seed))
+    }
+
+    /// [`Self::handshake`] with a given node key (a node's own, to stand in for it).
+    pub fn handshake_as(addr: &str, node: PublicKey, key: SecretKey) -> RawPeer {
         let mut stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        let (hs, act_one) = InitiatorHandshake::new(secret(seed), node);
+        let (hs, act_one) = InitiatorHandshake::new(key, node);
         stream.write_all(&act_one).unwrap();
         let mut act_two = [0u8; ACT_TWO_LEN];
         stream.read_exact(&mut act_two).unwrap();
@@ -46,7 +51,12 @@ impl RawPeer {
 
     /// Handshake, then `init` both ways on `chain`.
     pub fn connect_on(addr: &str, node: PublicKey, seed: u8, chain: ChainHash) -> RawPeer {
-        let mut p = Self::handshake(addr, node, seed);
+        Self::connect_as(addr, node, secret(seed), chain)
+    }
+
+    /// [`Self::connect_on`] with a given node key.
+    pub fn connect_as(addr: &str, node: PublicKey, key: SecretKey, chain: ChainHash) -> RawPeer {
+        let mut p = Self::handshake_as(addr, node, key);
         p.send_message(&Init::new(Features::ours(), vec![chain]).into());
         match p.recv() {
             Some(Message::Init(_)) => {}

@@ -74,9 +74,8 @@ impl Step<'_> {
         if matches!(self.s.phase, Phase::Closed) {
             return Ok(());
         }
-        // Told twice of the same connection (the node loading its channels while the peer
-        // connects): one `channel_reestablish` per connection, or the peer rightly refuses
-        // the second.
+        // One `channel_reestablish` per connection, or the peer rightly refuses the second:
+        // a caller moving to a newer connection says `Disconnected` first.
         if self.s.link != Link::Disconnected {
             return Ok(());
         }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{timeout, Instant};
 
 use super::error::{CloseReason, PeerError};
-use super::handler::PeerEventHandler;
+use super::handler::{ConnId, PeerEventHandler};
 use super::limits::PeerLimits;
 use super::session::{encode, Session, Step, Tick};
 use crate::transport::{DecryptStep, Decryptor, Encryptor, Transport};
@@ -74,6 +74,7 @@ pub struct Wiring {
 /// An established peer, ready to run.
 pub struct Connection<S> {
     pub node_id: PublicKey,
+    pub conn_id: ConnId,
     pub stream: S,
     pub transport: Transport,
     pub limits: PeerLimits,
@@ -95,6 +96,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
         let (encryptor, mut decryptor) = self.transport.split();
         let reader = Reader {
             node_id: self.node_id,
+            conn_id: self.conn_id,
             limits: &self.limits,
             handler: &*self.handler,
             stats: &self.stats,
@@ -136,6 +138,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
 /// The read half's state.
 struct Reader<'a> {
     node_id: PublicKey,
+    conn_id: ConnId,
     limits: &'a PeerLimits,
     handler: &'a dyn PeerEventHandler,
     stats: &'a PeerStats,
@@ -261,7 +264,7 @@ impl Reader<'_> {
             }
             _ => {}
         }
-        self.handler.message(self.node_id, m);
+        self.handler.message(self.node_id, self.conn_id, m);
     }
 
     /// Queues a message, waiting at most the queue-full timeout (backpressure).

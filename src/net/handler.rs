@@ -5,25 +5,42 @@ use bitcoin::secp256k1::PublicKey;
 
 use crate::wire::{Init, Message};
 
-/// Receives what established peers send, in order per peer.
+/// One connection of a peer. Ids grow in the order connections are registered, so of two
+/// connections of a node the larger id is the newer: a consumer told of them out of order
+/// still knows which one is current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Receives what established peers send, in order per connection.
 ///
-/// Called from the peer's connection task: an implementation must return quickly (queue the
-/// work, never block on I/O), or that peer stops being read. Messages to peers go back through
-/// [`super::PeerManager::send`].
+/// `peer_connected` and `peer_disconnected` are called under the manager's lock, in the order
+/// connections are registered and removed: whoever sees a peer in [`super::PeerManager::list`]
+/// and then queues work behind these events finds the connection announced first. An
+/// implementation must return quickly (queue the work, never block on I/O or take locks the
+/// manager's callers hold). Messages to peers go back through [`super::PeerManager::send_on`]
+/// (or `send`, to whichever connection is current).
 pub trait PeerEventHandler: Send + Sync + 'static {
-    /// A peer finished the `init` exchange. May repeat for a node already connected: its newer
-    /// connection replaced the older one, and anything tied to the old connection is void.
-    fn peer_connected(&self, node_id: PublicKey, init: &Init) {
-        let _ = (node_id, init);
+    /// A peer finished the `init` exchange. May repeat for a node already connected, with a
+    /// larger `conn`: its newer connection replaced the older one, which ends without a
+    /// `peer_disconnected`, and anything tied to the old connection is void (BOLT 2: a channel
+    /// reestablishes on every new connection).
+    fn peer_connected(&self, node_id: PublicKey, conn: ConnId, init: &Init) {
+        let _ = (node_id, conn, init);
     }
 
     /// A message for the channel layer: every BOLT 2 message, `error`, `warning` and gossip.
     /// Connection-level messages (`init`, `ping`, `pong`, unknown odd types) never get here.
-    fn message(&self, node_id: PublicKey, message: Message);
+    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message);
 
-    /// The peer's connection ended (and no newer one replaced it).
-    fn peer_disconnected(&self, node_id: PublicKey) {
-        let _ = node_id;
+    /// The peer's connection `conn` ended and no newer one replaced it.
+    fn peer_disconnected(&self, node_id: PublicKey, conn: ConnId) {
+        let _ = (node_id, conn);
     }
 }
 
@@ -31,7 +48,7 @@ pub trait PeerEventHandler: Send + Sync + 'static {
 pub struct LogAndDrop;
 
 impl PeerEventHandler for LogAndDrop {
-    fn message(&self, node_id: PublicKey, message: Message) {
+    fn message(&self, node_id: PublicKey, _conn: ConnId, message: Message) {
         tracing::debug!(
             %node_id,
             msg_type = message.msg_type(),

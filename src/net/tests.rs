@@ -32,12 +32,33 @@ fn fast_limits() -> PeerLimits {
     }
 }
 
-/// Hands every message to the test.
-struct Recorder(mpsc::UnboundedSender<(PublicKey, Message)>);
+/// A connection event as the handler heard it.
+#[derive(Debug, PartialEq)]
+enum Link {
+    Up(PublicKey, ConnId),
+    Down(PublicKey, ConnId),
+}
+
+/// Hands every message and connection event to the test.
+struct Recorder {
+    messages: mpsc::UnboundedSender<(PublicKey, Message)>,
+    links: mpsc::UnboundedSender<Link>,
+    /// The connection of each message, beside it.
+    message_conns: mpsc::UnboundedSender<ConnId>,
+}
 
 impl PeerEventHandler for Recorder {
-    fn message(&self, node_id: PublicKey, message: Message) {
-        let _ = self.0.send((node_id, message));
+    fn peer_connected(&self, node_id: PublicKey, conn: ConnId, _init: &crate::wire::Init) {
+        let _ = self.links.send(Link::Up(node_id, conn));
+    }
+
+    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message) {
+        let _ = self.message_conns.send(conn);
+        let _ = self.messages.send((node_id, message));
+    }
+
+    fn peer_disconnected(&self, node_id: PublicKey, conn: ConnId) {
+        let _ = self.links.send(Link::Down(node_id, conn));
     }
 }
 
@@ -47,6 +68,8 @@ struct Node {
     addr: std::net::SocketAddr,
     stop: watch::Sender<bool>,
     messages: mpsc::UnboundedReceiver<(PublicKey, Message)>,
+    links: mpsc::UnboundedReceiver<Link>,
+    message_conns: mpsc::UnboundedReceiver<ConnId>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -60,11 +83,17 @@ impl Node {
         let addr = listener.local_addr().unwrap();
         let (stop, signal) = watch::channel(false);
         let (tx, messages) = mpsc::unbounded_channel();
+        let (links_tx, links) = mpsc::unbounded_channel();
+        let (conns_tx, message_conns) = mpsc::unbounded_channel();
         let peers = PeerManager::new(
             key(seed),
             ChainHash::REGTEST,
             limits,
-            Arc::new(Recorder(tx)),
+            Arc::new(Recorder {
+                messages: tx,
+                links: links_tx,
+                message_conns: conns_tx,
+            }),
             Some(crate::store::Store::open_in_memory().unwrap()),
             signal,
         );
@@ -78,6 +107,8 @@ impl Node {
             addr,
             stop,
             messages,
+            links,
+            message_conns,
             task,
         }
     }
@@ -359,6 +390,51 @@ async fn a_second_connection_from_a_node_replaces_the_first() {
     assert_ne!(now.addr, first_addr);
     second.send(&Ping::new(1, 0).encode().unwrap()).await;
     assert!(second.recv().await.is_some());
+    node.stop().await;
+}
+
+/// What a channel layer needs to reestablish on every connection: a replacing connection is
+/// announced with a larger id before anything it delivers, the replaced one ends without a
+/// disconnection of its own, and a message meant for it is not sent on its successor.
+#[tokio::test]
+async fn a_replacing_connection_is_announced_with_a_newer_id() {
+    let mut node = Node::start(1, fast_limits()).await;
+    let mut first = RawPeer::connect(&node, 2).await;
+    let Some(Link::Up(peer, old)) = node.links.recv().await else {
+        panic!("the first connection is announced")
+    };
+    assert_eq!(peer, id(2));
+    assert_eq!(node.peers.connection_of(&id(2)), Some(old));
+    let mut second = RawPeer::connect(&node, 2).await;
+    first.until_closed().await;
+    let Some(Link::Up(_, new)) = node.links.recv().await else {
+        panic!("the newer connection is announced")
+    };
+    assert!(new > old, "{new} after {old}");
+    assert_eq!(node.peers.connection_of(&id(2)), Some(new));
+    // The replaced connection ended silently; it cannot be written to any more.
+    sleep(Duration::from_millis(100)).await;
+    assert!(node.links.try_recv().is_err());
+    let ping = || Message::Ping(Ping::new(4, 0));
+    assert!(matches!(
+        node.peers.send_on(id(2), old, ping()).await,
+        Err(PeerError::NotConnected(_))
+    ));
+    node.peers.send_on(id(2), new, ping()).await.unwrap();
+    let got = second.recv().await.unwrap();
+    assert!(matches!(Message::decode(&got), Ok(Message::Ping(_))));
+    // Messages on it carry its id; its end is told with the same id.
+    let update = UpdateFee {
+        channel_id: crate::wire::ChannelId([1; 32]),
+        feerate_per_kw: 253,
+        extra_tlvs: Default::default(),
+    };
+    second.send(&update.encode().unwrap()).await;
+    let (from, _) = node.messages.recv().await.unwrap();
+    assert_eq!(from, id(2));
+    assert_eq!(node.message_conns.recv().await, Some(new));
+    drop(second);
+    assert_eq!(node.links.recv().await, Some(Link::Down(id(2), new)));
     node.stop().await;
 }
 

@@ -25,7 +25,7 @@ mod reconnect;
 
 use super::connection::{Connection, Control, Outgoing, PeerStats, Wiring};
 use super::error::{CloseReason, PeerError, SetupError};
-use super::handler::PeerEventHandler;
+use super::handler::{ConnId, PeerEventHandler};
 use super::handshake;
 use super::limits::PeerLimits;
 use crate::store::{peers as peer_store, Store};
@@ -68,7 +68,7 @@ pub struct PeerSummary {
 /// What the manager keeps per established peer.
 struct Slot {
     /// Tells this connection apart from a newer one of the same node.
-    conn_id: u64,
+    conn_id: ConnId,
     addr: SocketAddr,
     direction: Direction,
     connected_since: SystemTime,
@@ -95,6 +95,9 @@ struct State {
     persistent: HashMap<PublicKey, String>,
     /// Nodes with a reconnect loop running, so there is at most one each.
     reconnecting: HashSet<PublicKey>,
+    /// The id of the next registered connection: taken under the lock, so ids follow the
+    /// registration order.
+    next_conn_id: u64,
 }
 
 struct Inner {
@@ -112,7 +115,6 @@ struct Inner {
     /// Cloned into every task; dropped at shutdown so `task_done_rx` ends once all tasks have.
     task_done: Mutex<Option<mpsc::Sender<()>>>,
     task_done_rx: tokio::sync::Mutex<mpsc::Receiver<()>>,
-    next_conn_id: AtomicU64,
 }
 
 /// A handle to the peer manager, cheap to clone.
@@ -147,7 +149,6 @@ impl PeerManager {
                 shutdown,
                 task_done: Mutex::new(Some(done_tx)),
                 task_done_rx: tokio::sync::Mutex::new(done_rx),
-                next_conn_id: AtomicU64::new(0),
             }),
         }
     }
@@ -329,15 +330,14 @@ impl PeerManager {
         ready: Option<oneshot::Sender<Result<PeerSummary, SetupError>>>,
     ) {
         let node_id = transport.remote_static;
-        let conn_id = self.inner.next_conn_id.fetch_add(1, Ordering::Relaxed);
         let limits = self.inner.limits.clone();
         let (out_tx, out_rx) = mpsc::channel(limits.outgoing_queue);
         // Control requests are rare (API pings): a small queue is plenty.
         let (ctl_tx, ctl_rx) = mpsc::channel(4);
         let (close_tx, close_rx) = oneshot::channel();
         let stats = Arc::new(PeerStats::default());
-        let slot = Slot {
-            conn_id,
+        let mut slot = Slot {
+            conn_id: ConnId(0),
             addr,
             direction,
             connected_since: SystemTime::now(),
@@ -353,29 +353,38 @@ impl PeerManager {
                 Err(SetupError::TooManyPeers(limits.max_peers))
             } else {
                 let persistent = st.persistent.contains_key(&node_id);
+                let conn_id = ConnId(st.next_conn_id);
+                st.next_conn_id += 1;
+                slot.conn_id = conn_id;
                 let summary = summarize(node_id, &slot, persistent);
                 if let Some(mut old) = st.peers.insert(node_id, slot) {
                     tracing::info!(%node_id, "a newer connection replaces the older one");
                     old.close(CloseReason::Replaced);
                 }
-                Ok(summary)
+                // Under the lock: the handler hears of connections in registration order,
+                // and before anyone who sees this peer listed can queue work behind it.
+                self.inner.handler.peer_connected(node_id, conn_id, &init);
+                Ok((conn_id, summary))
             }
         };
-        let registered_ok = registered.is_ok();
-        if let Err(e) = &registered {
-            tracing::info!(%node_id, %addr, error = %e, "peer refused");
-        }
+        let conn_id = match &registered {
+            Ok((conn_id, _)) => Some(*conn_id),
+            Err(e) => {
+                tracing::info!(%node_id, %addr, error = %e, "peer refused");
+                None
+            }
+        };
         if let Some(ready) = ready {
-            let _ = ready.send(registered);
+            let _ = ready.send(registered.map(|(_, summary)| summary));
         }
-        if !registered_ok {
+        let Some(conn_id) = conn_id else {
             return;
-        }
-        tracing::info!(%node_id, %addr, direction = direction.as_str(), "peer connected");
-        self.inner.handler.peer_connected(node_id, &init);
+        };
+        tracing::info!(%node_id, %addr, conn = %conn_id, direction = direction.as_str(), "peer connected");
 
         let reason = Connection {
             node_id,
+            conn_id,
             stream,
             transport,
             limits,
@@ -395,27 +404,25 @@ impl PeerManager {
             let mut st = self.state();
             if st.peers.get(&node_id).map(|s| s.conn_id) == Some(conn_id) {
                 st.peers.remove(&node_id);
+                self.inner.handler.peer_disconnected(node_id, conn_id);
                 true
             } else {
                 false
             }
         };
         tracing::info!(%node_id, %addr, reason = %reason, "peer disconnected");
-        if still_ours {
-            self.inner.handler.peer_disconnected(node_id);
-            if reason.wants_reconnect() {
-                self.schedule_reconnect(node_id, self.inner.limits.reconnect_min);
-            }
+        if still_ours && reason.wants_reconnect() {
+            self.schedule_reconnect(node_id, self.inner.limits.reconnect_min);
         }
     }
 
     /// Closes the peer's connection, if any (it stays remembered); whether there was one.
     fn close_if_connected(&self, node_id: PublicKey) -> bool {
-        let slot = self.state().peers.remove(&node_id);
-        match slot {
+        let mut st = self.state();
+        match st.peers.remove(&node_id) {
             Some(mut slot) => {
                 slot.close(CloseReason::Requested);
-                self.inner.handler.peer_disconnected(node_id);
+                self.inner.handler.peer_disconnected(node_id, slot.conn_id);
                 true
             }
             None => false,
@@ -493,10 +500,37 @@ impl PeerManager {
     /// Queues a message to a peer, waiting while its queue is full. A queue that stays full
     /// for the queue-full timeout ends the connection.
     pub async fn send(&self, node_id: PublicKey, message: Message) -> Result<(), PeerError> {
+        self.send_to_slot(node_id, None, message).await
+    }
+
+    /// [`Self::send`], only on connection `conn`: a message meant for a connection that was
+    /// replaced in the meantime is not sent on the newer one (which starts its own exchange,
+    /// BOLT 2's `channel_reestablish` first).
+    pub async fn send_on(
+        &self,
+        node_id: PublicKey,
+        conn: ConnId,
+        message: Message,
+    ) -> Result<(), PeerError> {
+        self.send_to_slot(node_id, Some(conn), message).await
+    }
+
+    /// The peer's current connection, if any.
+    pub fn connection_of(&self, node_id: &PublicKey) -> Option<ConnId> {
+        self.state().peers.get(node_id).map(|s| s.conn_id)
+    }
+
+    async fn send_to_slot(
+        &self,
+        node_id: PublicKey,
+        conn: Option<ConnId>,
+        message: Message,
+    ) -> Result<(), PeerError> {
         let (conn_id, out) = self
             .state()
             .peers
             .get(&node_id)
+            .filter(|s| conn.map_or(true, |c| c == s.conn_id))
             .map(|s| (s.conn_id, s.out_tx.clone()))
             .ok_or_else(|| PeerError::NotConnected(node_id.to_string()))?;
         let limit = self.inner.limits.queue_full_timeout;

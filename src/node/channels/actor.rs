@@ -18,7 +18,7 @@ use crate::channel::{
 };
 use crate::error::Error;
 use crate::keys::KeysManager;
-use crate::net::PeerManager;
+use crate::net::{ConnId, PeerManager};
 use crate::store::{channels as q, Store};
 use crate::wallet::{FundedTx, Wallet};
 use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, OpenChannel};
@@ -89,6 +89,9 @@ pub(super) struct Actor {
     pub cfg: ManagerConfig,
     pub entries: BTreeMap<u32, Entry>,
     pub peers: PeerManager,
+    /// Each connected peer's connection as the actor last heard of it: what the channels send
+    /// goes to it, and what another (older) connection delivers is void.
+    pub connections: HashMap<PublicKey, ConnId>,
     events: broadcast::Sender<ChannelEvent>,
     /// Inputs produced while executing outputs (the funding answer), run next.
     followups: Vec<(u32, Input)>,
@@ -160,6 +163,7 @@ impl Starter {
             cfg: self.cfg,
             entries: BTreeMap::new(),
             peers,
+            connections: HashMap::new(),
             events: self.events,
             followups: Vec::new(),
             rebroadcast: HashMap::new(),
@@ -197,7 +201,9 @@ impl Actor {
         tracing::debug!("channel manager stopped");
     }
 
-    /// Restores every stored channel; the peer's reconnection starts the reestablish.
+    /// Restores every stored channel; the peer's reconnection starts the reestablish. A peer
+    /// connected already is no exception: its connection was queued for us (the handler
+    /// exists before the peer manager), and runs once we are loaded.
     async fn load(&mut self) -> Result<(), Error> {
         let stored = self.cfg.store.call(q::list).await?;
         // One commit for every channel's restored state, not one each (see `batch`).
@@ -207,7 +213,6 @@ impl Actor {
             let (channel, outputs) = Channel::restore(s.state, keys).map_err(|e| {
                 Error::Internal(format!("channel {} cannot be restored: {e}", s.key_index))
             })?;
-            let connected = self.peers.summary(&s.peer).is_some();
             let reported = Reported::of(channel.state());
             self.entries.insert(
                 s.key_index,
@@ -221,10 +226,6 @@ impl Actor {
                 },
             );
             self.execute(s.key_index, outputs).await;
-            // The peer may have connected before we were ready to hear of it.
-            if connected {
-                self.input(s.key_index, Input::Reconnected).await;
-            }
         }
         self.end_batch().await;
         if !self.entries.is_empty() {
@@ -246,18 +247,24 @@ impl Actor {
 
     pub(super) async fn request(&mut self, req: Request) {
         match req {
-            Request::PeerConnected(peer) => {
-                for idx in self.of_peer(&peer) {
-                    self.input(idx, Input::Reconnected).await;
+            Request::PeerConnected(peer, conn) => self.peer_connected(peer, conn).await,
+            Request::PeerDisconnected(peer, conn) => {
+                if self.connections.get(&peer) != Some(&conn) {
+                    return;
                 }
-                self.announce_policy_to(Some(peer)).await;
-            }
-            Request::PeerDisconnected(peer) => {
+                self.connections.remove(&peer);
                 for idx in self.of_peer(&peer) {
                     self.input(idx, Input::Disconnected).await;
                 }
             }
-            Request::PeerMessage(peer, m) => self.message(peer, m).await,
+            Request::PeerMessage(peer, conn, m) => {
+                if self.connections.get(&peer) == Some(&conn) {
+                    self.message(peer, m).await;
+                } else {
+                    tracing::debug!(%peer, %conn, msg_type = m.msg_type(),
+                        "message of a replaced connection dropped");
+                }
+            }
             Request::Block => self.on_block().await,
             Request::Open { params, reply } => {
                 if let Err(e) = self.open(params, reply).await {
@@ -335,6 +342,28 @@ impl Actor {
                 let _ = reply.send(r);
             }
         }
+    }
+
+    /// A new connection of `peer`. One that replaces an older connection ends that one for
+    /// the channels first: BOLT 2 reestablishes on every connection, and what was sent on
+    /// the old one may never have been read (a restored node's request to close, say).
+    async fn peer_connected(&mut self, peer: PublicKey, conn: ConnId) {
+        match self.connections.get(&peer) {
+            // Already replaced by a newer one we heard of.
+            Some(current) if *current >= conn => return,
+            Some(_) => {
+                tracing::debug!(%peer, %conn, "a newer connection: channels reestablish on it");
+                for idx in self.of_peer(&peer) {
+                    self.input(idx, Input::Disconnected).await;
+                }
+            }
+            None => {}
+        }
+        self.connections.insert(peer, conn);
+        for idx in self.of_peer(&peer) {
+            self.input(idx, Input::Reconnected).await;
+        }
+        self.announce_policy_to(Some(peer)).await;
     }
 
     fn of_peer(&self, peer: &PublicKey) -> Vec<u32> {
@@ -534,7 +563,7 @@ impl Actor {
             let _ = reply.send(Err(e.clone()));
             Err(e)
         };
-        if self.peers.summary(&p.peer).is_none() {
+        if !self.connections.contains_key(&p.peer) {
             return fail(
                 reply,
                 Error::PeerNotConnected(format!("not connected to {}", p.peer)),

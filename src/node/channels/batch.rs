@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 use super::actor::Actor;
 use super::Request;
 use crate::channel::Input;
+use crate::net::ConnId;
 use crate::wire::Message;
 
 /// Requests one batch takes at most, so a flood of messages still gets its replies out.
@@ -49,7 +50,8 @@ pub(super) const MAX_BATCH: usize = 64;
 // Messages are the common case: boxing them would add an allocation per message.
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Held {
-    Send(PublicKey, Message),
+    /// For this connection of the peer only (see [`crate::net::PeerManager::send_on`]).
+    Send(PublicKey, ConnId, Message),
     /// A reply to a caller, or a wake-up of another task.
     Notify(Box<dyn FnOnce() + Send + Sync>),
 }
@@ -79,8 +81,8 @@ fn batches(req: &Request) -> bool {
         req,
         Request::PeerMessage(..)
             | Request::Pay { .. }
-            | Request::PeerConnected(_)
-            | Request::PeerDisconnected(_)
+            | Request::PeerConnected(..)
+            | Request::PeerDisconnected(..)
     )
 }
 
@@ -131,9 +133,15 @@ impl Actor {
 
     /// Sends `m` to `peer` now, or after the commit when it depends on one.
     pub(super) async fn send_to(&mut self, peer: PublicKey, m: Message) {
+        // To the connection the actor last heard of: what the channels produce belongs to
+        // it, and a newer connection starts over with its own `channel_reestablish`.
+        let Some(&conn) = self.connections.get(&peer) else {
+            tracing::debug!(%peer, msg_type = m.msg_type(), "message not sent: not connected");
+            return;
+        };
         if self.must_hold() {
-            self.batch.outbox.push(Held::Send(peer, m));
-        } else if let Err(e) = self.peers.send(peer, m).await {
+            self.batch.outbox.push(Held::Send(peer, conn, m));
+        } else if let Err(e) = self.peers.send_on(peer, conn, m).await {
             // The reestablish after reconnection sends what the peer missed.
             tracing::debug!(%peer, error = %e, "message not sent");
         }
@@ -168,8 +176,8 @@ impl Actor {
         self.batch.touched.clear();
         for held in std::mem::take(&mut self.batch.outbox) {
             match held {
-                Held::Send(peer, m) => {
-                    if let Err(e) = self.peers.send(peer, m).await {
+                Held::Send(peer, conn, m) => {
+                    if let Err(e) = self.peers.send_on(peer, conn, m).await {
                         tracing::debug!(%peer, error = %e, "message not sent");
                     }
                 }
@@ -183,6 +191,6 @@ impl Actor {
     pub(super) fn drop_held_for(&mut self, peer: &PublicKey) {
         self.batch
             .outbox
-            .retain(|h| !matches!(h, Held::Send(p, _) if p == peer));
+            .retain(|h| !matches!(h, Held::Send(p, ..) if p == peer));
     }
 }

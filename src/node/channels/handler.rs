@@ -4,7 +4,7 @@ use bitcoin::secp256k1::PublicKey;
 use tokio::sync::mpsc;
 
 use super::Request;
-use crate::net::PeerEventHandler;
+use crate::net::{ConnId, PeerEventHandler};
 use crate::wire::{Init, Message};
 
 /// Queues peer events for the channel actor. The queue is unbounded so a peer's reader never
@@ -14,15 +14,15 @@ pub struct ChannelPeerHandler {
 }
 
 impl PeerEventHandler for ChannelPeerHandler {
-    fn peer_connected(&self, node_id: PublicKey, _init: &Init) {
-        let _ = self.tx.send(Request::PeerConnected(node_id));
+    fn peer_connected(&self, node_id: PublicKey, conn: ConnId, _init: &Init) {
+        let _ = self.tx.send(Request::PeerConnected(node_id, conn));
     }
 
-    fn message(&self, node_id: PublicKey, message: Message) {
-        let _ = self.tx.send(Request::PeerMessage(node_id, message));
+    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message) {
+        let _ = self.tx.send(Request::PeerMessage(node_id, conn, message));
     }
 
-    fn peer_disconnected(&self, node_id: PublicKey) {
-        let _ = self.tx.send(Request::PeerDisconnected(node_id));
+    fn peer_disconnected(&self, node_id: PublicKey, conn: ConnId) {
+        let _ = self.tx.send(Request::PeerDisconnected(node_id, conn));
     }
 }

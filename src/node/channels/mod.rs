@@ -33,6 +33,7 @@ use crate::channel::{Command, Event, Format};
 use crate::error::Error;
 use crate::events::{EventLog, LoggedEvent};
 use crate::invoice::RouteHint;
+use crate::net::ConnId;
 use crate::payments::PaymentRecord;
 use crate::wire::Message;
 
@@ -93,9 +94,10 @@ pub const PAY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 // allocation per message for no gain.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Request {
-    PeerConnected(PublicKey),
-    PeerMessage(PublicKey, Message),
-    PeerDisconnected(PublicKey),
+    /// A connection of the peer (replacing any older one: see [`crate::net::PeerEventHandler`]).
+    PeerConnected(PublicKey, ConnId),
+    PeerMessage(PublicKey, ConnId, Message),
+    PeerDisconnected(PublicKey, ConnId),
     /// A new tip: drive funding confirmations, spends and re-broadcasts.
     Block,
     Open {
