@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 
+use bitcoin::secp256k1::SecretKey;
 use bitcoin::{OutPoint, Transaction};
 
+use crate::bolt3::commitment::Htlc;
 use crate::bolt3::scripts::to_remote_script_pubkey;
 use crate::bolt3::sign::SigningKey;
-use crate::bolt3::{ChannelType, HtlcDirection};
+use crate::bolt3::{ChannelType, CommitmentKeys, HtlcDirection};
 use crate::channel::commitments::build_remote;
 use crate::channel::{ChannelState, KeyMaterial};
 
@@ -44,41 +46,9 @@ pub(super) fn remote_claims(
     })?;
     for (htlc, vout) in d.htlcs.iter().zip(&ct.htlc_output_index) {
         let Some(vout) = vout else { continue };
-        let hash = htlc.payment_hash;
-        let (kind, cltv, preimage) = match htlc.direction {
-            // Received by the peer: we offered it, and take it back after the expiry.
-            HtlcDirection::Received => (
-                ClaimKind::RemoteHtlcTimeout {
-                    payment_hash: hash.0,
-                },
-                htlc.cltv_expiry,
-                None,
-            ),
-            HtlcDirection::Offered => match preimage_for(preimages, &hash) {
-                Some(p) => (
-                    ClaimKind::RemoteHtlcPreimage {
-                        payment_hash: hash.0,
-                    },
-                    0,
-                    Some(p),
-                ),
-                None => continue,
-            },
-        };
-        out.push(Claim {
-            outpoint: OutPoint::new(txid, *vout),
-            value_sat: ct.tx.output[*vout as usize].value.to_sat(),
-            kind,
-            csv: anchors_csv(channel_type),
-            cltv,
-            how: How::RemoteHtlc {
-                channel_type,
-                keys: d.keys,
-                htlc: *htlc,
-                htlc_privkey,
-                preimage,
-            },
-        });
+        let value_sat = ct.tx.output[*vout as usize].value.to_sat();
+        let at = (OutPoint::new(txid, *vout), value_sat);
+        out.extend(remote_htlc_claim(at, channel_type, d.keys, *htlc, htlc_privkey, preimages));
     }
     Ok(out)
 }
@@ -113,42 +83,49 @@ pub(super) fn future_claims(
         per_commitment_point: point,
     })?;
     for (vout, htlc) in htlc_outputs(channel_type, &k, tx, &known_htlcs(state)) {
-        let hash = htlc.payment_hash;
-        let (kind, cltv, preimage) = match htlc.direction {
-            HtlcDirection::Received => (
-                ClaimKind::RemoteHtlcTimeout {
-                    payment_hash: hash.0,
-                },
-                htlc.cltv_expiry,
-                None,
-            ),
-            HtlcDirection::Offered => match preimage_for(preimages, &hash) {
-                Some(p) => (
-                    ClaimKind::RemoteHtlcPreimage {
-                        payment_hash: hash.0,
-                    },
-                    0,
-                    Some(p),
-                ),
-                None => continue,
-            },
-        };
-        out.push(Claim {
-            outpoint: OutPoint::new(txid, vout),
-            value_sat: tx.output[vout as usize].value.to_sat(),
-            kind,
-            csv: anchors_csv(channel_type),
-            cltv,
-            how: How::RemoteHtlc {
-                channel_type,
-                keys: k,
-                htlc,
-                htlc_privkey,
-                preimage,
-            },
-        });
+        let at = (OutPoint::new(txid, vout), tx.output[vout as usize].value.to_sat());
+        out.extend(remote_htlc_claim(at, channel_type, k, htlc, htlc_privkey, preimages));
     }
     Ok(out)
+}
+
+/// The claim of one HTLC output (`at`: outpoint and value) of a peer's commitment, spent
+/// directly with our HTLC key: one the peer received is ours back after its expiry, one it
+/// offered is ours with the preimage (none without it).
+fn remote_htlc_claim(
+    at: (OutPoint, u64),
+    channel_type: ChannelType,
+    keys: CommitmentKeys,
+    htlc: Htlc,
+    htlc_privkey: SecretKey,
+    preimages: &HashMap<[u8; 32], [u8; 32]>,
+) -> Option<Claim> {
+    let payment_hash = htlc.payment_hash.0;
+    let (kind, cltv, preimage) = match htlc.direction {
+        HtlcDirection::Received => (
+            ClaimKind::RemoteHtlcTimeout { payment_hash },
+            htlc.cltv_expiry,
+            None,
+        ),
+        HtlcDirection::Offered => {
+            let p = preimage_for(preimages, &htlc.payment_hash)?;
+            (ClaimKind::RemoteHtlcPreimage { payment_hash }, 0, Some(p))
+        }
+    };
+    Some(Claim {
+        outpoint: at.0,
+        value_sat: at.1,
+        kind,
+        csv: anchors_csv(channel_type),
+        cltv,
+        how: How::RemoteHtlc {
+            channel_type,
+            keys,
+            htlc,
+            htlc_privkey,
+            preimage,
+        },
+    })
 }
 
 pub(super) fn to_remote_claim(
