@@ -44,7 +44,7 @@ use bitcoin::{ScriptBuf, Transaction};
 
 use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, ShortChannelId};
 
-pub use changes::{AddHtlc, Origin, Spec, Update};
+pub use changes::{AddHtlc, Onion, Origin, Spec, Update};
 pub use commitments::KeyMaterial;
 pub use error::ChannelError;
 pub use events::{Event, MalformedFailure};

@@ -218,7 +218,13 @@ pub struct Commitments {
     pub previous_local: Option<LocalCommit>,
     /// The onions of the peer's irrevocably committed HTLCs, by id, until the HTLC leaves
     /// both commitments: the hub may need to peel one again after a restart.
-    #[serde(default)]
+    ///
+    /// Not in the serialized snapshot: the store keeps each onion in a row of its own,
+    /// written once ([`crate::store::channels::save`]). Inline, every in-flight HTLC's
+    /// 2,732 hex characters were rewritten with each state of the channel (a third of the
+    /// hub's CPU under load, and most of the bytes it wrote). Older snapshots still carry them
+    /// and are read as before.
+    #[serde(default, skip_serializing)]
     pub received_onions: BTreeMap<u64, Onion>,
 }
 

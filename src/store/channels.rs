@@ -6,7 +6,7 @@ use bitcoin::secp256k1::PublicKey;
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
 use super::{meta, StoreError};
-use crate::channel::ChannelState;
+use crate::channel::{ChannelState, Onion};
 
 /// The meta key of the next channel key index: indexes are never reused, even for channels
 /// that were abandoned before they were stored.
@@ -88,7 +88,55 @@ pub fn save(
     for (number, sig) in signed {
         record_signature(conn, key_index, number, &sig.serialize_compact())?;
     }
+    save_onions(conn, key_index, state)?;
     archive_new_htlcs(conn, key_index, state)
+}
+
+/// Keeps `htlc_onions` equal to the state's `received_onions`: an onion is written once, when
+/// its HTLC is first saved committed, and deleted with the first state without it.
+fn save_onions(conn: &Connection, key_index: u32, state: &ChannelState) -> Result<(), StoreError> {
+    let onions = state.commitments.as_ref().map(|c| &c.received_onions);
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO htlc_onions (key_index, htlc_id, onion) VALUES (?1, ?2, ?3)",
+    )?;
+    let mut live = Vec::new();
+    for (id, onion) in onions.into_iter().flatten() {
+        let id = htlc_id(*id)?;
+        insert.execute(params![key_index, id, onion.0])?;
+        live.push(id);
+    }
+    let live = serde_json::Value::from(live).to_string();
+    conn.prepare_cached(
+        "DELETE FROM htlc_onions WHERE key_index = ?1
+         AND htlc_id NOT IN (SELECT value FROM json_each(?2))",
+    )?
+    .execute(params![key_index, live])?;
+    Ok(())
+}
+
+fn htlc_id(id: u64) -> Result<i64, StoreError> {
+    i64::try_from(id).map_err(|_| StoreError::Corrupt(format!("HTLC id {id} beyond 2^63")))
+}
+
+/// Puts the channel's stored onions back in its state (see [`save_onions`]).
+fn load_onions(
+    conn: &Connection,
+    key_index: u32,
+    state: &mut ChannelState,
+) -> Result<(), StoreError> {
+    let Some(c) = state.commitments.as_mut() else {
+        return Ok(());
+    };
+    let mut stmt = conn
+        .prepare_cached("SELECT htlc_id, onion FROM htlc_onions WHERE key_index = ?1")?;
+    let rows = stmt.query_map([key_index], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+    for row in rows {
+        let (id, onion) = row?;
+        let id = u64::try_from(id)
+            .map_err(|_| StoreError::Corrupt(format!("channel {key_index}: HTLC id {id}")))?;
+        c.received_onions.insert(id, Onion(onion));
+    }
+    Ok(())
 }
 
 /// Every add passes through the change lists before any commitment holds it, so archiving
@@ -171,11 +219,17 @@ fn record_signature(
     Ok(())
 }
 
-fn decode(key_index: u32, peer: Vec<u8>, state: String) -> Result<StoredChannel, StoreError> {
+fn decode(
+    conn: &Connection,
+    key_index: u32,
+    peer: Vec<u8>,
+    state: String,
+) -> Result<StoredChannel, StoreError> {
     let peer = PublicKey::from_slice(&peer)
         .map_err(|_| StoreError::Corrupt("channels.peer_node_id is not a public key".into()))?;
-    let state = serde_json::from_str(&state)
+    let mut state = serde_json::from_str(&state)
         .map_err(|e| StoreError::Corrupt(format!("channel {key_index}: unreadable state: {e}")))?;
+    load_onions(conn, key_index, &mut state)?;
     Ok(StoredChannel {
         key_index,
         peer,
@@ -190,7 +244,7 @@ pub fn list(conn: &Connection) -> Result<Vec<StoredChannel>, StoreError> {
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.map(|row| {
         let (i, p, s) = row?;
-        decode(i, p, s)
+        decode(conn, i, p, s)
     })
     .collect()
 }
@@ -203,7 +257,7 @@ pub fn get(conn: &Connection, key_index: u32) -> Result<Option<StoredChannel>, S
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
-    row.map(|(p, s)| decode(key_index, p, s)).transpose()
+    row.map(|(p, s)| decode(conn, key_index, p, s)).transpose()
 }
 
 /// The commitment numbers we signed for the peer, ascending (each at most once: the table's
@@ -217,7 +271,7 @@ pub fn signed_numbers(conn: &Connection, key_index: u32) -> Result<Vec<u64>, Sto
     rows.map(|n| Ok(n? as u64)).collect()
 }
 
-#[cfg(all(test, feature = "test-utils"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::channel::testing::harness;
@@ -253,5 +307,121 @@ mod tests {
         assert!(err.to_string().contains("different signature"), "{err}");
         let kept = store.blocking(|c| get(c, idx)).unwrap().unwrap();
         assert_eq!(kept.state, state);
+    }
+
+    fn onion_rows(store: &Store, idx: u32) -> Vec<(i64, Vec<u8>)> {
+        store
+            .blocking(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT htlc_id, onion FROM htlc_onions WHERE key_index = ?1 ORDER BY htlc_id",
+                )?;
+                let rows = stmt.query_map([idx], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap()
+    }
+
+    fn stored_json(store: &Store, idx: u32) -> String {
+        store
+            .blocking(|c| {
+                Ok(c.query_row("SELECT state FROM channels WHERE key_index = ?1", [idx], |r| {
+                    r.get(0)
+                })?)
+            })
+            .unwrap()
+    }
+
+    /// The peer's committed HTLCs' onions live in rows of their own, not in every snapshot,
+    /// and come back with the state; a settled HTLC's onion goes with the first state
+    /// without it.
+    #[test]
+    fn received_onions_are_stored_beside_the_snapshot_and_dropped_once_settled() {
+        let mut pair = harness::Pair::open(crate::channel::Format::Anchors, 0);
+        pair.confirm(3);
+        for n in 1..=2 {
+            pair.a
+                .command(crate::channel::Command::AddHtlc {
+                    amount_msat: 5_000_000,
+                    payment_hash: harness::hash_of(&harness::preimage(n)),
+                    cltv_expiry: 500,
+                    onion: harness::onion(),
+                })
+                .unwrap();
+        }
+        pair.deliver_all();
+        let state = pair.b.persisted.clone();
+        assert_eq!(state.commitments.as_ref().unwrap().received_onions.len(), 2);
+        let store = Store::open_in_memory().unwrap();
+        let peer = harness::keys(1).pubkeys.funding;
+        let idx = store.write_blocking(|tx| next_key_index(tx)).unwrap();
+        store.write_blocking(|tx| save(tx, idx, &peer, &state)).unwrap();
+
+        let onion_hex = hex::encode(harness::onion());
+        assert!(!stored_json(&store, idx).contains(&onion_hex), "no onion in the snapshot");
+        let rows = onion_rows(&store, idx);
+        assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 1]);
+        assert!(rows.iter().all(|r| r.1 == harness::onion()));
+        let back = store.blocking(|c| get(c, idx)).unwrap().unwrap();
+        assert_eq!(back.state, state);
+        assert_eq!(store.blocking(list).unwrap()[0].state, state);
+
+        pair.b
+            .command(crate::channel::Command::Fulfill {
+                id: 0,
+                preimage: harness::preimage(1),
+            })
+            .unwrap();
+        pair.deliver_all();
+        let settled = pair.b.persisted.clone();
+        store.write_blocking(|tx| save(tx, idx, &peer, &settled)).unwrap();
+        assert_eq!(onion_rows(&store, idx).iter().map(|r| r.0).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(store.blocking(|c| get(c, idx)).unwrap().unwrap().state, settled);
+    }
+
+    /// A version 7 database kept the onions inline: migrating moves them to their rows, and
+    /// the state reads the same.
+    #[test]
+    fn a_version_7_database_moves_its_inline_onions_to_rows() {
+        let mut pair = harness::Pair::open(crate::channel::Format::Anchors, 0);
+        pair.confirm(3);
+        pair.a
+            .command(crate::channel::Command::AddHtlc {
+                amount_msat: 5_000_000,
+                payment_hash: [7; 32],
+                cltv_expiry: 500,
+                onion: harness::onion(),
+            })
+            .unwrap();
+        pair.deliver_all();
+        let state = pair.b.persisted.clone();
+        // The snapshot as version 7 wrote it, onions inline.
+        let mut json = serde_json::to_value(&state).unwrap();
+        json["commitments"]["received_onions"] =
+            serde_json::json!({ "0": hex::encode(harness::onion()) });
+        let peer = harness::keys(1).pubkeys.funding;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::store::DB_FILE);
+        {
+            let c = Connection::open(&path).unwrap();
+            for script in &crate::store::schema::MIGRATIONS[..7] {
+                c.execute_batch(script).unwrap();
+            }
+            c.pragma_update(None, "user_version", 7).unwrap();
+            c.execute(
+                "INSERT INTO channels (key_index, channel_id, temporary_channel_id, peer_node_id,
+                                       phase, state, updated_at)
+                 VALUES (0, ?1, ?2, ?3, 'normal', ?4, 0)",
+                params![
+                    state.channel_id.as_slice(),
+                    state.setup.temporary_channel_id.as_slice(),
+                    peer.serialize().as_slice(),
+                    json.to_string()
+                ],
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(onion_rows(&store, 0), vec![(0, harness::onion())]);
+        assert_eq!(store.blocking(|c| get(c, 0)).unwrap().unwrap().state, state);
     }
 }

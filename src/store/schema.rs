@@ -264,7 +264,24 @@ CREATE INDEX forwards_pending ON forwards(created_at) WHERE status = 'pending';
 CREATE INDEX payments_pending ON payments(created_at) WHERE status = 'pending';
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+/// Version 8: the onions of the peer's committed HTLCs in rows of their own, written once
+/// per HTLC instead of inside every snapshot of its channel
+/// ([`crate::channel::Commitments::received_onions`]). Those stored inline move here; the
+/// snapshot drops its copy at its next write.
+const V8: &str = "
+CREATE TABLE htlc_onions (
+    key_index INTEGER NOT NULL,
+    htlc_id   INTEGER NOT NULL,
+    onion     BLOB NOT NULL,
+    PRIMARY KEY (key_index, htlc_id)
+) STRICT;
+INSERT OR IGNORE INTO htlc_onions (key_index, htlc_id, onion)
+    SELECT c.key_index, CAST(o.key AS INTEGER), unhex(o.value)
+    FROM channels c, json_each(c.state, '$.commitments.received_onions') o
+    WHERE json_valid(c.state) AND o.type = 'text';
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
