@@ -127,8 +127,8 @@ fn load_onions(
     let Some(c) = state.commitments.as_mut() else {
         return Ok(());
     };
-    let mut stmt = conn
-        .prepare_cached("SELECT htlc_id, onion FROM htlc_onions WHERE key_index = ?1")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT htlc_id, onion FROM htlc_onions WHERE key_index = ?1")?;
     let rows = stmt.query_map([key_index], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
     for row in rows {
         let (id, onion) = row?;
@@ -324,9 +324,11 @@ mod tests {
     fn stored_json(store: &Store, idx: u32) -> String {
         store
             .blocking(|c| {
-                Ok(c.query_row("SELECT state FROM channels WHERE key_index = ?1", [idx], |r| {
-                    r.get(0)
-                })?)
+                Ok(c.query_row(
+                    "SELECT state FROM channels WHERE key_index = ?1",
+                    [idx],
+                    |r| r.get(0),
+                )?)
             })
             .unwrap()
     }
@@ -354,10 +356,15 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let peer = harness::keys(1).pubkeys.funding;
         let idx = store.write_blocking(|tx| next_key_index(tx)).unwrap();
-        store.write_blocking(|tx| save(tx, idx, &peer, &state)).unwrap();
+        store
+            .write_blocking(|tx| save(tx, idx, &peer, &state))
+            .unwrap();
 
         let onion_hex = hex::encode(harness::onion());
-        assert!(!stored_json(&store, idx).contains(&onion_hex), "no onion in the snapshot");
+        assert!(
+            !stored_json(&store, idx).contains(&onion_hex),
+            "no onion in the snapshot"
+        );
         let rows = onion_rows(&store, idx);
         assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![0, 1]);
         assert!(rows.iter().all(|r| r.1 == harness::onion()));
@@ -373,9 +380,20 @@ mod tests {
             .unwrap();
         pair.deliver_all();
         let settled = pair.b.persisted.clone();
-        store.write_blocking(|tx| save(tx, idx, &peer, &settled)).unwrap();
-        assert_eq!(onion_rows(&store, idx).iter().map(|r| r.0).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(store.blocking(|c| get(c, idx)).unwrap().unwrap().state, settled);
+        store
+            .write_blocking(|tx| save(tx, idx, &peer, &settled))
+            .unwrap();
+        assert_eq!(
+            onion_rows(&store, idx)
+                .iter()
+                .map(|r| r.0)
+                .collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(
+            store.blocking(|c| get(c, idx)).unwrap().unwrap().state,
+            settled
+        );
     }
 
     /// A version 7 database kept the onions inline: migrating moves them to their rows, and

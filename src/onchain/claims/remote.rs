@@ -48,7 +48,14 @@ pub(super) fn remote_claims(
         let Some(vout) = vout else { continue };
         let value_sat = ct.tx.output[*vout as usize].value.to_sat();
         let at = (OutPoint::new(txid, *vout), value_sat);
-        out.extend(remote_htlc_claim(at, channel_type, d.keys, *htlc, htlc_privkey, preimages));
+        out.extend(remote_htlc_claim(
+            at,
+            channel_type,
+            d.keys,
+            *htlc,
+            htlc_privkey,
+            preimages,
+        ));
     }
     Ok(out)
 }
@@ -83,8 +90,18 @@ pub(super) fn future_claims(
         per_commitment_point: point,
     })?;
     for (vout, htlc) in htlc_outputs(channel_type, &k, tx, &known_htlcs(state)) {
-        let at = (OutPoint::new(txid, vout), tx.output[vout as usize].value.to_sat());
-        out.extend(remote_htlc_claim(at, channel_type, k, htlc, htlc_privkey, preimages));
+        let at = (
+            OutPoint::new(txid, vout),
+            tx.output[vout as usize].value.to_sat(),
+        );
+        out.extend(remote_htlc_claim(
+            at,
+            channel_type,
+            k,
+            htlc,
+            htlc_privkey,
+            preimages,
+        ));
     }
     Ok(out)
 }
