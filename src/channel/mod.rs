@@ -32,6 +32,7 @@ mod open;
 pub mod queries;
 mod reestablish;
 pub mod resolution;
+mod snapshot_hex;
 pub mod state;
 mod update;
 

@@ -147,6 +147,7 @@ pub struct Setup {
     /// it again until it confirms (a crash may fall between the persist and the broadcast).
     pub funding_tx: Option<Transaction>,
     /// Opener: our signature on the peer's commitment 0, sent in `funding_created`.
+    #[serde(with = "super::snapshot_hex::opt_sig")]
     pub first_remote_sig: Option<Signature>,
     /// Where our funds go on a cooperative close unless `Command::Close` names another script.
     pub shutdown_script: ScriptBuf,
@@ -162,8 +163,10 @@ pub struct Setup {
 pub struct LocalCommit {
     pub number: u64,
     pub spec: Spec,
+    #[serde(with = "super::snapshot_hex::sig")]
     pub remote_sig: Signature,
     /// In commitment output order.
+    #[serde(with = "super::snapshot_hex::sigs")]
     pub remote_htlc_sigs: Vec<Signature>,
 }
 
@@ -175,7 +178,9 @@ pub struct RemoteCommit {
     pub spec: Spec,
     /// The peer's per-commitment point for this commitment.
     pub point: PublicKey,
+    #[serde(with = "super::snapshot_hex::opt_sig")]
     pub sig: Option<Signature>,
+    #[serde(with = "super::snapshot_hex::sigs")]
     pub htlc_sigs: Vec<Signature>,
 }
 
