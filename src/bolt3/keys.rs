@@ -86,7 +86,17 @@ pub fn derive_privkey(
     per_commitment_point: &PublicKey,
 ) -> Result<SecretKey, Bolt3Error> {
     let basepoint = basepoint_secret.public_key(secp());
-    let tweak = sha256_points(per_commitment_point, &basepoint)?;
+    derive_privkey_with(basepoint_secret, &basepoint, per_commitment_point)
+}
+
+/// [`derive_privkey`] for a caller that knows the basepoint already (a signer keeps its
+/// basepoints): computing it is most of the derivation's cost, paid once per HTLC signature.
+pub fn derive_privkey_with(
+    basepoint_secret: &SecretKey,
+    basepoint: &PublicKey,
+    per_commitment_point: &PublicKey,
+) -> Result<SecretKey, Bolt3Error> {
+    let tweak = sha256_points(per_commitment_point, basepoint)?;
     basepoint_secret
         .add_tweak(&tweak)
         .map_err(|_| Bolt3Error::InvalidKeyDerivation)

@@ -12,7 +12,9 @@ use bitcoin::secp256k1::{Message, PublicKey, SecretKey};
 use bitcoin::sighash::{EcdsaSighashType, SighashCache};
 use bitcoin::{Amount, Script, Transaction};
 
-use super::keys::{derive_privkey, derive_revocation_privkey, ChannelPublicKeys, ChannelSecrets};
+use super::keys::{
+    derive_privkey_with, derive_revocation_privkey, ChannelPublicKeys, ChannelSecrets,
+};
 use super::scripts::p2wpkh;
 use super::{secp, Bolt3Error};
 
@@ -163,10 +165,18 @@ impl InMemorySigner {
             SigningKey::Payment => Ok(s.payment_base_secret),
             SigningKey::Delayed {
                 per_commitment_point,
-            } => derive_privkey(&s.delayed_payment_base_secret, &per_commitment_point),
+            } => derive_privkey_with(
+                &s.delayed_payment_base_secret,
+                &self.pubkeys.delayed_payment_basepoint,
+                &per_commitment_point,
+            ),
             SigningKey::Htlc {
                 per_commitment_point,
-            } => derive_privkey(&s.htlc_base_secret, &per_commitment_point),
+            } => derive_privkey_with(
+                &s.htlc_base_secret,
+                &self.pubkeys.htlc_basepoint,
+                &per_commitment_point,
+            ),
             SigningKey::Revocation {
                 per_commitment_secret,
             } => derive_revocation_privkey(&s.revocation_base_secret, &per_commitment_secret),
@@ -253,6 +263,46 @@ mod tests {
                 &key.public_key(secp())
             ),
             Err(Bolt3Error::InvalidSignature)
+        );
+    }
+
+    /// The signer derives with the basepoints it keeps: the same keys as from the secrets
+    /// alone, and they match the public derivation.
+    #[test]
+    fn the_signer_derives_per_commitment_keys_as_the_secrets_do() {
+        let secret = |b: u8| SecretKey::from_slice(&[b; 32]).unwrap();
+        let secrets = ChannelSecrets {
+            funding_key: secret(1),
+            revocation_base_secret: secret(2),
+            payment_base_secret: secret(3),
+            delayed_payment_base_secret: secret(4),
+            htlc_base_secret: secret(5),
+        };
+        let signer = InMemorySigner::new(secrets.clone());
+        let point = secret(9).public_key(secp());
+        let htlc = signer
+            .private_key(SigningKey::Htlc {
+                per_commitment_point: point,
+            })
+            .unwrap();
+        let delayed = signer
+            .private_key(SigningKey::Delayed {
+                per_commitment_point: point,
+            })
+            .unwrap();
+        use super::super::keys::{derive_privkey, derive_pubkey};
+        assert_eq!(
+            htlc,
+            derive_privkey(&secrets.htlc_base_secret, &point).unwrap()
+        );
+        assert_eq!(
+            delayed,
+            derive_privkey(&secrets.delayed_payment_base_secret, &point).unwrap()
+        );
+        let basepoint = secrets.htlc_base_secret.public_key(secp());
+        assert_eq!(
+            htlc.public_key(secp()),
+            derive_pubkey(&basepoint, &point).unwrap()
         );
     }
 }
