@@ -150,6 +150,10 @@ impl Store {
             .map_err(locked)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Each write of a batch runs in a savepoint, whose undo copy of the pages it changes
+        // (the subjournal) spills to a temporary file past 64 KiB: a channel's snapshot under
+        // load is larger. In memory it costs no syscall; it lives until the write's RELEASE.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let found: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(locked)?;
