@@ -151,8 +151,9 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Each write of a batch runs in a savepoint, whose undo copy of the pages it changes
-        // (the subjournal) spills to a temporary file past 64 KiB: a channel's snapshot under
-        // load is larger. In memory it costs no syscall; it lives until the write's RELEASE.
+        // (the subjournal) spills to a temporary file past 64 KiB, which a batch of channel
+        // snapshots under load can pass. In memory it costs no syscall, and lives only until
+        // the write's RELEASE.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let found: u32 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
