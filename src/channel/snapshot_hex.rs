@@ -21,9 +21,8 @@ pub fn encode(bytes: &[u8]) -> String {
     String::from_utf8(text).expect("hex digits are ASCII")
 }
 
-/// One signature, as its DER hex (what `Signature`'s own serde writes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+/// One signature, written as its DER hex (what `Signature`'s own serde writes; reading goes
+/// through that serde directly).
 struct Sig(Signature);
 
 impl Serialize for Sig {
