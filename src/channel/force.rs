@@ -61,6 +61,24 @@ impl Step<'_> {
 }
 
 impl super::Channel {
+    /// Whether a protocol breach by the peer should take the channel on chain: BOLT 1 has the
+    /// sender of an `error` fail the channel, and once a commitment exists that means our
+    /// latest one on chain. Not before the funding is signed (nothing to broadcast), not once
+    /// closing by force or closed, never when passive (behind or restored).
+    pub fn fails_on_peer_breach(&self) -> bool {
+        self.state.commitments.is_some()
+            && !self.state.is_passive()
+            && matches!(
+                self.state.phase,
+                Phase::AwaitingReady { .. }
+                    | Phase::Normal
+                    | Phase::ShuttingDown
+                    | Phase::Negotiating
+            )
+    }
+}
+
+impl super::Channel {
     /// Regtest drill: our previous commitment, revoked, fully signed. Broadcasting it is
     /// cheating, and the peer's penalty takes everything. `None` off regtest or before the
     /// first update.

@@ -69,3 +69,36 @@ fn a_node_that_is_behind_never_broadcasts() {
     );
     assert!(!matches!(p.a.channel.phase(), Phase::ForceClosing { .. }));
 }
+
+#[test]
+fn a_peer_breach_fails_a_funded_channel_only() {
+    // Before funding_signed there is no commitment to put on chain.
+    let (opener, _) = crate::channel::Channel::open(
+        crate::channel::ChannelConfig::default(),
+        keys(1),
+        request(Format::Anchors, 0),
+    )
+    .unwrap();
+    assert!(!opener.fails_on_peer_breach());
+
+    let mut p = Pair::open(Format::Anchors, 0);
+    assert!(p.a.channel.fails_on_peer_breach());
+    p.a.command(force("operator")).unwrap();
+    assert!(
+        !p.a.channel.fails_on_peer_breach(),
+        "already on chain: once only"
+    );
+
+    // A channel that is behind never broadcasts, a breach or not.
+    let mut p = Pair::open(Format::StaticRemoteKey, 0);
+    let old = p.a.channel.state().clone();
+    p.pay(true, 1_000_000, 1);
+    p.disconnect();
+    let (ch, out) = crate::channel::Channel::restore(old, keys(1)).unwrap();
+    p.a.channel = ch;
+    p.a.absorb(out, usize::MAX);
+    p.reconnect();
+    p.deliver_one(false).unwrap().unwrap();
+    assert!(p.a.channel.state().behind);
+    assert!(!p.a.channel.fails_on_peer_breach());
+}

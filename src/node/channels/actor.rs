@@ -780,11 +780,20 @@ impl Actor {
             }
             Event::PeerMisbehaved { reason } => {
                 tracing::warn!(channel = idx, %reason, "peer broke the channel protocol");
+                let fail = entry.channel.fails_on_peer_breach();
                 if let Some(reply) = entry.pending_open.take() {
                     let e = Error::ChannelOpenFailed(reason.clone());
                     self.after_commit(move || {
                         let _ = reply.send(Err(e));
                     });
+                }
+                // BOLT 1: the sender of an `error` fails the channel. A peer that breaks the
+                // protocol and ignores our `error` must not keep the channel (and our HTLCs
+                // in it) hostage, so a funded channel goes on chain now.
+                if fail {
+                    let reason = format!("peer broke the channel protocol: {reason}");
+                    self.followups
+                        .push((idx, Input::Command(Command::ForceClose { reason })));
                 }
             }
             Event::HtlcReceived { htlc } => {
