@@ -72,6 +72,8 @@ enum BatchError {
     Store(#[from] StoreError),
     #[error("the tower broke the protocol: {0}")]
     Protocol(String),
+    #[error("the tower refused us: {0}")]
+    Warned(String),
     #[error("the tower refused an upload ({code:?}): {message}")]
     Refused { code: AckCode, message: String },
 }
@@ -117,7 +119,7 @@ pub async fn run(
                 Err(e) => {
                     conn = None;
                     // Say it once per outage, not at every retry.
-                    if !failing || matches!(e, BatchError::Refused { .. }) {
+                    if !failing || matches!(e, BatchError::Refused { .. } | BatchError::Warned(_)) {
                         tracing::warn!(tower = %cfg.tower, error = %e, pending = batch.len(),
                             "tower client: uploads wait; retrying");
                     }
@@ -179,11 +181,11 @@ async fn send_batch(
         let ack = match TowerMessage::decode(&bytes) {
             Ok(TowerMessage::Ack(a)) => a,
             Ok(TowerMessage::Other(m)) => match *m {
+                // The tower does not serve us (not on its list, or our blobs were bad).
                 Message::Warning(w) => {
-                    return Err(BatchError::Protocol(format!(
-                        "warning: {}",
-                        w.0.printable_data().unwrap_or("<binary>")
-                    )))
+                    return Err(BatchError::Warned(
+                        w.0.printable_data().unwrap_or("<binary>").to_string(),
+                    ))
                 }
                 // Pings from a tower, unknown odd types: nothing to do.
                 _ => continue,
