@@ -128,7 +128,8 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     if !cfg.access.allows(&client) {
         tracing::warn!(%client, "tower: client not authorized; refused");
         let why = format!(
-            "this tower does not serve node {client}: it is not on the tower's list of authorized clients"
+            "this tower does not serve node {client}: \
+             it is not on the tower's list of authorized clients"
         );
         return refuse(conn, &why).await;
     }
@@ -228,7 +229,8 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut conn: Conn<S>, why: &str)
 
 fn banned(client: PublicKey, bad: u64) -> String {
     format!(
-        "this tower no longer serves node {client}: {bad} of its blobs held nothing that spends the transaction they matched"
+        "this tower no longer serves node {client}: \
+         {bad} of its blobs held nothing that spends the transaction they matched"
     )
 }
 
@@ -280,12 +282,14 @@ pub async fn upload(store: &Store, client: PublicKey, u: TowerUpload, quota: Quo
             )
         }
         Ok(Stored::ClientBytesFull { max, held, size }) => {
-            tracing::warn!(%client, max, held, size, "tower: client over its byte quota; upload refused");
+            tracing::warn!(%client, max, held, size,
+                "tower: client over its byte quota; upload refused");
             ack(
                 AckCode::QuotaExceeded,
                 Some(0),
                 Some(format!(
-                    "this tower keeps at most {max} bytes of blobs per client; you hold {held} and this blob is {size}"
+                    "this tower keeps at most {max} bytes of blobs per client; \
+                     you hold {held} and this blob is {size}"
                 )),
             )
         }

@@ -199,9 +199,9 @@ fn resolve_access(
     let bad = |e: String| ConfigError::Watchtower(e);
     if public {
         if !ids.is_empty() || file.is_some() {
-            return Err(bad(
-                "--public serves every client: give it without --authorized-client or --authorized-clients-file".into(),
-            ));
+            return Err(bad("--public serves every client: \
+                 give it without --authorized-client or --authorized-clients-file"
+                .into()));
         }
         return Ok(Access::Public);
     }
@@ -320,7 +320,8 @@ impl Tower {
         if config.access == Access::Listed(Default::default()) {
             // Said before tower.json appears, so whoever waits for it sees this first.
             tracing::warn!(
-                "tower: no --authorized-client, --authorized-clients-file or --public: every client will be refused"
+                "tower: no --authorized-client, --authorized-clients-file or --public: \
+                 every client will be refused"
             );
         }
         json.write(&dir).map_err(io("writing tower.json".into()))?;

@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! new block  -> for each tx: Hint::of(txid) -> blobs under it -> open(txid, blob) -> justice row
-//!               (a blob that does not open to a spend of txid: dropped, counted against its client)
+//!               (a blob that does not open to a spend of txid: dropped, counted against
+//!               its client)
 //!            -> a justice txid in the block: confirmed
 //! new tip    -> broadcast the unconfirmed justice transactions (again), at most a cap of them,
 //!               the most overdue first, each client in turn; the rest at the next tip
@@ -184,7 +185,9 @@ pub async fn scan(store: &Store, block: Block, at: BlockRef) -> Result<(), Watch
                             }
                             continue;
                         }
-                        Ok(_) => "its transaction does not spend the transaction it matched".to_string(),
+                        Ok(_) => {
+                            "its transaction does not spend the transaction it matched".to_string()
+                        }
                         // The hint is a hash of this txid: an accidental match is out of reach
                         // (2^-128), so this is a client that sealed garbage.
                         Err(e) => format!("it does not open with the transaction it matched: {e}"),
