@@ -164,6 +164,8 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
     let port = free_port();
     let tower = TowerProc::start(&tower_dir, &alice, port, &[]);
     let tower_addr = tower.addr();
+    let log = tower.log_text();
+    assert!(log.contains("every client will be refused"), "{log}");
     tower.stop();
 
     // The tower is down while the channel works: the uploads wait in the hub's store.
@@ -209,8 +211,13 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
     hub.node.shutdown().await;
     let hub = start_hub(&hub_dir, &alice, &tower_addr).await;
     assert_eq!(hub.node.tower_backlog().await.unwrap(), queued);
-    // ... and reach the tower once it is back.
-    let tower = TowerProc::start(&tower_dir, &alice, port, &[]);
+    // ... and reach the tower once it is back, now that it serves the hub.
+    let tower = TowerProc::start(
+        &tower_dir,
+        &alice,
+        port,
+        &["--authorized-client", &hub.id()],
+    );
     assert_eq!(tower.addr(), tower_addr, "the same key and address");
     let deadline = Instant::now() + PATIENCE;
     while hub.node.tower_backlog().await.unwrap() > 0 {
@@ -391,23 +398,92 @@ async fn upload(c: &mut Conn<tokio::net::TcpStream>, n: u8) -> TowerAck {
     }
 }
 
+/// The warning a refused client reads right after `init`; then the tower hangs up.
+async fn refusal(mut c: Conn<tokio::net::TcpStream>) -> String {
+    let m = tokio::time::timeout(Duration::from_secs(10), c.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = match TowerMessage::decode(&m).unwrap() {
+        TowerMessage::Other(m) => match *m {
+            chanhub::wire::Message::Warning(w) => w.0.printable_data().unwrap().to_string(),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert!(c.recv().await.is_err(), "closed after the warning");
+    text
+}
+
+/// A well-formed blob for a made-up commitment, whose justice transaction carries `pad`
+/// bytes of output script (its size steps by 1 KiB).
+fn padded_blob(n: u8, pad: usize) -> (Hint, Vec<u8>) {
+    let breach = Txid::from_byte_array([n; 32]);
+    let tx = Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![],
+        output: vec![bitcoin::TxOut {
+            value: bitcoin::Amount::ZERO,
+            script_pubkey: bitcoin::ScriptBuf::from(vec![0x6a; pad]),
+        }],
+    };
+    (Hint::of(&breach), seal(&breach, &tx).unwrap())
+}
+
+async fn upload_blob(
+    c: &mut Conn<tokio::net::TcpStream>,
+    (hint, blob): (Hint, Vec<u8>),
+) -> TowerAck {
+    c.send(&TowerUpload::new(hint, blob).encode().unwrap())
+        .await
+        .unwrap();
+    match TowerMessage::decode(&c.recv().await.unwrap()).unwrap() {
+        TowerMessage::Ack(a) => {
+            assert_eq!(a.hint, hint);
+            a
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_tower_refuses_strangers_and_clients_over_quota() {
+async fn the_tower_serves_only_its_clients_within_their_quotas() {
     init_logs();
     let tmp = tempfile::tempdir().unwrap();
     let chain = start(&tmp.path().join("chain"), None).await;
+    let secp = Secp256k1::new();
+    let clients = tmp.path().join("clients");
+    std::fs::write(
+        &clients,
+        format!(
+            "# who this tower serves\n{}  # the hub\n\n{}\n",
+            key(1).public_key(&secp),
+            key(2).public_key(&secp)
+        ),
+    )
+    .unwrap();
     let tower = TowerProc::start(
         &tmp.path().join("tower"),
         &chain,
         0,
-        &["--max-blobs-per-client", "2", "--max-clients", "1"],
+        &[
+            "--max-blobs-per-client",
+            "2",
+            "--max-clients",
+            "1",
+            "--max-bytes-per-client",
+            "3000",
+            "--authorized-clients-file",
+            clients.to_str().unwrap(),
+        ],
     );
     let addr = tower.json.listen_addr.to_string();
     let regtest = bitcoin::constants::ChainHash::REGTEST;
     let patience = Duration::from_secs(10);
 
     // A client that does not know the tower's key cannot even finish the handshake.
-    let wrong = key(9).public_key(&Secp256k1::new());
+    let wrong = key(9).public_key(&secp);
     assert!(Conn::connect(&addr, key(1), wrong, regtest, patience)
         .await
         .is_err());
@@ -430,13 +506,33 @@ async fn the_tower_refuses_strangers_and_clients_over_quota() {
     )
     .await
     .is_err());
+    // A client not on the list learns why, and nothing of it is kept.
+    let stranger = Conn::connect(&addr, key(3), tower.id(), regtest, patience)
+        .await
+        .unwrap();
+    let why = refusal(stranger).await;
+    assert_eq!(
+        why,
+        format!(
+            "this tower does not serve node {}: it is not on the tower's list of authorized clients",
+            key(3).public_key(&secp)
+        )
+    );
 
-    // A client gets two blobs stored, then a clear refusal.
+    // A listed client gets two blobs stored, then a clear refusal; first its bytes.
     let mut a = Conn::connect(&addr, key(1), tower.id(), regtest, patience)
         .await
         .unwrap();
     let ack = upload(&mut a, 1).await;
     assert_eq!((ack.code, ack.remaining), (AckCode::Stored, Some(1)));
+    let big = padded_blob(2, 1500);
+    assert_eq!(big.1.len(), 2077);
+    let ack = upload_blob(&mut a, big).await;
+    assert_eq!(ack.code, AckCode::QuotaExceeded);
+    assert_eq!(
+        ack.message.as_deref(),
+        Some("this tower keeps at most 3000 bytes of blobs per client; you hold 1053 and this blob is 2077")
+    );
     let ack = upload(&mut a, 2).await;
     assert_eq!((ack.code, ack.remaining), (AckCode::Stored, Some(0)));
     let ack = upload(&mut a, 3).await;
@@ -461,7 +557,167 @@ async fn the_tower_refuses_strangers_and_clients_over_quota() {
     assert_eq!(upload(&mut a, 1).await.code, AckCode::Stored);
     let log = tower.log_text();
     assert!(log.contains("client over its quota"), "{log}");
+    assert!(log.contains("client over its byte quota"), "{log}");
     assert!(log.contains("connection refused in setup"), "{log}");
+    assert!(log.contains("client not authorized; refused"), "{log}");
+    assert!(log.contains("serves=2 authorized clients"), "{log}");
+    tower.stop();
+
+    // --public serves anyone; with neither a list nor --public, nobody is.
+    let public = TowerProc::start(&tmp.path().join("public"), &chain, 0, &["--public"]);
+    let addr = public.json.listen_addr.to_string();
+    let mut c = Conn::connect(&addr, key(3), public.id(), regtest, patience)
+        .await
+        .unwrap();
+    assert_eq!(upload(&mut c, 1).await.code, AckCode::Stored);
+    public.stop();
+    let closed = TowerProc::start(&tmp.path().join("closed"), &chain, 0, &[]);
+    let addr = closed.json.listen_addr.to_string();
+    let c = Conn::connect(&addr, key(1), closed.id(), regtest, patience)
+        .await
+        .unwrap();
+    assert!(refusal(c).await.contains("not on the tower's list"));
+    let log = closed.log_text();
+    assert!(log.contains("every client will be refused"), "{log}");
+    closed.stop();
+    chain.node.shutdown().await;
+}
+
+/// How many lines of `log` contain `what`.
+fn lines_with(log: &str, what: &str) -> usize {
+    log.lines().filter(|l| l.contains(what)).count()
+}
+
+/// Waits until the tower's log has at least `n` lines containing `what`.
+async fn wait_log(tower: &TowerProc, what: &str, n: usize) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log = tower.log_text();
+        if lines_with(&log, what) >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waiting for {n} {what:?}:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_blobs_cost_their_client_idle_clients_are_forgotten_and_rebroadcasts_are_capped() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = start(&tmp.path().join("chain"), None).await;
+    fund(&chain).await;
+    let tower = TowerProc::start(
+        &tmp.path().join("tower"),
+        &chain,
+        0,
+        &[
+            "--public",
+            "--max-clients",
+            "4",
+            "--max-bad-blobs-per-client",
+            "1",
+            "--forget-idle-clients-after",
+            "5s",
+            "--max-rebroadcasts-per-block",
+            "1",
+        ],
+    );
+    let addr = tower.json.listen_addr.to_string();
+    let regtest = bitcoin::constants::ChainHash::REGTEST;
+    let patience = Duration::from_secs(10);
+    let connect = |k: u8| Conn::connect(&addr, key(k), tower.id(), regtest, patience);
+
+    // A transaction waits in the mempool; four clients hold blobs under its hint.
+    let sent = chain
+        .api
+        .post(
+            "/v1/onchain/send",
+            json!({"address": burn_address(), "amount_sat": 100_000}),
+        )
+        .await
+        .unwrap();
+    let t: Txid = sent["txid"].as_str().unwrap().parse().unwrap();
+    let spending = |outpoint: bitcoin::OutPoint| Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![bitcoin::TxIn {
+            previous_output: outpoint,
+            ..Default::default()
+        }],
+        output: vec![bitcoin::TxOut {
+            value: bitcoin::Amount::from_sat(1_000),
+            script_pubkey: bitcoin::ScriptBuf::new(),
+        }],
+    };
+    // Client 1's blob holds a transaction that spends something else: a bad blob.
+    let stray = spending(bitcoin::OutPoint::new(Txid::from_byte_array([5; 32]), 0));
+    let mut c1 = connect(1).await.unwrap();
+    let ack = upload_blob(&mut c1, (Hint::of(&t), seal(&t, &stray).unwrap())).await;
+    assert_eq!(ack.code, AckCode::Stored);
+    // Clients 2 to 4 hold transactions that spend it, but outputs it does not have: the
+    // chain refuses them at every block, and the tower tries again.
+    let mut justice = Vec::new();
+    for k in 2..=4u8 {
+        let j = spending(bitcoin::OutPoint::new(t, 90 + u32::from(k)));
+        justice.push(j.compute_txid().to_string());
+        let mut c = connect(k).await.unwrap();
+        let ack = upload_blob(&mut c, (Hint::of(&t), seal(&t, &j).unwrap())).await;
+        assert_eq!(ack.code, AckCode::Stored);
+    }
+    let mut c5 = connect(5).await.unwrap();
+    assert_eq!(
+        upload(&mut c5, 1).await.code,
+        AckCode::QuotaExceeded,
+        "four clients"
+    );
+
+    chain.mine(1, &burn_address()).await;
+    wait_log(&tower, "breach detected", 3).await;
+    wait_log(&tower, "bad blob was dropped", 1).await;
+    // Client 1 crossed its limit of bad blobs: it is refused, on its open connection at its
+    // next upload, and at once when it connects again.
+    c1.send(
+        &TowerUpload::new(Hint([7; 16]), some_blob(7).1)
+            .encode()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let why = refusal(c1).await;
+    assert!(why.contains("no longer serves"), "{why}");
+    let why = refusal(connect(1).await.unwrap()).await;
+    assert!(
+        why.contains("1 of its blobs held nothing that spends"),
+        "{why}"
+    );
+
+    // One justice transaction tried per block, each in turn.
+    const REFUSED: &str = "justice transaction refused";
+    wait_log(&tower, REFUSED, 1).await;
+    for n in 2..=4 {
+        chain.mine(1, &burn_address()).await;
+        wait_log(&tower, REFUSED, n).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let log = tower.log_text();
+    assert_eq!(lines_with(&log, REFUSED), 4, "{log}");
+    for j in &justice {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(REFUSED) && l.contains(j.as_str())),
+            "{j} had its turn:\n{log}"
+        );
+    }
+    assert!(log.contains("wait for the next block"), "{log}");
+
+    // Client 1 holds no blob any more: after 5 s it is forgotten, and its slot is free.
+    wait_log(&tower, "forgot clients that held no blob", 1).await;
+    let mut c5 = connect(5).await.unwrap();
+    assert_eq!(upload(&mut c5, 1).await.code, AckCode::Stored);
     tower.stop();
     chain.node.shutdown().await;
 }

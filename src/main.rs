@@ -53,8 +53,11 @@ Settings can also live in DIR/chanhub.toml (the same keys, snake_case); flags wi
     /// Run a watchtower: keeps clients' encrypted justice transactions and broadcasts them
     /// when a revoked commitment shows up on chain.
     #[command(after_help = "Examples:
-  chanhub tower --datadir ~/tower --listen 127.0.0.1:9911 --bitcoind-rpc http://127.0.0.1:18443 --bitcoind-cookie ~/.chanhub/chain/.cookie
-  chanhub tower --datadir ~/tower --bitcoind-rpc http://127.0.0.1:18443 --bitcoind-user u --bitcoind-password p --max-clients 100")]
+  chanhub tower --datadir ~/tower --listen 127.0.0.1:9911 --bitcoind-rpc http://127.0.0.1:18443 --bitcoind-cookie ~/.chanhub/chain/.cookie --authorized-client 02cd…  # serves the node 02cd…
+  chanhub tower --datadir ~/tower --bitcoind-rpc http://127.0.0.1:18443 --bitcoind-user u --bitcoind-password p --authorized-clients-file ~/tower/clients --max-clients 100
+  chanhub tower --datadir ~/tower --bitcoind-rpc http://127.0.0.1:18443 --bitcoind-cookie ~/.chanhub/chain/.cookie --public --max-bytes-per-client 67108864 --forget-idle-clients-after 7d
+
+Without --authorized-client, --authorized-clients-file or --public the tower serves nobody.")]
     Tower(chanhub::tower::TowerArgs),
     /// Run the embedded Bitcoin regtest node alone, like `bitcoind -regtest`.
     #[command(after_help = "Examples:

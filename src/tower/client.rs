@@ -72,6 +72,8 @@ enum BatchError {
     Store(#[from] StoreError),
     #[error("the tower broke the protocol: {0}")]
     Protocol(String),
+    #[error("the tower refused us: {0}")]
+    Warned(String),
     #[error("the tower refused an upload ({code:?}): {message}")]
     Refused { code: AckCode, message: String },
 }
@@ -117,7 +119,7 @@ pub async fn run(
                 Err(e) => {
                     conn = None;
                     // Say it once per outage, not at every retry.
-                    if !failing || matches!(e, BatchError::Refused { .. }) {
+                    if !failing || matches!(e, BatchError::Refused { .. } | BatchError::Warned(_)) {
                         tracing::warn!(tower = %cfg.tower, error = %e, pending = batch.len(),
                             "tower client: uploads wait; retrying");
                     }
@@ -179,11 +181,11 @@ async fn send_batch(
         let ack = match TowerMessage::decode(&bytes) {
             Ok(TowerMessage::Ack(a)) => a,
             Ok(TowerMessage::Other(m)) => match *m {
+                // The tower does not serve us (not on its list, or our blobs were bad).
                 Message::Warning(w) => {
-                    return Err(BatchError::Protocol(format!(
-                        "warning: {}",
-                        w.0.printable_data().unwrap_or("<binary>")
-                    )))
+                    return Err(BatchError::Warned(
+                        w.0.printable_data().unwrap_or("<binary>").to_string(),
+                    ))
                 }
                 // Pings from a tower, unknown odd types: nothing to do.
                 _ => continue,
@@ -227,5 +229,80 @@ async fn send_batch(
     match refused {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tower::blob::{seal, Hint};
+    use crate::tower::clients::Access;
+    use crate::tower::server::{serve, ServerConfig};
+    use crate::tower::store::{Quota, MIGRATIONS};
+    use bitcoin::hashes::Hash;
+    use bitcoin::secp256k1::{PublicKey, Secp256k1};
+
+    fn key(b: u8) -> SecretKey {
+        SecretKey::from_slice(&[b; 32]).unwrap()
+    }
+
+    /// A node with one revoked state queued, uploading to a tower that serves `access`; the
+    /// node's backlog after the client had time for several attempts.
+    async fn backlog_after_uploading(access: Access) -> u64 {
+        let tower_store = Store::open_in_memory_with_schema(MIGRATIONS).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (stop, shutdown) = watch::channel(false);
+        let cfg = ServerConfig::new(key(9), ChainHash::REGTEST, access, Quota::default());
+        let tower = tokio::spawn(serve(listener, cfg, tower_store, shutdown.clone()));
+
+        let node = Store::open_in_memory().unwrap();
+        let breach = bitcoin::Txid::from_byte_array([4; 32]);
+        let tx = bitcoin::Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![],
+            output: vec![],
+        };
+        let blob = seal(&breach, &tx).unwrap();
+        node.write(move |c| q::enqueue(c, 0, 1, &Hint::of(&breach), &blob))
+            .await
+            .unwrap();
+        let tower_id = key(9).public_key(&Secp256k1::new());
+        let mut cfg = ClientConfig::new(
+            key(1),
+            format!("{tower_id}@{addr}").parse().unwrap(),
+            ChainHash::REGTEST,
+        );
+        cfg.backoff_min = Duration::from_millis(20);
+        cfg.backoff_max = Duration::from_millis(50);
+        cfg.idle_poll = Duration::from_millis(20);
+        let client = tokio::spawn(run(cfg, node.clone(), Arc::default(), shutdown));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut left = 1;
+        while left > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            left = node.call(q::backlog).await.unwrap();
+        }
+        stop.send(true).unwrap();
+        client.await.unwrap();
+        tower.await.unwrap();
+        left
+    }
+
+    #[tokio::test]
+    async fn a_tower_that_does_not_list_us_leaves_our_blobs_queued() {
+        let us: PublicKey = key(1).public_key(&Secp256k1::new());
+        assert_eq!(
+            backlog_after_uploading(Access::Listed([us].into())).await,
+            0
+        );
+        assert_eq!(backlog_after_uploading(Access::Public).await, 0);
+        let other = key(2).public_key(&Secp256k1::new());
+        assert_eq!(
+            backlog_after_uploading(Access::Listed([other].into())).await,
+            1,
+            "refused, and kept for a tower that serves us"
+        );
     }
 }

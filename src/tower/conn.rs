@@ -117,4 +117,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub async fn close(mut self) {
         let _ = self.stream.shutdown().await;
     }
+
+    /// Closes the write side, then reads and drops what the other side still sends until it
+    /// closes too or `linger` passes: closing a socket with unread bytes resets it, and the
+    /// reset can overtake what we sent last.
+    pub async fn close_after_draining(mut self, linger: Duration) {
+        let _ = self.stream.shutdown().await;
+        let drain = async {
+            while let Ok(n) = self.stream.read(&mut self.buf).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(linger, drain).await;
+    }
 }

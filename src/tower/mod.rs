@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! node: peer revokes commitment n -> seal justice tx under txid(n) -> queue (same write as state)
-//!       client task --BOLT 8: tower_upload{hint, blob}--> tower: quota, store
+//!       client task --BOLT 8: tower_upload{hint, blob}--> tower: allowed? quota, store
 //! tower: every block, every tx: Hint::of(txid) -> blob -> open(txid) -> broadcast until mined
 //! ```
 //!
@@ -15,6 +15,7 @@
 //! - [`justice`]: the node's pure step: a revoked commitment to a sealed justice transaction.
 //! - [`conn`]: one authenticated connection (BOLT 8 + `init`), either side.
 //! - [`server`]: the tower's listener, sessions and quota.
+//! - [`clients`]: who is served (allow-list or `--public`), forgetting idle clients.
 //! - [`store`]: the tower's database.
 //! - [`watch`]: chain following, matching, broadcasting.
 //! - [`client`]: the node's task that drains its upload queue to the tower.
@@ -22,6 +23,7 @@
 
 pub mod blob;
 pub mod client;
+pub mod clients;
 pub mod conn;
 pub mod justice;
 pub mod server;

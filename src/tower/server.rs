@@ -2,7 +2,8 @@
 //! acknowledged in order.
 //!
 //! ```text
-//! client --BOLT 8 acts, init--> tower        a stranger or a wrong tower id fails here
+//! client --BOLT 8 acts, init--> tower        a wrong tower id or another chain fails here
+//! client <-warning, closed----- tower        a client not allowed, or with too many bad blobs
 //! client --tower_upload-------> tower        quota checked and blob stored in one write
 //! client <-tower_ack----------- tower        stored | quota_exceeded | invalid | unavailable
 //! ```
@@ -24,6 +25,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::blob::{BLOB_VERSION, OVERHEAD};
+use super::clients::Access;
 use super::conn::Conn;
 use super::store::{self as q, Quota, Stored};
 use super::wire::{AckCode, TowerAck, TowerMessage, TowerUpload};
@@ -39,6 +41,8 @@ pub struct ServerConfig {
     pub key: SecretKey,
     /// Clients on another chain are refused in `init`.
     pub chain: ChainHash,
+    /// Which clients are served at all.
+    pub access: Access,
     pub quota: Quota,
     pub max_connections: usize,
     /// From TCP accept to the client's `init`.
@@ -48,10 +52,11 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    pub fn new(key: SecretKey, chain: ChainHash, quota: Quota) -> Self {
+    pub fn new(key: SecretKey, chain: ChainHash, access: Access, quota: Quota) -> Self {
         ServerConfig {
             key,
             chain,
+            access,
             quota,
             max_connections: 256,
             setup_timeout: Duration::from_secs(10),
@@ -120,6 +125,26 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let client = conn.remote;
+    if !cfg.access.allows(&client) {
+        tracing::warn!(%client, "tower: client not authorized; refused");
+        let why = format!(
+            "this tower does not serve node {client}: \
+             it is not on the tower's list of authorized clients"
+        );
+        return refuse(conn, &why).await;
+    }
+    let max_bad = cfg.quota.max_bad_blobs_per_client;
+    match store.call(move |c| q::bad_blobs(c, &client)).await {
+        Ok(bad) if bad >= max_bad => {
+            tracing::warn!(%client, bad, "tower: client with too many bad blobs; refused");
+            return refuse(conn, &banned(client, bad)).await;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(%client, error = %e, "tower: cannot read the client's record");
+            return refuse(conn, "the tower cannot serve you right now").await;
+        }
+    }
     tracing::info!(%client, "tower: client connected");
     loop {
         let bytes = tokio::select! {
@@ -137,7 +162,10 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
             },
         };
         let reply = match TowerMessage::decode(&bytes) {
-            Ok(TowerMessage::Upload(u)) => Some(upload(store, client, u, cfg.quota).await.encode()),
+            Ok(TowerMessage::Upload(u)) => match upload(store, client, u, cfg.quota).await {
+                Answer::Ack(a) => Some(a.encode()),
+                Answer::Refuse(why) => return refuse(conn, &why).await,
+            },
             Ok(TowerMessage::Other(m)) => match *m {
                 Message::Ping(p) => (p.num_pong_bytes < PONG_SUPPRESS_THRESHOLD).then(|| {
                     Pong {
@@ -186,15 +214,45 @@ pub async fn session<S: AsyncRead + AsyncWrite + Unpin>(
     conn.close().await;
 }
 
+/// How long a refused client's bytes are read and dropped after our warning, so that closing
+/// with its unread uploads does not reset the connection before it reads why.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Tells the client why it is not served, and closes.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(mut conn: Conn<S>, why: &str) {
+    let warning = encode(&refusal_warning(why));
+    let sent = tokio::time::timeout(REFUSAL_LINGER, conn.send(&warning)).await;
+    if matches!(sent, Ok(Ok(()))) {
+        conn.close_after_draining(REFUSAL_LINGER).await;
+    }
+}
+
+fn banned(client: PublicKey, bad: u64) -> String {
+    format!(
+        "this tower no longer serves node {client}: \
+         {bad} of its blobs held nothing that spends the transaction they matched"
+    )
+}
+
+/// What the session answers an upload with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Ack(TowerAck),
+    /// The client is not served any more: a warning with this text, and the door.
+    Refuse(String),
+}
+
 /// Stores one upload within the client's quota; the answer says what happened.
-pub async fn upload(store: &Store, client: PublicKey, u: TowerUpload, quota: Quota) -> TowerAck {
+pub async fn upload(store: &Store, client: PublicKey, u: TowerUpload, quota: Quota) -> Answer {
     let hint = u.hint;
-    let ack = |code, remaining, message: Option<String>| TowerAck {
-        hint,
-        code,
-        remaining,
-        message,
-        extra_tlvs: TlvStream::new(),
+    let ack = |code, remaining, message: Option<String>| {
+        Answer::Ack(TowerAck {
+            hint,
+            code,
+            remaining,
+            message,
+            extra_tlvs: TlvStream::new(),
+        })
     };
     if u.blob.len() < OVERHEAD || u.blob.first() != Some(&BLOB_VERSION) {
         return ack(
@@ -222,6 +280,22 @@ pub async fn upload(store: &Store, client: PublicKey, u: TowerUpload, quota: Quo
                     "this tower keeps at most {max} blobs per client and you hold {max}"
                 )),
             )
+        }
+        Ok(Stored::ClientBytesFull { max, held, size }) => {
+            tracing::warn!(%client, max, held, size,
+                "tower: client over its byte quota; upload refused");
+            ack(
+                AckCode::QuotaExceeded,
+                Some(0),
+                Some(format!(
+                    "this tower keeps at most {max} bytes of blobs per client; \
+                     you hold {held} and this blob is {size}"
+                )),
+            )
+        }
+        Ok(Stored::Banned { bad }) => {
+            tracing::warn!(%client, bad, "tower: client with too many bad blobs; refused");
+            Answer::Refuse(banned(client, bad))
         }
         Ok(Stored::TooManyClients { max }) => {
             tracing::warn!(%client, max, "tower: too many clients; upload refused");
@@ -265,24 +339,29 @@ mod tests {
         }
     }
 
-    /// A tower session on one end of a pipe, a client on the other.
-    async fn pair(
-        quota: Quota,
-    ) -> (
+    type Pair = (
         Conn<tokio::io::DuplexStream>,
         Store,
         tokio::task::JoinHandle<()>,
         watch::Sender<bool>,
-    ) {
+    );
+
+    /// A tower session on one end of a pipe, a client on the other.
+    async fn pair(quota: Quota) -> Pair {
         let store = Store::open_in_memory_with_schema(q::MIGRATIONS).unwrap();
+        pair_with(store, Access::Public, quota, 1).await
+    }
+
+    /// The same, on `store`, with `access`, the client's key made of `client`.
+    async fn pair_with(store: Store, access: Access, quota: Quota, client: u8) -> Pair {
         let (a, b) = tokio::io::duplex(1 << 17);
-        let cfg = ServerConfig::new(key(9), ChainHash::REGTEST, quota);
+        let cfg = ServerConfig::new(key(9), ChainHash::REGTEST, access, quota);
         let (stop, shutdown) = watch::channel(false);
         let s = store.clone();
         let server = tokio::spawn(async move { session(b, &cfg, &s, shutdown).await });
         let tower = key(9).public_key(&Secp256k1::new());
         let mut a = a;
-        let mut t = crate::net::handshake::initiate(&mut a, key(1), tower)
+        let mut t = crate::net::handshake::initiate(&mut a, key(client), tower)
             .await
             .unwrap();
         crate::net::handshake::exchange_init(&mut a, &mut t, ChainHash::REGTEST)
@@ -297,6 +376,7 @@ mod tests {
         let quota = Quota {
             max_blobs_per_client: 2,
             max_clients: 5,
+            ..Quota::default()
         };
         let (mut c, store, server, stop) = pair(quota).await;
         for i in 1..=3u8 {
@@ -353,6 +433,99 @@ mod tests {
         server.await.unwrap();
     }
 
+    /// The text of the warning `c` receives, and that the tower closed after it; then hangs up.
+    async fn refusal(mut c: Conn<tokio::io::DuplexStream>) -> String {
+        let text = match TowerMessage::decode(&c.recv().await.unwrap()).unwrap() {
+            TowerMessage::Other(m) => match *m {
+                Message::Warning(w) => w.0.printable_data().unwrap().to_string(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(
+            c.recv().await,
+            Err(super::super::conn::ConnError::Closed)
+        ));
+        text
+    }
+
+    #[tokio::test]
+    async fn only_listed_clients_are_served() {
+        let store = Store::open_in_memory_with_schema(q::MIGRATIONS).unwrap();
+        let listed = Access::Listed([key(1).public_key(&Secp256k1::new())].into());
+        let q = Quota::default();
+        let (mut c, _, server, _stop) = pair_with(store.clone(), listed.clone(), q, 2).await;
+        // Its uploads, sent before it reads, are not stored.
+        let up = TowerUpload::new(Hint([1; 16]), blob());
+        c.send(&up.encode().unwrap()).await.unwrap();
+        let text = refusal(c).await;
+        assert!(
+            text.contains("not on the tower's list of authorized clients"),
+            "{text}"
+        );
+        server.await.unwrap();
+        let stranger = key(2).public_key(&Secp256k1::new());
+        assert!(!store.call(move |c| q::knows(c, &stranger)).await.unwrap());
+
+        let (mut c, _, server, stop) = pair_with(store.clone(), listed, q, 1).await;
+        c.send(&up.encode().unwrap()).await.unwrap();
+        assert_eq!(ack_of(&mut c).await.code, AckCode::Stored);
+        stop.send(true).unwrap();
+        server.await.unwrap();
+
+        let empty = Access::Listed(Default::default());
+        let (c, _, server, _stop) = pair_with(store, empty, q, 1).await;
+        assert!(refusal(c).await.contains("not on the tower's list"));
+        server.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_with_too_many_bad_blobs_is_refused() {
+        let store = Store::open_in_memory_with_schema(q::MIGRATIONS).unwrap();
+        let quota = Quota {
+            max_bad_blobs_per_client: 2,
+            ..Quota::default()
+        };
+        let (mut c, _, server, _stop) = pair_with(store.clone(), Access::Public, quota, 1).await;
+        for i in 1..=3u8 {
+            let up = TowerUpload::new(Hint([i; 16]), blob());
+            c.send(&up.encode().unwrap()).await.unwrap();
+            assert_eq!(ack_of(&mut c).await.code, AckCode::Stored);
+        }
+        // Two of its blobs turn out bad while it is connected: its next upload ends it.
+        let client = key(1).public_key(&Secp256k1::new());
+        store
+            .write(move |c| {
+                q::drop_bad_blob(c, &client, &Hint([1; 16]))?;
+                q::drop_bad_blob(c, &client, &Hint([2; 16]))
+            })
+            .await
+            .unwrap();
+        let up = TowerUpload::new(Hint([4; 16]), blob());
+        c.send(&up.encode().unwrap()).await.unwrap();
+        let text = refusal(c).await;
+        assert!(text.contains("no longer serves"), "{text}");
+        assert!(text.contains("2 of its blobs"), "{text}");
+        server.await.unwrap();
+        assert_eq!(
+            store
+                .call(move |c| q::blob_count(c, &client))
+                .await
+                .unwrap(),
+            1
+        );
+        // And it is refused at once when it comes back.
+        let (c, _, server, _stop) = pair_with(store.clone(), Access::Public, quota, 1).await;
+        assert!(refusal(c).await.contains("no longer serves"));
+        server.await.unwrap();
+        // Another client is not affected.
+        let (mut c, _, server, stop) = pair_with(store, Access::Public, quota, 2).await;
+        c.send(&up.encode().unwrap()).await.unwrap();
+        assert_eq!(ack_of(&mut c).await.code, AckCode::Stored);
+        stop.send(true).unwrap();
+        server.await.unwrap();
+    }
+
     #[tokio::test]
     async fn an_unknown_even_message_gets_a_warning_and_the_door() {
         let (mut c, _store, server, _stop) = pair(Quota::default()).await;
@@ -377,7 +550,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let (stop, shutdown) = watch::channel(false);
-        let cfg = ServerConfig::new(key(9), ChainHash::REGTEST, Quota::default());
+        let cfg = ServerConfig::new(key(9), ChainHash::REGTEST, Access::Public, Quota::default());
         let server = tokio::spawn(serve(listener, cfg, store.clone(), shutdown));
         let wrong = key(8).public_key(&Secp256k1::new());
         let r = Conn::connect(

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! new block  -> for each tx: Hint::of(txid) -> blobs under it -> open(txid, blob) -> justice row
+//!               (a blob that does not open to a spend of txid: dropped, counted against
+//!               its client)
 //!            -> a justice txid in the block: confirmed
-//! new tip    -> broadcast every unconfirmed justice transaction (again)
+//! new tip    -> broadcast the unconfirmed justice transactions (again), at most a cap of them,
+//!               the most overdue first, each client in turn; the rest at the next tip
 //! block gone -> what it confirmed is unconfirmed again
 //! ```
 //!
@@ -16,7 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bitcoin::Block;
+use bitcoin::{Block, Txid};
 use tokio::sync::watch;
 
 use super::blob::{open, Hint};
@@ -33,6 +36,9 @@ pub const DEEP_REWIND: u32 = 144;
 /// output it spends was taken by someone else (the cheater's HTLC transaction won the race).
 pub const GIVE_UP_DEPTH: u32 = 1008;
 
+/// Justice transactions (re)broadcast at each new tip by default.
+pub const MAX_REBROADCASTS_PER_BLOCK: usize = 100;
+
 /// Why one step of the watcher failed (the next poll tries again).
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -44,11 +50,13 @@ pub enum WatchError {
     MissingBlock(bitcoin::BlockHash),
 }
 
-/// Follows the chain until `shutdown` flips.
+/// Follows the chain until `shutdown` flips, broadcasting at most `cap` justice transactions
+/// per new tip.
 pub async fn run(
     chain: Arc<dyn ChainSource>,
     store: Store,
     every: Duration,
+    cap: usize,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut watcher: Option<ChainWatcher> = None;
@@ -60,7 +68,7 @@ pub async fn run(
                 Some(w) => w,
                 None => watcher.insert(start(&chain, &store, rewind).await?),
             };
-            step(&*chain, &store, w).await
+            step(&*chain, &store, w, cap).await
         }
         .await;
         match r {
@@ -115,11 +123,13 @@ async fn start(
     Ok(ChainWatcher::new(chain.clone(), Some(from)).await?)
 }
 
-/// One poll: process what changed, then broadcast what waits for a confirmation.
+/// One poll: process what changed, then broadcast what waits for a confirmation (at most
+/// `cap` transactions).
 pub async fn step(
     chain: &dyn ChainSource,
     store: &Store,
     watcher: &mut ChainWatcher,
+    cap: usize,
 ) -> Result<(), WatchError> {
     let events = watcher.poll().await?;
     if events.is_empty() {
@@ -139,22 +149,26 @@ pub async fn step(
             }
         }
     }
-    rebroadcast(chain, store, watcher.tip().height).await
+    rebroadcast(chain, store, watcher.tip().height, cap).await?;
+    Ok(())
 }
 
 /// Looks every transaction of `block` up, records the justice transactions of the breaches
-/// it holds and the confirmations of ours, and moves the stored position to it: one write.
+/// it holds and the confirmations of ours, drops the blobs that matched but hold nothing that
+/// spends what they matched (each counted against its client), and moves the stored position
+/// to it: one write.
 pub async fn scan(store: &Store, block: Block, at: BlockRef) -> Result<(), WatchError> {
-    let found = store
+    let (found, dropped) = store
         .write(move |c| {
-            let mut found = Vec::new();
+            let (mut found, mut dropped) = (Vec::new(), Vec::new());
             for tx in &block.txdata {
                 let txid = tx.compute_txid();
                 if q::confirm_justice(c, &txid, at.height)? {
                     tracing::info!(%txid, height = at.height, "tower: justice transaction confirmed");
                 }
-                for m in q::blobs_for(c, &Hint::of(&txid))? {
-                    match open(&txid, &m.blob) {
+                let hint = Hint::of(&txid);
+                for m in q::blobs_for(c, &hint)? {
+                    let why = match open(&txid, &m.blob) {
                         // A justice transaction must spend the breach: anything else in a blob
                         // is not ours to broadcast.
                         Ok(justice)
@@ -169,19 +183,27 @@ pub async fn scan(store: &Store, block: Block, at: BlockRef) -> Result<(), Watch
                             if q::add_justice(c, &j)? {
                                 found.push(j);
                             }
+                            continue;
                         }
-                        Ok(_) => tracing::warn!(client = %m.client, breach = %txid,
-                            "tower: a blob opened but does not spend its breach; ignored"),
-                        // A hint collision, or a client that sealed garbage.
-                        Err(e) => tracing::debug!(client = %m.client, %txid, error = %e,
-                            "tower: a blob under this hint does not open"),
-                    }
+                        Ok(_) => {
+                            "its transaction does not spend the transaction it matched".to_string()
+                        }
+                        // The hint is a hash of this txid: an accidental match is out of reach
+                        // (2^-128), so this is a client that sealed garbage.
+                        Err(e) => format!("it does not open with the transaction it matched: {e}"),
+                    };
+                    let bad = q::drop_bad_blob(c, &m.client, &hint)?;
+                    dropped.push((m.client, txid, why, bad));
                 }
             }
             q::set_tip(c, &at)?;
-            Ok(found)
+            Ok((found, dropped))
         })
         .await?;
+    for (client, txid, why, bad) in dropped {
+        tracing::warn!(%client, matched = %txid, bad_blobs = bad, reason = %why,
+            "tower: a bad blob was dropped and counted against its client");
+    }
     for j in found {
         tracing::warn!(client = %j.client, breach = %j.breach_txid, height = at.height,
             justice = %j.tx.compute_txid(), "tower: breach detected");
@@ -189,16 +211,24 @@ pub async fn scan(store: &Store, block: Block, at: BlockRef) -> Result<(), Watch
     Ok(())
 }
 
-/// Broadcasts every justice transaction not yet confirmed (and not given up).
+/// Broadcasts at most `cap` of the justice transactions not yet confirmed (and not given up),
+/// in the order [`q::justice_due`] gives, and records them as broadcast at `tip`; the ones
+/// tried, in order.
 pub async fn rebroadcast(
     chain: &dyn ChainSource,
     store: &Store,
     tip: u32,
-) -> Result<(), WatchError> {
-    let pending = store
-        .call(move |c| q::unconfirmed_justice(c, tip, GIVE_UP_DEPTH))
+    cap: usize,
+) -> Result<Vec<Txid>, WatchError> {
+    let (due, waiting) = store
+        .call(move |c| {
+            let due = q::justice_due(c, tip, GIVE_UP_DEPTH, cap)?;
+            Ok((due, q::unconfirmed_count(c, tip, GIVE_UP_DEPTH)?))
+        })
         .await?;
-    for j in pending {
+    let mut tried = Vec::with_capacity(due.len());
+    let mut failed = None;
+    for j in due {
         let txid = j.tx.compute_txid();
         match chain.broadcast(&j.tx).await {
             Ok(_) => {
@@ -207,7 +237,10 @@ pub async fn rebroadcast(
             Err(ChainError::Rejected { reason, .. }) if reason.contains("already") => {
                 tracing::debug!(%txid, "tower: justice transaction already in the mempool")
             }
-            Err(e) if e.is_transient() => return Err(e.into()),
+            Err(e) if e.is_transient() => {
+                failed = Some(e);
+                break;
+            }
             Err(e) => {
                 tracing::warn!(%txid, breach = %j.breach_txid, error = %e,
                     "tower: justice transaction refused; trying again next block");
@@ -217,8 +250,25 @@ pub async fn rebroadcast(
                     .await?;
             }
         }
+        tried.push(txid);
     }
-    Ok(())
+    if !tried.is_empty() {
+        let t = tried.clone();
+        store.write(move |c| q::mark_broadcast(c, &t, tip)).await?;
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let left = waiting.saturating_sub(tried.len() as u64);
+    if left > 0 {
+        tracing::info!(
+            broadcast = tried.len(),
+            waiting = left,
+            cap,
+            "tower: justice transactions past the cap wait for the next block"
+        );
+    }
+    Ok(tried)
 }
 
 #[cfg(test)]
@@ -327,15 +377,116 @@ mod tests {
         assert_eq!(pending[0].breach_txid, breach_txid);
         assert_eq!(pending[0].client, client);
         assert_eq!(store.call(q::tip).await.unwrap(), Some(at(11)));
+        // The stray blob is gone and counted against its client; the good one stays.
+        let counts = store
+            .call(move |c| {
+                Ok((
+                    q::blob_count(c, &other)?,
+                    q::bad_blobs(c, &other)?,
+                    q::blob_count(c, &client)?,
+                    q::bad_blobs(c, &client)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!(counts, (0, 1, 1, 0));
 
         // Scanning the same block again (a restart rewinds) changes nothing.
         scan(&store, block(vec![breach]), at(11)).await.unwrap();
         assert_eq!(store.call(q::list_justice).await.unwrap().len(), 1);
+        let bad = store.call(move |c| q::bad_blobs(c, &other)).await.unwrap();
+        assert_eq!(bad, 1, "a dropped blob is counted once");
 
         scan(&store, block(vec![justice.clone()]), at(12))
             .await
             .unwrap();
         let all = store.call(q::list_justice).await.unwrap();
         assert_eq!(all, vec![(justice.compute_txid(), Some(12))]);
+    }
+
+    #[tokio::test]
+    async fn a_blob_that_does_not_open_is_dropped_too() {
+        let store = Store::open_in_memory_with_schema(MIGRATIONS).unwrap();
+        let client = SecretKey::from_slice(&[1; 32])
+            .unwrap()
+            .public_key(&Secp256k1::new());
+        let breach = tx(OutPoint::new(bitcoin::Txid::from_byte_array([7; 32]), 0), 1);
+        // Sealed under another txid's key, uploaded under this one's hint.
+        let wrong = bitcoin::Txid::from_byte_array([3; 32]);
+        let garbage = seal(&wrong, &tx(OutPoint::null(), 1)).unwrap();
+        let hint = Hint::of(&breach.compute_txid());
+        store
+            .write(move |c| q::store_blob(c, &client, &hint, &garbage, Quota::default()))
+            .await
+            .unwrap();
+        scan(&store, block(vec![breach]), at(5)).await.unwrap();
+        let counts = store
+            .call(move |c| Ok((q::blob_count(c, &client)?, q::bad_blobs(c, &client)?)))
+            .await
+            .unwrap();
+        assert_eq!(counts, (0, 1));
+    }
+
+    /// `n` justice rows of `client` (a made-up breach each, at `height`), none of which the
+    /// chain accepts: they are tried again at every tip.
+    async fn justice_rows(store: &Store, client: u8, n: u8, height: u32) -> Vec<bitcoin::Txid> {
+        let key = SecretKey::from_slice(&[client; 32])
+            .unwrap()
+            .public_key(&Secp256k1::new());
+        let mut txids = Vec::new();
+        for i in 0..n {
+            let breach = bitcoin::Txid::from_byte_array([client.wrapping_mul(16) + i; 32]);
+            let j = Justice {
+                tx: tx(OutPoint::new(breach, 0), 500 + u64::from(client)),
+                breach_txid: breach,
+                client: key,
+                breach_height: height,
+            };
+            txids.push(j.tx.compute_txid());
+            let hint = Hint([i; 16]);
+            store
+                .write(move |c| {
+                    q::store_blob(c, &key, &hint, b"x", Quota::default())?;
+                    q::add_justice(c, &j)
+                })
+                .await
+                .unwrap();
+        }
+        txids
+    }
+
+    #[tokio::test]
+    async fn rebroadcasts_are_capped_per_block_oldest_first_and_clients_take_turns() {
+        let store = Store::open_in_memory_with_schema(MIGRATIONS).unwrap();
+        let chain = crate::wallet::test_chain::TestChain::new();
+        // Client 1 has five pending (breaches at 100), client 2 one younger (at 102).
+        let a = justice_rows(&store, 1, 5, 100).await;
+        let b = justice_rows(&store, 2, 1, 102).await;
+        let mut a_sorted = a.clone();
+        a_sorted.sort_by_key(|t| t.to_byte_array());
+
+        // Tip 103, cap 3: client 1's first, client 2's only one, then client 1's second.
+        let first = rebroadcast(&chain, &store, 103, 3).await.unwrap();
+        assert_eq!(first.len(), 3, "{first:?}");
+        assert_eq!(
+            first[1], b[0],
+            "client 2 does not wait behind client 1's five"
+        );
+        assert!(a.contains(&first[0]) && a.contains(&first[2]));
+        // Next block: the three of client 1 never tried come before any second try.
+        let second = rebroadcast(&chain, &store, 104, 3).await.unwrap();
+        let mut expect: Vec<_> = a.iter().filter(|t| !first.contains(t)).copied().collect();
+        expect.sort_by_key(|t| t.to_byte_array());
+        let mut got = second.clone();
+        got.sort_by_key(|t| t.to_byte_array());
+        assert_eq!(got, expect);
+        // Then round again, longest since its broadcast first: what the first block tried.
+        let third = rebroadcast(&chain, &store, 105, 3).await.unwrap();
+        assert_eq!(third, first);
+        // A large cap takes them all at once.
+        assert_eq!(
+            rebroadcast(&chain, &store, 106, 100).await.unwrap().len(),
+            6
+        );
     }
 }
