@@ -257,7 +257,7 @@ impl Actor {
                     self.input(idx, Input::Disconnected).await;
                 }
             }
-            Request::PeerMessage(peer, conn, m) => {
+            Request::PeerMessage(peer, conn, m, _credit) => {
                 if self.connections.get(&peer) == Some(&conn) {
                     self.message(peer, m).await;
                 } else {
