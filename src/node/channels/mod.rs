@@ -19,6 +19,7 @@ mod chain;
 mod counters;
 mod handler;
 mod monitor;
+mod opens;
 mod policy;
 mod reported;
 mod router;
