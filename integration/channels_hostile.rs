@@ -1,7 +1,9 @@
 //! Hostile or wrong opens at the node level: a raw peer sends `open_channel`s that break our
 //! limits and gets a clear `error` back while the node carries on; a user's open the wallet
-//! cannot fund fails with a clear error and leaves nothing behind on either node.
+//! cannot fund fails with a clear error and leaves nothing behind on either node. And a hub
+//! under a flood of opens, fee updates, errors and a peer that does not read keeps paying.
 
+mod channels_support;
 mod common;
 mod peers_support;
 
@@ -140,4 +142,363 @@ fn an_open_the_wallet_cannot_fund_fails_clearly_and_leaves_nothing_live() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid_node_id"));
     b.stop();
     a.stop();
+}
+
+/// A 10,000 msat payment alice → hub → bob; how long it took.
+async fn pay_through(
+    alice: &channels_support::TestNode,
+    bob: &channels_support::TestNode,
+) -> std::time::Duration {
+    let inv = bob
+        .api
+        .post(
+            "/v1/invoices",
+            serde_json::json!({ "amount_msat": 10_000, "description": "flood" }),
+        )
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let paid = alice
+        .api
+        .post(
+            "/v1/payments",
+            serde_json::json!({ "bolt11": inv["bolt11"] }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(paid["status"], "succeeded", "{paid:#}");
+    started.elapsed()
+}
+
+/// Opens from one raw peer, each answered: `Ok` for an `accept_channel`, the error text else.
+fn open_all(peer: &mut RawPeer, tmps: &[u8]) -> Vec<Result<(), String>> {
+    tmps.iter()
+        .map(|t| {
+            peer.send_message(&Message::OpenChannel(open_message(
+                100_000,
+                0,
+                ChainHash::REGTEST,
+                *t,
+            )));
+            loop {
+                match peer.recv() {
+                    Some(Message::AcceptChannel(_)) => return Ok(()),
+                    Some(Message::Error(e)) => {
+                        return Err(e.0.printable_data().unwrap().to_string())
+                    }
+                    Some(_) => continue,
+                    None => panic!("the node hung up on an open"),
+                }
+            }
+        })
+        .collect()
+}
+
+async fn hub_channels(hub: &channels_support::TestNode) -> usize {
+    hub.api.get("/v1/channels").await.unwrap()["channels"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_opens_fee_updates_errors_and_a_non_reader_leaves_payments_flowing() {
+    use channels_support as cs;
+    use std::time::{Duration, Instant};
+    cs::init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = cs::node_config(
+        &tmp.path().join("hub"),
+        None,
+        "127.0.0.1:0".parse().unwrap(),
+        false,
+    );
+    config.peers = chanhub::net::PeerLimits {
+        max_pending_opens_per_peer: 2,
+        max_pending_opens: 3,
+        pending_open_timeout: Duration::from_secs(3),
+        ..chanhub::net::PeerLimits::default()
+    };
+    let hub = cs::start_config(config).await;
+    let alice = cs::start_payments(&tmp.path().join("alice"), Some(&hub)).await;
+    let bob = cs::start_payments(&tmp.path().join("bob"), Some(&hub)).await;
+    cs::fund(&hub).await;
+    cs::fund(&alice).await;
+    cs::open_active(&alice, &hub, 1_000_000, 0, "anchors").await;
+    cs::open_active(&hub, &bob, 1_000_000, 0, "static_remotekey").await;
+    let deadline = Instant::now() + cs::PATIENCE;
+    while bob.node.channels().route_hints().await.unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "bob knows no route hint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut normal = Duration::ZERO;
+    for _ in 0..5 {
+        normal = normal.max(pay_through(&alice, &bob).await);
+    }
+    let addr = hub.peer_addr();
+    let hub_id: bitcoin::secp256k1::PublicKey = hub.id().parse().unwrap();
+
+    // Fee updates and errors for channels it does not have, read back in bursts.
+    let (a2, id2) = (addr.clone(), hub_id);
+    let flooder = tokio::task::spawn_blocking(move || {
+        let mut p = RawPeer::connect(&a2, id2, 0x31);
+        for round in 0..20u32 {
+            for i in 0..100u32 {
+                let mut id = [0u8; 32];
+                id[..4].copy_from_slice(&(round * 100 + i).to_be_bytes());
+                let fee = chanhub::wire::UpdateFee {
+                    channel_id: chanhub::wire::ChannelId(id),
+                    feerate_per_kw: 253 + i,
+                    extra_tlvs: Default::default(),
+                };
+                p.send_message(&Message::UpdateFee(fee));
+                let err = chanhub::wire::ErrorMessage(chanhub::wire::Diagnostic::new(
+                    chanhub::wire::ChannelId(id),
+                    "go away",
+                ));
+                p.send_message(&Message::Error(err));
+            }
+            let mut answered = 0;
+            while answered < 100 {
+                match p.recv() {
+                    Some(Message::Error(_)) => answered += 1,
+                    Some(_) => {}
+                    None => panic!("the flooder was dropped"),
+                }
+            }
+        }
+    });
+
+    // A peer that never reads, with a small receive buffer, makes the hub answer a flood.
+    let (a3, id3) = (addr.clone(), hub_id);
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(a3.parse().unwrap()).await.unwrap();
+    let stream = stream.into_std().unwrap();
+    stream.set_nonblocking(false).unwrap();
+    let deaf_id = secret(0x32).public_key(&bitcoin::secp256k1::Secp256k1::new());
+    let deaf = tokio::task::spawn_blocking(move || {
+        let mut p = RawPeer::init(
+            RawPeer::handshake_on(stream, id3, secret(0x32)),
+            ChainHash::REGTEST,
+        );
+        let fee = chanhub::wire::UpdateFee {
+            channel_id: chanhub::wire::ChannelId([9; 32]),
+            feerate_per_kw: 253,
+            extra_tlvs: Default::default(),
+        };
+        let bytes = Message::UpdateFee(fee).encode().unwrap();
+        let started = Instant::now();
+        p.stream
+            .set_write_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        for _ in 0..1_000_000 {
+            let frame = p.transport.encryptor.encrypt(&bytes).unwrap();
+            if std::io::Write::write_all(&mut p.stream, &frame).is_err() {
+                return Some(started.elapsed());
+            }
+        }
+        None
+    });
+
+    // Opens beyond the limits, and one left behind by a peer that goes away.
+    let (a4, id4) = (addr.clone(), hub_id);
+    let opener = tokio::task::spawn_blocking(move || {
+        let mut x = RawPeer::connect(&a4, id4, 0x33);
+        let first = open_all(&mut x, &[1, 2, 3]);
+        let mut w = RawPeer::connect(&a4, id4, 0x34);
+        let second = open_all(&mut w, &[1, 2]);
+        drop(w);
+        (x, first, second)
+    });
+
+    // Payments go on, at their normal pace, while the flood lasts.
+    let mut latencies = Vec::new();
+    let mut opener = Some(opener);
+    let mut opens = None;
+    while opener.is_some() || !(flooder.is_finished() && deaf.is_finished()) || latencies.len() < 10
+    {
+        latencies.push(pay_through(&alice, &bob).await);
+        assert!(latencies.len() < 10_000);
+        if opener.as_ref().is_some_and(|o| o.is_finished()) {
+            opens = Some(opener.take().unwrap().await.unwrap());
+            // w's open went with its connection (x's two wait for their funding).
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while hub_channels(&hub).await != 4 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the open of a peer that left is kept"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    let worst = latencies.iter().max().unwrap();
+    assert!(
+        *worst < Duration::from_secs(3).max(normal * 10),
+        "a payment took {worst:?} under the flood (normal {normal:?}): {latencies:?}"
+    );
+    flooder.await.unwrap();
+    let deaf_after = deaf.await.unwrap();
+    assert!(
+        deaf_after.is_some(),
+        "the non-reading peer was never dropped"
+    );
+    let peers = hub.api.get("/v1/peers").await.unwrap();
+    assert!(
+        !peers.to_string().contains(&deaf_id.to_string()),
+        "{peers:#}"
+    );
+
+    let (mut x, first, second) = opens.unwrap();
+    assert_eq!(first[..2], [Ok(()), Ok(())]);
+    let refused = first[2].as_ref().unwrap_err();
+    assert!(
+        refused.contains("max_pending_opens_per_peer = 2"),
+        "{refused}"
+    );
+    assert_eq!(second[0], Ok(()));
+    let refused = second[1].as_ref().unwrap_err();
+    assert!(refused.contains("max_pending_opens = 3"), "{refused}");
+    // x's two run out of time and are dropped with an error.
+    let mut expired = 0;
+    while expired < 2 {
+        match x.recv() {
+            Some(Message::Error(e)) => {
+                let text = e.0.printable_data().unwrap();
+                assert!(text.contains("not funded within 3 s"), "{text}");
+                expired += 1;
+            }
+            Some(_) => {}
+            None => panic!("the node hung up instead of dropping the opens"),
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hub_channels(&hub).await != 2 {
+        assert!(Instant::now() < deadline, "pending opens left behind");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // And the limit is free again.
+    let again = tokio::task::spawn_blocking(move || open_all(&mut x, &[4]))
+        .await
+        .unwrap();
+    assert_eq!(again, [Ok(())]);
+    pay_through(&alice, &bob).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_fundee_a_funding_never_seen_is_forgotten_after_2016_blocks() {
+    use chanhub::channel::{Command, Event, Input};
+    use channels_support as cs;
+    use std::time::{Duration, Instant};
+    cs::init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = cs::start_payments(&tmp.path().join("hub"), None).await;
+    let (addr, hub_id) = (hub.peer_addr(), hub.id().parse().unwrap());
+    // A funder that signs its funding transaction and never broadcasts it.
+    let mut peer = tokio::task::spawn_blocking(move || {
+        let mut p = RawPeer::connect(&addr, hub_id, 0x41);
+        let km = KeysManager::new(&Seed::from_bytes([7; 32]), bitcoin::Network::Regtest);
+        let keys = KeyMaterial::from_channel_keys(&km.channel_keys(9).unwrap());
+        let req = OpenRequest {
+            chain_hash: ChainHash::REGTEST,
+            temporary_channel_id: [9; 32],
+            funding_sat: 100_000,
+            push_msat: 0,
+            feerate_per_kw: 1_000,
+            format: Format::Anchors,
+            shutdown_script: ScriptBuf::new(),
+            announce: false,
+            alias: chanhub::channel::random_alias(),
+        };
+        let (mut ch, outputs) = Channel::open(ChannelConfig::default(), keys, req).unwrap();
+        let sends = |outputs: Vec<Output>| -> Vec<Message> {
+            outputs
+                .into_iter()
+                .filter_map(|o| match o {
+                    Output::Send(m) => Some(m),
+                    _ => None,
+                })
+                .collect()
+        };
+        for m in sends(outputs) {
+            p.send_message(&m);
+        }
+        let accept = loop {
+            match p.recv() {
+                Some(m @ Message::AcceptChannel(_)) => break m,
+                Some(Message::Error(e)) => panic!("open refused: {e:?}"),
+                Some(_) => continue,
+                None => panic!("connection closed"),
+            }
+        };
+        let outputs = ch.handle(Input::Message(accept)).unwrap();
+        let (script_pubkey, amount_sat) = outputs
+            .iter()
+            .find_map(|o| match o {
+                Output::Event(Event::NeedFunding {
+                    script_pubkey,
+                    amount_sat,
+                }) => Some((script_pubkey.clone(), *amount_sat)),
+                _ => None,
+            })
+            .expect("NeedFunding");
+        let tx = bitcoin::Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: bitcoin::OutPoint::new(
+                    bitcoin::hashes::Hash::from_byte_array([0x77; 32]),
+                    0,
+                ),
+                ..Default::default()
+            }],
+            output: vec![bitcoin::TxOut {
+                value: bitcoin::Amount::from_sat(amount_sat),
+                script_pubkey,
+            }],
+        };
+        let outputs = ch
+            .handle(Input::Command(Command::FundingTxReady { tx, vout: 0 }))
+            .unwrap();
+        for m in sends(outputs) {
+            p.send_message(&m);
+        }
+        loop {
+            match p.recv() {
+                Some(Message::FundingSigned(_)) => break,
+                Some(Message::Error(e)) => panic!("funding refused: {e:?}"),
+                Some(_) => continue,
+                None => panic!("connection closed"),
+            }
+        }
+        p
+    })
+    .await
+    .unwrap();
+    assert_eq!(hub_channels(&hub).await, 1);
+    // The count starts at the first block the hub sees with the channel signed.
+    hub.mine(1, &cs::burn_address()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for n in [1000, 1000, 15] {
+        hub.mine(n, &cs::burn_address()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(hub_channels(&hub).await, 1, "forgotten before 2016 blocks");
+    hub.mine(1, &cs::burn_address()).await;
+    let deadline = Instant::now() + cs::PATIENCE;
+    while hub_channels(&hub).await != 0 {
+        assert!(Instant::now() < deadline, "the unfunded channel is kept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let said = tokio::task::spawn_blocking(move || loop {
+        match peer.recv() {
+            Some(Message::Error(e)) => break e.0.printable_data().unwrap().to_string(),
+            Some(_) => continue,
+            None => panic!("connection closed"),
+        }
+    })
+    .await
+    .unwrap();
+    assert!(said.contains("2016 blocks"), "{said}");
 }

@@ -202,6 +202,10 @@ pub struct PeerFileConfig {
     pub pong_timeout_ms: Option<u64>,
     pub outgoing_queue: Option<usize>,
     pub queue_full_timeout_ms: Option<u64>,
+    pub inbound_queue: Option<usize>,
+    pub max_pending_opens_per_peer: Option<usize>,
+    pub max_pending_opens: Option<usize>,
+    pub pending_open_timeout_ms: Option<u64>,
     pub reconnect_min_ms: Option<u64>,
     pub reconnect_max_ms: Option<u64>,
 }
@@ -220,6 +224,12 @@ impl PeerFileConfig {
             pong_timeout: ms(self.pong_timeout_ms, d.pong_timeout),
             outgoing_queue: self.outgoing_queue.unwrap_or(d.outgoing_queue),
             queue_full_timeout: ms(self.queue_full_timeout_ms, d.queue_full_timeout),
+            inbound_queue: self.inbound_queue.unwrap_or(d.inbound_queue),
+            max_pending_opens_per_peer: self
+                .max_pending_opens_per_peer
+                .unwrap_or(d.max_pending_opens_per_peer),
+            max_pending_opens: self.max_pending_opens.unwrap_or(d.max_pending_opens),
+            pending_open_timeout: ms(self.pending_open_timeout_ms, d.pending_open_timeout),
             reconnect_min: ms(self.reconnect_min_ms, d.reconnect_min),
             reconnect_max: ms(self.reconnect_max_ms, d.reconnect_max),
         };
@@ -517,6 +527,17 @@ mod tests {
             Err(ConfigError::PeerLimits(_))
         ));
         assert!(toml::from_str::<FileConfig>("[peers]\nmax_peer = 3\n").is_err());
+        let opens = "[peers]\ninbound_queue = 8\nmax_pending_opens_per_peer = 1\n\
+                     max_pending_opens = 9\npending_open_timeout_ms = 1500\n";
+        let c = NodeConfig::resolve(flags(), toml::from_str(opens).unwrap()).unwrap();
+        assert_eq!(
+            (c.peers.inbound_queue, c.peers.max_pending_opens_per_peer),
+            (8, 1)
+        );
+        assert_eq!(c.peers.max_pending_opens, 9);
+        assert_eq!(c.peers.pending_open_timeout, Duration::from_millis(1500));
+        let zero: FileConfig = toml::from_str("[peers]\ninbound_queue = 0\n").unwrap();
+        assert!(NodeConfig::resolve(flags(), zero).is_err());
     }
 
     #[test]

@@ -36,7 +36,11 @@ impl RawPeer {
 
     /// [`Self::handshake`] with a given node key (a node's own, to stand in for it).
     pub fn handshake_as(addr: &str, node: PublicKey, key: SecretKey) -> RawPeer {
-        let mut stream = TcpStream::connect(addr).unwrap();
+        Self::handshake_on(TcpStream::connect(addr).unwrap(), node, key)
+    }
+
+    /// [`Self::handshake_as`] over a socket the test set up (a small receive buffer, say).
+    pub fn handshake_on(mut stream: TcpStream, node: PublicKey, key: SecretKey) -> RawPeer {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -56,7 +60,11 @@ impl RawPeer {
 
     /// [`Self::connect_on`] with a given node key.
     pub fn connect_as(addr: &str, node: PublicKey, key: SecretKey, chain: ChainHash) -> RawPeer {
-        let mut p = Self::handshake_as(addr, node, key);
+        Self::init(Self::handshake_as(addr, node, key), chain)
+    }
+
+    /// Sends our `init` and waits for the node's.
+    pub fn init(mut p: RawPeer, chain: ChainHash) -> RawPeer {
         p.send_message(&Init::new(Features::ours(), vec![chain]).into());
         match p.recv() {
             Some(Message::Init(_)) => {}

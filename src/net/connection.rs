@@ -2,11 +2,15 @@
 //! delivers messages, and a write half that drains the bounded outgoing queue. Both run as two
 //! futures inside the peer's one task; whichever ends first ends the connection.
 //!
-//! Backpressure: everything we send goes through the queue of [`PeerLimits::outgoing_queue`]
-//! messages. When the peer stops reading, the socket's buffer fills, the writer stalls, the
-//! queue fills, and whoever waits on it longer than [`PeerLimits::queue_full_timeout`] drops
-//! the peer: a slow reader never makes us buffer without limit. Pongs are queued by the read
-//! half itself, so a peer that pings without reading stops being read too.
+//! Backpressure, outgoing: everything we send goes through the queue of
+//! [`PeerLimits::outgoing_queue`] messages. The channel layer never waits on it: when it is
+//! full the peer is dropped as a slow reader (see [`super::PeerManager::send`]). Pongs are
+//! queued by the read half itself, only while at most [`PONG_ROOM`] messages wait, and it stops
+//! reading meanwhile: a peer that pings without reading stops being read, then is dropped.
+//!
+//! Backpressure, incoming: each delivered message holds one of the connection's
+//! [`PeerLimits::inbound_queue`] credits until the channel layer has handled it; with none
+//! left, the read half waits and the socket is not read, so TCP slows the peer down.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,11 +18,11 @@ use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::time::{timeout, Instant};
 
 use super::error::{CloseReason, PeerError};
-use super::handler::{ConnId, PeerEventHandler};
+use super::handler::{ConnId, Credit, PeerEventHandler};
 use super::limits::PeerLimits;
 use super::session::{encode, Session, Step, Tick};
 use crate::transport::{DecryptStep, Decryptor, Encryptor, Transport};
@@ -28,6 +32,9 @@ use crate::wire::Message;
 const READ_BUF: usize = 16 * 1024;
 /// How long a closing connection may take to flush a final warning and what was queued before it.
 const LINGER: Duration = Duration::from_secs(1);
+/// A pong is queued only while at most this many messages wait for the socket (at most half
+/// of a smaller queue): pongs, up to 64 KiB each, never take more than this of the queue.
+const PONG_ROOM: usize = 64;
 
 /// What the write half is asked to do.
 #[derive(Debug)]
@@ -101,6 +108,7 @@ impl<S: AsyncRead + AsyncWrite + Send + 'static> Connection<S> {
             handler: &*self.handler,
             stats: &self.stats,
             out_tx: &out_tx,
+            credits: Arc::new(Semaphore::new(self.limits.inbound_queue)),
             session: Session::new(
                 self.limits.ping_interval,
                 self.limits.pong_timeout,
@@ -143,6 +151,8 @@ struct Reader<'a> {
     handler: &'a dyn PeerEventHandler,
     stats: &'a PeerStats,
     out_tx: &'a mpsc::Sender<Outgoing>,
+    /// Delivered messages not yet handled take one each (see [`Credit`]).
+    credits: Arc<Semaphore>,
     session: Session,
     /// The API caller waiting for the pong of its ping.
     ping_waiter: Option<oneshot::Sender<Result<Duration, PeerError>>>,
@@ -179,7 +189,7 @@ impl Reader<'_> {
     ) -> Result<std::convert::Infallible, Ended> {
         let mut buf = vec![0u8; READ_BUF];
         loop {
-            self.drain(decryptor).await?;
+            self.drain(decryptor, close_rx, shutdown).await?;
             let deadline = self.session.next_deadline();
             tokio::select! {
                 biased;
@@ -217,7 +227,12 @@ impl Reader<'_> {
     }
 
     /// Handles every complete message buffered in the decryptor.
-    async fn drain(&mut self, decryptor: &mut Decryptor) -> Result<(), Ended> {
+    async fn drain(
+        &mut self,
+        decryptor: &mut Decryptor,
+        close_rx: &mut oneshot::Receiver<CloseReason>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Ended> {
         loop {
             let bytes = match decryptor.next_message() {
                 Ok(DecryptStep::NeedMore(_)) => return Ok(()),
@@ -230,8 +245,11 @@ impl Reader<'_> {
             }
             match self.session.on_message(&bytes, Instant::now()) {
                 Step::Nothing => {}
-                Step::Reply(m) => self.enqueue(m).await?,
-                Step::Deliver(m) => self.deliver(m),
+                Step::Reply(m) => self.enqueue_reply(m).await?,
+                Step::Deliver(m) => {
+                    let credit = self.credit(close_rx, shutdown).await?;
+                    self.deliver(m, credit)
+                }
                 Step::Pong { rtt, requested } => {
                     bump(&self.stats.pongs_received);
                     if requested {
@@ -250,7 +268,25 @@ impl Reader<'_> {
         }
     }
 
-    fn deliver(&self, m: Message) {
+    /// A delivery credit, waiting (and not reading) while the channel layer holds them all.
+    async fn credit(
+        &self,
+        close_rx: &mut oneshot::Receiver<CloseReason>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Credit, Ended> {
+        if let Ok(p) = self.credits.clone().try_acquire_owned() {
+            return Ok(Credit { _slot: Some(p) });
+        }
+        tracing::debug!(node_id = %self.node_id, "inbound queue full: reading paused");
+        tokio::select! {
+            biased;
+            _ = super::stopped(shutdown) => Err(self.close(CloseReason::Shutdown)),
+            r = &mut *close_rx => Err(self.close(r.unwrap_or(CloseReason::Shutdown))),
+            p = self.credits.clone().acquire_owned() => Ok(Credit { _slot: p.ok() }),
+        }
+    }
+
+    fn deliver(&self, m: Message, credit: Credit) {
         match &m {
             Message::Error(crate::wire::ErrorMessage(e))
             | Message::Warning(crate::wire::Warning(e)) => {
@@ -264,7 +300,23 @@ impl Reader<'_> {
             }
             _ => {}
         }
-        self.handler.message(self.node_id, self.conn_id, m);
+        self.handler.message(self.node_id, self.conn_id, m, credit);
+    }
+
+    /// Queues a pong once at most [`PONG_ROOM`] messages wait, not reading meanwhile; a peer
+    /// that leaves it waiting past the queue-full timeout is a slow reader.
+    async fn enqueue_reply(&self, m: Message) -> Result<(), Ended> {
+        // Free slots wanted: all but PONG_ROOM (all but half of a small queue).
+        let q = self.limits.outgoing_queue;
+        let room = q.saturating_sub(PONG_ROOM).max(q / 2).max(1);
+        let deadline = Instant::now() + self.limits.queue_full_timeout;
+        while self.out_tx.capacity() < room {
+            if Instant::now() >= deadline {
+                return Err((CloseReason::SlowReader, false));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.enqueue(m).await
     }
 
     /// Queues a message, waiting at most the queue-full timeout (backpressure).

@@ -17,6 +17,16 @@ impl std::fmt::Display for ConnId {
     }
 }
 
+/// One of a connection's [`super::PeerLimits::inbound_queue`] slots, held by a delivered
+/// message until it is handled: drop it then. While all of a connection's credits are held its
+/// socket is not read, so a peer that sends faster than we handle is slowed by TCP, and what
+/// one peer has queued is bounded whatever the consumer's queue is.
+#[derive(Debug)]
+pub struct Credit {
+    /// Only held: dropping it gives the slot back.
+    pub(super) _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
 /// Receives what established peers send, in order per connection.
 ///
 /// `peer_connected` and `peer_disconnected` are called under the manager's lock, in the order
@@ -36,7 +46,8 @@ pub trait PeerEventHandler: Send + Sync + 'static {
 
     /// A message for the channel layer: every BOLT 2 message, `error`, `warning` and gossip.
     /// Connection-level messages (`init`, `ping`, `pong`, unknown odd types) never get here.
-    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message);
+    /// Keep `credit` until the message is handled.
+    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message, credit: Credit);
 
     /// The peer's connection `conn` ended and no newer one replaced it.
     fn peer_disconnected(&self, node_id: PublicKey, conn: ConnId) {
@@ -48,7 +59,7 @@ pub trait PeerEventHandler: Send + Sync + 'static {
 pub struct LogAndDrop;
 
 impl PeerEventHandler for LogAndDrop {
-    fn message(&self, node_id: PublicKey, _conn: ConnId, message: Message) {
+    fn message(&self, node_id: PublicKey, _conn: ConnId, message: Message, _credit: Credit) {
         tracing::debug!(
             %node_id,
             msg_type = message.msg_type(),

@@ -19,11 +19,22 @@ pub struct PeerLimits {
     pub ping_interval: Duration,
     /// With a ping outstanding, the peer is dead when nothing at all has arrived for this long.
     pub pong_timeout: Duration,
-    /// Messages waiting for the socket, per peer.
+    /// Messages waiting for the socket, per peer. The channel actor never waits for room: a
+    /// peer whose queue is full when the actor sends is dropped as a slow reader. Pongs may
+    /// take only half, so a peer's pings cannot crowd out what the channels send.
     pub outgoing_queue: usize,
-    /// How long the outgoing queue may stay full (or one write stall) before the peer is
-    /// dropped as a slow reader.
+    /// How long a pong may wait for room in the outgoing queue (or one write may stall) before
+    /// the peer is dropped as a slow reader.
     pub queue_full_timeout: Duration,
+    /// A peer's messages delivered to the channel layer and not yet handled. At the limit we
+    /// stop reading its socket (TCP pushes back on the peer) until the channels catch up.
+    pub inbound_queue: usize,
+    /// Inbound channel opens not yet funded (`funding_created` not received), per peer.
+    pub max_pending_opens_per_peer: usize,
+    /// Inbound channel opens not yet funded, over all peers.
+    pub max_pending_opens: usize,
+    /// An inbound open not funded within this long is dropped.
+    pub pending_open_timeout: Duration,
     /// First delay before reconnecting to a persistent peer; doubled after each failure.
     pub reconnect_min: Duration,
     /// The largest delay between reconnection attempts.
@@ -38,8 +49,12 @@ impl Default for PeerLimits {
             handshake_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(20),
-            outgoing_queue: 64,
+            outgoing_queue: 512,
             queue_full_timeout: Duration::from_secs(10),
+            inbound_queue: 32,
+            max_pending_opens_per_peer: 4,
+            max_pending_opens: 50,
+            pending_open_timeout: Duration::from_secs(60),
             reconnect_min: Duration::from_secs(1),
             reconnect_max: Duration::from_secs(300),
         }
@@ -56,14 +71,25 @@ impl PeerLimits {
         if self.max_pending == 0 {
             return zero("max_pending_handshakes");
         }
-        if self.outgoing_queue == 0 {
-            return zero("outgoing_queue");
+        for (name, n) in [
+            ("outgoing_queue", self.outgoing_queue),
+            ("inbound_queue", self.inbound_queue),
+            (
+                "max_pending_opens_per_peer",
+                self.max_pending_opens_per_peer,
+            ),
+            ("max_pending_opens", self.max_pending_opens),
+        ] {
+            if n == 0 {
+                return zero(name);
+            }
         }
         for (name, d) in [
             ("handshake_timeout_ms", self.handshake_timeout),
             ("ping_interval_ms", self.ping_interval),
             ("pong_timeout_ms", self.pong_timeout),
             ("queue_full_timeout_ms", self.queue_full_timeout),
+            ("pending_open_timeout_ms", self.pending_open_timeout),
             ("reconnect_min_ms", self.reconnect_min),
         ] {
             if d.is_zero() {

@@ -25,7 +25,7 @@ pub mod session;
 mod tests;
 
 pub use error::{CloseReason, PeerError, SetupError};
-pub use handler::{ConnId, LogAndDrop, PeerEventHandler};
+pub use handler::{ConnId, Credit, LogAndDrop, PeerEventHandler};
 pub use limits::PeerLimits;
 pub use manager::{Direction, PeerManager, PeerSummary};
 

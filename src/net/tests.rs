@@ -45,6 +45,9 @@ struct Recorder {
     links: mpsc::UnboundedSender<Link>,
     /// The connection of each message, beside it.
     message_conns: mpsc::UnboundedSender<ConnId>,
+    /// While set, credits are kept in `held` (a handler that does not keep up).
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    held: Arc<std::sync::Mutex<Vec<Credit>>>,
 }
 
 impl PeerEventHandler for Recorder {
@@ -52,7 +55,10 @@ impl PeerEventHandler for Recorder {
         let _ = self.links.send(Link::Up(node_id, conn));
     }
 
-    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message) {
+    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message, credit: Credit) {
+        if self.hold.load(std::sync::atomic::Ordering::SeqCst) {
+            self.held.lock().unwrap().push(credit);
+        }
         let _ = self.message_conns.send(conn);
         let _ = self.messages.send((node_id, message));
     }
@@ -70,6 +76,8 @@ struct Node {
     messages: mpsc::UnboundedReceiver<(PublicKey, Message)>,
     links: mpsc::UnboundedReceiver<Link>,
     message_conns: mpsc::UnboundedReceiver<ConnId>,
+    hold: Arc<std::sync::atomic::AtomicBool>,
+    held: Arc<std::sync::Mutex<Vec<Credit>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -85,6 +93,8 @@ impl Node {
         let (tx, messages) = mpsc::unbounded_channel();
         let (links_tx, links) = mpsc::unbounded_channel();
         let (conns_tx, message_conns) = mpsc::unbounded_channel();
+        let hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = Arc::new(std::sync::Mutex::new(Vec::new()));
         let peers = PeerManager::new(
             key(seed),
             ChainHash::REGTEST,
@@ -93,6 +103,8 @@ impl Node {
                 messages: tx,
                 links: links_tx,
                 message_conns: conns_tx,
+                hold: hold.clone(),
+                held: held.clone(),
             }),
             Some(crate::store::Store::open_in_memory().unwrap()),
             signal,
@@ -109,6 +121,8 @@ impl Node {
             messages,
             links,
             message_conns,
+            hold,
+            held,
             task,
         }
     }
@@ -323,6 +337,82 @@ async fn a_peer_that_does_not_read_is_dropped_not_buffered() {
     };
     let _ = timeout(Duration::from_secs(10), flood).await;
     eventually("slow reader dropped", || !node.has(&id(2))).await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn sending_to_a_peer_that_does_not_read_never_waits_and_drops_it() {
+    // A long queue-full timeout: the sender must not wait for it.
+    let limits = PeerLimits {
+        outgoing_queue: 4,
+        queue_full_timeout: Duration::from_secs(30),
+        ..fast_limits()
+    };
+    let node = Node::start(1, limits).await;
+    let _p = RawPeer::connect(&node, 2).await;
+    eventually("up", || node.has(&id(2))).await;
+    let big = Message::Warning(crate::wire::Warning(crate::wire::Diagnostic::new(
+        crate::wire::ChannelId::ALL,
+        &"x".repeat(60_000),
+    )));
+    let started = Instant::now();
+    let mut refused = None;
+    for _ in 0..10_000 {
+        let one = Instant::now();
+        let r = node.peers.send(id(2), big.clone()).await;
+        assert!(one.elapsed() < Duration::from_millis(500), "a send waited");
+        if let Err(e) = r {
+            refused = Some(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(refused, Some(PeerError::SlowReader)),
+        "{refused:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    eventually("slow reader dropped", || !node.has(&id(2))).await;
+    node.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_faster_than_its_handler_is_not_read_past_the_inbound_queue() {
+    let limits = PeerLimits {
+        inbound_queue: 4,
+        ..fast_limits()
+    };
+    let mut node = Node::start(1, limits).await;
+    node.hold.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut p = RawPeer::connect(&node, 2).await;
+    eventually("up", || node.has(&id(2))).await;
+    let fee = UpdateFee {
+        channel_id: crate::wire::ChannelId([5; 32]),
+        feerate_per_kw: 253,
+        extra_tlvs: Default::default(),
+    };
+    for _ in 0..50 {
+        p.send(&fee.encode().unwrap()).await;
+    }
+    // The handler holds every credit: exactly four messages get through, the rest wait in
+    // the socket.
+    for _ in 0..4 {
+        timeout(Duration::from_secs(5), node.messages.recv())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    sleep(Duration::from_millis(200)).await;
+    assert!(node.messages.try_recv().is_err(), "read past the credits");
+    assert_eq!(node.held.lock().unwrap().len(), 4);
+    // Handled: the rest follow.
+    node.hold.store(false, std::sync::atomic::Ordering::SeqCst);
+    node.held.lock().unwrap().clear();
+    for _ in 4..50 {
+        timeout(Duration::from_secs(5), node.messages.recv())
+            .await
+            .unwrap()
+            .unwrap();
+    }
     node.stop().await;
 }
 

@@ -42,6 +42,18 @@ fn now_secs() -> i64 {
         .unwrap_or(0)
 }
 
+/// Removes a channel that never needs enforcing (unfunded, or a funding that never came), with
+/// every row keyed by its index.
+pub fn forget(conn: &Connection, key_index: u32) -> Result<(), StoreError> {
+    for table in ["htlc_onions", "htlc_archive", "tower_uploads", "channels"] {
+        conn.execute(
+            &format!("DELETE FROM {table} WHERE key_index = ?1"),
+            [key_index],
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes the channel's snapshot (insert or replace), and records the signature of the peer's
 /// commitment the snapshot is about to hand out.
 ///

@@ -497,10 +497,12 @@ impl PeerManager {
             .unwrap_or(Err(PeerError::PingTimeout(wait)))
     }
 
-    /// Queues a message to a peer, waiting while its queue is full. A queue that stays full
-    /// for the queue-full timeout ends the connection.
+    /// Queues a message to a peer without ever waiting: a peer whose outgoing queue is full is
+    /// not reading, and is disconnected at once ([`PeerError::SlowReader`]); its channels go
+    /// through their disconnection and reestablish on the next connection. So no slow or
+    /// silent peer can hold up the caller (the channel actor serves every peer).
     pub async fn send(&self, node_id: PublicKey, message: Message) -> Result<(), PeerError> {
-        self.send_to_slot(node_id, None, message).await
+        self.send_to_slot(node_id, None, message)
     }
 
     /// [`Self::send`], only on connection `conn`: a message meant for a connection that was
@@ -512,7 +514,7 @@ impl PeerManager {
         conn: ConnId,
         message: Message,
     ) -> Result<(), PeerError> {
-        self.send_to_slot(node_id, Some(conn), message).await
+        self.send_to_slot(node_id, Some(conn), message)
     }
 
     /// The peer's current connection, if any.
@@ -520,34 +522,27 @@ impl PeerManager {
         self.state().peers.get(node_id).map(|s| s.conn_id)
     }
 
-    async fn send_to_slot(
+    fn send_to_slot(
         &self,
         node_id: PublicKey,
         conn: Option<ConnId>,
         message: Message,
     ) -> Result<(), PeerError> {
-        let (conn_id, out) = self
-            .state()
+        let mut st = self.state();
+        let slot = st
             .peers
-            .get(&node_id)
+            .get_mut(&node_id)
             .filter(|s| conn.map_or(true, |c| c == s.conn_id))
-            .map(|s| (s.conn_id, s.out_tx.clone()))
             .ok_or_else(|| PeerError::NotConnected(node_id.to_string()))?;
-        let limit = self.inner.limits.queue_full_timeout;
-        match out
-            .send_timeout(Outgoing::Message(Box::new(message)), limit)
-            .await
-        {
+        match slot.out_tx.try_send(Outgoing::Message(Box::new(message))) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
-                if let Some(slot) = self.state().peers.get_mut(&node_id) {
-                    if slot.conn_id == conn_id {
-                        slot.close(CloseReason::SlowReader);
-                    }
-                }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(%node_id, queue = self.inner.limits.outgoing_queue,
+                    "outgoing queue full: the peer does not read, disconnecting");
+                slot.close(CloseReason::SlowReader);
                 Err(PeerError::SlowReader)
             }
-            Err(mpsc::error::SendTimeoutError::Closed(_)) => {
+            Err(mpsc::error::TrySendError::Closed(_)) => {
                 Err(PeerError::NotConnected(node_id.to_string()))
             }
         }

@@ -107,6 +107,10 @@ pub(super) struct Actor {
     /// The group commit in progress (see `batch`).
     pub batch: super::batch::Batch,
     pub counters: Arc<super::Counters>,
+    /// Inbound opens not funded yet (see `opens`).
+    opens: super::opens::PendingOpens,
+    /// Fundee channels whose funding has not confirmed (see `opens`).
+    pub funding_waits: super::opens::FundingWaits,
 }
 
 /// The manager before the peer manager exists: [`Starter::start`] runs it.
@@ -159,7 +163,10 @@ impl Starter {
             peer_policies: HashMap::new(),
             height: 0,
         };
+        let opens = super::opens::PendingOpens::new(peers.limits());
         let actor = Actor {
+            opens,
+            funding_waits: Default::default(),
             cfg: self.cfg,
             entries: BTreeMap::new(),
             peers,
@@ -195,6 +202,10 @@ impl Actor {
             let req = tokio::select! {
                 _ = crate::net::stopped(&mut shutdown) => break,
                 r = rx.recv() => match r { Some(r) => r, None => break },
+                _ = super::opens::until(self.opens.next_deadline()) => {
+                    self.settle_opens().await;
+                    continue;
+                }
             };
             self.run_batch(req, &mut rx).await;
         }
@@ -214,6 +225,10 @@ impl Actor {
                 Error::Internal(format!("channel {} cannot be restored: {e}", s.key_index))
             })?;
             let reported = Reported::of(channel.state());
+            if *channel.phase() == Phase::AcceptSent {
+                self.opens
+                    .insert(s.key_index, s.peer, tokio::time::Instant::now());
+            }
             self.entries.insert(
                 s.key_index,
                 Entry {
@@ -256,8 +271,10 @@ impl Actor {
                 for idx in self.of_peer(&peer) {
                     self.input(idx, Input::Disconnected).await;
                 }
+                // Its unfunded opens ended with the connection.
+                self.settle_opens().await;
             }
-            Request::PeerMessage(peer, conn, m) => {
+            Request::PeerMessage(peer, conn, m, _credit) => {
                 if self.connections.get(&peer) == Some(&conn) {
                     self.message(peer, m).await;
                 } else {
@@ -637,6 +654,12 @@ impl Actor {
             self.send_to(peer, err.into()).await;
             return;
         }
+        self.settle_opens().await;
+        if let Err(limit) = self.opens.admit(&peer) {
+            tracing::info!(%peer, %limit, "incoming open refused");
+            self.send_to(peer, refuse(limit.to_string()).into()).await;
+            return;
+        }
         let prepared = async {
             let script = self.cfg.wallet.new_internal_script().await?;
             let idx = self.cfg.store.write(q::next_key_index).await?;
@@ -668,6 +691,7 @@ impl Actor {
                         reported: Reported::default(),
                     },
                 );
+                self.opens.insert(idx, peer, tokio::time::Instant::now());
                 self.execute(idx, outputs).await;
             }
             Err(r) => {
@@ -876,6 +900,59 @@ impl Actor {
                 Ok(())
             })
             .await;
+    }
+
+    /// Forgets the pending inbound opens that ended (disconnection, the peer's error) or ran
+    /// out of time (telling the peer), and stops tracking those that got funded.
+    async fn settle_opens(&mut self) {
+        for (idx, expired) in self.opens.all(tokio::time::Instant::now()) {
+            let (waiting, aborted) = match self.entries.get(&idx).map(|e| e.channel.phase()) {
+                Some(Phase::AcceptSent) => (true, false),
+                Some(Phase::Aborted) => (false, true),
+                _ => (false, false),
+            };
+            if waiting && !expired {
+                continue;
+            }
+            if waiting || aborted {
+                self.forget_open(idx, waiting).await;
+            }
+            self.opens.remove(idx);
+        }
+    }
+
+    /// As fundee, forgets a channel whose funding never confirmed (BOLT 2): its money was
+    /// never ours to lose, and its row and keys are freed.
+    pub(super) async fn forget_unconfirmed(&mut self, idx: u32) {
+        self.funding_waits.done(idx);
+        let Some(entry) = self.entries.remove(&idx) else {
+            return;
+        };
+        let blocks = super::opens::FUNDING_TIMEOUT_BLOCKS;
+        tracing::warn!(channel = idx, peer = %entry.peer, "funding unseen {blocks} blocks after funding_signed: channel forgotten");
+        let text = format!("funding not confirmed within {blocks} blocks: channel forgotten");
+        let err = ErrorMessage(Diagnostic::new(entry.channel.channel_id(), &text));
+        self.send_to(entry.peer, err.into()).await;
+        if let Err(e) = self.cfg.store.write(move |tx| q::forget(tx, idx)).await {
+            tracing::warn!(channel = idx, error = %e, "forgotten channel not removed from the store");
+        }
+    }
+
+    /// Drops an unfunded inbound open with its row; nothing was signed, nothing to enforce.
+    async fn forget_open(&mut self, idx: u32, expired: bool) {
+        let Some(entry) = self.entries.remove(&idx) else {
+            return;
+        };
+        if expired {
+            let secs = self.opens.timeout().as_secs_f32();
+            tracing::info!(channel = idx, peer = %entry.peer, "unfunded open dropped after {secs} s");
+            let text = format!("channel open not funded within {secs} s: dropped");
+            let err = ErrorMessage(Diagnostic::new(entry.channel.temporary_channel_id(), &text));
+            self.send_to(entry.peer, err.into()).await;
+        }
+        if let Err(e) = self.cfg.store.write(move |tx| q::forget(tx, idx)).await {
+            tracing::warn!(channel = idx, error = %e, "unfunded open not removed from the store");
+        }
     }
 
     /// Hands a transaction to the chain; failures are retried on each block.

@@ -53,6 +53,8 @@ struct Watch {
     /// Opener before confirmation: the funding transaction to (re)broadcast.
     funding_tx: Option<Transaction>,
     awaiting_ready: bool,
+    /// We did not open it: we may give up on its funding (see `opens::FundingWaits`).
+    fundee: bool,
     /// Our agreed mutual close or our commitment, to broadcast again until it confirms.
     closing_tx: Option<Transaction>,
     /// `closing_tx` is our commitment (a force close): it may need a CPFP child.
@@ -94,6 +96,7 @@ impl Actor {
                         .then(|| s.setup.funding_tx.clone())
                         .flatten(),
                     awaiting_ready,
+                    fundee: s.setup.opener == Origin::Remote,
                     closing_tx: match &s.phase {
                         Phase::Closing { tx } | Phase::ForceClosing { tx } => Some(tx.clone()),
                         _ => None,
@@ -148,12 +151,23 @@ impl Actor {
                 tracing::debug!(channel = w.idx, error = %e, "commitment not bumped");
             }
         }
-        let Some(funding) = chain.transaction(&w.outpoint.txid).await? else {
+        let funding = chain
+            .transaction(&w.outpoint.txid)
+            .await?
+            .filter(|f| f.confirmations > 0);
+        if w.awaiting_ready && w.fundee {
+            match funding {
+                Some(_) => self.funding_waits.done(w.idx),
+                None if self.funding_waits.unconfirmed(w.idx, height) => {
+                    self.forget_unconfirmed(w.idx).await;
+                    return Ok(());
+                }
+                None => {}
+            }
+        }
+        let Some(funding) = funding else {
             return Ok(());
         };
-        if funding.confirmations == 0 {
-            return Ok(());
-        }
         if w.awaiting_ready {
             let input = Input::FundingConfirmed {
                 depth: funding.confirmations,

@@ -4,11 +4,13 @@ use bitcoin::secp256k1::PublicKey;
 use tokio::sync::mpsc;
 
 use super::Request;
-use crate::net::{ConnId, PeerEventHandler};
+use crate::net::{ConnId, Credit, PeerEventHandler};
 use crate::wire::{Init, Message};
 
-/// Queues peer events for the channel actor. The queue is unbounded so a peer's reader never
-/// waits on a store write; the peer manager's per-peer limits bound what one peer can send.
+/// Queues peer events for the channel actor. Each message carries its connection's credit
+/// until the actor has handled it, so one peer has at most `inbound_queue` messages queued
+/// (then its socket is no longer read), and the actor's own requests never wait behind a
+/// peer for room: they wait behind at most that many messages of each peer.
 pub struct ChannelPeerHandler {
     pub(super) tx: mpsc::UnboundedSender<Request>,
 }
@@ -18,8 +20,10 @@ impl PeerEventHandler for ChannelPeerHandler {
         let _ = self.tx.send(Request::PeerConnected(node_id, conn));
     }
 
-    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message) {
-        let _ = self.tx.send(Request::PeerMessage(node_id, conn, message));
+    fn message(&self, node_id: PublicKey, conn: ConnId, message: Message, credit: Credit) {
+        let _ = self
+            .tx
+            .send(Request::PeerMessage(node_id, conn, message, credit));
     }
 
     fn peer_disconnected(&self, node_id: PublicKey, conn: ConnId) {

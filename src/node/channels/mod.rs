@@ -19,6 +19,7 @@ mod chain;
 mod counters;
 mod handler;
 mod monitor;
+mod opens;
 mod policy;
 mod reported;
 mod router;
@@ -96,7 +97,8 @@ pub const PAY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 pub(crate) enum Request {
     /// A connection of the peer (replacing any older one: see [`crate::net::PeerEventHandler`]).
     PeerConnected(PublicKey, ConnId),
-    PeerMessage(PublicKey, ConnId, Message),
+    /// The credit is released once the message is handled (see [`crate::net::Credit`]).
+    PeerMessage(PublicKey, ConnId, Message, crate::net::Credit),
     PeerDisconnected(PublicKey, ConnId),
     /// A new tip: drive funding confirmations, spends and re-broadcasts.
     Block,
