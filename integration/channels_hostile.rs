@@ -2,9 +2,12 @@
 //! limits and gets a clear `error` back while the node carries on; a user's open the wallet
 //! cannot fund fails with a clear error and leaves nothing behind on either node. And a hub
 //! under a flood of opens, fee updates, errors and a peer that does not read keeps paying.
+//! `dust`: a raw peer holding a real channel sends dust HTLCs past the node's cap.
 
 mod channels_support;
 mod common;
+#[path = "channels_hostile/dust.rs"]
+mod dust;
 mod peers_support;
 
 use bitcoin::constants::ChainHash;

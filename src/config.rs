@@ -166,6 +166,9 @@ pub struct FileConfig {
     pub webhook_retry_base_ms: Option<u64>,
     /// Attempts before a webhook delivery is given up as `failed` (default 12; 1 to 100).
     pub webhook_max_attempts: Option<u32>,
+    /// The cap on trimmed (dust) HTLCs on each commitment of a channel, ours and the peer's,
+    /// in msat (default 5,000,000; see channel-spec/channel.md, "Limits").
+    pub max_dust_htlc_exposure_msat: Option<u64>,
 }
 
 /// The `[policy]` table of `chanhub.toml`; unset keys keep [`FeePolicy::default`].
@@ -277,6 +280,9 @@ pub struct NodeConfig {
     pub watchtower: Option<TowerAddr>,
     /// Webhook retries (see [`FileConfig::webhook_retry_base_ms`]).
     pub webhooks: DeliveryConfig,
+    /// See [`FileConfig::max_dust_htlc_exposure_msat`]; applies to every channel, open ones
+    /// included.
+    pub max_dust_htlc_exposure_msat: u64,
 }
 
 /// The range of `webhook_retry_base_ms`: at least 10 ms, at most the 1 hour cap.
@@ -437,6 +443,9 @@ impl NodeConfig {
             resolution_depth,
             watchtower,
             webhooks,
+            max_dust_htlc_exposure_msat: file
+                .max_dust_htlc_exposure_msat
+                .unwrap_or(crate::channel::ChannelConfig::default().max_dust_htlc_exposure_msat),
         })
     }
 
@@ -561,6 +570,16 @@ mod tests {
         assert!(err.to_string().contains("cltv_delta"), "{err}");
         assert!(toml::from_str::<FileConfig>("[policy]\nfee = 1\n").is_err());
         assert!(toml::from_str::<FileConfig>("[policy]\nppm = -1\n").is_err());
+    }
+
+    #[test]
+    fn the_dust_exposure_cap_is_a_key() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.max_dust_htlc_exposure_msat, 5_000_000);
+        let file: FileConfig = toml::from_str("max_dust_htlc_exposure_msat = 2000000\n").unwrap();
+        let c = NodeConfig::resolve(flags(), file).unwrap();
+        assert_eq!(c.max_dust_htlc_exposure_msat, 2_000_000);
+        assert!(toml::from_str::<FileConfig>("max_dust_htlc_exposure_msat = -1\n").is_err());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! blocking socket, so a test can behave well or badly on purpose.
 #![allow(dead_code)]
 
+pub mod channel_peer;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

@@ -29,6 +29,8 @@ pub(super) fn channel_json(c: &ChannelInfo) -> Value {
         "local_commitment_number": c.local_commitment_number,
         "remote_commitment_number": c.remote_commitment_number,
         "pending_htlcs": c.pending_htlcs,
+        "dust_exposure_msat": c.dust_exposure_msat,
+        "max_dust_htlc_exposure_msat": c.max_dust_htlc_exposure_msat,
         "peer_connected": c.connected,
         "closing_txid": c.closing_txid.map(|t| t.to_string()),
         "resolution": c.resolution,

@@ -127,6 +127,21 @@ fn render(s: &Snapshot) -> String {
             ("received", htlcs("received")),
         ],
     );
+    // One sample per channel not closed: the value an attacker could burn is per channel.
+    let dust: Vec<(String, u64)> = s
+        .channels
+        .iter()
+        .filter(|c| c.status != ChannelStatus::Closed)
+        .map(|c| (hex::encode(c.channel_id), c.dust_exposure_msat))
+        .collect();
+    let dust: Vec<(&str, u64)> = dust.iter().map(|(id, v)| (id.as_str(), *v)).collect();
+    e.labelled(
+        "chanhub_channel_dust_exposure_msat",
+        Kind::Gauge,
+        "Trimmed HTLCs on the worse commitment of each channel not closed, as the dust cap counts them.",
+        "channel_id",
+        &dust,
+    );
 
     e.labelled(
         "chanhub_onchain_balance_sat",

@@ -351,6 +351,17 @@ pub fn other(o: Origin) -> Origin {
     }
 }
 
+/// Append `u` to a list of proposed updates; an `update_fee` replaces any earlier one in the
+/// list. Only the latest feerate of a list enters the next commitment ([`Spec::reduce`]
+/// applies fees last), so the earlier ones are dead weight: a peer repeating `update_fee`
+/// must not grow our state without bound.
+pub fn push_collapsing_fee(list: &mut Vec<Update>, u: Update) {
+    if matches!(u, Update::Fee { .. }) {
+        list.retain(|x| !matches!(x, Update::Fee { .. }));
+    }
+    list.push(u);
+}
+
 /// Our updates, by how far they have travelled.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalChanges {

@@ -52,8 +52,9 @@ pub struct ChannelConfig {
     pub minimum_depth: u32,
     /// The most confirmations we accept to wait when the peer asks.
     pub max_minimum_depth: u32,
-    /// The cap on the total of trimmed HTLCs on a commitment: they go to miners if it
-    /// goes on chain, so an attacker could burn that much of our money.
+    /// The cap on the total of trimmed HTLCs on each commitment, ours and the peer's: they go
+    /// to miners if it goes on chain, so an attacker could burn that much of our money (see
+    /// `super::dust`). `max_dust_htlc_exposure_msat` in `chanhub.toml`.
     pub max_dust_htlc_exposure_msat: u64,
     /// The feerate at which we aim to close cooperatively.
     pub closing_feerate_per_kw: u32,
@@ -217,24 +218,7 @@ pub fn untrimmed_count(ct: ChannelType, spec: &Spec, owner: Origin, dust_sat: u6
         .count()
 }
 
-/// The total of the HTLCs trimmed on `owner`'s commitment: what goes to miners on chain.
-pub fn dust_exposure_msat(ct: ChannelType, spec: &Spec, owner: Origin, dust_sat: u64) -> u64 {
-    spec.htlcs
-        .iter()
-        .filter(|h| {
-            fees::is_trimmed(
-                ct,
-                direction(h.origin, owner),
-                h.add.amount_msat,
-                spec.feerate_per_kw,
-                dust_sat,
-            )
-        })
-        .map(|h| h.add.amount_msat)
-        .sum()
-}
-
-fn direction(origin: Origin, owner: Origin) -> HtlcDirection {
+pub(super) fn direction(origin: Origin, owner: Origin) -> HtlcDirection {
     if origin == owner {
         HtlcDirection::Offered
     } else {
@@ -244,7 +228,8 @@ fn direction(origin: Origin, owner: Origin) -> HtlcDirection {
 
 /// The HTLC checks BOLT 2 asks of the receiver of `update_add_htlc`, applied to `spec` (the
 /// commitment the HTLC will first appear in, with the HTLC in it): `offerer`'s HTLCs against
-/// the limits `receiver` announced, `offerer`'s reserve, the opener's fee, the dust cap.
+/// the limits `receiver` announced, `offerer`'s reserve, the opener's fee (the dust cap is
+/// `super::dust`).
 pub struct HtlcCheck<'a> {
     pub channel_type: ChannelType,
     pub spec: &'a Spec,
@@ -256,8 +241,6 @@ pub struct HtlcCheck<'a> {
     pub fee_htlcs: usize,
     /// The feerate to check the opener's fee at (a multiple of the spec's, for a spike buffer).
     pub fee_feerate_per_kw: u32,
-    pub dust_exposure_msat: u64,
-    pub max_dust_exposure_msat: u64,
 }
 
 impl HtlcCheck<'_> {
@@ -302,12 +285,6 @@ impl HtlcCheck<'_> {
             if self.spec.balance(self.opener) < cost {
                 return fail("the opener could not pay the commitment fee".into());
             }
-        }
-        if self.dust_exposure_msat > self.max_dust_exposure_msat {
-            return fail(format!(
-                "dust exposure {} msat above {}",
-                self.dust_exposure_msat, self.max_dust_exposure_msat
-            ));
         }
         Ok(())
     }

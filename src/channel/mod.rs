@@ -16,7 +16,7 @@
 //! - [`state`]: the persisted [`ChannelState`] and its lifecycle [`Phase`].
 //! - [`changes`]: updates, the change lists of both commitments, and spec reduction.
 //! - [`commitments`]: building, signing and verifying commitments; [`KeyMaterial`].
-//! - [`limits`]: [`ChannelConfig`] and every limit check.
+//! - [`limits`]: [`ChannelConfig`] and every limit check; [`dust`]: the dust exposure cap.
 //! - `open`, `update`, `close`, `reestablish`: the transitions, one file per protocol phase.
 //! - `queries`: read-only questions about HTLCs ([`Channel::received_htlcs_to_settle`],
 //!   [`Channel::offered_htlc`]).
@@ -24,6 +24,7 @@
 pub mod changes;
 mod close;
 pub mod commitments;
+pub mod dust;
 pub mod error;
 pub mod events;
 mod force;

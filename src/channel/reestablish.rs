@@ -53,7 +53,7 @@ impl Step<'_> {
                         payment_hash: a.payment_hash,
                     });
                 }
-                other => c.to_repropose.push(other),
+                other => super::changes::push_collapsing_fee(&mut c.to_repropose, other),
             }
         }
         for u in std::mem::take(&mut c.remote_changes.proposed) {

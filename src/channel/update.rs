@@ -20,11 +20,14 @@ use crate::bolt3::ChannelType;
 use crate::wire::types::ONION_PACKET_LEN;
 use crate::wire::{CommitmentSigned, RevokeAndAck, TlvStream, UpdateFailMalformedHtlc};
 
-use super::changes::{preimage_matches, AddHtlc, Onion, Origin, Spec, SpecHtlc, Update};
+use super::changes::{
+    preimage_matches, push_collapsing_fee, AddHtlc, Onion, Origin, Spec, SpecHtlc, Update,
+};
 use super::commitments;
+use super::dust::DustLimits;
 use super::error::ChannelError;
 use super::events::{Event, MalformedFailure};
-use super::limits::{dust_exposure_msat, opener_cost_msat, untrimmed_count, HtlcCheck};
+use super::limits::{opener_cost_msat, untrimmed_count, HtlcCheck};
 use super::state::{Commitments, LastSent, Link, LocalCommit, Phase, RemoteCommit};
 use super::Step;
 
@@ -100,6 +103,12 @@ fn worst_case(c: &Commitments) -> WorstCase {
     }
 }
 
+/// The sender's worst case as a spec (also what the dust cap counts: every HTLC any
+/// commitment may hold, at the highest pending feerate).
+pub(super) fn worst_case_spec(c: &Commitments) -> Spec {
+    worst_case(c).spec
+}
+
 impl Step<'_> {
     pub(super) fn commitments(&self) -> Result<&Commitments, ChannelError> {
         self.s.commitments.as_ref().ok_or(ChannelError::NotNow {
@@ -124,6 +133,14 @@ impl Step<'_> {
             .setup
             .remote
             .ok_or_else(|| ChannelError::Bolt3("peer parameters unknown".into()))
+    }
+
+    fn dust_limits(&self) -> Result<DustLimits, ChannelError> {
+        Ok(DustLimits {
+            channel_type: self.channel_type(),
+            local_dust_sat: self.s.setup.local.dust_limit_sat,
+            remote_dust_sat: self.remote_params()?.dust_limit_sat,
+        })
     }
 
     fn can_update(&self) -> bool {
@@ -172,10 +189,6 @@ impl Step<'_> {
         } else {
             1
         };
-        let exposure =
-            dust_exposure_msat(ct, &worst, Origin::Local, self.s.setup.local.dust_limit_sat).max(
-                dust_exposure_msat(ct, &worst, Origin::Remote, remote.dust_limit_sat),
-            );
         HtlcCheck {
             channel_type: ct,
             spec: &worst,
@@ -184,10 +197,18 @@ impl Step<'_> {
             opener: self.s.setup.opener,
             fee_htlcs: worst.htlcs.len(),
             fee_feerate_per_kw: worst.feerate_per_kw.saturating_mul(spike),
-            dust_exposure_msat: exposure,
-            max_dust_exposure_msat: self.s.config.max_dust_htlc_exposure_msat,
         }
         .run(amount_msat, cltv_expiry)?;
+        // Refused before it is sent: over the cap on either commitment, at the buffered
+        // feerate.
+        self.dust_limits()?
+            .check_add(
+                &worst,
+                Origin::Local,
+                amount_msat,
+                self.s.config.max_dust_htlc_exposure_msat,
+            )
+            .map_err(ChannelError::HtlcLimit)?;
         let c = self.commitments_mut();
         c.local_next_htlc_id += 1;
         c.local_changes.proposed.push(Update::Add(add.clone()));
@@ -269,9 +290,17 @@ impl Step<'_> {
                 worst.local_msat
             )));
         }
+        self.dust_limits()?
+            .check_fee(
+                &worst,
+                worst.feerate_per_kw,
+                feerate_per_kw,
+                self.s.config.max_dust_htlc_exposure_msat,
+            )
+            .map_err(ChannelError::BadFeeUpdate)?;
         let u = Update::Fee { feerate_per_kw };
         let msg = u.to_message(self.channel_id());
-        self.commitments_mut().local_changes.proposed.push(u);
+        push_collapsing_fee(&mut self.commitments_mut().local_changes.proposed, u);
         self.send(msg);
         Ok(())
     }
@@ -334,8 +363,11 @@ impl Step<'_> {
             }
         }
         let max_dust = self.s.config.max_dust_htlc_exposure_msat;
+        let dust_limits = self.dust_limits()?;
         let c = self.commitments_mut();
-        c.remote_changes.proposed.push(u.clone());
+        // A flood of `update_fee` keeps one entry: only the latest counts (BOLT 2).
+        push_collapsing_fee(&mut c.remote_changes.proposed, u.clone());
+        let worst = worst_case_spec(c);
         let next = c
             .local
             .spec
@@ -346,10 +378,13 @@ impl Step<'_> {
             Update::Add(a) => {
                 c.remote_next_htlc_id += 1;
                 // The dust cap is our own policy, unknown to the peer, and a fee update in
-                // flight can move HTLCs under the dust limit: going over it fails the HTLC
-                // (once committed), never the channel (BOLT 2, as LDK does).
-                let exposure = dust_exposure_msat(ct, &next, Origin::Local, dust);
-                if exposure > max_dust {
+                // flight can move HTLCs under the dust limit: going over it on either
+                // commitment fails the HTLC (once committed), never the channel (BOLT 2, as
+                // LDK does).
+                if dust_limits
+                    .check_add(&worst, Origin::Remote, a.amount_msat, max_dust)
+                    .is_err()
+                {
                     c.dust_rejects.push(a.id);
                 }
                 HtlcCheck {
@@ -360,8 +395,6 @@ impl Step<'_> {
                     opener,
                     fee_htlcs,
                     fee_feerate_per_kw: next.feerate_per_kw,
-                    dust_exposure_msat: 0,
-                    max_dust_exposure_msat: 0,
                 }
                 .run(a.amount_msat, a.cltv_expiry)?;
             }
@@ -373,6 +406,16 @@ impl Step<'_> {
                         "the opener's {} msat cannot pay {needed} msat",
                         next.remote_msat
                     )));
+                }
+                // A fee rise that trims HTLCs until the exposure is over the cap would burn
+                // our money on chain: we fail the channel (as LDK does) while the commitment
+                // we hold is still the one without it.
+                let from = c.local.spec.feerate_per_kw;
+                if let Err(why) = dust_limits.check_fee(&worst, from, *feerate_per_kw, max_dust) {
+                    c.remote_changes
+                        .proposed
+                        .retain(|x| !matches!(x, Update::Fee { .. }));
+                    return self.force_close(&format!("update_fee refused: {why}"), true);
                 }
             }
             Update::Fulfill { id, preimage } => self.event(Event::HtlcFulfilled {

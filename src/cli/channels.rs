@@ -58,6 +58,13 @@ pub fn detail(v: &Value) -> String {
     }
     shown["capacity_sat"] = Value::from(format!("{} sat", sats(&v["capacity_sat"])));
     shown["pending_htlcs"] = Value::from(v["pending_htlcs"].as_array().map_or(0, Vec::len));
+    if v.get("dust_exposure_msat").is_some() {
+        shown["dust_exposure_msat"] = Value::from(format!(
+            "{} (cap {})",
+            msat_as_sat(&v["dust_exposure_msat"]),
+            msat_as_sat(&v["max_dust_htlc_exposure_msat"])
+        ));
+    }
     pairs(
         &shown,
         &[
@@ -73,6 +80,7 @@ pub fn detail(v: &Value) -> String {
             ("local_commitment_number", "local commitment"),
             ("remote_commitment_number", "remote commitment"),
             ("pending_htlcs", "pending HTLCs"),
+            ("dust_exposure_msat", "dust exposure"),
             ("closing_txid", "closing txid"),
         ],
     ) + &resolution(&v["resolution"])
@@ -145,5 +153,18 @@ mod tests {
             "{text}"
         );
         assert!(!detail(&json!({"channel_id": "ab", "resolution": null})).contains("resolved"));
+    }
+
+    #[test]
+    fn the_dust_exposure_is_shown_with_its_cap() {
+        let v = json!({
+            "channel_id": "ab", "dust_exposure_msat": 4_000_500,
+            "max_dust_htlc_exposure_msat": 5_000_000, "resolution": null
+        });
+        let text = detail(&v);
+        assert!(
+            text.contains("dust exposure") && text.contains("4,000.500 sat (cap 5,000 sat)"),
+            "{text}"
+        );
     }
 }

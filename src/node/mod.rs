@@ -147,7 +147,10 @@ impl Node {
             wake
         });
         let (handler, channels, start_channels) = channels::spawn(channels::ManagerConfig {
-            channel: crate::channel::ChannelConfig::default(),
+            channel: crate::channel::ChannelConfig {
+                max_dust_htlc_exposure_msat: config.max_dust_htlc_exposure_msat,
+                ..Default::default()
+            },
             chain_hash,
             network: config.network,
             policy: policy.clone(),

@@ -236,7 +236,18 @@ impl Pair {
         config: ChannelConfig,
         make_funding: &mut dyn FnMut(ScriptBuf, u64) -> (Transaction, u32),
     ) -> Pair {
-        let (ch, out) = Channel::open(config.clone(), keys(1), request(format, push_msat)).unwrap();
+        Pair::fund_with(format, push_msat, config.clone(), config, make_funding)
+    }
+
+    /// [`Pair::fund`] with a policy of its own for each side.
+    pub fn fund_with(
+        format: Format,
+        push_msat: u64,
+        config_a: ChannelConfig,
+        config: ChannelConfig,
+        make_funding: &mut dyn FnMut(ScriptBuf, u64) -> (Transaction, u32),
+    ) -> Pair {
+        let (ch, out) = Channel::open(config_a, keys(1), request(format, push_msat)).unwrap();
         let mut a = Node::new(1, ch, out);
         let Some(Message::OpenChannel(open)) = a.outbox.pop_front() else {
             panic!("open_channel first")
@@ -277,6 +288,19 @@ impl Pair {
             vec![p.funding_tx.clone()],
             "funding broadcast once signed"
         );
+        p
+    }
+
+    /// A channel in `Normal` state between `a` with `config_a` and `b` with the defaults.
+    pub fn open_with(format: Format, push_msat: u64, config_a: ChannelConfig) -> Pair {
+        let mut p = Pair::fund_with(
+            format,
+            push_msat,
+            config_a,
+            ChannelConfig::default(),
+            &mut |s, amt| (fake_funding_tx(s, amt), 1),
+        );
+        p.confirm(3);
         p
     }
 

@@ -2,6 +2,7 @@
 
 mod aliases;
 mod consistency;
+mod dust;
 mod flows;
 mod force;
 mod hostile;

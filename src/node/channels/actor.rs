@@ -221,9 +221,10 @@ impl Actor {
         self.cfg.store.set_batching(true);
         for s in stored {
             let keys = self.key_material(s.key_index)?;
-            let (channel, outputs) = Channel::restore(s.state, keys).map_err(|e| {
+            let (mut channel, outputs) = Channel::restore(s.state, keys).map_err(|e| {
                 Error::Internal(format!("channel {} cannot be restored: {e}", s.key_index))
             })?;
+            channel.set_max_dust_htlc_exposure_msat(self.cfg.channel.max_dust_htlc_exposure_msat);
             let reported = Reported::of(channel.state());
             if *channel.phase() == Phase::AcceptSent {
                 self.opens
@@ -550,7 +551,9 @@ impl Actor {
             _ => None,
         };
         match restored {
-            Some((channel, _)) => {
+            Some((mut channel, _)) => {
+                channel
+                    .set_max_dust_htlc_exposure_msat(self.cfg.channel.max_dust_htlc_exposure_msat);
                 if let Some(e) = self.entries.get_mut(&idx) {
                     e.reported = Reported::of(channel.state());
                     e.channel = channel;

@@ -51,6 +51,9 @@ pub struct ChannelInfo {
     pub local_commitment_number: u64,
     pub remote_commitment_number: u64,
     pub pending_htlcs: Vec<PendingHtlc>,
+    /// Trimmed HTLCs on the worse of the two commitments, as the dust cap counts them.
+    pub dust_exposure_msat: u64,
+    pub max_dust_htlc_exposure_msat: u64,
     pub connected: bool,
     /// The confirmed transaction that spent the funding output.
     pub closing_txid: Option<bitcoin::Txid>,
@@ -106,6 +109,8 @@ impl ChannelInfo {
             local_commitment_number: c.map(|c| c.local.number).unwrap_or(0),
             remote_commitment_number: c.map(|c| c.remote.number).unwrap_or(0),
             pending_htlcs,
+            dust_exposure_msat: channel.dust_exposure_msat(),
+            max_dust_htlc_exposure_msat: channel.max_dust_htlc_exposure_msat(),
             connected: s.link == crate::channel::Link::Connected,
             closing_txid: s.funding_spend.as_ref().map(|t| t.compute_txid()),
             resolution: s.resolution.clone(),
