@@ -134,6 +134,17 @@ async fn conformance(src: &dyn ChainSource, ctl: &dyn Control) -> Vec<String> {
     let out = src.utxo(&OutPoint::new(txid, 0)).await.unwrap().unwrap();
     assert_eq!((out.confirmations, out.coinbase), (0, false));
     assert_eq!(src.utxo(&coin).await.unwrap(), None, "spent in the mempool");
+    assert_eq!(src.mempool_spender(&coin).await.unwrap(), Some(txid));
+    assert_eq!(
+        src.mempool_spender(&OutPoint::new(txid, 0)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        src.mempool_spender(&OutPoint::new(nowhere, 0))
+            .await
+            .unwrap(),
+        None
+    );
 
     // Rejections with Core's reasons and codes.
     let conflict = wallet.spend(coin, u.txout.value, Amount::from_sat(2_000));
@@ -204,6 +215,11 @@ async fn conformance(src: &dyn ChainSource, ctl: &dyn Control) -> Vec<String> {
         .unwrap()
         .txdata
         .contains(&tx));
+    assert_eq!(
+        src.mempool_spender(&coin).await.unwrap(),
+        None,
+        "a confirmed spend is not the mempool's"
+    );
     let (c, m) = rejection(src.broadcast(&tx).await.unwrap_err());
     assert_eq!(c, -27);
     seen.push(format!("rebroadcast confirmed: {c} {m}"));
@@ -234,6 +250,7 @@ async fn conformance(src: &dyn ChainSource, ctl: &dyn Control) -> Vec<String> {
     }
     let back = src.transaction(&txid).await.unwrap().unwrap();
     assert_eq!((back.block, back.confirmations), (None, 0));
+    assert_eq!(src.mempool_spender(&coin).await.unwrap(), Some(txid));
     assert_eq!(
         src.utxo(&OutPoint::new(txid, 0))
             .await
@@ -325,6 +342,10 @@ async fn both_sources_answer_identically_on_one_node() {
             assert_eq!(
                 rpc.utxo(&op).await.unwrap(),
                 embedded.utxo(&op).await.unwrap()
+            );
+            assert_eq!(
+                rpc.mempool_spender(&op).await.unwrap(),
+                embedded.mempool_spender(&op).await.unwrap()
             );
         }
     }

@@ -354,6 +354,45 @@ async fn every_method_answers_with_cores_fields_and_codes() {
     assert_eq!(mi.raw("total_fee"), "0.00002000");
     assert_eq!(mi.raw("minrelaytxfee"), "0.00001000");
 
+    // gettxspendingprevout: Core's fields, spendingtxid only for an output the mempool spends.
+    let spending = result_text(
+        addr,
+        "gettxspendingprevout",
+        json!([[{"txid": coinbase_txid, "vout": 0}, {"txid": txid, "vout": 0}]]),
+    )
+    .await;
+    assert_eq!(
+        spending,
+        format!(
+            "[{{\"txid\":\"{coinbase_txid}\",\"vout\":0,\"spendingtxid\":\"{txid}\"}},\
+             {{\"txid\":\"{txid}\",\"vout\":0}}]"
+        )
+    );
+    for (params, expected) in [
+        (
+            json!([[]]),
+            (-8, "Invalid parameter, outputs are missing".to_string()),
+        ),
+        (json!([[{"txid": txid}]]), (-3, "Missing vout".into())),
+        (
+            json!([[{"txid": txid, "vout": -1}]]),
+            (-8, "Invalid parameter, vout cannot be negative".into()),
+        ),
+        (
+            json!([[{"txid": txid, "vout": 0, "x": 1}]]),
+            (-3, "Unexpected key x".into()),
+        ),
+        (
+            json!([[{"txid": "xyz", "vout": 0}]]),
+            (-8, "txid must be of length 64 (not 3, for 'xyz')".into()),
+        ),
+    ] {
+        assert_eq!(
+            error_of(&rpc, "gettxspendingprevout", params).await,
+            expected
+        );
+    }
+
     // getrawtransaction / decoderawtransaction / gettxout.
     let raw = rpc.call("getrawtransaction", json!([txid])).await.unwrap();
     assert_eq!(raw, json!(hex_of(&tx)));

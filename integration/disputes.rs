@@ -3,6 +3,8 @@
 //! puts the closer's commitment on chain and its funds come back after the delay.
 
 mod channels_support;
+#[path = "disputes/cycling.rs"]
+mod cycling;
 
 use channels_support::*;
 use serde_json::json;

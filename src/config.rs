@@ -564,10 +564,18 @@ mod tests {
                 cltv_delta: 144
             }
         );
-        let low: FileConfig = toml::from_str("[policy]\ncltv_delta = 2\n").unwrap();
-        let err = NodeConfig::resolve(flags(), low).unwrap_err();
-        assert!(matches!(err, ConfigError::Policy(_)));
-        assert!(err.to_string().contains("cltv_delta"), "{err}");
+        for low in ["2", "33"] {
+            let low: FileConfig =
+                toml::from_str(&format!("[policy]\ncltv_delta = {low}\n")).unwrap();
+            let err = NodeConfig::resolve(flags(), low).unwrap_err();
+            assert!(matches!(err, ConfigError::Policy(_)));
+            assert!(err.to_string().contains("cltv_delta"), "{err}");
+        }
+        let ok: FileConfig = toml::from_str("[policy]\ncltv_delta = 34\n").unwrap();
+        assert_eq!(
+            NodeConfig::resolve(flags(), ok).unwrap().policy.cltv_delta,
+            34
+        );
         assert!(toml::from_str::<FileConfig>("[policy]\nfee = 1\n").is_err());
         assert!(toml::from_str::<FileConfig>("[policy]\nppm = -1\n").is_err());
     }

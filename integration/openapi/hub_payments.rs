@@ -210,6 +210,7 @@ pub async fn policy(net: &Net) {
     );
     for body in [
         json!({"base_msat": 1000, "ppm": 2_000_000, "cltv_delta": 40}),
+        json!({"base_msat": 1000, "ppm": 100, "cltv_delta": 33}),
         json!({"base_msat": 1000, "ppm": 100}),
     ] {
         let req = Req::json(body);

@@ -701,6 +701,7 @@ async fn the_policy_is_read_set_and_validated() {
     for body in [
         json!({"base_msat": 0, "ppm": 1_000_001, "cltv_delta": 144}),
         json!({"base_msat": 0, "ppm": 1, "cltv_delta": 2}),
+        json!({"base_msat": 0, "ppm": 1, "cltv_delta": 33}),
         json!({"base_msat": 0, "ppm": 1, "cltv_delta": 70_000}),
         json!({"base_msat": -1, "ppm": 1, "cltv_delta": 40}),
         json!({"ppm": 1, "cltv_delta": 40}),

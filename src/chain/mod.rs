@@ -111,4 +111,8 @@ pub trait ChainSource: Send + Sync {
     /// Fee rate for confirmation within `target_blocks`; `None` when the source has no
     /// estimate (callers apply their own floor).
     async fn estimate_fee_rate(&self, target_blocks: u16) -> Result<Option<FeeRate>, ChainError>;
+    /// The mempool transaction spending `outpoint` (`gettxspendingprevout`, Bitcoin Core 24
+    /// and later); `None` when nothing in the mempool spends it (a confirmed spend is not
+    /// reported). How a preimage shown only in the mempool is learnt (replacement cycling).
+    async fn mempool_spender(&self, outpoint: &OutPoint) -> Result<Option<Txid>, ChainError>;
 }

@@ -199,7 +199,7 @@ pub enum ClientCommand {
     /// Show the forwarding fee policy, or set it (values not given stay as they are).
     #[command(after_help = "Examples:
   chanhub --datadir ~/hub policy
-  chanhub --datadir ~/hub policy --base-msat 1000 --ppm 100 --cltv-delta 40
+  chanhub --datadir ~/hub policy --base-msat 1000 --ppm 100 --cltv-delta 80
   chanhub --datadir ~/hub policy --ppm 250")]
     Policy {
         /// Fixed fee per forwarded payment, in millisatoshis.
@@ -208,7 +208,7 @@ pub enum ClientCommand {
         /// Proportional fee, in millionths of the forwarded amount.
         #[arg(long)]
         ppm: Option<u32>,
-        /// Blocks kept between the incoming and the outgoing HTLC's expiry.
+        /// Blocks kept between the incoming and the outgoing HTLC's expiry (34 to 2016).
         #[arg(long)]
         cltv_delta: Option<u16>,
     },

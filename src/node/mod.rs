@@ -25,6 +25,7 @@ use crate::chain::rpc_server::RunningRpcServer;
 use crate::config::NodeConfig;
 use crate::events::EventLog;
 use crate::keys::{KeysError, KeysManager, Seed};
+use crate::payments::types::MIN_CLTV_DELTA;
 use crate::payments::{FeePolicy, SharedPolicy};
 use crate::store::{Store, StoreError, DB_FILE};
 use crate::wallet::{Wallet, WalletError};
@@ -274,9 +275,19 @@ impl Drop for RunningNode {
 
 /// The live fee policy at start: the one set through the API (stored) wins over `configured`
 /// (the config file's, or the defaults).
+/// A stored `cltv_delta` below today's minimum (an older release accepted 18) is raised to it.
 async fn load_policy(store: &Store, configured: FeePolicy) -> Result<SharedPolicy, StoreError> {
     let stored = store.call(crate::store::payments::get_policy).await?;
-    Ok(Arc::new(RwLock::new(stored.unwrap_or(configured))))
+    let mut policy = stored.unwrap_or(configured);
+    if policy.cltv_delta < MIN_CLTV_DELTA {
+        tracing::warn!(
+            stored = policy.cltv_delta,
+            now = MIN_CLTV_DELTA,
+            "the stored policy's cltv_delta is below the minimum; raised"
+        );
+        policy.cltv_delta = MIN_CLTV_DELTA;
+    }
+    Ok(Arc::new(RwLock::new(policy)))
 }
 
 /// Keeps the wallet at the chain's tip.
@@ -332,5 +343,15 @@ mod tests {
             .unwrap();
         let p = load_policy(&store, configured).await.unwrap();
         assert_eq!(*p.read().unwrap(), stored);
+        let old = FeePolicy {
+            cltv_delta: 18,
+            ..stored
+        };
+        store
+            .write(move |tx| crate::store::payments::set_policy(tx, &old))
+            .await
+            .unwrap();
+        let p = load_policy(&store, configured).await.unwrap();
+        assert_eq!(p.read().unwrap().cltv_delta, MIN_CLTV_DELTA, "raised");
     }
 }

@@ -28,7 +28,7 @@ impl Default for FeePolicy {
         FeePolicy {
             base_msat: 1_000,
             ppm: 100,
-            cltv_delta: 40,
+            cltv_delta: DEFAULT_CLTV_DELTA,
         }
     }
 }
@@ -37,9 +37,21 @@ impl Default for FeePolicy {
 /// charges it). A std lock: it is held only to copy the value, never across an `.await`.
 pub type SharedPolicy = Arc<RwLock<FeePolicy>>;
 
-/// The smallest `cltv_delta` we accept: fewer blocks leave too little time to claim an
-/// incoming HTLC on chain after the outgoing one was settled at the last moment.
-pub const MIN_CLTV_DELTA: u16 = 18;
+/// The smallest `cltv_delta` we accept. After the outgoing HTLC expires we wait
+/// `OFFERED_GRACE_BLOCKS` (3) before going on chain, and the timeout claim must be deep before
+/// the incoming HTLC comes within `RECEIVED_CLAIM_BUFFER` (12) blocks of its expiry (a preimage
+/// learnt then still leaves time to claim upstream): 34 leaves 19 blocks for our commitment and
+/// the timeout claim to confirm, with fees rising as that deadline nears. Replacement cycling
+/// makes every block count: a peer can keep our claim out of the mempool block after block.
+pub const MIN_CLTV_DELTA: u16 = 34;
+/// The default `cltv_delta`: 65 blocks to get the timeout claim confirmed.
+pub const DEFAULT_CLTV_DELTA: u16 = 80;
+const _: () = assert!(
+    MIN_CLTV_DELTA as u32
+        >= crate::channel::queries::OFFERED_GRACE_BLOCKS
+            + crate::channel::queries::RECEIVED_CLAIM_BUFFER
+            + 19
+);
 /// The largest `cltv_delta` we accept: payers refuse routes whose total delta is over 2016.
 pub const MAX_CLTV_DELTA: u16 = 2016;
 /// The largest proportional fee: 100% of the amount.
@@ -219,6 +231,9 @@ mod tests {
     #[test]
     fn policy_limits() {
         assert!(FeePolicy::default().validate().is_ok());
+        // Replacement cycling: at least 80 by default, never below 34.
+        assert!(FeePolicy::default().cltv_delta >= 80);
+        assert_eq!(MIN_CLTV_DELTA, 34);
         let p = |base_msat, ppm, cltv_delta| FeePolicy {
             base_msat,
             ppm,

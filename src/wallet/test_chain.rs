@@ -249,6 +249,13 @@ impl ChainSource for TestChain {
     async fn estimate_fee_rate(&self, _target: u16) -> Result<Option<FeeRate>, ChainError> {
         Ok(None)
     }
+    async fn mempool_spender(&self, outpoint: &OutPoint) -> Result<Option<Txid>, ChainError> {
+        let s = self.state.lock().unwrap();
+        Ok(s.mempool
+            .iter()
+            .find(|t| t.input.iter().any(|i| i.previous_output == *outpoint))
+            .map(|t| t.compute_txid()))
+    }
 }
 
 #[async_trait]

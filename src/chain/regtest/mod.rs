@@ -542,6 +542,11 @@ impl RegtestNode {
         }
     }
 
+    /// The mempool transaction spending `outpoint` (`gettxspendingprevout`).
+    pub fn mempool_spender(&self, outpoint: &OutPoint) -> Option<Txid> {
+        self.lock().mempool.spender(outpoint)
+    }
+
     /// Mempool txids in topological order.
     pub fn mempool_txids(&self) -> Vec<Txid> {
         self.lock().mempool.iter_ordered().map(|e| e.txid).collect()

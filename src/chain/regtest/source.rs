@@ -67,4 +67,8 @@ impl ChainSource for EmbeddedChainSource {
     async fn estimate_fee_rate(&self, target_blocks: u16) -> Result<Option<FeeRate>, ChainError> {
         Ok(Some(self.node.estimate_fee_rate(target_blocks)))
     }
+
+    async fn mempool_spender(&self, outpoint: &OutPoint) -> Result<Option<Txid>, ChainError> {
+        Ok(self.node.mempool_spender(outpoint))
+    }
 }

@@ -368,4 +368,23 @@ impl ChainSource for RpcChainSource {
         // sat/kvB to sat/kwu, rounded up so the estimate is never undercut.
         Ok(Some(FeeRate::from_sat_per_kwu(per_kvb.div_ceil(4))))
     }
+
+    async fn mempool_spender(&self, outpoint: &OutPoint) -> Result<Option<Txid>, ChainError> {
+        const M: &str = "gettxspendingprevout";
+        let params = json!([[{"txid": outpoint.txid.to_string(), "vout": outpoint.vout}]]);
+        let v = self.call(M, params).await?;
+        let r = v
+            .as_array()
+            .and_then(|a| a.first())
+            .ok_or_else(|| bad_answer(M, "not a one-element array"))?;
+        if parse_str::<Txid>(M, r, "txid")? != outpoint.txid
+            || parse_u64(M, r, "vout")? != u64::from(outpoint.vout)
+        {
+            return Err(bad_answer(M, "not the outpoint asked for"));
+        }
+        match r.get("spendingtxid") {
+            None => Ok(None),
+            Some(_) => parse_str(M, r, "spendingtxid").map(Some),
+        }
+    }
 }

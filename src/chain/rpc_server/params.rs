@@ -51,7 +51,8 @@ pub struct Params {
     values: Vec<Value>,
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// UniValue's name of a JSON type, as Core's messages show it.
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",

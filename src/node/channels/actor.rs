@@ -104,6 +104,8 @@ pub(super) struct Actor {
     pub spenders: super::monitor::Spenders,
     /// What the monitor last broadcast for each claim, to bump it (see `monitor::fees`).
     pub broadcasts: super::monitor::Broadcasts,
+    /// Our offered HTLCs' outputs watched in the mempool (see `monitor::mempool`).
+    pub mempool_watch: super::monitor::MempoolWatch,
     /// The group commit in progress (see `batch`).
     pub batch: super::batch::Batch,
     pub counters: Arc<super::Counters>,
@@ -178,12 +180,14 @@ impl Starter {
             attach: None,
             spenders: Default::default(),
             broadcasts: Default::default(),
+            mempool_watch: Default::default(),
             batch: Default::default(),
             counters: self.counters,
         };
+        let scan = actor.mempool_watch.flags();
         vec![
             tokio::spawn(actor.run(self.rx, shutdown.clone())),
-            tokio::spawn(super::chain::poll_blocks(chain, self.tx, shutdown)),
+            tokio::spawn(super::chain::poll_blocks(chain, self.tx, scan, shutdown)),
         ]
     }
 }
@@ -284,6 +288,7 @@ impl Actor {
                 }
             }
             Request::Block => self.on_block().await,
+            Request::MempoolScan => self.scan_mempool().await,
             Request::Open { params, reply } => {
                 if let Err(e) = self.open(params, reply).await {
                     tracing::debug!(error = %e, "open refused");

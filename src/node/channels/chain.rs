@@ -21,14 +21,24 @@ const POLL_EVERY: Duration = Duration::from_millis(200);
 /// How far back a spend of a funding output is searched.
 const MAX_SPEND_SCAN: u32 = 2016;
 
-/// Sends [`Request::Block`] at start and whenever the tip changes.
+/// Sends [`Request::Block`] at start and whenever the tip changes, and
+/// [`Request::MempoolScan`] every [`super::monitor::SCAN_EVERY`] while the monitor watches
+/// outputs in the mempool.
 pub(super) async fn poll_blocks(
     chain: Arc<dyn ChainSource>,
     tx: mpsc::UnboundedSender<Request>,
+    scan: Arc<super::monitor::ScanFlags>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut last = None;
+    let mut last_scan = tokio::time::Instant::now();
     loop {
+        if last_scan.elapsed() >= super::monitor::SCAN_EVERY {
+            last_scan = tokio::time::Instant::now();
+            if scan.take_due() && tx.send(Request::MempoolScan).is_err() {
+                return;
+            }
+        }
         match chain.tip().await {
             Ok(tip) if Some(tip) != last => {
                 last = Some(tip);

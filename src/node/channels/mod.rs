@@ -102,6 +102,8 @@ pub(crate) enum Request {
     PeerDisconnected(PublicKey, ConnId),
     /// A new tip: drive funding confirmations, spends and re-broadcasts.
     Block,
+    /// Between blocks: look for preimages in the mempool (see `monitor::mempool`).
+    MempoolScan,
     Open {
         params: OpenParams,
         reply: oneshot::Sender<Result<OpenedChannel, Error>>,

@@ -73,6 +73,17 @@ impl ClaimKind {
                 | ClaimKind::RevokedSecondStage
         )
     }
+
+    /// An output that is (or, revoked, may be) an HTLC we offered: the peer may take it with
+    /// the preimage, which we then owe upstream.
+    pub fn is_offered_htlc(&self) -> bool {
+        matches!(
+            self,
+            ClaimKind::HtlcTimeout { .. }
+                | ClaimKind::RemoteHtlcTimeout { .. }
+                | ClaimKind::RevokedHtlc { .. }
+        )
+    }
 }
 
 /// One output we can take: where it is, what it is worth, from when, and how to sign for it.

@@ -1,11 +1,13 @@
-//! Mempool queries: `getrawmempool`, `getmempoolentry`, `getmempoolinfo`.
+//! Mempool queries: `getrawmempool`, `getmempoolentry`, `getmempoolinfo`,
+//! `gettxspendingprevout`.
 
 use std::collections::HashSet;
 
-use bitcoin::{Sequence, Txid};
+use bitcoin::{OutPoint, Sequence, Txid};
+use serde_json::Value;
 
-use super::super::error::RpcError;
-use super::super::params::Params;
+use super::super::error::{codes, RpcError};
+use super::super::params::{parse_hash, type_name, Params};
 use super::super::value::Json;
 use super::super::Shared;
 use crate::chain::regtest::RegtestNode;
@@ -149,4 +151,72 @@ pub fn getmempoolinfo(s: &Shared, _: &Params) -> Result<Json, RpcError> {
         .kv("permitbaremultisig", true)
         .kv("maxdatacarriersize", MAX_DATACARRIER_BYTES)
         .kv("fullrbf", false))
+}
+
+/// Core's `gettxspendingprevout`: for each `{"txid", "vout"}`, the mempool transaction
+/// spending it as `spendingtxid`, absent when none does.
+pub fn gettxspendingprevout(s: &Shared, p: &Params) -> Result<Json, RpcError> {
+    let outputs = p.array(0)?;
+    if outputs.is_empty() {
+        return Err(RpcError::invalid_parameter(
+            "Invalid parameter, outputs are missing",
+        ));
+    }
+    let mut prevouts = Vec::with_capacity(outputs.len());
+    for o in outputs {
+        prevouts.push(prevout_of(o)?);
+    }
+    Ok(Json::Arr(
+        prevouts
+            .into_iter()
+            .map(|op| {
+                let mut o = Json::obj()
+                    .kv("txid", op.txid.to_string())
+                    .kv("vout", op.vout);
+                if let Some(spender) = s.node.mempool_spender(&op) {
+                    o.push("spendingtxid", spender.to_string());
+                }
+                o
+            })
+            .collect(),
+    ))
+}
+
+/// One `{"txid": hex, "vout": n}`, checked as Core's `RPCTypeCheckObj` (strict) does.
+fn prevout_of(o: &Value) -> Result<OutPoint, RpcError> {
+    let Value::Object(fields) = o else {
+        return Err(RpcError::misc(format!(
+            "JSON value of type {} is not of expected type object",
+            type_name(o)
+        )));
+    };
+    for (key, expected) in [("txid", "string"), ("vout", "number")] {
+        let v = fields.get(key).unwrap_or(&Value::Null);
+        if v.is_null() {
+            return Err(RpcError::new(codes::TYPE_ERROR, format!("Missing {key}")));
+        }
+        if type_name(v) != expected {
+            return Err(RpcError::new(
+                codes::TYPE_ERROR,
+                format!(
+                    "JSON value of type {} for field {key} is not of expected type {expected}",
+                    type_name(v)
+                ),
+            ));
+        }
+    }
+    if let Some(k) = fields.keys().find(|k| *k != "txid" && *k != "vout") {
+        return Err(RpcError::new(
+            codes::TYPE_ERROR,
+            format!("Unexpected key {k}"),
+        ));
+    }
+    let txid: Txid = parse_hash(fields["txid"].as_str().unwrap_or_default(), "txid")?;
+    let vout = fields["vout"]
+        .as_i64()
+        .and_then(|n| i32::try_from(n).ok())
+        .ok_or_else(|| RpcError::misc("JSON integer out of range"))?;
+    let vout = u32::try_from(vout)
+        .map_err(|_| RpcError::invalid_parameter("Invalid parameter, vout cannot be negative"))?;
+    Ok(OutPoint::new(txid, vout))
 }

@@ -91,6 +91,12 @@ pub(crate) static METHODS: &[Method] = &[
     ),
     m(
         "blockchain",
+        "gettxspendingprevout",
+        &[req("outputs", Arr)],
+        mempool::gettxspendingprevout,
+    ),
+    m(
+        "blockchain",
         "gettxout",
         &[
             req("txid", Str),

@@ -44,6 +44,11 @@ impl Broadcasts {
         self.0.contains_key(outpoint)
     }
 
+    /// The transaction we last broadcast to spend `outpoint`.
+    pub(super) fn sent_tx(&self, outpoint: &OutPoint) -> Option<Transaction> {
+        self.0.get(outpoint).map(|s| s.tx.clone())
+    }
+
     /// Drops what a resolved channel needed: its claims, its justice batch and CPFP.
     pub(super) fn forget(&mut self, outpoints: &[OutPoint], spend_txid: Txid) {
         for o in outpoints {

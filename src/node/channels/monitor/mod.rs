@@ -13,7 +13,8 @@
 //!  our commitment      -> to_local after to_self_delay, HTLC-timeout after cltv_expiry,
 //!                         HTLC-success with a known preimage, then their outputs after the delay
 //!  their commitment    -> to_remote, their HTLCs to us with the preimage, ours after timeout
-//!  any spend of an HTLC we offered that shows its preimage -> settle upstream (`upstream`)
+//!  any spend of an HTLC we offered that shows its preimage -> settle upstream (`upstream`),
+//!                         a spend still in the mempool too (`mempool`: replacement cycling)
 //!  everything spent `resolution_depth` deep -> Input::Resolved with the summary (`summary`)
 //! ```
 //!
@@ -21,6 +22,7 @@
 //! transactions take a wallet coin, and our commitment a CPFP child when it pays too little.
 
 mod fees;
+mod mempool;
 mod outputs;
 mod summary;
 mod upstream;
@@ -39,6 +41,8 @@ use crate::onchain::{
 use crate::store::{channels as q, payments as pq};
 
 pub(super) use fees::Broadcasts;
+use mempool::{spending_tx, OfferedOutput};
+pub(super) use mempool::{MempoolWatch, ScanFlags, SCAN_EVERY};
 use outputs::OutputState;
 pub(super) use outputs::Spenders;
 
@@ -94,6 +98,7 @@ impl Actor {
         };
         let spend_txid = spend_tx.compute_txid();
         let Some(confirmed_at) = self.confirmed_height(&spend_txid).await? else {
+            self.mempool_watch.forget_channel(idx);
             return self.spend_unconfirmed(idx, &state, &spend_tx).await;
         };
         let depth = self.cfg.resolution_depth.max(1);
@@ -109,6 +114,8 @@ impl Actor {
         let round = self
             .work_claims(idx, height, &state, &keys, &spend, confirmed_at, list)
             .await?;
+        self.mempool_watch
+            .set_channel(idx, offered_outputs_open(idx, &state, &round));
         let upstream_done = self
             .settle_upstream(idx, &state, &round, deep, deep(confirmed_at))
             .await;
@@ -136,6 +143,7 @@ impl Actor {
                 round.watched.iter().map(|w| w.claim.outpoint).collect();
             self.spenders.forget(&done);
             self.broadcasts.forget(&done, spend_txid);
+            self.mempool_watch.forget_channel(idx);
         }
         Ok(())
     }
@@ -232,6 +240,17 @@ impl Actor {
                 }
                 OutputState::SpentInMempool => {
                     round.open += 1;
+                    if c.kind.is_offered_htlc() {
+                        // A peer's spend showing the preimage may be replaced away before any
+                        // block holds it (replacement cycling): learn it now.
+                        if let Some(tx) = spending_tx(self.cfg.chain.as_ref(), &c.outpoint).await? {
+                            for (hash, preimage) in preimages_in(&tx, &hashes) {
+                                tracing::info!(channel = idx, outpoint = %c.outpoint,
+                                    "preimage seen in the mempool");
+                                round.learned.insert(hash, preimage);
+                            }
+                        }
+                    }
                     // Our version waiting in the mempool is bumped as its deadline nears (a
                     // justice transaction also tries to replace a cheater's waiting spend).
                     if c.kind.is_justice() {
@@ -368,6 +387,30 @@ impl Actor {
         Ok(())
     }
 
+    /// Between blocks: the watched HTLC outputs in the mempool (see `mempool`). A preimage
+    /// there settles upstream; an output nothing spends gets our last claim on it again.
+    pub(super) async fn scan_mempool(&mut self) {
+        let chain = self.cfg.chain.clone();
+        let scan = self.mempool_watch.scan(chain.as_ref()).await;
+        for l in scan.learnt {
+            let OfferedOutput { idx, htlc_id, .. } = l.htlc;
+            tracing::info!(
+                channel = idx,
+                htlc = htlc_id,
+                "preimage learnt in the mempool"
+            );
+            if let Err(e) = self.on_fulfilled(idx, htlc_id, l.preimage).await {
+                tracing::warn!(channel = idx, htlc = htlc_id, error = %e, "upstream not settled yet");
+            }
+        }
+        for (idx, outpoint) in scan.unspent {
+            if let Some(tx) = self.broadcasts.sent_tx(&outpoint) {
+                self.claim_broadcast(idx, "htlc_timeout", &tx).await;
+            }
+        }
+        self.drain_router().await;
+    }
+
     async fn confirmed_height(&self, txid: &Txid) -> Result<Option<u32>, MonitorError> {
         Ok(self
             .cfg
@@ -445,6 +488,32 @@ fn received_htlcs(state: &ChannelState) -> Vec<(u64, [u8; 32])> {
     out.sort_unstable();
     out.dedup();
     out
+}
+
+/// The outputs of HTLCs we offered that no confirmed transaction spends yet: a spend in the
+/// mempool may show a preimage.
+fn offered_outputs_open(
+    idx: u32,
+    state: &ChannelState,
+    round: &Round,
+) -> Vec<(bitcoin::OutPoint, OfferedOutput)> {
+    let offered = upstream::offered_htlcs(state);
+    round
+        .watched
+        .iter()
+        .filter(|w| w.spent.is_none())
+        .filter_map(|w| {
+            let h = offered
+                .iter()
+                .find(|h| upstream::is_output_of(&w.claim, h))?;
+            let htlc = OfferedOutput {
+                idx,
+                htlc_id: h.id,
+                payment_hash: h.payment_hash,
+            };
+            Some((w.claim.outpoint, htlc))
+        })
+        .collect()
 }
 
 /// Payment hashes of the HTLCs we offered on the channel, whose preimage a peer's spend may
