@@ -84,7 +84,20 @@ pub struct PayRequest {
     pub amount_msat: Option<u64>,
     /// Wait for the outcome (bounded by [`PAY_WAIT`]); `false` returns once the HTLC is offered.
     pub wait: bool,
+    /// The most the route may cost in fees; `None`: [`default_max_fee_msat`] of the amount.
+    pub max_fee_msat: Option<u64>,
+    /// The most blocks our HTLC may be locked for (its expiry above the tip); `None`:
+    /// [`DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA`].
+    pub max_total_cltv_expiry_delta: Option<u32>,
 }
+
+/// The default fee limit of a payment: 1 % of the amount plus 50,000 msat.
+pub fn default_max_fee_msat(amount_msat: u64) -> u64 {
+    amount_msat / 100 + 50_000
+}
+
+/// The default lock-up limit of a payment, in blocks (a week).
+pub const DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA: u32 = 1008;
 
 /// The longest `pay` waits for an outcome before answering `pending`.
 pub const PAY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
