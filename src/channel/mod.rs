@@ -43,7 +43,7 @@ mod tests;
 
 use bitcoin::{ScriptBuf, Transaction};
 
-use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, ShortChannelId};
+use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, ShortChannelId, Warning};
 
 pub use changes::{AddHtlc, Onion, Origin, Spec, Update};
 pub use commitments::KeyMaterial;
@@ -74,8 +74,9 @@ pub enum Input {
     FundingSpent { tx: Transaction },
     /// The connection to the peer dropped.
     Disconnected,
-    /// A new connection to the peer is up (after `init`).
-    Reconnected,
+    /// A new connection to the peer is up (after `init`); `anysegwit`: both sides' `init` set
+    /// `option_shutdown_anysegwit`.
+    Reconnected { anysegwit: bool },
     /// A new block.
     Tick { height: u32 },
     /// The on-chain monitor found everything the funding spend left settled for good: the
@@ -226,7 +227,10 @@ impl Step<'_> {
             Input::FundingConfirmed { depth, tx } => self.on_funding_confirmed(depth, &tx)?,
             Input::FundingSpent { tx } => self.on_funding_spent(tx),
             Input::Disconnected => self.on_disconnected(),
-            Input::Reconnected => self.on_reconnected()?,
+            Input::Reconnected { anysegwit } => {
+                self.s.close.peer_anysegwit = anysegwit;
+                self.on_reconnected()?
+            }
             Input::Tick { height } => self.s.height = self.s.height.max(height),
             Input::Resolved { resolution } => {
                 if self.s.funding_spend.is_none() {
@@ -330,8 +334,18 @@ impl Step<'_> {
 
     fn on_funding_spent(&mut self, tx: Transaction) {
         let txid = tx.compute_txid();
-        let mutual =
-            matches!(&self.s.phase, Phase::Closing { tx: ours } if ours.compute_txid() == txid);
+        // Our agreed close, or (once we force-closed over it) a spend shaped as one: BOLT 3
+        // closing transactions have locktime 0 and a final sequence, commitments neither.
+        let closing_shape = tx.lock_time == bitcoin::absolute::LockTime::ZERO
+            && tx
+                .input
+                .iter()
+                .all(|i| i.sequence == bitcoin::Sequence::MAX);
+        let mutual = match &self.s.phase {
+            Phase::Closing { tx: ours } => ours.compute_txid() == txid,
+            Phase::ForceClosing { .. } => self.s.close.our_offer.is_some() && closing_shape,
+            _ => false,
+        };
         // Again after a reorg put another spend in its place: the resolution starts over.
         self.s.resolution = None;
         self.s.funding_spend = Some(tx.clone());
@@ -404,11 +418,13 @@ impl Channel {
             }
             Err(error) => {
                 let outputs = if from_outside && error.is_peer_fault() {
+                    let d = Diagnostic::new(ChannelId(self.state.channel_id), &error.to_string());
                     vec![
-                        Output::Send(Message::Error(ErrorMessage(Diagnostic::new(
-                            ChannelId(self.state.channel_id),
-                            &error.to_string(),
-                        )))),
+                        Output::Send(if error.is_warning() {
+                            Message::Warning(Warning(d))
+                        } else {
+                            Message::Error(ErrorMessage(d))
+                        }),
                         Output::Event(Event::PeerMisbehaved {
                             reason: error.to_string(),
                         }),

@@ -8,3 +8,4 @@ mod hostile;
 mod onchain;
 mod queries;
 mod restored;
+mod shutdown;

@@ -1,6 +1,6 @@
 //! The task that owns every channel: routes inputs, executes outputs in order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use bitcoin::constants::ChainHash;
@@ -92,6 +92,8 @@ pub(super) struct Actor {
     /// Each connected peer's connection as the actor last heard of it: what the channels send
     /// goes to it, and what another (older) connection delivers is void.
     pub connections: HashMap<PublicKey, ConnId>,
+    /// Connected peers with which `option_shutdown_anysegwit` is negotiated.
+    pub anysegwit: HashSet<PublicKey>,
     events: broadcast::Sender<ChannelEvent>,
     /// Inputs produced while executing outputs (the funding answer), run next.
     followups: Vec<(u32, Input)>,
@@ -164,6 +166,7 @@ impl Starter {
             entries: BTreeMap::new(),
             peers,
             connections: HashMap::new(),
+            anysegwit: HashSet::new(),
             events: self.events,
             followups: Vec::new(),
             rebroadcast: HashMap::new(),
@@ -247,7 +250,9 @@ impl Actor {
 
     pub(super) async fn request(&mut self, req: Request) {
         match req {
-            Request::PeerConnected(peer, conn) => self.peer_connected(peer, conn).await,
+            Request::PeerConnected(peer, conn, anysegwit) => {
+                self.peer_connected(peer, conn, anysegwit).await
+            }
             Request::PeerDisconnected(peer, conn) => {
                 if self.connections.get(&peer) != Some(&conn) {
                     return;
@@ -347,7 +352,7 @@ impl Actor {
     /// A new connection of `peer`. One that replaces an older connection ends that one for
     /// the channels first: BOLT 2 reestablishes on every connection, and what was sent on
     /// the old one may never have been read (a restored node's request to close, say).
-    async fn peer_connected(&mut self, peer: PublicKey, conn: ConnId) {
+    async fn peer_connected(&mut self, peer: PublicKey, conn: ConnId, anysegwit: bool) {
         match self.connections.get(&peer) {
             // Already replaced by a newer one we heard of.
             Some(current) if *current >= conn => return,
@@ -360,8 +365,13 @@ impl Actor {
             None => {}
         }
         self.connections.insert(peer, conn);
+        if anysegwit {
+            self.anysegwit.insert(peer);
+        } else {
+            self.anysegwit.remove(&peer);
+        }
         for idx in self.of_peer(&peer) {
-            self.input(idx, Input::Reconnected).await;
+            self.input(idx, Input::Reconnected { anysegwit }).await;
         }
         self.announce_policy_to(Some(peer)).await;
     }
@@ -597,6 +607,7 @@ impl Actor {
             shutdown_script: script,
             announce: false,
             alias: crate::channel::random_alias(),
+            peer_anysegwit: self.anysegwit.contains(&p.peer),
         };
         let (channel, outputs) = match Channel::open(self.cfg.channel.clone(), keys, req) {
             Ok(x) => x,
@@ -653,7 +664,9 @@ impl Actor {
         };
         let config = self.cfg.channel.clone();
         let alias = crate::channel::random_alias();
-        match Channel::accept(config, keys, self.cfg.chain_hash, open, script, alias) {
+        let anysegwit = self.anysegwit.contains(&peer);
+        let chain_hash = self.cfg.chain_hash;
+        match Channel::accept(config, keys, chain_hash, open, script, alias, anysegwit) {
             Ok((channel, outputs)) => {
                 tracing::info!(channel = idx, %peer, capacity_sat = open.funding_satoshis,
                     "accepting channel");

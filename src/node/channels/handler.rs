@@ -5,7 +5,7 @@ use tokio::sync::mpsc;
 
 use super::Request;
 use crate::net::{ConnId, PeerEventHandler};
-use crate::wire::{Init, Message};
+use crate::wire::{Feature, Init, Message};
 
 /// Queues peer events for the channel actor. The queue is unbounded so a peer's reader never
 /// waits on a store write; the peer manager's per-peer limits bound what one peer can send.
@@ -14,8 +14,12 @@ pub struct ChannelPeerHandler {
 }
 
 impl PeerEventHandler for ChannelPeerHandler {
-    fn peer_connected(&self, node_id: PublicKey, conn: ConnId, _init: &Init) {
-        let _ = self.tx.send(Request::PeerConnected(node_id, conn));
+    fn peer_connected(&self, node_id: PublicKey, conn: ConnId, init: &Init) {
+        // Ours is always set: negotiated when the peer sets it too.
+        let anysegwit = init.features.supports(Feature::ShutdownAnySegwit);
+        let _ = self
+            .tx
+            .send(Request::PeerConnected(node_id, conn, anysegwit));
     }
 
     fn message(&self, node_id: PublicKey, conn: ConnId, message: Message) {

@@ -108,7 +108,8 @@ pub const PAY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Request {
     /// A connection of the peer (replacing any older one: see [`crate::net::PeerEventHandler`]).
-    PeerConnected(PublicKey, ConnId),
+    /// `bool`: `option_shutdown_anysegwit` negotiated.
+    PeerConnected(PublicKey, ConnId, bool),
     PeerMessage(PublicKey, ConnId, Message),
     PeerDisconnected(PublicKey, ConnId),
     /// A new tip: drive funding confirmations, spends and re-broadcasts.
