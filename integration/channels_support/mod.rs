@@ -103,6 +103,7 @@ pub fn node_config(
         resolution_depth: chanhub::node::channels::DEFAULT_RESOLUTION_DEPTH,
         watchtower: None,
         webhooks: Default::default(),
+        max_closing_fee_multiple: chanhub::node::channels::DEFAULT_MAX_CLOSING_FEE_MULTIPLE,
     }
 }
 

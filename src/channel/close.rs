@@ -156,9 +156,18 @@ impl Step<'_> {
             && quiet
         {
             self.s.phase = Phase::Negotiating;
-            let preferred = self.closing_fee(self.s.config.closing_feerate_per_kw)?;
-            let min = self.closing_fee(self.s.config.min_feerate_per_kw)?;
-            let mut max = self.closing_fee(self.s.config.max_feerate_per_kw)?;
+            let cfg = &self.s.config;
+            let (target, cap) = match self.s.close.feerates {
+                // The opener pays the close: never more than the owner's cap allows.
+                Some((target, cap)) if self.s.setup.opener == Origin::Local => {
+                    (target, cap.min(cfg.max_feerate_per_kw))
+                }
+                _ => (cfg.closing_feerate_per_kw, cfg.max_feerate_per_kw),
+            };
+            let min_rate = cfg.min_feerate_per_kw;
+            let preferred = self.closing_fee(target.clamp(min_rate, cap.max(min_rate)))?;
+            let min = self.closing_fee(min_rate)?;
+            let mut max = self.closing_fee(cap)?;
             if self.s.setup.opener == Origin::Local {
                 max = max.min(our_balance_sat);
             }

@@ -84,6 +84,9 @@ pub enum Input {
     Resolved { resolution: Resolution },
     /// The owner's batch of inputs ends: sign what [`Channel::handle_batched`] left unsigned.
     SignPending,
+    /// The chain's fee estimate for a close and the most we pay to close (sat/kw): a
+    /// negotiation that starts later aims at the first and never pays above the second.
+    ClosingFeerates { target_per_kw: u32, max_per_kw: u32 },
 }
 
 /// What the user or the hub asks of the channel.
@@ -239,6 +242,10 @@ impl Step<'_> {
                 self.s.resolution = Some(resolution);
             }
             Input::SignPending => self.defer_signing = false,
+            Input::ClosingFeerates {
+                target_per_kw,
+                max_per_kw,
+            } => self.s.close.feerates = Some((target_per_kw, max_per_kw)),
         }
         self.prune_onions();
         self.progress()

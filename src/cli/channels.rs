@@ -72,6 +72,7 @@ pub fn detail(v: &Value) -> String {
             ("funding_vout", "funding vout"),
             ("local_commitment_number", "local commitment"),
             ("remote_commitment_number", "remote commitment"),
+            ("feerate_per_kw", "feerate (sat/kw)"),
             ("pending_htlcs", "pending HTLCs"),
             ("closing_txid", "closing txid"),
         ],

@@ -1,5 +1,6 @@
 //! Shutdown scripts: only the forms BOLT 2 allows; anything else from the peer is a `warning`
-//! that leaves the channel as it was, and closable by us on chain.
+//! that leaves the channel as it was, and closable by us on chain. And the cap on what the
+//! opener pays to close.
 
 use bitcoin::hashes::Hash;
 use bitcoin::ScriptBuf;
@@ -205,3 +206,63 @@ fn a_channel_stuck_in_closing_is_still_force_closable() {
         .any(|e| matches!(e, Event::ChannelClosed { mutual: true, .. })));
 }
 
+/// `a` (the opener, who pays) closes with a peer that asks for at least 10,000 sat/kw; `cap`:
+/// the owner's closing feerates for `a`. Returns the pair after the negotiation ran.
+fn close_with_a_greedy_peer(cap: Option<(u32, u32)>) -> Pair {
+    let mut p = Pair::open(Format::Anchors, 0);
+    p.disconnect();
+    p.b.persisted.config.min_feerate_per_kw = 10_000;
+    p.b.crash_and_restore();
+    p.reconnect();
+    p.deliver_all();
+    if let Some((target_per_kw, max_per_kw)) = cap {
+        p.a.handle(Input::ClosingFeerates {
+            target_per_kw,
+            max_per_kw,
+        })
+        .unwrap();
+    }
+    p.a.command(Command::Close {
+        script_pubkey: None,
+    })
+    .unwrap();
+    while let Some(r) = p.deliver_one(true).or_else(|| p.deliver_one(false)) {
+        if r.is_err() {
+            break;
+        }
+    }
+    p
+}
+
+#[test]
+fn the_opener_never_pays_more_than_its_closing_cap() {
+    // Without a cap the opener pays what the peer asks (up to the 100,000 sat/kw bound).
+    let p = close_with_a_greedy_peer(None);
+    assert!(matches!(p.a.channel.phase(), Phase::Closing { .. }));
+
+    // Capped at 6,000 sat/kw (3x an estimate of 2,000): no close at the peer's price.
+    let p = close_with_a_greedy_peer(Some((2_000, 6_000)));
+    let (_, a_max) = p.a.channel.state().close.fee_range.unwrap();
+    let (b_min, _) = p.b.channel.state().close.fee_range.unwrap();
+    assert!(
+        a_max < b_min,
+        "a offers at most {a_max} sat, b asks {b_min}"
+    );
+    // Our offer aims at the estimate: 2,000 sat/kw is a third of the cap.
+    let (offer, _) = p.a.channel.state().close.our_offer.unwrap();
+    assert!(
+        offer * 3 <= a_max + 3 && offer * 3 + 3 >= a_max,
+        "{offer} vs {a_max}"
+    );
+    assert!(!matches!(p.a.channel.phase(), Phase::Closing { .. }));
+    for n in [&p.a, &p.b] {
+        let agreed = n
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ClosingAgreed { .. }));
+        assert!(!agreed, "nothing agreed");
+    }
+    assert!(p.b.refusals.iter().any(
+        |r| matches!(&r.error, ChannelError::Closing(m) if m.contains("no fee in both ranges"))
+    ));
+}

@@ -14,7 +14,7 @@ use super::view::ChannelInfo;
 use super::{unknown_channel, ChannelEvent, Channels, OpenParams, OpenedChannel, Request};
 use crate::chain::{ChainError, ChainSource};
 use crate::channel::{
-    Channel, ChannelConfig, Command, Event, Input, KeyMaterial, OpenRequest, Output, Phase,
+    Channel, ChannelConfig, Command, Event, Format, Input, KeyMaterial, OpenRequest, Output, Phase,
 };
 use crate::error::Error;
 use crate::keys::KeysManager;
@@ -39,6 +39,8 @@ pub struct ManagerConfig {
     pub manual_htlcs: bool,
     /// Confirmations after which an on-chain outcome is final (see `monitor`).
     pub resolution_depth: u32,
+    /// The most we pay to close cooperatively, as a multiple of the chain's estimate.
+    pub max_closing_fee_multiple: u32,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -583,6 +585,11 @@ impl Actor {
             Ok(f) => f,
             Err(e) => return fail(reply, e),
         };
+        if p.format == Format::Anchors {
+            if let Err(e) = self.check_anchor_reserve(p.capacity_sat).await {
+                return fail(reply, e);
+            }
+        }
         let script = match self.cfg.wallet.new_internal_script().await {
             Ok(s) => s,
             Err(e) => return fail(reply, e.into()),
@@ -627,6 +634,40 @@ impl Actor {
         );
         self.execute(idx, outputs).await;
         Ok(())
+    }
+
+    /// Refuses an anchors channel that would leave the wallet without the on-chain reserve
+    /// its fee bumping needs (see `feerate::check_anchor_reserve`).
+    async fn check_anchor_reserve(&self, capacity_sat: u64) -> Result<(), Error> {
+        // What the funding may spend: confirmed coins and our own unconfirmed change.
+        let balance = self.cfg.wallet.balance().await?;
+        let confirmed = balance.confirmed + balance.unconfirmed;
+        let rate = self.cfg.wallet.fee_rate(None).await?;
+        let open_anchors = self
+            .entries
+            .values()
+            .filter(|e| e.live() && e.channel.state().setup.format == Format::Anchors)
+            .count() as u64;
+        let check =
+            super::feerate::check_anchor_reserve(confirmed, capacity_sat, rate.0, open_anchors + 1);
+        let funding = capacity_sat + super::feerate::funding_fee_estimate(rate.0);
+        check.map_err(|(needed, left)| {
+            if confirmed < funding {
+                // Not even the channel itself: the plain answer, with the reserve counted in.
+                return Error::InsufficientFunds {
+                    needed_sat: funding + needed,
+                    available_sat: confirmed,
+                };
+            }
+            Error::InvalidChannelParameters(format!(
+                "an anchors channel needs an on-chain reserve for fee bumping: {} sat per \
+                 anchors channel ({needed} sat for {} channels) must stay in the wallet after \
+                 funding, and {left} sat would be left; add funds, or open \
+                 a smaller channel or a static_remotekey one",
+                super::feerate::ANCHOR_RESERVE_PER_CHANNEL_SAT,
+                open_anchors + 1
+            ))
+        })
     }
 
     /// The commitment feerate for a new channel: the wallet's estimate, within our bounds.

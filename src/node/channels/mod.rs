@@ -17,6 +17,7 @@ mod actor;
 mod batch;
 mod chain;
 mod counters;
+mod feerate;
 mod handler;
 mod monitor;
 mod policy;
@@ -39,6 +40,7 @@ use crate::wire::Message;
 
 pub use actor::{spawn, ManagerConfig, Starter};
 pub use counters::Counters;
+pub use feerate::DEFAULT_MAX_CLOSING_FEE_MULTIPLE;
 pub use handler::ChannelPeerHandler;
 pub use monitor::DEFAULT_RESOLUTION_DEPTH;
 

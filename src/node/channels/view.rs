@@ -50,6 +50,8 @@ pub struct ChannelInfo {
     pub funding: Option<OutPoint>,
     pub local_commitment_number: u64,
     pub remote_commitment_number: u64,
+    /// The feerate of our current commitment (sat/kw); 0 before funding.
+    pub feerate_per_kw: u32,
     pub pending_htlcs: Vec<PendingHtlc>,
     pub connected: bool,
     /// The confirmed transaction that spent the funding output.
@@ -105,6 +107,7 @@ impl ChannelInfo {
             funding: s.setup.funding_outpoint,
             local_commitment_number: c.map(|c| c.local.number).unwrap_or(0),
             remote_commitment_number: c.map(|c| c.remote.number).unwrap_or(0),
+            feerate_per_kw: c.map(|c| c.local.spec.feerate_per_kw).unwrap_or(0),
             pending_htlcs,
             connected: s.link == crate::channel::Link::Connected,
             closing_txid: s.funding_spend.as_ref().map(|t| t.compute_txid()),
