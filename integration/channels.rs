@@ -242,3 +242,107 @@ async fn force_close_puts_our_commitment_on_chain_and_the_peer_follows() {
         n.node.shutdown().await;
     }
 }
+
+/// An anchors channel's commitment and HTLC transactions are fee-bumped from a wallet coin:
+/// the hub refuses to open one that would leave less than the on-chain reserve (25,000 sat
+/// per anchors channel) in its wallet, before anything is sent; static_remotekey needs none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anchors_open_keeps_the_on_chain_reserve() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(&tmp.path().join("a"), None).await;
+    let b = start(&tmp.path().join("b"), Some(&a)).await;
+    fund(&a).await;
+    let to_b = b.new_address().await;
+    a.api
+        .post(
+            "/v1/onchain/send",
+            json!({ "address": to_b, "amount_sat": 120_000 }),
+        )
+        .await
+        .unwrap();
+    a.mine(1, &burn_address()).await;
+    b.wait_confirmed(120_000).await;
+
+    let open = |channel_type: &str| {
+        b.api.post(
+            "/v1/channels",
+            json!({
+                "node_id": a.id(), "addr": a.peer_addr(), "capacity_sat": 100_000,
+                "channel_type": channel_type,
+            }),
+        )
+    };
+    let err = open("anchors").await.unwrap_err().to_string();
+    assert!(
+        err.contains("invalid_channel_parameters") && err.contains("on-chain reserve"),
+        "{err}"
+    );
+    let listed = b.api.get("/v1/channels").await.unwrap();
+    assert_eq!(
+        listed["channels"].as_array().unwrap().len(),
+        0,
+        "nothing opened"
+    );
+    let opened = open("static_remotekey").await.unwrap();
+    assert_eq!(opened["channel_id"].as_str().unwrap().len(), 64);
+}
+
+/// Sets what the embedded chain's `estimatesmartfee` answers (sat/vB) and mines a block.
+async fn set_fee_estimate(chain: &TestNode, sat_per_vb: u32) {
+    let url = format!("http://{}", chain.node.node_json.chain_rpc_addr.unwrap());
+    let cookie = chain.node.node_json.chain_rpc_cookie.clone().unwrap();
+    tokio::task::spawn_blocking(move || {
+        use bitcoincore_rpc::RpcApi;
+        let c =
+            bitcoincore_rpc::Client::new(&url, bitcoincore_rpc::Auth::CookieFile(cookie)).unwrap();
+        c.call::<serde_json::Value>("setfeeestimate", &[json!(sat_per_vb)])
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    chain.mine(1, &burn_address()).await;
+}
+
+/// The opener's commitment feerate follows the chain's estimate on new blocks, on both channel
+/// types, with hysteresis: up past +20 %, down past half.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openers_commitment_feerate_follows_the_estimate() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(&tmp.path().join("a"), None).await;
+    let b = start(&tmp.path().join("b"), Some(&a)).await;
+    fund(&a).await;
+    let ids = [
+        open_active(&a, &b, CAPACITY_SAT, PUSH_MSAT, "anchors").await,
+        open_active(&a, &b, CAPACITY_SAT, PUSH_MSAT, "static_remotekey").await,
+    ];
+    let feerate = |want: u64| move |c: &serde_json::Value| c["feerate_per_kw"] == want;
+    for id in &ids {
+        assert_eq!(a.channel(id).await["feerate_per_kw"], 253);
+    }
+    // 20 sat/vB = 5,000 sat/kw: both sides' commitments move there.
+    set_fee_estimate(&a, 20).await;
+    for id in &ids {
+        for n in [&a, &b] {
+            n.wait_channel(id, "the feerate rose", feerate(5_000)).await;
+        }
+    }
+    // 12 sat/vB = 3,000 sat/kw is not below half: nothing moves.
+    set_fee_estimate(&a, 12).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    for id in &ids {
+        assert_eq!(a.channel(id).await["feerate_per_kw"], 5_000);
+    }
+    // 4 sat/vB = 1,000 sat/kw is: down it goes.
+    set_fee_estimate(&a, 4).await;
+    for id in &ids {
+        for n in [&a, &b] {
+            n.wait_channel(id, "the feerate fell", feerate(1_000)).await;
+        }
+    }
+    // The channels still pay.
+    let mut traffic = Traffic::new(&ids[1], initial());
+    traffic.round(&a, &b).await;
+    traffic.settle(&a, &b).await;
+}

@@ -2,12 +2,15 @@
 //! limits and gets a clear `error` back while the node carries on; a user's open the wallet
 //! cannot fund fails with a clear error and leaves nothing behind on either node. And a hub
 //! under a flood of opens, fee updates, errors and a peer that does not read keeps paying.
-//! `dust`: a raw peer holding a real channel sends dust HTLCs past the node's cap.
+//! `dust`: a raw peer holding a real channel sends dust HTLCs past the node's cap; `shutdown`:
+//! one names a close script BOLT 2 does not allow.
 
 mod channels_support;
 mod common;
 #[path = "channels_hostile/dust.rs"]
 mod dust;
+#[path = "channels_hostile/shutdown.rs"]
+mod shutdown;
 mod peers_support;
 
 use bitcoin::constants::ChainHash;
@@ -37,6 +40,7 @@ fn open_message(funding_sat: u64, push_msat: u64, chain_hash: ChainHash, tmp: u8
         shutdown_script: ScriptBuf::new(),
         announce: false,
         alias: chanhub::channel::random_alias(),
+        peer_anysegwit: true,
     };
     let (_, outputs) = Channel::open(lax, keys, req).unwrap();
     outputs

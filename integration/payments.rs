@@ -317,10 +317,33 @@ async fn a_new_fee_policy_reaches_the_invoices_and_is_charged() {
     .await;
     let before = balances(&net).await;
     let amount = 10_000_000;
-    let (bolt11, _) = invoice(&net.bob, Some(amount), "after the change").await;
-    let p = pay(&net.alice, &bolt11).await;
-    assert_eq!(p["status"], "succeeded", "{p:#}");
+    let (bolt11, hash) = invoice(&net.bob, Some(amount), "after the change").await;
     let fee = 2_500 + amount * 2_000 / 1_000_000;
+    // The payer's limits: a route above them fails before anything is sent or recorded.
+    for (limits, what) in [
+        (json!({ "max_fee_msat": fee - 1 }), "max_fee_msat"),
+        (
+            json!({ "max_total_cltv_expiry_delta": 60 }),
+            "max_total_cltv_expiry_delta",
+        ),
+    ] {
+        let mut body = limits;
+        body["bolt11"] = json!(bolt11);
+        let err = net.alice.api.post("/v1/payments", body).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("no_route") && text.contains(what), "{text}");
+    }
+    assert!(net
+        .alice
+        .api
+        .get(&format!("/v1/payments/{hash}"))
+        .await
+        .is_err());
+    assert_eq!(balances(&net).await, before, "nothing moved");
+    let body =
+        json!({ "bolt11": bolt11, "max_fee_msat": fee, "max_total_cltv_expiry_delta": 1008 });
+    let p = net.alice.api.post("/v1/payments", body).await.unwrap();
+    assert_eq!(p["status"], "succeeded", "{p:#}");
     assert_eq!(p["fee_msat"], fee);
     let after = balances(&net).await;
     assert_eq!(after.1 - before.1, fee, "the hub earned the new fee");

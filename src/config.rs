@@ -52,6 +52,8 @@ pub enum ConfigError {
     Policy(String),
     #[error("resolution_depth must be 1 to 1000 confirmations, not {0}")]
     ResolutionDepth(u32),
+    #[error("max_closing_fee_multiple must be 1 to 100, not {0}")]
+    MaxClosingFeeMultiple(u32),
     #[error("dev_manual_htlcs is for regtest only, not {0}")]
     DevManualHtlcsNeedsRegtest(Network),
     #[error("watchtower: {0}")]
@@ -169,6 +171,9 @@ pub struct FileConfig {
     /// The cap on trimmed (dust) HTLCs on each commitment of a channel, ours and the peer's,
     /// in msat (default 5,000,000; see channel-spec/channel.md, "Limits").
     pub max_dust_htlc_exposure_msat: Option<u64>,
+    /// The most the hub pays to close a channel it opened, as a multiple of the chain's fee
+    /// estimate (default 3; 1 to 100).
+    pub max_closing_fee_multiple: Option<u32>,
 }
 
 /// The `[policy]` table of `chanhub.toml`; unset keys keep [`FeePolicy::default`].
@@ -283,6 +288,8 @@ pub struct NodeConfig {
     /// See [`FileConfig::max_dust_htlc_exposure_msat`]; applies to every channel, open ones
     /// included.
     pub max_dust_htlc_exposure_msat: u64,
+    /// See [`FileConfig::max_closing_fee_multiple`].
+    pub max_closing_fee_multiple: u32,
 }
 
 /// The range of `webhook_retry_base_ms`: at least 10 ms, at most the 1 hour cap.
@@ -419,6 +426,12 @@ impl NodeConfig {
             .map(|w| w.parse::<TowerAddr>().map_err(ConfigError::Watchtower))
             .transpose()?;
         let webhooks = resolve_webhooks(file.webhook_retry_base_ms, file.webhook_max_attempts)?;
+        let max_closing_fee_multiple = file
+            .max_closing_fee_multiple
+            .unwrap_or(crate::node::channels::DEFAULT_MAX_CLOSING_FEE_MULTIPLE);
+        if !(1..=100).contains(&max_closing_fee_multiple) {
+            return Err(ConfigError::MaxClosingFeeMultiple(max_closing_fee_multiple));
+        }
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -446,6 +459,7 @@ impl NodeConfig {
             max_dust_htlc_exposure_msat: file
                 .max_dust_htlc_exposure_msat
                 .unwrap_or(crate::channel::ChannelConfig::default().max_dust_htlc_exposure_msat),
+            max_closing_fee_multiple,
         })
     }
 

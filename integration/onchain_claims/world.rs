@@ -138,6 +138,7 @@ fn request(format: Format) -> OpenRequest {
         shutdown_script: Key::new(0x51).p2wpkh(),
         announce: false,
         alias: ShortChannelId::new(16_000_001, 1, 1).expect("alias"),
+        peer_anysegwit: true,
     }
 }
 
@@ -169,6 +170,7 @@ impl World {
             &open,
             Key::new(0x52).p2wpkh(),
             ShortChannelId::new(16_000_002, 2, 1).expect("alias"),
+            true,
         )
         .expect("accept");
         let mut b = Peer {

@@ -28,6 +28,7 @@ pub(super) fn channel_json(c: &ChannelInfo) -> Value {
         "funding_vout": c.funding.map(|o| o.vout),
         "local_commitment_number": c.local_commitment_number,
         "remote_commitment_number": c.remote_commitment_number,
+        "feerate_per_kw": c.feerate_per_kw,
         "pending_htlcs": c.pending_htlcs,
         "dust_exposure_msat": c.dust_exposure_msat,
         "max_dust_htlc_exposure_msat": c.max_dust_htlc_exposure_msat,

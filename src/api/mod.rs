@@ -23,7 +23,8 @@
 //! - `GET  /v1/channels` → `channels: [...]`; `GET /v1/channels/{id}` → one: `channel_id`,
 //!   `peer_node_id`, `state` (`opening`, `active`, `closing`, `closed`), `channel_type`,
 //!   `capacity_sat`, `local_msat`, `remote_msat`, `funding_txid`, `funding_vout`,
-//!   `local_commitment_number`, `remote_commitment_number`, `pending_htlcs`, `closing_txid`
+//!   `local_commitment_number`, `remote_commitment_number`, `feerate_per_kw`, `pending_htlcs`,
+//!   `closing_txid`
 //!   (the confirmed funding spend), `resolution` (once final: `spend`, `spend_txid`,
 //!   `resolved_height`, `outputs: [{outpoint, kind, amount_sat, spent_by, ours}]`,
 //!   `received_sat`, `fees_sat`)

@@ -181,6 +181,8 @@ pub(super) struct PayBody {
     bolt11: String,
     amount_msat: Option<u64>,
     wait: Option<bool>,
+    max_fee_msat: Option<u64>,
+    max_total_cltv_expiry_delta: Option<u32>,
 }
 
 pub(super) async fn pay(State(s): State<ApiState>, JsonBody(req): JsonBody<PayBody>) -> ApiResult {
@@ -196,6 +198,8 @@ pub(super) async fn pay(State(s): State<ApiState>, JsonBody(req): JsonBody<PayBo
             bolt11: req.bolt11.trim().to_string(),
             amount_msat: req.amount_msat,
             wait: req.wait.unwrap_or(true),
+            max_fee_msat: req.max_fee_msat,
+            max_total_cltv_expiry_delta: req.max_total_cltv_expiry_delta,
         })
         .await?;
     Ok(Json(payment_json(&record)))

@@ -71,6 +71,7 @@ async fn start(with_control: bool) -> Api {
             policy: Default::default(),
             manual_htlcs: false,
             resolution_depth: 6,
+            max_closing_fee_multiple: 3,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

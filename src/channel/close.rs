@@ -14,7 +14,7 @@
 //! rounds at most.
 
 use bitcoin::secp256k1::ecdsa::Signature;
-use bitcoin::ScriptBuf;
+use bitcoin::{Script, ScriptBuf, WitnessVersion};
 
 use crate::bolt3::{build_closing_tx, ClosingDescription, ClosingTx};
 use crate::wire::{ClosingSigned, FeeRange, Shutdown, TlvStream};
@@ -29,9 +29,23 @@ use super::Step;
 /// plus the segwit marker and flag.
 const CLOSING_WITNESS_WEIGHT: u64 = 1 + 1 + 2 * (1 + 73) + 1 + 71 + 2;
 
-/// Scripts BOLT 2 allows in `shutdown`: P2PKH, P2SH, or a segwit program.
-pub(super) fn acceptable_script(s: &ScriptBuf) -> bool {
-    s.is_p2pkh() || s.is_p2sh() || s.is_witness_program()
+/// The `scriptpubkey` forms BOLT 2 lets a `shutdown` (and `upfront_shutdown_script`) carry:
+/// P2WPKH, P2WSH, and with `option_shutdown_anysegwit` a witness program of version 1 to 16
+/// and 2 to 40 bytes. A v0 program of any other length makes a closing transaction no node
+/// relays. No `OP_RETURN`: that form comes with `option_simple_close`, which we do not
+/// negotiate. `legacy` admits P2PKH and P2SH, which BOLT 2 no longer lets a sender use but
+/// lets a receiver accept from older peers: we take them from the peer, never send them.
+pub(crate) fn shutdown_script_ok(s: &Script, anysegwit: bool, legacy: bool) -> bool {
+    if s.is_p2wpkh() || s.is_p2wsh() {
+        return true;
+    }
+    if legacy && (s.is_p2pkh() || s.is_p2sh()) {
+        return true;
+    }
+    // `is_witness_program`: a version opcode then one push of 2 to 40 bytes, nothing else.
+    anysegwit
+        && s.is_witness_program()
+        && s.witness_version().is_some_and(|v| v != WitnessVersion::V0)
 }
 
 impl Step<'_> {
@@ -43,10 +57,16 @@ impl Step<'_> {
             return Err(self.not_now("close twice"));
         }
         let script = script.unwrap_or_else(|| self.s.setup.shutdown_script.clone());
-        if !acceptable_script(&script) {
-            return Err(ChannelError::Closing(
-                "our shutdown script is not standard".into(),
-            ));
+        if !shutdown_script_ok(&script, self.s.close.peer_anysegwit, false) {
+            return Err(ChannelError::Closing(format!(
+                "our shutdown script {} is not one BOLT 2 lets us send{}",
+                script.to_hex_string(),
+                if self.s.close.peer_anysegwit {
+                    ""
+                } else {
+                    " (the peer does not support option_shutdown_anysegwit)"
+                }
+            )));
         }
         self.s.close.local_script = Some(script);
         if self.s.phase == Phase::Normal {
@@ -63,9 +83,10 @@ impl Step<'_> {
         ) {
             return Err(self.unexpected("shutdown"));
         }
-        if !acceptable_script(&m.scriptpubkey) {
-            return Err(ChannelError::Closing(
-                "shutdown script is not standard".into(),
+        // A warning, not an error: the channel stays open (and closable by us on chain).
+        if !shutdown_script_ok(&m.scriptpubkey, self.s.close.peer_anysegwit, true) {
+            return Err(ChannelError::BadShutdownScript(
+                m.scriptpubkey.to_hex_string(),
             ));
         }
         // BOLT 2: a close script the peer committed to at opening binds its `shutdown`.
@@ -135,9 +156,18 @@ impl Step<'_> {
             && quiet
         {
             self.s.phase = Phase::Negotiating;
-            let preferred = self.closing_fee(self.s.config.closing_feerate_per_kw)?;
-            let min = self.closing_fee(self.s.config.min_feerate_per_kw)?;
-            let mut max = self.closing_fee(self.s.config.max_feerate_per_kw)?;
+            let cfg = &self.s.config;
+            let (target, cap) = match self.s.close.feerates {
+                // The opener pays the close: never more than the owner's cap allows.
+                Some((target, cap)) if self.s.setup.opener == Origin::Local => {
+                    (target, cap.min(cfg.max_feerate_per_kw))
+                }
+                _ => (cfg.closing_feerate_per_kw, cfg.max_feerate_per_kw),
+            };
+            let min_rate = cfg.min_feerate_per_kw;
+            let preferred = self.closing_fee(target.clamp(min_rate, cap.max(min_rate)))?;
+            let min = self.closing_fee(min_rate)?;
+            let mut max = self.closing_fee(cap)?;
             if self.s.setup.opener == Origin::Local {
                 max = max.min(our_balance_sat);
             }

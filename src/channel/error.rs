@@ -74,6 +74,10 @@ pub enum ChannelError {
     /// Closing negotiation failed (bad script, fee outside the range, no overlap).
     #[error("closing refused: {0}")]
     Closing(String),
+    /// A `shutdown` whose script is not a form BOLT 2 allows: answered with `warning`, and
+    /// the channel stays as it was.
+    #[error("shutdown script {0} is not a form BOLT 2 allows")]
+    BadShutdownScript(String),
     /// `channel_reestablish` does not line up with our state.
     #[error("reestablish refused: {0}")]
     Reestablish(String),
@@ -105,5 +109,11 @@ impl ChannelError {
     /// Whether the peer is at fault (we then send it `error`), as opposed to a refused command.
     pub fn is_peer_fault(&self) -> bool {
         !matches!(self, ChannelError::NotNow { .. } | ChannelError::WrongKeys)
+    }
+
+    /// A peer fault answered with `warning` instead of `error` (BOLT 2 asks no more, and an
+    /// `error` would make the peer fail the channel).
+    pub fn is_warning(&self) -> bool {
+        matches!(self, ChannelError::BadShutdownScript(_))
     }
 }

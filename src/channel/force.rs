@@ -26,9 +26,11 @@ impl Step<'_> {
         reason: &str,
         tell_peer: bool,
     ) -> Result<(), ChannelError> {
+        // From `Closing` too: an agreed close may never confirm (its fee too low, its script
+        // one no node relays), and our commitment is the way out; whichever confirms wins.
         if matches!(
             self.s.phase,
-            Phase::Closing { .. } | Phase::ForceClosing { .. } | Phase::Closed | Phase::Aborted
+            Phase::ForceClosing { .. } | Phase::Closed | Phase::Aborted
         ) {
             return Err(self.not_now("force close"));
         }

@@ -44,7 +44,7 @@ mod tests;
 
 use bitcoin::{ScriptBuf, Transaction};
 
-use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, ShortChannelId};
+use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, ShortChannelId, Warning};
 
 pub use changes::{AddHtlc, Onion, Origin, Spec, Update};
 pub use commitments::KeyMaterial;
@@ -75,8 +75,9 @@ pub enum Input {
     FundingSpent { tx: Transaction },
     /// The connection to the peer dropped.
     Disconnected,
-    /// A new connection to the peer is up (after `init`).
-    Reconnected,
+    /// A new connection to the peer is up (after `init`); `anysegwit`: both sides' `init` set
+    /// `option_shutdown_anysegwit`.
+    Reconnected { anysegwit: bool },
     /// A new block.
     Tick { height: u32 },
     /// The on-chain monitor found everything the funding spend left settled for good: the
@@ -84,6 +85,9 @@ pub enum Input {
     Resolved { resolution: Resolution },
     /// The owner's batch of inputs ends: sign what [`Channel::handle_batched`] left unsigned.
     SignPending,
+    /// The chain's fee estimate for a close and the most we pay to close (sat/kw): a
+    /// negotiation that starts later aims at the first and never pays above the second.
+    ClosingFeerates { target_per_kw: u32, max_per_kw: u32 },
 }
 
 /// What the user or the hub asks of the channel.
@@ -227,7 +231,10 @@ impl Step<'_> {
             Input::FundingConfirmed { depth, tx } => self.on_funding_confirmed(depth, &tx)?,
             Input::FundingSpent { tx } => self.on_funding_spent(tx),
             Input::Disconnected => self.on_disconnected(),
-            Input::Reconnected => self.on_reconnected()?,
+            Input::Reconnected { anysegwit } => {
+                self.s.close.peer_anysegwit = anysegwit;
+                self.on_reconnected()?
+            }
             Input::Tick { height } => self.s.height = self.s.height.max(height),
             Input::Resolved { resolution } => {
                 if self.s.funding_spend.is_none() {
@@ -236,6 +243,10 @@ impl Step<'_> {
                 self.s.resolution = Some(resolution);
             }
             Input::SignPending => self.defer_signing = false,
+            Input::ClosingFeerates {
+                target_per_kw,
+                max_per_kw,
+            } => self.s.close.feerates = Some((target_per_kw, max_per_kw)),
         }
         self.prune_onions();
         self.progress()
@@ -331,8 +342,18 @@ impl Step<'_> {
 
     fn on_funding_spent(&mut self, tx: Transaction) {
         let txid = tx.compute_txid();
-        let mutual =
-            matches!(&self.s.phase, Phase::Closing { tx: ours } if ours.compute_txid() == txid);
+        // Our agreed close, or (once we force-closed over it) a spend shaped as one: BOLT 3
+        // closing transactions have locktime 0 and a final sequence, commitments neither.
+        let closing_shape = tx.lock_time == bitcoin::absolute::LockTime::ZERO
+            && tx
+                .input
+                .iter()
+                .all(|i| i.sequence == bitcoin::Sequence::MAX);
+        let mutual = match &self.s.phase {
+            Phase::Closing { tx: ours } => ours.compute_txid() == txid,
+            Phase::ForceClosing { .. } => self.s.close.our_offer.is_some() && closing_shape,
+            _ => false,
+        };
         // Again after a reorg put another spend in its place: the resolution starts over.
         self.s.resolution = None;
         self.s.funding_spend = Some(tx.clone());
@@ -405,11 +426,13 @@ impl Channel {
             }
             Err(error) => {
                 let outputs = if from_outside && error.is_peer_fault() {
+                    let d = Diagnostic::new(ChannelId(self.state.channel_id), &error.to_string());
                     vec![
-                        Output::Send(Message::Error(ErrorMessage(Diagnostic::new(
-                            ChannelId(self.state.channel_id),
-                            &error.to_string(),
-                        )))),
+                        Output::Send(if error.is_warning() {
+                            Message::Warning(Warning(d))
+                        } else {
+                            Message::Error(ErrorMessage(d))
+                        }),
                         Output::Event(Event::PeerMisbehaved {
                             reason: error.to_string(),
                         }),

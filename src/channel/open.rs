@@ -50,6 +50,8 @@ pub struct OpenRequest {
     pub announce: bool,
     /// Our alias for the channel, sent in `channel_ready` (see [`random_alias`]).
     pub alias: ShortChannelId,
+    /// Both `init`s on this connection set `option_shutdown_anysegwit`.
+    pub peer_anysegwit: bool,
 }
 
 /// Lowest block height of an alias: far above any real chain height for decades, so an alias
@@ -93,13 +95,13 @@ fn format_of(ct: Option<&Features>) -> Result<Format, ChannelError> {
 }
 
 /// The close script the peer commits to in `upfront_shutdown_script`: none when the record is
-/// absent or empty, else it must be one `shutdown` could carry.
-fn upfront_of(tlvs: &OpenTlvs) -> Result<Option<ScriptBuf>, ChannelError> {
+/// absent or empty, else it must be one its `shutdown` could carry.
+fn upfront_of(tlvs: &OpenTlvs, anysegwit: bool) -> Result<Option<ScriptBuf>, ChannelError> {
     match &tlvs.upfront_shutdown_script {
         Some(s) if !s.is_empty() => {
-            if !super::close::acceptable_script(s) {
+            if !super::close::shutdown_script_ok(s, anysegwit, true) {
                 return Err(ChannelError::BadOpenParameter(
-                    "upfront_shutdown_script is not a standard close script".into(),
+                    "upfront_shutdown_script is not a form BOLT 2 allows".into(),
                 ));
             }
             Ok(Some(s.clone()))
@@ -139,7 +141,12 @@ pub fn channel_id_from_funding(outpoint: &OutPoint) -> [u8; 32] {
     id
 }
 
-fn new_state(config: ChannelConfig, setup: Setup, alias: ShortChannelId) -> ChannelState {
+fn new_state(
+    config: ChannelConfig,
+    setup: Setup,
+    alias: ShortChannelId,
+    peer_anysegwit: bool,
+) -> ChannelState {
     ChannelState {
         config,
         channel_id: setup.temporary_channel_id,
@@ -147,7 +154,10 @@ fn new_state(config: ChannelConfig, setup: Setup, alias: ShortChannelId) -> Chan
         setup,
         commitments: None,
         link: Link::Connected,
-        close: CloseState::default(),
+        close: CloseState {
+            peer_anysegwit,
+            ..CloseState::default()
+        },
         behind: false,
         restored: false,
         peer_current_point: None,
@@ -250,7 +260,7 @@ impl Channel {
             announce: req.announce,
             remote_upfront_script: None,
         };
-        let state = new_state(config, setup, req.alias);
+        let state = new_state(config, setup, req.alias, req.peer_anysegwit);
         let out = vec![
             Output::Persist(Box::new(state.clone())),
             Output::Send(msg.into()),
@@ -259,7 +269,8 @@ impl Channel {
     }
 
     /// Accept the peer's `open_channel`, or refuse it with an `error` and an event. `alias` is
-    /// ours for the channel, sent in `channel_ready` (see [`random_alias`]).
+    /// ours for the channel, sent in `channel_ready` (see [`random_alias`]); `peer_anysegwit`:
+    /// both `init`s on this connection set `option_shutdown_anysegwit`.
     pub fn accept(
         config: ChannelConfig,
         keys: KeyMaterial,
@@ -267,8 +278,18 @@ impl Channel {
         open: &OpenChannel,
         shutdown_script: ScriptBuf,
         alias: ShortChannelId,
+        peer_anysegwit: bool,
     ) -> Result<(Channel, Vec<Output>), Refused> {
-        Self::try_accept(config, keys, chain_hash, open, shutdown_script, alias).map_err(|error| {
+        let accepted = Self::try_accept(
+            config,
+            keys,
+            chain_hash,
+            open,
+            shutdown_script,
+            alias,
+            peer_anysegwit,
+        );
+        accepted.map_err(|error| {
             let text = error.to_string();
             Refused {
                 outputs: vec![
@@ -293,6 +314,7 @@ impl Channel {
         open: &OpenChannel,
         shutdown_script: ScriptBuf,
         alias: ShortChannelId,
+        peer_anysegwit: bool,
     ) -> Result<(Channel, Vec<Output>), ChannelError> {
         if open.chain_hash != chain_hash {
             return Err(ChannelError::BadOpenParameter(
@@ -365,9 +387,9 @@ impl Channel {
             first_remote_sig: None,
             shutdown_script,
             announce: open.announce_channel(),
-            remote_upfront_script: upfront_of(&open.tlvs)?,
+            remote_upfront_script: upfront_of(&open.tlvs, peer_anysegwit)?,
         };
-        let mut state = new_state(config, setup, alias);
+        let mut state = new_state(config, setup, alias, peer_anysegwit);
         state.phase = Phase::AcceptSent;
         let out = vec![
             Output::Persist(Box::new(state.clone())),
@@ -404,7 +426,7 @@ impl Step<'_> {
             max_accepted_htlcs: m.max_accepted_htlcs,
         };
         cfg.check_peer_params(self.s.setup.funding_sat, &theirs, &self.s.setup.local)?;
-        let upfront = upfront_of(&m.tlvs)?;
+        let upfront = upfront_of(&m.tlvs, self.s.close.peer_anysegwit)?;
         let setup = &mut self.s.setup;
         setup.remote = Some(theirs);
         setup.remote_keys = Some(remote_keys(&m.points));

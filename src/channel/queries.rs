@@ -15,6 +15,26 @@ pub enum OfferedHtlc {
 }
 
 impl Channel {
+    /// The commitment feerate the channel is heading to: our latest `update_fee` still on its
+    /// way, else the peer's current commitment's. `None` before funding.
+    pub fn commitment_feerate(&self) -> Option<u32> {
+        let c = self.state.commitments.as_ref()?;
+        let changes = &c.local_changes;
+        let newest_first = changes
+            .proposed
+            .iter()
+            .rev()
+            .chain(changes.signed.iter().rev())
+            .chain(changes.acked.iter().rev());
+        let pending = newest_first
+            .filter_map(|u| match u {
+                Update::Fee { feerate_per_kw } => Some(*feerate_per_kw),
+                _ => None,
+            })
+            .next();
+        Some(pending.unwrap_or(c.remote.spec.feerate_per_kw))
+    }
+
     /// HTLCs the peer offered that are irrevocably committed (in both our commitment and the
     /// peer's) and that we have not started to remove: exactly those `Command::Fulfill` /
     /// `Command::Fail` would accept now (phase aside), in id order. Empty before funding.

@@ -252,6 +252,13 @@ pub struct CloseState {
     pub our_offer: Option<(u64, Signature)>,
     /// Our closing fee bounds, fixed at the start of negotiation.
     pub fee_range: Option<(u64, u64)>,
+    /// `option_shutdown_anysegwit` is negotiated on the current connection.
+    #[serde(default)]
+    pub peer_anysegwit: bool,
+    /// The latest closing feerates from the owner (target, most we pay; sat/kw), see
+    /// [`super::Input::ClosingFeerates`]; `None`: the config's.
+    #[serde(default)]
+    pub feerates: Option<(u32, u32)>,
 }
 
 /// The whole state of one channel, written by the store after each transition.

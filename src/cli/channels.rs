@@ -79,6 +79,7 @@ pub fn detail(v: &Value) -> String {
             ("funding_vout", "funding vout"),
             ("local_commitment_number", "local commitment"),
             ("remote_commitment_number", "remote commitment"),
+            ("feerate_per_kw", "feerate (sat/kw)"),
             ("pending_htlcs", "pending HTLCs"),
             ("dust_exposure_msat", "dust exposure"),
             ("closing_txid", "closing txid"),

@@ -165,7 +165,8 @@ pub enum ClientCommand {
     #[command(after_help = "Examples:
   chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5…
   chanhub --datadir ~/alice pay lnbcrt1pjq8mhspp5… --amount-msat 21000  # an invoice without an amount
-  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5… --no-wait")]
+  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5… --no-wait
+  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5… --max-fee-msat 1000 --max-total-cltv-expiry-delta 288")]
     Pay {
         /// The BOLT 11 invoice (lnbc…, lntb…, lnbcrt…).
         bolt11: String,
@@ -175,6 +176,12 @@ pub enum ClientCommand {
         /// Return once the payment is on its way (status pending).
         #[arg(long)]
         no_wait: bool,
+        /// The most to pay in routing fees (default: 1 % of the amount plus 50,000 msat).
+        #[arg(long, value_name = "MSAT")]
+        max_fee_msat: Option<u64>,
+        /// The most blocks the payment may stay locked (default 1008).
+        #[arg(long, value_name = "BLOCKS")]
+        max_total_cltv_expiry_delta: Option<u32>,
     },
     /// Payments made by this node, newest first.
     #[command(after_help = "Examples:
@@ -538,10 +545,18 @@ pub async fn run(
             bolt11,
             amount_msat,
             no_wait,
+            max_fee_msat,
+            max_total_cltv_expiry_delta,
         } => {
             let mut body = json!({ "bolt11": bolt11, "wait": !no_wait });
             if let Some(a) = amount_msat {
                 body["amount_msat"] = json!(a);
+            }
+            if let Some(f) = max_fee_msat {
+                body["max_fee_msat"] = json!(f);
+            }
+            if let Some(d) = max_total_cltv_expiry_delta {
+                body["max_total_cltv_expiry_delta"] = json!(d);
             }
             (
                 client.post("/v1/payments", body).await.map_err(err)?,
@@ -685,6 +700,22 @@ mod tests {
             ClientCommand::Pay {
                 no_wait: true,
                 amount_msat: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&[
+                "pay",
+                "lnbcrt1x",
+                "--max-fee-msat",
+                "900",
+                "--max-total-cltv-expiry-delta",
+                "288"
+            ])
+            .unwrap(),
+            ClientCommand::Pay {
+                max_fee_msat: Some(900),
+                max_total_cltv_expiry_delta: Some(288),
                 ..
             }
         ));

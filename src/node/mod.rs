@@ -157,6 +157,7 @@ impl Node {
             policy: policy.clone(),
             manual_htlcs: config.dev_manual_htlcs,
             resolution_depth: config.resolution_depth,
+            max_closing_fee_multiple: config.max_closing_fee_multiple,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

@@ -225,6 +225,7 @@ pub fn request(format: Format, push_msat: u64) -> OpenRequest {
         shutdown_script: shutdown_script(1),
         announce: false,
         alias: alias(1),
+        peer_anysegwit: true,
     }
 }
 
@@ -259,6 +260,7 @@ impl Pair {
             &open,
             shutdown_script(2),
             alias(2),
+            true,
         )
         .expect("acceptable");
         let b = Node::new(2, ch, out);
@@ -371,8 +373,12 @@ impl Pair {
     }
 
     pub fn reconnect(&mut self) {
-        self.a.handle(Input::Reconnected).unwrap();
-        self.b.handle(Input::Reconnected).unwrap();
+        self.a
+            .handle(Input::Reconnected { anysegwit: true })
+            .unwrap();
+        self.b
+            .handle(Input::Reconnected { anysegwit: true })
+            .unwrap();
     }
 
     /// Both sides' current commitments mirror each other and account for the whole capacity.

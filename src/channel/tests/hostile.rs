@@ -351,6 +351,7 @@ fn funding_output_with_wrong_amount_or_script() {
             &open,
             shutdown_script(2),
             alias(2),
+            true,
         )
         .unwrap();
         let mut b = Node::new(2, ch, out);
@@ -459,6 +460,7 @@ fn open_breaking_our_limits_is_refused() {
             &open,
             shutdown_script(2),
             alias(2),
+            true,
         )
         .expect_err(what);
         assert!(
@@ -477,6 +479,7 @@ fn open_breaking_our_limits_is_refused() {
         &good,
         shutdown_script(2),
         alias(2),
+        true,
     );
     assert!(ok.is_ok());
 }
@@ -504,6 +507,7 @@ fn upfront_shutdown_script_is_sent_empty_and_binds_the_peer() {
         &open,
         shutdown_script(2),
         alias(2),
+        true,
     )
     .unwrap();
     let mut b = Node::new(2, ch, out);

@@ -9,3 +9,4 @@ mod hostile;
 mod onchain;
 mod queries;
 mod restored;
+mod shutdown;

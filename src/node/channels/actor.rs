@@ -1,6 +1,6 @@
 //! The task that owns every channel: routes inputs, executes outputs in order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use bitcoin::constants::ChainHash;
@@ -14,7 +14,7 @@ use super::view::ChannelInfo;
 use super::{unknown_channel, ChannelEvent, Channels, OpenParams, OpenedChannel, Request};
 use crate::chain::{ChainError, ChainSource};
 use crate::channel::{
-    Channel, ChannelConfig, Command, Event, Input, KeyMaterial, OpenRequest, Output, Phase,
+    Channel, ChannelConfig, Command, Event, Format, Input, KeyMaterial, OpenRequest, Output, Phase,
 };
 use crate::error::Error;
 use crate::keys::KeysManager;
@@ -39,6 +39,8 @@ pub struct ManagerConfig {
     pub manual_htlcs: bool,
     /// Confirmations after which an on-chain outcome is final (see `monitor`).
     pub resolution_depth: u32,
+    /// The most we pay to close cooperatively, as a multiple of the chain's estimate.
+    pub max_closing_fee_multiple: u32,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -92,6 +94,8 @@ pub(super) struct Actor {
     /// Each connected peer's connection as the actor last heard of it: what the channels send
     /// goes to it, and what another (older) connection delivers is void.
     pub connections: HashMap<PublicKey, ConnId>,
+    /// Connected peers with which `option_shutdown_anysegwit` is negotiated.
+    pub anysegwit: HashSet<PublicKey>,
     events: broadcast::Sender<ChannelEvent>,
     /// Inputs produced while executing outputs (the funding answer), run next.
     followups: Vec<(u32, Input)>,
@@ -173,6 +177,7 @@ impl Starter {
             entries: BTreeMap::new(),
             peers,
             connections: HashMap::new(),
+            anysegwit: HashSet::new(),
             events: self.events,
             followups: Vec::new(),
             rebroadcast: HashMap::new(),
@@ -267,7 +272,9 @@ impl Actor {
 
     pub(super) async fn request(&mut self, req: Request) {
         match req {
-            Request::PeerConnected(peer, conn) => self.peer_connected(peer, conn).await,
+            Request::PeerConnected(peer, conn, anysegwit) => {
+                self.peer_connected(peer, conn, anysegwit).await
+            }
             Request::PeerDisconnected(peer, conn) => {
                 if self.connections.get(&peer) != Some(&conn) {
                     return;
@@ -370,7 +377,7 @@ impl Actor {
     /// A new connection of `peer`. One that replaces an older connection ends that one for
     /// the channels first: BOLT 2 reestablishes on every connection, and what was sent on
     /// the old one may never have been read (a restored node's request to close, say).
-    async fn peer_connected(&mut self, peer: PublicKey, conn: ConnId) {
+    async fn peer_connected(&mut self, peer: PublicKey, conn: ConnId, anysegwit: bool) {
         match self.connections.get(&peer) {
             // Already replaced by a newer one we heard of.
             Some(current) if *current >= conn => return,
@@ -383,8 +390,13 @@ impl Actor {
             None => {}
         }
         self.connections.insert(peer, conn);
+        if anysegwit {
+            self.anysegwit.insert(peer);
+        } else {
+            self.anysegwit.remove(&peer);
+        }
         for idx in self.of_peer(&peer) {
-            self.input(idx, Input::Reconnected).await;
+            self.input(idx, Input::Reconnected { anysegwit }).await;
         }
         self.announce_policy_to(Some(peer)).await;
     }
@@ -598,6 +610,11 @@ impl Actor {
             Ok(f) => f,
             Err(e) => return fail(reply, e),
         };
+        if p.format == Format::Anchors {
+            if let Err(e) = self.check_anchor_reserve(p.capacity_sat).await {
+                return fail(reply, e);
+            }
+        }
         let script = match self.cfg.wallet.new_internal_script().await {
             Ok(s) => s,
             Err(e) => return fail(reply, e.into()),
@@ -622,6 +639,7 @@ impl Actor {
             shutdown_script: script,
             announce: false,
             alias: crate::channel::random_alias(),
+            peer_anysegwit: self.anysegwit.contains(&p.peer),
         };
         let (channel, outputs) = match Channel::open(self.cfg.channel.clone(), keys, req) {
             Ok(x) => x,
@@ -641,6 +659,40 @@ impl Actor {
         );
         self.execute(idx, outputs).await;
         Ok(())
+    }
+
+    /// Refuses an anchors channel that would leave the wallet without the on-chain reserve
+    /// its fee bumping needs (see `feerate::check_anchor_reserve`).
+    async fn check_anchor_reserve(&self, capacity_sat: u64) -> Result<(), Error> {
+        // What the funding may spend: confirmed coins and our own unconfirmed change.
+        let balance = self.cfg.wallet.balance().await?;
+        let confirmed = balance.confirmed + balance.unconfirmed;
+        let rate = self.cfg.wallet.fee_rate(None).await?;
+        let open_anchors = self
+            .entries
+            .values()
+            .filter(|e| e.live() && e.channel.state().setup.format == Format::Anchors)
+            .count() as u64;
+        let check =
+            super::feerate::check_anchor_reserve(confirmed, capacity_sat, rate.0, open_anchors + 1);
+        let funding = capacity_sat + super::feerate::funding_fee_estimate(rate.0);
+        check.map_err(|(needed, left)| {
+            if confirmed < funding {
+                // Not even the channel itself: the plain answer, with the reserve counted in.
+                return Error::InsufficientFunds {
+                    needed_sat: funding + needed,
+                    available_sat: confirmed,
+                };
+            }
+            Error::InvalidChannelParameters(format!(
+                "an anchors channel needs an on-chain reserve for fee bumping: {} sat per \
+                 anchors channel ({needed} sat for {} channels) must stay in the wallet after \
+                 funding, and {left} sat would be left; add funds, or open \
+                 a smaller channel or a static_remotekey one",
+                super::feerate::ANCHOR_RESERVE_PER_CHANNEL_SAT,
+                open_anchors + 1
+            ))
+        })
     }
 
     /// The commitment feerate for a new channel: the wallet's estimate, within our bounds.
@@ -684,7 +736,9 @@ impl Actor {
         };
         let config = self.cfg.channel.clone();
         let alias = crate::channel::random_alias();
-        match Channel::accept(config, keys, self.cfg.chain_hash, open, script, alias) {
+        let anysegwit = self.anysegwit.contains(&peer);
+        let chain_hash = self.cfg.chain_hash;
+        match Channel::accept(config, keys, chain_hash, open, script, alias, anysegwit) {
             Ok((channel, outputs)) => {
                 tracing::info!(channel = idx, %peer, capacity_sat = open.funding_satoshis,
                     "accepting channel");

@@ -12,9 +12,9 @@ use bitcoin::{OutPoint, Transaction};
 use tokio::sync::{mpsc, watch};
 
 use super::actor::Actor;
-use super::Request;
+use super::{feerate, Request};
 use crate::chain::{ChainError, ChainSource};
-use crate::channel::{Command, Input, Origin, Phase};
+use crate::channel::{Command, Format, Input, Origin, Phase};
 
 /// How often the tip is polled.
 const POLL_EVERY: Duration = Duration::from_millis(200);
@@ -115,9 +115,15 @@ impl Actor {
                 })
             })
             .collect();
+        let estimates = if watches.is_empty() {
+            Estimates::default()
+        } else {
+            Estimates::ask(self.cfg.chain.as_ref()).await
+        };
         for w in watches {
             self.input(w.idx, Input::Tick { height }).await;
             self.force_close_if_htlc_at_risk(w.idx, height).await;
+            self.follow_fee_estimate(w.idx, &estimates).await;
             self.watch(w, height).await?;
         }
         self.monitor(height).await;
@@ -141,6 +147,67 @@ impl Actor {
         if let Some(reason) = e.channel.htlc_needing_chain(height) {
             tracing::warn!(channel = idx, %reason, "going on chain to protect an HTLC");
             self.input(idx, Input::Command(Command::ForceClose { reason }))
+                .await;
+        }
+    }
+
+    /// As the opener (who pays): the commitment follows the chain's estimate (`update_fee`),
+    /// and a close that starts later is capped by it (see `feerate`).
+    async fn follow_fee_estimate(&mut self, idx: u32, est: &Estimates) {
+        let Some(e) = self.entries.get(&idx) else {
+            return;
+        };
+        let s = e.channel.state();
+        let closable = matches!(s.phase, Phase::Normal | Phase::ShuttingDown);
+        if s.setup.opener != Origin::Local || s.is_passive() || !closable {
+            return;
+        }
+        let cfg = &s.config;
+        // Without an estimate the close aims at the configured feerate, capped the same way.
+        let close_at = est
+            .closing
+            .unwrap_or(cfg.closing_feerate_per_kw)
+            .max(cfg.min_feerate_per_kw);
+        let close_max = feerate::max_closing_feerate(
+            close_at,
+            self.cfg.max_closing_fee_multiple,
+            cfg.max_feerate_per_kw,
+        );
+        // Written again only when the estimate moved past the hysteresis (or the cap changed):
+        // not a channel state write per block.
+        let moved = match s.close.feerates {
+            Some((at, max)) => {
+                feerate::next_commitment_feerate(at, close_at, 0, u32::MAX).is_some()
+                    || max
+                        != feerate::max_closing_feerate(
+                            at,
+                            self.cfg.max_closing_fee_multiple,
+                            cfg.max_feerate_per_kw,
+                        )
+            }
+            None => true,
+        };
+        let update = match (e.channel.is_usable(), e.channel.commitment_feerate()) {
+            (true, Some(current)) => est.for_format(s.setup.format).and_then(|estimate| {
+                let (min, max) = (cfg.min_feerate_per_kw, cfg.max_feerate_per_kw);
+                feerate::next_commitment_feerate(current, estimate, min, max)
+            }),
+            _ => None,
+        };
+        if moved {
+            let input = Input::ClosingFeerates {
+                target_per_kw: close_at,
+                max_per_kw: close_max,
+            };
+            self.input(idx, input).await;
+        }
+        if let Some(feerate_per_kw) = update {
+            tracing::info!(
+                channel = idx,
+                feerate_per_kw,
+                "commitment feerate follows the estimate"
+            );
+            self.input(idx, Input::Command(Command::UpdateFee { feerate_per_kw }))
                 .await;
         }
     }
@@ -210,6 +277,38 @@ impl Actor {
         Ok(spender_in(chain.as_ref(), outpoint, (floor..=tip).rev())
             .await?
             .map(|(tx, _)| tx))
+    }
+}
+
+/// The chain's fee estimates (sat/kw) for this block; `None` where it has none.
+#[derive(Default)]
+struct Estimates {
+    anchors: Option<u32>,
+    static_remotekey: Option<u32>,
+    closing: Option<u32>,
+}
+
+impl Estimates {
+    async fn ask(chain: &dyn ChainSource) -> Estimates {
+        let per_kw = |r: Result<Option<bitcoin::FeeRate>, ChainError>| {
+            r.ok()
+                .flatten()
+                .map(|f| u32::try_from(f.to_sat_per_kwu()).unwrap_or(u32::MAX))
+        };
+        let anchors = feerate::conf_target(Format::Anchors);
+        let static_remotekey = feerate::conf_target(Format::StaticRemoteKey);
+        Estimates {
+            anchors: per_kw(chain.estimate_fee_rate(anchors).await),
+            static_remotekey: per_kw(chain.estimate_fee_rate(static_remotekey).await),
+            closing: per_kw(chain.estimate_fee_rate(feerate::CLOSING_CONF_TARGET).await),
+        }
+    }
+
+    fn for_format(&self, format: Format) -> Option<u32> {
+        match format {
+            Format::Anchors => self.anchors,
+            Format::StaticRemoteKey => self.static_remotekey,
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use tokio::sync::mpsc;
 
 use super::Request;
 use crate::net::{ConnId, Credit, PeerEventHandler};
-use crate::wire::{Init, Message};
+use crate::wire::{Feature, Init, Message};
 
 /// Queues peer events for the channel actor. Each message carries its connection's credit
 /// until the actor has handled it, so one peer has at most `inbound_queue` messages queued
@@ -16,8 +16,12 @@ pub struct ChannelPeerHandler {
 }
 
 impl PeerEventHandler for ChannelPeerHandler {
-    fn peer_connected(&self, node_id: PublicKey, conn: ConnId, _init: &Init) {
-        let _ = self.tx.send(Request::PeerConnected(node_id, conn));
+    fn peer_connected(&self, node_id: PublicKey, conn: ConnId, init: &Init) {
+        // Ours is always set: negotiated when the peer sets it too.
+        let anysegwit = init.features.supports(Feature::ShutdownAnySegwit);
+        let _ = self
+            .tx
+            .send(Request::PeerConnected(node_id, conn, anysegwit));
     }
 
     fn message(&self, node_id: PublicKey, conn: ConnId, message: Message, credit: Credit) {

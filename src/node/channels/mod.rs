@@ -17,6 +17,7 @@ mod actor;
 mod batch;
 mod chain;
 mod counters;
+mod feerate;
 mod handler;
 mod monitor;
 mod opens;
@@ -40,6 +41,7 @@ use crate::wire::Message;
 
 pub use actor::{spawn, ManagerConfig, Starter};
 pub use counters::Counters;
+pub use feerate::DEFAULT_MAX_CLOSING_FEE_MULTIPLE;
 pub use handler::ChannelPeerHandler;
 pub use monitor::DEFAULT_RESOLUTION_DEPTH;
 
@@ -85,7 +87,20 @@ pub struct PayRequest {
     pub amount_msat: Option<u64>,
     /// Wait for the outcome (bounded by [`PAY_WAIT`]); `false` returns once the HTLC is offered.
     pub wait: bool,
+    /// The most the route may cost in fees; `None`: [`default_max_fee_msat`] of the amount.
+    pub max_fee_msat: Option<u64>,
+    /// The most blocks our HTLC may be locked for (its expiry above the tip); `None`:
+    /// [`DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA`].
+    pub max_total_cltv_expiry_delta: Option<u32>,
 }
+
+/// The default fee limit of a payment: 1 % of the amount plus 50,000 msat.
+pub fn default_max_fee_msat(amount_msat: u64) -> u64 {
+    amount_msat / 100 + 50_000
+}
+
+/// The default lock-up limit of a payment, in blocks (a week).
+pub const DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA: u32 = 1008;
 
 /// The longest `pay` waits for an outcome before answering `pending`.
 pub const PAY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -96,7 +111,8 @@ pub const PAY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Request {
     /// A connection of the peer (replacing any older one: see [`crate::net::PeerEventHandler`]).
-    PeerConnected(PublicKey, ConnId),
+    /// `bool`: `option_shutdown_anysegwit` negotiated.
+    PeerConnected(PublicKey, ConnId, bool),
     /// The credit is released once the message is handled (see [`crate::net::Credit`]).
     PeerMessage(PublicKey, ConnId, Message, crate::net::Credit),
     PeerDisconnected(PublicKey, ConnId),

@@ -50,6 +50,8 @@ pub struct ChannelInfo {
     pub funding: Option<OutPoint>,
     pub local_commitment_number: u64,
     pub remote_commitment_number: u64,
+    /// The feerate of our current commitment (sat/kw); 0 before funding.
+    pub feerate_per_kw: u32,
     pub pending_htlcs: Vec<PendingHtlc>,
     /// Trimmed HTLCs on the worse of the two commitments, as the dust cap counts them.
     pub dust_exposure_msat: u64,
@@ -108,6 +110,7 @@ impl ChannelInfo {
             funding: s.setup.funding_outpoint,
             local_commitment_number: c.map(|c| c.local.number).unwrap_or(0),
             remote_commitment_number: c.map(|c| c.remote.number).unwrap_or(0),
+            feerate_per_kw: c.map(|c| c.local.spec.feerate_per_kw).unwrap_or(0),
             pending_htlcs,
             dust_exposure_msat: channel.dust_exposure_msat(),
             max_dust_htlc_exposure_msat: channel.max_dust_htlc_exposure_msat(),

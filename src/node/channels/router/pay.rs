@@ -110,6 +110,13 @@ impl Actor {
             &inv.payment_hash(),
         )
         .map_err(|e| Error::NoRoute(format!("cannot build the onion: {e}")))?;
+        check_limits(
+            &req,
+            amount_msat,
+            onion.fee_msat,
+            onion.first_hop_cltv_expiry,
+            height,
+        )?;
         let out_idx = self
             .by_channel_id(&route.channel_id)
             .ok_or_else(|| Error::Internal("route over an unknown channel".into()))?;
@@ -241,4 +248,32 @@ pub(in crate::node::channels) fn describe_failure(
         }
         Err(_) => "failed with an error no hop of the route signed".into(),
     }
+}
+
+/// The payer's limits, checked on the route found before anything is stored or sent.
+fn check_limits(
+    req: &PayRequest,
+    amount_msat: u64,
+    fee_msat: u64,
+    first_hop_cltv_expiry: u32,
+    height: u32,
+) -> Result<(), Error> {
+    let max_fee = req
+        .max_fee_msat
+        .unwrap_or_else(|| super::super::default_max_fee_msat(amount_msat));
+    if fee_msat > max_fee {
+        return Err(Error::NoRoute(format!(
+            "the route costs {fee_msat} msat in fees, above max_fee_msat {max_fee}"
+        )));
+    }
+    let max_delta = req
+        .max_total_cltv_expiry_delta
+        .unwrap_or(super::super::DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA);
+    let delta = first_hop_cltv_expiry.saturating_sub(height);
+    if delta > max_delta {
+        return Err(Error::NoRoute(format!(
+            "the route locks the payment for {delta} blocks, above max_total_cltv_expiry_delta {max_delta}"
+        )));
+    }
+    Ok(())
 }
