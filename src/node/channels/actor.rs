@@ -145,8 +145,14 @@ pub fn spawn(mut cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Star
 }
 
 impl Starter {
-    /// Spawns the actor and the block poller; both stop when `shutdown` flips.
-    pub fn start(self, peers: PeerManager, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    /// Spawns the actor (which also runs the router and the monitor) and the block poller,
+    /// named for the supervisor; both stop when `shutdown` flips, and nothing else ends them
+    /// but a failure.
+    pub fn start(
+        self,
+        peers: PeerManager,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<(&'static str, JoinHandle<()>)> {
         let chain = self.cfg.chain.clone();
         let router = Router {
             node_key: *self.cfg.keys.node_secret(),
@@ -175,8 +181,14 @@ impl Starter {
             counters: self.counters,
         };
         vec![
-            tokio::spawn(actor.run(self.rx, shutdown.clone())),
-            tokio::spawn(super::chain::poll_blocks(chain, self.tx, shutdown)),
+            (
+                "channel manager",
+                tokio::spawn(actor.run(self.rx, shutdown.clone())),
+            ),
+            (
+                "block poller",
+                tokio::spawn(super::chain::poll_blocks(chain, self.tx, shutdown)),
+            ),
         ]
     }
 }
@@ -188,7 +200,9 @@ impl Actor {
         mut shutdown: watch::Receiver<bool>,
     ) {
         if let Err(e) = self.load().await {
-            tracing::error!(error = %e, "cannot load channels; the channel manager is stopped");
+            // The supervisor stops the node: serving the API with no channel manager (nothing
+            // watching the chain) would look healthy and lose funds.
+            tracing::error!(error = %e, "cannot load channels; the node stops");
             return;
         }
         loop {
