@@ -65,21 +65,9 @@ impl Actor {
             }
         };
         // Before the first block arrives, ask the chain: expiry checks need the real height.
+        // The onion is recorded against replays only once the HTLC passed every check (in
+        // `forward`, or below for a payment to us): a refused HTLC leaves no row.
         let height = self.current_height().await?;
-        let secret = *processed.shared_secret();
-        let key = ReplayKey::of(&secret).0;
-        let cltv = htlc.cltv_expiry;
-        let fresh = self
-            .cfg
-            .store
-            .write(move |tx| pq::replay_check_and_record(tx, &key, cltv, incoming))
-            .await?;
-        if !fresh {
-            tracing::warn!(channel = idx, htlc = htlc.id, "replayed onion refused");
-            self.fail_with(idx, htlc.id, &secret, FailureMessage::TemporaryNodeFailure)
-                .await;
-            return Ok(());
-        }
         match processed {
             Processed::Forward {
                 shared_secret,
@@ -119,12 +107,42 @@ impl Actor {
                         Ok(())
                     }
                     Ok(()) => {
+                        if !self
+                            .record_onion(idx, &htlc, incoming, &shared_secret)
+                            .await?
+                        {
+                            return Ok(());
+                        }
                         let inv = invoice.expect("check_final passes only with an invoice");
                         self.claim(idx, &htlc, incoming, inv, now).await
                     }
                 }
             }
         }
+    }
+
+    /// Records an accepted HTLC's onion against replays. `Ok(false)`: it is a replay, and
+    /// the HTLC was failed.
+    async fn record_onion(
+        &mut self,
+        idx: u32,
+        htlc: &AddHtlc,
+        incoming: HtlcRef,
+        secret: &SharedSecret,
+    ) -> Result<bool, Error> {
+        let key = ReplayKey::of(secret).0;
+        let cltv = crate::onion::replay::stored_expiry(htlc.cltv_expiry, self.router.height);
+        let fresh = self
+            .cfg
+            .store
+            .write(move |tx| pq::replay_check_and_record(tx, &key, cltv, incoming))
+            .await?;
+        if !fresh {
+            tracing::warn!(channel = idx, htlc = htlc.id, "replayed onion refused");
+            self.fail_with(idx, htlc.id, secret, FailureMessage::TemporaryNodeFailure)
+                .await;
+        }
+        Ok(fresh)
     }
 
     /// Settles an HTLC that pays our invoice: the invoice is marked paid in the same write
@@ -239,6 +257,9 @@ impl Actor {
                 .map_or(0, |c| c.local_next_htlc_id);
             (e.channel.channel_id().0, next_id)
         };
+        if !self.record_onion(idx, htlc, incoming, &secret).await? {
+            return Ok(());
+        }
         let record = ForwardRecord {
             incoming,
             outgoing: HtlcRef {

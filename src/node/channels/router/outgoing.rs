@@ -359,9 +359,11 @@ impl Actor {
             }
         }
         if height > 0 {
+            let below = crate::onion::replay::forget_below(height);
+            let batch = crate::onion::replay::REPLAY_PRUNE_BATCH;
             self.cfg
                 .store
-                .write(move |tx| pq::replay_forget_expired(tx, height).map(|_| ()))
+                .write(move |tx| pq::replay_forget_expired(tx, below, batch).map(|_| ()))
                 .await?;
         }
         Ok(())
