@@ -103,6 +103,7 @@ pub fn node_config(
         resolution_depth: chanhub::node::channels::DEFAULT_RESOLUTION_DEPTH,
         watchtower: None,
         webhooks: Default::default(),
+        jamming: Default::default(),
     }
 }
 

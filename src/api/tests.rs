@@ -71,6 +71,7 @@ async fn start(with_control: bool) -> Api {
             policy: Default::default(),
             manual_htlcs: false,
             resolution_depth: 6,
+            jamming: Default::default(),
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

@@ -156,6 +156,7 @@ impl Node {
             policy: policy.clone(),
             manual_htlcs: config.dev_manual_htlcs,
             resolution_depth: config.resolution_depth,
+            jamming: config.jamming,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

@@ -39,6 +39,8 @@ pub struct ManagerConfig {
     pub manual_htlcs: bool,
     /// Confirmations after which an on-chain outcome is final (see `monitor`).
     pub resolution_depth: u32,
+    /// Per incoming peer caps on outgoing channels (see `payments::jamming`).
+    pub jamming: crate::payments::jamming::JammingLimits,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -164,6 +166,8 @@ impl Starter {
             waiters: HashMap::new(),
             peer_policies: HashMap::new(),
             height: 0,
+            jamming: self.cfg.jamming,
+            shares: Default::default(),
         };
         let actor = Actor {
             cfg: self.cfg,
