@@ -9,9 +9,9 @@ mod channels_support;
 mod common;
 #[path = "channels_hostile/dust.rs"]
 mod dust;
+mod peers_support;
 #[path = "channels_hostile/shutdown.rs"]
 mod shutdown;
-mod peers_support;
 
 use bitcoin::constants::ChainHash;
 use bitcoin::ScriptBuf;
@@ -417,6 +417,7 @@ async fn as_fundee_a_funding_never_seen_is_forgotten_after_2016_blocks() {
             shutdown_script: ScriptBuf::new(),
             announce: false,
             alias: chanhub::channel::random_alias(),
+            peer_anysegwit: true,
         };
         let (mut ch, outputs) = Channel::open(ChannelConfig::default(), keys, req).unwrap();
         let sends = |outputs: Vec<Output>| -> Vec<Message> {

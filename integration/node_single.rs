@@ -80,6 +80,60 @@ fn a_database_from_a_newer_version_is_refused() {
 }
 
 #[test]
+fn a_channel_state_that_cannot_load_stops_the_node_with_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("node");
+    let node = NodeProc::start(&dir, &[]);
+    let node_id = node.json["node_id"].as_str().unwrap().to_string();
+    node.stop();
+    {
+        // A channel row whose state is not a channel state (a damaged or foreign database).
+        let db = rusqlite::Connection::open(dir.join("chanhub.sqlite")).unwrap();
+        db.execute(
+            "INSERT INTO channels (key_index, channel_id, temporary_channel_id, peer_node_id,
+             phase, funding_txid, state, updated_at)
+             VALUES (7, zeroblob(32), zeroblob(32), ?1, 'normal', NULL, '{\"not\": 1}', 0)",
+            [hex::decode(&node_id).unwrap()],
+        )
+        .unwrap();
+    }
+    let log = dir.with_extension("fail.log");
+    let mut child = std::process::Command::new(BIN)
+        .args(["node", "--datadir"])
+        .arg(&dir)
+        .args(["--listen", "127.0.0.1:0", "--api", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "the node kept running without its channel manager:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!status.success(), "{status}:\n{text}");
+    assert!(
+        text.contains("cannot load channels; the node stops"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the channel manager stopped unexpectedly"),
+        "{text}"
+    );
+    assert!(!dir.join("node.json").exists(), "node.json removed");
+}
+
+#[test]
 fn a_second_node_on_the_same_datadir_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("node");

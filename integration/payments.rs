@@ -806,3 +806,176 @@ async fn the_hub_restarts_with_payments_in_flight_and_none_is_stuck_or_paid_twic
         moved
     );
 }
+
+/// What alice and carol need to send HTLCs of their own making through the hub to bob.
+struct Sender<'a> {
+    node: &'a TestNode,
+    channel: [u8; 32],
+    hop: chanhub::onion::ForwardingHop,
+    bob: bitcoin::secp256k1::PublicKey,
+}
+
+impl Sender<'_> {
+    /// Adds an HTLC paying bob `final_cltv_expiry` through the hub (`n` makes it unique);
+    /// returns its onion's shared secrets, to read the failure that comes back.
+    async fn add(&self, n: u8, final_cltv_expiry: u32) -> Vec<chanhub::onion::SharedSecret> {
+        use chanhub::channel::Command;
+        use chanhub::onion::{build_payment_onion, Recipient};
+        let amount = 1_000_000;
+        let recipient = Recipient {
+            node_id: self.bob,
+            amount_msat: amount,
+            final_cltv_expiry,
+            payment_secret: Some(PaymentSecret([n; 32])),
+            total_msat: amount,
+            payment_metadata: None,
+        };
+        let session = bitcoin::secp256k1::SecretKey::from_slice(&[n; 32]).unwrap();
+        let hash = chanhub::bolt3::PaymentHash([n; 32]);
+        let onion = build_payment_onion(&session, &[self.hop], &recipient, &hash).unwrap();
+        let add = Command::AddHtlc {
+            amount_msat: onion.first_hop_amount_msat,
+            payment_hash: [n; 32],
+            cltv_expiry: onion.first_hop_cltv_expiry,
+            onion: onion.onion.packet.0.to_vec(),
+        };
+        self.node
+            .node
+            .channels()
+            .command(self.channel, add)
+            .await
+            .unwrap();
+        onion.onion.shared_secrets
+    }
+}
+
+/// The onion replay rows in a stopped node's database.
+fn replay_rows(dir: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(dir.join("chanhub.sqlite")).unwrap();
+    db.query_row("SELECT count(*) FROM onion_replay", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Channel jamming: alice forwards through the hub to bob, who holds every HTLC (a jammer's
+/// own node). Past her share of the hub → bob channel's slots the hub fails her HTLCs back,
+/// while carol, another peer of the hub, still gets through. HTLCs refused for their expiry
+/// (absurdly far, or too soon) leave no onion replay row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_past_its_share_of_an_outgoing_channel_is_refused_while_another_forwards() {
+    use chanhub::channel::Event;
+    use chanhub::onion::{decrypt_failure, ErrorPacket};
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    // 1 % of bob's 483 slots: each incoming peer may hold 4 HTLCs on the hub → bob channel.
+    let hub = start_config(chanhub::config::NodeConfig {
+        jamming: chanhub::payments::jamming::JammingLimits {
+            htlc_share_percent: 1,
+            value_share_percent: 100,
+        },
+        ..node_config(
+            &tmp.path().join("hub"),
+            None,
+            "127.0.0.1:0".parse().unwrap(),
+            false,
+        )
+    })
+    .await;
+    let alice = start_payments(&tmp.path().join("alice"), Some(&hub)).await;
+    let carol = start_payments(&tmp.path().join("carol"), Some(&hub)).await;
+    // bob's router leaves incoming HTLCs alone: they stay pending, as a jammer's would.
+    let bob = start(&tmp.path().join("bob"), Some(&hub)).await;
+    fund(&hub).await;
+    fund(&alice).await;
+    let ah = open_active(&alice, &hub, CAPACITY_SAT, 0, "static_remotekey").await;
+    // carol's side comes from a push: a third coinbase would be after the halving.
+    let push = CAPACITY_SAT * 1000 / 2;
+    let ch = open_active(&hub, &carol, CAPACITY_SAT, push, "static_remotekey").await;
+    let hb = open_active(&hub, &bob, CAPACITY_SAT, 0, "static_remotekey").await;
+    wait_until("bob knows a route hint", || async {
+        !bob.node.channels().route_hints().await.unwrap().is_empty()
+    })
+    .await;
+    let hint = bob.node.channels().route_hints().await.unwrap()[0].0[0];
+    let hop = chanhub::onion::ForwardingHop {
+        node_id: hint.src_node_id,
+        next_channel: hint.short_channel_id,
+        fee_base_msat: hint.fee_base_msat,
+        fee_proportional_millionths: hint.fee_proportional_millionths,
+        cltv_expiry_delta: hint.cltv_expiry_delta,
+    };
+    let bob_id = bob.id().parse().unwrap();
+    let a = Sender {
+        node: &alice,
+        channel: hash_of(&ah),
+        hop,
+        bob: bob_id,
+    };
+    let c = Sender {
+        node: &carol,
+        channel: hash_of(&ch),
+        hop,
+        bob: bob_id,
+    };
+    let height = hub.api.get("/v1/info").await.unwrap()["block_height"]
+        .as_u64()
+        .unwrap() as u32;
+    let pending_at_bob = || async {
+        bob.channel(&hb).await["pending_htlcs"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // alice: six HTLCs for a share of four.
+    let mut events = alice.node.channels().subscribe();
+    let mut secrets = Vec::new();
+    for n in 1..=6 {
+        secrets.push(a.add(n, height + 60).await);
+    }
+    let failed = collect(&mut events, 2, |e| match e {
+        Event::HtlcFailed { id, reason, .. } => Some((*id, reason.clone())),
+        _ => None,
+    })
+    .await;
+    for (id, reason) in failed {
+        let f = decrypt_failure(&secrets[id as usize], &ErrorPacket(reason)).unwrap();
+        assert_eq!(f.hop_index, 0, "the hub refused it");
+        assert_eq!(
+            f.failure.unwrap().message.name(),
+            "temporary_channel_failure"
+        );
+        assert!(id >= 4, "the first four were forwarded, not HTLC {id}");
+    }
+    wait_until("bob holds alice's four", || async {
+        pending_at_bob().await == 4
+    })
+    .await;
+
+    // carol still forwards through the same channel.
+    c.add(20, height + 60).await;
+    wait_until("bob holds carol's HTLC too", || async {
+        pending_at_bob().await == 5
+    })
+    .await;
+
+    // Expiries the hub refuses: absurdly far, and too soon for the outgoing HTLC.
+    for (n, expiry, failure) in [
+        (30, height + 3_000, "expiry_too_far"),
+        (31, height + 2, "expiry_too_soon"),
+    ] {
+        let secrets = a.add(n, expiry).await;
+        let reason = collect(&mut events, 1, |e| match e {
+            Event::HtlcFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .await;
+        let f = decrypt_failure(&secrets, &ErrorPacket(reason[0].clone())).unwrap();
+        assert_eq!(f.failure.unwrap().message.name(), failure);
+    }
+    assert_eq!(pending_at_bob().await, 5);
+    // One replay row per forwarded HTLC, none for the refused ones (the database is read once
+    // the hub has stopped: a running node holds it exclusively).
+    let dir = hub.dir.clone();
+    hub.node.shutdown().await;
+    assert_eq!(replay_rows(&dir), 5);
+}

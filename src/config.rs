@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::events::delivery::DeliveryConfig;
 use crate::net::PeerLimits;
+use crate::payments::jamming::JammingLimits;
 use crate::payments::FeePolicy;
 use crate::tower::TowerAddr;
 
@@ -50,6 +51,8 @@ pub enum ConfigError {
     PeerLimits(String),
     #[error("[policy]: {0}")]
     Policy(String),
+    #[error("[jamming]: {0}")]
+    Jamming(String),
     #[error("resolution_depth must be 1 to 1000 confirmations, not {0}")]
     ResolutionDepth(u32),
     #[error("max_closing_fee_multiple must be 1 to 100, not {0}")]
@@ -174,6 +177,31 @@ pub struct FileConfig {
     /// The most the hub pays to close a channel it opened, as a multiple of the chain's fee
     /// estimate (default 3; 1 to 100).
     pub max_closing_fee_multiple: Option<u32>,
+    /// Shares of an outgoing channel one incoming peer's forwards may hold (see
+    /// channel-spec/payments.md, "Jamming").
+    pub jamming: Option<JammingFileConfig>,
+}
+
+/// The `[jamming]` table of `chanhub.toml`; unset keys keep [`JammingLimits::default`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JammingFileConfig {
+    /// Percent of the outgoing channel's HTLC slots (default 50; 1 to 100).
+    pub htlc_share_percent: Option<u8>,
+    /// Percent of the outgoing channel's value in flight (default 50; 1 to 100).
+    pub value_share_percent: Option<u8>,
+}
+
+impl JammingFileConfig {
+    pub fn resolve(&self) -> Result<JammingLimits, ConfigError> {
+        let d = JammingLimits::default();
+        let limits = JammingLimits {
+            htlc_share_percent: self.htlc_share_percent.unwrap_or(d.htlc_share_percent),
+            value_share_percent: self.value_share_percent.unwrap_or(d.value_share_percent),
+        };
+        limits.validate().map_err(ConfigError::Jamming)?;
+        Ok(limits)
+    }
 }
 
 /// The `[policy]` table of `chanhub.toml`; unset keys keep [`FeePolicy::default`].
@@ -290,6 +318,8 @@ pub struct NodeConfig {
     pub max_dust_htlc_exposure_msat: u64,
     /// See [`FileConfig::max_closing_fee_multiple`].
     pub max_closing_fee_multiple: u32,
+    /// Per incoming peer caps on outgoing channels (see [`FileConfig::jamming`]).
+    pub jamming: JammingLimits,
 }
 
 /// The range of `webhook_retry_base_ms`: at least 10 ms, at most the 1 hour cap.
@@ -460,6 +490,7 @@ impl NodeConfig {
                 .max_dust_htlc_exposure_msat
                 .unwrap_or(crate::channel::ChannelConfig::default().max_dust_htlc_exposure_msat),
             max_closing_fee_multiple,
+            jamming: file.jamming.unwrap_or_default().resolve()?,
         })
     }
 
@@ -602,6 +633,20 @@ mod tests {
         let c = NodeConfig::resolve(flags(), file).unwrap();
         assert_eq!(c.max_dust_htlc_exposure_msat, 2_000_000);
         assert!(toml::from_str::<FileConfig>("max_dust_htlc_exposure_msat = -1\n").is_err());
+    }
+
+    #[test]
+    fn jamming_shares_come_from_the_jamming_table() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.jamming, JammingLimits::default());
+        let file: FileConfig = toml::from_str("[jamming]\nhtlc_share_percent = 20\n").unwrap();
+        let c = NodeConfig::resolve(flags(), file).unwrap();
+        assert_eq!(c.jamming.htlc_share_percent, 20);
+        assert_eq!(c.jamming.value_share_percent, 50);
+        let zero: FileConfig = toml::from_str("[jamming]\nvalue_share_percent = 0\n").unwrap();
+        let e = NodeConfig::resolve(flags(), zero).unwrap_err();
+        assert!(matches!(e, ConfigError::Jamming(_)), "{e}");
+        assert!(toml::from_str::<FileConfig>("[jamming]\nslots = 3\n").is_err());
     }
 
     #[test]

@@ -82,8 +82,10 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-/// What stops a started service (its `shutdown`, not yet polled).
-type Stop = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+/// A started service, run until the signal future resolves (then shut down: `Ok`) or until
+/// it fails by itself (a critical task died: `Err`, after shutting down what is left).
+type Stop = Box<dyn FnOnce(BoxFuture<()>) -> BoxFuture<Result<(), String>> + Send>;
 
 /// Runs a daemon (`what`: node or tower) until SIGINT or SIGTERM: logging, the runtime,
 /// `start`, then its shutdown.
@@ -119,10 +121,14 @@ fn serve(
                 return ExitCode::FAILURE;
             }
         };
-        signalled.await;
-        tracing::info!("shutting down");
-        stop.await;
-        ExitCode::SUCCESS
+        match stop(Box::pin(signalled)).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "{what} stopped on a failure");
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 
@@ -138,7 +144,10 @@ fn run_node(args: NodeArgs) -> ExitCode {
         let node = chanhub::node::Node::start(config)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(Box::pin(node.shutdown()) as Stop)
+        Ok(Box::new(move |signalled: BoxFuture<()>| {
+            Box::pin(async move { node.run_until(signalled).await.map_err(|e| e.to_string()) })
+                as BoxFuture<_>
+        }) as Stop)
     })
 }
 
@@ -154,7 +163,14 @@ fn run_tower(args: chanhub::tower::TowerArgs) -> ExitCode {
         let tower = chanhub::tower::Tower::start(config)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(Box::pin(tower.shutdown()) as Stop)
+        Ok(Box::new(move |signalled: BoxFuture<()>| {
+            Box::pin(async move {
+                signalled.await;
+                tracing::info!("shutting down");
+                tower.shutdown().await;
+                Ok(())
+            }) as BoxFuture<_>
+        }) as Stop)
     })
 }
 

@@ -82,8 +82,8 @@ fn payment(node: &NodeProc, amount_msat: u64) -> (Command, Vec<SharedSecret>) {
 
 #[test]
 fn dust_htlcs_past_the_cap_are_failed_back_and_the_channel_stays_usable() {
+    use crate::peers_support::channel_peer::{open_in_background, raw_tx, ChannelPeer};
     use chanhub::channel::Input;
-    use peers_support::channel_peer::{open_in_background, raw_tx, ChannelPeer};
 
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("hub");

@@ -1,8 +1,11 @@
 //! BOLT 2 shutdown scripts from a raw peer holding a real channel: a form BOLT 2 does not allow
 //! gets a `warning`, changes nothing, and the channel stays closable by force.
 
+use bitcoin::constants::ChainHash;
 use bitcoin::hashes::Hash;
-use chanhub::channel::{Channel, ChannelConfig, Input, Output};
+use bitcoin::ScriptBuf;
+use chanhub::channel::{Channel, ChannelConfig, Input, KeyMaterial, Output};
+use chanhub::keys::{KeysManager, Seed};
 use chanhub::wire::{ChannelReady, Message, Shutdown, TlvStream};
 
 use crate::common::*;

@@ -105,6 +105,7 @@ pub fn node_config(
         webhooks: Default::default(),
         max_dust_htlc_exposure_msat: 5_000_000,
         max_closing_fee_multiple: chanhub::node::channels::DEFAULT_MAX_CLOSING_FEE_MULTIPLE,
+        jamming: Default::default(),
     }
 }
 

@@ -50,9 +50,16 @@ impl ChannelPeer {
         };
         let script = ScriptBuf::new_p2wpkh(&WPubkeyHash::from_byte_array([seed; 20]));
         let alias = chanhub::channel::random_alias();
-        let (channel, out) =
-            Channel::accept(config, keys(seed), ChainHash::REGTEST, &open, script, alias)
-                .unwrap_or_else(|r| panic!("open refused: {}", r.error));
+        let (channel, out) = Channel::accept(
+            config,
+            keys(seed),
+            ChainHash::REGTEST,
+            &open,
+            script,
+            alias,
+            true,
+        )
+        .unwrap_or_else(|r| panic!("open refused: {}", r.error));
         let mut p = ChannelPeer {
             raw,
             channel,

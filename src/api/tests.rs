@@ -72,6 +72,7 @@ async fn start(with_control: bool) -> Api {
             manual_htlcs: false,
             resolution_depth: 6,
             max_closing_fee_multiple: 3,
+            jamming: Default::default(),
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

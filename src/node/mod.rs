@@ -11,13 +11,14 @@ pub mod datadir;
 mod identity;
 pub mod invoices;
 mod peer;
+pub mod supervise;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
@@ -70,6 +71,8 @@ pub struct RunningNode {
     datadir: PathBuf,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Deaths of the critical tasks (see `supervise`).
+    died: mpsc::UnboundedReceiver<supervise::TaskDied>,
     /// The embedded chain's RPC server, stopped last: other nodes may depend on it.
     chain_rpc: Option<RunningRpcServer>,
 }
@@ -158,6 +161,7 @@ impl Node {
             manual_htlcs: config.dev_manual_htlcs,
             resolution_depth: config.resolution_depth,
             max_closing_fee_multiple: config.max_closing_fee_multiple,
+            jamming: config.jamming,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),
@@ -167,7 +171,9 @@ impl Node {
         });
         let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
         // Channels load before the peer port opens, so a reconnecting peer finds them.
-        tasks.extend(start_channels.start(peers.clone(), signal.clone()));
+        let critical = start_channels.start(peers.clone(), signal.clone());
+        let (watchers, died) = supervise::supervise(critical, &signal);
+        tasks.extend(watchers);
         tasks.push(tokio::spawn(peer::run(peers.clone(), peer_listener)));
         tasks.push(tokio::spawn(sync_loop(
             wallet.clone(),
@@ -229,6 +235,7 @@ impl Node {
             datadir: dir,
             shutdown,
             tasks,
+            died,
             chain_rpc: chain.rpc_server.take(),
         })
     }
@@ -252,6 +259,29 @@ impl RunningNode {
     /// The live fee policy (the one `PUT /v1/policy` changes), for the HTLC router.
     pub fn policy(&self) -> &SharedPolicy {
         &self.policy
+    }
+
+    /// Resolves when a critical task died (see `supervise`); never if none does.
+    pub async fn died(&mut self) -> supervise::TaskDied {
+        match self.died.recv().await {
+            Some(d) => d,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Runs until `signal` resolves, then shuts down; or until a critical task dies, then
+    /// shuts down what is left and returns the death.
+    pub async fn run_until(
+        mut self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), supervise::TaskDied> {
+        let died = tokio::select! {
+            _ = signal => None,
+            d = self.died() => Some(d),
+        };
+        tracing::info!("shutting down");
+        self.shutdown().await;
+        died.map_or(Ok(()), Err)
     }
 
     /// Stops every task, waits for them, and removes `node.json`.

@@ -8,6 +8,13 @@
 //! cannot decrypt anything. An entry can be forgotten once the HTLC's `cltv_expiry` has passed:
 //! a replay would then carry an expired HTLC, which the hop refuses anyway.
 //!
+//! The node records an onion only once its HTLC passed every check and is about to be
+//! forwarded or claimed, so an HTLC refused for its expiry (or anything else) writes nothing,
+//! and a recorded expiry is at most [`MAX_EXPIRY_BLOCKS`] ahead (a forward further out is
+//! refused as `expiry_too_far`; a payment to us is kept that long at most, since a replay of
+//! it finds its invoice paid). Rows are deleted [`REPLAY_MARGIN_BLOCKS`] after their expiry,
+//! at most [`REPLAY_PRUNE_BATCH`] per block.
+//!
 //! Replays must be told from retransmissions: after a reconnection the channel layer re-sends
 //! the *same* HTLC (same channel and id), which must be recognised there, before the guard is
 //! asked. The guard only sees new HTLCs.
@@ -16,6 +23,25 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 
 use super::crypto::{sha256, SharedSecret};
+pub use crate::payments::forward::MAX_EXPIRY_BLOCKS;
+
+/// Blocks a stored row outlives its HTLC's expiry, so a reorg that lowers the height a few
+/// blocks does not let a replay of a just-forgotten onion through.
+pub const REPLAY_MARGIN_BLOCKS: u32 = 12;
+/// Rows deleted per block at most: one short write however many expired together (the rest
+/// go with the next blocks).
+pub const REPLAY_PRUNE_BATCH: u32 = 5_000;
+
+/// The expiry a row is stored with at `height`: the HTLC's, capped at [`MAX_EXPIRY_BLOCKS`]
+/// ahead so no row is kept for longer.
+pub fn stored_expiry(cltv_expiry: u32, height: u32) -> u32 {
+    cltv_expiry.min(height.saturating_add(MAX_EXPIRY_BLOCKS))
+}
+
+/// At `height`, rows whose stored expiry is below this are forgotten.
+pub fn forget_below(height: u32) -> u32 {
+    height.saturating_sub(REPLAY_MARGIN_BLOCKS)
+}
 
 /// What the guard stores for an onion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,6 +145,15 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert_eq!(g.check_and_record(&b, 200), Ok(ReplayCheck::Replayed));
         assert_eq!(g.check_and_record(&a, 300), Ok(ReplayCheck::Fresh));
+    }
+
+    #[test]
+    fn rows_are_kept_a_bounded_time() {
+        assert_eq!(stored_expiry(900, 800), 900);
+        assert_eq!(stored_expiry(u32::MAX, 800), 800 + MAX_EXPIRY_BLOCKS);
+        assert_eq!(stored_expiry(u32::MAX, u32::MAX), u32::MAX);
+        assert_eq!(forget_below(1000), 1000 - REPLAY_MARGIN_BLOCKS);
+        assert_eq!(forget_below(3), 0);
     }
 
     #[test]

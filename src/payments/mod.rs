@@ -12,5 +12,6 @@ pub use types::{
 };
 
 pub mod forward;
+pub mod jamming;
 pub mod receive;
 pub mod route;

@@ -684,12 +684,20 @@ pub fn replay_check_and_record(
     Ok(channel == htlc.channel_id && id == htlc_id)
 }
 
-/// Forgets the replay keys of HTLCs that expired below `height`: a replay of them would be
-/// refused as expired anyway. Returns how many were dropped.
-pub fn replay_forget_expired(conn: &Connection, height: u32) -> Result<usize, StoreError> {
+/// Forgets the replay keys of HTLCs that expired below `height` (a replay of them would be
+/// refused as expired anyway), the oldest first and at most `limit` of them. Returns how many
+/// were dropped.
+pub fn replay_forget_expired(
+    conn: &Connection,
+    height: u32,
+    limit: u32,
+) -> Result<usize, StoreError> {
     Ok(conn
-        .prepare_cached("DELETE FROM onion_replay WHERE cltv_expiry < :height")?
-        .execute(named_params! { ":height": height })?)
+        .prepare_cached(
+            "DELETE FROM onion_replay WHERE rowid IN (SELECT rowid FROM onion_replay
+             WHERE cltv_expiry < :height ORDER BY cltv_expiry LIMIT :limit)",
+        )?
+        .execute(named_params! { ":height": height, ":limit": limit })?)
 }
 
 // ---- fee policy --------------------------------------------------------------------------

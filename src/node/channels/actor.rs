@@ -41,6 +41,8 @@ pub struct ManagerConfig {
     pub resolution_depth: u32,
     /// The most we pay to close cooperatively, as a multiple of the chain's estimate.
     pub max_closing_fee_multiple: u32,
+    /// Per incoming peer caps on outgoing channels (see `payments::jamming`).
+    pub jamming: crate::payments::jamming::JammingLimits,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -155,8 +157,14 @@ pub fn spawn(mut cfg: ManagerConfig) -> (Arc<ChannelPeerHandler>, Channels, Star
 }
 
 impl Starter {
-    /// Spawns the actor and the block poller; both stop when `shutdown` flips.
-    pub fn start(self, peers: PeerManager, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    /// Spawns the actor (which also runs the router and the monitor) and the block poller,
+    /// named for the supervisor; both stop when `shutdown` flips, and nothing else ends them
+    /// but a failure.
+    pub fn start(
+        self,
+        peers: PeerManager,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<(&'static str, JoinHandle<()>)> {
         let chain = self.cfg.chain.clone();
         let router = Router {
             node_key: *self.cfg.keys.node_secret(),
@@ -168,6 +176,8 @@ impl Starter {
             waiters: HashMap::new(),
             peer_policies: HashMap::new(),
             height: 0,
+            jamming: self.cfg.jamming,
+            shares: Default::default(),
         };
         let opens = super::opens::PendingOpens::new(peers.limits());
         let actor = Actor {
@@ -191,8 +201,14 @@ impl Starter {
         };
         let scan = actor.mempool_watch.flags();
         vec![
-            tokio::spawn(actor.run(self.rx, shutdown.clone())),
-            tokio::spawn(super::chain::poll_blocks(chain, self.tx, scan, shutdown)),
+            (
+                "channel manager",
+                tokio::spawn(actor.run(self.rx, shutdown.clone())),
+            ),
+            (
+                "block poller",
+                tokio::spawn(super::chain::poll_blocks(chain, self.tx, scan, shutdown)),
+            ),
         ]
     }
 }
@@ -204,7 +220,9 @@ impl Actor {
         mut shutdown: watch::Receiver<bool>,
     ) {
         if let Err(e) = self.load().await {
-            tracing::error!(error = %e, "cannot load channels; the channel manager is stopped");
+            // The supervisor stops the node: serving the API with no channel manager (nothing
+            // watching the chain) would look healthy and lose funds.
+            tracing::error!(error = %e, "cannot load channels; the node stops");
             return;
         }
         loop {

@@ -12,6 +12,7 @@ use crate::onion::{
     SharedSecret,
 };
 use crate::payments::forward::{check_forward, Incoming, NextChannel, Outgoing};
+use crate::payments::jamming::OutLimits;
 use crate::payments::receive::{check_final, Arrived};
 use crate::payments::{ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord};
 use crate::store::payments as pq;
@@ -65,21 +66,9 @@ impl Actor {
             }
         };
         // Before the first block arrives, ask the chain: expiry checks need the real height.
+        // The onion is recorded against replays only once the HTLC passed every check (in
+        // `forward`, or below for a payment to us): a refused HTLC leaves no row.
         let height = self.current_height().await?;
-        let secret = *processed.shared_secret();
-        let key = ReplayKey::of(&secret).0;
-        let cltv = htlc.cltv_expiry;
-        let fresh = self
-            .cfg
-            .store
-            .write(move |tx| pq::replay_check_and_record(tx, &key, cltv, incoming))
-            .await?;
-        if !fresh {
-            tracing::warn!(channel = idx, htlc = htlc.id, "replayed onion refused");
-            self.fail_with(idx, htlc.id, &secret, FailureMessage::TemporaryNodeFailure)
-                .await;
-            return Ok(());
-        }
         match processed {
             Processed::Forward {
                 shared_secret,
@@ -119,12 +108,42 @@ impl Actor {
                         Ok(())
                     }
                     Ok(()) => {
+                        if !self
+                            .record_onion(idx, &htlc, incoming, &shared_secret)
+                            .await?
+                        {
+                            return Ok(());
+                        }
                         let inv = invoice.expect("check_final passes only with an invoice");
                         self.claim(idx, &htlc, incoming, inv, now).await
                     }
                 }
             }
         }
+    }
+
+    /// Records an accepted HTLC's onion against replays. `Ok(false)`: it is a replay, and
+    /// the HTLC was failed.
+    async fn record_onion(
+        &mut self,
+        idx: u32,
+        htlc: &AddHtlc,
+        incoming: HtlcRef,
+        secret: &SharedSecret,
+    ) -> Result<bool, Error> {
+        let key = ReplayKey::of(secret).0;
+        let cltv = crate::onion::replay::stored_expiry(htlc.cltv_expiry, self.router.height);
+        let fresh = self
+            .cfg
+            .store
+            .write(move |tx| pq::replay_check_and_record(tx, &key, cltv, incoming))
+            .await?;
+        if !fresh {
+            tracing::warn!(channel = idx, htlc = htlc.id, "replayed onion refused");
+            self.fail_with(idx, htlc.id, secret, FailureMessage::TemporaryNodeFailure)
+                .await;
+        }
+        Ok(fresh)
     }
 
     /// Settles an HTLC that pays our invoice: the invoice is marked paid in the same write
@@ -229,7 +248,7 @@ impl Actor {
             return Ok(());
         }
         let out_idx = out_idx.expect("check_forward passes only with a next channel");
-        let (out_channel, out_id) = {
+        let (out_channel, out_id, out_limits) = {
             let e = &self.entries[&out_idx];
             let next_id = e
                 .channel
@@ -237,8 +256,29 @@ impl Actor {
                 .commitments
                 .as_ref()
                 .map_or(0, |c| c.local_next_htlc_id);
-            (e.channel.channel_id().0, next_id)
+            let limits = e.channel.state().setup.remote.as_ref().map(|p| OutLimits {
+                max_htlcs: p.max_accepted_htlcs,
+                max_in_flight_msat: p.max_htlc_value_in_flight_msat,
+            });
+            (e.channel.channel_id().0, next_id, limits)
         };
+        let in_peer = self.entries.get(&idx).map(|e| e.peer);
+        if let (Some(peer), Some(limits)) = (in_peer, out_limits) {
+            let r = &self.router;
+            let share = r
+                .shares
+                .admits(&r.jamming, peer, out_channel, limits, out.amount_msat);
+            if let Err(e) = share {
+                tracing::info!(from = idx, to = out_idx, htlc = htlc.id, %peer, reason = %e,
+                    "forward refused: the peer's share of the outgoing channel is full");
+                self.fail_with(idx, htlc.id, &secret, temporary_channel_failure())
+                    .await;
+                return Ok(());
+            }
+        }
+        if !self.record_onion(idx, htlc, incoming, &secret).await? {
+            return Ok(());
+        }
         let record = ForwardRecord {
             incoming,
             outgoing: HtlcRef {
@@ -268,6 +308,13 @@ impl Actor {
         };
         match self.command_with(out_idx, command, ops).await {
             Ok(()) => {
+                if let Some(peer) = in_peer {
+                    let out_ref = HtlcRef {
+                        channel_id: out_channel,
+                        htlc_id: out_id,
+                    };
+                    self.router.shares.add(peer, out_ref, out.amount_msat);
+                }
                 tracing::debug!(
                     from = idx,
                     to = out_idx,

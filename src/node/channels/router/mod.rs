@@ -90,6 +90,9 @@ pub(super) struct Router {
     pub peer_policies: HashMap<u32, FeePolicy>,
     /// The chain height, from the last block.
     pub height: u32,
+    /// Per incoming peer caps on outgoing channels, and what each peer holds.
+    pub jamming: crate::payments::jamming::JammingLimits,
+    pub shares: crate::payments::jamming::PeerShares,
 }
 
 /// What `pay` answers at once: the record, and the outcome to wait for if asked.

@@ -84,6 +84,7 @@ impl Actor {
         fwd: ForwardRecord,
         preimage: [u8; 32],
     ) -> Result<(), Error> {
+        self.router.shares.remove(&fwd.outgoing);
         let now = now_secs();
         let incoming = fwd.incoming;
         let log = self.cfg.events.clone();
@@ -128,6 +129,7 @@ impl Actor {
         downstream: Result<Vec<u8>, FailureMessage>,
         why: &str,
     ) -> Result<(), Error> {
+        self.router.shares.remove(&fwd.outgoing);
         let secret = SharedSecret(fwd.shared_secret);
         let reason = match downstream {
             Ok(bytes) => {
@@ -318,6 +320,16 @@ impl Actor {
             .call(|c| Ok((pq::list_pending_forwards(c)?, pq::list_pending_payments(c)?)))
             .await?;
         let height = self.router.height;
+        // What each incoming peer holds on the outgoing channels, from the store (at start,
+        // and again each block so no drift outlives a block).
+        let pending: Vec<_> = forwards
+            .iter()
+            .filter_map(|f| {
+                let peer = self.entries[&self.by_channel_id(&f.incoming.channel_id)?].peer;
+                Some((peer, f.outgoing, f.out_msat))
+            })
+            .collect();
+        self.router.shares.rebuild(pending);
         for fwd in forwards {
             match self.offered_state(&fwd.outgoing) {
                 // Failing the incoming HTLC before the outgoing one is resolved could pay
@@ -359,9 +371,11 @@ impl Actor {
             }
         }
         if height > 0 {
+            let below = crate::onion::replay::forget_below(height);
+            let batch = crate::onion::replay::REPLAY_PRUNE_BATCH;
             self.cfg
                 .store
-                .write(move |tx| pq::replay_forget_expired(tx, height).map(|_| ()))
+                .write(move |tx| pq::replay_forget_expired(tx, below, batch).map(|_| ()))
                 .await?;
         }
         Ok(())
