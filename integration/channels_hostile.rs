@@ -3,8 +3,11 @@
 //! cannot fund fails with a clear error and leaves nothing behind on either node. And a hub
 //! under a flood of opens, fee updates, errors and a peer that does not read keeps paying.
 //! `dust`: a raw peer holding a real channel sends dust HTLCs past the node's cap; `shutdown`:
-//! one names a close script BOLT 2 does not allow.
+//! one names a close script BOLT 2 does not allow; `breach`: one breaks the protocol and the
+//! node fails the channel on chain.
 
+#[path = "channels_hostile/breach.rs"]
+mod breach;
 mod channels_support;
 mod common;
 #[path = "channels_hostile/dust.rs"]
