@@ -24,6 +24,41 @@ use chanhub::wire::{Message, OpenChannel};
 use common::*;
 use peers_support::*;
 
+/// A raw peer (`seed`) that accepts a channel `node` opens to it (`capacity_sat`, pushing it
+/// `push_msat`), with our own state machine under `config`, confirmed and active on both sides:
+/// the peer and the channel's id.
+fn active_channel_peer(
+    node: &NodeProc,
+    seed: u8,
+    config: ChannelConfig,
+    capacity_sat: u64,
+    push_msat: u64,
+) -> (peers_support::channel_peer::ChannelPeer, String) {
+    use peers_support::channel_peer::{open_in_background, raw_tx, ChannelPeer};
+    let (addr, id) = target(&node.json);
+    let raw = RawPeer::connect(&addr, id, seed);
+    let peer_id = secret(seed)
+        .public_key(&bitcoin::secp256k1::Secp256k1::new())
+        .to_string();
+    let open = open_in_background(&node.dir, &peer_id, capacity_sat, push_msat);
+    let mut peer = ChannelPeer::accept(raw, config, seed);
+    let out = open.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opened: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let channel_id = opened["channel_id"].as_str().unwrap().to_string();
+    node.cli_json(&["chain", "mine", "3", "--address", &burn_address()]);
+    let funding = raw_tx(&node.json, opened["funding_txid"].as_str().unwrap());
+    peer.confirm(funding, 3);
+    wait("the channel is active", || {
+        node.cli_json(&["channel", &channel_id])["state"] == "active"
+    });
+    (peer, channel_id)
+}
+
 /// An `open_channel` as a peer with lax limits would send it.
 fn open_message(funding_sat: u64, push_msat: u64, chain_hash: ChainHash, tmp: u8) -> OpenChannel {
     let km = KeysManager::new(&Seed::from_bytes([7; 32]), bitcoin::Network::Regtest);

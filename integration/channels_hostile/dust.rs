@@ -8,7 +8,6 @@ use chanhub::onion::{build_payment_onion, decrypt_failure, ErrorPacket, Recipien
 use chanhub::wire::Message;
 
 use crate::common::*;
-use crate::peers_support::*;
 
 /// `GET /metrics` of `node` as text.
 fn metrics_text(node: &NodeProc) -> String {
@@ -82,7 +81,6 @@ fn payment(node: &NodeProc, amount_msat: u64) -> (Command, Vec<SharedSecret>) {
 
 #[test]
 fn dust_htlcs_past_the_cap_are_failed_back_and_the_channel_stays_usable() {
-    use crate::peers_support::channel_peer::{open_in_background, raw_tx, ChannelPeer};
     use chanhub::channel::Input;
 
     let tmp = tempfile::tempdir().unwrap();
@@ -100,33 +98,13 @@ fn dust_htlcs_past_the_cap_are_failed_back_and_the_channel_stays_usable() {
     // The peer announces the highest dust limit the node accepts (10 000 sat) and checks no
     // cap of its own: its 2 000 sat HTLCs have an output on the node's commitment but go to
     // miners on its own.
-    let seed = 0x31;
-    let (addr, id) = target(&node.json);
-    let raw = RawPeer::connect(&addr, id, seed);
-    let peer_id = secret(seed)
-        .public_key(&bitcoin::secp256k1::Secp256k1::new())
-        .to_string();
-    let open = open_in_background(&node.dir, &peer_id, 1_000_000, 500_000_000);
     let lax = ChannelConfig {
         dust_limit_sat: 10_000,
         max_dust_htlc_exposure_msat: u64::MAX,
         ..ChannelConfig::default()
     };
-    let mut peer = ChannelPeer::accept(raw, lax, seed);
-    let out = open.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let opened: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let channel_id = opened["channel_id"].as_str().unwrap().to_string();
-    node.cli_json(&["chain", "mine", "3", "--address", &burn_address()]);
-    let funding = raw_tx(&node.json, opened["funding_txid"].as_str().unwrap());
-    peer.confirm(funding, 3);
-    wait("the channel is active", || {
-        node.cli_json(&["channel", &channel_id])["state"] == "active"
-    });
+    let (mut peer, channel_id) =
+        crate::active_channel_peer(&node, 0x31, lax, 1_000_000, 500_000_000);
 
     // Four 2 000 sat payments to the node in one commitment: the first fits under the cap and
     // is paid; the other three would take the dust on the peer's commitment over 3 000 000

@@ -11,6 +11,20 @@ fn force(reason: &str) -> Command {
     }
 }
 
+/// A pair whose `a` was restored from a state one payment old and reconnected: the peer's
+/// `channel_reestablish`, still undelivered, proves `a` behind.
+fn behind_pair() -> Pair {
+    let mut p = Pair::open(Format::StaticRemoteKey, 0);
+    let old = p.a.channel.state().clone();
+    p.pay(true, 1_000_000, 1);
+    p.disconnect();
+    let (ch, out) = crate::channel::Channel::restore(old, keys(1)).unwrap();
+    p.a.channel = ch;
+    p.a.absorb(out, usize::MAX);
+    p.reconnect();
+    p
+}
+
 #[test]
 fn force_close_broadcasts_our_latest_commitment_and_tells_the_peer() {
     let mut p = Pair::open(Format::Anchors, 0);
@@ -44,14 +58,7 @@ fn force_close_broadcasts_our_latest_commitment_and_tells_the_peer() {
 
 #[test]
 fn a_node_that_is_behind_never_broadcasts() {
-    let mut p = Pair::open(Format::StaticRemoteKey, 0);
-    let old = p.a.channel.state().clone();
-    p.pay(true, 1_000_000, 1);
-    p.disconnect();
-    let (ch, out) = crate::channel::Channel::restore(old, keys(1)).unwrap();
-    p.a.channel = ch;
-    p.a.absorb(out, usize::MAX);
-    p.reconnect();
+    let mut p = behind_pair();
     p.a.outbox.clear();
     p.deliver_one(false).unwrap().unwrap();
     assert!(p.a.channel.state().behind);
@@ -90,14 +97,7 @@ fn a_peer_breach_fails_a_funded_channel_only() {
     );
 
     // A channel that is behind never broadcasts, a breach or not.
-    let mut p = Pair::open(Format::StaticRemoteKey, 0);
-    let old = p.a.channel.state().clone();
-    p.pay(true, 1_000_000, 1);
-    p.disconnect();
-    let (ch, out) = crate::channel::Channel::restore(old, keys(1)).unwrap();
-    p.a.channel = ch;
-    p.a.absorb(out, usize::MAX);
-    p.reconnect();
+    let mut p = behind_pair();
     p.deliver_one(false).unwrap().unwrap();
     assert!(p.a.channel.state().behind);
     assert!(!p.a.channel.fails_on_peer_breach());
