@@ -172,7 +172,7 @@ pub struct FileConfig {
     /// Attempts before a webhook delivery is given up as `failed` (default 12; 1 to 100).
     pub webhook_max_attempts: Option<u32>,
     /// The cap on trimmed (dust) HTLCs on each commitment of a channel, ours and the peer's,
-    /// in msat (default 5,000,000; see channel-spec/channel.md, "Limits").
+    /// in msat (default 50,000,000; see channel-spec/channel.md, "Limits").
     pub max_dust_htlc_exposure_msat: Option<u64>,
     /// The most the hub pays to close a channel it opened, as a multiple of the chain's fee
     /// estimate (default 3; 1 to 100).
@@ -628,7 +628,7 @@ mod tests {
     #[test]
     fn the_dust_exposure_cap_is_a_key() {
         let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
-        assert_eq!(c.max_dust_htlc_exposure_msat, 5_000_000);
+        assert_eq!(c.max_dust_htlc_exposure_msat, 50_000_000);
         let file: FileConfig = toml::from_str("max_dust_htlc_exposure_msat = 2000000\n").unwrap();
         let c = NodeConfig::resolve(flags(), file).unwrap();
         assert_eq!(c.max_dust_htlc_exposure_msat, 2_000_000);

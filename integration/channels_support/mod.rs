@@ -103,7 +103,8 @@ pub fn node_config(
         resolution_depth: chanhub::node::channels::DEFAULT_RESOLUTION_DEPTH,
         watchtower: None,
         webhooks: Default::default(),
-        max_dust_htlc_exposure_msat: 5_000_000,
+        max_dust_htlc_exposure_msat: chanhub::channel::ChannelConfig::default()
+            .max_dust_htlc_exposure_msat,
         max_closing_fee_multiple: chanhub::node::channels::DEFAULT_MAX_CLOSING_FEE_MULTIPLE,
         jamming: Default::default(),
     }
@@ -311,9 +312,8 @@ impl Traffic {
             offered.push((from_a, payment_hash, preimage, amount_msat));
         }
         if rng.gen_bool(0.15) {
-            // At most 900 sat/kw: there, a static_remotekey HTLC under about 1,180 sat is
-            // trimmed, and four of them stay under the 5,000,000 msat dust exposure cap that
-            // would otherwise (rightly) refuse the adds.
+            // At most 900 sat/kw: the default dust exposure cap (50,000 sat) then holds every
+            // HTLC of a few rounds, trimmed or not, so none is failed back.
             let feerate_per_kw = rng.gen_range(253..=900);
             a.node
                 .channels()

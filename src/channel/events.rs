@@ -70,8 +70,9 @@ pub enum Event {
     /// The funding output was spent by a transaction that is not our mutual close: the
     /// on-chain monitor must take over.
     FundingSpentUnilaterally { tx: Transaction },
-    /// The peer broke the protocol; we sent it `error`. The state is unchanged.
-    PeerMisbehaved { reason: String },
+    /// The peer broke the protocol; we sent it `error` (`fatal`: the channel is to be failed,
+    /// BOLT 1) or, for what BOLT 2 answers with a `warning`, only that. The state is unchanged.
+    PeerMisbehaved { reason: String, fatal: bool },
     /// The peer sent `error`.
     PeerFailedChannel { message: String },
     /// The peer proved that our state is older than the channel's: we must never broadcast

@@ -54,7 +54,9 @@ pub struct ChannelConfig {
     pub max_minimum_depth: u32,
     /// The cap on the total of trimmed HTLCs on each commitment, ours and the peer's: they go
     /// to miners if it goes on chain, so an attacker could burn that much of our money (see
-    /// `super::dust`). `max_dust_htlc_exposure_msat` in `chanhub.toml`.
+    /// `super::dust`). `max_dust_htlc_exposure_msat` in `chanhub.toml`. 50,000 sat by default,
+    /// as Core Lightning and Eclair: on static_remotekey the fee buffer counts every HTLC
+    /// below ~2,500 sat, and a hub carries many small payments at once.
     pub max_dust_htlc_exposure_msat: u64,
     /// The feerate at which we aim to close cooperatively.
     pub closing_feerate_per_kw: u32,
@@ -78,7 +80,7 @@ impl Default for ChannelConfig {
             max_feerate_per_kw: 100_000,
             minimum_depth: 3,
             max_minimum_depth: 144,
-            max_dust_htlc_exposure_msat: 5_000_000,
+            max_dust_htlc_exposure_msat: 50_000_000,
             closing_feerate_per_kw: 1_000,
         }
     }

@@ -435,6 +435,7 @@ impl Channel {
                         }),
                         Output::Event(Event::PeerMisbehaved {
                             reason: error.to_string(),
+                            fatal: !error.is_warning(),
                         }),
                     ]
                 } else {

@@ -229,6 +229,15 @@ pub fn request(format: Format, push_msat: u64) -> OpenRequest {
     }
 }
 
+/// The policy of the pairs' nodes: the defaults with a dust exposure cap of 5,000,000 msat,
+/// small enough for the tests' amounts to reach it.
+pub fn config() -> ChannelConfig {
+    ChannelConfig {
+        max_dust_htlc_exposure_msat: 5_000_000,
+        ..ChannelConfig::default()
+    }
+}
+
 impl Pair {
     /// `a` opens to `b` up to `funding_signed`, with the funding tx `make_funding` builds.
     pub fn fund(
@@ -293,27 +302,20 @@ impl Pair {
         p
     }
 
-    /// A channel in `Normal` state between `a` with `config_a` and `b` with the defaults.
+    /// A channel in `Normal` state between `a` with `config_a` and `b` with [`config`].
     pub fn open_with(format: Format, push_msat: u64, config_a: ChannelConfig) -> Pair {
-        let mut p = Pair::fund_with(
-            format,
-            push_msat,
-            config_a,
-            ChannelConfig::default(),
-            &mut |s, amt| (fake_funding_tx(s, amt), 1),
-        );
+        let mut p = Pair::fund_with(format, push_msat, config_a, config(), &mut |s, amt| {
+            (fake_funding_tx(s, amt), 1)
+        });
         p.confirm(3);
         p
     }
 
     /// A channel in `Normal` state, funding confirmed at depth 3.
     pub fn open(format: Format, push_msat: u64) -> Pair {
-        let mut p = Pair::fund(
-            format,
-            push_msat,
-            ChannelConfig::default(),
-            &mut |s, amt| (fake_funding_tx(s, amt), 1),
-        );
+        let mut p = Pair::fund(format, push_msat, config(), &mut |s, amt| {
+            (fake_funding_tx(s, amt), 1)
+        });
         p.confirm(3);
         p
     }

@@ -24,7 +24,7 @@ fn refused(node: &mut Node, m: Message, check: impl Fn(&ChannelError) -> bool) {
     assert!(matches!(r.outputs[0], Output::Send(Message::Error(_))));
     assert!(matches!(
         r.outputs[1],
-        Output::Event(Event::PeerMisbehaved { .. })
+        Output::Event(Event::PeerMisbehaved { fatal: true, .. })
     ));
     assert_eq!(node.channel.state(), &before, "state unchanged");
     // The `error` would make an honest peer fail the channel on chain; these tests go on

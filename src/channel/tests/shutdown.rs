@@ -106,7 +106,7 @@ fn warned(p: &mut Pair, script: ScriptBuf) {
     assert!(matches!(r.outputs[0], Output::Send(Message::Warning(_))));
     assert!(matches!(
         r.outputs[1],
-        Output::Event(Event::PeerMisbehaved { .. })
+        Output::Event(Event::PeerMisbehaved { fatal: false, .. })
     ));
     assert_eq!(r.outputs.len(), 2);
     assert_eq!(p.b.channel.state(), &before, "state unchanged");

@@ -882,9 +882,9 @@ impl Actor {
                     self.cfg.wallet.release(&f.tx);
                 }
             }
-            Event::PeerMisbehaved { reason } => {
+            Event::PeerMisbehaved { reason, fatal } => {
                 tracing::warn!(channel = idx, %reason, "peer broke the channel protocol");
-                let fail = entry.channel.fails_on_peer_breach();
+                let fail = *fatal && entry.channel.fails_on_peer_breach();
                 if let Some(reply) = entry.pending_open.take() {
                     let e = Error::ChannelOpenFailed(reason.clone());
                     self.after_commit(move || {
