@@ -44,6 +44,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod gossip;
 pub mod invoice;
 pub mod keys;
 pub mod net;

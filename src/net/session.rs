@@ -302,8 +302,16 @@ mod tests {
             Step::Deliver(Message::Error(_))
         ));
         assert!(matches!(
-            s.on_message(&[0x01, 0x00, 0xaa], now),
-            Step::Deliver(Message::Gossip(_))
+            s.on_message(
+                &bytes(crate::wire::GossipTimestampFilter {
+                    chain_hash: bitcoin::constants::ChainHash::REGTEST,
+                    first_timestamp: 0,
+                    timestamp_range: u32::MAX,
+                    excess_data: Vec::new(),
+                }),
+                now
+            ),
+            Step::Deliver(Message::GossipTimestampFilter(_))
         ));
     }
 

@@ -12,6 +12,11 @@ use super::channel_update::ChannelUpdate;
 use super::codec::{Reader, Writer};
 use super::commitment::{CommitmentSigned, RevokeAndAck, UpdateFee};
 use super::error::{DecodeError, EncodeError};
+use super::gossip::{AnnouncementSignatures, ChannelAnnouncement, NodeAnnouncement};
+use super::gossip_queries::{
+    GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
+    ReplyShortChannelIdsEnd,
+};
 use super::htlc::{UpdateAddHtlc, UpdateFailHtlc, UpdateFailMalformedHtlc, UpdateFulfillHtlc};
 use super::reestablish::ChannelReestablish;
 use super::setup::{ErrorMessage, Init, Ping, Pong, Warning};
@@ -75,19 +80,12 @@ impl RawMessage {
     }
 }
 
-/// BOLT 7 gossip types that are not decoded here, but known: a peer may legitimately send them
-/// and they must not end the connection. `channel_update` (258) is not among them: it is
-/// decoded ([`Message::ChannelUpdate`]) because peers send it for our private channels.
-pub const GOSSIP_TYPES: [u16; 8] = [256, 257, 259, 261, 262, 263, 264, 265];
-
 macro_rules! messages {
     ($($variant:ident($ty:ty)),* $(,)?) => {
-        /// Every message chanhub understands, plus the two raw fallbacks.
+        /// Every message chanhub understands, plus the raw fallback for unknown odd types.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub enum Message {
             $($variant($ty),)*
-            /// A BOLT 7 message, for a gossip handler to decode.
-            Gossip(RawMessage),
             /// An unknown odd type: skip it.
             Unknown(RawMessage),
         }
@@ -99,7 +97,7 @@ macro_rules! messages {
             pub fn msg_type(&self) -> u16 {
                 match self {
                     $(Message::$variant(_) => <$ty as WireMessage>::TYPE,)*
-                    Message::Gossip(raw) | Message::Unknown(raw) => raw.msg_type,
+                    Message::Unknown(raw) => raw.msg_type,
                 }
             }
 
@@ -113,9 +111,7 @@ macro_rules! messages {
                     }
                 )*
                 let raw = RawMessage { msg_type, payload: r.read_rest().to_vec() };
-                if GOSSIP_TYPES.contains(&msg_type) {
-                    Ok(Message::Gossip(raw))
-                } else if msg_type % 2 == 1 {
+                if msg_type % 2 == 1 {
                     Ok(Message::Unknown(raw))
                 } else {
                     Err(DecodeError::UnknownEvenMessage(msg_type))
@@ -125,7 +121,7 @@ macro_rules! messages {
             pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
                 match self {
                     $(Message::$variant(m) => m.encode(),)*
-                    Message::Gossip(raw) | Message::Unknown(raw) => raw.encode(),
+                    Message::Unknown(raw) => raw.encode(),
                 }
             }
         }
@@ -162,6 +158,14 @@ messages! {
     UpdateFailMalformedHtlc(UpdateFailMalformedHtlc),
     ChannelReestablish(ChannelReestablish),
     ChannelUpdate(ChannelUpdate),
+    ChannelAnnouncement(ChannelAnnouncement),
+    NodeAnnouncement(NodeAnnouncement),
+    AnnouncementSignatures(AnnouncementSignatures),
+    QueryShortChannelIds(QueryShortChannelIds),
+    ReplyShortChannelIdsEnd(ReplyShortChannelIdsEnd),
+    QueryChannelRange(QueryChannelRange),
+    ReplyChannelRange(ReplyChannelRange),
+    GossipTimestampFilter(GossipTimestampFilter),
 }
 
 impl Message {
@@ -188,11 +192,18 @@ impl Message {
             Message::UpdateFee(m) => m.channel_id,
             Message::UpdateFailMalformedHtlc(m) => m.channel_id,
             Message::ChannelReestablish(m) => m.channel_id,
+            Message::AnnouncementSignatures(m) => m.channel_id,
             Message::Init(_)
             | Message::Ping(_)
             | Message::Pong(_)
             | Message::ChannelUpdate(_)
-            | Message::Gossip(_)
+            | Message::ChannelAnnouncement(_)
+            | Message::NodeAnnouncement(_)
+            | Message::QueryShortChannelIds(_)
+            | Message::ReplyShortChannelIdsEnd(_)
+            | Message::QueryChannelRange(_)
+            | Message::ReplyChannelRange(_)
+            | Message::GossipTimestampFilter(_)
             | Message::Unknown(_) => return None,
         })
     }
@@ -210,12 +221,9 @@ mod tests {
             Message::DECODED_TYPES,
             &[
                 1, 16, 17, 18, 19, 32, 33, 34, 35, 36, 38, 39, 128, 130, 131, 132, 133, 134, 135,
-                136, 258
+                136, 258, 256, 257, 259, 261, 262, 263, 264, 265
             ]
         );
-        for t in GOSSIP_TYPES {
-            assert!(!Message::DECODED_TYPES.contains(&t));
-        }
     }
 
     #[test]
@@ -244,20 +252,13 @@ mod tests {
     }
 
     #[test]
-    fn gossip_is_passed_through_raw() {
-        for t in GOSSIP_TYPES {
+    fn every_gossip_type_is_decoded_and_malformed_gossip_is_an_error() {
+        for t in [256u16, 257, 258, 259, 261, 262, 263, 264, 265] {
+            assert!(Message::DECODED_TYPES.contains(&t), "type {t}");
             let mut bytes = t.to_be_bytes().to_vec();
             bytes.push(0xaa);
-            let m = Message::decode(&bytes).unwrap();
-            assert_eq!(m.msg_type(), t);
-            assert!(matches!(m, Message::Gossip(_)));
-            assert_eq!(m.channel_id(), None);
+            assert_eq!(Message::decode(&bytes), Err(DecodeError::ShortRead));
         }
-        // `channel_update` is decoded, so a malformed one is an error, not raw gossip.
-        assert_eq!(
-            Message::decode(&[0x01, 0x02, 0xaa]),
-            Err(DecodeError::ShortRead)
-        );
     }
 
     #[test]
@@ -295,5 +296,23 @@ mod tests {
         let m = Message::decode(&ping).unwrap();
         assert_eq!(m.channel_id(), None);
         assert_eq!(m.msg_type(), 18);
+    }
+}
+
+impl Message {
+    /// A BOLT 7 message the gossip layer handles (`announcement_signatures` is not one: it
+    /// belongs to a channel).
+    pub fn is_gossip(&self) -> bool {
+        matches!(
+            self,
+            Message::ChannelAnnouncement(_)
+                | Message::NodeAnnouncement(_)
+                | Message::ChannelUpdate(_)
+                | Message::QueryShortChannelIds(_)
+                | Message::ReplyShortChannelIdsEnd(_)
+                | Message::QueryChannelRange(_)
+                | Message::ReplyChannelRange(_)
+                | Message::GossipTimestampFilter(_)
+        )
     }
 }

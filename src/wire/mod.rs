@@ -5,7 +5,7 @@
 //! - [`setup`]: `init`, `error`, `warning`, `ping`, `pong`.
 //! - [`channel_open`], [`htlc`], [`commitment`], [`channel_close`], [`reestablish`]: the
 //!   BOLT 2 channel messages.
-//! - [`channel_update`]: BOLT 7's `channel_update`, which peers exchange for private channels.
+//! - [`channel_update`], [`gossip`], [`gossip_queries`]: BOLT 7's messages.
 //! - [`message`]: the [`Message`] enum, which decodes any message and applies the odd/even
 //!   rule to unknown types.
 //!
@@ -21,6 +21,8 @@ pub mod codec;
 pub mod commitment;
 pub mod error;
 pub mod features;
+pub mod gossip;
+pub mod gossip_queries;
 pub mod htlc;
 pub mod message;
 pub mod reestablish;
@@ -45,6 +47,14 @@ pub use codec::{Reader, Writer};
 pub use commitment::{CommitmentSigned, RevokeAndAck, UpdateFee};
 pub use error::{DecodeError, EncodeError};
 pub use features::{Feature, FeatureError, Features};
+pub use gossip::{
+    AnnouncementSignatures, ChannelAnnouncement, NetAddress, NodeAnnouncement,
+    UnsignedChannelAnnouncement, UnsignedNodeAnnouncement,
+};
+pub use gossip_queries::{
+    GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
+    ReplyShortChannelIdsEnd,
+};
 pub use htlc::{UpdateAddHtlc, UpdateFailHtlc, UpdateFailMalformedHtlc, UpdateFulfillHtlc};
 pub use message::{Message, RawMessage, WireMessage, MAX_MESSAGE_LEN};
 pub use reestablish::ChannelReestablish;

@@ -441,6 +441,11 @@ impl Actor {
         if let Message::ChannelUpdate(u) = &m {
             return self.on_channel_update(peer, u);
         }
+        if let Message::AnnouncementSignatures(_) = &m {
+            // Not a channel state change: the gossip layer assembles announcements.
+            tracing::debug!(%peer, "announcement_signatures: public channels not enabled yet");
+            return;
+        }
         let Some(id) = m.channel_id() else {
             return;
         };
