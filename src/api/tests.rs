@@ -79,6 +79,7 @@ async fn start(with_control: bool) -> Api {
             chain: chain.clone(),
             tower: None,
             events: events.clone(),
+            gossip: None,
         });
     let peers = crate::net::PeerManager::new(
         *keys.node_secret(),

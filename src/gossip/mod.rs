@@ -2,6 +2,9 @@
 //! and how we relay. Messages and facts in, decisions out; the runtime (`crate::node::gossip`)
 //! does the I/O: sockets, the chain lookups, the store.
 
+pub mod announce;
+pub mod ours;
+
 use bitcoin::secp256k1::PublicKey;
 
 use crate::wire::{Message, ShortChannelId};

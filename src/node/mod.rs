@@ -8,6 +8,7 @@
 pub mod chain_backend;
 pub mod channels;
 pub mod datadir;
+pub mod gossip;
 mod identity;
 pub mod invoices;
 mod peer;
@@ -168,6 +169,7 @@ impl Node {
             chain: chain.source.clone(),
             tower: tower_wake,
             events: events.clone(),
+            gossip: None,
         });
         let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
         // Channels load before the peer port opens, so a reconnecting peer finds them.

@@ -52,6 +52,8 @@ pub struct ManagerConfig {
     pub tower: Option<super::tower::TowerWake>,
     /// The event log: channel and payment events are written with the state they report.
     pub events: crate::events::EventLog,
+    /// The gossip task, told of our public channels once they are deep enough.
+    pub gossip: Option<crate::node::gossip::GossipInbox>,
 }
 
 /// One channel and what the manager keeps beside it.
@@ -66,6 +68,9 @@ pub(super) struct Entry {
     funded: Option<FundedTx>,
     /// What the event log last said of the channel's state.
     reported: Reported,
+    /// A public channel's real short channel id, once its funding is deep enough to be
+    /// announced (`chain`): an onion may name it as well as our alias.
+    pub public_scid: Option<crate::wire::ShortChannelId>,
 }
 
 impl Entry {
@@ -266,6 +271,7 @@ impl Actor {
                     pending_open: None,
                     funded: None,
                     reported,
+                    public_scid: None,
                 },
             );
             self.execute(s.key_index, outputs).await;
@@ -440,11 +446,6 @@ impl Actor {
         }
         if let Message::ChannelUpdate(u) = &m {
             return self.on_channel_update(peer, u);
-        }
-        if let Message::AnnouncementSignatures(_) = &m {
-            // Not a channel state change: the gossip layer assembles announcements.
-            tracing::debug!(%peer, "announcement_signatures: public channels not enabled yet");
-            return;
         }
         let Some(id) = m.channel_id() else {
             return;
@@ -678,6 +679,7 @@ impl Actor {
                 pending_open: Some(reply),
                 funded: None,
                 reported: Reported::default(),
+                public_scid: None,
             },
         );
         self.execute(idx, outputs).await;
@@ -774,6 +776,7 @@ impl Actor {
                         pending_open: None,
                         funded: None,
                         reported: Reported::default(),
+                        public_scid: None,
                     },
                 );
                 self.opens.insert(idx, peer, tokio::time::Instant::now());

@@ -15,6 +15,9 @@ use super::actor::Actor;
 use super::{feerate, Request};
 use crate::chain::{ChainError, ChainSource};
 use crate::channel::{Command, Format, Input, Origin, Phase};
+use crate::gossip::announce::{OurChannel, ANNOUNCEMENT_DEPTH};
+use crate::node::gossip::OurChannelFacts;
+use crate::wire::ShortChannelId;
 
 /// How often the tip is polled.
 const POLL_EVERY: Duration = Duration::from_millis(200);
@@ -69,6 +72,8 @@ struct Watch {
     closing_tx: Option<Transaction>,
     /// `closing_tx` is our commitment (a force close): it may need a CPFP child.
     forced: bool,
+    /// A public channel, ready, whose real scid we have not found yet this run.
+    to_announce: bool,
 }
 
 impl Actor {
@@ -112,6 +117,9 @@ impl Actor {
                         _ => None,
                     },
                     forced: matches!(s.phase, Phase::ForceClosing { .. }),
+                    to_announce: s.setup.announce
+                        && s.phase == Phase::Normal
+                        && e.public_scid.is_none(),
                 })
             })
             .collect();
@@ -252,11 +260,69 @@ impl Actor {
             };
             self.input(w.idx, input).await;
         }
+        if w.to_announce && funding.confirmations >= ANNOUNCEMENT_DEPTH {
+            if let Some(block) = &funding.block {
+                self.found_public(w.idx, w.outpoint, block).await?;
+            }
+        }
         if chain.utxo(&w.outpoint).await?.is_some() {
             return Ok(());
         }
         if let Some(spend) = self.find_spend(&w.outpoint, funding.block).await? {
             self.input(w.idx, Input::FundingSpent { tx: spend }).await;
+        }
+        Ok(())
+    }
+
+    /// A public channel's funding is deep enough: its real scid (the funding's block height,
+    /// position in the block, output) names it from now on, and the gossip task announces it.
+    async fn found_public(
+        &mut self,
+        idx: u32,
+        outpoint: OutPoint,
+        block: &crate::chain::BlockRef,
+    ) -> Result<(), ChainError> {
+        let Some(txs) = self.cfg.chain.block(&block.hash).await? else {
+            return Ok(());
+        };
+        let Some(position) = txs
+            .txdata
+            .iter()
+            .position(|t| t.compute_txid() == outpoint.txid)
+        else {
+            return Ok(());
+        };
+        let scid = u32::try_from(position)
+            .ok()
+            .zip(u16::try_from(outpoint.vout).ok())
+            .and_then(|(tx, out)| ShortChannelId::new(block.height, tx, out));
+        let (Some(scid), Some(e)) = (scid, self.entries.get_mut(&idx)) else {
+            return Ok(());
+        };
+        e.public_scid = Some(scid);
+        let s = e.channel.state();
+        let (Some(remote), Some(remote_keys)) = (&s.setup.remote, &s.setup.remote_keys) else {
+            return Ok(());
+        };
+        tracing::info!(channel = idx, %scid, "public channel deep enough to announce");
+        let facts = OurChannelFacts {
+            channel: OurChannel {
+                channel_id: e.channel.channel_id(),
+                scid,
+                our_node_id: self.router.node_id,
+                peer: e.peer,
+                our_funding_key: s.setup.local_keys.funding,
+                peer_funding_key: remote_keys.funding,
+                capacity_sat: s.setup.funding_sat,
+            },
+            key_index: idx,
+            htlc_minimum_msat: remote.htlc_minimum_msat.max(1),
+            htlc_maximum_msat: remote
+                .max_htlc_value_in_flight_msat
+                .min(s.setup.funding_sat.saturating_mul(1000)),
+        };
+        if let Some(g) = &self.cfg.gossip {
+            g.our_channel(facts);
         }
         Ok(())
     }

@@ -204,7 +204,9 @@ impl Actor {
         let out_idx = self
             .entries
             .values()
-            .find(|e| e.live() && e.channel.local_alias() == Some(scid))
+            .find(|e| {
+                e.live() && (e.channel.local_alias() == Some(scid) || e.public_scid == Some(scid))
+            })
             .map(|e| e.key_index);
         let next = out_idx
             .and_then(|i| self.entries.get(&i))
