@@ -31,6 +31,8 @@ pub mod tlv;
 pub mod types;
 
 #[cfg(test)]
+mod gossip_vectors;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod strategies;
