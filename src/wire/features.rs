@@ -159,7 +159,7 @@ pub struct Features {
     /// equal bit sets compare equal.
     le: Vec<u8>,
     /// The length the field had on the wire, leading zero bytes included (0 for a field we
-    /// built). BOLT 1 only says senders SHOULD be minimal, and LDK, for one, sends node
+    /// built). BOLT 1 only says senders SHOULD be minimal, and LDK, for one, may send node
     /// features with leading zero bytes; a `node_announcement` or `channel_announcement` is
     /// signed over those bytes, so dropping them would break the signature on relay.
     wire_len: usize,

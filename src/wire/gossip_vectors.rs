@@ -468,6 +468,19 @@ fn known_divergences_from_ldk() {
     assert_eq!(ReplyShortChannelIdsEnd::decode(&bytes), Ok(end));
     assert!(ldk::ReplyShortChannelIdsEnd::read_from_fixed_length_buffer(&mut &bytes[2..]).is_err());
 
+    // Trailing bytes of `announcement_signatures` that are no valid TLV stream (an unknown
+    // even type): kept by us, refused by LDK.
+    let sigs = AnnouncementSignatures {
+        channel_id: ChannelId([1; 32]),
+        short_channel_id: ShortChannelId(1),
+        node_signature: sign_gossip(&key(1), b"n"),
+        bitcoin_signature: sign_gossip(&key(2), b"b"),
+        excess_data: vec![2, 0],
+    };
+    let bytes = sigs.encode().unwrap();
+    assert_eq!(AnnouncementSignatures::decode(&bytes), Ok(sigs));
+    assert!(ldk::AnnouncementSignatures::read_from_fixed_length_buffer(&mut &bytes[2..]).is_err());
+
     // An id list without its encoding byte: both refuse it.
     let mut bytes = vec![1, 5];
     bytes.extend(ChainHash::REGTEST.to_bytes());
