@@ -288,6 +288,58 @@ async fn an_anchors_open_keeps_the_on_chain_reserve() {
     assert_eq!(opened["channel_id"].as_str().unwrap().len(), 64);
 }
 
+/// `"announce": true` needs the node to have an address to announce (400 otherwise, nothing
+/// opened); with one, `announce_channel` reaches the peer and both sides show the channel as
+/// announced; a private open stays private.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announced_opens_need_an_address_and_show_on_both_sides() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    let a = start_config(chanhub::config::NodeConfig {
+        announce_addrs: vec!["203.0.113.7:9735".parse().unwrap()],
+        ..node_config(&dir, None, "127.0.0.1:0".parse().unwrap(), false)
+    })
+    .await;
+    let b = start(&tmp.path().join("b"), Some(&a)).await;
+    fund(&a).await;
+
+    let err = b
+        .api
+        .post(
+            "/v1/channels",
+            json!({ "node_id": a.id(), "addr": a.peer_addr(), "capacity_sat": 100_000, "announce": true }),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("invalid_request") && err.contains("--announce-addr"),
+        "{err}"
+    );
+    let listed = b.api.get("/v1/channels").await.unwrap();
+    assert_eq!(listed["channels"], json!([]), "nothing opened");
+
+    for announce in [true, false] {
+        let opened = a
+            .api
+            .post(
+                "/v1/channels",
+                json!({
+                    "node_id": b.id(), "addr": b.peer_addr(), "capacity_sat": 200_000,
+                    "channel_type": "static_remotekey", "announce": announce,
+                }),
+            )
+            .await
+            .unwrap();
+        let id = opened["channel_id"].as_str().unwrap();
+        assert_eq!(a.channel(id).await["announce"], announce);
+        assert_eq!(b.channel(id).await["announce"], announce, "the acceptor");
+    }
+    b.node.shutdown().await;
+    a.node.shutdown().await;
+}
+
 /// Sets what the embedded chain's `estimatesmartfee` answers (sat/vB) and mines a block.
 async fn set_fee_estimate(chain: &TestNode, sat_per_vb: u32) {
     let url = format!("http://{}", chain.node.node_json.chain_rpc_addr.unwrap());

@@ -63,6 +63,8 @@ pub enum ConfigError {
     Watchtower(String),
     #[error("{0}")]
     Webhooks(String),
+    #[error("{0}")]
+    Announce(String),
 }
 
 /// How log lines are written to stderr.
@@ -134,6 +136,11 @@ pub struct NodeArgs {
     /// to, as NODE_ID@HOST:PORT.
     #[arg(long)]
     pub watchtower: Option<String>,
+    /// An address other nodes can reach this node's peer port at, put in its
+    /// `node_announcement` (HOST:PORT: IPv4, [IPv6], a DNS name or a Tor v3 .onion); repeat
+    /// for several. Needed to open announced channels.
+    #[arg(long = "announce-addr", value_name = "HOST:PORT")]
+    pub announce_addr: Vec<String>,
 }
 
 /// The contents of `DIR/chanhub.toml`; the same keys as the flags, in `snake_case`.
@@ -180,6 +187,14 @@ pub struct FileConfig {
     /// Shares of an outgoing channel one incoming peer's forwards may hold (see
     /// channel-spec/payments.md, "Jamming").
     pub jamming: Option<JammingFileConfig>,
+    /// Addresses for the `node_announcement` (see [`NodeArgs::announce_addr`]); the flags,
+    /// when given, replace the whole list.
+    pub announce_addr: Option<Vec<String>>,
+    /// The node's name in its `node_announcement`: UTF-8, at most 32 bytes (default: the
+    /// first 10 bytes of the node id in hex, as LND does).
+    pub alias: Option<String>,
+    /// The node's colour in its `node_announcement`, `#rrggbb` (default `#3399ff`, LND's).
+    pub color: Option<String>,
 }
 
 /// The `[jamming]` table of `chanhub.toml`; unset keys keep [`JammingLimits::default`].
@@ -320,6 +335,42 @@ pub struct NodeConfig {
     pub max_closing_fee_multiple: u32,
     /// Per incoming peer caps on outgoing channels (see [`FileConfig::jamming`]).
     pub jamming: JammingLimits,
+    /// Where other nodes can reach us, for the `node_announcement`; empty: the node opens no
+    /// announced channel.
+    pub announce_addrs: Vec<crate::wire::NetAddress>,
+    /// The configured alias; empty: [`NodeConfig::alias_for`] picks the default.
+    pub alias: String,
+    /// The `node_announcement` colour.
+    pub color: [u8; 3],
+}
+
+/// The default `node_announcement` colour (LND's).
+pub const DEFAULT_COLOR: [u8; 3] = [0x33, 0x99, 0xff];
+
+/// `#rrggbb` to its three bytes.
+pub fn parse_color(s: &str) -> Result<[u8; 3], ConfigError> {
+    s.strip_prefix('#')
+        .filter(|h| h.len() == 6)
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| <[u8; 3]>::try_from(b).ok())
+        .ok_or_else(|| ConfigError::Announce(format!("color {s:?} is not #rrggbb")))
+}
+
+/// Checks an alias fits the 32 bytes of a `node_announcement`.
+pub fn check_alias(alias: &str) -> Result<(), ConfigError> {
+    if alias.len() > 32 {
+        return Err(ConfigError::Announce(format!(
+            "alias {alias:?} is {} bytes; at most 32 (UTF-8)",
+            alias.len()
+        )));
+    }
+    // A zero byte ends the alias on the wire (it is padded with them).
+    if alias.contains('\0') {
+        return Err(ConfigError::Announce(
+            "alias contains a NUL character".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The range of `webhook_retry_base_ms`: at least 10 ms, at most the 1 hour cap.
@@ -462,6 +513,26 @@ impl NodeConfig {
         if !(1..=100).contains(&max_closing_fee_multiple) {
             return Err(ConfigError::MaxClosingFeeMultiple(max_closing_fee_multiple));
         }
+        let announce_addr = if flags.announce_addr.is_empty() {
+            file.announce_addr.unwrap_or_default()
+        } else {
+            flags.announce_addr
+        };
+        let announce_addrs = announce_addr
+            .iter()
+            .map(|a| {
+                a.parse::<crate::wire::NetAddress>()
+                    .map_err(|e| ConfigError::Announce(format!("announce_addr: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let alias = file.alias.unwrap_or_default();
+        check_alias(&alias)?;
+        let color = file
+            .color
+            .as_deref()
+            .map(parse_color)
+            .transpose()?
+            .unwrap_or(DEFAULT_COLOR);
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -491,7 +562,20 @@ impl NodeConfig {
                 .unwrap_or(crate::channel::ChannelConfig::default().max_dust_htlc_exposure_msat),
             max_closing_fee_multiple,
             jamming: file.jamming.unwrap_or_default().resolve()?,
+            announce_addrs,
+            alias,
+            color,
         })
+    }
+
+    /// The alias to announce: the configured one, or by default the first 10 bytes of the
+    /// node id in hex (20 characters, as LND).
+    pub fn alias_for(&self, node_id: &bitcoin::secp256k1::PublicKey) -> String {
+        if self.alias.is_empty() {
+            hex::encode(&node_id.serialize()[..10])
+        } else {
+            self.alias.clone()
+        }
     }
 
     /// Reads the config file of `flags.datadir` and merges the flags over it.
@@ -682,6 +766,57 @@ mod tests {
         let e = NodeConfig::resolve(f, FileConfig::default()).unwrap_err();
         assert!(matches!(e, ConfigError::Watchtower(_)), "{e}");
         assert!(toml::from_str::<FileConfig>("watch_tower = \"x\"").is_err());
+    }
+
+    #[test]
+    fn announcement_keys_have_defaults_and_checks() {
+        use crate::wire::NetAddress;
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert!(c.announce_addrs.is_empty());
+        assert_eq!((c.alias.as_str(), c.color), ("", DEFAULT_COLOR));
+        let id = crate::keys::KeysManager::new(
+            &crate::keys::Seed::from_bytes([1; 32]),
+            Network::Regtest,
+        )
+        .node_id();
+        assert_eq!(c.alias_for(&id), hex::encode(&id.serialize()[..10]));
+
+        let file: FileConfig = toml::from_str(
+            "announce_addr = [\"203.0.113.7:9735\", \"hub.example.org:9735\"]\n\
+             alias = \"chanhub ⚡ remit\"\ncolor = \"#ff8000\"\n",
+        )
+        .unwrap();
+        let c = NodeConfig::resolve(flags(), file.clone()).unwrap();
+        assert_eq!(c.announce_addrs.len(), 2);
+        assert_eq!(c.announce_addrs[1].to_string(), "hub.example.org:9735");
+        assert_eq!(c.alias_for(&id), "chanhub ⚡ remit");
+        assert_eq!(c.color, [0xff, 0x80, 0x00]);
+        // The flags replace the file's list.
+        let mut f = flags();
+        f.announce_addr = vec!["[2001:db8::1]:9736".into()];
+        let c = NodeConfig::resolve(f, file).unwrap();
+        assert!(matches!(
+            c.announce_addrs.as_slice(),
+            [NetAddress::Ipv6 { port: 9736, .. }]
+        ));
+
+        for bad in [
+            "announce_addr = [\"203.0.113.7\"]",
+            "announce_addr = [\"hub.example.org:0\"]",
+            "alias = \"this alias is longer than 32 bytes\"",
+            "alias = \"éééééééééééééééé.\"",
+            "color = \"3399ff\"",
+            "color = \"#3399f\"",
+            "color = \"#33990g\"",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            let e = NodeConfig::resolve(flags(), file).unwrap_err();
+            assert!(matches!(e, ConfigError::Announce(_)), "{bad}: {e}");
+        }
+        // 32 bytes of UTF-8 are fine (16 two-byte characters).
+        let file: FileConfig = toml::from_str("alias = \"éééééééééééééééé\"").unwrap();
+        assert!(NodeConfig::resolve(flags(), file).is_ok());
+        assert!(toml::from_str::<FileConfig>("announce_addr = \"203.0.113.7:1\"").is_err());
     }
 
     #[test]

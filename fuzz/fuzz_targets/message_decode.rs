@@ -1,7 +1,7 @@
 //! Any byte string: decoding must not panic, and a decoded message must survive re-encoding
-//! unchanged. (Bytes may differ only where the spec tolerates a non-minimal form, such as
-//! feature vectors with leading zero bytes, which we re-encode minimally.) A decoded
-//! `channel_update` also has its signature checked, which must not panic either.
+//! unchanged. (The bytes may only shrink, where a form the spec tolerates is written back in
+//! its canonical form; feature vectors keep their leading zero bytes, as gossip signs them.)
+//! A decoded `channel_update` also has its signature checked, which must not panic either.
 #![no_main]
 
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};

@@ -107,6 +107,9 @@ pub fn node_config(
             .max_dust_htlc_exposure_msat,
         max_closing_fee_multiple: chanhub::node::channels::DEFAULT_MAX_CLOSING_FEE_MULTIPLE,
         jamming: Default::default(),
+        announce_addrs: Vec::new(),
+        alias: String::new(),
+        color: chanhub::config::DEFAULT_COLOR,
     }
 }
 

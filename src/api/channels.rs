@@ -21,6 +21,7 @@ pub(super) fn channel_json(c: &ChannelInfo) -> Value {
         "state": c.status,
         "phase": c.phase,
         "channel_type": format_name(c.format),
+        "announce": c.announce,
         "capacity_sat": c.capacity_sat,
         "local_msat": c.local_msat,
         "remote_msat": c.remote_msat,
@@ -63,6 +64,9 @@ pub(super) struct OpenRequest {
     push_msat: Option<u64>,
     /// `anchors` (default) or `static_remotekey`.
     channel_type: Option<String>,
+    /// Announce the channel to the network (default false: a private channel).
+    #[serde(default)]
+    announce: bool,
 }
 
 pub(super) async fn open(
@@ -89,6 +93,13 @@ pub(super) async fn open(
             req.capacity_sat, limits.min_funding_sat, limits.max_funding_sat
         )));
     }
+    if req.announce && s.announce_addrs.is_empty() {
+        return Err(Error::InvalidRequest(
+            "an announced channel needs an address to announce the node at: start the node \
+             with --announce-addr HOST:PORT (or announce_addr in chanhub.toml)"
+                .into(),
+        ));
+    }
     let push_msat = req.push_msat.unwrap_or(0);
     if push_msat > req.capacity_sat * 1000 {
         return Err(Error::InvalidChannelParameters(format!(
@@ -108,6 +119,7 @@ pub(super) async fn open(
             capacity_sat: req.capacity_sat,
             push_msat,
             format,
+            announce: req.announce,
         })
         .await?;
     Ok(Json(json!({

@@ -139,6 +139,8 @@ pub struct ApiState {
     pub channels: Channels,
     /// Serve the `/v1/dev/...` routes.
     pub dev_api: bool,
+    /// Where other nodes reach us (`--announce-addr`); an announced channel needs one.
+    pub announce_addrs: Vec<crate::wire::NetAddress>,
     /// The database: invoices, payments and forwards are read from it.
     pub store: Store,
     /// Signs the invoices we issue.

@@ -103,6 +103,7 @@ async fn start(with_control: bool) -> Api {
         peers,
         channels,
         dev_api: false,
+        announce_addrs: Vec::new(),
         store: store.clone(),
         node_key: *keys.node_secret(),
         policy: policy.clone(),
@@ -491,11 +492,38 @@ async fn channel_routes_refuse_bad_input_with_clear_errors() {
             400,
             "invalid_request",
         ),
+        // An announced channel needs an address to announce (none here), checked before the
+        // peer is looked up.
+        (
+            serde_json::json!({"node_id": peer, "capacity_sat": 100_000, "announce": true}),
+            400,
+            "invalid_request",
+        ),
+        (
+            serde_json::json!({"node_id": peer, "capacity_sat": 100_000, "announce": "yes"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            serde_json::json!({"node_id": peer, "capacity_sat": 100_000, "announce": false}),
+            404,
+            "peer_not_connected",
+        ),
     ];
     for (body, want_status, want_code) in cases {
         let (status, code) = api_error(open(body.clone()).await);
         assert_eq!((status, code.as_str()), (want_status, want_code), "{body}");
     }
+    let (status, v) = raw(
+        &api,
+        Method::POST,
+        "/v1/channels",
+        &json!({"node_id": peer, "capacity_sat": 100_000, "announce": true}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("--announce-addr"), "{message}");
 }
 
 // ---- payments ----------------------------------------------------------------------------

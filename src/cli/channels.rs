@@ -72,6 +72,7 @@ pub fn detail(v: &Value) -> String {
             ("peer_node_id", "peer"),
             ("state", "state"),
             ("channel_type", "type"),
+            ("announce", "announced"),
             ("capacity_sat", "capacity"),
             ("local_msat", "local"),
             ("remote_msat", "remote"),

@@ -98,7 +98,8 @@ pub enum ClientCommand {
     #[command(after_help = "Examples:
   chanhub --datadir ~/.chanhub open 02ab…@127.0.0.1:9735 500000
   chanhub --datadir ~/.chanhub open 02ab… 1000000 --push-msat 10000000
-  chanhub --datadir ~/.chanhub open 02ab… 500000 --channel-type static_remotekey")]
+  chanhub --datadir ~/.chanhub open 02ab… 500000 --channel-type static_remotekey
+  chanhub --datadir ~/.chanhub open 02ab…@203.0.113.7:9735 2000000 --announce")]
     Open {
         /// NODE_ID or NODE_ID@HOST:PORT
         peer: String,
@@ -110,6 +111,10 @@ pub enum ClientCommand {
         /// anchors (default) or static_remotekey.
         #[arg(long)]
         channel_type: Option<String>,
+        /// Announce the channel to the network (a public channel); the node needs
+        /// --announce-addr.
+        #[arg(long)]
+        announce: bool,
     },
     /// Every channel.
     #[command(after_help = "Examples:
@@ -476,6 +481,7 @@ pub async fn run(
             capacity_sat,
             push_msat,
             channel_type,
+            announce,
         } => {
             let mut body = json!({ "capacity_sat": capacity_sat });
             match peer.split_once('@') {
@@ -490,6 +496,9 @@ pub async fn run(
             }
             if let Some(t) = channel_type {
                 body["channel_type"] = json!(t);
+            }
+            if announce {
+                body["announce"] = json!(true);
             }
             (
                 client.post("/v1/channels", body).await.map_err(err)?,
@@ -786,6 +795,26 @@ mod tests {
             let help = parse(args).unwrap_err().to_string();
             assert!(help.contains("Examples:\n  chanhub "), "{args:?}: {help}");
         }
+    }
+
+    #[test]
+    fn open_takes_announce() {
+        assert!(matches!(
+            parse(&["open", "02ab@127.0.0.1:9735", "500000", "--announce"]).unwrap(),
+            ClientCommand::Open {
+                announce: true,
+                capacity_sat: 500_000,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse(&["open", "02ab", "500000"]).unwrap(),
+            ClientCommand::Open {
+                announce: false,
+                ..
+            }
+        ));
+        assert!(parse(&["open", "02ab", "500000", "--announce", "yes"]).is_err());
     }
 
     #[test]

@@ -193,6 +193,7 @@ impl Node {
             peers,
             channels: channels.clone(),
             dev_api: config.dev_api,
+            announce_addrs: config.announce_addrs.clone(),
             store: store.clone(),
             node_key: *keys.node_secret(),
             policy: policy.clone(),

@@ -150,11 +150,33 @@ pub enum FeatureError {
 }
 
 /// A feature bit field. Bit 0 is the least significant bit of the last byte on the wire.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+///
+/// Equality and hashing look at the bits only; the wire length a peer used is kept apart so a
+/// decoded field re-encodes to the very bytes received (see [`Features::from_wire_bytes`]).
+#[derive(Clone, Default)]
 pub struct Features {
     /// Little-endian by byte: `le[i]` holds bits `8i..8i+8`. Kept without high zero bytes so
-    /// equal bit sets compare equal and encode minimally.
+    /// equal bit sets compare equal.
     le: Vec<u8>,
+    /// The length the field had on the wire, leading zero bytes included (0 for a field we
+    /// built). BOLT 1 only says senders SHOULD be minimal, and LDK, for one, may send node
+    /// features with leading zero bytes; a `node_announcement` or `channel_announcement` is
+    /// signed over those bytes, so dropping them would break the signature on relay.
+    wire_len: usize,
+}
+
+impl PartialEq for Features {
+    fn eq(&self, other: &Self) -> bool {
+        self.le == other.le
+    }
+}
+
+impl Eq for Features {}
+
+impl std::hash::Hash for Features {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.le.hash(state);
+    }
 }
 
 impl Features {
@@ -162,16 +184,24 @@ impl Features {
         Self::default()
     }
 
-    /// Parses the wire (big-endian) form; leading zero bytes are accepted and dropped.
+    /// Parses the wire (big-endian) form; leading zero bytes are accepted, and remembered
+    /// only to be written back (they change no bit).
     pub fn from_wire_bytes(bytes: &[u8]) -> Self {
         let mut le: Vec<u8> = bytes.iter().rev().copied().collect();
         trim(&mut le);
-        Self { le }
+        Self {
+            le,
+            wire_len: bytes.len(),
+        }
     }
 
-    /// The minimal wire (big-endian) form.
+    /// The wire (big-endian) form: minimal for a field we built, as received for a decoded one.
     pub fn to_wire_bytes(&self) -> Vec<u8> {
-        self.le.iter().rev().copied().collect()
+        let pad = self.wire_len.saturating_sub(self.le.len());
+        std::iter::repeat(0)
+            .take(pad)
+            .chain(self.le.iter().rev().copied())
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -233,7 +263,7 @@ impl Features {
         let le = (0..len)
             .map(|i| self.le.get(i).copied().unwrap_or(0) | other.le.get(i).copied().unwrap_or(0))
             .collect();
-        Features { le }
+        Features { le, wire_len: 0 }
     }
 
     /// Only the bits below `limit`.
@@ -358,6 +388,22 @@ mod tests {
         assert!(f.is_set(9) && f.is_set(0) && !f.is_set(8) && !f.is_set(1000));
         f.clear_bit(9);
         assert_eq!(f.to_wire_bytes(), vec![0x01]);
+    }
+
+    #[test]
+    fn leading_zero_bytes_are_kept_for_re_encoding() {
+        let padded = Features::from_wire_bytes(&[0, 0, 0x02, 0x01]);
+        assert_eq!(padded.to_wire_bytes(), vec![0, 0, 0x02, 0x01]);
+        let mut built = Features::empty();
+        built.set_bit(0);
+        built.set_bit(9);
+        assert_eq!(padded, built, "the same bits");
+        let set = std::collections::HashSet::from([padded.clone()]);
+        assert!(set.contains(&built), "and the same hash");
+        // A field of zeroes only is empty, and still re-encodes as received.
+        let zeros = Features::from_wire_bytes(&[0, 0]);
+        assert!(zeros.is_empty());
+        assert_eq!(zeros.to_wire_bytes(), vec![0, 0]);
     }
 
     #[test]

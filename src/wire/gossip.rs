@@ -234,7 +234,9 @@ impl std::fmt::Display for NetAddress {
         match self {
             NetAddress::Ipv4 { addr, port } => write!(f, "{addr}:{port}"),
             NetAddress::Ipv6 { addr, port } => write!(f, "[{addr}]:{port}"),
-            NetAddress::TorV3 { onion, port } => write!(f, "{}.onion:{port}", hex::encode(onion)),
+            NetAddress::TorV3 { onion, port } => {
+                write!(f, "{}.onion:{port}", super::address::onion_name(onion))
+            }
             NetAddress::Hostname { host, port } => write!(f, "{host}:{port}"),
         }
     }

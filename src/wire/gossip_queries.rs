@@ -29,13 +29,13 @@ pub const QUERY_FLAG_UPDATE_2: u64 = 1 << 2;
 pub const QUERY_FLAG_NODE_1: u64 = 1 << 3;
 pub const QUERY_FLAG_NODE_2: u64 = 1 << 4;
 
-/// Reads an encoding byte and checks it is the uncompressed one. An empty field (no encoding
-/// byte) is an empty array.
+/// Reads an encoding byte and checks it is the uncompressed one. The byte is always there,
+/// even before an empty array (every implementation writes it, and LDK refuses a field
+/// without it); accepting an empty field would also make decoding non-canonical.
 fn encoded_body<'a>(bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
     match bytes.split_first() {
-        None => Ok(&[]),
         Some((&ENCODING_UNCOMPRESSED, rest)) => Ok(rest),
-        Some(_) => Err(DecodeError::InvalidValue("encoding_type")),
+        _ => Err(DecodeError::InvalidValue("encoding_type")),
     }
 }
 

@@ -13,6 +13,7 @@
 //! none panics. Every message keeps the unknown odd TLV records it was sent, so decoding then
 //! re-encoding reproduces the input.
 
+pub mod address;
 pub mod bigsize;
 pub mod channel_close;
 pub mod channel_open;
@@ -31,12 +32,15 @@ pub mod tlv;
 pub mod types;
 
 #[cfg(test)]
+mod gossip_vectors;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod strategies;
 #[cfg(test)]
 mod test_util;
 
+pub use address::AddressError;
 pub use channel_close::{ClosingSigned, FeeRange, Shutdown};
 pub use channel_open::{
     AcceptChannel, ChannelPoints, ChannelReady, FundingCreated, FundingSigned, OpenChannel,

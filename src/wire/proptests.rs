@@ -67,18 +67,21 @@ proptest! {
     }
 
     #[test]
-    fn non_minimal_features_are_accepted_and_normalised(
+    fn non_minimal_features_are_accepted_and_kept(
         zeros in 1usize..4,
         f in features(),
     ) {
-        // BOLT 1 only says senders SHOULD use the minimal length, so leading zeroes are legal.
+        // BOLT 1 only says senders SHOULD use the minimal length, so leading zeroes are legal:
+        // they change no bit, and are written back as received (gossip signs them).
         let mut padded = vec![0u8; zeros];
         padded.extend(f.to_wire_bytes());
         let init = Init { global_features: Features::empty(), features: f.clone(), networks: None, remote_addr: None, extra_tlvs: TlvStream::new() };
         let mut input = vec![0, 16, 0, 0];
         input.extend((padded.len() as u16).to_be_bytes());
         input.extend(&padded);
-        prop_assert_eq!(Message::decode(&input), Ok(Message::Init(init)));
+        let decoded = Message::decode(&input);
+        prop_assert_eq!(&decoded, &Ok(Message::Init(init)));
+        prop_assert_eq!(decoded.unwrap().encode().unwrap(), input);
     }
 
     #[test]
@@ -104,5 +107,136 @@ proptest! {
     #[test]
     fn features_wire_form_round_trips(f in features()) {
         prop_assert_eq!(Features::from_wire_bytes(&f.to_wire_bytes()), f);
+    }
+}
+
+/// BOLT 7 specifics: address descriptors, encoded id lists, signatures across a relay.
+mod gossip {
+    use bitcoin::constants::ChainHash;
+    use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::super::gossip::{decode_addresses, encode_addresses, sign_gossip};
+    use super::super::strategies::{bytes, features, net_address};
+    use super::super::*;
+
+    fn type_of(a: &NetAddress) -> u8 {
+        match a {
+            NetAddress::Ipv4 { .. } => 1,
+            NetAddress::Ipv6 { .. } => 2,
+            NetAddress::TorV3 { .. } => 4,
+            NetAddress::Hostname { .. } => 5,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn address_descriptors_round_trip_in_type_order(addrs in vec(net_address(), 0..8)) {
+            let bytes = encode_addresses(&addrs).unwrap();
+            let mut sorted = addrs.clone();
+            sorted.sort_by_key(type_of);
+            prop_assert_eq!(decode_addresses(&bytes), sorted);
+        }
+
+        #[test]
+        fn address_decoding_never_panics_and_keeps_a_prefix(input in bytes(300)) {
+            // Whatever parses is a run of well-formed descriptors at the start of the input.
+            let parsed = decode_addresses(&input);
+            let again = encode_addresses(&parsed).unwrap();
+            let types: Vec<u8> = parsed.iter().map(type_of).collect();
+            if types.windows(2).all(|w| w[0] <= w[1]) {
+                prop_assert!(input.starts_with(&again));
+            }
+        }
+
+        #[test]
+        fn id_lists_with_any_encoding_byte_never_panic(
+            encoding in any::<u8>(),
+            body in bytes(80),
+            tlv_encoding in any::<u8>(),
+            tlv_body in bytes(40),
+        ) {
+            let mut field = vec![encoding];
+            field.extend(&body);
+            let mut query = vec![1, 5];
+            query.extend(ChainHash::REGTEST.to_bytes());
+            query.extend((field.len() as u16).to_be_bytes());
+            query.extend(&field);
+            // query_flags, and reply_channel_range's timestamps, with their own encoding byte.
+            let mut tlv = vec![1, (tlv_body.len() + 1) as u8, tlv_encoding];
+            tlv.extend(&tlv_body);
+            let mut with_tlv = query.clone();
+            with_tlv.extend(&tlv);
+            let decoded = Message::decode(&query);
+            if encoding != 0 || body.len() % 8 != 0 {
+                prop_assert!(decoded.is_err());
+            } else {
+                prop_assert_eq!(decoded.unwrap().encode().unwrap(), query.clone());
+            }
+            let _ = Message::decode(&with_tlv);
+            let mut reply = vec![1, 8];
+            reply.extend(ChainHash::REGTEST.to_bytes());
+            reply.extend([0, 0, 0, 1, 0, 0, 0, 2, 1]);
+            reply.extend((field.len() as u16).to_be_bytes());
+            reply.extend(&field);
+            let plain = Message::decode(&reply);
+            prop_assert_eq!(plain.is_ok(), encoding == 0 && body.len() % 8 == 0);
+            reply.extend(&tlv);
+            if let Ok(m) = Message::decode(&reply) {
+                prop_assert_eq!(m.encode().unwrap(), reply);
+            }
+        }
+
+        /// A relayed announcement must still verify: decoding and re-encoding keeps every
+        /// signed byte, leading zero bytes of the features and trailing data included.
+        #[test]
+        fn signed_gossip_survives_decode_and_re_encode(
+            pad in 0usize..3,
+            f in features(),
+            excess in bytes(30),
+            addresses in bytes(30),
+        ) {
+            let secp = Secp256k1::new();
+            let key = |n: u8| SecretKey::from_slice(&[n; 32]).unwrap();
+            let pk = |n: u8| PublicKey::from_secret_key(&secp, &key(n));
+            let mut wire = vec![0u8; pad];
+            wire.extend(f.to_wire_bytes());
+            let contents = UnsignedChannelAnnouncement {
+                features: Features::from_wire_bytes(&wire),
+                chain_hash: ChainHash::REGTEST,
+                short_channel_id: ShortChannelId(1 << 40),
+                node_id_1: pk(1),
+                node_id_2: pk(2),
+                bitcoin_key_1: pk(3),
+                bitcoin_key_2: pk(4),
+                excess_data: excess.clone(),
+            };
+            let signed = contents.signed_bytes();
+            let ann = ChannelAnnouncement {
+                node_signature_1: sign_gossip(&key(1), &signed),
+                node_signature_2: sign_gossip(&key(2), &signed),
+                bitcoin_signature_1: sign_gossip(&key(3), &signed),
+                bitcoin_signature_2: sign_gossip(&key(4), &signed),
+                contents,
+            };
+            let relayed = ChannelAnnouncement::decode(&ann.encode().unwrap()).unwrap();
+            prop_assert!(relayed.verify());
+            prop_assert_eq!(relayed.encode().unwrap(), ann.encode().unwrap());
+
+            let node = NodeAnnouncement::signed(&key(5), UnsignedNodeAnnouncement {
+                features: Features::from_wire_bytes(&wire),
+                timestamp: 1,
+                node_id: pk(5),
+                rgb_color: [0; 3],
+                alias: [0; 32],
+                addresses,
+                excess_data: excess,
+            });
+            let relayed = NodeAnnouncement::decode(&node.encode().unwrap()).unwrap();
+            prop_assert!(relayed.verify());
+        }
     }
 }

@@ -415,6 +415,216 @@ fn channel_update() -> impl Strategy<Value = ChannelUpdate> {
         )
 }
 
+fn scid() -> impl Strategy<Value = ShortChannelId> {
+    any::<u64>().prop_map(ShortChannelId)
+}
+
+fn chain_hash() -> impl Strategy<Value = ChainHash> {
+    any::<[u8; 32]>().prop_map(ChainHash::from)
+}
+
+/// Address descriptors of every known type, in any order (the encoder sorts them).
+pub fn net_address() -> impl Strategy<Value = NetAddress> {
+    prop_oneof![
+        any::<([u8; 4], u16)>().prop_map(|(a, port)| NetAddress::Ipv4 {
+            addr: a.into(),
+            port
+        }),
+        any::<([u8; 16], u16)>().prop_map(|(a, port)| NetAddress::Ipv6 {
+            addr: a.into(),
+            port
+        }),
+        (vec(any::<u8>(), 35), any::<u16>()).prop_map(|(o, port)| {
+            let mut onion = [0u8; 35];
+            onion.copy_from_slice(&o);
+            NetAddress::TorV3 { onion, port }
+        }),
+        ("[a-z0-9.-]{0,255}", any::<u16>())
+            .prop_map(|(host, port)| NetAddress::Hostname { host, port }),
+    ]
+}
+
+fn announcement_signatures() -> impl Strategy<Value = AnnouncementSignatures> {
+    (channel_id(), scid(), signature(), signature(), bytes(40)).prop_map(
+        |(channel_id, short_channel_id, node_signature, bitcoin_signature, excess_data)| {
+            AnnouncementSignatures {
+                channel_id,
+                short_channel_id,
+                node_signature,
+                bitcoin_signature,
+                excess_data,
+            }
+        },
+    )
+}
+
+fn channel_announcement() -> impl Strategy<Value = ChannelAnnouncement> {
+    (
+        [signature(), signature(), signature(), signature()],
+        (features(), chain_hash(), scid()),
+        [pubkey(), pubkey(), pubkey(), pubkey()],
+        bytes(40),
+    )
+        .prop_map(
+            |(
+                [s1, s2, b1, b2],
+                (features, chain_hash, short_channel_id),
+                [n1, n2, k1, k2],
+                excess_data,
+            )| {
+                ChannelAnnouncement {
+                    node_signature_1: s1,
+                    node_signature_2: s2,
+                    bitcoin_signature_1: b1,
+                    bitcoin_signature_2: b2,
+                    contents: UnsignedChannelAnnouncement {
+                        features,
+                        chain_hash,
+                        short_channel_id,
+                        node_id_1: n1,
+                        node_id_2: n2,
+                        bitcoin_key_1: k1,
+                        bitcoin_key_2: k2,
+                        excess_data,
+                    },
+                }
+            },
+        )
+}
+
+fn node_announcement() -> impl Strategy<Value = NodeAnnouncement> {
+    (
+        signature(),
+        features(),
+        any::<(u32, [u8; 3], [u8; 32])>(),
+        pubkey(),
+        // Known descriptors, sometimes followed by bytes of an unknown type.
+        (vec(net_address(), 0..4), bytes(20)),
+        bytes(40),
+    )
+        .prop_map(
+            |(
+                signature,
+                features,
+                (timestamp, rgb_color, alias),
+                node_id,
+                (addrs, tail),
+                excess_data,
+            )| {
+                let mut addresses = gossip::encode_addresses(&addrs).unwrap_or_default();
+                addresses.extend(tail);
+                NodeAnnouncement {
+                    signature,
+                    contents: UnsignedNodeAnnouncement {
+                        features,
+                        timestamp,
+                        node_id,
+                        rgb_color,
+                        alias,
+                        addresses,
+                        excess_data,
+                    },
+                }
+            },
+        )
+}
+
+fn query_short_channel_ids() -> impl Strategy<Value = QueryShortChannelIds> {
+    (
+        chain_hash(),
+        vec(scid(), 0..20),
+        any::<bool>(),
+        extra_tlvs(),
+    )
+        .prop_flat_map(|(chain_hash, ids, with_flags, extra_tlvs)| {
+            let n = ids.len();
+            let flags = if with_flags {
+                vec(any::<u64>(), n).prop_map(Some).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            flags.prop_map(move |query_flags| QueryShortChannelIds {
+                chain_hash,
+                short_channel_ids: ids.clone(),
+                query_flags,
+                extra_tlvs: extra_tlvs.clone(),
+            })
+        })
+}
+
+fn reply_short_channel_ids_end() -> impl Strategy<Value = ReplyShortChannelIdsEnd> {
+    (chain_hash(), any::<u8>(), bytes(20)).prop_map(
+        |(chain_hash, full_information, excess_data)| ReplyShortChannelIdsEnd {
+            chain_hash,
+            full_information,
+            excess_data,
+        },
+    )
+}
+
+fn query_channel_range() -> impl Strategy<Value = QueryChannelRange> {
+    (
+        chain_hash(),
+        any::<(u32, u32)>(),
+        proptest::option::of(any::<u64>()),
+        extra_tlvs(),
+    )
+        .prop_map(
+            |(chain_hash, (first_blocknum, number_of_blocks), query_option, extra_tlvs)| {
+                QueryChannelRange {
+                    chain_hash,
+                    first_blocknum,
+                    number_of_blocks,
+                    query_option,
+                    extra_tlvs,
+                }
+            },
+        )
+}
+
+fn reply_channel_range() -> impl Strategy<Value = ReplyChannelRange> {
+    (
+        chain_hash(),
+        any::<(u32, u32, u8)>(),
+        vec(scid(), 0..20),
+        any::<(bool, bool)>(),
+        extra_tlvs(),
+    )
+        .prop_flat_map(
+            |(chain_hash, (first, number, complete), ids, (ts, cs), extra_tlvs)| {
+                let n = ids.len();
+                let pairs = move |on: bool| {
+                    if on {
+                        vec(any::<(u32, u32)>(), n).prop_map(Some).boxed()
+                    } else {
+                        Just(None).boxed()
+                    }
+                };
+                (pairs(ts), pairs(cs)).prop_map(move |(timestamps, checksums)| ReplyChannelRange {
+                    chain_hash,
+                    first_blocknum: first,
+                    number_of_blocks: number,
+                    sync_complete: complete,
+                    short_channel_ids: ids.clone(),
+                    timestamps,
+                    checksums,
+                    extra_tlvs: extra_tlvs.clone(),
+                })
+            },
+        )
+}
+
+fn gossip_timestamp_filter() -> impl Strategy<Value = GossipTimestampFilter> {
+    (chain_hash(), any::<(u32, u32)>(), bytes(20)).prop_map(
+        |(chain_hash, (first_timestamp, timestamp_range), excess_data)| GossipTimestampFilter {
+            chain_hash,
+            first_timestamp,
+            timestamp_range,
+            excess_data,
+        },
+    )
+}
+
 fn raw(types: impl Strategy<Value = u16>) -> impl Strategy<Value = RawMessage> {
     (types, bytes(100)).prop_map(|(msg_type, payload)| RawMessage { msg_type, payload })
 }
@@ -448,6 +658,14 @@ pub fn message() -> impl Strategy<Value = Message> {
         update_fail_malformed_htlc().prop_map(Message::UpdateFailMalformedHtlc),
         channel_reestablish().prop_map(Message::ChannelReestablish),
         channel_update().prop_map(Message::ChannelUpdate),
+        channel_announcement().prop_map(Message::ChannelAnnouncement),
+        node_announcement().prop_map(Message::NodeAnnouncement),
+        announcement_signatures().prop_map(Message::AnnouncementSignatures),
+        query_short_channel_ids().prop_map(Message::QueryShortChannelIds),
+        reply_short_channel_ids_end().prop_map(Message::ReplyShortChannelIdsEnd),
+        query_channel_range().prop_map(Message::QueryChannelRange),
+        reply_channel_range().prop_map(Message::ReplyChannelRange),
+        gossip_timestamp_filter().prop_map(Message::GossipTimestampFilter),
         raw(unknown_odd_type()).prop_map(Message::Unknown),
     ]
 }

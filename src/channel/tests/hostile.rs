@@ -11,8 +11,8 @@ use crate::channel::{
     Channel, ChannelConfig, ChannelError, Command, Event, Format, Input, Output, Spec,
 };
 use crate::wire::{
-    ChannelId, ChannelReestablish, FundingCreated, Message, Shutdown, TlvStream, UpdateAddHtlc,
-    UpdateFulfillHtlc,
+    ChannelId, ChannelReestablish, Feature, Features, FundingCreated, Message, Shutdown, TlvStream,
+    UpdateAddHtlc, UpdateFulfillHtlc,
 };
 
 /// Deliver `m` to `node`, expect a refusal matching `check`, an `error` to the peer, an event,
@@ -549,4 +549,42 @@ fn upfront_shutdown_script_is_sent_empty_and_binds_the_peer() {
         p.b.channel.state().close.remote_script,
         Some(shutdown_script(7))
     );
+}
+
+/// An announced open sets `announce_channel`, and the acceptor records it; a channel type with
+/// `option_scid_alias` is never combined with it (BOLT 2), on either side.
+#[test]
+fn announced_opens_are_recorded_and_never_scid_alias() {
+    let mut req = request(Format::Anchors, 0);
+    req.announce = true;
+    let (ch, out) = Channel::open(ChannelConfig::default(), keys(1), req).unwrap();
+    assert!(ch.state().setup.announce);
+    let mut a = Node::new(1, ch, out);
+    let Some(Message::OpenChannel(open)) = a.outbox.pop_front() else {
+        panic!("open_channel first")
+    };
+    assert!(open.announce_channel());
+    let accept = |open: &crate::wire::OpenChannel| {
+        Channel::accept(
+            ChannelConfig::default(),
+            keys(2),
+            chain_hash(),
+            open,
+            shutdown_script(2),
+            alias(2),
+            true,
+        )
+    };
+    let (b, _) = accept(&open).unwrap();
+    assert!(b.state().setup.announce, "the acceptor records it");
+
+    let mut with_alias = open.clone();
+    let mut ct = Features::channel_type_anchors();
+    ct.set_required(Feature::ScidAlias);
+    with_alias.tlvs.channel_type = Some(ct);
+    let r = accept(&with_alias).expect_err("scid_alias with announce_channel");
+    assert!(matches!(
+        r.error,
+        ChannelError::UnsupportedChannelType(ref m) if m.contains("announce_channel")
+    ));
 }

@@ -661,7 +661,7 @@ impl Actor {
             feerate_per_kw: feerate,
             format: p.format,
             shutdown_script: script,
-            announce: false,
+            announce: p.announce,
             alias: crate::channel::random_alias(),
             peer_anysegwit: self.anysegwit.contains(&p.peer),
         };

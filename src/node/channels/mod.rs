@@ -77,6 +77,8 @@ pub struct OpenParams {
     pub capacity_sat: u64,
     pub push_msat: u64,
     pub format: Format,
+    /// Set `announce_channel`: the channel is announced to the network once 6 blocks deep.
+    pub announce: bool,
 }
 
 /// A request to pay an invoice.

@@ -43,6 +43,8 @@ pub struct ChannelInfo {
     /// The machine's phase name, for the curious.
     pub phase: &'static str,
     pub format: Format,
+    /// `announce_channel` was set in `open_channel` (by us or the peer).
+    pub announce: bool,
     pub capacity_sat: u64,
     /// Balances on our current commitment, HTLCs in flight excluded.
     pub local_msat: u64,
@@ -104,6 +106,7 @@ impl ChannelInfo {
             status: ChannelStatus::of(&s.phase),
             phase: s.phase.name(),
             format: s.setup.format,
+            announce: s.setup.announce,
             capacity_sat: s.setup.funding_sat,
             local_msat,
             remote_msat,
