@@ -42,3 +42,12 @@ pub struct RangeEntry {
     pub timestamps: (u32, u32),
     pub checksums: (u32, u32),
 }
+
+pub mod graph;
+pub mod validate;
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+pub use graph::NetworkGraph;
+pub use validate::{FundingCheck, FundingLookup, GossipCounters, GraphChange, Validator, Verdict};
