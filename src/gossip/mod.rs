@@ -45,6 +45,7 @@ pub struct RangeEntry {
 
 pub mod graph;
 pub mod validate;
+pub mod view;
 
 #[cfg(test)]
 pub(crate) mod testkit;
