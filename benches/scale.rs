@@ -6,6 +6,8 @@
 //!    endpoints are timed on the big database.
 //! 2. K channels: P peers open K channels to a hub; its memory per channel, its restart time
 //!    with them, and its API latency idle and while payments flow through it.
+//! 3. The network graph: 15,000 nodes and 80,000 signed channels written to a store, then
+//!    loaded back (time, heap), in this process.
 //!
 //! Every node is a separate release process, as in `benches/payments.rs`. `--json` prints one
 //! JSON object on the last line. Without `--bench` (`cargo test --all-targets`) a tiny run
@@ -17,6 +19,8 @@ use serde_json::{json, Value};
 
 #[path = "scale/channels.rs"]
 mod channels;
+#[path = "scale/graph.rs"]
+mod graph;
 #[path = "scale/history.rs"]
 mod history;
 #[path = "scale/hub.rs"]
@@ -25,9 +29,12 @@ mod hub;
 mod restart;
 mod support;
 
+#[global_allocator]
+static ALLOC: graph::Counting = graph::Counting;
+
 const USAGE: &str = "usage: scripts/bench scale [--payments N] [--channels K] [--peers P] \
-                     [--load-secs S] [--only restart|channels] [--keep] \
-                     [--json]";
+                     [--load-secs S] [--graph-nodes N] [--graph-channels K] \
+                     [--only restart|channels|graph] [--keep] [--json]";
 
 #[derive(Debug)]
 struct Args {
@@ -36,8 +43,11 @@ struct Args {
     channels: usize,
     peers: usize,
     load_secs: u64,
+    graph_nodes: usize,
+    graph_channels: usize,
     restart: bool,
     many_channels: bool,
+    graph: bool,
     /// Keeps the nodes' directories (and logs) and prints where.
     keep: bool,
     json: bool,
@@ -51,8 +61,11 @@ fn parse_args() -> Result<Args, String> {
         channels: if full { 1000 } else { 8 },
         peers: if full { 4 } else { 2 },
         load_secs: if full { 10 } else { 2 },
+        graph_nodes: if full { 15_000 } else { 200 },
+        graph_channels: if full { 80_000 } else { 1_000 },
         restart: true,
         many_channels: true,
+        graph: true,
         keep: false,
         json: false,
     };
@@ -68,11 +81,17 @@ fn parse_args() -> Result<Args, String> {
             "--channels" => a.channels = num("--channels")? as usize,
             "--peers" => a.peers = num("--peers")? as usize,
             "--load-secs" => a.load_secs = num("--load-secs")?,
-            "--only" => match it.next().as_deref() {
-                Some("restart") => a.many_channels = false,
-                Some("channels") => a.restart = false,
-                _ => return Err("--only takes restart or channels".into()),
-            },
+            "--graph-nodes" => a.graph_nodes = num("--graph-nodes")? as usize,
+            "--graph-channels" => a.graph_channels = num("--graph-channels")? as usize,
+            "--only" => {
+                let only = it.next();
+                a.restart = only.as_deref() == Some("restart");
+                a.many_channels = only.as_deref() == Some("channels");
+                a.graph = only.as_deref() == Some("graph");
+                if !(a.restart || a.many_channels || a.graph) {
+                    return Err("--only takes restart, channels or graph".into());
+                }
+            }
             "--keep" => a.keep = true,
             "--json" => a.json = true,
             // What `cargo bench` passes to every bench binary.
@@ -83,13 +102,28 @@ fn parse_args() -> Result<Args, String> {
     if a.payments < 2 || a.channels == 0 || a.peers == 0 || a.peers > a.channels {
         return Err("--payments must be at least 2, and 1 <= --peers <= --channels".into());
     }
+    if a.graph_nodes < 2 || a.graph_channels < a.graph_nodes {
+        return Err("--graph-nodes must be at least 2 and at most --graph-channels".into());
+    }
     Ok(a)
 }
 
 async fn run(a: &Args, root: &Path) -> Value {
+    let mut out = json!({});
+    if a.graph {
+        let p = graph::Params {
+            nodes: a.graph_nodes,
+            channels: a.graph_channels,
+        };
+        let r = graph::run(&root.join("graph"), &p);
+        graph::print(&r);
+        out["graph"] = r;
+    }
+    if !(a.restart || a.many_channels) {
+        return out;
+    }
     let (_chain, rpc, cookie) = support::start_chain(root);
     let chain = hub::Chain { rpc, cookie };
-    let mut out = json!({});
     if a.restart {
         let dir = root.join("restart");
         let r = restart::run(&dir, &chain, a.payments).await;

@@ -45,3 +45,13 @@ pub struct RangeEntry {
     pub timestamps: (u32, u32),
     pub checksums: (u32, u32),
 }
+
+pub mod graph;
+pub mod validate;
+pub mod view;
+
+#[cfg(test)]
+pub(crate) mod testkit;
+
+pub use graph::NetworkGraph;
+pub use validate::{FundingCheck, FundingLookup, GossipCounters, GraphChange, Validator, Verdict};

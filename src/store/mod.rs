@@ -14,6 +14,7 @@
 pub mod backup;
 pub mod channels;
 pub mod events;
+pub mod graph;
 pub mod meta;
 pub mod metrics;
 pub mod payments;

@@ -281,7 +281,37 @@ INSERT OR IGNORE INTO htlc_onions (key_index, htlc_id, onion)
     WHERE json_valid(c.state) AND o.type = 'text';
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+/// Version 9: the network graph learnt by gossip. Each message is kept as received (a relay
+/// re-sends it exactly); the other columns are what the graph needs without parsing it. A
+/// channel row is also the cache of its funding check: `capacity_sat` is the amount found on
+/// chain, `spent_height` where its spend was seen. scids are stored as the u64's bits.
+const V9: &str = "
+CREATE TABLE graph_channels (
+    scid         INTEGER PRIMARY KEY,
+    announcement BLOB NOT NULL,
+    capacity_sat INTEGER NOT NULL CHECK (capacity_sat >= 0),
+    spent_height INTEGER CHECK (spent_height IS NULL OR spent_height >= 0),
+    added_at     INTEGER NOT NULL
+) STRICT;
+
+-- The newest channel_update per direction (0: from node_id_1, 1: from node_id_2).
+CREATE TABLE graph_updates (
+    scid      INTEGER NOT NULL REFERENCES graph_channels(scid) ON DELETE CASCADE,
+    direction INTEGER NOT NULL CHECK (direction IN (0, 1)),
+    timestamp INTEGER NOT NULL CHECK (timestamp >= 0),
+    message   BLOB NOT NULL,
+    PRIMARY KEY (scid, direction)
+) STRICT;
+
+-- The newest node_announcement per node; node_id is the 33-byte compressed key.
+CREATE TABLE graph_nodes (
+    node_id      BLOB PRIMARY KEY CHECK (length(node_id) = 33),
+    timestamp    INTEGER NOT NULL CHECK (timestamp >= 0),
+    announcement BLOB NOT NULL
+) STRICT;
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
