@@ -17,12 +17,15 @@ use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::PublicKey;
 use thiserror::Error;
 
-use super::answer::{Dump, ScidAnswer};
+use super::answer::{Dump, ScidAnswer, ALL_FLAGS};
 use super::client::SyncClient;
 use super::range::RangeAnswer;
 use super::relay::{admits, RelayBatch, RelayQueue};
 use super::GraphQuery;
-use crate::wire::{Feature, Features, GossipTimestampFilter, Message, ReplyChannelRange};
+use crate::wire::{
+    Feature, Features, GossipTimestampFilter, Message, QueryShortChannelIds, ReplyChannelRange,
+    ShortChannelId, TlvStream,
+};
 
 /// The limits of sync and relay. Every bound a peer could otherwise push is here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,8 @@ pub struct SyncConfig {
     pub max_messages_per_tick: usize,
     /// Channels looked up in the graph for one peer's query or dump per tick.
     pub max_lookups_per_tick: usize,
+    /// Channels waiting to be asked of one peer through [`GossipSync::request_channels`].
+    pub max_requested: usize,
     /// Distinct messages in one relay batch.
     pub max_batch: usize,
     /// Channel announcements waiting for their first update.
@@ -70,6 +75,7 @@ impl Default for SyncConfig {
             relay_queue_cap: 10_000,
             max_messages_per_tick: 500,
             max_lookups_per_tick: 2000,
+            max_requested: 1000,
             max_batch: 50_000,
             max_waiting_announcements: 10_000,
         }
@@ -148,6 +154,10 @@ struct Peer {
     own: VecDeque<Message>,
     relay: RelayQueue,
     role: SyncRole,
+    /// Channels the runtime asked us to fetch from this peer, and whether such a query awaits
+    /// its end.
+    requested: VecDeque<ShortChannelId>,
+    request_outstanding: bool,
     sent_this_tick: usize,
     lookups_this_tick: usize,
 }
@@ -220,6 +230,8 @@ impl GossipSync {
                 own: VecDeque::new(),
                 relay: RelayQueue::default(),
                 role: SyncRole::Idle,
+                requested: VecDeque::new(),
+                request_outstanding: false,
                 sent_this_tick: 0,
                 lookups_this_tick: 0,
             },
@@ -260,6 +272,51 @@ impl GossipSync {
             self.config.max_batch,
             self.config.max_waiting_announcements,
         );
+    }
+
+    /// Asks a peer about channels we lack, typically one whose `channel_update` it sent
+    /// without our knowing the channel. Queued behind our sync with that peer (one id query at
+    /// a time); at most `max_requested` wait, the rest are ignored. Nothing for a peer without
+    /// `gossip_queries`.
+    pub fn request_channels(&mut self, peer: PublicKey, scids: &[ShortChannelId]) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let cap = self.config.max_requested;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return actions;
+        };
+        if !p.gossip_queries {
+            return actions;
+        }
+        for s in scids {
+            if p.requested.len() < cap && !p.requested.contains(s) {
+                p.requested.push_back(*s);
+            }
+        }
+        self.send_requested(peer, &mut actions);
+        actions
+    }
+
+    /// Sends the next chunk of requested channels when no id query to that peer is running.
+    fn send_requested(&mut self, peer: PublicKey, actions: &mut Vec<Action>) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.request_outstanding || matches!(p.role, SyncRole::Syncing(_)) || p.requested.is_empty()
+        {
+            return;
+        }
+        let n = p.requested.len().min(self.config.query_chunk.max(1));
+        let ids: Vec<_> = p.requested.drain(..n).collect();
+        p.request_outstanding = true;
+        actions.push(Action::Send(
+            peer,
+            Message::QueryShortChannelIds(QueryShortChannelIds {
+                chain_hash: self.chain_hash,
+                query_flags: Some(vec![ALL_FLAGS; ids.len()]),
+                short_channel_ids: ids,
+                extra_tlvs: TlvStream::default(),
+            }),
+        ));
     }
 
     /// A message from a peer. Gossip queries and replies are handled here; announcements and
@@ -313,6 +370,11 @@ impl GossipSync {
             Message::ReplyShortChannelIdsEnd(e) => {
                 let result = match &mut p.role {
                     SyncRole::Syncing(c) => c.on_end(e, &self.config, now),
+                    _ if p.request_outstanding && e.chain_hash == chain_hash => {
+                        p.request_outstanding = false;
+                        Ok(None)
+                    }
+                    _ if p.request_outstanding => Err(SyncFault::WrongChain),
                     _ => Err(SyncFault::Unsolicited),
                 };
                 self.after_reply(peer, result, &mut actions);
@@ -386,9 +448,11 @@ impl GossipSync {
                     p.role = SyncRole::Finished;
                     self.stats.syncs_abandoned += 1;
                 }
+                p.request_outstanding = false;
                 actions.push(Action::Penalise(peer, fault));
             }
         }
+        self.send_requested(peer, actions);
     }
 
     /// Starts syncs with connected `gossip_queries` peers not yet asked, while fewer than

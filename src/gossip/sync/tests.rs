@@ -830,3 +830,61 @@ fn a_filter_dumps_the_gossip_in_its_window() {
     assert!(sends(&core.on_message(peer, &filter(T + 10, 100), &g, NOW), &peer).is_empty());
     assert!(sends(&core.tick(NOW + 1, &g), &peer).is_empty());
 }
+
+fn end_msg() -> Message {
+    Message::ReplyShortChannelIdsEnd(ReplyShortChannelIdsEnd {
+        chain_hash: chain(),
+        full_information: 1,
+        excess_data: Vec::new(),
+    })
+}
+
+#[test]
+fn requested_channels_are_asked_one_query_at_a_time() {
+    let g = FakeGraph::default();
+    let config = SyncConfig {
+        max_sync_peers: 0,
+        ..cfg()
+    };
+    let mut core = GossipSync::new(chain(), config, NOW);
+    let peer = pk(1);
+    core.peer_connected(peer, &gq(), NOW);
+    let out = sends(
+        &core.request_channels(peer, &[scid(10, 0), scid(10, 1)]),
+        &peer,
+    );
+    let [Message::QueryShortChannelIds(q)] = &out[..] else {
+        panic!("no query: {out:?}");
+    };
+    assert_eq!(q.short_channel_ids, vec![scid(10, 0), scid(10, 1)]);
+    assert_eq!(q.query_flags, Some(vec![0x1f, 0x1f]));
+    // Queued while the first query runs, sent after its end.
+    assert!(core.request_channels(peer, &[scid(11, 0)]).is_empty());
+    let out = sends(&core.on_message(peer, &end_msg(), &g, NOW), &peer);
+    assert!(matches!(&out[..], [Message::QueryShortChannelIds(q)]
+        if q.short_channel_ids == vec![scid(11, 0)]));
+    assert!(core.on_message(peer, &end_msg(), &g, NOW).is_empty());
+    assert_eq!(
+        core.on_message(peer, &end_msg(), &g, NOW),
+        vec![Action::Penalise(peer, SyncFault::Unsolicited)]
+    );
+    // Nothing is asked of a peer without gossip_queries.
+    core.peer_connected(pk(2), &Features::empty(), NOW);
+    assert!(core.request_channels(pk(2), &[scid(10, 0)]).is_empty());
+}
+
+#[test]
+fn requested_channels_wait_for_the_sync_with_that_peer() {
+    let g = FakeGraph::default();
+    let (mut core, peer) = syncing_core();
+    assert!(core.request_channels(peer, &[scid(20, 0)]).is_empty());
+    let reply = Message::ReplyChannelRange(part(0, u32::MAX, vec![scid(10, 0)]));
+    let out = sends(&core.on_message(peer, &reply, &g, NOW), &peer);
+    assert!(matches!(&out[..], [Message::QueryShortChannelIds(q)]
+        if q.short_channel_ids == vec![scid(10, 0)]));
+    // The sync's last end: now the requested channel is asked.
+    let out = sends(&core.on_message(peer, &end_msg(), &g, NOW), &peer);
+    assert!(matches!(&out[..], [Message::QueryShortChannelIds(q)]
+        if q.short_channel_ids == vec![scid(20, 0)]));
+    assert_eq!(core.stats().syncs_completed, 1);
+}
