@@ -7,6 +7,14 @@ pub mod ours;
 
 use bitcoin::secp256k1::PublicKey;
 
+mod answer;
+mod client;
+mod range;
+mod relay;
+pub mod sync;
+
+pub use sync::{Action, GossipSync, SyncConfig, SyncFault, SyncStats};
+
 use crate::wire::{Message, ShortChannelId};
 
 /// What the sync and relay logic needs to read from the graph.
