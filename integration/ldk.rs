@@ -10,6 +10,8 @@
 //! wallets' logs are `<dir>/<name>/ldk.log`). What each flow checks: channel-spec/interop.md.
 
 mod channels_support;
+#[path = "ldk/gossip.rs"]
+mod gossip;
 mod ldk_support;
 
 use std::str::FromStr;

@@ -53,6 +53,8 @@ pub enum ConfigError {
     Policy(String),
     #[error("[jamming]: {0}")]
     Jamming(String),
+    #[error("[gossip]: stagger_secs must be 1 to 3600, not {0}")]
+    GossipStagger(u64),
     #[error("resolution_depth must be 1 to 1000 confirmations, not {0}")]
     ResolutionDepth(u32),
     #[error("max_closing_fee_multiple must be 1 to 100, not {0}")]
@@ -195,6 +197,17 @@ pub struct FileConfig {
     pub alias: Option<String>,
     /// The node's colour in its `node_announcement`, `#rrggbb` (default `#3399ff`, LND's).
     pub color: Option<String>,
+    /// BOLT 7 gossip (see channel-spec/gossip.md).
+    pub gossip: Option<GossipFileConfig>,
+}
+
+/// The `[gossip]` table of `chanhub.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GossipFileConfig {
+    /// How often accepted gossip is relayed to peers, in seconds (default 60, BOLT 7's
+    /// stagger; 1 to 3600).
+    pub stagger_secs: Option<u64>,
 }
 
 /// The `[jamming]` table of `chanhub.toml`; unset keys keep [`JammingLimits::default`].
@@ -342,6 +355,8 @@ pub struct NodeConfig {
     pub alias: String,
     /// The `node_announcement` colour.
     pub color: [u8; 3],
+    /// See [`GossipFileConfig::stagger_secs`].
+    pub gossip_stagger_secs: u64,
 }
 
 /// The default `node_announcement` colour (LND's).
@@ -513,6 +528,14 @@ impl NodeConfig {
         if !(1..=100).contains(&max_closing_fee_multiple) {
             return Err(ConfigError::MaxClosingFeeMultiple(max_closing_fee_multiple));
         }
+        let gossip_stagger_secs = file
+            .gossip
+            .as_ref()
+            .and_then(|g| g.stagger_secs)
+            .unwrap_or(60);
+        if !(1..=3600).contains(&gossip_stagger_secs) {
+            return Err(ConfigError::GossipStagger(gossip_stagger_secs));
+        }
         let announce_addr = if flags.announce_addr.is_empty() {
             file.announce_addr.unwrap_or_default()
         } else {
@@ -565,6 +588,7 @@ impl NodeConfig {
             announce_addrs,
             alias,
             color,
+            gossip_stagger_secs,
         })
     }
 
@@ -717,6 +741,23 @@ mod tests {
         let c = NodeConfig::resolve(flags(), file).unwrap();
         assert_eq!(c.max_dust_htlc_exposure_msat, 2_000_000);
         assert!(toml::from_str::<FileConfig>("max_dust_htlc_exposure_msat = -1\n").is_err());
+    }
+
+    #[test]
+    fn gossip_stagger_comes_from_the_gossip_table() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.gossip_stagger_secs, 60);
+        let file: FileConfig = toml::from_str("[gossip]\nstagger_secs = 1\n").unwrap();
+        assert_eq!(
+            NodeConfig::resolve(flags(), file)
+                .unwrap()
+                .gossip_stagger_secs,
+            1
+        );
+        let zero: FileConfig = toml::from_str("[gossip]\nstagger_secs = 0\n").unwrap();
+        let e = NodeConfig::resolve(flags(), zero).unwrap_err();
+        assert!(matches!(e, ConfigError::GossipStagger(0)), "{e}");
+        assert!(toml::from_str::<FileConfig>("[gossip]\nsync_peers = 3\n").is_err());
     }
 
     #[test]

@@ -110,6 +110,8 @@ pub fn node_config(
         announce_addrs: Vec::new(),
         alias: String::new(),
         color: chanhub::config::DEFAULT_COLOR,
+        // Relay gossip at once rather than on BOLT 7's 60-second stagger.
+        gossip_stagger_secs: 1,
     }
 }
 

@@ -17,6 +17,9 @@
 //!   messages_received, messages_sent, pings_received, pongs_received}]`
 //! - `DELETE /v1/peers/{node_id}` → disconnects and forgets the peer
 //! - `POST /v1/peers/{node_id}/ping` `{num_pong_bytes?}` → `rtt_ms` once the pong arrives
+//! - `GET  /v1/graph` → the graph's size (`node_count`, `channel_count`, …) and our own `node`
+//!   and public `channels`; `GET /v1/graph/nodes/{id}`, `GET /v1/graph/channels/{scid}` (a u64
+//!   or `BLOCKxTXxOUT`) → one of them, as gossip told us
 //! - `POST /v1/channels` `{node_id, addr?, capacity_sat, push_msat?, channel_type?}` →
 //!   `{channel_id, funding_txid}` once the peer signed the funding (connects first when `addr`
 //!   is given); `channel_type` is `anchors` (default) or `static_remotekey`
@@ -89,6 +92,7 @@ mod dev;
 mod events;
 mod exposition;
 mod extract;
+mod graph;
 mod list_limit;
 mod metrics;
 pub mod openapi;
@@ -149,6 +153,8 @@ pub struct ApiState {
     pub policy: SharedPolicy,
     /// The event log: `GET /v1/events` replays it and follows it live.
     pub events: crate::events::EventLog,
+    /// The network graph gossip built (`GET /v1/graph`).
+    pub graph: crate::node::gossip::SharedGraph,
     /// Flips to `true` when the node stops: long-lived responses (the event stream) end, so
     /// the graceful shutdown does not wait on them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
@@ -193,6 +199,9 @@ fn routes(dev_api: bool) -> RouteTable {
         .route("/v1/peers", get(peers::list).post(peers::connect))
         .route("/v1/peers/{node_id}", delete(peers::disconnect))
         .route("/v1/peers/{node_id}/ping", post(peers::ping))
+        .route("/v1/graph", get(graph::summary))
+        .route("/v1/graph/nodes/{id}", get(graph::node))
+        .route("/v1/graph/channels/{scid}", get(graph::channel))
         .route("/v1/channels", get(channels::list).post(channels::open))
         .route("/v1/channels/{id}", get(channels::show))
         .route("/v1/channels/{id}/close", post(channels::close))

@@ -4,6 +4,7 @@
 pub mod backup;
 mod channels;
 mod events;
+mod graph;
 pub mod help;
 mod payments;
 mod render;
@@ -115,6 +116,16 @@ pub enum ClientCommand {
         /// --announce-addr.
         #[arg(long)]
         announce: bool,
+    },
+    /// The public network as gossip told us: its size and our own announcements, or one
+    /// node or channel of it.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub graph
+  chanhub --datadir ~/.chanhub graph node 02ab…
+  chanhub --datadir ~/.chanhub graph channel 110x1x0")]
+    Graph {
+        #[command(subcommand)]
+        what: Option<GraphCommand>,
     },
     /// Every channel.
     #[command(after_help = "Examples:
@@ -287,6 +298,21 @@ pub enum ClientCommand {
   chanhub --datadir ~/bob dev cheat --channel 5a1f…"
     )]
     Dev(DevCommand),
+}
+
+/// `chanhub graph …`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum GraphCommand {
+    /// One node of the graph.
+    Node {
+        /// The node id (66 hex characters).
+        node_id: String,
+    },
+    /// One channel of the graph.
+    Channel {
+        /// The short channel id: a u64, or BLOCKxTXxOUT.
+        scid: String,
+    },
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -509,6 +535,23 @@ pub async fn run(
             client.get("/v1/channels").await.map_err(err)?,
             channels::list,
         ),
+        ClientCommand::Graph { what } => match what {
+            None => (client.get("/v1/graph").await.map_err(err)?, graph::summary),
+            Some(GraphCommand::Node { node_id }) => (
+                client
+                    .get(&format!("/v1/graph/nodes/{node_id}"))
+                    .await
+                    .map_err(err)?,
+                graph::node,
+            ),
+            Some(GraphCommand::Channel { scid }) => (
+                client
+                    .get(&format!("/v1/graph/channels/{scid}"))
+                    .await
+                    .map_err(err)?,
+                graph::channel,
+            ),
+        },
         ClientCommand::Channel { channel_id } => (
             client
                 .get(&format!("/v1/channels/{channel_id}"))

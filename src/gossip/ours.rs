@@ -313,7 +313,9 @@ impl OwnAnnouncements {
         let update =
             own.channel
                 .channel_update(self.chain_hash, &self.node_key, &policy, timestamp);
-        vec![OwnAction::Update(update)]
+        // The peer hears it directly too: it may not take relayed gossip from us.
+        let direct = OwnAction::Send(own.channel.peer, Message::ChannelUpdate(update.clone()));
+        vec![OwnAction::Update(update), direct]
     }
 
     fn node_announcement(&mut self, now_secs: u64) -> Option<OwnAction> {
@@ -457,13 +459,16 @@ mod tests {
         assert!(a.tick(POLICY, 11).is_empty(), "nothing changed");
         let dearer = FeePolicy { ppm: 500, ..POLICY };
         let out = a.tick(dearer, 12);
-        let [OwnAction::Update(u)] = out.as_slice() else {
+        let [OwnAction::Update(u), OwnAction::Send(_, Message::ChannelUpdate(direct))] =
+            out.as_slice()
+        else {
             panic!("one update: {out:?}");
         };
         assert_eq!(u.fee_proportional_millionths, 500);
         // Two updates in one second still order.
         let again = a.tick(POLICY, 12);
-        let [OwnAction::Update(u2)] = again.as_slice() else {
+        assert_eq!(direct, u);
+        let [OwnAction::Update(u2), _] = again.as_slice() else {
             panic!("one update");
         };
         assert!(u2.timestamp > u.timestamp);

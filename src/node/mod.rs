@@ -151,6 +151,28 @@ impl Node {
             )));
             wake
         });
+        let node_id = keys.node_id();
+        let (gossip_inbox, graph, start_gossip) = gossip::spawn(
+            gossip::GossipConfig {
+                chain_hash,
+                identity: crate::gossip::announce::NodeIdentity {
+                    alias: config.alias_for(&node_id),
+                    color: config.color,
+                    addresses: config.announce_addrs.clone(),
+                    features: crate::wire::Features::ours(),
+                },
+                sync: crate::gossip::SyncConfig {
+                    flush_interval_secs: config.gossip_stagger_secs,
+                    ..Default::default()
+                },
+                tick: std::time::Duration::from_secs(1),
+            },
+            keys.clone(),
+            store.clone(),
+            chain.source.clone(),
+            policy.clone(),
+        )
+        .await?;
         let (handler, channels, start_channels) = channels::spawn(channels::ManagerConfig {
             channel: crate::channel::ChannelConfig {
                 max_dust_htlc_exposure_msat: config.max_dust_htlc_exposure_msat,
@@ -169,11 +191,16 @@ impl Node {
             chain: chain.source.clone(),
             tower: tower_wake,
             events: events.clone(),
-            gossip: None,
+            gossip: Some(gossip_inbox.clone()),
+        });
+        let handler = std::sync::Arc::new(gossip::Dispatch {
+            channels: handler,
+            gossip: gossip_inbox,
         });
         let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
         // Channels load before the peer port opens, so a reconnecting peer finds them.
         let critical = start_channels.start(peers.clone(), signal.clone());
+        tasks.push(start_gossip.start(peers.clone(), signal.clone()));
         let (watchers, died) = supervise::supervise(critical, &signal);
         tasks.extend(watchers);
         tasks.push(tokio::spawn(peer::run(peers.clone(), peer_listener)));
@@ -198,6 +225,7 @@ impl Node {
             node_key: *keys.node_secret(),
             policy: policy.clone(),
             events,
+            graph,
             shutdown: signal.clone(),
         };
         let mut api_signal = signal.clone();

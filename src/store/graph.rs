@@ -8,7 +8,9 @@
 
 use std::collections::HashMap;
 
+use bitcoin::consensus::encode::{deserialize, serialize};
 use bitcoin::secp256k1::PublicKey;
+use bitcoin::OutPoint;
 use rusqlite::{named_params, Connection};
 
 use super::StoreError;
@@ -19,6 +21,36 @@ use crate::wire::ShortChannelId;
 /// An scid as stored: the u64's bits in SQLite's signed integer.
 fn col(scid: ShortChannelId) -> i64 {
     scid.0 as i64
+}
+
+/// Records the funding outpoints of channels just written (by [`apply`], in the same
+/// transaction): the gossip task watches them for spends.
+pub fn record_funding(
+    conn: &Connection,
+    funding: &[(ShortChannelId, OutPoint)],
+) -> Result<(), StoreError> {
+    for (scid, outpoint) in funding {
+        conn.prepare_cached("UPDATE graph_channels SET funding_outpoint = ?1 WHERE scid = ?2")?
+            .execute(rusqlite::params![serialize(outpoint), col(*scid)])?;
+    }
+    Ok(())
+}
+
+/// Every stored funding outpoint, by channel. A malformed one is skipped: that channel's
+/// spend is then only noticed by the two-week rule.
+pub fn load_funding(conn: &Connection) -> Result<Vec<(ShortChannelId, OutPoint)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT scid, funding_outpoint FROM graph_channels WHERE funding_outpoint IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (scid, bytes) = row?;
+        if let Ok(o) = deserialize::<OutPoint>(&bytes) {
+            out.push((ShortChannelId(scid as u64), o));
+        }
+    }
+    Ok(out)
 }
 
 /// Writes a batch of changes. Call it inside one write transaction ([`super::Store::write`])

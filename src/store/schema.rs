@@ -291,7 +291,9 @@ CREATE TABLE graph_channels (
     announcement BLOB NOT NULL,
     capacity_sat INTEGER NOT NULL CHECK (capacity_sat >= 0),
     spent_height INTEGER CHECK (spent_height IS NULL OR spent_height >= 0),
-    added_at     INTEGER NOT NULL
+    added_at     INTEGER NOT NULL,
+    -- txid (internal byte order) then vout (u32 little-endian): how a spend is noticed.
+    funding_outpoint BLOB CHECK (funding_outpoint IS NULL OR length(funding_outpoint) = 36)
 ) STRICT;
 
 -- The newest channel_update per direction (0: from node_id_1, 1: from node_id_2).

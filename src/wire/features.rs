@@ -290,7 +290,8 @@ impl Features {
             .set_optional(Feature::LargeChannel)
             .set_optional(Feature::AnchorsZeroFeeHtlcTx)
             .set_optional(Feature::ShutdownAnySegwit)
-            .set_optional(Feature::ChannelType);
+            .set_optional(Feature::ChannelType)
+            .set_optional(Feature::GossipQueries);
         f
     }
 
@@ -423,6 +424,7 @@ mod tests {
             Feature::AnchorsZeroFeeHtlcTx,
             Feature::ShutdownAnySegwit,
             Feature::ChannelType,
+            Feature::GossipQueries,
         ] {
             assert!(ours.supports(f) && !ours.requires(f), "{}", f.name());
         }

@@ -29,6 +29,7 @@ const SOURCES = {
   forwards: 'v1/forwards?limit=' + (LIST_LIMIT + 1),
   peers: 'v1/peers',
   policy: 'v1/policy',
+  graph: 'v1/graph',
 };
 const ALL = Object.keys(SOURCES);
 /** What each event type changes; an unknown type refetches everything. */
@@ -41,7 +42,7 @@ const EVENT_SOURCES = {
   channel_resolved: ['channels', 'balance', 'info'],
 };
 /** Re-read on the slow timer while the stream is live (the rest follows events). */
-const SLOW_SOURCES = ['info', 'balance', 'channels', 'peers', 'policy'];
+const SLOW_SOURCES = ['info', 'balance', 'channels', 'peers', 'policy', 'graph'];
 
 const state = {
   token: null,

@@ -4,7 +4,7 @@ import { $, badge, groups, h, msat, newest, sat, setText, short, when } from './
 /** Rows shown per list, newest first. The lists are fetched with one row more (see
  * dashboard.js), which tells whether older rows exist beyond those shown. */
 export const LIST_LIMIT = 25;
-const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'peers', 'policy'];
+const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'peers', 'policy', 'graph'];
 
 /** Redraws the sections whose data changed (all with `force`, for the relative times). */
 export function render(state, force) {
@@ -15,6 +15,7 @@ export function render(state, force) {
     state.seen[name] = json;
   }
   if (changed.info || changed.peers || changed.policy) renderNode(state);
+  if (changed.graph) renderGraph(state);
   if (changed.balance || changed.channels) renderBalances(state);
   if (changed.channels) renderChannels(state);
   if (changed.payments) renderPayments(state);
@@ -46,6 +47,19 @@ function renderNode(state) {
   if (Array.isArray(peers)) setText('node-peers', peers.length + ' connected');
   const p = state.data.policy;
   if (p) setText('node-policy', groups.format(p.base_msat) + ' msat + ' + groups.format(p.ppm) + ' ppm, CLTV Δ ' + p.cltv_delta);
+}
+
+/** The public network as gossip told us, and our place in it. */
+function renderGraph(state) {
+  const g = state.data.graph;
+  if (!g) return;
+  setText('graph-size', groups.format(g.node_count) + ' nodes, ' + groups.format(g.channel_count) + ' channels');
+  setText('graph-capacity', sat(g.public_capacity_sat));
+  setText('graph-alias', g.node ? (g.node.alias || '(no alias)') + ' ' + g.node.color : 'not announced');
+  const chans = Array.isArray(g.channels) ? g.channels : [];
+  setText('graph-channels', chans.length
+    ? chans.map((c) => c.short_channel_id_str + ' · ' + sat(c.capacity_sat)).join('\n')
+    : 'none');
 }
 
 function renderBalances(state) {

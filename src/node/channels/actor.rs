@@ -866,6 +866,7 @@ impl Actor {
             Event::ChannelReady { .. } => {
                 tracing::info!(channel = idx, channel_id = %hex::encode(channel_id), "channel active");
                 self.announce_policy(idx).await;
+                self.tell_gossip(idx);
             }
             Event::ClosingAgreed { txid, fee_sat } => {
                 tracing::info!(channel = idx, %txid, fee_sat, "mutual close agreed");

@@ -118,7 +118,7 @@ impl Actor {
                     },
                     forced: matches!(s.phase, Phase::ForceClosing { .. }),
                     to_announce: s.setup.announce
-                        && s.phase == Phase::Normal
+                        && matches!(s.phase, Phase::AwaitingReady { .. } | Phase::Normal)
                         && e.public_scid.is_none(),
                 })
             })
@@ -275,7 +275,8 @@ impl Actor {
     }
 
     /// A public channel's funding is deep enough: its real scid (the funding's block height,
-    /// position in the block, output) names it from now on, and the gossip task announces it.
+    /// position in the block, output) names it from now on, and once the channel is ready too
+    /// the gossip task announces it.
     async fn found_public(
         &mut self,
         idx: u32,
@@ -300,12 +301,26 @@ impl Actor {
             return Ok(());
         };
         e.public_scid = Some(scid);
-        let s = e.channel.state();
-        let (Some(remote), Some(remote_keys)) = (&s.setup.remote, &s.setup.remote_keys) else {
-            return Ok(());
-        };
         tracing::info!(channel = idx, %scid, "public channel deep enough to announce");
-        let facts = OurChannelFacts {
+        self.tell_gossip(idx);
+        Ok(())
+    }
+
+    /// Hands a public channel to the gossip task once it is both deep enough (its real scid
+    /// is known) and ready (BOLT 7: `channel_ready` sent and received). Called at either
+    /// moment, whichever comes last; the gossip task ignores a repeat.
+    pub(super) fn tell_gossip(&self, idx: u32) {
+        let (Some(g), Some(e)) = (&self.cfg.gossip, self.entries.get(&idx)) else {
+            return;
+        };
+        let s = e.channel.state();
+        let (Some(scid), Phase::Normal) = (e.public_scid, &s.phase) else {
+            return;
+        };
+        let (Some(remote), Some(remote_keys)) = (&s.setup.remote, &s.setup.remote_keys) else {
+            return;
+        };
+        g.our_channel(OurChannelFacts {
             channel: OurChannel {
                 channel_id: e.channel.channel_id(),
                 scid,
@@ -320,11 +335,7 @@ impl Actor {
             htlc_maximum_msat: remote
                 .max_htlc_value_in_flight_msat
                 .min(s.setup.funding_sat.saturating_mul(1000)),
-        };
-        if let Some(g) = &self.cfg.gossip {
-            g.our_channel(facts);
-        }
-        Ok(())
+        });
     }
 
     /// The confirmed transaction spending `outpoint`, searching down from the tip to the

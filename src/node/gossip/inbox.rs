@@ -24,7 +24,6 @@ pub struct OurChannelFacts {
 pub(crate) enum Request {
     PeerConnected {
         peer: PublicKey,
-        conn: ConnId,
         features: Features,
     },
     PeerDisconnected {
@@ -70,7 +69,7 @@ impl GossipInbox {
 /// with us (named by our alias): the channel manager's. `announcement_signatures` belongs to
 /// a channel but changes no channel state: the gossip task assembles announcements.
 pub struct Dispatch {
-    pub channels: ChannelPeerHandler,
+    pub channels: std::sync::Arc<ChannelPeerHandler>,
     pub gossip: GossipInbox,
 }
 
@@ -79,7 +78,6 @@ impl PeerEventHandler for Dispatch {
         self.channels.peer_connected(node_id, conn, init);
         let _ = self.gossip.tx.send(Request::PeerConnected {
             peer: node_id,
-            conn,
             features: init.features.clone(),
         });
     }
