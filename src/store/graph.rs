@@ -207,6 +207,7 @@ pub fn load(conn: &Connection) -> Result<(NetworkGraph, LoadReport), StoreError>
             report.skipped += 1;
         }
     }
+    graph.shrink_to_fit();
     Ok((graph, report))
 }
 
