@@ -12,9 +12,10 @@
 //! malformed field cost the peer that sent it; a duplicate, a stale or rate-limited message,
 //! a race with a spend are harmless.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use bitcoin::constants::ChainHash;
+use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::ScriptBuf;
 use serde::Serialize;
@@ -28,7 +29,8 @@ use crate::wire::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement, ShortCha
 pub const MAX_LOOKUPS_PER_PEER: usize = 32;
 /// Funding lookups waiting at once, all peers together.
 pub const MAX_LOOKUPS_TOTAL: usize = 256;
-/// Scids whose funding check failed, remembered so a repeat is refused without the chain.
+/// Announcements whose funding check failed, remembered (by content, not by scid: a forger
+/// must not be able to bar the real channel) so a repeat is refused without the chain.
 pub const FAILED_FUNDING_MEMORY: usize = 4096;
 /// A message dated further ahead of our clock than this (seconds) is ignored.
 pub const MAX_FUTURE_SECS: u32 = 24 * 3600;
@@ -215,9 +217,14 @@ pub struct Validator {
     chain_hash: ChainHash,
     pending: HashMap<u64, PendingLookup>,
     per_peer: HashMap<PublicKey, usize>,
-    failed: HashSet<u64>,
-    failed_order: VecDeque<u64>,
+    failed: HashMap<[u8; 32], Fault>,
+    failed_order: VecDeque<[u8; 32]>,
     counters: GossipCounters,
+}
+
+/// What identifies an announcement in the failure memory: the hash of its signed part.
+fn content_id(a: &ChannelAnnouncement) -> [u8; 32] {
+    sha256::Hash::hash(&a.contents.signed_bytes()).to_byte_array()
 }
 
 /// Spends a token of `rate` at `now`, if the burst, the refill and the daily cap allow.
@@ -254,7 +261,7 @@ impl Validator {
             chain_hash,
             pending: HashMap::new(),
             per_peer: HashMap::new(),
-            failed: HashSet::new(),
+            failed: HashMap::new(),
             failed_order: VecDeque::new(),
             counters: GossipCounters::default(),
         }
@@ -310,8 +317,8 @@ impl Validator {
         if !msg.verify() {
             return Verdict::Rejected(Fault::BadSignature);
         }
-        if self.failed.contains(&scid.0) {
-            return Verdict::Rejected(Fault::FundingMissing);
+        if let Some(fault) = self.failed.get(&content_id(&msg)) {
+            return Verdict::Rejected(*fault);
         }
         if !self.can_look_up(peer) {
             return Verdict::Ignored(Harmless::TooManyLookups);
@@ -335,7 +342,9 @@ impl Validator {
     }
 
     /// Second step: the chain's answer for `scid`. Returns the peer that sent the
-    /// announcement and the verdict, or `None` if no lookup for `scid` was waiting.
+    /// announcement and the verdict, or `None` if no lookup for `scid` was waiting. Every
+    /// [`Verdict::CheckFunding`] must be answered ([`FundingCheck::Unavailable`] when the
+    /// chain fails): an unanswered lookup keeps its slot.
     pub fn funding_checked(
         &mut self,
         graph: &mut NetworkGraph,
@@ -355,7 +364,7 @@ impl Validator {
             FundingCheck::Unavailable => Verdict::Ignored(Harmless::ChainUnavailable),
             FundingCheck::Spent => Verdict::Ignored(Harmless::FundingSpent),
             FundingCheck::Missing => {
-                self.remember_failed(scid);
+                self.remember_failed(content_id(&p.announcement), Fault::FundingMissing);
                 Verdict::Rejected(Fault::FundingMissing)
             }
             FundingCheck::Unspent {
@@ -364,7 +373,7 @@ impl Validator {
             } => {
                 let expected = funding_output(amount_sat, &c.bitcoin_key_1, &c.bitcoin_key_2);
                 if expected.script_pubkey != script_pubkey {
-                    self.remember_failed(scid);
+                    self.remember_failed(content_id(&p.announcement), Fault::FundingScriptMismatch);
                     Verdict::Rejected(Fault::FundingScriptMismatch)
                 } else if graph.add_channel(
                     scid,
@@ -395,9 +404,9 @@ impl Validator {
         Some((p.peer, v))
     }
 
-    fn remember_failed(&mut self, scid: ShortChannelId) {
-        if self.failed.insert(scid.0) {
-            self.failed_order.push_back(scid.0);
+    fn remember_failed(&mut self, id: [u8; 32], fault: Fault) {
+        if self.failed.insert(id, fault).is_none() {
+            self.failed_order.push_back(id);
             if self.failed_order.len() > FAILED_FUNDING_MEMORY {
                 if let Some(old) = self.failed_order.pop_front() {
                     self.failed.remove(&old);

@@ -194,6 +194,30 @@ fn unknown_spent_or_foreign_funding_is_refused() {
 use bitcoin::hashes::Hash;
 
 #[test]
+fn a_forged_announcement_cannot_bar_the_real_channel() {
+    let mut v = Validator::new(CHAIN);
+    let mut g = NetworkGraph::new();
+    let real = TestChannel::new(1, 2, 500);
+    // A forger signs an announcement of the same scid with keys of its own.
+    let mut forged = TestChannel::new(30, 31, 500);
+    forged.scid = real.scid;
+    assert_eq!(
+        announce(&mut v, &mut g, &forged, unspent(&real)),
+        Verdict::Rejected(Fault::FundingScriptMismatch)
+    );
+    let (a, b) = forged.announcement();
+    assert_eq!(
+        v.channel_announcement(&g, &peer(), a, b),
+        Verdict::Rejected(Fault::FundingScriptMismatch),
+        "the same forgery again is refused from memory"
+    );
+    assert!(matches!(
+        announce(&mut v, &mut g, &real, unspent(&real)),
+        Verdict::Accepted(_)
+    ));
+}
+
+#[test]
 fn funding_lookups_are_bounded_per_peer_and_in_total() {
     let mut v = Validator::new(CHAIN);
     let g = NetworkGraph::new();
