@@ -140,7 +140,12 @@ impl Policy {
 
     /// The `direction` bit of the update.
     pub fn direction(&self) -> u8 {
-        self.bytes[UPD_AFTER_TIMESTAMP + 1] & crate::wire::channel_update::CHANNEL_FLAG_DIRECTION
+        let flags = self
+            .bytes
+            .get(UPD_AFTER_TIMESTAMP + 1)
+            .copied()
+            .unwrap_or(0);
+        flags & crate::wire::channel_update::CHANNEL_FLAG_DIRECTION
     }
 }
 

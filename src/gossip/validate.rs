@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use bitcoin::constants::ChainHash;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::ScriptBuf;
+use bitcoin::{ScriptBuf, Txid};
 use serde::Serialize;
 
 use super::graph::{NetworkGraph, NodeInfo, Policy, RateState};
@@ -93,6 +93,9 @@ pub enum GraphChange {
     Channel {
         scid: ShortChannelId,
         capacity_sat: u64,
+        /// The funding transaction: with the scid's output index, the outpoint whose spend
+        /// the runtime watches.
+        funding_txid: Txid,
         added_at: u32,
         /// The `channel_announcement`, type included.
         announcement: Vec<u8>,
@@ -143,6 +146,7 @@ pub struct FundingLookup {
 pub enum FundingCheck {
     /// The output exists and is unspent.
     Unspent {
+        txid: Txid,
         script_pubkey: ScriptBuf,
         amount_sat: u64,
     },
@@ -368,6 +372,7 @@ impl Validator {
                 Verdict::Rejected(Fault::FundingMissing)
             }
             FundingCheck::Unspent {
+                txid,
                 script_pubkey,
                 amount_sat,
             } => {
@@ -386,6 +391,7 @@ impl Validator {
                     let mut changes = vec![GraphChange::Channel {
                         scid,
                         capacity_sat: amount_sat,
+                        funding_txid: txid,
                         added_at: now,
                         announcement: p.bytes,
                     }];
