@@ -37,6 +37,8 @@ const ZERO_ID: &str = "000000000000000000000000000000000000000000000000000000000
 async fn node(dir: &std::path::Path, chain_of: Option<&TestNode>) -> TestNode {
     start_config(NodeConfig {
         dev_api: true,
+        // Public channels need an address to announce (never dialled here).
+        announce_addrs: vec!["127.0.0.1:9735".parse().unwrap()],
         ..node_config(dir, chain_of, "127.0.0.1:0".parse().unwrap(), false)
     })
     .await

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Instant;
 
 use bitcoin::constants::ChainHash;
+use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use serde_json::{json, Value};
 
@@ -118,6 +119,7 @@ fn generate(p: &Params) -> Vec<GraphChange> {
         changes.push(GraphChange::Channel {
             scid,
             capacity_sat: CAPACITY_SAT,
+            funding_txid: bitcoin::Txid::from_byte_array([(i % 251) as u8; 32]),
             added_at: NOW,
             announcement: ann.encode().expect("encodes"),
         });

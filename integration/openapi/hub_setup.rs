@@ -254,18 +254,22 @@ pub async fn channels(net: &Net) -> (String, String) {
         .as_str()
         .unwrap()
         .to_string();
-    let hb = hub
-        .ok("post", "/v1/channels", open(bob_node, "static_remotekey"))
-        .await["channel_id"]
+    // hub → bob is public: announced at 6 confirmations, so the graph routes have answers.
+    let public = Req::json(json!({
+        "node_id": bob_node.id(), "addr": bob_node.peer_addr(), "capacity_sat": 1_000_000,
+        "push_msat": 0, "channel_type": "static_remotekey", "announce": true,
+    }));
+    let hb = hub.ok("post", "/v1/channels", public).await["channel_id"]
         .as_str()
         .unwrap()
         .to_string();
     hub.ok("get", "/v1/channels", Req::none()).await;
-    hub.ok("post", "/v1/chain/mine", Req::json(json!({"blocks": 3})))
+    hub.ok("post", "/v1/chain/mine", Req::json(json!({"blocks": 6})))
         .await;
     for (c, id) in [(&alice, &ah), (&hub, &ah), (&hub, &hb), (&bob, &hb)] {
         wait_channel(c, id, "active", |ch| ch["state"] == "active").await;
     }
+    graph(hub, hub_node, bob_node).await;
     // Route hints need the hub's policy at bob, which arrives after channel_ready.
     let deadline = Instant::now() + PATIENCE;
     while bob_node
@@ -302,4 +306,81 @@ pub async fn channels(net: &Net) -> (String, String) {
     )
     .await;
     (ah, hb)
+}
+
+/// The graph routes, once the hub's public channel to bob is announced.
+async fn graph(hub: &Checker, hub_node: &TestNode, bob_node: &TestNode) {
+    let deadline = Instant::now() + PATIENCE;
+    let scid = loop {
+        let g = hub.ok("get", "/v1/graph", Req::none()).await;
+        if let Some(scid) = g["channels"][0]["short_channel_id"].as_u64() {
+            if g["node"]["node_id"] == hub_node.id() {
+                break scid;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub's public channel is not in its graph"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for id in [hub_node.id(), bob_node.id()] {
+        let path = format!("/v1/graph/nodes/{id}");
+        let n = hub
+            .expect(
+                "get",
+                "/v1/graph/nodes/{node_id}",
+                &path,
+                Req::none(),
+                200,
+                None,
+            )
+            .await
+            .json();
+        assert_eq!(n["channels"][0], scid);
+    }
+    let path = format!("/v1/graph/channels/{scid}");
+    let c = hub
+        .expect(
+            "get",
+            "/v1/graph/channels/{scid}",
+            &path,
+            Req::none(),
+            200,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(c["capacity_sat"], 1_000_000);
+    let path = format!(
+        "/v1/graph/channels/{}",
+        c["short_channel_id_str"].as_str().unwrap()
+    );
+    hub.expect(
+        "get",
+        "/v1/graph/channels/{scid}",
+        &path,
+        Req::none(),
+        200,
+        None,
+    )
+    .await;
+    hub.expect(
+        "get",
+        "/v1/graph/channels/{scid}",
+        "/v1/graph/channels/1x2",
+        Req::none(),
+        400,
+        Some("invalid_request"),
+    )
+    .await;
+    hub.expect(
+        "get",
+        "/v1/graph/nodes/{node_id}",
+        &format!("/v1/graph/nodes/{STRANGER}"),
+        Req::none(),
+        404,
+        Some("not_found"),
+    )
+    .await;
 }

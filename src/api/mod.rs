@@ -200,7 +200,7 @@ fn routes(dev_api: bool) -> RouteTable {
         .route("/v1/peers/{node_id}", delete(peers::disconnect))
         .route("/v1/peers/{node_id}/ping", post(peers::ping))
         .route("/v1/graph", get(graph::summary))
-        .route("/v1/graph/nodes/{id}", get(graph::node))
+        .route("/v1/graph/nodes/{node_id}", get(graph::node))
         .route("/v1/graph/channels/{scid}", get(graph::channel))
         .route("/v1/channels", get(channels::list).post(channels::open))
         .route("/v1/channels/{id}", get(channels::show))

@@ -140,7 +140,12 @@ impl Policy {
 
     /// The `direction` bit of the update.
     pub fn direction(&self) -> u8 {
-        self.bytes[UPD_AFTER_TIMESTAMP + 1] & crate::wire::channel_update::CHANNEL_FLAG_DIRECTION
+        let flags = self
+            .bytes
+            .get(UPD_AFTER_TIMESTAMP + 1)
+            .copied()
+            .unwrap_or(0);
+        flags & crate::wire::channel_update::CHANNEL_FLAG_DIRECTION
     }
 }
 
@@ -167,6 +172,7 @@ pub struct Direction {
 /// A public channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channel {
+    pub scid: ShortChannelId,
     /// Index of `node_id_1` (the lesser id) in the node table.
     pub node1: u32,
     pub node2: u32,
@@ -240,7 +246,11 @@ pub struct Pruned {
 pub struct NetworkGraph {
     nodes: Vec<Node>,
     index: HashMap<PublicKey, u32>,
-    channels: BTreeMap<u64, Channel>,
+    /// Dense, in no particular order (a removal moves the last one into the gap): a B-tree
+    /// of whole channels would cost a third more memory.
+    channels: Vec<Channel>,
+    /// scid → index in `channels`, ordered for range queries.
+    by_scid: BTreeMap<u64, u32>,
 }
 
 impl NetworkGraph {
@@ -274,11 +284,28 @@ impl NetworkGraph {
     }
 
     pub fn channel(&self, scid: ShortChannelId) -> Option<&Channel> {
-        self.channels.get(&scid.0)
+        let i = *self.by_scid.get(&scid.0)?;
+        self.channels.get(i as usize)
     }
 
     pub(crate) fn channel_mut(&mut self, scid: ShortChannelId) -> Option<&mut Channel> {
-        self.channels.get_mut(&scid.0)
+        let i = *self.by_scid.get(&scid.0)?;
+        self.channels.get_mut(i as usize)
+    }
+
+    /// Every channel by index (the order a path search may use; not scid order).
+    pub fn channels_by_index(&self) -> &[Channel] {
+        &self.channels
+    }
+
+    /// Gives back spare capacity (after a bulk load).
+    pub fn shrink_to_fit(&mut self) {
+        self.channels.shrink_to_fit();
+        self.nodes.shrink_to_fit();
+        self.index.shrink_to_fit();
+        for n in &mut self.nodes {
+            n.channels.shrink_to_fit();
+        }
     }
 
     pub(crate) fn node_mut(&mut self, node_id: &PublicKey) -> Option<&mut Node> {
@@ -288,7 +315,9 @@ impl NetworkGraph {
 
     /// Every channel in ascending scid order.
     pub fn channels(&self) -> impl Iterator<Item = (ShortChannelId, &Channel)> {
-        self.channels.iter().map(|(k, c)| (ShortChannelId(*k), c))
+        self.by_scid
+            .iter()
+            .map(|(k, i)| (ShortChannelId(*k), &self.channels[*i as usize]))
     }
 
     /// The two ends of a channel.
@@ -325,32 +354,31 @@ impl NetworkGraph {
         added_at: u32,
         announcement: Vec<u8>,
     ) -> bool {
-        if self.channels.contains_key(&scid.0) || node_id_1 == node_id_2 {
+        if self.by_scid.contains_key(&scid.0) || node_id_1 == node_id_2 {
             return false;
         }
         let node1 = self.intern(node_id_1);
         let node2 = self.intern(node_id_2);
         self.nodes[node1 as usize].channels.push(scid);
         self.nodes[node2 as usize].channels.push(scid);
-        self.channels.insert(
-            scid.0,
-            Channel {
-                node1,
-                node2,
-                capacity_sat,
-                spent_at: None,
-                added_at,
-                announcement: announcement.into_boxed_slice(),
-                directions: Default::default(),
-            },
-        );
+        self.by_scid.insert(scid.0, self.channels.len() as u32);
+        self.channels.push(Channel {
+            scid,
+            node1,
+            node2,
+            capacity_sat,
+            spent_at: None,
+            added_at,
+            announcement: announcement.into_boxed_slice(),
+            directions: Default::default(),
+        });
         true
     }
 
     /// Sets a direction's policy (the update checked by the caller). False if the channel
     /// is unknown.
     pub fn set_policy(&mut self, scid: ShortChannelId, policy: Policy) -> bool {
-        let Some(c) = self.channels.get_mut(&scid.0) else {
+        let Some(c) = self.channel_mut(scid) else {
             return false;
         };
         let d = usize::from(policy.direction());
@@ -372,7 +400,7 @@ impl NetworkGraph {
     /// Records that a channel's funding was spent at `height`: it stops being relayed now.
     /// False if unknown or already spent.
     pub fn mark_spent(&mut self, scid: ShortChannelId, height: u32) -> bool {
-        match self.channels.get_mut(&scid.0) {
+        match self.channel_mut(scid) {
             Some(c) if c.spent_at.is_none() => {
                 c.spent_at = Some(height);
                 true
@@ -383,9 +411,13 @@ impl NetworkGraph {
 
     /// Removes a channel, and its ends when it was their last channel (those are returned).
     pub fn remove_channel(&mut self, scid: ShortChannelId) -> Vec<PublicKey> {
-        let Some(c) = self.channels.remove(&scid.0) else {
+        let Some(at) = self.by_scid.remove(&scid.0) else {
             return Vec::new();
         };
+        let c = self.channels.swap_remove(at as usize);
+        if let Some(moved) = self.channels.get(at as usize) {
+            self.by_scid.insert(moved.scid.0, at);
+        }
         let mut gone = Vec::new();
         // Remove the higher index first: removing one moves the last node into its slot.
         let (hi, lo) = (c.node1.max(c.node2), c.node1.min(c.node2));
@@ -408,7 +440,7 @@ impl NetworkGraph {
             let moved = &self.nodes[i as usize];
             self.index.insert(moved.node_id, i);
             for scid in moved.channels.clone() {
-                if let Some(c) = self.channels.get_mut(&scid.0) {
+                if let Some(c) = self.channel_mut(scid) {
                     if c.node1 == last {
                         c.node1 = i;
                     }
@@ -426,10 +458,10 @@ impl NetworkGraph {
     /// [`STALE_AFTER_SECS`] at `now`; then nodes left without a channel.
     pub fn prune(&mut self, now: u32, height: u32) -> Pruned {
         let cutoff = now.saturating_sub(STALE_AFTER_SECS);
-        let doomed: Vec<ShortChannelId> = self
+        let mut doomed: Vec<ShortChannelId> = self
             .channels
             .iter()
-            .filter(|(_, c)| {
+            .filter(|c| {
                 let forgotten = c
                     .spent_at
                     .is_some_and(|h| height >= h.saturating_add(SPENT_FORGET_BLOCKS));
@@ -439,8 +471,9 @@ impl NetworkGraph {
                 };
                 forgotten || newest < cutoff
             })
-            .map(|(k, _)| ShortChannelId(*k))
+            .map(|c| c.scid)
             .collect();
+        doomed.sort_unstable();
         let mut pruned = Pruned::default();
         for scid in doomed {
             pruned.nodes.extend(self.remove_channel(scid));
@@ -452,7 +485,7 @@ impl NetworkGraph {
     /// Public capacity: the sum over unspent channels.
     pub fn capacity_sat(&self) -> u64 {
         self.channels
-            .values()
+            .iter()
             .filter(|c| c.spent_at.is_none())
             .map(|c| c.capacity_sat)
             .sum()
@@ -463,11 +496,11 @@ impl NetworkGraph {
         use std::mem::size_of;
         let policies: usize = self
             .channels
-            .values()
+            .iter()
             .flat_map(|c| c.directions.iter())
             .filter_map(|d| d.policy.as_ref().map(|p| p.bytes.len()))
             .sum();
-        let anns: usize = self.channels.values().map(|c| c.announcement.len()).sum();
+        let anns: usize = self.channels.iter().map(|c| c.announcement.len()).sum();
         let adjacency: usize = self
             .nodes
             .iter()
@@ -476,8 +509,9 @@ impl NetworkGraph {
                     + n.announcement.as_ref().map_or(0, |a| a.bytes.len())
             })
             .sum();
-        // A B-tree entry: key, value and about a third of node overhead.
-        let map = self.channels.len() * (size_of::<u64>() + size_of::<Channel>()) * 4 / 3;
+        // A B-tree entry: key, value and about as much again of node overhead.
+        let map = self.by_scid.len() * (size_of::<u64>() + size_of::<u32>()) * 2
+            + self.channels.capacity() * size_of::<Channel>();
         let index = self.index.capacity() * (size_of::<PublicKey>() + size_of::<u32>() + 8);
         map + index + self.nodes.capacity() * size_of::<Node>() + policies + anns + adjacency
     }
@@ -488,7 +522,7 @@ impl NetworkGraph {
 
     /// A live (unspent) channel.
     fn live(&self, scid: ShortChannelId) -> Option<&Channel> {
-        self.channels.get(&scid.0).filter(|c| c.spent_at.is_none())
+        self.channel(scid).filter(|c| c.spent_at.is_none())
     }
 
     fn node_announcement_at(&self, i: u32) -> Option<&NodeInfo> {
@@ -512,11 +546,12 @@ impl GraphQuery for NetworkGraph {
             Some(hi) => Bound::Excluded(hi),
             None => Bound::Unbounded,
         };
-        self.channels
+        self.by_scid
             .range((Bound::Included(lo), hi))
-            .filter(|(_, c)| c.spent_at.is_none())
-            .map(|(k, c)| RangeEntry {
-                scid: ShortChannelId(*k),
+            .map(|(_, i)| &self.channels[*i as usize])
+            .filter(|c| c.spent_at.is_none())
+            .map(|c| RangeEntry {
+                scid: c.scid,
                 timestamps: c.timestamps(),
                 checksums: c.checksums(),
             })
@@ -553,7 +588,8 @@ impl GraphQuery for NetworkGraph {
         let admits = |t: u32| t >= first && u64::from(t) < end;
         let mut sent_nodes: HashSet<u32> = HashSet::new();
         let mut out = Vec::new();
-        for c in self.channels.values().filter(|c| c.spent_at.is_none()) {
+        let live = self.channels().map(|(_, c)| c);
+        for c in live.filter(|c| c.spent_at.is_none()) {
             if admits(c.newest_update()) {
                 out.extend(Self::decode(&c.announcement));
             }
@@ -574,11 +610,11 @@ impl GraphQuery for NetworkGraph {
     }
 
     fn knows_channel(&self, scid: ShortChannelId) -> bool {
-        self.channels.contains_key(&scid.0)
+        self.by_scid.contains_key(&scid.0)
     }
 
     fn update_timestamps(&self, scid: ShortChannelId) -> Option<(u32, u32)> {
-        self.channels.get(&scid.0).map(Channel::timestamps)
+        self.channel(scid).map(Channel::timestamps)
     }
 
     fn knows_node(&self, node_id: &PublicKey) -> bool {

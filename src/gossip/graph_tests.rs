@@ -28,7 +28,9 @@ fn assert_consistent(g: &NetworkGraph) {
             assert!(c.node1 == i as u32 || c.node2 == i as u32);
         }
     }
+    assert_eq!(g.channels().count(), g.channels_by_index().len());
     for (scid, c) in g.channels() {
+        assert_eq!(c.scid, scid);
         assert!(g.nodes()[c.node1 as usize].channels.contains(&scid));
         assert!(g.nodes()[c.node2 as usize].channels.contains(&scid));
     }

@@ -12,11 +12,12 @@
 //! malformed field cost the peer that sent it; a duplicate, a stale or rate-limited message,
 //! a race with a spend are harmless.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use bitcoin::constants::ChainHash;
+use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::ScriptBuf;
+use bitcoin::{ScriptBuf, Txid};
 use serde::Serialize;
 
 use super::graph::{NetworkGraph, NodeInfo, Policy, RateState};
@@ -28,7 +29,8 @@ use crate::wire::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement, ShortCha
 pub const MAX_LOOKUPS_PER_PEER: usize = 32;
 /// Funding lookups waiting at once, all peers together.
 pub const MAX_LOOKUPS_TOTAL: usize = 256;
-/// Scids whose funding check failed, remembered so a repeat is refused without the chain.
+/// Announcements whose funding check failed, remembered (by content, not by scid: a forger
+/// must not be able to bar the real channel) so a repeat is refused without the chain.
 pub const FAILED_FUNDING_MEMORY: usize = 4096;
 /// A message dated further ahead of our clock than this (seconds) is ignored.
 pub const MAX_FUTURE_SECS: u32 = 24 * 3600;
@@ -91,6 +93,9 @@ pub enum GraphChange {
     Channel {
         scid: ShortChannelId,
         capacity_sat: u64,
+        /// The funding transaction: with the scid's output index, the outpoint whose spend
+        /// the runtime watches.
+        funding_txid: Txid,
         added_at: u32,
         /// The `channel_announcement`, type included.
         announcement: Vec<u8>,
@@ -141,6 +146,7 @@ pub struct FundingLookup {
 pub enum FundingCheck {
     /// The output exists and is unspent.
     Unspent {
+        txid: Txid,
         script_pubkey: ScriptBuf,
         amount_sat: u64,
     },
@@ -215,9 +221,14 @@ pub struct Validator {
     chain_hash: ChainHash,
     pending: HashMap<u64, PendingLookup>,
     per_peer: HashMap<PublicKey, usize>,
-    failed: HashSet<u64>,
-    failed_order: VecDeque<u64>,
+    failed: HashMap<[u8; 32], Fault>,
+    failed_order: VecDeque<[u8; 32]>,
     counters: GossipCounters,
+}
+
+/// What identifies an announcement in the failure memory: the hash of its signed part.
+fn content_id(a: &ChannelAnnouncement) -> [u8; 32] {
+    sha256::Hash::hash(&a.contents.signed_bytes()).to_byte_array()
 }
 
 /// Spends a token of `rate` at `now`, if the burst, the refill and the daily cap allow.
@@ -254,7 +265,7 @@ impl Validator {
             chain_hash,
             pending: HashMap::new(),
             per_peer: HashMap::new(),
-            failed: HashSet::new(),
+            failed: HashMap::new(),
             failed_order: VecDeque::new(),
             counters: GossipCounters::default(),
         }
@@ -310,8 +321,8 @@ impl Validator {
         if !msg.verify() {
             return Verdict::Rejected(Fault::BadSignature);
         }
-        if self.failed.contains(&scid.0) {
-            return Verdict::Rejected(Fault::FundingMissing);
+        if let Some(fault) = self.failed.get(&content_id(&msg)) {
+            return Verdict::Rejected(*fault);
         }
         if !self.can_look_up(peer) {
             return Verdict::Ignored(Harmless::TooManyLookups);
@@ -335,7 +346,9 @@ impl Validator {
     }
 
     /// Second step: the chain's answer for `scid`. Returns the peer that sent the
-    /// announcement and the verdict, or `None` if no lookup for `scid` was waiting.
+    /// announcement and the verdict, or `None` if no lookup for `scid` was waiting. Every
+    /// [`Verdict::CheckFunding`] must be answered ([`FundingCheck::Unavailable`] when the
+    /// chain fails): an unanswered lookup keeps its slot.
     pub fn funding_checked(
         &mut self,
         graph: &mut NetworkGraph,
@@ -355,16 +368,17 @@ impl Validator {
             FundingCheck::Unavailable => Verdict::Ignored(Harmless::ChainUnavailable),
             FundingCheck::Spent => Verdict::Ignored(Harmless::FundingSpent),
             FundingCheck::Missing => {
-                self.remember_failed(scid);
+                self.remember_failed(content_id(&p.announcement), Fault::FundingMissing);
                 Verdict::Rejected(Fault::FundingMissing)
             }
             FundingCheck::Unspent {
+                txid,
                 script_pubkey,
                 amount_sat,
             } => {
                 let expected = funding_output(amount_sat, &c.bitcoin_key_1, &c.bitcoin_key_2);
                 if expected.script_pubkey != script_pubkey {
-                    self.remember_failed(scid);
+                    self.remember_failed(content_id(&p.announcement), Fault::FundingScriptMismatch);
                     Verdict::Rejected(Fault::FundingScriptMismatch)
                 } else if graph.add_channel(
                     scid,
@@ -377,6 +391,7 @@ impl Validator {
                     let mut changes = vec![GraphChange::Channel {
                         scid,
                         capacity_sat: amount_sat,
+                        funding_txid: txid,
                         added_at: now,
                         announcement: p.bytes,
                     }];
@@ -395,9 +410,9 @@ impl Validator {
         Some((p.peer, v))
     }
 
-    fn remember_failed(&mut self, scid: ShortChannelId) {
-        if self.failed.insert(scid.0) {
-            self.failed_order.push_back(scid.0);
+    fn remember_failed(&mut self, id: [u8; 32], fault: Fault) {
+        if self.failed.insert(id, fault).is_none() {
+            self.failed_order.push_back(id);
             if self.failed_order.len() > FAILED_FUNDING_MEMORY {
                 if let Some(old) = self.failed_order.pop_front() {
                     self.failed.remove(&old);

@@ -4,6 +4,10 @@ use crate::gossip::testkit::{key, node_announcement, pk, TestChannel, CHAIN, NOW
 use crate::gossip::GraphQuery;
 use crate::wire::WireMessage;
 
+fn funding_txid() -> bitcoin::Txid {
+    bitcoin::Txid::from_byte_array([0xf0; 32])
+}
+
 fn peer() -> PublicKey {
     pk(900)
 }
@@ -11,6 +15,7 @@ fn peer() -> PublicKey {
 fn unspent(ch: &TestChannel) -> FundingCheck {
     let out = ch.funding();
     FundingCheck::Unspent {
+        txid: funding_txid(),
         script_pubkey: out.script_pubkey,
         amount_sat: out.value.to_sat(),
     }
@@ -74,6 +79,7 @@ fn a_valid_announcement_is_accepted_with_the_output_amount_as_capacity() {
         vec![GraphChange::Channel {
             scid: ch.scid,
             capacity_sat: 2_345_678,
+            funding_txid: funding_txid(),
             added_at: NOW,
             announcement: ch.announcement().1,
         }]
@@ -173,6 +179,7 @@ fn unknown_spent_or_foreign_funding_is_refused() {
             &mut g,
             &p2wpkh,
             FundingCheck::Unspent {
+                txid: funding_txid(),
                 script_pubkey: script,
                 amount_sat: 1_000_000
             }
@@ -192,6 +199,30 @@ fn unknown_spent_or_foreign_funding_is_refused() {
 }
 
 use bitcoin::hashes::Hash;
+
+#[test]
+fn a_forged_announcement_cannot_bar_the_real_channel() {
+    let mut v = Validator::new(CHAIN);
+    let mut g = NetworkGraph::new();
+    let real = TestChannel::new(1, 2, 500);
+    // A forger signs an announcement of the same scid with keys of its own.
+    let mut forged = TestChannel::new(30, 31, 500);
+    forged.scid = real.scid;
+    assert_eq!(
+        announce(&mut v, &mut g, &forged, unspent(&real)),
+        Verdict::Rejected(Fault::FundingScriptMismatch)
+    );
+    let (a, b) = forged.announcement();
+    assert_eq!(
+        v.channel_announcement(&g, &peer(), a, b),
+        Verdict::Rejected(Fault::FundingScriptMismatch),
+        "the same forgery again is refused from memory"
+    );
+    assert!(matches!(
+        announce(&mut v, &mut g, &real, unspent(&real)),
+        Verdict::Accepted(_)
+    ));
+}
 
 #[test]
 fn funding_lookups_are_bounded_per_peer_and_in_total() {

@@ -8,9 +8,9 @@
 
 use std::collections::HashMap;
 
-use bitcoin::consensus::encode::{deserialize, serialize};
+use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::PublicKey;
-use bitcoin::OutPoint;
+use bitcoin::{OutPoint, Txid};
 use rusqlite::{named_params, Connection};
 
 use super::StoreError;
@@ -23,36 +23,6 @@ fn col(scid: ShortChannelId) -> i64 {
     scid.0 as i64
 }
 
-/// Records the funding outpoints of channels just written (by [`apply`], in the same
-/// transaction): the gossip task watches them for spends.
-pub fn record_funding(
-    conn: &Connection,
-    funding: &[(ShortChannelId, OutPoint)],
-) -> Result<(), StoreError> {
-    for (scid, outpoint) in funding {
-        conn.prepare_cached("UPDATE graph_channels SET funding_outpoint = ?1 WHERE scid = ?2")?
-            .execute(rusqlite::params![serialize(outpoint), col(*scid)])?;
-    }
-    Ok(())
-}
-
-/// Every stored funding outpoint, by channel. A malformed one is skipped: that channel's
-/// spend is then only noticed by the two-week rule.
-pub fn load_funding(conn: &Connection) -> Result<Vec<(ShortChannelId, OutPoint)>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT scid, funding_outpoint FROM graph_channels WHERE funding_outpoint IS NOT NULL",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (scid, bytes) = row?;
-        if let Ok(o) = deserialize::<OutPoint>(&bytes) {
-            out.push((ShortChannelId(scid as u64), o));
-        }
-    }
-    Ok(out)
-}
-
 /// Writes a batch of changes. Call it inside one write transaction ([`super::Store::write`])
 /// so the batch is stored whole or not at all.
 pub fn apply(conn: &Connection, changes: &[GraphChange]) -> Result<(), StoreError> {
@@ -61,18 +31,21 @@ pub fn apply(conn: &Connection, changes: &[GraphChange]) -> Result<(), StoreErro
             GraphChange::Channel {
                 scid,
                 capacity_sat,
+                funding_txid,
                 added_at,
                 announcement,
             } => {
                 conn.prepare_cached(
-                    "INSERT INTO graph_channels (scid, announcement, capacity_sat, added_at)
-                     VALUES (:scid, :ann, :cap, :at)
+                    "INSERT INTO graph_channels
+                         (scid, announcement, capacity_sat, funding_txid, added_at)
+                     VALUES (:scid, :ann, :cap, :txid, :at)
                      ON CONFLICT(scid) DO NOTHING",
                 )?
                 .execute(named_params! {
                     ":scid": col(*scid),
                     ":ann": announcement,
                     ":cap": i64::try_from(*capacity_sat).unwrap_or(i64::MAX),
+                    ":txid": funding_txid.to_byte_array().as_slice(),
                     ":at": added_at,
                 })?;
             }
@@ -130,6 +103,28 @@ pub fn apply(conn: &Connection, changes: &[GraphChange]) -> Result<(), StoreErro
         }
     }
     Ok(())
+}
+
+/// The funding outpoints of the channels not yet seen spent, by scid: what the runtime
+/// watches for spends after a restart.
+pub fn funding_outpoints(conn: &Connection) -> Result<Vec<(ShortChannelId, OutPoint)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT scid, funding_txid FROM graph_channels WHERE spent_height IS NULL ORDER BY scid",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (scid, txid) = row?;
+        let scid = ShortChannelId(scid as u64);
+        let txid = <[u8; 32]>::try_from(txid.as_slice()).map_err(|_| {
+            StoreError::Corrupt("graph_channels.funding_txid is not 32 bytes".into())
+        })?;
+        out.push((
+            scid,
+            OutPoint::new(Txid::from_byte_array(txid), u32::from(scid.output_index())),
+        ));
+    }
+    Ok(out)
 }
 
 /// What [`load`] read.
@@ -239,6 +234,7 @@ pub fn load(conn: &Connection) -> Result<(NetworkGraph, LoadReport), StoreError>
             report.skipped += 1;
         }
     }
+    graph.shrink_to_fit();
     Ok((graph, report))
 }
 

@@ -6,6 +6,13 @@ use crate::gossip::GraphQuery;
 use crate::store::Store;
 use rusqlite::params;
 
+fn txid(scid: ShortChannelId) -> bitcoin::Txid {
+    use bitcoin::hashes::Hash;
+    let mut b = [0u8; 32];
+    b[..8].copy_from_slice(&scid.0.to_be_bytes());
+    bitcoin::Txid::from_byte_array(b)
+}
+
 /// The graph as the API and the relay see it, independent of index order.
 fn snapshot(g: &NetworkGraph) -> (Vec<ChannelView>, Vec<NodeView>, Vec<Vec<u8>>) {
     let channels = g
@@ -42,6 +49,7 @@ fn build() -> (NetworkGraph, Vec<GraphChange>) {
         ));
         let out = ch.funding();
         let check = FundingCheck::Unspent {
+            txid: txid(ch.scid),
             script_pubkey: out.script_pubkey,
             amount_sat: out.value.to_sat(),
         };
@@ -119,6 +127,21 @@ fn the_graph_survives_a_reopen_without_reverification() {
         .blocking(|c| Ok(c.query_row("SELECT count(*) FROM graph_updates", [], |r| r.get(0))?))
         .unwrap();
     assert_eq!(updates, 4);
+    // The outpoints to watch: the two unspent channels'.
+    let watched = store.blocking(funding_outpoints).unwrap();
+    let expect: Vec<_> = [
+        TestChannel::new(1, 2, 500).scid,
+        TestChannel::new(2, 3, 501).scid,
+    ]
+    .into_iter()
+    .map(|s| {
+        (
+            s,
+            bitcoin::OutPoint::new(txid(s), u32::from(s.output_index())),
+        )
+    })
+    .collect();
+    assert_eq!(watched, expect);
 }
 
 #[test]
@@ -132,8 +155,9 @@ fn rows_that_do_not_decode_are_skipped() {
             // A channel whose bytes are garbage, one whose scid does not match its bytes, an
             // update cut short, a node announcement for a node without a channel.
             c.execute(
-                "INSERT INTO graph_channels (scid, announcement, capacity_sat, added_at)
-                 VALUES (1, x'0100ff', 5, 0), (2, ?1, 5, 0)",
+                "INSERT INTO graph_channels (scid, announcement, capacity_sat, funding_txid,
+                                             added_at)
+                 VALUES (1, x'0100ff', 5, zeroblob(32), 0), (2, ?1, 5, zeroblob(32), 0)",
                 params![TestChannel::new(7, 8, 900).announcement().1],
             )?;
             c.execute(

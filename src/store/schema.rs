@@ -284,16 +284,16 @@ INSERT OR IGNORE INTO htlc_onions (key_index, htlc_id, onion)
 /// Version 9: the network graph learnt by gossip. Each message is kept as received (a relay
 /// re-sends it exactly); the other columns are what the graph needs without parsing it. A
 /// channel row is also the cache of its funding check: `capacity_sat` is the amount found on
-/// chain, `spent_height` where its spend was seen. scids are stored as the u64's bits.
+/// chain, `funding_txid` the transaction (the scid names the output), `spent_height` where its
+/// spend was seen. scids are stored as the u64's bits.
 const V9: &str = "
 CREATE TABLE graph_channels (
     scid         INTEGER PRIMARY KEY,
     announcement BLOB NOT NULL,
     capacity_sat INTEGER NOT NULL CHECK (capacity_sat >= 0),
+    funding_txid BLOB NOT NULL CHECK (length(funding_txid) = 32),
     spent_height INTEGER CHECK (spent_height IS NULL OR spent_height >= 0),
-    added_at     INTEGER NOT NULL,
-    -- txid (internal byte order) then vout (u32 little-endian): how a spend is noticed.
-    funding_outpoint BLOB CHECK (funding_outpoint IS NULL OR length(funding_outpoint) = 36)
+    added_at     INTEGER NOT NULL
 ) STRICT;
 
 -- The newest channel_update per direction (0: from node_id_1, 1: from node_id_2).

@@ -49,6 +49,7 @@ async fn try_look_up(
     let outpoint = OutPoint::new(tx.compute_txid(), u32::from(l.output_index));
     let check = match chain.utxo(&outpoint).await? {
         Some(_) => FundingCheck::Unspent {
+            txid: outpoint.txid,
             script_pubkey: out.script_pubkey.clone(),
             amount_sat: out.value.to_sat(),
         },

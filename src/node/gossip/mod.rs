@@ -60,7 +60,7 @@ pub async fn spawn(
     let (graph, report, funding) = store
         .call(|conn| {
             let (graph, report) = crate::store::graph::load(conn)?;
-            let funding = crate::store::graph::load_funding(conn)?;
+            let funding = crate::store::graph::funding_outpoints(conn)?;
             Ok((graph, report, funding))
         })
         .await?;
@@ -76,11 +76,7 @@ pub async fn spawn(
         .node(&keys.node_id())
         .and_then(|n| n.announcement.as_ref().map(|a| a.timestamp));
     own.resume(our_last);
-    let outpoints: HashMap<_, _> = funding
-        .into_iter()
-        .filter(|(scid, _)| graph.channel(*scid).is_some())
-        .map(|(scid, o)| (o, scid))
-        .collect();
+    let outpoints: HashMap<_, _> = funding.into_iter().map(|(scid, o)| (o, scid)).collect();
     let shared: SharedGraph = Arc::new(RwLock::new(graph));
     let (tx, rx) = mpsc::unbounded_channel();
     let now = std::time::SystemTime::now()
@@ -102,7 +98,6 @@ pub async fn spawn(
         tick: cfg.tick,
         outpoints,
         unwritten: Vec::new(),
-        funding_rows: Vec::new(),
         height: None,
         faults: HashMap::new(),
         parked: HashMap::new(),

@@ -57,7 +57,6 @@ pub(super) struct Task {
     pub outpoints: HashMap<OutPoint, ShortChannelId>,
     /// Changes not yet written (one transaction per tick).
     pub unwritten: Vec<GraphChange>,
-    pub funding_rows: Vec<(ShortChannelId, OutPoint)>,
     pub height: Option<u32>,
     pub faults: HashMap<PublicKey, u32>,
     pub parked: HashMap<PublicKey, VecDeque<(Message, Credit)>>,
@@ -302,7 +301,6 @@ impl Task {
         };
         if let (Verdict::Accepted(_), Some(o)) = (&verdict, outpoint) {
             self.outpoints.insert(o, lookup.scid);
-            self.funding_rows.push((lookup.scid, o));
         }
         let origin = (peer != self.node_id).then_some(peer);
         self.verdict(origin, verdict).await;
@@ -431,17 +429,13 @@ impl Task {
     /// One transaction for everything the graph gained or lost since the last tick. Gossip
     /// is not what keeps money safe: a crash loses at most a tick of it, which peers resend.
     async fn write(&mut self) {
-        if self.unwritten.is_empty() && self.funding_rows.is_empty() {
+        if self.unwritten.is_empty() {
             return;
         }
         let changes = std::mem::take(&mut self.unwritten);
-        let funding = std::mem::take(&mut self.funding_rows);
         let r = self
             .store
-            .write(move |tx| {
-                crate::store::graph::apply(tx, &changes)?;
-                crate::store::graph::record_funding(tx, &funding)
-            })
+            .write(move |tx| crate::store::graph::apply(tx, &changes))
             .await;
         if let Err(e) = r {
             tracing::warn!(error = %e, "graph not written");
