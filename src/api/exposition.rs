@@ -175,6 +175,14 @@ impl Exposition {
         }
     }
 
+    /// A family with any labels: a sample per `(labels, value)`.
+    pub fn family(&mut self, name: &str, kind: Kind, help: &str, samples: &[(&[(&str, &str)], u64)]) {
+        self.header(name, kind, help);
+        for (labels, value) in samples {
+            self.sample(name, labels, &value.to_string());
+        }
+    }
+
     /// A histogram: cumulative `name_bucket{le="..."}` lines ending with `+Inf`, then
     /// `name_sum` and `name_count`.
     pub fn histogram(&mut self, name: &str, help: &str, h: &Histogram) {

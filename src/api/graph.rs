@@ -15,7 +15,7 @@ type ApiResult = Result<Json<Value>, Error>;
 /// `GET /v1/graph`: the graph's size, and our own node and public channels as the network
 /// sees them.
 pub(super) async fn summary(State(s): State<ApiState>) -> ApiResult {
-    let graph = s.graph.read().unwrap_or_else(|p| p.into_inner());
+    let graph = s.gossip.graph.read().unwrap_or_else(|p| p.into_inner());
     let mut body = serde_json::to_value(GraphSummary::of(&graph))
         .map_err(|e| Error::Internal(e.to_string()))?;
     let node = NodeView::find(&graph, &s.node_id);
@@ -32,7 +32,7 @@ pub(super) async fn summary(State(s): State<ApiState>) -> ApiResult {
 /// `GET /v1/graph/nodes/{id}`.
 pub(super) async fn node(State(s): State<ApiState>, PathParam(id): PathParam) -> ApiResult {
     let node_id = parse_node_id(&id)?;
-    let graph = s.graph.read().unwrap_or_else(|p| p.into_inner());
+    let graph = s.gossip.graph.read().unwrap_or_else(|p| p.into_inner());
     let view = NodeView::find(&graph, &node_id)
         .ok_or_else(|| Error::NotFound(format!("node {node_id} is not in the graph")))?;
     Ok(Json(json!(view)))
@@ -45,7 +45,7 @@ pub(super) async fn channel(State(s): State<ApiState>, PathParam(scid): PathPara
             "{scid:?} is not a short channel id (a u64 or BLOCKxTXxOUT)"
         ))
     })?;
-    let graph = s.graph.read().unwrap_or_else(|p| p.into_inner());
+    let graph = s.gossip.graph.read().unwrap_or_else(|p| p.into_inner());
     let view = ChannelView::find(&graph, parsed)
         .ok_or_else(|| Error::NotFound(format!("channel {parsed} is not in the graph")))?;
     Ok(Json(json!(view)))

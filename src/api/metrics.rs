@@ -42,6 +42,8 @@ struct Snapshot {
     store_commits: u64,
     /// Commitments signed and received, and the signatures made and checked on them.
     commitments: [u64; 4],
+    graph: crate::gossip::view::GraphSummary,
+    gossip: crate::gossip::validate::GossipCounters,
 }
 
 pub(super) async fn metrics(State(s): State<ApiState>) -> Result<Response, Error> {
@@ -74,6 +76,10 @@ pub(super) async fn metrics(State(s): State<ApiState>) -> Result<Response, Error
                 get(&c.signatures_checked),
             ]
         },
+        graph: crate::gossip::view::GraphSummary::of(
+            &s.gossip.graph.read().unwrap_or_else(|p| p.into_inner()),
+        ),
+        gossip: *s.gossip.counters.lock().unwrap_or_else(|p| p.into_inner()),
     };
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&snapshot)).into_response())
 }
@@ -141,6 +147,47 @@ fn render(s: &Snapshot) -> String {
         "Trimmed HTLCs on the worse commitment of each channel not closed, as the dust cap counts them.",
         "channel_id",
         &dust,
+    );
+
+    e.single(
+        "chanhub_graph_nodes",
+        Kind::Gauge,
+        "Nodes in the network graph gossip built.",
+        s.graph.node_count as u64,
+    );
+    e.single(
+        "chanhub_graph_channels",
+        Kind::Gauge,
+        "Public channels in the network graph (spent ones kept for a splice included).",
+        s.graph.channel_count as u64,
+    );
+    let g = &s.gossip;
+    let mut gossip: Vec<(&[(&str, &str)], u64)> = Vec::new();
+    let kinds = [
+        ("channel_announcement", &g.channel_announcement),
+        ("channel_update", &g.channel_update),
+        ("node_announcement", &g.node_announcement),
+    ];
+    let labels: Vec<[(&str, &str); 2]> = kinds
+        .iter()
+        .flat_map(|(k, _)| {
+            [
+                [("kind", *k), ("outcome", "accepted")],
+                [("kind", *k), ("outcome", "rejected")],
+                [("kind", *k), ("outcome", "ignored")],
+            ]
+        })
+        .collect();
+    for (i, (_, c)) in kinds.iter().enumerate() {
+        for (j, v) in [c.accepted, c.rejected, c.ignored].into_iter().enumerate() {
+            gossip.push((&labels[i * 3 + j], v));
+        }
+    }
+    e.family(
+        "chanhub_gossip_messages_total",
+        Kind::Counter,
+        "Gossip messages checked since start, by kind and outcome (rejected: the sender's fault; ignored: harmless, e.g. duplicate or rate-limited).",
+        &gossip,
     );
 
     e.labelled(

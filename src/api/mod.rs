@@ -153,8 +153,8 @@ pub struct ApiState {
     pub policy: SharedPolicy,
     /// The event log: `GET /v1/events` replays it and follows it live.
     pub events: crate::events::EventLog,
-    /// The network graph gossip built (`GET /v1/graph`).
-    pub graph: crate::node::gossip::SharedGraph,
+    /// The network graph gossip built (`GET /v1/graph`) and its counters (`/metrics`).
+    pub gossip: crate::node::gossip::GossipShared,
     /// Flips to `true` when the node stops: long-lived responses (the event stream) end, so
     /// the graceful shutdown does not wait on them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,

@@ -108,7 +108,7 @@ async fn start(with_control: bool) -> Api {
         node_key: *keys.node_secret(),
         policy: policy.clone(),
         events,
-        graph: Default::default(),
+        gossip: Default::default(),
         shutdown: peers_signal,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -152,7 +152,7 @@ impl Node {
             wake
         });
         let node_id = keys.node_id();
-        let (gossip_inbox, graph, start_gossip) = gossip::spawn(
+        let (gossip_inbox, gossip_shared, start_gossip) = gossip::spawn(
             gossip::GossipConfig {
                 chain_hash,
                 identity: crate::gossip::announce::NodeIdentity {
@@ -225,7 +225,7 @@ impl Node {
             node_key: *keys.node_secret(),
             policy: policy.clone(),
             events,
-            graph,
+            gossip: gossip_shared,
             shutdown: signal.clone(),
         };
         let mut api_signal = signal.clone();

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use inbox::{Dispatch, GossipInbox, OurChannelFacts};
-pub use task::{SharedGraph, MAX_PEER_FAULTS};
+pub use task::{GossipShared, SharedGraph, MAX_PEER_FAULTS};
 
 use crate::chain::ChainSource;
 use crate::gossip::announce::NodeIdentity;
@@ -56,7 +56,7 @@ pub async fn spawn(
     store: Store,
     chain: Arc<dyn ChainSource>,
     policy: SharedPolicy,
-) -> Result<(GossipInbox, SharedGraph, Starter), StoreError> {
+) -> Result<(GossipInbox, GossipShared, Starter), StoreError> {
     let (graph, report, funding) = store
         .call(|conn| {
             let (graph, report) = crate::store::graph::load(conn)?;
@@ -77,13 +77,16 @@ pub async fn spawn(
         .and_then(|n| n.announcement.as_ref().map(|a| a.timestamp));
     own.resume(our_last);
     let outpoints: HashMap<_, _> = funding.into_iter().map(|(scid, o)| (o, scid)).collect();
-    let shared: SharedGraph = Arc::new(RwLock::new(graph));
+    let shared = GossipShared {
+        graph: Arc::new(RwLock::new(graph)),
+        counters: Default::default(),
+    };
     let (tx, rx) = mpsc::unbounded_channel();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let graph = shared.clone();
+    let (graph, counters) = (shared.graph.clone(), shared.counters.clone());
     let build = move |peers| task::Task {
         node_id: keys.node_id(),
         keys,
@@ -92,6 +95,7 @@ pub async fn spawn(
         peers,
         policy,
         graph,
+        counters,
         validator: Validator::new(cfg.chain_hash),
         sync: GossipSync::new(cfg.chain_hash, cfg.sync.clone(), now),
         own,

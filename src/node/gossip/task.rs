@@ -2,7 +2,7 @@
 //! and a tick. The pure cores decide; this file sends, looks up, stores.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bitcoin::secp256k1::PublicKey;
@@ -16,7 +16,7 @@ use crate::gossip::graph::NetworkGraph;
 use crate::gossip::ours::{OwnAction, OwnAnnouncements};
 use crate::gossip::sync::{Action, GossipSync};
 use crate::gossip::validate::{
-    FundingCheck, FundingLookup, GraphChange, Harmless, Validator, Verdict,
+    FundingCheck, FundingLookup, GossipCounters, GraphChange, Harmless, Validator, Verdict,
 };
 use crate::keys::KeysManager;
 use crate::net::{Credit, PeerManager};
@@ -27,6 +27,14 @@ use crate::wire::{ChannelAnnouncement, Diagnostic, Message, ShortChannelId, Warn
 /// The graph, shared with its readers (the API; the pathfinder next). Held only for short
 /// synchronous sections, never across an await.
 pub type SharedGraph = Arc<RwLock<NetworkGraph>>;
+
+/// What the gossip task shows the API: the graph and the validation counters (copied after
+/// each message).
+#[derive(Clone, Default)]
+pub struct GossipShared {
+    pub graph: SharedGraph,
+    pub counters: Arc<Mutex<GossipCounters>>,
+}
 
 /// Faults a peer may commit (bad signatures, invalid funding, broken queries) before we hang
 /// up on it; the count resets when it reconnects.
@@ -49,6 +57,7 @@ pub(super) struct Task {
     pub peers: PeerManager,
     pub policy: SharedPolicy,
     pub graph: SharedGraph,
+    pub counters: Arc<Mutex<GossipCounters>>,
     pub validator: Validator,
     pub sync: GossipSync,
     pub own: OwnAnnouncements,
@@ -247,6 +256,7 @@ impl Task {
     }
 
     async fn verdict(&mut self, origin: Option<PublicKey>, verdict: Verdict) {
+        *self.counters.lock().unwrap_or_else(|p| p.into_inner()) = self.validator.counters();
         match verdict {
             Verdict::Accepted(changes) => {
                 let mut nodes = Vec::new();
