@@ -888,3 +888,70 @@ fn requested_channels_wait_for_the_sync_with_that_peer() {
         if q.short_channel_ids == vec![scid(20, 0)]));
     assert_eq!(core.stats().syncs_completed, 1);
 }
+
+#[test]
+fn a_dump_walks_a_graph_larger_than_one_chunk() {
+    let g = graph(2500);
+    let mut core = GossipSync::new(chain(), cfg(), NOW);
+    let peer = pk(9000);
+    core.peer_connected(peer, &Features::empty(), NOW);
+    let mut out = sends(&core.on_message(peer, &filter(0, u32::MAX), &g, NOW), &peer);
+    for i in 1..100 {
+        out.extend(sends(&core.tick(NOW + i, &g), &peer));
+    }
+    let count = |t: u16| out.iter().filter(|m| m.msg_type() == t).count();
+    assert_eq!((count(256), count(258), count(257)), (2500, 5000, 2501));
+}
+
+#[test]
+fn the_batch_and_the_waiting_announcements_are_bounded() {
+    let g = FakeGraph::default();
+    let config = SyncConfig {
+        max_batch: 3,
+        max_waiting_announcements: 2,
+        ..cfg()
+    };
+    let mut core = relay_core(config, 1);
+    for n in 0..5 {
+        core.on_accepted(Some(pk(9)), Message::NodeAnnouncement(node(100 + n, T)));
+    }
+    assert_eq!(sends(&core.tick(NOW + 1, &g), &pk(1)).len(), 3);
+    assert_eq!(core.stats().batch_dropped, 2);
+    // Three announcements wait for updates with room for two: the oldest is dropped.
+    for tx in 0..3 {
+        let s = scid(10, tx);
+        core.on_accepted(
+            Some(pk(9)),
+            Message::ChannelAnnouncement(announcement(s, 1, 2)),
+        );
+    }
+    for tx in 0..3 {
+        core.on_accepted(
+            Some(pk(9)),
+            Message::ChannelUpdate(update(scid(10, tx), 0, T)),
+        );
+    }
+    let out = sends(&core.tick(NOW + 2, &g), &pk(1));
+    let kinds: Vec<u16> = out.iter().map(Message::msg_type).collect();
+    // The batch holds three: the lone update of the dropped one, then an announcement and its
+    // update; the last pair did not fit.
+    assert_eq!(kinds, vec![258, 256, 258]);
+    assert_eq!(core.stats().batch_dropped, 2 + 1 + 2);
+}
+
+#[test]
+fn requested_channels_per_peer_are_bounded() {
+    let config = SyncConfig {
+        max_sync_peers: 0,
+        max_requested: 2,
+        query_chunk: 10,
+        ..cfg()
+    };
+    let mut core = GossipSync::new(chain(), config, NOW);
+    let peer = pk(1);
+    core.peer_connected(peer, &gq(), NOW);
+    let ids: Vec<_> = (0..5).map(|i| scid(10, i)).collect();
+    let out = sends(&core.request_channels(peer, &ids), &peer);
+    assert!(matches!(&out[..], [Message::QueryShortChannelIds(q)]
+        if q.short_channel_ids == ids[..2]));
+}
