@@ -136,8 +136,11 @@ enum SyncRole {
     /// Not (yet) a sync peer.
     Idle,
     Syncing(Box<SyncClient>),
-    /// Synced with, or given up: not asked again on this connection.
+    /// Synced with, or given up for bad replies: not asked again on this connection.
     Finished,
+    /// Given up for silence: its late replies are ignored, not held against it, and nothing
+    /// more is asked of it on this connection.
+    TimedOut,
 }
 
 #[derive(Debug)]
@@ -362,6 +365,7 @@ impl GossipSync {
             Message::ReplyChannelRange(r) => {
                 let result = match &mut p.role {
                     SyncRole::Syncing(c) => c.on_range(r, graph, &self.config, now),
+                    SyncRole::TimedOut => Ok(None),
                     _ => Err(SyncFault::Unsolicited),
                 };
                 self.after_reply(peer, result, &mut actions);
@@ -370,6 +374,7 @@ impl GossipSync {
             Message::ReplyShortChannelIdsEnd(e) => {
                 let result = match &mut p.role {
                     SyncRole::Syncing(c) => c.on_end(e, &self.config, now),
+                    SyncRole::TimedOut => Ok(None),
                     _ if p.request_outstanding && e.chain_hash == chain_hash => {
                         p.request_outstanding = false;
                         Ok(None)
@@ -402,7 +407,7 @@ impl GossipSync {
         for p in self.peers.values_mut() {
             if let SyncRole::Syncing(c) = &p.role {
                 if now.saturating_sub(c.last_progress) >= self.config.sync_timeout_secs {
-                    p.role = SyncRole::Finished;
+                    p.role = SyncRole::TimedOut;
                     self.stats.syncs_abandoned += 1;
                 }
             }

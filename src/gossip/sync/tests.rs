@@ -542,6 +542,9 @@ fn a_silent_sync_peer_is_replaced_after_the_timeout() {
     ));
     assert!(!core.is_syncing(&first));
     assert_eq!(core.stats().syncs_abandoned, 1);
+    // Its late answer is ignored, not penalised.
+    let late = Message::ReplyChannelRange(part(0, u32::MAX, vec![scid(10, 0)]));
+    assert!(core.on_message(first, &late, &g, NOW + 11).is_empty());
 }
 
 /// A core with one sync peer (pk(1)) that has sent its range query.
