@@ -81,7 +81,9 @@ impl RangeAnswer {
         // The graph promises ascending ids inside the range; keep only what a part may carry.
         let (cursor, end, after) = (self.cursor, self.end, self.after);
         entries.retain(|e| {
-            e.scid.block() >= cursor && e.scid.block() < end && after.is_none_or(|a| e.scid > a)
+            e.scid.block() >= cursor
+                && e.scid.block() < end
+                && !matches!(after, Some(a) if e.scid <= a)
         });
         let last = entries.len() <= limit;
         entries.truncate(limit);

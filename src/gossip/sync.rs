@@ -106,6 +106,9 @@ pub enum SyncFault {
 }
 
 /// What the runtime must do, in order.
+// Actions are moved straight to the runtime; boxing the message would only add an allocation
+// per message sent.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send this message to the peer.
