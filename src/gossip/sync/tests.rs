@@ -1,6 +1,7 @@
 //! Unit tests of sync and relay, against in-memory graphs.
 
 mod fake;
+mod props;
 
 use std::collections::VecDeque;
 
@@ -957,4 +958,37 @@ fn requested_channels_per_peer_are_bounded() {
     let out = sends(&core.request_channels(peer, &ids), &peer);
     assert!(matches!(&out[..], [Message::QueryShortChannelIds(q)]
         if q.short_channel_ids == ids[..2]));
+}
+
+#[test]
+fn only_the_final_part_reaches_the_end_of_the_queried_range() {
+    let mut g = FakeGraph::default();
+    for tx in 0..5 {
+        g.add(scid(99, tx), tx, tx + 1, T, T);
+    }
+    for tx in 0..8 {
+        g.add(scid(100, tx), tx, tx + 1, T, T);
+    }
+    let config = SyncConfig {
+        max_ids_per_reply: 10,
+        ..cfg()
+    };
+    let q = range_query(0, 101, None);
+    let parts = answer_range(&g, q.clone(), config);
+    let ranges: Vec<_> = parts
+        .iter()
+        .map(|p| {
+            (
+                p.first_blocknum,
+                p.number_of_blocks,
+                p.short_channel_ids.len(),
+            )
+        })
+        .collect();
+    // The first part cannot take block 100's channels: ending at 101 would make it the last.
+    assert_eq!(ranges, vec![(0, 100, 5), (99, 2, 8)]);
+    let mut collector = RangeCollector::new(&q);
+    assert_eq!(collector.on_reply(&parts[0], 10, 100), Ok(false));
+    assert_eq!(collector.on_reply(&parts[1], 10, 100), Ok(true));
+    assert_eq!(collector.listed.len(), 13);
 }
