@@ -992,3 +992,25 @@ fn only_the_final_part_reaches_the_end_of_the_queried_range() {
     assert_eq!(collector.on_reply(&parts[1], 10, 100), Ok(true));
     assert_eq!(collector.listed.len(), 13);
 }
+
+#[test]
+fn a_flood_of_filters_shares_one_budget_per_tick() {
+    let g = graph(300);
+    let config = SyncConfig {
+        max_messages_per_tick: 40,
+        max_lookups_per_tick: 30,
+        ..cfg()
+    };
+    let mut core = GossipSync::new(chain(), config, NOW);
+    let peer = pk(9000);
+    core.peer_connected(peer, &Features::empty(), NOW);
+    let mut sent = 0;
+    for _ in 0..100 {
+        let out = core.on_message(peer, &filter(0, u32::MAX), &g, NOW);
+        sent += sends(&out, &peer).len();
+    }
+    // Each new filter restarts the dump, but all of them between two ticks share one budget.
+    assert!(sent <= 40, "{sent} sent");
+    let out = sends(&core.tick(NOW + 1, &g), &peer);
+    assert!(out.len() <= 40);
+}
