@@ -12,7 +12,8 @@ use bitcoin::Network;
 use super::*;
 use crate::gossip::range::{ids_per_reply, RangeCollector};
 use crate::wire::gossip_queries::{
-    QUERY_FLAG_UPDATE_2, QUERY_OPTION_CHECKSUMS, QUERY_OPTION_TIMESTAMPS,
+    QUERY_FLAG_NODE_1, QUERY_FLAG_NODE_2, QUERY_FLAG_UPDATE_2, QUERY_OPTION_CHECKSUMS,
+    QUERY_OPTION_TIMESTAMPS,
 };
 use crate::wire::{
     QueryChannelRange, QueryShortChannelIds, ReplyShortChannelIdsEnd, ShortChannelId, TlvStream,
@@ -77,6 +78,11 @@ fn scid_query(ids: Vec<ShortChannelId>) -> Message {
 /// A graph of `n` channels over a few blocks, the 25 first in one block, with both updates
 /// and the nodes' announcements.
 fn graph(n: u32) -> FakeGraph {
+    graph_at(n, T)
+}
+
+/// [`graph`], with every timestamp a little before `t`.
+fn graph_at(n: u32, t: u32) -> FakeGraph {
     let mut g = FakeGraph::default();
     for i in 0..n {
         let s = if i < 25 {
@@ -84,7 +90,7 @@ fn graph(n: u32) -> FakeGraph {
         } else {
             scid(100 + i / 3, i)
         };
-        g.add(s, i, i + 1, T - 100 + i % 50, T - 200);
+        g.add(s, i, i + 1, t - 100 + i % 50, t - 200);
     }
     g
 }
@@ -370,7 +376,8 @@ impl Pair {
 
 #[test]
 fn two_graphs_sync_through_the_core_until_they_agree() {
-    let ga = graph(120);
+    // Older than the filters' backlog: only the sync's queries can carry it.
+    let ga = graph_at(120, T - 100_000);
     // B knows a few channels, some with an older update, and one A does not know.
     let mut gb = FakeGraph::default();
     for (s, c) in ga.channels.iter().take(10) {
@@ -382,7 +389,7 @@ fn two_graphs_sync_through_the_core_until_they_agree() {
         }
         let _ = s;
     }
-    gb.add(scid(5000, 1), 800, 801, T - 10, T - 10);
+    gb.add(scid(5000, 1), 800, 801, T - 90_000, T - 90_000);
     let config_ids = ga.channels.len();
     let (mut pair, q) = Pair::new(ga.clone(), gb);
     pair.run(q, 30);
@@ -426,7 +433,14 @@ fn sync_asks_only_for_missing_channels_and_newer_updates() {
         panic!("no id query: {out:?}");
     };
     assert_eq!(q.short_channel_ids, vec![scid(10, 1), scid(11, 0)]);
-    assert_eq!(q.query_flags, Some(vec![QUERY_FLAG_UPDATE_2, 0x1f]));
+    // A newer update brings its nodes along; an unknown channel, everything.
+    assert_eq!(
+        q.query_flags,
+        Some(vec![
+            QUERY_FLAG_UPDATE_2 | QUERY_FLAG_NODE_1 | QUERY_FLAG_NODE_2,
+            0x1f
+        ])
+    );
     // Done after the end; an extra end is unsolicited.
     let end = Message::ReplyShortChannelIdsEnd(ReplyShortChannelIdsEnd {
         chain_hash: chain(),
