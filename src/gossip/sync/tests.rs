@@ -16,8 +16,8 @@ use crate::wire::gossip_queries::{
     QUERY_OPTION_TIMESTAMPS,
 };
 use crate::wire::{
-    QueryChannelRange, QueryShortChannelIds, ReplyShortChannelIdsEnd, ShortChannelId, TlvStream,
-    WireMessage,
+    QueryChannelRange, QueryShortChannelIds, ReplyChannelRange, ReplyShortChannelIdsEnd,
+    ShortChannelId, TlvStream, WireMessage,
 };
 use fake::{announcement, chain, node, pk, scid, update, FakeGraph};
 
