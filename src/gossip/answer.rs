@@ -116,7 +116,7 @@ impl Dump {
             let from = self.after.map_or(0, |a| a.block());
             let after = self.after;
             let mut entries = graph.channel_range(from, u32::MAX);
-            entries.retain(|e| after.is_none_or(|a| e.scid > a));
+            entries.retain(|e| !matches!(after, Some(a) if e.scid <= a));
             self.exhausted = entries.len() <= DUMP_CHUNK;
             entries.truncate(DUMP_CHUNK);
             self.after = entries.last().map(|e| e.scid).or(self.after);

@@ -11,7 +11,8 @@ use super::range::RangeCollector;
 use super::sync::{SyncConfig, SyncFault};
 use super::GraphQuery;
 use crate::wire::gossip_queries::{
-    QUERY_FLAG_UPDATE_1, QUERY_FLAG_UPDATE_2, QUERY_OPTION_TIMESTAMPS,
+    QUERY_FLAG_NODE_1, QUERY_FLAG_NODE_2, QUERY_FLAG_UPDATE_1, QUERY_FLAG_UPDATE_2,
+    QUERY_OPTION_TIMESTAMPS,
 };
 use crate::wire::{
     Message, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange, ReplyShortChannelIdsEnd,
@@ -139,7 +140,7 @@ impl SyncClient {
 }
 
 /// What to ask about a channel a peer listed: everything when we do not know it, the updates
-/// newer than ours when it sent timestamps, nothing otherwise.
+/// newer than ours (and both nodes) when it sent timestamps, nothing otherwise.
 fn wanted_flags(
     graph: &impl GraphQuery,
     scid: ShortChannelId,
@@ -157,5 +158,7 @@ fn wanted_flags(
     if t2 > o2 {
         flags |= QUERY_FLAG_UPDATE_2;
     }
-    (flags != 0).then_some(flags)
+    // Nodes with newer channel updates often have newer announcements too; the peer sends
+    // each node once per query and our validator drops what is not newer.
+    (flags != 0).then_some(flags | QUERY_FLAG_NODE_1 | QUERY_FLAG_NODE_2)
 }

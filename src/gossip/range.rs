@@ -81,10 +81,28 @@ impl RangeAnswer {
         // The graph promises ascending ids inside the range; keep only what a part may carry.
         let (cursor, end, after) = (self.cursor, self.end, self.after);
         entries.retain(|e| {
-            e.scid.block() >= cursor && e.scid.block() < end && after.is_none_or(|a| e.scid > a)
+            e.scid.block() >= cursor
+                && e.scid.block() < end
+                && !matches!(after, Some(a) if e.scid <= a)
         });
-        let last = entries.len() <= limit;
+        let mut last = entries.len() <= limit;
         entries.truncate(limit);
+        if !last {
+            // A part reaching the queried end is the final one for the peer, so only the final
+            // part may hold channels of the range's last block.
+            let last_block = self.end.saturating_sub(1);
+            let before_last = entries
+                .iter()
+                .filter(|e| e.scid.block() < last_block)
+                .count();
+            if before_last == 0 {
+                // More channels in that one block than a part holds: the surplus is left out
+                // (a block cannot fund that many channels in practice).
+                last = true;
+            } else {
+                entries.truncate(before_last);
+            }
+        }
         let start = self.cursor;
         let stop = match (last, entries.last()) {
             (false, Some(e)) => {

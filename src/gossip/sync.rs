@@ -4,11 +4,11 @@
 //!
 //! - Every peer offering `gossip_queries` gets a `gossip_timestamp_filter` for the last
 //!   [`SyncConfig::filter_backlog_secs`] and onwards; up to [`SyncConfig::max_sync_peers`] of
-//!   them are also asked for the whole chain's channels (see [`super::client`]).
+//!   them are also asked for the whole chain's channels (the `client` module).
 //! - Peers' queries are answered a step at a time through the per-tick budget; a second query
 //!   of a kind while one is being answered ends the connection.
-//! - Accepted gossip is relayed on the stagger of [`SyncConfig::flush_interval_secs`] (see
-//!   [`super::relay`]). A peer that never sent a filter (every peer without `gossip_queries`)
+//! - Accepted gossip is relayed on the stagger of [`SyncConfig::flush_interval_secs`] (the
+//!   `relay` module). A peer that never sent a filter (every peer without `gossip_queries`)
 //!   gets only our own gossip, as BOLT 7 asks.
 
 use std::collections::{HashMap, VecDeque};
@@ -23,64 +23,12 @@ use super::range::RangeAnswer;
 use super::relay::{admits, RelayBatch, RelayQueue};
 use super::GraphQuery;
 use crate::wire::{
-    Feature, Features, GossipTimestampFilter, Message, QueryShortChannelIds, ReplyChannelRange,
-    ShortChannelId, TlvStream,
+    Feature, Features, GossipTimestampFilter, Message, QueryShortChannelIds, ShortChannelId,
+    TlvStream,
 };
 
-/// The limits of sync and relay. Every bound a peer could otherwise push is here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncConfig {
-    /// Peers we run an initial sync with (whole-chain range query), at most.
-    pub max_sync_peers: usize,
-    /// The stagger: accepted gossip is sent to peers at most this often (BOLT 7: 60 s).
-    pub flush_interval_secs: u64,
-    /// The past our `gossip_timestamp_filter` asks every peer for (what changed while we were
-    /// away; the full picture comes from the sync peers' queries).
-    pub filter_backlog_secs: u32,
-    /// Channels per `query_short_channel_ids` we send.
-    pub query_chunk: usize,
-    /// A sync peer silent this long is given up (another peer takes its place).
-    pub sync_timeout_secs: u64,
-    /// The parts of one `reply_channel_range` answer we take, at most.
-    pub max_range_parts: usize,
-    /// The channels one `reply_channel_range` answer may list, at most.
-    pub max_range_ids: usize,
-    /// Ids per `reply_channel_range` part we send (fewer when checksums do not fit).
-    pub max_ids_per_reply: usize,
-    /// Relayed messages waiting for one peer; past it the oldest are dropped and counted.
-    pub relay_queue_cap: usize,
-    /// Messages sent to one peer per tick, whatever their source.
-    pub max_messages_per_tick: usize,
-    /// Channels looked up in the graph for one peer's query or dump per tick.
-    pub max_lookups_per_tick: usize,
-    /// Channels waiting to be asked of one peer through [`GossipSync::request_channels`].
-    pub max_requested: usize,
-    /// Distinct messages in one relay batch.
-    pub max_batch: usize,
-    /// Channel announcements waiting for their first update.
-    pub max_waiting_announcements: usize,
-}
-
-impl Default for SyncConfig {
-    fn default() -> Self {
-        Self {
-            max_sync_peers: 3,
-            flush_interval_secs: 60,
-            filter_backlog_secs: 3600,
-            query_chunk: 1000,
-            sync_timeout_secs: 300,
-            max_range_parts: 5000,
-            max_range_ids: 250_000,
-            max_ids_per_reply: ReplyChannelRange::MAX_IDS_PER_REPLY,
-            relay_queue_cap: 10_000,
-            max_messages_per_tick: 500,
-            max_lookups_per_tick: 2000,
-            max_requested: 1000,
-            max_batch: 50_000,
-            max_waiting_announcements: 10_000,
-        }
-    }
-}
+mod config;
+pub use config::SyncConfig;
 
 /// A peer's gossip-query misbehaviour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
@@ -106,6 +54,9 @@ pub enum SyncFault {
 }
 
 /// What the runtime must do, in order.
+// Actions are moved straight to the runtime; boxing the message would only add an allocation
+// per message sent.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Send this message to the peer.
@@ -136,8 +87,11 @@ enum SyncRole {
     /// Not (yet) a sync peer.
     Idle,
     Syncing(Box<SyncClient>),
-    /// Synced with, or given up: not asked again on this connection.
+    /// Synced with, or given up for bad replies: not asked again on this connection.
     Finished,
+    /// Given up for silence: its late replies are ignored, not held against it, and nothing
+    /// more is asked of it on this connection.
+    TimedOut,
 }
 
 #[derive(Debug)]
@@ -362,6 +316,7 @@ impl GossipSync {
             Message::ReplyChannelRange(r) => {
                 let result = match &mut p.role {
                     SyncRole::Syncing(c) => c.on_range(r, graph, &self.config, now),
+                    SyncRole::TimedOut => Ok(None),
                     _ => Err(SyncFault::Unsolicited),
                 };
                 self.after_reply(peer, result, &mut actions);
@@ -370,6 +325,7 @@ impl GossipSync {
             Message::ReplyShortChannelIdsEnd(e) => {
                 let result = match &mut p.role {
                     SyncRole::Syncing(c) => c.on_end(e, &self.config, now),
+                    SyncRole::TimedOut => Ok(None),
                     _ if p.request_outstanding && e.chain_hash == chain_hash => {
                         p.request_outstanding = false;
                         Ok(None)
@@ -402,7 +358,7 @@ impl GossipSync {
         for p in self.peers.values_mut() {
             if let SyncRole::Syncing(c) = &p.role {
                 if now.saturating_sub(c.last_progress) >= self.config.sync_timeout_secs {
-                    p.role = SyncRole::Finished;
+                    p.role = SyncRole::TimedOut;
                     self.stats.syncs_abandoned += 1;
                 }
             }

@@ -1,6 +1,7 @@
 //! Unit tests of sync and relay, against in-memory graphs.
 
 mod fake;
+mod props;
 
 use std::collections::VecDeque;
 
@@ -11,11 +12,12 @@ use bitcoin::Network;
 use super::*;
 use crate::gossip::range::{ids_per_reply, RangeCollector};
 use crate::wire::gossip_queries::{
-    QUERY_FLAG_UPDATE_2, QUERY_OPTION_CHECKSUMS, QUERY_OPTION_TIMESTAMPS,
+    QUERY_FLAG_NODE_1, QUERY_FLAG_NODE_2, QUERY_FLAG_UPDATE_2, QUERY_OPTION_CHECKSUMS,
+    QUERY_OPTION_TIMESTAMPS,
 };
 use crate::wire::{
-    QueryChannelRange, QueryShortChannelIds, ReplyShortChannelIdsEnd, ShortChannelId, TlvStream,
-    WireMessage,
+    QueryChannelRange, QueryShortChannelIds, ReplyChannelRange, ReplyShortChannelIdsEnd,
+    ShortChannelId, TlvStream, WireMessage,
 };
 use fake::{announcement, chain, node, pk, scid, update, FakeGraph};
 
@@ -76,6 +78,11 @@ fn scid_query(ids: Vec<ShortChannelId>) -> Message {
 /// A graph of `n` channels over a few blocks, the 25 first in one block, with both updates
 /// and the nodes' announcements.
 fn graph(n: u32) -> FakeGraph {
+    graph_at(n, T)
+}
+
+/// [`graph`], with every timestamp a little before `t`.
+fn graph_at(n: u32, t: u32) -> FakeGraph {
     let mut g = FakeGraph::default();
     for i in 0..n {
         let s = if i < 25 {
@@ -83,7 +90,7 @@ fn graph(n: u32) -> FakeGraph {
         } else {
             scid(100 + i / 3, i)
         };
-        g.add(s, i, i + 1, T - 100 + i % 50, T - 200);
+        g.add(s, i, i + 1, t - 100 + i % 50, t - 200);
     }
     g
 }
@@ -369,7 +376,8 @@ impl Pair {
 
 #[test]
 fn two_graphs_sync_through_the_core_until_they_agree() {
-    let ga = graph(120);
+    // Older than the filters' backlog: only the sync's queries can carry it.
+    let ga = graph_at(120, T - 100_000);
     // B knows a few channels, some with an older update, and one A does not know.
     let mut gb = FakeGraph::default();
     for (s, c) in ga.channels.iter().take(10) {
@@ -381,7 +389,7 @@ fn two_graphs_sync_through_the_core_until_they_agree() {
         }
         let _ = s;
     }
-    gb.add(scid(5000, 1), 800, 801, T - 10, T - 10);
+    gb.add(scid(5000, 1), 800, 801, T - 90_000, T - 90_000);
     let config_ids = ga.channels.len();
     let (mut pair, q) = Pair::new(ga.clone(), gb);
     pair.run(q, 30);
@@ -425,7 +433,14 @@ fn sync_asks_only_for_missing_channels_and_newer_updates() {
         panic!("no id query: {out:?}");
     };
     assert_eq!(q.short_channel_ids, vec![scid(10, 1), scid(11, 0)]);
-    assert_eq!(q.query_flags, Some(vec![QUERY_FLAG_UPDATE_2, 0x1f]));
+    // A newer update brings its nodes along; an unknown channel, everything.
+    assert_eq!(
+        q.query_flags,
+        Some(vec![
+            QUERY_FLAG_UPDATE_2 | QUERY_FLAG_NODE_1 | QUERY_FLAG_NODE_2,
+            0x1f
+        ])
+    );
     // Done after the end; an extra end is unsolicited.
     let end = Message::ReplyShortChannelIdsEnd(ReplyShortChannelIdsEnd {
         chain_hash: chain(),
@@ -542,6 +557,9 @@ fn a_silent_sync_peer_is_replaced_after_the_timeout() {
     ));
     assert!(!core.is_syncing(&first));
     assert_eq!(core.stats().syncs_abandoned, 1);
+    // Its late answer is ignored, not penalised.
+    let late = Message::ReplyChannelRange(part(0, u32::MAX, vec![scid(10, 0)]));
+    assert!(core.on_message(first, &late, &g, NOW + 11).is_empty());
 }
 
 /// A core with one sync peer (pk(1)) that has sent its range query.
@@ -887,4 +905,126 @@ fn requested_channels_wait_for_the_sync_with_that_peer() {
     assert!(matches!(&out[..], [Message::QueryShortChannelIds(q)]
         if q.short_channel_ids == vec![scid(20, 0)]));
     assert_eq!(core.stats().syncs_completed, 1);
+}
+
+#[test]
+fn a_dump_walks_a_graph_larger_than_one_chunk() {
+    let g = graph(2500);
+    let mut core = GossipSync::new(chain(), cfg(), NOW);
+    let peer = pk(9000);
+    core.peer_connected(peer, &Features::empty(), NOW);
+    let mut out = sends(&core.on_message(peer, &filter(0, u32::MAX), &g, NOW), &peer);
+    for i in 1..100 {
+        out.extend(sends(&core.tick(NOW + i, &g), &peer));
+    }
+    let count = |t: u16| out.iter().filter(|m| m.msg_type() == t).count();
+    assert_eq!((count(256), count(258), count(257)), (2500, 5000, 2501));
+}
+
+#[test]
+fn the_batch_and_the_waiting_announcements_are_bounded() {
+    let g = FakeGraph::default();
+    let config = SyncConfig {
+        max_batch: 3,
+        max_waiting_announcements: 2,
+        ..cfg()
+    };
+    let mut core = relay_core(config, 1);
+    for n in 0..5 {
+        core.on_accepted(Some(pk(9)), Message::NodeAnnouncement(node(100 + n, T)));
+    }
+    assert_eq!(sends(&core.tick(NOW + 1, &g), &pk(1)).len(), 3);
+    assert_eq!(core.stats().batch_dropped, 2);
+    // Three announcements wait for updates with room for two: the oldest is dropped.
+    for tx in 0..3 {
+        let s = scid(10, tx);
+        core.on_accepted(
+            Some(pk(9)),
+            Message::ChannelAnnouncement(announcement(s, 1, 2)),
+        );
+    }
+    for tx in 0..3 {
+        core.on_accepted(
+            Some(pk(9)),
+            Message::ChannelUpdate(update(scid(10, tx), 0, T)),
+        );
+    }
+    let out = sends(&core.tick(NOW + 2, &g), &pk(1));
+    let kinds: Vec<u16> = out.iter().map(Message::msg_type).collect();
+    // The batch holds three: the lone update of the dropped one, then an announcement and its
+    // update; the last pair did not fit.
+    assert_eq!(kinds, vec![258, 256, 258]);
+    assert_eq!(core.stats().batch_dropped, 2 + 1 + 2);
+}
+
+#[test]
+fn requested_channels_per_peer_are_bounded() {
+    let config = SyncConfig {
+        max_sync_peers: 0,
+        max_requested: 2,
+        query_chunk: 10,
+        ..cfg()
+    };
+    let mut core = GossipSync::new(chain(), config, NOW);
+    let peer = pk(1);
+    core.peer_connected(peer, &gq(), NOW);
+    let ids: Vec<_> = (0..5).map(|i| scid(10, i)).collect();
+    let out = sends(&core.request_channels(peer, &ids), &peer);
+    assert!(matches!(&out[..], [Message::QueryShortChannelIds(q)]
+        if q.short_channel_ids == ids[..2]));
+}
+
+#[test]
+fn only_the_final_part_reaches_the_end_of_the_queried_range() {
+    let mut g = FakeGraph::default();
+    for tx in 0..5 {
+        g.add(scid(99, tx), tx, tx + 1, T, T);
+    }
+    for tx in 0..8 {
+        g.add(scid(100, tx), tx, tx + 1, T, T);
+    }
+    let config = SyncConfig {
+        max_ids_per_reply: 10,
+        ..cfg()
+    };
+    let q = range_query(0, 101, None);
+    let parts = answer_range(&g, q.clone(), config);
+    let ranges: Vec<_> = parts
+        .iter()
+        .map(|p| {
+            (
+                p.first_blocknum,
+                p.number_of_blocks,
+                p.short_channel_ids.len(),
+            )
+        })
+        .collect();
+    // The first part cannot take block 100's channels: ending at 101 would make it the last.
+    assert_eq!(ranges, vec![(0, 100, 5), (99, 2, 8)]);
+    let mut collector = RangeCollector::new(&q);
+    assert_eq!(collector.on_reply(&parts[0], 10, 100), Ok(false));
+    assert_eq!(collector.on_reply(&parts[1], 10, 100), Ok(true));
+    assert_eq!(collector.listed.len(), 13);
+}
+
+#[test]
+fn a_flood_of_filters_shares_one_budget_per_tick() {
+    let g = graph(300);
+    let config = SyncConfig {
+        max_messages_per_tick: 40,
+        max_lookups_per_tick: 30,
+        ..cfg()
+    };
+    let mut core = GossipSync::new(chain(), config, NOW);
+    let peer = pk(9000);
+    core.peer_connected(peer, &Features::empty(), NOW);
+    let mut sent = 0;
+    for _ in 0..100 {
+        let out = core.on_message(peer, &filter(0, u32::MAX), &g, NOW);
+        sent += sends(&out, &peer).len();
+    }
+    // Each new filter restarts the dump, but all of them between two ticks share one budget.
+    assert!(sent <= 40, "{sent} sent");
+    let out = sends(&core.tick(NOW + 1, &g), &peer);
+    assert!(out.len() <= 40);
 }
