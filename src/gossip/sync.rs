@@ -171,7 +171,10 @@ impl GossipSync {
         their_features: &Features,
         now: u64,
     ) -> Vec<Action> {
-        let gossip_queries = their_features.supports(Feature::GossipQueries);
+        // BOLT 9 now marks gossip_queries ASSUMED: a node may leave its bits unset and still
+        // answer queries, so every peer is treated as a gossip_queries peer.
+        let gossip_queries =
+            their_features.supports(Feature::GossipQueries) || Feature::GossipQueries.is_assumed();
         self.peers.insert(
             peer,
             Peer {

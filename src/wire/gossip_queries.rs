@@ -248,8 +248,9 @@ impl ReplyChannelRange {
     const TLV_TIMESTAMPS: u64 = 1;
     const TLV_CHECKSUMS: u64 = 3;
 
-    /// The most ids one reply can carry with timestamps and checksums and still fit in a
-    /// message (BOLT 7 leaves the split to the sender).
+    /// The most ids one reply carries with their timestamps (24 bytes each with checksums
+    /// too: then fewer fit, see `gossip::range::ids_per_reply`). BOLT 7 leaves the split to
+    /// the sender.
     pub const MAX_IDS_PER_REPLY: usize = 3200;
 }
 

@@ -512,10 +512,13 @@ fn only_a_few_gossip_queries_peers_become_sync_peers() {
             .count();
     }
     assert_eq!(range_queries, 3);
-    // A peer without gossip_queries gets neither a filter nor a query.
-    assert!(core
-        .peer_connected(pk(10), &Features::empty(), NOW)
-        .is_empty());
+    // gossip_queries is ASSUMED (BOLT 9): a peer that leaves its bits unset still gets our
+    // filter (the sync slots are full).
+    let out = core.peer_connected(pk(10), &Features::empty(), NOW);
+    assert!(matches!(
+        &sends(&out, &pk(10))[..],
+        [Message::GossipTimestampFilter(_)]
+    ));
     // A sync peer leaves: another takes its slot at the next tick.
     let syncing: Vec<_> = (0..5).filter(|i| core.is_syncing(&pk(*i))).collect();
     core.peer_disconnected(&pk(syncing[0]));
@@ -886,9 +889,13 @@ fn requested_channels_are_asked_one_query_at_a_time() {
         core.on_message(peer, &end_msg(), &g, NOW),
         vec![Action::Penalise(peer, SyncFault::Unsolicited)]
     );
-    // Nothing is asked of a peer without gossip_queries.
+    // gossip_queries is ASSUMED: a peer without its bits is asked too.
     core.peer_connected(pk(2), &Features::empty(), NOW);
-    assert!(core.request_channels(pk(2), &[scid(10, 0)]).is_empty());
+    let out = sends(&core.request_channels(pk(2), &[scid(10, 0)]), &pk(2));
+    assert!(
+        out.iter().any(|m| matches!(m, Message::QueryShortChannelIds(_))),
+        "{out:?}"
+    );
 }
 
 #[test]
