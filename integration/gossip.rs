@@ -4,6 +4,7 @@
 //! restart, and hears a policy change relayed.
 
 mod common;
+mod peers_support;
 
 use common::*;
 use serde_json::Value;
@@ -19,6 +20,16 @@ fn configure(dir: &std::path::Path, alias: &str, color: &str, port: u16) {
         ),
     )
     .unwrap();
+}
+
+/// A temporary directory, kept (and named) when `CHANHUB_KEEP_TEST_DIR` is set.
+fn test_dir() -> tempfile::TempDir {
+    let mut tmp = tempfile::tempdir().unwrap();
+    if std::env::var_os("CHANHUB_KEEP_TEST_DIR").is_some() {
+        tmp.disable_cleanup(true);
+        eprintln!("test directory: {}", tmp.path().display());
+    }
+    tmp
 }
 
 fn graph(n: &NodeProc) -> Value {
@@ -37,11 +48,7 @@ fn policies(n: &NodeProc, scid: &str) -> (Value, Value) {
 
 #[test]
 fn two_hubs_announce_and_a_third_node_learns_the_graph_by_gossip_alone() {
-    let mut tmp = tempfile::tempdir().unwrap();
-    if std::env::var_os("CHANHUB_KEEP_TEST_DIR").is_some() {
-        tmp.disable_cleanup(true);
-        eprintln!("test directory: {}", tmp.path().display());
-    }
+    let tmp = test_dir();
     let (dir_a, dir_b, dir_c) = (
         tmp.path().join("a"),
         tmp.path().join("b"),
@@ -136,4 +143,200 @@ fn two_hubs_announce_and_a_third_node_learns_the_graph_by_gossip_alone() {
     assert!([p1, p2]
         .iter()
         .any(|p| p["fee_proportional_millionths"] == 777));
+}
+
+/// A stranger's gossip, each kind of bad: forged signatures, a funding output that does not
+/// exist, one that is not the announced 2-of-2, one already spent, updates for a channel it
+/// cannot sign for. Each is refused and counted; the honest graph is untouched; the stranger
+/// is disconnected once its faults reach the limit.
+#[test]
+fn forged_and_bogus_gossip_is_refused_and_costs_the_sender() {
+    use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
+    use chanhub::wire::gossip::sign_gossip;
+    use chanhub::wire::{
+        ChannelAnnouncement, Features, GossipTimestampFilter, Message, ShortChannelId,
+        UnsignedChannelAnnouncement,
+    };
+    use peers_support::{target, RawPeer};
+
+    let tmp = test_dir();
+    let (dir_a, dir_b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let (port_a, port_b) = (free_port(), free_port());
+    configure(&dir_a, "honest-a", "#010203", port_a);
+    configure(&dir_b, "honest-b", "#040506", port_b);
+    let a = NodeProc::start(&dir_a, &["--listen", &format!("127.0.0.1:{port_a}")]);
+    let b = start_follower(&dir_b, &a, port_b);
+    let addr = a.new_address();
+    a.cli_json(&["chain", "mine", "1", "--address", &addr]);
+    a.cli_json(&["chain", "mine", "100", "--address", &burn_address()]);
+    a.cli_json(&[
+        "open",
+        &format!("{}@127.0.0.1:{port_b}", id(&b)),
+        "300000",
+        "--announce",
+    ]);
+    a.cli_json(&["chain", "mine", "6", "--address", &burn_address()]);
+    wait("the honest channel with both updates", || {
+        let g = graph(&a);
+        let Some(scid) = g["channels"][0]["short_channel_id"].as_u64() else {
+            return false;
+        };
+        let (p1, p2) = policies(&a, &scid.to_string());
+        !p1.is_null() && !p2.is_null()
+    });
+    let honest = graph(&a);
+    let scid = ShortChannelId(honest["channels"][0]["short_channel_id"].as_u64().unwrap());
+    let honest_channel = a.cli_json(&["graph", "channel", &scid.0.to_string()]);
+
+    // The stranger asks for everything, and gets the real announcement to tamper with.
+    let (peer_addr, a_id) = target(&a.json);
+    let mut x = RawPeer::connect(&peer_addr, a_id, 0x77);
+    x.send_message(&Message::GossipTimestampFilter(GossipTimestampFilter {
+        chain_hash: bitcoin::constants::ChainHash::REGTEST,
+        first_timestamp: 0,
+        timestamp_range: u32::MAX,
+        excess_data: Vec::new(),
+    }));
+    let real = loop {
+        match x.recv() {
+            Some(Message::ChannelAnnouncement(c)) => break c,
+            Some(_) => continue,
+            None => panic!("the node hung up before relaying its announcement"),
+        }
+    };
+    assert_eq!(real.contents.short_channel_id, scid);
+    assert!(real.verify());
+
+    let secp = Secp256k1::new();
+    let keys: Vec<SecretKey> = (1..=4u8)
+        .map(|i| SecretKey::from_slice(&[0x40 + i; 32]).unwrap())
+        .collect();
+    let pubs: Vec<PublicKey> = keys
+        .iter()
+        .map(|k| PublicKey::from_secret_key(&secp, k))
+        .collect();
+    // A well-signed announcement of the stranger's own two "nodes", for any scid.
+    let signed_for = |scid: ShortChannelId| {
+        let (n1, n2, k1, k2) = if pubs[0].serialize() < pubs[1].serialize() {
+            (0, 1, 2, 3)
+        } else {
+            (1, 0, 3, 2)
+        };
+        let contents = UnsignedChannelAnnouncement {
+            features: Features::empty(),
+            chain_hash: bitcoin::constants::ChainHash::REGTEST,
+            short_channel_id: scid,
+            node_id_1: pubs[n1],
+            node_id_2: pubs[n2],
+            bitcoin_key_1: pubs[k1],
+            bitcoin_key_2: pubs[k2],
+            excess_data: Vec::new(),
+        };
+        let bytes = contents.signed_bytes();
+        ChannelAnnouncement {
+            node_signature_1: sign_gossip(&keys[n1], &bytes),
+            node_signature_2: sign_gossip(&keys[n2], &bytes),
+            bitcoin_signature_1: sign_gossip(&keys[k1], &bytes),
+            bitcoin_signature_2: sign_gossip(&keys[k2], &bytes),
+            contents,
+        }
+    };
+    // The real channel's id is taken: a forgery under it would only be a duplicate.
+    let mut forged = signed_for(ShortChannelId::new(scid.block(), 51, 0).unwrap());
+    forged.bitcoin_signature_2 = real.bitcoin_signature_2;
+    let bogus = [
+        // Forged: a signature that is not its key's.
+        forged,
+        // No such transaction in the funding block.
+        signed_for(ShortChannelId::new(scid.block(), 50, 0).unwrap()),
+        // The funding transaction's other output: unspent, but not the announced 2-of-2.
+        signed_for(
+            ShortChannelId::new(scid.block(), scid.tx_index(), scid.output_index() ^ 1).unwrap(),
+        ),
+        // Block 1's coinbase: it funded the channel, so it is spent.
+        signed_for(ShortChannelId::new(1, 0, 0).unwrap()),
+        // Another announcement under the real channel's id: a duplicate, harmless.
+        signed_for(scid),
+    ];
+    for m in &bogus {
+        x.send_message(&Message::ChannelAnnouncement(m.clone()));
+    }
+    // Updates for the honest channel the stranger cannot sign for.
+    let mut update = None;
+    x.send_message(&Message::GossipTimestampFilter(GossipTimestampFilter {
+        chain_hash: bitcoin::constants::ChainHash::REGTEST,
+        first_timestamp: 0,
+        timestamp_range: u32::MAX,
+        excess_data: Vec::new(),
+    }));
+    while update.is_none() {
+        match x.recv() {
+            Some(Message::ChannelUpdate(u)) => update = Some(u),
+            Some(_) => {}
+            None => panic!("disconnected too early"),
+        }
+    }
+    let mut u = update.unwrap();
+    u.timestamp += 10;
+    u.fee_proportional_millionths = 999_999;
+    let mut closed = false;
+    for _ in 0..chanhub::node::gossip::MAX_PEER_FAULTS {
+        x.send_message(&Message::ChannelUpdate(u.clone()));
+        u.timestamp += 1;
+    }
+    for _ in 0..200 {
+        match x.recv() {
+            None => {
+                closed = true;
+                break;
+            }
+            Some(_) => {}
+        }
+    }
+    assert!(closed, "the stranger was not disconnected");
+
+    // The honest graph is as it was; the refusals are counted.
+    assert_eq!(graph(&a)["channel_count"], 1);
+    assert_eq!(
+        a.cli_json(&["graph", "channel", &scid.0.to_string()]),
+        honest_channel
+    );
+    let m = metrics(&a);
+    let rejected = |kind: &str| {
+        m.get(&format!(
+            "chanhub_gossip_messages_total{{kind=\"{kind}\",outcome=\"rejected\"}}"
+        ))
+        .copied()
+        .unwrap_or(0.0)
+    };
+    // The forged one, the missing output, the wrong script; the spent one and the duplicate
+    // are harmless.
+    assert_eq!(rejected("channel_announcement"), 3.0, "{m:?}");
+    assert!(rejected("channel_update") >= 1.0, "{m:?}");
+    assert_eq!(m["chanhub_graph_channels"], 1.0);
+}
+
+/// `GET /metrics`, as sample (name and labels) -> value.
+fn metrics(n: &NodeProc) -> std::collections::BTreeMap<String, f64> {
+    let token = std::fs::read_to_string(n.json["api_token_file"].as_str().unwrap()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, text) = rt
+        .block_on(client(n).raw(
+            hyper::Method::GET,
+            "/metrics",
+            Some(token.trim()),
+            Vec::new(),
+        ))
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect()
 }

@@ -176,7 +176,13 @@ impl Exposition {
     }
 
     /// A family with any labels: a sample per `(labels, value)`.
-    pub fn family(&mut self, name: &str, kind: Kind, help: &str, samples: &[(&[(&str, &str)], u64)]) {
+    pub fn family(
+        &mut self,
+        name: &str,
+        kind: Kind,
+        help: &str,
+        samples: &[(&[(&str, &str)], u64)],
+    ) {
         self.header(name, kind, help);
         for (labels, value) in samples {
             self.sample(name, labels, &value.to_string());

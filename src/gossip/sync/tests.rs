@@ -893,7 +893,8 @@ fn requested_channels_are_asked_one_query_at_a_time() {
     core.peer_connected(pk(2), &Features::empty(), NOW);
     let out = sends(&core.request_channels(pk(2), &[scid(10, 0)]), &pk(2));
     assert!(
-        out.iter().any(|m| matches!(m, Message::QueryShortChannelIds(_))),
+        out.iter()
+            .any(|m| matches!(m, Message::QueryShortChannelIds(_))),
         "{out:?}"
     );
 }

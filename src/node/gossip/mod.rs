@@ -105,6 +105,7 @@ pub async fn spawn(
         height: None,
         faults: HashMap::new(),
         parked: HashMap::new(),
+        hung_up: Default::default(),
         early_nodes: HashMap::new(),
         lookups: mpsc::unbounded_channel(),
     };

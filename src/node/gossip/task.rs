@@ -1,7 +1,7 @@
 //! The gossip task's loop: one queue (peer traffic, our channels, funding lookups' answers)
 //! and a tick. The pure cores decide; this file sends, looks up, stores.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -69,6 +69,8 @@ pub(super) struct Task {
     pub height: Option<u32>,
     pub faults: HashMap<PublicKey, u32>,
     pub parked: HashMap<PublicKey, VecDeque<(Message, Credit)>>,
+    /// Peers we hung up on: what they had queued is dropped unread, until they reconnect.
+    pub hung_up: HashSet<PublicKey>,
     /// See [`MAX_EARLY_NODES`]: by node, with who sent it (`None`: ours).
     pub early_nodes: HashMap<PublicKey, (Option<PublicKey>, Message)>,
     pub lookups: (
@@ -116,6 +118,7 @@ impl Task {
         match r {
             Request::PeerConnected { peer, features, .. } => {
                 self.faults.remove(&peer);
+                self.hung_up.remove(&peer);
                 self.parked.remove(&peer);
                 let actions = self.sync.peer_connected(peer, &features, now_secs());
                 self.act(actions).await;
@@ -130,6 +133,8 @@ impl Task {
                 self.sync.peer_disconnected(&peer);
                 self.own.peer_disconnected(&peer);
                 self.parked.remove(&peer);
+                // Its queued messages came before this: nothing of it is left to drop.
+                self.hung_up.remove(&peer);
             }
             Request::Message {
                 peer,
@@ -185,6 +190,9 @@ impl Task {
     }
 
     async fn message(&mut self, peer: PublicKey, message: Message, credit: Credit) {
+        if self.hung_up.contains(&peer) {
+            return;
+        }
         let needs_lookup = matches!(message, Message::ChannelAnnouncement(_));
         if needs_lookup && !self.validator.can_look_up(&peer) {
             let parked = self.parked.entry(peer).or_default();
@@ -329,6 +337,9 @@ impl Task {
     }
 
     async fn fault(&mut self, peer: PublicKey, reason: &str) {
+        if self.hung_up.contains(&peer) {
+            return;
+        }
         let n = self.faults.entry(peer).or_insert(0);
         *n += 1;
         if *n >= MAX_PEER_FAULTS {
@@ -339,6 +350,7 @@ impl Task {
     }
 
     async fn hang_up(&mut self, peer: PublicKey, reason: &str) {
+        self.hung_up.insert(peer);
         let w = Warning(Diagnostic::new(crate::wire::ChannelId::ALL, reason));
         let _ = self.peers.send(peer, Message::Warning(w)).await;
         let _ = self.peers.disconnect(peer).await;
