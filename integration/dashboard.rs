@@ -253,6 +253,14 @@ async fn the_dashboard_shows_the_hub_and_follows_it_live() {
         fmt_msat(forwards["fee_msat_earned"].as_u64().unwrap())
     );
 
+    // The Network card reads `/v1/graph`: these channels are private, the graph is empty.
+    b.wait_for(
+        "the network card",
+        "document.getElementById('graph-size').textContent === '0 nodes, 0 channels' \
+         && document.getElementById('graph-alias').textContent === 'not announced'",
+    )
+    .await;
+
     // What a user wrote is shown as text, never run or parsed as markup.
     let cell = b
         .wait_for(

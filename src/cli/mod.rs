@@ -303,12 +303,17 @@ pub enum ClientCommand {
 /// `chanhub graph …`.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum GraphCommand {
-    /// One node of the graph.
+    /// One node of the graph: alias, colour, addresses, features, channels.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub graph node 02ab…")]
     Node {
         /// The node id (66 hex characters).
         node_id: String,
     },
-    /// One channel of the graph.
+    /// One channel of the graph: its ends, capacity and both directions' policies.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/.chanhub graph channel 110x1x0
+  chanhub --datadir ~/.chanhub graph channel 120946279120896")]
     Channel {
         /// The short channel id: a u64, or BLOCKxTXxOUT.
         scid: String,

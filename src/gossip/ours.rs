@@ -30,6 +30,10 @@ use crate::wire::{
 /// before that, once a day (no faster than receivers' rate limits allow).
 pub const REFRESH_EVERY_SECS: u64 = 24 * 3600;
 
+/// After our own update was rate-limited, the wait before signing the policy again (the rate
+/// limit earns one update per 5 minutes).
+pub const RETRY_REFUSED_SECS: u64 = 300;
+
 /// A peer's signatures that arrived before we knew the channel is deep enough (its view of the
 /// chain may be a block ahead of ours). Bounded: beyond it, the peer re-sends on reconnection.
 pub const MAX_EARLY_SIGNATURES: usize = 64;
@@ -63,6 +67,8 @@ struct Own {
     last_update: Option<(OurPolicy, u32)>,
     /// Our signatures went out on the peer's current connection.
     sent_on_connection: bool,
+    /// No new update before this time (our last one was rate-limited).
+    hold_until: u64,
 }
 
 /// The state of our own announcements.
@@ -151,6 +157,7 @@ impl OwnAnnouncements {
                 // Only the timestamp is known: the first policy check signs a fresh update.
                 last_update: last_update.map(|ts| (self.policy_of_placeholder(), ts)),
                 sent_on_connection: false,
+                hold_until: 0,
             },
         );
         let mut out = Vec::new();
@@ -308,6 +315,9 @@ impl OwnAnnouncements {
         if !force && own.last_update.map(|(p, _)| p) == Some(policy) {
             return Vec::new();
         }
+        if now_secs < own.hold_until {
+            return Vec::new();
+        }
         let timestamp = next_timestamp(now_secs, previous);
         own.last_update = Some((policy, timestamp));
         let update =
@@ -316,6 +326,19 @@ impl OwnAnnouncements {
         // The peer hears it directly too: it may not take relayed gossip from us.
         let direct = OwnAction::Send(own.channel.peer, Message::ChannelUpdate(update.clone()));
         vec![OwnAction::Update(update), direct]
+    }
+
+    /// Our update for `scid` was refused by the rate limit (the policy changed too often):
+    /// the current policy is signed again after [`RETRY_REFUSED_SECS`], so the last change is
+    /// never lost.
+    pub fn update_refused(&mut self, scid: ShortChannelId, now_secs: u64) {
+        let placeholder = self.policy_of_placeholder();
+        if let Some(own) = self.channels.values_mut().find(|o| o.channel.scid == scid) {
+            if let Some((p, _)) = own.last_update.as_mut() {
+                *p = placeholder;
+            }
+            own.hold_until = now_secs + RETRY_REFUSED_SECS;
+        }
     }
 
     fn node_announcement(&mut self, now_secs: u64) -> Option<OwnAction> {
@@ -475,6 +498,28 @@ mod tests {
         let later = a.tick(POLICY, 12 + REFRESH_EVERY_SECS);
         assert!(later.iter().any(|x| matches!(x, OwnAction::Update(_))));
         assert!(later.iter().any(|x| matches!(x, OwnAction::Node(_))));
+    }
+
+    #[test]
+    fn a_rate_limited_update_is_signed_again_later() {
+        let (mut a, ca, fa) = side(1, 2);
+        let (mut b, cb, fb) = side(2, 1);
+        a.peer_connected(pk(2));
+        b.peer_connected(pk(1));
+        let sig_a = sent_signatures(&a.add_channel(ca, fa, 1, 1000, None, POLICY, 10)).pop();
+        let out_b = b.add_channel(cb, fb, 1, 1000, None, POLICY, 10);
+        a.on_signatures(pk(2), sent_signatures(&out_b).pop().unwrap(), POLICY, 10);
+        b.on_signatures(pk(1), sig_a.unwrap(), POLICY, 10);
+        let scid = ShortChannelId::new(300, 1, 0).unwrap();
+        let dearer = FeePolicy { ppm: 900, ..POLICY };
+        assert!(!a.tick(dearer, 20).is_empty());
+        a.update_refused(scid, 20);
+        assert!(a.tick(dearer, 21).is_empty(), "held");
+        let out = a.tick(dearer, 20 + RETRY_REFUSED_SECS);
+        assert!(
+            matches!(&out[..], [OwnAction::Update(u), _] if u.fee_proportional_millionths == 900),
+            "{out:?}"
+        );
     }
 
     #[test]

@@ -270,6 +270,12 @@ impl Actor {
         }
         if let Some(spend) = self.find_spend(&w.outpoint, funding.block).await? {
             self.input(w.idx, Input::FundingSpent { tx: spend }).await;
+            // A closed channel gets no more updates (the graph sees the spend by itself).
+            if let (Some(g), Some(e)) = (&self.cfg.gossip, self.entries.get(&w.idx)) {
+                if e.public_scid.is_some() {
+                    g.our_channel_closed(e.channel.channel_id());
+                }
+            }
         }
         Ok(())
     }

@@ -253,6 +253,10 @@ impl Task {
                     self.early_nodes.insert(node, (origin, m));
                 }
             }
+            (Verdict::Ignored(Harmless::RateLimited), _, Some(scid), None) => {
+                tracing::info!(%scid, "our channel_update is rate-limited: signed again later");
+                self.own.update_refused(scid, now_secs());
+            }
             (Verdict::Ignored(Harmless::UnknownChannel), _, Some(scid), Some(peer)) => {
                 // An update for a channel we lack: ask its sender for the announcement.
                 let actions = self.sync.request_channels(peer, &[scid]);
