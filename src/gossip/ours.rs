@@ -469,16 +469,23 @@ mod tests {
         assert!(a.on_signatures(pk(5), forged, POLICY, 2).is_empty());
     }
 
-    #[test]
-    fn policy_change_and_daily_refresh_make_newer_updates() {
+    /// Node 1's side of a channel with node 2, announced at `now`.
+    fn announced_at(now: u64) -> OwnAnnouncements {
         let (mut a, ca, fa) = side(1, 2);
         let (mut b, cb, fb) = side(2, 1);
         a.peer_connected(pk(2));
         b.peer_connected(pk(1));
-        let sig_a = sent_signatures(&a.add_channel(ca, fa, 1, 1000, None, POLICY, 10)).pop();
-        let out_b = b.add_channel(cb, fb, 1, 1000, None, POLICY, 10);
-        a.on_signatures(pk(2), sent_signatures(&out_b).pop().unwrap(), POLICY, 10);
-        b.on_signatures(pk(1), sig_a.unwrap(), POLICY, 10);
+        let sig_a = sent_signatures(&a.add_channel(ca, fa, 1, 1000, None, POLICY, now)).pop();
+        let out_b = b.add_channel(cb, fb, 1, 1000, None, POLICY, now);
+        a.on_signatures(pk(2), sent_signatures(&out_b).pop().unwrap(), POLICY, now);
+        b.on_signatures(pk(1), sig_a.unwrap(), POLICY, now);
+        assert_eq!(a.announced().count(), 1);
+        a
+    }
+
+    #[test]
+    fn policy_change_and_daily_refresh_make_newer_updates() {
+        let mut a = announced_at(10);
         assert!(a.tick(POLICY, 11).is_empty(), "nothing changed");
         let dearer = FeePolicy { ppm: 500, ..POLICY };
         let out = a.tick(dearer, 12);
@@ -502,14 +509,7 @@ mod tests {
 
     #[test]
     fn a_rate_limited_update_is_signed_again_later() {
-        let (mut a, ca, fa) = side(1, 2);
-        let (mut b, cb, fb) = side(2, 1);
-        a.peer_connected(pk(2));
-        b.peer_connected(pk(1));
-        let sig_a = sent_signatures(&a.add_channel(ca, fa, 1, 1000, None, POLICY, 10)).pop();
-        let out_b = b.add_channel(cb, fb, 1, 1000, None, POLICY, 10);
-        a.on_signatures(pk(2), sent_signatures(&out_b).pop().unwrap(), POLICY, 10);
-        b.on_signatures(pk(1), sig_a.unwrap(), POLICY, 10);
+        let mut a = announced_at(10);
         let scid = ShortChannelId::new(300, 1, 0).unwrap();
         let dearer = FeePolicy { ppm: 900, ..POLICY };
         assert!(!a.tick(dearer, 20).is_empty());
