@@ -114,6 +114,15 @@ fn two_hubs_announce_and_a_third_node_learns_the_graph_by_gossip_alone() {
         let (p1, p2) = policies(&c, &scid);
         !p1.is_null() && !p2.is_null()
     });
+    // It learnt them by syncing with A (a range query, then the ids it lacked).
+    wait("the watcher's sync with A completes", || {
+        metrics(&c)
+            .get("chanhub_gossip_syncs_total{outcome=\"completed\"}")
+            .is_some_and(|n| *n >= 1.0)
+    });
+    let m = metrics(&c);
+    assert_eq!(m["chanhub_graph_channels"], 1.0);
+    assert_eq!(m["chanhub_graph_nodes"], 2.0);
     let node_b = c.cli_json(&["graph", "node", &id(&b)]);
     assert_eq!(node_b["alias"], "hub-b");
     assert_eq!(node_b["color"], "#00bb00");

@@ -43,7 +43,7 @@ struct Snapshot {
     /// Commitments signed and received, and the signatures made and checked on them.
     commitments: [u64; 4],
     graph: crate::gossip::view::GraphSummary,
-    gossip: crate::gossip::validate::GossipCounters,
+    gossip: crate::node::gossip::GossipStats,
 }
 
 pub(super) async fn metrics(State(s): State<ApiState>) -> Result<Response, Error> {
@@ -161,7 +161,7 @@ fn render(s: &Snapshot) -> String {
         "Public channels in the network graph (spent ones kept for a splice included).",
         s.graph.channel_count as u64,
     );
-    let g = &s.gossip;
+    let g = &s.gossip.validation;
     let mut gossip: Vec<(&[(&str, &str)], u64)> = Vec::new();
     let kinds = [
         ("channel_announcement", &g.channel_announcement),
@@ -188,6 +188,23 @@ fn render(s: &Snapshot) -> String {
         Kind::Counter,
         "Gossip messages checked since start, by kind and outcome (rejected: the sender's fault; ignored: harmless, e.g. duplicate or rate-limited).",
         &gossip,
+    );
+    let sync = &s.gossip.sync;
+    e.labelled(
+        "chanhub_gossip_syncs_total",
+        Kind::Counter,
+        "Initial graph syncs with peers since start, by outcome.",
+        "outcome",
+        &[
+            ("completed", sync.syncs_completed),
+            ("abandoned", sync.syncs_abandoned),
+        ],
+    );
+    e.single(
+        "chanhub_gossip_relay_dropped_total",
+        Kind::Counter,
+        "Gossip not relayed since start because a peer's queue or the batch was full.",
+        sync.relay_dropped + sync.batch_dropped,
     );
 
     e.labelled(

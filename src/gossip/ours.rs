@@ -12,7 +12,7 @@
 //! Nothing here is persisted by itself: the announcement, once complete, enters the graph
 //! (which is), and an exchange cut short by a restart simply runs again.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::{PublicKey, SecretKey};
@@ -29,6 +29,11 @@ use crate::wire::{
 /// BOLT 7 lets nodes forget a channel without an update for two weeks: we refresh ours well
 /// before that, once a day (no faster than receivers' rate limits allow).
 pub const REFRESH_EVERY_SECS: u64 = 24 * 3600;
+
+/// A channel whose peer has been offline this long is announced as disabled (LDK waits 10
+/// one-minute ticks too); it is enabled again once the peer is back. Short drops change
+/// nothing, so a flapping connection does not spend the network's rate limits.
+pub const DISABLE_AFTER_SECS: u64 = 600;
 
 /// After our own update was rate-limited, the wait before signing the policy again (the rate
 /// limit earns one update per 5 minutes).
@@ -80,6 +85,8 @@ pub struct OwnAnnouncements {
     channels: BTreeMap<ChannelId, Own>,
     early: BTreeMap<ChannelId, (PublicKey, AnnouncementSignatures)>,
     connected: HashSet<PublicKey>,
+    /// When each channel peer we have seen go went offline.
+    offline_since: HashMap<PublicKey, u64>,
     last_node_announcement: Option<u32>,
     last_refresh: u64,
 }
@@ -95,6 +102,7 @@ impl OwnAnnouncements {
             channels: BTreeMap::new(),
             early: BTreeMap::new(),
             connected: HashSet::new(),
+            offline_since: HashMap::new(),
             last_node_announcement: None,
             last_refresh: 0,
         }
@@ -207,6 +215,8 @@ impl OwnAnnouncements {
     /// our latest update of each complete one (a peer that does not gossip still learns it).
     pub fn peer_connected(&mut self, peer: PublicKey) -> Vec<OwnAction> {
         self.connected.insert(peer);
+        // A channel announced as disabled is enabled again at the next tick.
+        self.offline_since.remove(&peer);
         let ids: Vec<ChannelId> = self
             .channels
             .iter()
@@ -226,8 +236,13 @@ impl OwnAnnouncements {
         out
     }
 
-    pub fn peer_disconnected(&mut self, peer: &PublicKey) {
+    /// A peer left at `now_secs`: its channels are announced as disabled if it stays away
+    /// [`DISABLE_AFTER_SECS`] (payers then route around them).
+    pub fn peer_disconnected(&mut self, peer: &PublicKey, now_secs: u64) {
         self.connected.remove(peer);
+        if self.channels.values().any(|o| o.channel.peer == *peer) {
+            self.offline_since.entry(*peer).or_insert(now_secs);
+        }
     }
 
     /// The peer's `announcement_signatures`. A wrong one is answered with a warning (BOLT 7
@@ -309,7 +324,10 @@ impl OwnAnnouncements {
             fees,
             htlc_minimum_msat: own.htlc_minimum_msat,
             htlc_maximum_msat: own.htlc_maximum_msat,
-            disabled: false,
+            disabled: self
+                .offline_since
+                .get(&own.channel.peer)
+                .is_some_and(|since| now_secs.saturating_sub(*since) >= DISABLE_AFTER_SECS),
         };
         let previous = own.last_update.map(|(_, ts)| ts).unwrap_or(0);
         if !force && own.last_update.map(|(p, _)| p) == Some(policy) {
@@ -447,7 +465,7 @@ mod tests {
         let (mut a, ca, fa) = side(1, 2);
         assert!(sent_signatures(&a.add_channel(ca, fa, 1, 1000, None, POLICY, 0)).is_empty());
         assert_eq!(sent_signatures(&a.peer_connected(pk(2))).len(), 1);
-        a.peer_disconnected(&pk(2));
+        a.peer_disconnected(&pk(2), 1);
         assert_eq!(sent_signatures(&a.peer_connected(pk(2))).len(), 1);
         // Another peer's reconnection concerns none of ours.
         assert!(a.peer_connected(pk(3)).is_empty());
@@ -520,6 +538,29 @@ mod tests {
             matches!(&out[..], [OwnAction::Update(u), _] if u.fee_proportional_millionths == 900),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn a_long_absent_peer_disables_the_channel_until_it_returns() {
+        let mut a = announced_at(10);
+        a.peer_disconnected(&pk(2), 100);
+        assert!(a.tick(POLICY, 100 + DISABLE_AFTER_SECS - 1).is_empty());
+        let out = a.tick(POLICY, 100 + DISABLE_AFTER_SECS);
+        assert!(
+            matches!(&out[..], [OwnAction::Update(u), _] if u.is_disabled()),
+            "{out:?}"
+        );
+        assert!(a.tick(POLICY, 101 + DISABLE_AFTER_SECS).is_empty(), "once");
+        a.peer_connected(pk(2));
+        let out = a.tick(POLICY, 102 + DISABLE_AFTER_SECS);
+        assert!(
+            matches!(&out[..], [OwnAction::Update(u), _] if !u.is_disabled()),
+            "{out:?}"
+        );
+        // A short drop changes nothing.
+        a.peer_disconnected(&pk(2), 2000);
+        a.peer_connected(pk(2));
+        assert!(a.tick(POLICY, 2000 + DISABLE_AFTER_SECS).is_empty());
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use inbox::{Dispatch, GossipInbox, OurChannelFacts};
-pub use task::{GossipShared, SharedGraph, MAX_PEER_FAULTS};
+pub use task::{GossipShared, GossipStats, SharedGraph, MAX_PEER_FAULTS};
 
 use crate::chain::ChainSource;
 use crate::gossip::announce::NodeIdentity;

@@ -28,12 +28,19 @@ use crate::wire::{ChannelAnnouncement, Diagnostic, Message, ShortChannelId, Warn
 /// synchronous sections, never across an await.
 pub type SharedGraph = Arc<RwLock<NetworkGraph>>;
 
-/// What the gossip task shows the API: the graph and the validation counters (copied after
-/// each message).
+/// What the gossip task shows the API: the graph and its counters (copied after each
+/// message and each tick).
 #[derive(Clone, Default)]
 pub struct GossipShared {
     pub graph: SharedGraph,
-    pub counters: Arc<Mutex<GossipCounters>>,
+    pub counters: Arc<Mutex<GossipStats>>,
+}
+
+/// Gossip counters since start, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GossipStats {
+    pub validation: GossipCounters,
+    pub sync: crate::gossip::SyncStats,
 }
 
 /// Faults a peer may commit (bad signatures, invalid funding, broken queries) before we hang
@@ -57,7 +64,7 @@ pub(super) struct Task {
     pub peers: PeerManager,
     pub policy: SharedPolicy,
     pub graph: SharedGraph,
-    pub counters: Arc<Mutex<GossipCounters>>,
+    pub counters: Arc<Mutex<GossipStats>>,
     pub validator: Validator,
     pub sync: GossipSync,
     pub own: OwnAnnouncements,
@@ -131,7 +138,7 @@ impl Task {
                     return;
                 }
                 self.sync.peer_disconnected(&peer);
-                self.own.peer_disconnected(&peer);
+                self.own.peer_disconnected(&peer, now_secs());
                 self.parked.remove(&peer);
                 // Its queued messages came before this: nothing of it is left to drop.
                 self.hung_up.remove(&peer);
@@ -268,7 +275,7 @@ impl Task {
     }
 
     async fn verdict(&mut self, origin: Option<PublicKey>, verdict: Verdict) {
-        *self.counters.lock().unwrap_or_else(|p| p.into_inner()) = self.validator.counters();
+        self.publish_counters();
         match verdict {
             Verdict::Accepted(changes) => {
                 let mut nodes = Vec::new();
@@ -305,6 +312,13 @@ impl Task {
             }
             Verdict::Ignored(why) => tracing::trace!(?origin, %why, "gossip ignored"),
         }
+    }
+
+    fn publish_counters(&self) {
+        *self.counters.lock().unwrap_or_else(|p| p.into_inner()) = GossipStats {
+            validation: self.validator.counters(),
+            sync: self.sync.stats(),
+        };
     }
 
     async fn funding_answer(
@@ -359,7 +373,7 @@ impl Task {
         let _ = self.peers.send(peer, Message::Warning(w)).await;
         let _ = self.peers.disconnect(peer).await;
         self.sync.peer_disconnected(&peer);
-        self.own.peer_disconnected(&peer);
+        self.own.peer_disconnected(&peer, now_secs());
         self.parked.remove(&peer);
     }
 
@@ -401,6 +415,7 @@ impl Task {
             self.sync.tick(now, &*graph)
         };
         self.act(actions).await;
+        self.publish_counters();
         self.write().await;
     }
 
