@@ -294,12 +294,9 @@ fn forged_and_bogus_gossip_is_refused_and_costs_the_sender() {
         u.timestamp += 1;
     }
     for _ in 0..200 {
-        match x.recv() {
-            None => {
-                closed = true;
-                break;
-            }
-            Some(_) => {}
+        if x.recv().is_none() {
+            closed = true;
+            break;
         }
     }
     assert!(closed, "the stranger was not disconnected");

@@ -139,7 +139,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub watchtower: Option<String>,
     /// An address other nodes can reach this node's peer port at, put in its
-    /// `node_announcement` (HOST:PORT: IPv4, [IPv6], a DNS name or a Tor v3 .onion); repeat
+    /// `node_announcement` (HOST:PORT: IPv4, `[IPv6]`, a DNS name or a Tor v3 .onion); repeat
     /// for several. Needed to open announced channels.
     #[arg(long = "announce-addr", value_name = "HOST:PORT")]
     pub announce_addr: Vec<String>,

@@ -17,8 +17,10 @@
 //!   broadcast, retention, and the signed webhook deliveries with their retries.
 //! - [`bolt3`]: BOLT 3 channel transactions: keys, secrets, scripts, commitment, HTLC and closing
 //!   transactions, witnesses and signing, as pure functions.
-//! - [`wire`]: BOLT 1/2 message codecs: BigSize, TLV streams, feature bits, `init`/`ping`/
-//!   `error`, every channel message, and the [`wire::Message`] enum.
+//! - [`wire`]: BOLT 1/2/7 message codecs: BigSize, TLV streams, feature bits, `init`/`ping`/
+//!   `error`, every channel and gossip message, and the [`wire::Message`] enum.
+//! - [`gossip`]: BOLT 7, pure: the network graph, gossip validation, sync and relay, and our
+//!   own announcements; the runtime that drives it is [`node::gossip`].
 //! - [`net`]: the tokio peer manager: peer port, outgoing connections, ping liveness, limits,
 //!   reconnection, and the [`net::PeerEventHandler`] seam for the channel layer.
 //! - [`channel`]: the BOLT 2 channel state machine, free of I/O: open, update, reestablish and

@@ -32,7 +32,7 @@ pub const QUERY_FLAG_NODE_2: u64 = 1 << 4;
 /// Reads an encoding byte and checks it is the uncompressed one. The byte is always there,
 /// even before an empty array (every implementation writes it, and LDK refuses a field
 /// without it); accepting an empty field would also make decoding non-canonical.
-fn encoded_body<'a>(bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
+fn encoded_body(bytes: &[u8]) -> Result<&[u8], DecodeError> {
     match bytes.split_first() {
         Some((&ENCODING_UNCOMPRESSED, rest)) => Ok(rest),
         _ => Err(DecodeError::InvalidValue("encoding_type")),

@@ -209,6 +209,24 @@ impl Message {
     }
 }
 
+impl Message {
+    /// A BOLT 7 message the gossip layer handles (`announcement_signatures` is not one: it
+    /// belongs to a channel).
+    pub fn is_gossip(&self) -> bool {
+        matches!(
+            self,
+            Message::ChannelAnnouncement(_)
+                | Message::NodeAnnouncement(_)
+                | Message::ChannelUpdate(_)
+                | Message::QueryShortChannelIds(_)
+                | Message::ReplyShortChannelIdsEnd(_)
+                | Message::QueryChannelRange(_)
+                | Message::ReplyChannelRange(_)
+                | Message::GossipTimestampFilter(_)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,23 +314,5 @@ mod tests {
         let m = Message::decode(&ping).unwrap();
         assert_eq!(m.channel_id(), None);
         assert_eq!(m.msg_type(), 18);
-    }
-}
-
-impl Message {
-    /// A BOLT 7 message the gossip layer handles (`announcement_signatures` is not one: it
-    /// belongs to a channel).
-    pub fn is_gossip(&self) -> bool {
-        matches!(
-            self,
-            Message::ChannelAnnouncement(_)
-                | Message::NodeAnnouncement(_)
-                | Message::ChannelUpdate(_)
-                | Message::QueryShortChannelIds(_)
-                | Message::ReplyShortChannelIdsEnd(_)
-                | Message::QueryChannelRange(_)
-                | Message::ReplyChannelRange(_)
-                | Message::GossipTimestampFilter(_)
-        )
     }
 }

@@ -28,7 +28,7 @@ pub struct SyncConfig {
     pub max_messages_per_tick: usize,
     /// Channels looked up in the graph for one peer's query or dump per tick.
     pub max_lookups_per_tick: usize,
-    /// Channels waiting to be asked of one peer through [`GossipSync::request_channels`].
+    /// Channels waiting to be asked of one peer through [`super::GossipSync::request_channels`].
     pub max_requested: usize,
     /// Distinct messages in one relay batch.
     pub max_batch: usize,

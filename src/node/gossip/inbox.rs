@@ -21,6 +21,8 @@ pub struct OurChannelFacts {
     pub htlc_maximum_msat: u64,
 }
 
+// A message is moved through the queue once; boxing it would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Request {
     PeerConnected {
         peer: PublicKey,
@@ -42,7 +44,7 @@ pub(crate) enum Request {
         message: AnnouncementSignatures,
         credit: Credit,
     },
-    OurChannel(OurChannelFacts),
+    OurChannel(Box<OurChannelFacts>),
     /// A channel of ours closed: no more updates for it.
     OurChannelClosed(crate::wire::ChannelId),
 }
@@ -56,7 +58,7 @@ pub struct GossipInbox {
 
 impl GossipInbox {
     pub fn our_channel(&self, facts: OurChannelFacts) {
-        let _ = self.tx.send(Request::OurChannel(facts));
+        let _ = self.tx.send(Request::OurChannel(Box::new(facts)));
     }
 
     pub fn our_channel_closed(&self, channel_id: crate::wire::ChannelId) {

@@ -81,10 +81,13 @@ pub(super) struct Task {
     /// See [`MAX_EARLY_NODES`]: by node, with who sent it (`None`: ours).
     pub early_nodes: HashMap<PublicKey, (Option<PublicKey>, Message)>,
     pub lookups: (
-        mpsc::UnboundedSender<(FundingLookup, FundingCheck, Option<OutPoint>)>,
-        mpsc::UnboundedReceiver<(FundingLookup, FundingCheck, Option<OutPoint>)>,
+        mpsc::UnboundedSender<LookupAnswer>,
+        mpsc::UnboundedReceiver<LookupAnswer>,
     ),
 }
+
+/// A funding lookup's answer, and the outpoint it found.
+pub(super) type LookupAnswer = (FundingLookup, FundingCheck, Option<OutPoint>);
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -158,7 +161,7 @@ impl Task {
                 self.own_actions(out).await;
                 drop(credit);
             }
-            Request::OurChannel(facts) => self.our_channel(facts).await,
+            Request::OurChannel(facts) => self.our_channel(*facts).await,
             Request::OurChannelClosed(id) => self.own.remove_channel(&id),
         }
     }
@@ -254,11 +257,11 @@ impl Task {
             }
         };
         match (&verdict, early_node, update_scid, origin) {
-            (Verdict::Ignored(Harmless::UnknownNode), Some((node, m)), _, _) => {
-                if self.early_nodes.len() < MAX_EARLY_NODES || self.early_nodes.contains_key(&node)
-                {
-                    self.early_nodes.insert(node, (origin, m));
-                }
+            (Verdict::Ignored(Harmless::UnknownNode), Some((node, m)), _, _)
+                if self.early_nodes.len() < MAX_EARLY_NODES
+                    || self.early_nodes.contains_key(&node) =>
+            {
+                self.early_nodes.insert(node, (origin, m));
             }
             (Verdict::Ignored(Harmless::RateLimited), _, Some(scid), None) => {
                 tracing::info!(%scid, "our channel_update is rate-limited: signed again later");
