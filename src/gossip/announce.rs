@@ -213,15 +213,7 @@ pub fn next_timestamp(now_secs: u64, previous: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bitcoin::secp256k1::Secp256k1;
-
-    fn key(n: u8) -> SecretKey {
-        SecretKey::from_slice(&[n; 32]).unwrap()
-    }
-
-    fn pk(n: u8) -> PublicKey {
-        PublicKey::from_secret_key(&Secp256k1::new(), &key(n))
-    }
+    use crate::gossip::testkit::{key, pk};
 
     /// The same channel seen from each end: node keys 1 and 2, funding keys 11 and 12.
     fn pair() -> (OurChannel, OurChannel) {

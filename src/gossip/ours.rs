@@ -375,15 +375,7 @@ fn warning(peer: PublicKey, id: ChannelId, e: &AnnounceError) -> OwnAction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bitcoin::secp256k1::Secp256k1;
-
-    fn key(n: u8) -> SecretKey {
-        SecretKey::from_slice(&[n; 32]).unwrap()
-    }
-
-    fn pk(n: u8) -> PublicKey {
-        PublicKey::from_secret_key(&Secp256k1::new(), &key(n))
-    }
+    use crate::gossip::testkit::{key, pk};
 
     const POLICY: FeePolicy = FeePolicy {
         base_msat: 1000,
@@ -391,7 +383,7 @@ mod tests {
         cltv_delta: 80,
     };
 
-    fn side(me: u8, peer: u8) -> (OwnAnnouncements, OurChannel, SecretKey) {
+    fn side(me: u32, peer: u32) -> (OwnAnnouncements, OurChannel, SecretKey) {
         let own = OwnAnnouncements::new(
             ChainHash::REGTEST,
             key(me),
