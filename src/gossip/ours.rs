@@ -68,8 +68,11 @@ struct Own {
     htlc_maximum_msat: u64,
     ours: AnnouncementSignatures,
     announcement: Option<ChannelAnnouncement>,
-    /// The policy and timestamp of our latest update.
-    last_update: Option<(OurPolicy, u32)>,
+    /// What our latest update said; `None` when unknown (resumed after a restart) or refused
+    /// (rate-limited), so the next check signs a fresh one.
+    last_policy: Option<OurPolicy>,
+    /// The timestamp of our latest update (0 for none): the next must be newer.
+    last_timestamp: u32,
     /// Our signatures went out on the peer's current connection.
     sent_on_connection: bool,
     /// No new update before this time (our last one was rate-limited).
@@ -162,8 +165,8 @@ impl OwnAnnouncements {
                 htlc_maximum_msat,
                 ours,
                 announcement,
-                // Only the timestamp is known: the first policy check signs a fresh update.
-                last_update: last_update.map(|ts| (self.policy_of_placeholder(), ts)),
+                last_policy: None,
+                last_timestamp: last_update.unwrap_or(0),
                 sent_on_connection: false,
                 hold_until: 0,
             },
@@ -181,20 +184,6 @@ impl OwnAnnouncements {
             out.extend(self.update_if_changed(id, policy, now_secs, false));
         }
         out
-    }
-
-    /// A policy no real one equals: a resumed channel's first check signs a fresh update.
-    fn policy_of_placeholder(&self) -> OurPolicy {
-        OurPolicy {
-            fees: FeePolicy {
-                base_msat: u32::MAX,
-                ppm: u32::MAX,
-                cltv_delta: 0,
-            },
-            htlc_minimum_msat: 0,
-            htlc_maximum_msat: 0,
-            disabled: true,
-        }
     }
 
     pub fn remove_channel(&mut self, id: &ChannelId) {
@@ -329,15 +318,15 @@ impl OwnAnnouncements {
                 .get(&own.channel.peer)
                 .is_some_and(|since| now_secs.saturating_sub(*since) >= DISABLE_AFTER_SECS),
         };
-        let previous = own.last_update.map(|(_, ts)| ts).unwrap_or(0);
-        if !force && own.last_update.map(|(p, _)| p) == Some(policy) {
+        if !force && own.last_policy == Some(policy) {
             return Vec::new();
         }
         if now_secs < own.hold_until {
             return Vec::new();
         }
-        let timestamp = next_timestamp(now_secs, previous);
-        own.last_update = Some((policy, timestamp));
+        let timestamp = next_timestamp(now_secs, own.last_timestamp);
+        own.last_policy = Some(policy);
+        own.last_timestamp = timestamp;
         let update =
             own.channel
                 .channel_update(self.chain_hash, &self.node_key, &policy, timestamp);
@@ -350,11 +339,8 @@ impl OwnAnnouncements {
     /// the current policy is signed again after [`RETRY_REFUSED_SECS`], so the last change is
     /// never lost.
     pub fn update_refused(&mut self, scid: ShortChannelId, now_secs: u64) {
-        let placeholder = self.policy_of_placeholder();
         if let Some(own) = self.channels.values_mut().find(|o| o.channel.scid == scid) {
-            if let Some((p, _)) = own.last_update.as_mut() {
-                *p = placeholder;
-            }
+            own.last_policy = None;
             own.hold_until = now_secs + RETRY_REFUSED_SECS;
         }
     }

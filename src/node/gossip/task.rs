@@ -143,8 +143,11 @@ impl Task {
                 self.sync.peer_disconnected(&peer);
                 self.own.peer_disconnected(&peer, now_secs());
                 self.parked.remove(&peer);
-                // Its queued messages came before this: nothing of it is left to drop.
+                // Its queued messages came before this: nothing of it is left to drop. Its
+                // faults start again on its next connection anyway: forget them now, so
+                // strangers that come and go leave nothing behind.
                 self.hung_up.remove(&peer);
+                self.faults.remove(&peer);
             }
             Request::Message {
                 peer,
