@@ -576,6 +576,7 @@ async fn a_replayed_onion_and_a_garbage_onion_are_refused_by_the_hub() {
         payment_secret: Some(inv.payment_secret()),
         total_msat: amount,
         payment_metadata: None,
+        keysend_preimage: None,
     };
     let session = bitcoin::secp256k1::SecretKey::from_slice(&[0x11; 32]).unwrap();
     let onion = build_payment_onion(&session, &[hop], &recipient, &inv.payment_hash()).unwrap();
@@ -830,6 +831,7 @@ impl Sender<'_> {
             payment_secret: Some(PaymentSecret([n; 32])),
             total_msat: amount,
             payment_metadata: None,
+            keysend_preimage: None,
         };
         let session = bitcoin::secp256k1::SecretKey::from_slice(&[n; 32]).unwrap();
         let hash = chanhub::bolt3::PaymentHash([n; 32]);

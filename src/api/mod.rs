@@ -155,6 +155,8 @@ pub struct ApiState {
     pub events: crate::events::EventLog,
     /// The network graph gossip built (`GET /v1/graph`) and its counters (`/metrics`).
     pub gossip: crate::node::gossip::GossipShared,
+    /// Pays invoices and node ids (`POST /v1/payments`).
+    pub payer: crate::node::payer::Payer,
     /// Flips to `true` when the node stops: long-lived responses (the event stream) end, so
     /// the graceful shutdown does not wait on them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,

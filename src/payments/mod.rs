@@ -7,11 +7,12 @@
 pub mod types;
 
 pub use types::{
-    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentRecord,
-    PaymentStatus, SharedPolicy,
+    AttemptHop, AttemptRecord, FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord,
+    InvoiceStatus, PaymentRecord, PaymentStatus, SharedPolicy,
 };
 
 pub mod forward;
 pub mod jamming;
 pub mod receive;
 pub mod route;
+pub mod session;

@@ -54,6 +54,8 @@ pub struct ManagerConfig {
     pub events: crate::events::EventLog,
     /// The gossip task, told of our public channels once they are deep enough.
     pub gossip: Option<crate::node::gossip::GossipInbox>,
+    /// Where the outcomes of our payments' parts go (the payer).
+    pub payer: Option<crate::node::payer::PartSink>,
 }
 
 /// One channel and what the manager keeps beside it.
@@ -174,11 +176,9 @@ impl Starter {
         let router = Router {
             node_key: *self.cfg.keys.node_secret(),
             node_id: self.cfg.keys.node_id(),
-            network: self.cfg.network,
             policy: self.cfg.policy.clone(),
             manual: self.cfg.manual_htlcs,
             queue: Default::default(),
-            waiters: HashMap::new(),
             peer_policies: HashMap::new(),
             height: 0,
             jamming: self.cfg.jamming,
@@ -333,9 +333,13 @@ impl Actor {
                 let r = self.command(channel_id, command).await;
                 let _ = reply.send(r);
             }
-            Request::Pay { req, reply } => {
-                let r = self.pay(req).await;
-                // The payment's record must be durable before its caller hears of it.
+            Request::LocalChannels(reply) => {
+                let r = self.local_channels().await;
+                let _ = reply.send(r);
+            }
+            Request::SendPart { part, reply } => {
+                let r = self.send_part(*part).await;
+                // The attempt must be durable before the payer hears it was sent.
                 self.after_commit(move || {
                     let _ = reply.send(r);
                 });
