@@ -1,5 +1,5 @@
 //! Payments through the hub: the records and the pure decisions (forwarding policy, checks at
-//! the payee, routes from invoices), free of I/O. The node executes them in
+//! the payee, multi-part sets and keysend, routes from invoices), free of I/O. The node executes them in
 //! `node::channels` (the HTLC router) and stores them in `store::payments`.
 //!
 //! See `channel-spec/payments.md`.
@@ -13,6 +13,8 @@ pub use types::{
 
 pub mod forward;
 pub mod jamming;
+pub mod keysend;
+pub mod mpp;
 pub mod receive;
 pub mod route;
 pub mod session;
