@@ -139,7 +139,7 @@ fn measure(
             g,
             &local,
             &params,
-            &scorer,
+            scorer,
             &constraints,
             u64::from(NOW),
         );
