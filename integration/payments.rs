@@ -7,6 +7,8 @@
 //! (default 200, half each way).
 
 mod channels_support;
+#[path = "payments/receive.rs"]
+mod receive;
 
 use std::time::{Duration, Instant};
 
@@ -42,11 +44,23 @@ struct Net {
 
 /// alice and the hub each fund a 1,000,000 sat channel: alice → hub, hub → bob.
 async fn three_nodes() -> Net {
+    three_nodes_with(|_| {}).await
+}
+
+/// [`three_nodes`] with bob's configuration changed by `bob_config`.
+async fn three_nodes_with(bob_config: impl FnOnce(&mut chanhub::config::NodeConfig)) -> Net {
     init_logs();
     let tmp = tempfile::tempdir().unwrap();
     let hub = start_payments(&tmp.path().join("hub"), None).await;
     let alice = start_payments(&tmp.path().join("alice"), Some(&hub)).await;
-    let bob = start_payments(&tmp.path().join("bob"), Some(&hub)).await;
+    let mut config = node_config(
+        &tmp.path().join("bob"),
+        Some(&hub),
+        "127.0.0.1:0".parse().unwrap(),
+        false,
+    );
+    bob_config(&mut config);
+    let bob = start_config(config).await;
     fund(&hub).await;
     fund(&alice).await;
     let ah = open_active(&alice, &hub, CAPACITY_SAT, 0, "anchors").await;

@@ -74,6 +74,8 @@ async fn start(with_control: bool) -> Api {
             resolution_depth: 6,
             max_closing_fee_multiple: 3,
             jamming: Default::default(),
+            accept_keysend: false,
+            mpp_timeout: crate::payments::mpp::MPP_TIMEOUT,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

@@ -187,6 +187,8 @@ impl Node {
             resolution_depth: config.resolution_depth,
             max_closing_fee_multiple: config.max_closing_fee_multiple,
             jamming: config.jamming,
+            accept_keysend: config.accept_keysend,
+            mpp_timeout: config.mpp_timeout,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

@@ -198,6 +198,51 @@ pub fn mark_invoice_paid(
     Ok(n > 0)
 }
 
+/// Records the HTLCs (and the amount each carried) that paid invoice `payment_hash`: every
+/// part of the set, in the write that marks it paid. Recording one again is harmless.
+pub fn record_invoice_htlcs(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    htlcs: &[(HtlcRef, u64)],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO invoice_htlcs (payment_hash, channel_id, htlc_id, amount_msat)
+         VALUES (:hash, :channel, :htlc, :amount)",
+    )?;
+    for (h, amount) in htlcs {
+        stmt.execute(named_params! {
+            ":hash": payment_hash.as_slice(),
+            ":channel": h.channel_id.as_slice(),
+            ":htlc": int(h.htlc_id, "htlc_id")?,
+            ":amount": int(*amount, "amount_msat")?,
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether `htlc` is one of the HTLCs that paid invoice `payment_hash`.
+pub fn is_invoice_htlc(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    htlc: HtlcRef,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM invoice_htlcs
+             WHERE payment_hash = :hash AND channel_id = :channel AND htlc_id = :htlc",
+        )?
+        .query_row(
+            named_params! {
+                ":hash": payment_hash.as_slice(),
+                ":channel": htlc.channel_id.as_slice(),
+                ":htlc": int(htlc.htlc_id, "htlc_id")?,
+            },
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// Cancels an open invoice: HTLCs for it are refused from now on. Returns whether it changed.
 pub fn cancel_invoice(conn: &Connection, payment_hash: &[u8; 32]) -> Result<bool, StoreError> {
     let n = conn

@@ -386,7 +386,24 @@ CREATE TABLE route_penalties (
 ) STRICT;
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+/// Version 11: every HTLC that paid an invoice (all the parts of a multi-part payment),
+/// written in the same transaction as the state that first reveals the preimage, so the parts
+/// not yet fulfilled at a crash are fulfilled after it rather than refused. Invoices paid
+/// before are paid by the one HTLC they name.
+const V11: &str = "
+CREATE TABLE invoice_htlcs (
+    payment_hash BLOB NOT NULL CHECK (length(payment_hash) = 32),
+    channel_id   BLOB NOT NULL CHECK (length(channel_id) = 32),
+    htlc_id      INTEGER NOT NULL CHECK (htlc_id >= 0),
+    amount_msat  INTEGER NOT NULL CHECK (amount_msat >= 0),
+    PRIMARY KEY (payment_hash, channel_id, htlc_id)
+) STRICT, WITHOUT ROWID;
+INSERT OR IGNORE INTO invoice_htlcs (payment_hash, channel_id, htlc_id, amount_msat)
+    SELECT payment_hash, paid_channel_id, paid_htlc_id, received_msat
+    FROM invoices WHERE status = 'paid';
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -43,6 +43,11 @@ pub struct ManagerConfig {
     pub max_closing_fee_multiple: u32,
     /// Per incoming peer caps on outgoing channels (see `payments::jamming`).
     pub jamming: crate::payments::jamming::JammingLimits,
+    /// Take keysend payments (see `payments::keysend`).
+    pub accept_keysend: bool,
+    /// How long an incomplete multi-part payment to us is held (`payments::mpp::MPP_TIMEOUT`;
+    /// tests shorten it).
+    pub mpp_timeout: std::time::Duration,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -183,6 +188,8 @@ impl Starter {
             height: 0,
             jamming: self.cfg.jamming,
             shares: Default::default(),
+            parts: crate::payments::mpp::PartSets::new(self.cfg.mpp_timeout),
+            accept_keysend: self.cfg.accept_keysend,
         };
         let opens = super::opens::PendingOpens::new(peers.limits());
         let actor = Actor {
@@ -236,6 +243,11 @@ impl Actor {
                 r = rx.recv() => match r { Some(r) => r, None => break },
                 _ = super::opens::until(self.opens.next_deadline()) => {
                     self.settle_opens().await;
+                    continue;
+                }
+                _ = super::opens::until(self.router.parts.next_deadline().map(tokio::time::Instant::from_std)) => {
+                    // Boxed: failing HTLCs runs channel inputs, whose futures are large.
+                    Box::pin(self.expire_parts()).await;
                     continue;
                 }
             };
@@ -377,6 +389,10 @@ impl Actor {
                     .write(move |tx| crate::store::payments::cancel_invoice(tx, &payment_hash))
                     .await
                     .map_err(Error::from);
+                if matches!(r, Ok(true)) {
+                    // Parts held for it are failed back now rather than at their timeout.
+                    Box::pin(self.cancel_parts(&payment_hash)).await;
+                }
                 let _ = reply.send(r);
             }
             Request::List(reply) => {

@@ -85,6 +85,11 @@ pub(super) struct Router {
     /// Per incoming peer caps on outgoing channels, and what each peer holds.
     pub jamming: crate::payments::jamming::JammingLimits,
     pub shares: crate::payments::jamming::PeerShares,
+    /// Parts of payments to us waiting for the rest of their set, each with its onion's
+    /// shared secret (to fail it back).
+    pub parts: crate::payments::mpp::PartSets<crate::onion::SharedSecret>,
+    /// Take keysend payments (`accept_keysend`).
+    pub accept_keysend: bool,
 }
 
 fn hex32(b: &[u8; 32]) -> String {
