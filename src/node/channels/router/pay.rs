@@ -34,7 +34,9 @@ impl Actor {
                     peer: e.peer,
                     scid: e.public_scid,
                     usable: e.channel.is_usable(),
-                    outbound_msat: local.saturating_sub(reserve),
+                    outbound_msat: local
+                        .saturating_sub(reserve)
+                        .saturating_sub(opener_fee_msat(e.channel.state())),
                     htlc_minimum_msat,
                 }
             })
@@ -116,4 +118,22 @@ impl Actor {
             .map(|(_, h)| h)
             .collect()
     }
+}
+
+/// What we pay, as the channel's opener, for the commitment once our next parts are on it:
+/// the fee at twice the feerate (the spike buffer `update_add_htlc` is checked against) with
+/// two more HTLC outputs (a payment may put two parts on one channel), and the anchors. A
+/// route planned on more than the balance left after it is refused by the channel.
+fn opener_fee_msat(s: &crate::channel::ChannelState) -> u64 {
+    if s.setup.opener != crate::channel::Origin::Local {
+        return 0;
+    }
+    let Some(spec) = s.commitments.as_ref().map(|c| &c.local.spec) else {
+        return 0;
+    };
+    crate::channel::limits::opener_cost_msat(
+        s.setup.format.into(),
+        spec.feerate_per_kw.saturating_mul(2),
+        spec.htlcs.len() + 2,
+    )
 }
