@@ -8,7 +8,7 @@
 //! - once one part is fulfilled the payment has succeeded (a payee releases the preimage only
 //!   for the whole amount), and nothing new is sent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bitcoin::secp256k1::PublicKey;
 
@@ -104,8 +104,9 @@ pub struct Session {
     attempts: u32,
     next_id: u32,
     /// Our channels that refused a part of this payment (their limits changed since the
-    /// route was found): not tried again.
-    pub refused_channels: HashSet<[u8; 32]>,
+    /// snapshot), with the most this payment still offers each: one msat below what it
+    /// refused, so a smaller part may still leave on it.
+    pub refused_channels: HashMap<[u8; 32], u64>,
     /// Set when a failure means no retry can succeed (the payee refused).
     final_failure: Option<String>,
     last_failure: Option<String>,
@@ -119,7 +120,7 @@ impl Session {
             constraints: Constraints::default(),
             attempts: 0,
             next_id: 0,
-            refused_channels: HashSet::new(),
+            refused_channels: HashMap::new(),
             final_failure: None,
             last_failure: None,
         }

@@ -394,7 +394,12 @@ impl Task {
             .map_err(NoPlan::Refused)?;
         let local: Vec<LocalChannel> = local
             .into_iter()
-            .filter(|c| !session.refused_channels.contains(&c.channel_id))
+            .map(|mut c| {
+                if let Some(cap) = session.refused_channels.get(&c.channel_id) {
+                    c.outbound_msat = c.outbound_msat.min(*cap);
+                }
+                c
+            })
             .collect();
         let t = &session.target;
         let params = RouteParams {
@@ -538,7 +543,9 @@ impl Task {
         };
         if let Err(e) = self.cfg.channels.send_part(part).await {
             if let Some(s) = self.sessions.get_mut(&hash) {
-                s.refused_channels.insert(path.first_channel);
+                let cap = onion.first_hop_amount_msat.saturating_sub(1);
+                let known = s.refused_channels.entry(path.first_channel).or_insert(cap);
+                *known = (*known).min(cap);
             }
             let why = format!("our channel refused the HTLC: {e}");
             self.part_failed(hash, id, &[], &Failure::Gone, &why).await;
