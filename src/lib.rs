@@ -35,6 +35,8 @@
 //! - [`payments`]: the records of invoices, payments and forwards, and the pure decisions of
 //!   the hub's HTLC router (forwarding policy, the payee's checks, routes from invoices); the
 //!   router itself runs in [`node::channels`].
+//! - [`routing`]: pathfinding, pure: paths over the graph, our channels and route hints,
+//!   multi-part splitting, and the penalties learned from failures.
 //! - [`tower`]: the watchtower (`chanhub tower`): encrypted justice blobs keyed by a hint of the
 //!   revoked commitment, its listener, chain watcher and store, and the node's upload client.
 
@@ -54,6 +56,7 @@ pub mod node;
 pub mod onchain;
 pub mod onion;
 pub mod payments;
+pub mod routing;
 pub mod store;
 pub mod tower;
 pub mod transport;

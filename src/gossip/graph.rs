@@ -288,6 +288,11 @@ impl NetworkGraph {
         self.channels.get(i as usize)
     }
 
+    /// A channel's index in [`NetworkGraph::channels_by_index`] (valid until the next removal).
+    pub fn channel_index(&self, scid: ShortChannelId) -> Option<u32> {
+        self.by_scid.get(&scid.0).copied()
+    }
+
     pub(crate) fn channel_mut(&mut self, scid: ShortChannelId) -> Option<&mut Channel> {
         let i = *self.by_scid.get(&scid.0)?;
         self.channels.get_mut(i as usize)
