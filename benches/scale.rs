@@ -8,6 +8,8 @@
 //!    with them, and its API latency idle and while payments flow through it.
 //! 3. The network graph: 15,000 nodes and 80,000 signed channels written to a store, then
 //!    loaded back (time, heap), in this process.
+//! 4. Pathfinding on that graph: `routing::find_route` between random payers and payees,
+//!    p50/p99/max over Q queries (default 500), in this process.
 //!
 //! Every node is a separate release process, as in `benches/payments.rs`. `--json` prints one
 //! JSON object on the last line. Without `--bench` (`cargo test --all-targets`) a tiny run
@@ -25,6 +27,8 @@ mod graph;
 mod history;
 #[path = "scale/hub.rs"]
 mod hub;
+#[path = "scale/pathfind.rs"]
+mod pathfind;
 #[path = "scale/restart.rs"]
 mod restart;
 mod support;
@@ -34,7 +38,8 @@ static ALLOC: graph::Counting = graph::Counting;
 
 const USAGE: &str = "usage: scripts/bench scale [--payments N] [--channels K] [--peers P] \
                      [--load-secs S] [--graph-nodes N] [--graph-channels K] \
-                     [--only restart|channels|graph] [--keep] [--json]";
+                     [--queries Q] [--only restart|channels|graph|pathfind] [--keep] \
+                     [--json]";
 
 #[derive(Debug)]
 struct Args {
@@ -45,9 +50,12 @@ struct Args {
     load_secs: u64,
     graph_nodes: usize,
     graph_channels: usize,
+    /// Pathfinding queries.
+    queries: usize,
     restart: bool,
     many_channels: bool,
     graph: bool,
+    pathfind: bool,
     /// Keeps the nodes' directories (and logs) and prints where.
     keep: bool,
     json: bool,
@@ -63,9 +71,11 @@ fn parse_args() -> Result<Args, String> {
         load_secs: if full { 10 } else { 2 },
         graph_nodes: if full { 15_000 } else { 200 },
         graph_channels: if full { 80_000 } else { 1_000 },
+        queries: 500,
         restart: true,
         many_channels: true,
         graph: true,
+        pathfind: true,
         keep: false,
         json: false,
     };
@@ -83,13 +93,15 @@ fn parse_args() -> Result<Args, String> {
             "--load-secs" => a.load_secs = num("--load-secs")?,
             "--graph-nodes" => a.graph_nodes = num("--graph-nodes")? as usize,
             "--graph-channels" => a.graph_channels = num("--graph-channels")? as usize,
+            "--queries" => a.queries = num("--queries")? as usize,
             "--only" => {
                 let only = it.next();
                 a.restart = only.as_deref() == Some("restart");
                 a.many_channels = only.as_deref() == Some("channels");
                 a.graph = only.as_deref() == Some("graph");
-                if !(a.restart || a.many_channels || a.graph) {
-                    return Err("--only takes restart, channels or graph".into());
+                a.pathfind = only.as_deref() == Some("pathfind");
+                if !(a.restart || a.many_channels || a.graph || a.pathfind) {
+                    return Err("--only takes restart, channels, graph or pathfind".into());
                 }
             }
             "--keep" => a.keep = true,
@@ -118,6 +130,15 @@ async fn run(a: &Args, root: &Path) -> Value {
         let r = graph::run(&root.join("graph"), &p);
         graph::print(&r);
         out["graph"] = r;
+    }
+    if a.pathfind {
+        let p = graph::Params {
+            nodes: a.graph_nodes,
+            channels: a.graph_channels,
+        };
+        let r = pathfind::run(&p, &pathfind::Query { queries: a.queries });
+        pathfind::print(&r);
+        out["pathfind"] = r;
     }
     if !(a.restart || a.many_channels) {
         return out;
@@ -227,6 +248,12 @@ fn check(r: &Value) {
         assert!(
             r["db_mib"].as_f64().is_some_and(|m| m > 0.0),
             "history written"
+        );
+    }
+    if let Some(p) = r.get("pathfind") {
+        assert!(
+            p["found"].as_u64().is_some_and(|n| n > 0),
+            "routes found on the generated graph"
         );
     }
     if let Some(c) = r.get("channels") {

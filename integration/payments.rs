@@ -7,6 +7,8 @@
 //! (default 200, half each way).
 
 mod channels_support;
+#[path = "payments/receive.rs"]
+mod receive;
 
 use std::time::{Duration, Instant};
 
@@ -42,11 +44,23 @@ struct Net {
 
 /// alice and the hub each fund a 1,000,000 sat channel: alice → hub, hub → bob.
 async fn three_nodes() -> Net {
+    three_nodes_with(|_| {}).await
+}
+
+/// [`three_nodes`] with bob's configuration changed by `bob_config`.
+async fn three_nodes_with(bob_config: impl FnOnce(&mut chanhub::config::NodeConfig)) -> Net {
     init_logs();
     let tmp = tempfile::tempdir().unwrap();
     let hub = start_payments(&tmp.path().join("hub"), None).await;
     let alice = start_payments(&tmp.path().join("alice"), Some(&hub)).await;
-    let bob = start_payments(&tmp.path().join("bob"), Some(&hub)).await;
+    let mut config = node_config(
+        &tmp.path().join("bob"),
+        Some(&hub),
+        "127.0.0.1:0".parse().unwrap(),
+        false,
+    );
+    bob_config(&mut config);
+    let bob = start_config(config).await;
     fund(&hub).await;
     fund(&alice).await;
     let ah = open_active(&alice, &hub, CAPACITY_SAT, 0, "anchors").await;
@@ -576,6 +590,7 @@ async fn a_replayed_onion_and_a_garbage_onion_are_refused_by_the_hub() {
         payment_secret: Some(inv.payment_secret()),
         total_msat: amount,
         payment_metadata: None,
+        keysend_preimage: None,
     };
     let session = bitcoin::secp256k1::SecretKey::from_slice(&[0x11; 32]).unwrap();
     let onion = build_payment_onion(&session, &[hop], &recipient, &inv.payment_hash()).unwrap();
@@ -830,6 +845,7 @@ impl Sender<'_> {
             payment_secret: Some(PaymentSecret([n; 32])),
             total_msat: amount,
             payment_metadata: None,
+            keysend_preimage: None,
         };
         let session = bitcoin::secp256k1::SecretKey::from_slice(&[n; 32]).unwrap();
         let hash = chanhub::bolt3::PaymentHash([n; 32]);

@@ -143,6 +143,10 @@ pub struct NodeArgs {
     /// for several. Needed to open announced channels.
     #[arg(long = "announce-addr", value_name = "HOST:PORT")]
     pub announce_addr: Vec<String>,
+    /// Take keysend payments (a payment to our node id with the preimage in the onion, no
+    /// invoice). Off unless set here or in the config file.
+    #[arg(long)]
+    pub accept_keysend: bool,
 }
 
 /// The contents of `DIR/chanhub.toml`; the same keys as the flags, in `snake_case`.
@@ -199,6 +203,8 @@ pub struct FileConfig {
     pub color: Option<String>,
     /// BOLT 7 gossip (see channel-spec/gossip.md).
     pub gossip: Option<GossipFileConfig>,
+    /// Take keysend payments (see [`NodeArgs::accept_keysend`]; either turns it on).
+    pub accept_keysend: Option<bool>,
 }
 
 /// The `[gossip]` table of `chanhub.toml`.
@@ -357,6 +363,11 @@ pub struct NodeConfig {
     pub color: [u8; 3],
     /// See [`GossipFileConfig::stagger_secs`].
     pub gossip_stagger_secs: u64,
+    /// See [`NodeArgs::accept_keysend`].
+    pub accept_keysend: bool,
+    /// How long an incomplete multi-part payment to us is held: BOLT 4's 60 s
+    /// ([`crate::payments::mpp::MPP_TIMEOUT`]); no key sets it, tests shorten it here.
+    pub mpp_timeout: Duration,
 }
 
 /// The default `node_announcement` colour (LND's).
@@ -589,6 +600,8 @@ impl NodeConfig {
             alias,
             color,
             gossip_stagger_secs,
+            accept_keysend: flags.accept_keysend || file.accept_keysend.unwrap_or(false),
+            mpp_timeout: crate::payments::mpp::MPP_TIMEOUT,
         })
     }
 
@@ -758,6 +771,30 @@ mod tests {
         let e = NodeConfig::resolve(flags(), zero).unwrap_err();
         assert!(matches!(e, ConfigError::GossipStagger(0)), "{e}");
         assert!(toml::from_str::<FileConfig>("[gossip]\nsync_peers = 3\n").is_err());
+    }
+
+    #[test]
+    fn keysend_is_off_unless_the_flag_or_the_file_turns_it_on() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert!(!c.accept_keysend);
+        assert_eq!(c.mpp_timeout, Duration::from_secs(60));
+        let on: FileConfig = toml::from_str("accept_keysend = true\n").unwrap();
+        assert!(NodeConfig::resolve(flags(), on).unwrap().accept_keysend);
+        let mut f = flags();
+        f.accept_keysend = true;
+        assert!(
+            NodeConfig::resolve(f, FileConfig::default())
+                .unwrap()
+                .accept_keysend
+        );
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            node: NodeArgs,
+        }
+        let cli = Cli::try_parse_from(["chanhub", "--datadir", "d", "--accept-keysend"]).unwrap();
+        assert!(cli.node.accept_keysend);
     }
 
     #[test]

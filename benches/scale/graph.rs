@@ -53,7 +53,7 @@ pub struct Params {
 }
 
 const CHAIN: ChainHash = ChainHash::REGTEST;
-const NOW: u32 = 1_700_000_000;
+pub const NOW: u32 = 1_700_000_000;
 const CAPACITY_SAT: u64 = 2_000_000;
 /// Changes per write transaction.
 const BATCH: usize = 20_000;
@@ -76,7 +76,7 @@ impl Rng {
     }
 }
 
-fn generate(p: &Params) -> Vec<GraphChange> {
+pub fn generate(p: &Params) -> Vec<GraphChange> {
     let secp = Secp256k1::new();
     let node_keys: Vec<SecretKey> = (0..p.nodes as u64).map(secret).collect();
     let funding_keys: Vec<SecretKey> = (0..p.nodes as u64).map(|i| secret(1_000_000 + i)).collect();

@@ -12,8 +12,8 @@ use std::time::Instant;
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use chanhub::events::EventData;
 use chanhub::payments::{
-    ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentRecord,
-    PaymentStatus,
+    AttemptRecord, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus,
+    PaymentRecord, PaymentStatus,
 };
 use chanhub::store::{events, payments as db, Store, StoreError};
 
@@ -154,14 +154,29 @@ fn payment(
         failure: None,
         created_at: created,
         resolved_at: Some(created + 1),
-        htlc: Some(HtlcRef {
-            channel_id: channel(i),
-            htlc_id: 1_000_000 + i,
-        }),
-        session_key: bytes32(8, i),
-        route: route.to_vec(),
+        max_fee_msat: 60_000,
+        max_total_cltv_expiry_delta: 1008,
+        timeout_secs: 60,
     };
     assert!(db::upsert_payment(tx, &p)?, "payment {i} is new");
+    let a = AttemptRecord {
+        payment_hash: p.payment_hash,
+        id: 0,
+        htlc: HtlcRef {
+            channel_id: channel(i),
+            htlc_id: 1_000_000 + i,
+        },
+        amount_msat: p.amount_msat,
+        fee_msat: 1,
+        session_key: bytes32(8, i),
+        route: route.to_vec(),
+        hops: Vec::new(),
+        status: PaymentStatus::Succeeded,
+        failure: None,
+        created_at: created,
+        resolved_at: Some(created + 1),
+    };
+    chanhub::store::attempts::insert_attempt(tx, &a)?;
     Ok(())
 }
 

@@ -66,6 +66,7 @@ fn payment(node: &NodeProc, amount_msat: u64) -> (Command, Vec<SharedSecret>) {
         payment_secret: Some(inv.payment_secret()),
         total_msat: amount_msat,
         payment_metadata: None,
+        keysend_preimage: None,
     };
     let session = SecretKey::new(&mut rand::thread_rng());
     let hash = inv.payment_hash();

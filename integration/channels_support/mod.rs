@@ -112,6 +112,8 @@ pub fn node_config(
         color: chanhub::config::DEFAULT_COLOR,
         // Relay gossip at once rather than on BOLT 7's 60-second stagger.
         gossip_stagger_secs: 1,
+        accept_keysend: false,
+        mpp_timeout: chanhub::payments::mpp::MPP_TIMEOUT,
     }
 }
 

@@ -54,11 +54,17 @@
 //!   `preimage` once paid
 //! - `DELETE /v1/invoices/{payment_hash}` → cancels an open invoice (HTLCs paying it are
 //!   refused from then on) and returns it; `invalid_request` if it is not open
-//! - `POST /v1/payments` `{bolt11, amount_msat?, wait?}` → the payment: `payment_hash`,
-//!   `status` (`pending`, `succeeded`, `failed`), `preimage`, `fee_msat`, `failure`,
-//!   `amount_msat`, `payee`, `bolt11`, `created_at`, `resolved_at`; `wait` (default true)
-//!   answers with the outcome, `false` once the HTLC is offered
-//! - `GET  /v1/payments` → `payments: [...]`; `GET /v1/payments/{payment_hash}` → one
+//! - `POST /v1/payments` `{bolt11 | node_id, amount_msat?, wait?, max_fee_msat?,
+//!   max_total_cltv_expiry_delta?, timeout_secs?}` (exactly one of `bolt11`, or `node_id` with
+//!   `amount_msat` for keysend) → the payment: `payment_hash`, `status` (`pending`,
+//!   `succeeded`, `failed`), `preimage`, `fee_msat`, `failure`, `amount_msat`, `payee`,
+//!   `bolt11`, `created_at`, `resolved_at`, and `attempts` (each HTLC it took: `id`, `status`,
+//!   `amount_msat`, `fee_msat`, `route` of `{node_id, short_channel_id, amount_msat,
+//!   cltv_expiry}`, `failure`, `created_at`, `resolved_at`); `wait` (default true) answers
+//!   with the outcome, `false` once the first parts are offered; retries stop after
+//!   `timeout_secs` (default 60)
+//! - `GET  /v1/payments` → `payments: [...]`; `GET /v1/payments/{payment_hash}` → one, with
+//!   its `attempts`
 //! - `GET  /v1/forwards` → `forwards: [{in_channel_id, in_htlc_id, out_channel_id, out_htlc_id,
 //!   payment_hash, in_msat, out_msat, fee_msat, status, failure, created_at, resolved_at}]`,
 //!   `fee_msat_earned` (every settled forward, not only the rows returned)
@@ -155,6 +161,8 @@ pub struct ApiState {
     pub events: crate::events::EventLog,
     /// The network graph gossip built (`GET /v1/graph`) and its counters (`/metrics`).
     pub gossip: crate::node::gossip::GossipShared,
+    /// Pays invoices and node ids (`POST /v1/payments`).
+    pub payer: crate::node::payer::Payer,
     /// Flips to `true` when the node stops: long-lived responses (the event stream) end, so
     /// the graceful shutdown does not wait on them.
     pub shutdown: tokio::sync::watch::Receiver<bool>,

@@ -10,9 +10,12 @@ use super::list_limit::ListLimit;
 use super::ApiState;
 use crate::error::Error;
 use crate::invoice::Invoice;
-use crate::node::channels::PayRequest;
 use crate::node::invoices::{self, now_secs};
-use crate::payments::{FeePolicy, ForwardRecord, InvoiceRecord, InvoiceStatus, PaymentRecord};
+use crate::node::payer::{PayRequest, PayTo, MAX_TIMEOUT_SECS};
+use crate::payments::{
+    AttemptRecord, FeePolicy, ForwardRecord, InvoiceRecord, InvoiceStatus, PaymentRecord,
+};
+use crate::store::attempts as attempts_db;
 use crate::store::payments as db;
 
 type ApiResult = Result<Json<Value>, Error>;
@@ -59,6 +62,31 @@ pub(super) fn payment_json(p: &PaymentRecord) -> Value {
         "bolt11": p.bolt11,
         "created_at": p.created_at,
         "resolved_at": p.resolved_at,
+    })
+}
+
+/// A payment with its attempts: each HTLC it took (retries, parts), its route and outcome.
+pub(super) fn payment_with_attempts(p: &PaymentRecord, attempts: &[AttemptRecord]) -> Value {
+    let mut v = payment_json(p);
+    v["attempts"] = attempts.iter().map(attempt_json).collect();
+    v
+}
+
+fn attempt_json(a: &AttemptRecord) -> Value {
+    json!({
+        "id": a.id,
+        "status": a.status.as_str(),
+        "amount_msat": a.amount_msat,
+        "fee_msat": a.fee_msat,
+        "route": a.hops.iter().map(|h| json!({
+            "node_id": h.node_id.to_string(),
+            "short_channel_id": h.short_channel_id,
+            "amount_msat": h.amount_msat,
+            "cltv_expiry": h.cltv_expiry,
+        })).collect::<Vec<_>>(),
+        "failure": a.failure,
+        "created_at": a.created_at,
+        "resolved_at": a.resolved_at,
     })
 }
 
@@ -178,31 +206,71 @@ pub(super) async fn cancel_invoice(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PayBody {
-    bolt11: String,
+    bolt11: Option<String>,
+    node_id: Option<String>,
     amount_msat: Option<u64>,
     wait: Option<bool>,
     max_fee_msat: Option<u64>,
     max_total_cltv_expiry_delta: Option<u32>,
+    timeout_secs: Option<u32>,
 }
 
+/// Pays an invoice (`bolt11`) or a node id (`node_id` + `amount_msat`, keysend).
 pub(super) async fn pay(State(s): State<ApiState>, JsonBody(req): JsonBody<PayBody>) -> ApiResult {
-    // Refuse what is plainly wrong here, with the invoice's own reason; the channel manager
-    // checks the rest (expiry, amount against the invoice, route).
-    Invoice::parse(req.bolt11.trim(), s.network)?;
     if req.amount_msat == Some(0) {
         return Err(Error::InvalidRequest("amount_msat must be above 0".into()));
     }
+    if let Some(t) = req.timeout_secs {
+        if t == 0 || t > MAX_TIMEOUT_SECS {
+            return Err(Error::InvalidRequest(format!(
+                "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
+            )));
+        }
+    }
+    let to = match (req.bolt11, req.node_id) {
+        (Some(bolt11), None) => {
+            // Refuse what is plainly wrong here, with the invoice's own reason; the payer
+            // checks the rest (expiry, amount against the invoice, route).
+            Invoice::parse(bolt11.trim(), s.network)?;
+            PayTo::Invoice {
+                bolt11: bolt11.trim().to_string(),
+                amount_msat: req.amount_msat,
+            }
+        }
+        (None, Some(node_id)) => {
+            let node_id = node_id.trim().parse().map_err(|_| {
+                Error::InvalidRequest(format!("node_id {node_id} is not a node id"))
+            })?;
+            let amount_msat = req.amount_msat.ok_or_else(|| {
+                Error::InvalidRequest("a payment to a node id needs amount_msat".into())
+            })?;
+            PayTo::Keysend {
+                node_id,
+                amount_msat,
+            }
+        }
+        _ => {
+            return Err(Error::InvalidRequest(
+                "give exactly one of bolt11, or node_id with amount_msat".into(),
+            ))
+        }
+    };
     let record = s
-        .channels
+        .payer
         .pay(PayRequest {
-            bolt11: req.bolt11.trim().to_string(),
-            amount_msat: req.amount_msat,
+            to,
             wait: req.wait.unwrap_or(true),
             max_fee_msat: req.max_fee_msat,
             max_total_cltv_expiry_delta: req.max_total_cltv_expiry_delta,
+            timeout_secs: req.timeout_secs,
         })
         .await?;
-    Ok(Json(payment_json(&record)))
+    let hash = record.payment_hash;
+    let attempts = s
+        .store
+        .call(move |c| attempts_db::list_attempts(c, &hash))
+        .await?;
+    Ok(Json(payment_with_attempts(&record, &attempts)))
 }
 
 pub(super) async fn list_payments(
@@ -227,7 +295,11 @@ pub(super) async fn show_payment(
         .call(move |c| db::get_payment(c, &hash))
         .await?
         .ok_or_else(|| Error::PaymentNotFound(format!("no payment {}", hex::encode(hash))))?;
-    Ok(Json(payment_json(&p)))
+    let attempts = s
+        .store
+        .call(move |c| attempts_db::list_attempts(c, &hash))
+        .await?;
+    Ok(Json(payment_with_attempts(&p, &attempts)))
 }
 
 /// The newest `limit` forwards; the fees earned are summed over every settled forward.

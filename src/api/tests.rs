@@ -63,6 +63,7 @@ async fn start(with_control: bool) -> Api {
     let (peers_stop, peers_signal) = tokio::sync::watch::channel(false);
     let wallet = Arc::new(wallet);
     let events = crate::events::EventLog::open(store.clone()).await.unwrap();
+    let (part_sink, part_source) = crate::node::payer::outcome_queue();
     let (handler, channels, start_channels) =
         crate::node::channels::spawn(crate::node::channels::ManagerConfig {
             channel: crate::channel::ChannelConfig::default(),
@@ -73,6 +74,8 @@ async fn start(with_control: bool) -> Api {
             resolution_depth: 6,
             max_closing_fee_multiple: 3,
             jamming: Default::default(),
+            accept_keysend: false,
+            mpp_timeout: crate::payments::mpp::MPP_TIMEOUT,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),
@@ -80,6 +83,7 @@ async fn start(with_control: bool) -> Api {
             tower: None,
             events: events.clone(),
             gossip: None,
+            payer: Some(part_sink),
         });
     let peers = crate::net::PeerManager::new(
         *keys.node_secret(),
@@ -90,6 +94,21 @@ async fn start(with_control: bool) -> Api {
         peers_signal.clone(),
     );
     start_channels.start(peers.clone(), peers_signal.clone());
+    let (payer, _) = crate::node::payer::spawn(
+        crate::node::payer::PayerConfig {
+            node_key: *keys.node_secret(),
+            network: Network::Regtest,
+            store: store.clone(),
+            events: events.clone(),
+            graph: Default::default(),
+            channels: channels.clone(),
+            save_every: std::time::Duration::from_secs(60),
+        },
+        part_source,
+        peers_signal.clone(),
+    )
+    .await
+    .unwrap();
     let policy = Arc::new(std::sync::RwLock::new(crate::payments::FeePolicy::default()));
     let state = ApiState {
         node_id: keys.node_id(),
@@ -109,6 +128,7 @@ async fn start(with_control: bool) -> Api {
         policy: policy.clone(),
         events,
         gossip: Default::default(),
+        payer,
         shutdown: peers_signal,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -769,9 +789,28 @@ async fn payments_and_forwards_are_listed_from_the_store() {
         failure: None,
         created_at: 1_000,
         resolved_at: Some(1_001),
-        htlc: Some(htlc(3, 0)),
+        max_fee_msat: 60_000,
+        max_total_cltv_expiry_delta: 1008,
+        timeout_secs: 60,
+    };
+    let attempt = crate::payments::AttemptRecord {
+        payment_hash: [1; 32],
+        id: 0,
+        htlc: htlc(3, 0),
+        amount_msat: 10_000,
+        fee_msat: 1_001,
         session_key: [9; 32],
         route: vec![payee],
+        hops: vec![crate::payments::AttemptHop {
+            node_id: payee,
+            short_channel_id: Some("103x1x0".into()),
+            amount_msat: 10_000,
+            cltv_expiry: 140,
+        }],
+        status: PaymentStatus::Succeeded,
+        failure: None,
+        created_at: 1_000,
+        resolved_at: Some(1_001),
     };
     let mut failed = done.clone();
     failed.payment_hash = [2; 32];
@@ -804,6 +843,7 @@ async fn payments_and_forwards_are_listed_from_the_store() {
         .write(move |tx| {
             db::upsert_payment(tx, &done)?;
             db::upsert_payment(tx, &failed)?;
+            crate::store::attempts::insert_attempt(tx, &attempt)?;
             for fw in &forwards {
                 db::insert_forward(tx, fw)?;
             }
@@ -837,6 +877,21 @@ async fn payments_and_forwards_are_listed_from_the_store() {
             "bolt11": "lnbcrt1x",
             "created_at": 1_000,
             "resolved_at": 1_001,
+            "attempts": [{
+                "id": 0,
+                "status": "succeeded",
+                "amount_msat": 10_000,
+                "fee_msat": 1_001,
+                "route": [{
+                    "node_id": payee.to_string(),
+                    "short_channel_id": "103x1x0",
+                    "amount_msat": 10_000,
+                    "cltv_expiry": 140,
+                }],
+                "failure": null,
+                "created_at": 1_000,
+                "resolved_at": 1_001,
+            }],
         })
     );
     let got = api_error(
@@ -904,17 +959,32 @@ async fn pay_refuses_what_is_not_an_invoice_for_us() {
         let got = api_error(api.client.post("/v1/payments", body.clone()).await);
         assert_eq!(got, (400, "invalid_request".to_string()), "{body}");
     }
-    // A well-formed invoice reaches the channel manager (whose answer is its own business:
-    // no channel here, so no success).
+    // A well-formed invoice reaches the payer, which cannot start it (no channel here):
+    // refused, and nothing recorded.
     let got = api_error(
         api.client
             .post("/v1/payments", json!({"bolt11": good, "wait": false}))
             .await,
     );
+    assert_eq!(got.0, 422, "{got:?}");
     assert!(
-        !["invalid_invoice", "invalid_request"].contains(&got.1.as_str()),
+        ["insufficient_liquidity", "no_route"].contains(&got.1.as_str()),
         "{got:?}"
     );
+    let listed = api.client.get("/v1/payments").await.unwrap();
+    assert_eq!(listed["payments"], json!([]));
+    // Exactly one of an invoice or a node id.
+    let node = other.node_id().to_string();
+    for body in [
+        json!({"bolt11": good, "node_id": node, "amount_msat": 1000}),
+        json!({"node_id": node}),
+        json!({"node_id": "02zz", "amount_msat": 1000}),
+        json!({"node_id": node, "amount_msat": 1000, "timeout_secs": 0}),
+        json!({}),
+    ] {
+        let got = api_error(api.client.post("/v1/payments", body.clone()).await);
+        assert_eq!(got, (400, "invalid_request".to_string()), "{body}");
+    }
 }
 
 #[tokio::test]
@@ -1238,9 +1308,9 @@ async fn metrics_need_the_token_and_follow_the_node() {
         failure: None,
         created_at: 1_000,
         resolved_at: (status != PaymentStatus::Pending).then_some(1_000 + took),
-        htlc: None,
-        session_key: [9; 32],
-        route: vec![payee],
+        max_fee_msat: 60_000,
+        max_total_cltv_expiry_delta: 1008,
+        timeout_secs: 60,
     };
     let forward = ForwardRecord {
         incoming: htlc(1, 0),

@@ -176,28 +176,46 @@ pub enum ClientCommand {
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
-    /// Pay a BOLT 11 invoice over our channels; waits for the outcome unless --no-wait, and exits
-    /// non-zero when the payment failed.
+    /// Pay a BOLT 11 invoice, or a node id (keysend), over routes found in the network graph;
+    /// retries on other routes and splits a large payment into parts. Waits for the outcome
+    /// unless --no-wait, and exits non-zero when the payment failed.
     #[command(after_help = "Examples:
   chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5…
   chanhub --datadir ~/alice pay lnbcrt1pjq8mhspp5… --amount-msat 21000  # an invoice without an amount
-  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5… --no-wait
-  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5… --max-fee-msat 1000 --max-total-cltv-expiry-delta 288")]
+  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5… --no-wait --timeout-secs 120
+  chanhub --datadir ~/alice pay lnbcrt500n1pjq8mhspp5… --max-fee-msat 1000 --max-total-cltv-expiry-delta 288
+  chanhub --datadir ~/alice pay --node-id 02ab…ef --amount-msat 5000000  # keysend")]
     Pay {
-        /// The BOLT 11 invoice (lnbc…, lntb…, lnbcrt…).
-        bolt11: String,
-        /// Amount to pay: required for an invoice without one.
+        /// The BOLT 11 invoice (lnbc…, lntb…, lnbcrt…); or give --node-id.
+        #[arg(required_unless_present = "node_id", conflicts_with = "node_id")]
+        bolt11: Option<String>,
+        /// Pay this node id directly (keysend: the payee must accept it); needs --amount-msat.
+        #[arg(long, value_name = "NODE_ID", requires = "amount_msat")]
+        node_id: Option<String>,
+        /// Amount to pay: required for an invoice without one, and for --node-id.
         #[arg(long)]
         amount_msat: Option<u64>,
         /// Return once the payment is on its way (status pending).
         #[arg(long)]
         no_wait: bool,
-        /// The most to pay in routing fees (default: 1 % of the amount plus 50,000 msat).
+        /// The most to pay in routing fees, all parts together (default: 1 % of the amount
+        /// plus 50,000 msat).
         #[arg(long, value_name = "MSAT")]
         max_fee_msat: Option<u64>,
         /// The most blocks the payment may stay locked (default 1008).
         #[arg(long, value_name = "BLOCKS")]
         max_total_cltv_expiry_delta: Option<u32>,
+        /// Stop trying new routes after this many seconds (default 60).
+        #[arg(long, value_name = "SECS")]
+        timeout_secs: Option<u32>,
+    },
+    /// One payment of this node, with each attempt it made (route, fee, failure).
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/alice payment 5f2c…9a
+  chanhub --datadir ~/alice payment 5f2c…9a --json")]
+    Payment {
+        /// The payment hash (64 hex characters).
+        payment_hash: String,
     },
     /// Payments made by this node, newest first.
     #[command(after_help = "Examples:
@@ -600,12 +618,23 @@ pub async fn run(
         ),
         ClientCommand::Pay {
             bolt11,
+            node_id,
             amount_msat,
             no_wait,
             max_fee_msat,
             max_total_cltv_expiry_delta,
+            timeout_secs,
         } => {
-            let mut body = json!({ "bolt11": bolt11, "wait": !no_wait });
+            let mut body = json!({ "wait": !no_wait });
+            if let Some(b) = bolt11 {
+                body["bolt11"] = json!(b);
+            }
+            if let Some(n) = node_id {
+                body["node_id"] = json!(n);
+            }
+            if let Some(t) = timeout_secs {
+                body["timeout_secs"] = json!(t);
+            }
             if let Some(a) = amount_msat {
                 body["amount_msat"] = json!(a);
             }
@@ -620,6 +649,13 @@ pub async fn run(
                 payments::payment,
             )
         }
+        ClientCommand::Payment { payment_hash } => (
+            client
+                .get(&format!("/v1/payments/{}", payment_hash.trim()))
+                .await
+                .map_err(err)?,
+            payments::payment,
+        ),
         ClientCommand::Payments { limit } => (
             client
                 .get(&list_path("/v1/payments", limit))

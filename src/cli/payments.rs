@@ -54,7 +54,7 @@ pub fn payment(v: &Value) -> String {
     for k in ["amount_msat", "fee_msat"] {
         shown[k] = Value::from(msat(&v[k]));
     }
-    pairs(
+    let mut out = pairs(
         &shown,
         &[
             ("payment_hash", "payment hash"),
@@ -65,7 +65,34 @@ pub fn payment(v: &Value) -> String {
             ("preimage", "preimage"),
             ("failure", "failure"),
         ],
-    )
+    );
+    for a in v["attempts"].as_array().into_iter().flatten() {
+        let route: Vec<String> = a["route"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                let node = h["node_id"].as_str().unwrap_or("?");
+                let short = node.get(..16).unwrap_or(node);
+                match h["short_channel_id"].as_str() {
+                    Some(scid) => format!("{scid} → {short}…"),
+                    None => format!("{short}…"),
+                }
+            })
+            .collect();
+        out.push_str(&format!(
+            "\nattempt {}: {} {} (fee {}) via {}",
+            a["id"],
+            a["status"].as_str().unwrap_or("?"),
+            msat(&a["amount_msat"]),
+            msat(&a["fee_msat"]),
+            route.join(", "),
+        ));
+        if let Some(f) = a["failure"].as_str() {
+            out.push_str(&format!("\n  failure: {f}"));
+        }
+    }
+    out
 }
 
 pub fn payments(v: &Value) -> String {

@@ -131,6 +131,7 @@ fn build_invoice(
     params.expiry_secs = expiry_secs;
     params.min_final_cltv_expiry_delta = DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA;
     params.route_hints = hints;
+    params.features = crate::wire::Features::our_invoice();
     let invoice = Invoice::create(params, node_key)
         .map_err(|e| Error::Internal(format!("cannot encode the invoice: {e}")))?;
     Ok(InvoiceRecord {
@@ -209,6 +210,11 @@ mod tests {
         assert_eq!(inv.route_hints(), vec![hint]);
         assert_eq!(inv.payee(), key().public_key(&Secp256k1::new()));
         assert_eq!(r.status, InvoiceStatus::Open);
+        // We take multi-part payments: basic_mpp (17) optional, beside the two required.
+        let f = inv.features();
+        assert!(f.supports(crate::wire::Feature::BasicMpp));
+        assert!(!f.requires(crate::wire::Feature::BasicMpp));
+        assert_eq!(f.set_bits().collect::<Vec<_>>(), vec![8, 14, 17]);
 
         let open = build_invoice(
             &key(),

@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod gossip;
 mod identity;
 pub mod invoices;
+pub mod payer;
 mod peer;
 pub mod supervise;
 
@@ -173,6 +174,7 @@ impl Node {
             policy.clone(),
         )
         .await?;
+        let (part_sink, part_source) = payer::outcome_queue();
         let (handler, channels, start_channels) = channels::spawn(channels::ManagerConfig {
             channel: crate::channel::ChannelConfig {
                 max_dust_htlc_exposure_msat: config.max_dust_htlc_exposure_msat,
@@ -185,6 +187,8 @@ impl Node {
             resolution_depth: config.resolution_depth,
             max_closing_fee_multiple: config.max_closing_fee_multiple,
             jamming: config.jamming,
+            accept_keysend: config.accept_keysend,
+            mpp_timeout: config.mpp_timeout,
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),
@@ -192,6 +196,7 @@ impl Node {
             tower: tower_wake,
             events: events.clone(),
             gossip: Some(gossip_inbox.clone()),
+            payer: Some(part_sink),
         });
         let handler = std::sync::Arc::new(gossip::Dispatch {
             channels: handler,
@@ -200,6 +205,21 @@ impl Node {
         let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
         // Channels load before the peer port opens, so a reconnecting peer finds them.
         let critical = start_channels.start(peers.clone(), signal.clone());
+        let (payer, payer_task) = payer::spawn(
+            payer::PayerConfig {
+                node_key: *keys.node_secret(),
+                network: config.network,
+                store: store.clone(),
+                events: events.clone(),
+                graph: gossip_shared.graph.clone(),
+                channels: channels.clone(),
+                save_every: std::time::Duration::from_secs(60),
+            },
+            part_source,
+            signal.clone(),
+        )
+        .await?;
+        tasks.push(payer_task);
         tasks.push(start_gossip.start(peers.clone(), signal.clone()));
         let (watchers, died) = supervise::supervise(critical, &signal);
         tasks.extend(watchers);
@@ -226,6 +246,7 @@ impl Node {
             policy: policy.clone(),
             events,
             gossip: gossip_shared,
+            payer,
             shutdown: signal.clone(),
         };
         let mut api_signal = signal.clone();

@@ -56,7 +56,9 @@ pub use error_onion::{
 };
 pub use failure::{failure_from_malformed, sha256_of_onion, FailureMessage, OnionFailure};
 pub use packet::{construct_onion, OnionHop, SentOnion};
-pub use payload::{FinalPayload, ForwardPayload, HopPayload, PaymentData, PaymentSecret};
+pub use payload::{
+    FinalPayload, ForwardPayload, HopPayload, PaymentData, PaymentSecret, KEYSEND_PREIMAGE_TYPE,
+};
 pub use process::{
     peel, process_onion, MalformedKind, MalformedOnion, Peeled, ProcessError, Processed,
 };

@@ -7,9 +7,10 @@
 //! | 6 | `short_channel_id` | required | refused |
 //! | 8 | `payment_data` (secret, tu64 total) | refused | accepted |
 //! | 16 | `payment_metadata` | ignored | accepted |
+//! | 5482373484 | keysend preimage | refused | kept in `extra` ([`FinalPayload::keysend_preimage`]) |
 //!
 //! Route blinding (10, 12, 18) is not supported, so those even types are refused like any
-//! unknown even type; unknown odd types (keysend's preimage, for one) are kept in `extra`.
+//! unknown even type; unknown odd types are kept in `extra`.
 
 use std::fmt;
 
@@ -22,6 +23,11 @@ const OUTGOING_CLTV_VALUE: u64 = 4;
 const SHORT_CHANNEL_ID: u64 = 6;
 const PAYMENT_DATA: u64 = 8;
 const PAYMENT_METADATA: u64 = 16;
+/// Keysend (spontaneous payments, as LND, LDK and CLN send them): the final payload carries
+/// the 32-byte preimage of the HTLC's payment hash, chosen by the sender. The type is even,
+/// so a payee must understand it: we always read it (and keep it in `extra`), and the node's
+/// `accept_keysend` decides whether the payment is taken; a forwarding hop refuses it.
+pub const KEYSEND_PREIMAGE_TYPE: u64 = 5_482_373_484;
 
 /// The 32-byte secret from the invoice that proves the payer saw it (and stops probing by
 /// intermediate hops).
@@ -64,8 +70,26 @@ pub struct FinalPayload {
     pub outgoing_cltv_value: u32,
     pub payment_data: Option<PaymentData>,
     pub payment_metadata: Option<Vec<u8>>,
-    /// Unknown odd records (e.g. a keysend preimage), kept as sent.
+    /// Unknown odd records and the keysend preimage, kept as sent.
     pub extra: TlvStream,
+}
+
+impl FinalPayload {
+    /// The keysend preimage among the `extra` records: `Ok(None)` when there is none.
+    ///
+    /// # Errors
+    /// `invalid_onion_payload` naming the keysend type when the record is not 32 bytes.
+    pub fn keysend_preimage(&self) -> Result<Option<[u8; 32]>, FailureMessage> {
+        self.extra
+            .get(KEYSEND_PREIMAGE_TYPE)
+            .map(|v| <[u8; 32]>::try_from(v).map_err(|_| invalid(KEYSEND_PREIMAGE_TYPE, 0)))
+            .transpose()
+    }
+
+    /// Adds the keysend record carrying `preimage` (the sender's side).
+    pub fn set_keysend_preimage(&mut self, preimage: [u8; 32]) {
+        self.extra.insert(KEYSEND_PREIMAGE_TYPE, preimage.to_vec());
+    }
 }
 
 /// A decoded hop payload; which variant a packet may carry depends on whether it is the last.
@@ -137,13 +161,17 @@ impl HopPayload {
             .take_with(PAYMENT_DATA, read_payment_data)
             .map_err(|_| bad(PAYMENT_DATA))?;
         let payment_metadata = tlvs.take(PAYMENT_METADATA);
-        let extra = tlvs.into_unknown_odd().map_err(|e| match e {
+        let keysend = tlvs.take(KEYSEND_PREIMAGE_TYPE);
+        let mut extra = tlvs.into_unknown_odd().map_err(|e| match e {
             DecodeError::UnknownEvenTlv(typ) => bad(typ),
             _ => invalid(0, 0),
         })?;
         if is_final {
             if scid.is_some() {
                 return Err(bad(SHORT_CHANNEL_ID));
+            }
+            if let Some(preimage) = keysend {
+                extra.insert(KEYSEND_PREIMAGE_TYPE, preimage);
             }
             Ok(HopPayload::Final(FinalPayload {
                 amt_to_forward: amt,
@@ -155,6 +183,9 @@ impl HopPayload {
         } else {
             if payment_data.is_some() {
                 return Err(bad(PAYMENT_DATA));
+            }
+            if keysend.is_some() {
+                return Err(bad(KEYSEND_PREIMAGE_TYPE));
             }
             let short_channel_id = scid.ok_or_else(|| bad(SHORT_CHANNEL_ID))?;
             Ok(HopPayload::Forward(ForwardPayload {
@@ -236,6 +267,45 @@ mod tests {
             extra,
         });
         assert_eq!(HopPayload::decode(&p.encode(), true), Ok(p));
+    }
+
+    #[test]
+    fn the_keysend_preimage_travels_in_an_odd_record() {
+        let mut p = FinalPayload {
+            amt_to_forward: 10_000,
+            outgoing_cltv_value: 1000,
+            payment_data: None,
+            payment_metadata: None,
+            extra: TlvStream::new(),
+        };
+        assert_eq!(p.keysend_preimage(), Ok(None));
+        p.set_keysend_preimage([9; 32]);
+        let bytes = HopPayload::Final(p).encode();
+        let Ok(HopPayload::Final(back)) = HopPayload::decode(&bytes, true) else {
+            panic!("a final payload");
+        };
+        assert_eq!(back.keysend_preimage(), Ok(Some([9; 32])));
+        // Even: a forwarding hop must not be given one.
+        let mut fwd = hex::decode("02023a98040205dc06080000000000000001").unwrap();
+        fwd.extend([0xff, 0, 0, 0, 0x01, 0x46, 0xc6, 0x61, 0x6c, 0x20]);
+        fwd.extend([9; 32]);
+        assert_eq!(
+            HopPayload::decode(&fwd, false),
+            Err(FailureMessage::InvalidOnionPayload {
+                typ: KEYSEND_PREIMAGE_TYPE,
+                offset: 18
+            })
+        );
+        let mut short = back;
+        short.extra = TlvStream::new();
+        short.extra.insert(KEYSEND_PREIMAGE_TYPE, vec![9; 31]);
+        assert_eq!(
+            short.keysend_preimage(),
+            Err(FailureMessage::InvalidOnionPayload {
+                typ: KEYSEND_PREIMAGE_TYPE,
+                offset: 0
+            })
+        );
     }
 
     #[test]

@@ -51,7 +51,13 @@ pub struct Recipient {
     /// The whole payment, for multi-part; equal to `amount_msat` otherwise.
     pub total_msat: u64,
     pub payment_metadata: Option<Vec<u8>>,
+    /// A spontaneous (keysend) payment: the preimage, for the payee only.
+    pub keysend_preimage: Option<[u8; 32]>,
 }
+
+/// The final hop's TLV carrying a keysend payment's preimage (a convention of the
+/// implementations, not a BOLT).
+pub const KEYSEND_PREIMAGE_TLV: u64 = 5_482_373_484;
 
 /// An onion ready for the first hop's `update_add_htlc`.
 #[derive(Debug, Clone)]
@@ -88,7 +94,13 @@ pub fn build_payment_onion(
                 total_msat: recipient.total_msat,
             }),
             payment_metadata: recipient.payment_metadata.clone(),
-            extra: TlvStream::new(),
+            extra: {
+                let mut extra = TlvStream::new();
+                if let Some(preimage) = recipient.keysend_preimage {
+                    extra.insert(KEYSEND_PREIMAGE_TLV, preimage.to_vec());
+                }
+                extra
+            },
         })
         .encode(),
     });
@@ -153,6 +165,7 @@ mod tests {
             payment_secret: Some(PaymentSecret([9; 32])),
             total_msat: 5_000_000,
             payment_metadata: None,
+            keysend_preimage: None,
         };
         let hash = PaymentHash([1; 32]);
         let p = build_payment_onion(&key(1), &forwarders, &recipient, &hash).unwrap();
@@ -196,6 +209,7 @@ mod tests {
             payment_secret: None,
             total_msat: u64::MAX - 10,
             payment_metadata: None,
+            keysend_preimage: None,
         };
         let hash = PaymentHash([1; 32]);
         let direct = build_payment_onion(&key(1), &[], &recipient, &hash).unwrap();

@@ -1,5 +1,5 @@
 //! Payments through the hub: the records and the pure decisions (forwarding policy, checks at
-//! the payee, routes from invoices), free of I/O. The node executes them in
+//! the payee, multi-part sets and keysend, routes from invoices), free of I/O. The node executes them in
 //! `node::channels` (the HTLC router) and stores them in `store::payments`.
 //!
 //! See `channel-spec/payments.md`.
@@ -7,11 +7,14 @@
 pub mod types;
 
 pub use types::{
-    FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentRecord,
-    PaymentStatus, SharedPolicy,
+    AttemptHop, AttemptRecord, FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord,
+    InvoiceStatus, PaymentRecord, PaymentStatus, SharedPolicy,
 };
 
 pub mod forward;
 pub mod jamming;
+pub mod keysend;
+pub mod mpp;
 pub mod receive;
 pub mod route;
+pub mod session;

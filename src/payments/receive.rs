@@ -7,6 +7,7 @@
 
 use crate::onion::{FailureMessage, FinalPayload};
 
+use super::mpp::SetTerms;
 use super::types::{HtlcRef, InvoiceRecord, InvoiceStatus};
 
 /// The incoming HTLC, as the channel committed it.
@@ -17,9 +18,9 @@ pub struct Arrived {
     pub cltv_expiry: u32,
 }
 
-/// Whether the HTLC pays `invoice` (which the caller found by the HTLC's payment hash).
-/// `Ok` means: mark the invoice paid and fulfill with its preimage. An HTLC that already paid
-/// the invoice (a restart re-checking it) passes again.
+/// Whether the HTLC may be a part of a payment of `invoice` (which the caller found by the
+/// HTLC's payment hash): `Ok` gives the terms of the set it joins (see [`super::mpp`], which
+/// checks the amounts). An HTLC already settled for the invoice is the caller's to recognise.
 ///
 /// # Errors
 /// The failure to return to the payer.
@@ -29,8 +30,35 @@ pub fn check_final(
     payload: &FinalPayload,
     height: u32,
     now_secs: u64,
-) -> Result<(), FailureMessage> {
-    // First the onion against the HTLC itself (the previous hop may have cheated).
+) -> Result<SetTerms, FailureMessage> {
+    check_onion(arrived, payload)?;
+    let details = details(arrived, height);
+    let Some(inv) = invoice else {
+        return Err(details);
+    };
+    let Some(data) = payload.payment_data else {
+        return Err(details);
+    };
+    if data.payment_secret.0 != inv.payment_secret
+        || inv.status != InvoiceStatus::Open
+        || now_secs >= inv.expires_at
+    {
+        return Err(details);
+    }
+    if arrived.cltv_expiry < height.saturating_add(u32::from(inv.min_final_cltv_expiry_delta)) {
+        return Err(details);
+    }
+    Ok(SetTerms {
+        payment_secret: Some(inv.payment_secret),
+        total_msat: data.total_msat,
+    })
+}
+
+/// The onion against the HTLC itself (the previous hop may have cheated).
+///
+/// # Errors
+/// `final_incorrect_cltv_expiry` or `final_incorrect_htlc_amount`.
+pub fn check_onion(arrived: Arrived, payload: &FinalPayload) -> Result<(), FailureMessage> {
     if payload.outgoing_cltv_value > arrived.cltv_expiry {
         return Err(FailureMessage::FinalIncorrectCltvExpiry {
             cltv_expiry: arrived.cltv_expiry,
@@ -41,39 +69,15 @@ pub fn check_final(
             incoming_htlc_amt: arrived.amount_msat,
         });
     }
-    let details = FailureMessage::IncorrectOrUnknownPaymentDetails {
+    Ok(())
+}
+
+/// `incorrect_or_unknown_payment_details` for this HTLC.
+pub fn details(arrived: Arrived, height: u32) -> FailureMessage {
+    FailureMessage::IncorrectOrUnknownPaymentDetails {
         htlc_msat: arrived.amount_msat,
         height,
-    };
-    let Some(inv) = invoice else {
-        return Err(details);
-    };
-    if inv.paid_by == Some(arrived.htlc) {
-        return Ok(());
     }
-    let secret_ok = payload
-        .payment_data
-        .is_some_and(|d| d.payment_secret.0 == inv.payment_secret);
-    if !secret_ok || inv.status != InvoiceStatus::Open || now_secs >= inv.expires_at {
-        return Err(details);
-    }
-    // One HTLC pays the whole invoice (no multi-part yet): the announced total must be what
-    // this HTLC carries.
-    let total = payload.payment_data.map_or(0, |d| d.total_msat);
-    if total > arrived.amount_msat {
-        return Err(details);
-    }
-    if let Some(amount) = inv.amount_msat {
-        // BOLT 4: at least the amount, and at most twice it (a larger sum hints at a bug or a
-        // probe).
-        if arrived.amount_msat < amount || arrived.amount_msat > amount.saturating_mul(2) {
-            return Err(details);
-        }
-    }
-    if arrived.cltv_expiry < height.saturating_add(u32::from(inv.min_final_cltv_expiry_delta)) {
-        return Err(details);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -127,7 +131,7 @@ mod tests {
         }
     }
 
-    fn check(inv: &InvoiceRecord, amount: u64, cltv: u32, secret: [u8; 32]) -> Result<(), u16> {
+    fn check(inv: &InvoiceRecord, amount: u64, cltv: u32, secret: [u8; 32]) -> Result<u64, u16> {
         check_final(
             Some(inv),
             arrived(amount, cltv),
@@ -135,22 +139,33 @@ mod tests {
             100,
             2_000,
         )
+        .map(|t| t.total_msat)
         .map_err(|f| f.code())
     }
 
     const DETAILS: u16 = 0x4000 | 15;
 
     #[test]
-    fn the_invoice_amount_with_the_right_secret_in_time_pays() {
-        assert_eq!(check(&invoice(), 50_000, 118, SECRET), Ok(()));
-        assert_eq!(check(&invoice(), 100_000, 118, SECRET), Ok(()));
+    fn the_right_secret_in_time_joins_a_set_of_the_announced_total() {
+        assert_eq!(check(&invoice(), 50_000, 118, SECRET), Ok(50_000));
+        let mut part = payload(20_000, 118, SECRET);
+        part.payment_data = Some(PaymentData {
+            payment_secret: PaymentSecret(SECRET),
+            total_msat: 50_000,
+        });
+        let r = check_final(Some(&invoice()), arrived(20_000, 118), &part, 100, 2_000);
+        assert_eq!(
+            r,
+            Ok(SetTerms {
+                payment_secret: Some(SECRET),
+                total_msat: 50_000
+            })
+        );
     }
 
     #[test]
     fn every_invoice_mismatch_is_the_same_failure() {
         let inv = invoice();
-        assert_eq!(check(&inv, 49_999, 118, SECRET), Err(DETAILS));
-        assert_eq!(check(&inv, 100_001, 118, SECRET), Err(DETAILS));
         assert_eq!(check(&inv, 50_000, 118, [8; 32]), Err(DETAILS));
         assert_eq!(check(&inv, 50_000, 117, SECRET), Err(DETAILS));
         let expired = check_final(
@@ -169,38 +184,14 @@ mod tests {
             0,
         );
         assert_eq!(unknown.map_err(|f| f.code()), Err(DETAILS));
-        let mut paid = inv.clone();
-        paid.status = InvoiceStatus::Paid;
-        paid.paid_by = Some(HtlcRef {
-            channel_id: [1; 32],
-            htlc_id: 2,
-        });
-        assert_eq!(check(&paid, 50_000, 118, SECRET), Err(DETAILS));
+        for status in [InvoiceStatus::Paid, InvoiceStatus::Cancelled] {
+            let mut done = inv.clone();
+            done.status = status;
+            assert_eq!(check(&done, 50_000, 118, SECRET), Err(DETAILS));
+        }
         let mut no_secret = payload(50_000, 118, SECRET);
         no_secret.payment_data = None;
         let r = check_final(Some(&inv), arrived(50_000, 118), &no_secret, 100, 2_000);
-        assert_eq!(r.map_err(|f| f.code()), Err(DETAILS));
-    }
-
-    #[test]
-    fn the_htlc_that_paid_passes_again_after_a_restart() {
-        let mut paid = invoice();
-        paid.status = InvoiceStatus::Paid;
-        paid.paid_by = Some(HTLC);
-        assert_eq!(check(&paid, 50_000, 118, SECRET), Ok(()));
-    }
-
-    #[test]
-    fn open_amount_takes_anything_and_multipart_is_refused() {
-        let mut open = invoice();
-        open.amount_msat = None;
-        assert_eq!(check(&open, 1, 118, SECRET), Ok(()));
-        let mut part = payload(50_000, 118, SECRET);
-        part.payment_data = Some(PaymentData {
-            payment_secret: PaymentSecret(SECRET),
-            total_msat: 100_000,
-        });
-        let r = check_final(Some(&open), arrived(50_000, 118), &part, 100, 2_000);
         assert_eq!(r.map_err(|f| f.code()), Err(DETAILS));
     }
 

@@ -157,27 +157,61 @@ impl PaymentStatus {
 }
 
 /// An outgoing payment, one per payment hash: paying the same hash again returns this record
-/// while it is pending or succeeded, and starts a new attempt only after a failure.
+/// while it is pending or succeeded, and starts a new payment only after a failure. Its HTLCs
+/// are [`AttemptRecord`]s: retries, and the parts of a multi-part payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRecord {
     pub payment_hash: [u8; 32],
+    /// `None` for a keysend payment (to a node id, no invoice).
     pub bolt11: Option<String>,
     pub payee: PublicKey,
     /// What the payee receives.
     pub amount_msat: u64,
-    /// Fees to the forwarding hops: known when the route is chosen, final on success.
+    /// Fees to the forwarding hops of the parts in flight or through: final on success.
     pub fee_msat: u64,
     pub status: PaymentStatus,
+    /// The proof of payment once succeeded; a keysend payment knows it from the start.
     pub preimage: Option<[u8; 32]>,
     /// Why it failed, for people: the failure code's name and which hop said it.
     pub failure: Option<String>,
     pub created_at: u64,
     pub resolved_at: Option<u64>,
-    /// The HTLC carrying the attempt, on our channel to the first hop.
-    pub htlc: Option<HtlcRef>,
+    /// The payer's limits, kept so retries after a restart honour them.
+    pub max_fee_msat: u64,
+    pub max_total_cltv_expiry_delta: u32,
+    /// No new attempt starts after `created_at + timeout_secs`.
+    pub timeout_secs: u32,
+}
+
+/// One hop of an attempt's route, as people read it: the node reached, the channel that
+/// reached it, and the HTLC it received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptHop {
+    pub node_id: PublicKey,
+    /// `None` for our own channel when it has no public scid.
+    pub short_channel_id: Option<String>,
+    pub amount_msat: u64,
+    pub cltv_expiry: u32,
+}
+
+/// One HTLC of a payment: a retry, or a part of a multi-part payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub payment_hash: [u8; 32],
+    pub id: u32,
+    /// Our HTLC carrying it, on the channel to the first hop.
+    pub htlc: HtlcRef,
+    /// What this part delivers to the payee.
+    pub amount_msat: u64,
+    pub fee_msat: u64,
     /// The onion's session key and the route's node ids: enough to decrypt a failure.
     pub session_key: [u8; 32],
     pub route: Vec<PublicKey>,
+    pub hops: Vec<AttemptHop>,
+    pub status: PaymentStatus,
+    pub failure: Option<String>,
+    pub created_at: u64,
+    pub resolved_at: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -160,9 +160,9 @@ mod tests {
             failure: (status == PaymentStatus::Failed).then(|| "no".to_string()),
             created_at,
             resolved_at: (status != PaymentStatus::Pending).then_some(created_at + took),
-            htlc: None,
-            session_key: [9; 32],
-            route: vec![payee],
+            max_fee_msat: 60_000,
+            max_total_cltv_expiry_delta: 1008,
+            timeout_secs: 60,
         }
     }
 

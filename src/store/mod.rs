@@ -11,6 +11,7 @@
 //! - SQLite calls block, so async code goes through [`Store::call`] / [`Store::write`], which
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
+pub mod attempts;
 pub mod backup;
 pub mod channels;
 pub mod events;
@@ -19,6 +20,7 @@ pub mod meta;
 pub mod metrics;
 pub mod payments;
 pub mod peers;
+pub mod routing;
 pub mod schema;
 pub mod tower;
 pub mod wallet;
@@ -630,3 +632,6 @@ mod tests {
         assert_eq!(v, None);
     }
 }
+
+#[cfg(test)]
+mod attempts_tests;

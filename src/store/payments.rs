@@ -20,25 +20,25 @@ use crate::payments::{
 pub const POLICY_KEY: &str = "payments.fee_policy";
 
 /// SQLite integers are signed: amounts, ids and times above 2^63 cannot be stored.
-fn int(v: u64, what: &str) -> Result<i64, StoreError> {
+pub(super) fn int(v: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} is beyond 2^63")))
 }
 
-fn opt_int(v: Option<u64>, what: &str) -> Result<Option<i64>, StoreError> {
+pub(super) fn opt_int(v: Option<u64>, what: &str) -> Result<Option<i64>, StoreError> {
     v.map(|v| int(v, what)).transpose()
 }
 
-fn bad(idx: usize, ty: Type, what: &str) -> rusqlite::Error {
+pub(super) fn bad(idx: usize, ty: Type, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, ty, format!("invalid {what}").into())
 }
 
-fn arr32(r: &Row, idx: usize) -> rusqlite::Result<[u8; 32]> {
+pub(super) fn arr32(r: &Row, idx: usize) -> rusqlite::Result<[u8; 32]> {
     let v: Vec<u8> = r.get(idx)?;
     v.try_into()
         .map_err(|_| bad(idx, Type::Blob, "32-byte value"))
 }
 
-fn opt_arr32(r: &Row, idx: usize) -> rusqlite::Result<Option<[u8; 32]>> {
+pub(super) fn opt_arr32(r: &Row, idx: usize) -> rusqlite::Result<Option<[u8; 32]>> {
     let v: Option<Vec<u8>> = r.get(idx)?;
     v.map(|v| {
         v.try_into()
@@ -47,12 +47,12 @@ fn opt_arr32(r: &Row, idx: usize) -> rusqlite::Result<Option<[u8; 32]>> {
     .transpose()
 }
 
-fn u64_at(r: &Row, idx: usize) -> rusqlite::Result<u64> {
+pub(super) fn u64_at(r: &Row, idx: usize) -> rusqlite::Result<u64> {
     let v: i64 = r.get(idx)?;
     u64::try_from(v).map_err(|_| bad(idx, Type::Integer, "negative integer"))
 }
 
-fn opt_u64_at(r: &Row, idx: usize) -> rusqlite::Result<Option<u64>> {
+pub(super) fn opt_u64_at(r: &Row, idx: usize) -> rusqlite::Result<Option<u64>> {
     let v: Option<i64> = r.get(idx)?;
     v.map(|v| u64::try_from(v).map_err(|_| bad(idx, Type::Integer, "negative integer")))
         .transpose()
@@ -198,6 +198,51 @@ pub fn mark_invoice_paid(
     Ok(n > 0)
 }
 
+/// Records the HTLCs (and the amount each carried) that paid invoice `payment_hash`: every
+/// part of the set, in the write that marks it paid. Recording one again is harmless.
+pub fn record_invoice_htlcs(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    htlcs: &[(HtlcRef, u64)],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO invoice_htlcs (payment_hash, channel_id, htlc_id, amount_msat)
+         VALUES (:hash, :channel, :htlc, :amount)",
+    )?;
+    for (h, amount) in htlcs {
+        stmt.execute(named_params! {
+            ":hash": payment_hash.as_slice(),
+            ":channel": h.channel_id.as_slice(),
+            ":htlc": int(h.htlc_id, "htlc_id")?,
+            ":amount": int(*amount, "amount_msat")?,
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether `htlc` is one of the HTLCs that paid invoice `payment_hash`.
+pub fn is_invoice_htlc(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    htlc: HtlcRef,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM invoice_htlcs
+             WHERE payment_hash = :hash AND channel_id = :channel AND htlc_id = :htlc",
+        )?
+        .query_row(
+            named_params! {
+                ":hash": payment_hash.as_slice(),
+                ":channel": htlc.channel_id.as_slice(),
+                ":htlc": int(htlc.htlc_id, "htlc_id")?,
+            },
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 /// Cancels an open invoice: HTLCs for it are refused from now on. Returns whether it changed.
 pub fn cancel_invoice(conn: &Connection, payment_hash: &[u8; 32]) -> Result<bool, StoreError> {
     let n = conn
@@ -259,16 +304,11 @@ pub(super) fn payment_status(r: &Row, idx: usize) -> rusqlite::Result<PaymentSta
 }
 
 const PAYMENT_COLUMNS: &str = "payment_hash, bolt11, payee, amount_msat, fee_msat, status, \
-     preimage, failure, created_at, resolved_at, htlc_channel_id, htlc_id, session_key, route";
+     preimage, failure, created_at, resolved_at, max_fee_msat, max_total_cltv_expiry_delta, \
+     timeout_secs";
 
 fn payment_row(r: &Row) -> rusqlite::Result<PaymentRecord> {
     let payee: Vec<u8> = r.get(2)?;
-    let route: Vec<u8> = r.get(13)?;
-    let route = route
-        .chunks(33)
-        .map(PublicKey::from_slice)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|_| bad(13, Type::Blob, "route node id"))?;
     Ok(PaymentRecord {
         payment_hash: arr32(r, 0)?,
         bolt11: r.get(1)?,
@@ -280,30 +320,30 @@ fn payment_row(r: &Row) -> rusqlite::Result<PaymentRecord> {
         failure: r.get(7)?,
         created_at: u64_at(r, 8)?,
         resolved_at: opt_u64_at(r, 9)?,
-        htlc: htlc_at(r, 10, 11)?,
-        session_key: arr32(r, 12)?,
-        route,
+        max_fee_msat: u64_at(r, 10)?,
+        max_total_cltv_expiry_delta: r.get(11)?,
+        timeout_secs: r.get(12)?,
     })
 }
 
-/// Stores a payment attempt: a new payment hash, or a new attempt replacing a `failed` one.
-/// Returns `false`, writing nothing, when the hash has a `pending` or `succeeded` payment:
-/// a hash is never paid twice (the caller returns the stored one).
+/// Stores a new payment: a new payment hash, or a new payment replacing a `failed` one (whose
+/// attempts are then forgotten). Returns `false`, writing nothing, when the hash has a
+/// `pending` or `succeeded` payment: a hash is never paid twice (the caller returns the
+/// stored one).
 pub fn upsert_payment(conn: &Connection, p: &PaymentRecord) -> Result<bool, StoreError> {
-    let route: Vec<u8> = p.route.iter().flat_map(|k| k.serialize()).collect();
     let n = conn
         .prepare_cached(&format!(
             "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (:hash, :bolt11, :payee, :amount,
-                :fee, :status, :preimage, :failure, :created, :resolved, :channel, :htlc,
-                :session_key, :route)
+                :fee, :status, :preimage, :failure, :created, :resolved, :max_fee, :max_cltv,
+                :timeout)
              ON CONFLICT(payment_hash) DO UPDATE SET
                 bolt11 = excluded.bolt11, payee = excluded.payee,
                 amount_msat = excluded.amount_msat, fee_msat = excluded.fee_msat,
                 status = excluded.status, preimage = excluded.preimage,
                 failure = excluded.failure, created_at = excluded.created_at,
-                resolved_at = excluded.resolved_at, htlc_channel_id = excluded.htlc_channel_id,
-                htlc_id = excluded.htlc_id, session_key = excluded.session_key,
-                route = excluded.route
+                resolved_at = excluded.resolved_at, max_fee_msat = excluded.max_fee_msat,
+                max_total_cltv_expiry_delta = excluded.max_total_cltv_expiry_delta,
+                timeout_secs = excluded.timeout_secs
              WHERE payments.status = 'failed'"
         ))?
         .execute(named_params! {
@@ -317,11 +357,16 @@ pub fn upsert_payment(conn: &Connection, p: &PaymentRecord) -> Result<bool, Stor
             ":failure": p.failure,
             ":created": int(p.created_at, "created_at")?,
             ":resolved": opt_int(p.resolved_at, "resolved_at")?,
-            ":channel": p.htlc.map(|h| h.channel_id.to_vec()),
-            ":htlc": opt_int(p.htlc.map(|h| h.htlc_id), "htlc_id")?,
-            ":session_key": p.session_key.as_slice(),
-            ":route": route,
+            ":max_fee": int(p.max_fee_msat, "max_fee_msat")?,
+            ":max_cltv": p.max_total_cltv_expiry_delta,
+            ":timeout": p.timeout_secs,
         })?;
+    if n > 0 {
+        conn.prepare_cached(
+            "DELETE FROM payment_attempts WHERE payment_hash = ?1 AND status = 'failed'",
+        )?
+        .execute([p.payment_hash.as_slice()])?;
+    }
     Ok(n > 0)
 }
 
@@ -367,45 +412,6 @@ fn pending_payments_sql() -> String {
         "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'pending'
          ORDER BY created_at, rowid"
     )
-}
-
-/// The pending payment carried by our HTLC `htlc`, if any.
-pub fn pending_payment_by_htlc(
-    conn: &Connection,
-    htlc: HtlcRef,
-) -> Result<Option<PaymentRecord>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments
-             WHERE htlc_channel_id = :channel AND htlc_id = :htlc AND status = 'pending'"
-        ))?
-        .query_row(
-            named_params! {
-                ":channel": htlc.channel_id.as_slice(),
-                ":htlc": int(htlc.htlc_id, "htlc_id")?,
-            },
-            payment_row,
-        )
-        .optional()?)
-}
-
-/// Records the HTLC carrying a pending payment. Returns whether it changed.
-pub fn set_payment_htlc(
-    conn: &Connection,
-    payment_hash: &[u8; 32],
-    htlc: HtlcRef,
-) -> Result<bool, StoreError> {
-    let n = conn
-        .prepare_cached(
-            "UPDATE payments SET htlc_channel_id = :channel, htlc_id = :htlc
-             WHERE payment_hash = :hash AND status = 'pending'",
-        )?
-        .execute(named_params! {
-            ":hash": payment_hash.as_slice(),
-            ":channel": htlc.channel_id.as_slice(),
-            ":htlc": int(htlc.htlc_id, "htlc_id")?,
-        })?;
-    Ok(n > 0)
 }
 
 /// Resolves a pending payment: `succeeded` with its preimage, or `failed` with why. `fee_msat`

@@ -47,9 +47,9 @@ fn payment(h: u8) -> PaymentRecord {
         failure: None,
         created_at: 1_000,
         resolved_at: None,
-        htlc: None,
-        session_key: [9; 32],
-        route: vec![key(3), key(2)],
+        max_fee_msat: 60_000,
+        max_total_cltv_expiry_delta: 1008,
+        timeout_secs: 60,
     }
 }
 
@@ -120,6 +120,57 @@ fn invoices_round_trip_and_are_paid_once() {
 }
 
 #[test]
+fn every_htlc_of_a_multi_part_payment_is_recorded_with_its_invoice() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .write_blocking(|tx| {
+            insert_invoice(tx, &invoice(1, 1_000))?;
+            assert!(mark_invoice_paid(tx, &[1; 32], 50_000, 1_500, htlc(4, 0))?);
+            let parts = [(htlc(4, 0), 20_000), (htlc(5, 7), 30_000)];
+            record_invoice_htlcs(tx, &[1; 32], &parts)?;
+            // Again (a repeat after a restart) changes nothing.
+            record_invoice_htlcs(tx, &[1; 32], &parts[..1])?;
+            Ok(())
+        })
+        .unwrap();
+    store
+        .blocking(|c| {
+            assert!(is_invoice_htlc(c, &[1; 32], htlc(4, 0))?);
+            assert!(is_invoice_htlc(c, &[1; 32], htlc(5, 7))?);
+            assert!(!is_invoice_htlc(c, &[1; 32], htlc(5, 8))?);
+            assert!(!is_invoice_htlc(c, &[2; 32], htlc(4, 0))?, "another hash");
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_version_9_database_names_the_htlc_of_each_paid_invoice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::store::DB_FILE);
+    {
+        let c = Connection::open(&path).unwrap();
+        for script in &crate::store::schema::MIGRATIONS[..9] {
+            c.execute_batch(script).unwrap();
+        }
+        c.pragma_update(None, "user_version", 9).unwrap();
+        insert_invoice(&c, &invoice(1, 1_000)).unwrap();
+        insert_invoice(&c, &invoice(2, 1_000)).unwrap();
+        assert!(mark_invoice_paid(&c, &[1; 32], 50_000, 1_500, htlc(4, 3)).unwrap());
+    }
+    let store = Store::open(&path).unwrap();
+    store
+        .blocking(|c| {
+            let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            assert_eq!(v, crate::store::schema::CURRENT_VERSION);
+            assert!(is_invoice_htlc(c, &[1; 32], htlc(4, 3))?);
+            assert!(!is_invoice_htlc(c, &[2; 32], htlc(4, 3))?);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
 fn expiry_is_read_not_stored() {
     let inv = invoice(1, 1_000);
     assert_eq!(inv.status_at(4_599), InvoiceStatus::Open);
@@ -143,8 +194,6 @@ fn payments_are_replaced_only_after_a_failure() {
             assert!(!upsert_payment(c, &again)?);
             assert_eq!(get_payment(c, &[1; 32])?.unwrap().amount_msat, 10_000);
 
-            assert!(set_payment_htlc(c, &[1; 32], htlc(3, 7))?);
-            assert_eq!(get_payment(c, &[1; 32])?.unwrap().htlc, Some(htlc(3, 7)));
             assert_eq!(list_pending_payments(c)?.len(), 1);
 
             assert!(resolve_payment(
@@ -169,7 +218,6 @@ fn payments_are_replaced_only_after_a_failure() {
             assert_eq!(failed.status, PaymentStatus::Failed);
             assert_eq!(failed.resolved_at, Some(1_100));
             assert!(list_pending_payments(c)?.is_empty());
-            assert!(!set_payment_htlc(c, &[1; 32], htlc(3, 8))?);
 
             // Failed: a new attempt replaces the row.
             assert!(upsert_payment(c, &again)?);
@@ -187,7 +235,6 @@ fn payments_are_replaced_only_after_a_failure() {
             assert_eq!(done.status, PaymentStatus::Succeeded);
             assert_eq!(done.preimage, Some([8; 32]));
             assert_eq!(done.fee_msat, 1_002);
-            assert_eq!(done.route, vec![key(3), key(2)]);
             // Succeeded: never replaced.
             assert!(!upsert_payment(c, &p)?);
 

@@ -313,7 +313,97 @@ CREATE TABLE graph_nodes (
 ) STRICT;
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+/// Version 10: payments in parts. A payment may take several HTLCs (retries after a failure,
+/// parts of a multi-part payment), each a row of `payment_attempts` with the route it took;
+/// `payments` keeps the payment itself and the limits it was asked with, so its retries can go
+/// on after a restart. A keysend payment has no invoice: its preimage is known from the start.
+/// A payment's single HTLC of before becomes its attempt 0.
+const V10: &str = "
+CREATE TABLE payments_v10 (
+    payment_hash    BLOB PRIMARY KEY CHECK (length(payment_hash) = 32),
+    bolt11          TEXT,
+    payee           BLOB NOT NULL CHECK (length(payee) = 33),
+    amount_msat     INTEGER NOT NULL CHECK (amount_msat > 0),
+    fee_msat        INTEGER NOT NULL CHECK (fee_msat >= 0),
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+    preimage        BLOB CHECK (preimage IS NULL OR length(preimage) = 32),
+    failure         TEXT,
+    created_at      INTEGER NOT NULL,
+    resolved_at     INTEGER,
+    max_fee_msat    INTEGER NOT NULL CHECK (max_fee_msat >= 0),
+    max_total_cltv_expiry_delta INTEGER NOT NULL CHECK (max_total_cltv_expiry_delta >= 0),
+    timeout_secs    INTEGER NOT NULL CHECK (timeout_secs >= 0),
+    CHECK (status <> 'succeeded' OR preimage IS NOT NULL),
+    CHECK ((status = 'pending') = (resolved_at IS NULL))
+) STRICT;
+INSERT INTO payments_v10 (payment_hash, bolt11, payee, amount_msat, fee_msat, status, preimage,
+        failure, created_at, resolved_at, max_fee_msat, max_total_cltv_expiry_delta,
+        timeout_secs)
+    SELECT payment_hash, bolt11, payee, amount_msat, fee_msat, status, preimage, failure,
+        created_at, resolved_at, amount_msat / 100 + 50000, 1008, 60
+    FROM payments;
+
+CREATE TABLE payment_attempts (
+    payment_hash BLOB NOT NULL CHECK (length(payment_hash) = 32),
+    id           INTEGER NOT NULL CHECK (id >= 0),
+    channel_id   BLOB NOT NULL CHECK (length(channel_id) = 32),
+    htlc_id      INTEGER NOT NULL CHECK (htlc_id >= 0),
+    amount_msat  INTEGER NOT NULL CHECK (amount_msat > 0),
+    fee_msat     INTEGER NOT NULL CHECK (fee_msat >= 0),
+    session_key  BLOB NOT NULL CHECK (length(session_key) = 32),
+    nodes        BLOB NOT NULL CHECK (length(nodes) % 33 = 0),
+    hops         TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+    failure      TEXT,
+    created_at   INTEGER NOT NULL,
+    resolved_at  INTEGER,
+    CHECK ((status = 'pending') = (resolved_at IS NULL)),
+    PRIMARY KEY (payment_hash, id)
+) STRICT;
+INSERT INTO payment_attempts (payment_hash, id, channel_id, htlc_id, amount_msat, fee_msat,
+        session_key, nodes, hops, status, failure, created_at, resolved_at)
+    SELECT payment_hash, 0, htlc_channel_id, htlc_id, amount_msat, fee_msat, session_key, route,
+        '[]', status, failure, created_at, resolved_at
+    FROM payments WHERE htlc_channel_id IS NOT NULL;
+CREATE INDEX payment_attempts_pending ON payment_attempts(channel_id, htlc_id)
+    WHERE status = 'pending';
+
+DROP TABLE payments;
+ALTER TABLE payments_v10 RENAME TO payments;
+CREATE INDEX payments_created_at ON payments(created_at);
+CREATE INDEX payments_pending ON payments(created_at) WHERE status = 'pending';
+
+-- What payments learnt about the network: a penalty per channel direction (key: the scid's
+-- 8 bytes, big-endian, then the direction byte) or per node (key: its 33-byte id), decaying
+-- from `at_secs`.
+CREATE TABLE route_penalties (
+    kind         TEXT NOT NULL CHECK (kind IN ('channel', 'node')),
+    key          BLOB NOT NULL,
+    penalty_msat INTEGER NOT NULL CHECK (penalty_msat >= 0),
+    amount_msat  INTEGER NOT NULL CHECK (amount_msat >= 0),
+    at_secs      INTEGER NOT NULL CHECK (at_secs >= 0),
+    PRIMARY KEY (kind, key)
+) STRICT;
+";
+
+/// Version 11: every HTLC that paid an invoice (all the parts of a multi-part payment),
+/// written in the same transaction as the state that first reveals the preimage, so the parts
+/// not yet fulfilled at a crash are fulfilled after it rather than refused. Invoices paid
+/// before are paid by the one HTLC they name.
+const V11: &str = "
+CREATE TABLE invoice_htlcs (
+    payment_hash BLOB NOT NULL CHECK (length(payment_hash) = 32),
+    channel_id   BLOB NOT NULL CHECK (length(channel_id) = 32),
+    htlc_id      INTEGER NOT NULL CHECK (htlc_id >= 0),
+    amount_msat  INTEGER NOT NULL CHECK (amount_msat >= 0),
+    PRIMARY KEY (payment_hash, channel_id, htlc_id)
+) STRICT, WITHOUT ROWID;
+INSERT OR IGNORE INTO invoice_htlcs (payment_hash, channel_id, htlc_id, amount_msat)
+    SELECT payment_hash, paid_channel_id, paid_htlc_id, received_msat
+    FROM invoices WHERE status = 'paid';
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

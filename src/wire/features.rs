@@ -279,7 +279,7 @@ impl Features {
     ///
     /// Required: `var_onion_optin`, `option_static_remotekey` and `payment_secret`, which every
     /// payment we forward or settle relies on. Optional: what the codecs and channel logic
-    /// handle but a peer may lack.
+    /// handle but a peer may lack, and `basic_mpp` (we receive multi-part payments).
     pub fn ours() -> Features {
         let mut f = Features::empty();
         f.set_required(Feature::VarOnionOptin)
@@ -291,7 +291,16 @@ impl Features {
             .set_optional(Feature::AnchorsZeroFeeHtlcTx)
             .set_optional(Feature::ShutdownAnySegwit)
             .set_optional(Feature::ChannelType)
-            .set_optional(Feature::GossipQueries);
+            .set_optional(Feature::GossipQueries)
+            .set_optional(Feature::BasicMpp);
+        f
+    }
+
+    /// The features our BOLT 11 invoices add to the two every invoice requires
+    /// (`var_onion_optin`, `payment_secret`): `basic_mpp`, optional, so a payer may split.
+    pub fn our_invoice() -> Features {
+        let mut f = Features::empty();
+        f.set_optional(Feature::BasicMpp);
         f
     }
 
@@ -425,9 +434,11 @@ mod tests {
             Feature::ShutdownAnySegwit,
             Feature::ChannelType,
             Feature::GossipQueries,
+            Feature::BasicMpp,
         ] {
             assert!(ours.supports(f) && !ours.requires(f), "{}", f.name());
         }
+        assert!(ours.is_set(17), "basic_mpp, optional");
         ours.check_dependencies().unwrap();
         // Two instances of chanhub accept each other.
         ours.check_peer(&ours).unwrap();

@@ -46,9 +46,9 @@ async fn filled() -> Api {
                         failure: None,
                         created_at: at,
                         resolved_at: None,
-                        htlc: Some(htlc(3, i.into())),
-                        session_key: [9; 32],
-                        route: vec![payee],
+                        max_fee_msat: 60_000,
+                        max_total_cltv_expiry_delta: 1008,
+                        timeout_secs: 60,
                     },
                 )?;
                 db::insert_forward(

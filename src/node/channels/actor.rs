@@ -43,6 +43,11 @@ pub struct ManagerConfig {
     pub max_closing_fee_multiple: u32,
     /// Per incoming peer caps on outgoing channels (see `payments::jamming`).
     pub jamming: crate::payments::jamming::JammingLimits,
+    /// Take keysend payments (see `payments::keysend`).
+    pub accept_keysend: bool,
+    /// How long an incomplete multi-part payment to us is held (`payments::mpp::MPP_TIMEOUT`;
+    /// tests shorten it).
+    pub mpp_timeout: std::time::Duration,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -54,6 +59,8 @@ pub struct ManagerConfig {
     pub events: crate::events::EventLog,
     /// The gossip task, told of our public channels once they are deep enough.
     pub gossip: Option<crate::node::gossip::GossipInbox>,
+    /// Where the outcomes of our payments' parts go (the payer).
+    pub payer: Option<crate::node::payer::PartSink>,
 }
 
 /// One channel and what the manager keeps beside it.
@@ -174,15 +181,15 @@ impl Starter {
         let router = Router {
             node_key: *self.cfg.keys.node_secret(),
             node_id: self.cfg.keys.node_id(),
-            network: self.cfg.network,
             policy: self.cfg.policy.clone(),
             manual: self.cfg.manual_htlcs,
             queue: Default::default(),
-            waiters: HashMap::new(),
             peer_policies: HashMap::new(),
             height: 0,
             jamming: self.cfg.jamming,
             shares: Default::default(),
+            parts: crate::payments::mpp::PartSets::new(self.cfg.mpp_timeout),
+            accept_keysend: self.cfg.accept_keysend,
         };
         let opens = super::opens::PendingOpens::new(peers.limits());
         let actor = Actor {
@@ -236,6 +243,11 @@ impl Actor {
                 r = rx.recv() => match r { Some(r) => r, None => break },
                 _ = super::opens::until(self.opens.next_deadline()) => {
                     self.settle_opens().await;
+                    continue;
+                }
+                _ = super::opens::until(self.router.parts.next_deadline().map(tokio::time::Instant::from_std)) => {
+                    // Boxed: failing HTLCs runs channel inputs, whose futures are large.
+                    Box::pin(self.expire_parts()).await;
                     continue;
                 }
             };
@@ -333,9 +345,13 @@ impl Actor {
                 let r = self.command(channel_id, command).await;
                 let _ = reply.send(r);
             }
-            Request::Pay { req, reply } => {
-                let r = self.pay(req).await;
-                // The payment's record must be durable before its caller hears of it.
+            Request::LocalChannels(reply) => {
+                let r = self.local_channels().await;
+                let _ = reply.send(r);
+            }
+            Request::SendPart { part, reply } => {
+                let r = self.send_part(*part).await;
+                // The attempt must be durable before the payer hears it was sent.
                 self.after_commit(move || {
                     let _ = reply.send(r);
                 });
@@ -373,6 +389,10 @@ impl Actor {
                     .write(move |tx| crate::store::payments::cancel_invoice(tx, &payment_hash))
                     .await
                     .map_err(Error::from);
+                if matches!(r, Ok(true)) {
+                    // Parts held for it are failed back now rather than at their timeout.
+                    Box::pin(self.cancel_parts(&payment_hash)).await;
+                }
                 let _ = reply.send(r);
             }
             Request::List(reply) => {

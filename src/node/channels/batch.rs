@@ -80,7 +80,7 @@ fn batches(req: &Request) -> bool {
     matches!(
         req,
         Request::PeerMessage(..)
-            | Request::Pay { .. }
+            | Request::SendPart { .. }
             | Request::PeerConnected(..)
             | Request::PeerDisconnected(..)
     )

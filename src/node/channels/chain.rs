@@ -82,6 +82,8 @@ impl Actor {
             // The next tip (or the next poll) tries again.
             tracing::debug!(error = %e, "chain step failed");
         }
+        // Held parts never stay within a few blocks of their expiry.
+        Box::pin(self.expire_parts()).await;
         self.reconcile().await;
     }
 

@@ -36,7 +36,6 @@ use crate::error::Error;
 use crate::events::{EventLog, LoggedEvent};
 use crate::invoice::RouteHint;
 use crate::net::ConnId;
-use crate::payments::PaymentRecord;
 use crate::wire::Message;
 
 pub use actor::{spawn, ManagerConfig, Starter};
@@ -81,31 +80,16 @@ pub struct OpenParams {
     pub announce: bool,
 }
 
-/// A request to pay an invoice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PayRequest {
-    pub bolt11: String,
-    /// Required for an open-amount invoice; otherwise at least the invoice's amount.
-    pub amount_msat: Option<u64>,
-    /// Wait for the outcome (bounded by [`PAY_WAIT`]); `false` returns once the HTLC is offered.
-    pub wait: bool,
-    /// The most the route may cost in fees; `None`: [`default_max_fee_msat`] of the amount.
-    pub max_fee_msat: Option<u64>,
-    /// The most blocks our HTLC may be locked for (its expiry above the tip); `None`:
-    /// [`DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA`].
-    pub max_total_cltv_expiry_delta: Option<u32>,
+/// One part of a payment for the channel manager to send: the HTLC to add on the attempt's
+/// channel (`attempt.htlc.channel_id`; the manager fills in the HTLC id) and the attempt row
+/// to write in the same transaction as the channel state that adds it.
+#[derive(Debug, Clone)]
+pub struct SendPart {
+    pub amount_msat: u64,
+    pub cltv_expiry: u32,
+    pub onion: Vec<u8>,
+    pub attempt: crate::payments::AttemptRecord,
 }
-
-/// The default fee limit of a payment: 1 % of the amount plus 50,000 msat.
-pub fn default_max_fee_msat(amount_msat: u64) -> u64 {
-    amount_msat / 100 + 50_000
-}
-
-/// The default lock-up limit of a payment, in blocks (a week).
-pub const DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA: u32 = 1008;
-
-/// The longest `pay` waits for an outcome before answering `pending`.
-pub const PAY_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Work for the actor.
 // Messages are moved straight through the queue; boxing the large one would add an
@@ -132,9 +116,10 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<(), Error>>,
     },
     List(oneshot::Sender<Vec<ChannelInfo>>),
-    Pay {
-        req: PayRequest,
-        reply: oneshot::Sender<Result<router::PayStarted, Error>>,
+    LocalChannels(oneshot::Sender<Result<(Vec<crate::routing::LocalChannel>, u32), Error>>),
+    SendPart {
+        part: Box<SendPart>,
+        reply: oneshot::Sender<Result<crate::payments::HtlcRef, Error>>,
     },
     RouteHints(oneshot::Sender<Vec<RouteHint>>),
     RevokedCommitment {
@@ -230,17 +215,18 @@ impl Channels {
         self.events.subscribe()
     }
 
-    /// Pays a BOLT 11 invoice over our channels (directly, or through the route hints'
-    /// first hop). Idempotent by payment hash: a pending or succeeded payment of the same hash
-    /// is returned as it is, never paid again.
-    pub async fn pay(&self, req: PayRequest) -> Result<PaymentRecord, Error> {
-        let (record, waiter) = self.ask(|reply| Request::Pay { req, reply }).await??;
-        if let Some(waiter) = waiter {
-            if let Ok(Ok(done)) = tokio::time::timeout(PAY_WAIT, waiter).await {
-                return Ok(done);
-            }
-        }
-        Ok(record)
+    /// Our channels as routing sees them (exact outbound liquidity), and the chain height.
+    pub async fn local_channels(&self) -> Result<(Vec<crate::routing::LocalChannel>, u32), Error> {
+        self.ask(Request::LocalChannels).await?
+    }
+
+    /// Adds one part of a payment: its HTLC and its attempt row, committed together.
+    pub async fn send_part(&self, part: SendPart) -> Result<crate::payments::HtlcRef, Error> {
+        self.ask(|reply| Request::SendPart {
+            part: Box::new(part),
+            reply,
+        })
+        .await?
     }
 
     /// Route hints for an invoice of ours: one per usable channel, through the peer, with the

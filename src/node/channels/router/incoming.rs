@@ -8,13 +8,15 @@ use crate::channel::{AddHtlc, Command, Input, OfferedHtlc, Phase};
 use crate::error::Error;
 use crate::events::EventData;
 use crate::onion::{
-    create_error_packet, peel, process_onion, FailureMessage, ProcessError, Processed, ReplayKey,
-    SharedSecret,
+    create_error_packet, peel, process_onion, FailureMessage, FinalPayload, ProcessError,
+    Processed, ReplayKey, SharedSecret,
 };
 use crate::payments::forward::{check_forward, Incoming, NextChannel, Outgoing};
 use crate::payments::jamming::OutLimits;
+use crate::payments::keysend::{check_keysend, KEYSEND_DESCRIPTION};
+use crate::payments::mpp::{Added, Part};
 use crate::payments::receive::{check_final, Arrived};
-use crate::payments::{ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord};
+use crate::payments::{ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus};
 use crate::store::payments as pq;
 use crate::wire::OnionPacket;
 
@@ -27,19 +29,34 @@ impl Actor {
             channel_id,
             htlc_id: htlc.id,
         };
+        // A part of an incomplete set, delivered again by the reconcile: it waits.
+        if self.router.parts.holds(&incoming) {
+            return Ok(());
+        }
         let hash = htlc.payment_hash;
-        let (forward, invoice) = self
+        let (forward, invoice, paid_by) = self
             .cfg
             .store
             .call(move |c| {
                 Ok((
                     pq::get_forward_by_in(c, incoming)?,
                     pq::get_invoice(c, &hash)?,
+                    pq::is_invoice_htlc(c, &hash, incoming)?,
                 ))
             })
             .await?;
         if let Some(fwd) = forward {
             return self.resume_forward(idx, &htlc, fwd).await;
+        }
+        if let (Some(inv), true) = (&invoice, paid_by) {
+            // One of the HTLCs that paid the invoice, not yet settled (a restart, or the next
+            // block before its fulfill is signed): the preimage is out, fulfill it again.
+            let command = Command::Fulfill {
+                id: htlc.id,
+                preimage: inv.preimage,
+            };
+            self.settle_command(idx, command).await;
+            return Ok(());
         }
         let Some(packet) = packet_of(&htlc.onion) else {
             self.fail_received(idx, &htlc, FailureMessage::InvalidRealm)
@@ -94,32 +111,82 @@ impl Actor {
                 shared_secret,
                 payload,
             } => {
-                let arrived = Arrived {
+                let part = Part {
                     htlc: incoming,
                     amount_msat: htlc.amount_msat,
                     cltv_expiry: htlc.cltv_expiry,
+                    data: shared_secret,
                 };
-                let now = now_secs();
-                match check_final(invoice.as_ref(), arrived, &payload, height, now) {
-                    Err(f) => {
-                        tracing::info!(channel = idx, htlc = htlc.id, failure = f.name(),
-                            payment_hash = %hex32(&hash), "refused a payment to us");
-                        self.fail_with(idx, htlc.id, &shared_secret, f).await;
-                        Ok(())
-                    }
-                    Ok(()) => {
-                        if !self
-                            .record_onion(idx, &htlc, incoming, &shared_secret)
-                            .await?
-                        {
-                            return Ok(());
-                        }
-                        let inv = invoice.expect("check_final passes only with an invoice");
-                        self.claim(idx, &htlc, incoming, inv, now).await
-                    }
-                }
+                // Boxed: settling a set runs channel inputs on several channels.
+                Box::pin(self.on_final(idx, &htlc, part, &payload, invoice, height)).await
             }
         }
+    }
+
+    /// An HTLC that ends here: a part of an invoice's payment or of a keysend, held until its
+    /// set is complete (see `payments::mpp`).
+    async fn on_final(
+        &mut self,
+        idx: u32,
+        htlc: &AddHtlc,
+        part: Part<SharedSecret>,
+        payload: &FinalPayload,
+        invoice: Option<InvoiceRecord>,
+        height: u32,
+    ) -> Result<(), Error> {
+        let hash = htlc.payment_hash;
+        let secret = part.data;
+        let arrived = Arrived {
+            htlc: part.htlc,
+            amount_msat: htlc.amount_msat,
+            cltv_expiry: htlc.cltv_expiry,
+        };
+        let now = now_secs();
+        let checked = match &invoice {
+            Some(inv) => check_final(Some(inv), arrived, payload, height, now)
+                .map(|terms| (terms, None, inv.amount_msat)),
+            None => check_keysend(self.router.accept_keysend, &hash, arrived, payload, height)
+                .map(|k| (k.terms, Some(k.preimage), None)),
+        };
+        let (terms, keysend, asked) = match checked {
+            Ok(c) => c,
+            Err(f) => {
+                tracing::info!(channel = idx, htlc = htlc.id, failure = f.name(),
+                    payment_hash = %hex32(&hash), "refused a payment to us");
+                self.fail_with(idx, htlc.id, &secret, f).await;
+                return Ok(());
+            }
+        };
+        if !self.record_onion(idx, htlc, part.htlc, &secret).await? {
+            return Ok(());
+        }
+        let added =
+            self.router
+                .parts
+                .add(hash, terms, part, asked, height, std::time::Instant::now());
+        match added {
+            Added::Hold => {
+                tracing::debug!(channel = idx, htlc = htlc.id, payment_hash = %hex32(&hash),
+                    "holding a part until its set is complete");
+            }
+            Added::Fail(f) => {
+                tracing::info!(channel = idx, htlc = htlc.id, failure = f.name(),
+                    payment_hash = %hex32(&hash), "refused a part of a payment to us");
+                self.fail_with(idx, htlc.id, &secret, f).await;
+            }
+            Added::Complete(parts) => {
+                let payee = match (invoice, keysend) {
+                    (Some(inv), _) => Payee::Invoice(inv),
+                    (None, Some(preimage)) => Payee::Keysend {
+                        preimage,
+                        payment_secret: terms.payment_secret.unwrap_or_default(),
+                    },
+                    (None, None) => return Ok(()),
+                };
+                Box::pin(self.claim_set(hash, payee, parts, now)).await;
+            }
+        }
+        Ok(())
     }
 
     /// Records an accepted HTLC's onion against replays. `Ok(false)`: it is a replay, and
@@ -146,48 +213,124 @@ impl Actor {
         Ok(fresh)
     }
 
-    /// Settles an HTLC that pays our invoice: the invoice is marked paid in the same write
-    /// as the channel state that reveals the preimage.
-    pub(super) async fn claim(
+    /// Settles a complete set: the invoice is marked paid (a keysend's paid record is
+    /// created), with every HTLC of the set recorded, in the same write as the first channel
+    /// state that reveals the preimage; then every part is fulfilled.
+    async fn claim_set(
         &mut self,
-        idx: u32,
-        htlc: &AddHtlc,
-        incoming: HtlcRef,
-        inv: InvoiceRecord,
+        hash: [u8; 32],
+        payee: Payee,
+        parts: Vec<Part<SharedSecret>>,
         now: u64,
-    ) -> Result<(), Error> {
-        let first_time = inv.paid_by != Some(incoming);
-        let hash = inv.payment_hash;
-        let amount = htlc.amount_msat;
+    ) {
+        let sum: u64 = parts.iter().map(|p| p.amount_msat).sum();
+        let recorded: Vec<(HtlcRef, u64)> = parts.iter().map(|p| (p.htlc, p.amount_msat)).collect();
+        let Some(first) = parts.first().map(|p| p.htlc) else {
+            return;
+        };
+        let (preimage, keysend) = match payee {
+            Payee::Invoice(inv) => (inv.preimage, None),
+            Payee::Keysend {
+                preimage,
+                payment_secret,
+            } => (
+                preimage,
+                Some(keysend_record(
+                    hash,
+                    preimage,
+                    payment_secret,
+                    sum,
+                    now,
+                    first,
+                )),
+            ),
+        };
+        let is_keysend = keysend.is_some();
         let log = self.cfg.events.clone();
-        let ops: Vec<StoreOp> = if first_time {
-            vec![Box::new(move |tx| {
+        let op = move || -> StoreOp {
+            let (log, recorded, keysend) = (log.clone(), recorded.clone(), keysend.clone());
+            Box::new(move |tx| {
                 // Reported once: only the write that marks it paid logs the event.
-                if pq::mark_invoice_paid(tx, &hash, amount, now, incoming)? {
+                let newly = match &keysend {
+                    Some(rec) => {
+                        pq::insert_invoice(tx, rec)?;
+                        true
+                    }
+                    None => pq::mark_invoice_paid(tx, &hash, sum, now, first)?,
+                };
+                pq::record_invoice_htlcs(tx, &hash, &recorded)?;
+                if newly {
                     let paid = EventData::InvoicePaid {
                         payment_hash: hex32(&hash),
-                        amount_msat: amount,
+                        amount_msat: sum,
                     };
                     log.record(tx, &paid)?;
                 }
                 Ok(())
-            })]
-        } else {
-            Vec::new()
+            })
         };
-        let command = Command::Fulfill {
-            id: htlc.id,
-            preimage: inv.preimage,
-        };
-        match self.command_with(idx, command, ops).await {
-            Ok(()) if first_time => {
-                tracing::info!(channel = idx, payment_hash = %hex32(&hash), amount_msat = amount,
-                    "invoice paid");
+        let mut recorded_with = None;
+        for p in &parts {
+            let Some(idx) = self.by_channel_id(&p.htlc.channel_id) else {
+                continue;
+            };
+            let command = Command::Fulfill {
+                id: p.htlc.htlc_id,
+                preimage,
+            };
+            if recorded_with.is_some() {
+                self.settle_command(idx, command).await;
+                continue;
             }
-            Ok(()) => {}
-            Err(e) => tracing::warn!(channel = idx, error = %e, "cannot settle a paid HTLC"),
+            match self.command_with(idx, command, vec![op()]).await {
+                Ok(()) => recorded_with = Some(idx),
+                Err(e) => tracing::warn!(channel = idx, error = %e, "cannot settle a paid HTLC"),
+            }
         }
-        Ok(())
+        match recorded_with {
+            Some(_) => tracing::info!(payment_hash = %hex32(&hash), amount_msat = sum,
+                parts = parts.len(), keysend = is_keysend, "invoice paid"),
+            // Nothing revealed the preimage and nothing was written: the reconcile delivers
+            // the parts again on the next block.
+            None => {
+                tracing::warn!(payment_hash = %hex32(&hash), "no part of a complete set could be settled")
+            }
+        }
+    }
+
+    /// Fails back the held sets whose time is up (`mpp_timeout`) or whose parts come too near
+    /// their expiry; on the actor's parts timer and on every block.
+    pub(in crate::node::channels) async fn expire_parts(&mut self) {
+        let expired = self
+            .router
+            .parts
+            .expire(std::time::Instant::now(), self.router.height);
+        for set in expired {
+            tracing::info!(payment_hash = %hex32(&set.payment_hash), parts = set.parts.len(),
+                failure = set.failure.name(), "an incomplete payment to us failed back");
+            for p in &set.parts {
+                let f = set.failure_for(p);
+                self.fail_part(p, f).await;
+            }
+        }
+    }
+
+    /// Fails back the held parts of a cancelled invoice.
+    pub(in crate::node::channels) async fn cancel_parts(&mut self, hash: &[u8; 32]) {
+        let height = self.router.height;
+        for p in self.router.parts.remove(hash) {
+            let f = FailureMessage::IncorrectOrUnknownPaymentDetails {
+                htlc_msat: p.amount_msat,
+                height,
+            };
+            self.fail_part(&p, f).await;
+        }
+    }
+
+    async fn fail_part(&mut self, p: &Part<SharedSecret>, f: FailureMessage) {
+        if let Some(idx) = self.by_channel_id(&p.htlc.channel_id) {
+            self.fail_with(idx, p.htlc.htlc_id, &p.data, f).await;
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -452,5 +595,41 @@ impl Actor {
         if let Some(e) = self.input_plain(idx, Input::Command(command)).await {
             tracing::debug!(channel = idx, error = %e, "settle not applied");
         }
+    }
+}
+
+/// Who a complete set pays.
+enum Payee {
+    Invoice(InvoiceRecord),
+    Keysend {
+        preimage: [u8; 32],
+        payment_secret: [u8; 32],
+    },
+}
+
+/// The paid record of a keysend payment: it has no BOLT 11 string (empty), the description
+/// "keysend", and the payer's secret (zeroes without `payment_data`).
+fn keysend_record(
+    hash: [u8; 32],
+    preimage: [u8; 32],
+    payment_secret: [u8; 32],
+    received_msat: u64,
+    now: u64,
+    first: HtlcRef,
+) -> InvoiceRecord {
+    InvoiceRecord {
+        payment_hash: hash,
+        bolt11: String::new(),
+        preimage,
+        payment_secret,
+        amount_msat: None,
+        description: KEYSEND_DESCRIPTION.to_string(),
+        min_final_cltv_expiry_delta: 0,
+        created_at: now,
+        expires_at: now,
+        status: InvoiceStatus::Paid,
+        received_msat: Some(received_msat),
+        paid_at: Some(now),
+        paid_by: Some(first),
     }
 }

@@ -23,14 +23,12 @@
 use std::collections::{HashMap, VecDeque};
 
 use bitcoin::secp256k1::{PublicKey, SecretKey};
-use bitcoin::Network;
-use tokio::sync::oneshot;
 
 use super::actor::Actor;
 use crate::channel::{AddHtlc, Command, Input, MalformedFailure};
 use crate::error::Error;
 use crate::onion::FailureMessage;
-use crate::payments::{FeePolicy, PaymentRecord, SharedPolicy};
+use crate::payments::{FeePolicy, SharedPolicy};
 use crate::store::StoreError;
 use crate::wire::types::ONION_PACKET_LEN;
 use crate::wire::OnionPacket;
@@ -41,9 +39,6 @@ pub(super) use crate::node::invoices::now_secs;
 pub(super) type StoreOp =
     Box<dyn FnOnce(&rusqlite::Connection) -> Result<(), StoreError> + Send + Sync>;
 
-/// Blocks a payer adds to the invoice's final CLTV delta, so a payee a block behind (or a
-/// block found while the HTLC travels) still accepts it.
-pub const FINAL_CLTV_MARGIN: u32 = 3;
 /// Route hints an invoice carries at most: the channels with the most inbound liquidity.
 pub const MAX_ROUTE_HINTS: usize = 3;
 
@@ -79,13 +74,10 @@ pub(super) enum Work {
 pub(super) struct Router {
     pub node_key: SecretKey,
     pub node_id: PublicKey,
-    pub network: Network,
     pub policy: SharedPolicy,
     /// Tests drive HTLCs by hand: incoming HTLCs are left alone.
     pub manual: bool,
     pub queue: VecDeque<Work>,
-    /// `pay` calls waiting for the outcome of a payment hash.
-    pub waiters: HashMap<[u8; 32], Vec<oneshot::Sender<PaymentRecord>>>,
     /// What each channel's peer charges to forward to us (its `channel_update`).
     pub peer_policies: HashMap<u32, FeePolicy>,
     /// The chain height, from the last block.
@@ -93,10 +85,12 @@ pub(super) struct Router {
     /// Per incoming peer caps on outgoing channels, and what each peer holds.
     pub jamming: crate::payments::jamming::JammingLimits,
     pub shares: crate::payments::jamming::PeerShares,
+    /// Parts of payments to us waiting for the rest of their set, each with its onion's
+    /// shared secret (to fail it back).
+    pub parts: crate::payments::mpp::PartSets<crate::onion::SharedSecret>,
+    /// Take keysend payments (`accept_keysend`).
+    pub accept_keysend: bool,
 }
-
-/// What `pay` answers at once: the record, and the outcome to wait for if asked.
-pub(super) type PayStarted = (PaymentRecord, Option<oneshot::Receiver<PaymentRecord>>);
 
 fn hex32(b: &[u8; 32]) -> String {
     hex::encode(b)

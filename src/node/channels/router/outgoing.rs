@@ -4,17 +4,17 @@
 use bitcoin::hashes::{sha256, Hash};
 
 use super::super::actor::Actor;
-use super::pay::describe_failure;
 use super::*;
 use crate::channel::{Command, MalformedFailure, OfferedHtlc};
 use crate::error::Error;
 use crate::events::EventData;
+use crate::node::payer::PartOutcome;
 use crate::onion::{
     create_error_packet, failure_from_malformed, forward_error_packet, ErrorPacket, FailureMessage,
     SharedSecret,
 };
-use crate::payments::{ForwardRecord, ForwardStatus, HtlcRef, PaymentRecord, PaymentStatus};
-use crate::store::payments as pq;
+use crate::payments::{AttemptRecord, ForwardRecord, ForwardStatus, HtlcRef, PaymentStatus};
+use crate::store::{attempts as aq, payments as pq};
 
 impl Actor {
     pub(in crate::node::channels) async fn on_fulfilled(
@@ -30,53 +30,80 @@ impl Actor {
             channel_id,
             htlc_id: id,
         };
-        let hash = sha256::Hash::hash(&preimage).to_byte_array();
-        let (fwd, payment) = self
+        let (fwd, attempt) = self
             .cfg
             .store
             .call(move |c| {
                 Ok((
                     pq::pending_forward_by_out(c, out)?,
-                    pq::get_payment(c, &hash)?,
+                    aq::pending_attempt_by_htlc(c, out)?,
                 ))
             })
             .await?;
         if let Some(fwd) = fwd {
             return self.settle_forward(fwd, preimage).await;
         }
-        if let Some(p) =
-            payment.filter(|p| p.htlc == Some(out) && p.status == PaymentStatus::Pending)
-        {
-            let now = now_secs();
-            let fee = p.fee_msat;
-            let log = self.cfg.events.clone();
-            self.cfg
-                .store
-                .write(move |tx| {
-                    let resolved = pq::resolve_payment(
-                        tx,
-                        &hash,
-                        PaymentStatus::Succeeded,
-                        Some(preimage),
-                        Some(fee),
-                        None,
-                        now,
-                    )?;
-                    if resolved {
-                        let succeeded = EventData::PaymentSucceeded {
-                            payment_hash: hex32(&hash),
-                            preimage: hex32(&preimage),
-                            fee_msat: fee,
-                        };
-                        log.record(tx, &succeeded)?;
-                    }
-                    Ok(())
-                })
-                .await?;
-            tracing::info!(payment_hash = %hex32(&hash), fee_msat = fee, "payment succeeded");
-            self.notify(hash).await;
+        if let Some(a) = attempt {
+            self.part_fulfilled(a, preimage).await?;
         }
         Ok(())
+    }
+
+    /// Our part was fulfilled: the preimage, the attempt and the payment are recorded here,
+    /// in one write, before the payer hears of it.
+    async fn part_fulfilled(&mut self, a: AttemptRecord, preimage: [u8; 32]) -> Result<(), Error> {
+        let hash = a.payment_hash;
+        if sha256::Hash::hash(&preimage).to_byte_array() != hash {
+            // The channel checks this on the fulfill; a mismatch here is a bug, never money.
+            return Err(Error::Internal(
+                "a fulfill whose preimage is not the hash".into(),
+            ));
+        }
+        let now = now_secs();
+        let log = self.cfg.events.clone();
+        let id = a.id;
+        let fee = self
+            .cfg
+            .store
+            .write(move |tx| {
+                aq::resolve_attempt(tx, &hash, id, PaymentStatus::Succeeded, None, now)?;
+                let fee = aq::fees_committed(tx, &hash)?;
+                let resolved = pq::resolve_payment(
+                    tx,
+                    &hash,
+                    PaymentStatus::Succeeded,
+                    Some(preimage),
+                    Some(fee),
+                    None,
+                    now,
+                )?;
+                if resolved {
+                    let succeeded = EventData::PaymentSucceeded {
+                        payment_hash: hex32(&hash),
+                        preimage: hex32(&preimage),
+                        fee_msat: fee,
+                    };
+                    log.record(tx, &succeeded)?;
+                }
+                Ok(fee)
+            })
+            .await?;
+        tracing::info!(payment_hash = %hex32(&hash), attempt = id, fee_msat = fee,
+            "payment part fulfilled");
+        self.tell_payer(PartOutcome::Fulfilled {
+            payment_hash: hash,
+            attempt: id,
+        });
+        Ok(())
+    }
+
+    /// Hands an outcome to the payer once what was written for it is committed.
+    fn tell_payer(&mut self, outcome: PartOutcome) {
+        if let Some(payer) = self.cfg.payer.clone() {
+            self.after_commit(move || {
+                let _ = payer.send(outcome);
+            });
+        }
     }
 
     pub(super) async fn settle_forward(
@@ -198,19 +225,23 @@ impl Actor {
                 .fail_forward(fwd, downstream, "failed downstream")
                 .await;
         }
-        if let Some(p) = payment {
-            let failure = describe_failure(&p, &reason, malformed);
-            self.fail_payment(p, failure).await?;
+        if let Some(a) = payment {
+            self.tell_payer(PartOutcome::Failed {
+                payment_hash: a.payment_hash,
+                attempt: a.id,
+                reason,
+                malformed,
+            });
         }
         Ok(())
     }
 
-    /// What waits on our HTLC `id` on channel `idx`: a pending forward or a pending payment.
+    /// What waits on our HTLC `id` on channel `idx`: a pending forward or a payment's part.
     async fn pending_on(
         &self,
         idx: u32,
         id: u64,
-    ) -> Result<(Option<ForwardRecord>, Option<PaymentRecord>), Error> {
+    ) -> Result<(Option<ForwardRecord>, Option<AttemptRecord>), Error> {
         let Some(channel_id) = self.channel_id_of(idx) else {
             return Ok((None, None));
         };
@@ -224,7 +255,7 @@ impl Actor {
             .call(move |c| {
                 Ok((
                     pq::pending_forward_by_out(c, out)?,
-                    pq::pending_payment_by_htlc(c, out)?,
+                    aq::pending_attempt_by_htlc(c, out)?,
                 ))
             })
             .await?)
@@ -242,66 +273,14 @@ impl Actor {
             self.fail_forward(fwd, Err(temporary_channel_failure()), why)
                 .await?;
         }
-        if let Some(p) = payment {
-            self.fail_payment(p, why.to_string()).await?;
-        }
-        Ok(())
-    }
-
-    pub(super) async fn fail_payment(
-        &mut self,
-        p: PaymentRecord,
-        failure: String,
-    ) -> Result<(), Error> {
-        let hash = p.payment_hash;
-        let now = now_secs();
-        let text = failure.clone();
-        let fee = p.fee_msat;
-        let log = self.cfg.events.clone();
-        self.cfg
-            .store
-            .write(move |tx| {
-                let resolved = pq::resolve_payment(
-                    tx,
-                    &hash,
-                    PaymentStatus::Failed,
-                    None,
-                    Some(fee),
-                    Some(&text),
-                    now,
-                )?;
-                if resolved {
-                    let failed = EventData::PaymentFailed {
-                        payment_hash: hex32(&hash),
-                        failure: text,
-                    };
-                    log.record(tx, &failed)?;
-                }
-                Ok(())
-            })
-            .await?;
-        tracing::info!(payment_hash = %hex32(&hash), %failure, "payment failed");
-        self.notify(hash).await;
-        Ok(())
-    }
-
-    pub(super) async fn notify(&mut self, hash: [u8; 32]) {
-        let Some(waiters) = self.router.waiters.remove(&hash) else {
-            return;
-        };
-        if let Ok(Some(rec)) = self
-            .cfg
-            .store
-            .call(move |c| pq::get_payment(c, &hash))
-            .await
-        {
-            // The outcome is durable before the caller hears of it.
-            self.after_commit(move || {
-                for w in waiters {
-                    let _ = w.send(rec.clone());
-                }
+        if let Some(a) = payment {
+            self.tell_payer(PartOutcome::Gone {
+                payment_hash: a.payment_hash,
+                attempt: a.id,
+                why: why.to_string(),
             });
         }
+        Ok(())
     }
 
     /// Re-examines everything in flight against the channels' states: incoming HTLCs not yet
@@ -314,10 +293,10 @@ impl Actor {
     }
 
     pub(super) async fn try_reconcile(&mut self) -> Result<(), Error> {
-        let (forwards, payments) = self
+        let (forwards, attempts) = self
             .cfg
             .store
-            .call(|c| Ok((pq::list_pending_forwards(c)?, pq::list_pending_payments(c)?)))
+            .call(|c| Ok((pq::list_pending_forwards(c)?, aq::list_pending_attempts(c)?)))
             .await?;
         let height = self.router.height;
         // What each incoming peer holds on the outgoing channels, from the store (at start,
@@ -349,15 +328,17 @@ impl Actor {
                 }
             }
         }
-        for p in payments {
-            let Some(out) = p.htlc else { continue };
-            match self.offered_state(&out) {
+        for a in attempts {
+            match self.offered_state(&a.htlc) {
                 Some(OfferedHtlc::Pending) => {}
                 Some(OfferedHtlc::Fulfilled { preimage }) => {
-                    let idx = self.by_channel_id(&out.channel_id).unwrap_or_default();
-                    self.on_fulfilled(idx, out.htlc_id, preimage).await?
+                    self.part_fulfilled(a, preimage).await?
                 }
-                None => self.fail_payment(p, "the HTLC is gone".into()).await?,
+                None => self.tell_payer(PartOutcome::Gone {
+                    payment_hash: a.payment_hash,
+                    attempt: a.id,
+                    why: "the HTLC is gone".into(),
+                }),
             }
         }
         if !self.router.manual {
