@@ -1,8 +1,8 @@
 //! Measurement 4: pathfinding on the graph of measurement 3 (the same generator, built in
 //! memory here). Each query picks a random payer, whose graph channels become its own (half
 //! their capacity outbound), a random payee and amount, and times `routing::find_route`
-//! (multi-part allowed), the per-query view included; then a fifth as many payments too big
-//! for any one channel, which must split.
+//! (multi-part allowed, a scorer holding 5,000 channel and 500 node penalties), the per-query
+//! view included; then a fifth as many payments too big for any one channel, which must split.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -78,9 +78,15 @@ struct Measured {
     hops: usize,
 }
 
-fn measure(g: &NetworkGraph, rng: &mut Rng, queries: usize, low: u64, high: u64) -> Measured {
+fn measure(
+    g: &NetworkGraph,
+    scorer: &Scorer,
+    rng: &mut Rng,
+    queries: usize,
+    low: u64,
+    high: u64,
+) -> Measured {
     let nodes = g.nodes();
-    let scorer = Scorer::new();
     let constraints = Constraints::default();
     let mut m = Measured {
         times: Vec::with_capacity(queries),
@@ -133,7 +139,7 @@ fn measure(g: &NetworkGraph, rng: &mut Rng, queries: usize, low: u64, high: u64)
             g,
             &local,
             &params,
-            &scorer,
+            scorer,
             &constraints,
             u64::from(NOW),
         );
@@ -153,10 +159,30 @@ pub fn run(p: &Params, q: &Query) -> Value {
     let g = build(generate(p));
     let build_secs = started.elapsed().as_secs_f64();
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    // A scorer with history: failures on 5,000 channel directions and 500 nodes in the last
+    // hours, so the searches look penalties up as a busy node's would.
+    let mut scorer = Scorer::new();
+    let channels = g.channels_by_index();
+    for _ in 0..5_000 {
+        let c = &channels[rng.below(channels.len() as u64) as usize];
+        let at = u64::from(NOW) - rng.below(6 * 3600);
+        scorer.channel_failed(c.scid, rng.below(2) as u8, 1_000 * rng.below(1_000_000), at);
+    }
+    for _ in 0..500 {
+        let n = &g.nodes()[rng.below(g.node_count() as u64) as usize];
+        scorer.node_failed(&n.node_id, u64::from(NOW) - rng.below(6 * 3600));
+    }
     // 1,000 to 300,000 sat: one path carries it (channels carry up to 1,000,000 sat).
-    let one = measure(&g, &mut rng, q.queries, 1_000, 300_000);
+    let one = measure(&g, &scorer, &mut rng, q.queries, 1_000, 300_000);
     // 1,200,000 to 3,000,000 sat: more than any channel, so split.
-    let split = measure(&g, &mut rng, (q.queries / 5).max(1), 1_200_000, 3_000_000);
+    let split = measure(
+        &g,
+        &scorer,
+        &mut rng,
+        (q.queries / 5).max(1),
+        1_200_000,
+        3_000_000,
+    );
     json!({
         "nodes": g.node_count(),
         "channels": g.channel_count(),

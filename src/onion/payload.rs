@@ -86,6 +86,14 @@ impl FinalPayload {
             .transpose()
     }
 
+    /// With the keysend record when `preimage` is given (the sender's side).
+    pub fn with_keysend(mut self, preimage: Option<[u8; 32]>) -> Self {
+        if let Some(p) = preimage {
+            self.set_keysend_preimage(p);
+        }
+        self
+    }
+
     /// Adds the keysend record carrying `preimage` (the sender's side).
     pub fn set_keysend_preimage(&mut self, preimage: [u8; 32]) {
         self.extra.insert(KEYSEND_PREIMAGE_TYPE, preimage.to_vec());

@@ -55,10 +55,6 @@ pub struct Recipient {
     pub keysend_preimage: Option<[u8; 32]>,
 }
 
-/// The final hop's TLV carrying a keysend payment's preimage (a convention of the
-/// implementations, not a BOLT).
-pub const KEYSEND_PREIMAGE_TLV: u64 = 5_482_373_484;
-
 /// An onion ready for the first hop's `update_add_htlc`.
 #[derive(Debug, Clone)]
 pub struct PaymentOnion {
@@ -86,22 +82,19 @@ pub fn build_payment_onion(
     let mut hops = Vec::with_capacity(forwarders.len() + 1);
     hops.push(OnionHop {
         node_id: recipient.node_id,
-        payload: HopPayload::Final(FinalPayload {
-            amt_to_forward: recipient.amount_msat,
-            outgoing_cltv_value: recipient.final_cltv_expiry,
-            payment_data: recipient.payment_secret.map(|payment_secret| PaymentData {
-                payment_secret,
-                total_msat: recipient.total_msat,
-            }),
-            payment_metadata: recipient.payment_metadata.clone(),
-            extra: {
-                let mut extra = TlvStream::new();
-                if let Some(preimage) = recipient.keysend_preimage {
-                    extra.insert(KEYSEND_PREIMAGE_TLV, preimage.to_vec());
-                }
-                extra
-            },
-        })
+        payload: HopPayload::Final(
+            FinalPayload {
+                amt_to_forward: recipient.amount_msat,
+                outgoing_cltv_value: recipient.final_cltv_expiry,
+                payment_data: recipient.payment_secret.map(|payment_secret| PaymentData {
+                    payment_secret,
+                    total_msat: recipient.total_msat,
+                }),
+                payment_metadata: recipient.payment_metadata.clone(),
+                extra: TlvStream::new(),
+            }
+            .with_keysend(recipient.keysend_preimage),
+        )
         .encode(),
     });
     // Walk back from the payee: each forwarder is told what the next HTLC must carry, and the
@@ -198,6 +191,44 @@ mod tests {
                 total_msat: 5_000_000
             })
         );
+    }
+
+    #[test]
+    fn a_keysend_preimage_reaches_the_payee_only() {
+        let (hub, bob) = (key(2), key(3));
+        let forwarders = [ForwardingHop {
+            node_id: hub.public_key(secp()),
+            next_channel: ShortChannelId(5),
+            fee_base_msat: 0,
+            fee_proportional_millionths: 0,
+            cltv_expiry_delta: 40,
+        }];
+        let recipient = Recipient {
+            node_id: bob.public_key(secp()),
+            amount_msat: 7_000,
+            final_cltv_expiry: 500,
+            payment_secret: None,
+            total_msat: 7_000,
+            payment_metadata: None,
+            keysend_preimage: Some([42; 32]),
+        };
+        let hash = PaymentHash([1; 32]);
+        let p = build_payment_onion(&key(1), &forwarders, &recipient, &hash).unwrap();
+        let Processed::Forward {
+            payload,
+            next_packet,
+            ..
+        } = process_onion(&hub, &p.onion.packet, &hash.0).unwrap()
+        else {
+            panic!("the hub forwards")
+        };
+        assert!(payload.extra.is_empty(), "the hub sees no preimage");
+        let Processed::Final { payload, .. } = process_onion(&bob, &next_packet, &hash.0).unwrap()
+        else {
+            panic!("bob is final")
+        };
+        assert_eq!(payload.keysend_preimage(), Ok(Some([42; 32])));
+        assert_eq!(payload.payment_data, None);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Payments through the hub: the records and the pure decisions (forwarding policy, checks at
-//! the payee, multi-part sets and keysend, routes from invoices), free of I/O. The node executes them in
-//! `node::channels` (the HTLC router) and stores them in `store::payments`.
+//! the payee, multi-part sets and keysend, what a payment of ours does after each failure),
+//! free of I/O. The node executes them in `node::channels` (the HTLC router) and
+//! `node::payer`, and stores them in `store::payments` and `store::attempts`. Routes are
+//! found by `crate::routing`.
 //!
 //! See `channel-spec/payments.md`.
 
@@ -16,5 +18,4 @@ pub mod jamming;
 pub mod keysend;
 pub mod mpp;
 pub mod receive;
-pub mod route;
 pub mod session;

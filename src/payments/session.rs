@@ -275,18 +275,18 @@ impl Session {
             }
             Failure::Onion { hop, code, update } => {
                 if *hop >= payee_hop {
-                    self.from_payee(*code, description);
+                    self.learn_from_payee(*code, description);
                 } else {
                     let node = path_nodes[*hop];
                     let out = channels.get(*hop).copied();
-                    self.from_hop(node, *code, *update, out, scorer, now_secs);
+                    self.learn_from_hop(node, *code, *update, out, scorer, now_secs);
                 }
             }
         }
         true
     }
 
-    fn from_payee(&mut self, code: u16, description: &str) {
+    fn learn_from_payee(&mut self, code: u16, description: &str) {
         // The payee timed the set out (some part never came): the whole amount may go again.
         // Any other answer of the payee's is final (unknown hash, wrong amount, expiry).
         if code != MPP_TIMEOUT {
@@ -294,7 +294,7 @@ impl Session {
         }
     }
 
-    fn from_hop(
+    fn learn_from_hop(
         &mut self,
         node: PublicKey,
         code: u16,

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use super::testkit::*;
 use super::{find_route, Constraints, Path, RouteError, Scorer};
 
-/// What each of our channels and each graph channel direction carries over all parts.
-fn usage(
-    paths: &[Path],
-) -> (
+type Usage = (
     HashMap<[u8; 32], u64>,
     HashMap<(crate::wire::ShortChannelId, u8), u64>,
-) {
+);
+
+/// What each of our channels and each graph channel direction carries over all parts.
+fn usage(paths: &[Path]) -> Usage {
     let mut ours = HashMap::new();
     let mut graph = HashMap::new();
     for p in paths {

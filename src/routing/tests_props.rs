@@ -1,7 +1,7 @@
 //! Property tests on small random graphs: whatever the graph and the limits, a route never
 //! breaks a limit or a channel's terms; and with the soft costs off and the CLTV and hop
 //! limits not binding, the path found costs exactly the least fee a brute force over every
-//! simple path finds.
+//! simple path finds. Some payees are also reached through one-hop route hints.
 
 use std::collections::HashMap;
 
@@ -15,13 +15,18 @@ use super::{
 };
 use crate::wire::ShortChannelId;
 
+/// (a, b, capacity sat, a's policy, b's policy).
+type TestChannel = (u32, u32, u64, Option<P>, Option<P>);
+
 #[derive(Debug, Clone)]
 struct Case {
     nodes: u32,
     /// (a, b, capacity sat, a's policy, b's policy): nodes 1.. (we are node 0).
-    channels: Vec<(u32, u32, u64, Option<P>, Option<P>)>,
+    channels: Vec<TestChannel>,
     /// (peer, outbound msat, peer's minimum).
     local: Vec<(u32, u64, u64)>,
+    /// One-hop route hints to the payee: (forwarder, base, ppm, cltv).
+    hints: Vec<(u32, u32, u32, u16)>,
     amount: u64,
 }
 
@@ -51,15 +56,18 @@ fn case() -> impl Strategy<Value = Case> {
         let chan = (1..n, 1..n, 1u64..8_000, policy(), policy());
         // Our peers are never the payee: a direct channel is a test of its own.
         let loc = (1..n - 1, 0u64..8_000_000, 0u64..2_000);
+        let hint = (1..n - 1, 0u32..3_000, 0u32..5_000, 1u16..200);
         (
             prop::collection::vec(chan, 0..24),
             prop::collection::vec(loc, 1..4),
+            prop::collection::vec(hint, 0..3),
             1u64..6_000_000,
         )
-            .prop_map(move |(channels, local, amount)| Case {
+            .prop_map(move |(channels, local, hints, amount)| Case {
                 nodes: n,
                 channels,
                 local,
+                hints,
                 amount,
             })
     })
@@ -92,6 +100,18 @@ fn build(c: &Case, clamp_min: Option<u64>) -> Built {
             }
         }
     }
+    for (i, (src, base, ppm, cltv)) in c.hints.iter().enumerate() {
+        let p = P {
+            base: *base,
+            ppm: *ppm,
+            cltv: *cltv,
+            min: 0,
+            max: u64::MAX,
+            disabled: false,
+            timestamp: NOW as u32,
+        };
+        edges.push((*src, c.nodes - 1, hint_scid(i), p, u64::MAX));
+    }
     let local = c
         .local
         .iter()
@@ -108,6 +128,19 @@ fn build(c: &Case, clamp_min: Option<u64>) -> Built {
         local,
         edges,
     }
+}
+
+fn hint_scid(i: usize) -> ShortChannelId {
+    ShortChannelId::new(50_000 + i as u32, 1, 1).unwrap()
+}
+
+/// The case's hints, as an invoice carries them.
+fn hints(c: &Case) -> Vec<crate::invoice::RouteHint> {
+    c.hints
+        .iter()
+        .enumerate()
+        .map(|(i, (src, base, ppm, cltv))| hint(&[(node(*src), hint_scid(i), *base, *ppm, *cltv)]))
+        .collect()
 }
 
 fn fee(p: &P, amount: u64) -> u64 {
@@ -248,14 +281,14 @@ proptest! {
             max_hops,
             mpp,
             max_parts,
+            hints: hints(&c),
             ..params(&b.payee, c.amount)
         };
         let r = find_route(&b.us, &b.g.graph, &b.local, &ps, &Scorer::new(), &Constraints::default(), NOW);
-        match r {
-            Ok(paths) => check(&b, &ps, &paths)?,
-            // A refusal is checked by the next property, where the limits that one label
-            // per node cannot honour exactly (CLTV, hops) do not bind.
-            Err(_) => {}
+        // A refusal is checked by the next property, where the limits that one label per
+        // node cannot honour exactly (CLTV, hops) do not bind.
+        if let Ok(paths) = r {
+            check(&b, &ps, &paths)?;
         }
     }
 
@@ -265,6 +298,7 @@ proptest! {
         let ps = RouteParams {
             max_fee_msat: max_fee,
             max_total_cltv_delta: u32::MAX,
+            hints: hints(&c),
             ..params(&b.payee, c.amount)
         };
         let off = CostWeights { cltv_risk_ppb: 0, capacity_use_msat: 0, use_scorer: false };

@@ -140,3 +140,13 @@ fn entries_round_trip() {
     let p = s.channel_penalty_msat(scid(newest), 1, 1, NOW + u64::from(newest));
     assert_eq!(p, MAX_PENALTY_MSAT);
 }
+
+#[test]
+fn prune_forgets_what_has_faded() {
+    let mut s = Scorer::new();
+    s.node_failed(&node(1), NOW);
+    s.node_failed(&node(2), NOW + 100 * HALF_LIFE_SECS);
+    s.prune(NOW + 100 * HALF_LIFE_SECS);
+    assert_eq!(s.len(), 1);
+    assert!(s.node_penalty_msat(&node(2), NOW + 100 * HALF_LIFE_SECS) > 0);
+}

@@ -297,7 +297,7 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let peer = harness::keys(2).pubkeys.funding;
         let state = pair.a.persisted.clone();
-        let idx = store.write_blocking(|tx| next_key_index(tx)).unwrap();
+        let idx = store.write_blocking(next_key_index).unwrap();
         store
             .write_blocking(|tx| save(tx, idx, &peer, &state))
             .unwrap();
@@ -367,7 +367,7 @@ mod tests {
         assert_eq!(state.commitments.as_ref().unwrap().received_onions.len(), 2);
         let store = Store::open_in_memory().unwrap();
         let peer = harness::keys(1).pubkeys.funding;
-        let idx = store.write_blocking(|tx| next_key_index(tx)).unwrap();
+        let idx = store.write_blocking(next_key_index).unwrap();
         store
             .write_blocking(|tx| save(tx, idx, &peer, &state))
             .unwrap();
