@@ -1,9 +1,10 @@
 //! The README's first command, run as a newcomer would: `scripts/demo --keep` must tell the
-//! whole story (four nodes, channels both ways, payments through the hub, a cooperative close,
-//! a cheater punished, a force close after the hub disappeared) through the CLI, check its own
-//! balances, and exit 0. Then the dashboard URL it prints is opened in headless Chromium, which
-//! must show the demo's channels and the payments the hub forwarded; and every process it left
-//! running is stopped.
+//! whole story (six nodes, channels both ways, payments through the hub, a remittance to a
+//! second hub's shop over a route found by gossip, a cooperative close, a cheater punished, a
+//! force close after the hub disappeared) through the CLI, check its own balances and fees, and
+//! exit 0. Then the dashboard URL it prints is opened in headless Chromium, which must show the
+//! demo's channels and the payments the hub forwarded, the remittance among them; and every
+//! process it left running is stopped.
 
 mod browser;
 
@@ -62,6 +63,8 @@ async fn the_demo_tells_the_whole_story_and_the_dashboard_shows_it() {
     for step in [
         "the merchant issues an invoice",
         "alice pays bob 2,000 sat back",
+        "a remittance: alice, on the hub, pays a shop on hub-b",
+        "the hub earned 4000 msat, hub-b 4000 msat",
         "the merchant closes its channel cooperatively",
         "bob cheats",
         "resolved on chain (revoked close)",
@@ -79,17 +82,20 @@ async fn the_demo_tells_the_whole_story_and_the_dashboard_shows_it() {
 
     // The hub's dashboard, from the link the demo printed (it carries the token).
     let url = after(&text, "dashboard: ").expect("the demo prints the dashboard's URL");
-    let channels: Vec<&str> = ["alice-hub ", "bob-hub ", "hub-merchant "]
+    let channels: Vec<&str> = ["alice-hub ", "bob-hub ", "hub-merchant ", "hub-hubb "]
         .iter()
         .map(|name| after(&text, name).expect("the demo prints its channels"))
         .collect();
-    // Payments the hub forwarded: the merchant's invoice paid by alice, and bob's to alice.
-    let hashes: Vec<&str> = text
+    // Payments the hub forwarded: the merchant's invoice paid by alice, bob's to alice, and
+    // alice's remittance to hub-b's shop.
+    let mut hashes: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("payment hash"))
         .map(str::trim)
+        .take(2)
         .collect();
     assert!(hashes.len() >= 2, "the demo printed no payments:\n{text}");
+    hashes.push(after(&text, "the remittance: ").expect("the demo prints the remittance"));
 
     let mut b = Browser::launch().await;
     b.navigate(url).await;
@@ -102,7 +108,7 @@ async fn the_demo_tells_the_whole_story_and_the_dashboard_shows_it() {
         )
         .await;
     }
-    for hash in &hashes[..2] {
+    for hash in &hashes {
         b.wait_for(
             &format!("the forwarded payment {hash}"),
             &format!(

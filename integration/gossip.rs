@@ -22,16 +22,6 @@ fn configure(dir: &std::path::Path, alias: &str, color: &str, port: u16) {
     .unwrap();
 }
 
-/// A temporary directory, kept (and named) when `CHANHUB_KEEP_TEST_DIR` is set.
-fn test_dir() -> tempfile::TempDir {
-    let mut tmp = tempfile::tempdir().unwrap();
-    if std::env::var_os("CHANHUB_KEEP_TEST_DIR").is_some() {
-        tmp.disable_cleanup(true);
-        eprintln!("test directory: {}", tmp.path().display());
-    }
-    tmp
-}
-
 fn graph(n: &NodeProc) -> Value {
     n.cli_json(&["graph"])
 }

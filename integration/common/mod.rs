@@ -224,6 +224,16 @@ pub fn client(n: &NodeProc) -> chanhub::api::client::ApiClient {
     chanhub::api::client::ApiClient::new(n.json["api_addr"].as_str().unwrap(), &token)
 }
 
+/// A temporary directory, kept (and named) when `CHANHUB_KEEP_TEST_DIR` is set.
+pub fn test_dir() -> tempfile::TempDir {
+    let mut tmp = tempfile::tempdir().unwrap();
+    if std::env::var_os("CHANHUB_KEEP_TEST_DIR").is_some() {
+        tmp.disable_cleanup(true);
+        eprintln!("test directory: {}", tmp.path().display());
+    }
+    tmp
+}
+
 /// Polls `cond` every 100 ms for up to 90 s.
 pub fn wait(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(90);
