@@ -361,4 +361,79 @@ async fn bob_holds_parts_until_the_total_times_out_a_lone_part_and_takes_keysend
         (start.0 - paid_to_bob - fees, start.1 + fees, paid_to_bob),
         "what bob received, and the hub's fees, and nothing else moved"
     );
+
+    // bob restarts holding one part: the channel delivers it again and the second part
+    // completes the set (the restarted bob holds parts for the full 60 s).
+    let (bolt11, hash) = invoice(&net.bob, Some(1_500_000), "across a restart").await;
+    let secret = Invoice::parse(&bolt11, bitcoin::Network::Regtest)
+        .unwrap()
+        .payment_secret()
+        .0;
+    let part = |amount_msat| ToBob {
+        amount_msat,
+        data: Some((secret, 1_500_000)),
+        keysend: None,
+    };
+    let (add1, s1) = htlc_to_bob(&net, hash_of(&hash), part(500_000), 10).await;
+    let (add2, s2) = htlc_to_bob(&net, hash_of(&hash), part(1_000_000), 11).await;
+    let id1 = offer(&net, &mut offers, add1).await;
+    net.bob
+        .wait_channel(&net.hb, "bob holds the first part", |c| {
+            c["pending_htlcs"].as_array().is_some_and(|a| a.len() == 1)
+        })
+        .await;
+    let Net {
+        alice,
+        hub,
+        bob,
+        ah,
+        hb,
+        _tmp,
+    } = net;
+    let listen = bob.node.node_json.peer_addr;
+    let dir = bob.dir.clone();
+    bob.node.shutdown().await;
+    let config = node_config(&dir, Some(&hub), listen, false);
+    let bob = start_config(config).await;
+    let net = Net {
+        alice,
+        hub,
+        bob,
+        ah,
+        hb,
+        _tmp,
+    };
+    // The hub dialled bob when it opened the channel; bob, back, dials the hub.
+    let _ = net
+        .bob
+        .api
+        .post(
+            "/v1/peers",
+            serde_json::json!({ "node_id": net.hub.id(), "addr": net.hub.peer_addr() }),
+        )
+        .await;
+    for n in [&net.hub, &net.bob] {
+        n.wait_channel(&net.hb, "hub and bob reconnected", |c| {
+            c["peer_connected"] == true
+        })
+        .await;
+    }
+    let id2 = offer(&net, &mut offers, add2).await;
+    let both = outcomes(&mut alice_events, &[(id1, &s1), (id2, &s2)]).await;
+    let p = both[0].clone().unwrap();
+    assert_eq!(both[1], Ok(p));
+    let inv = net
+        .bob
+        .api
+        .get(&format!("/v1/invoices/{hash}"))
+        .await
+        .unwrap();
+    assert_eq!(inv["status"], "paid");
+    assert_eq!(inv["received_msat"], 1_500_000);
+    paid_to_bob += 1_500_000;
+    fees += hub_fee(500_000) + hub_fee(1_000_000);
+    assert_eq!(
+        balances(&net).await,
+        (start.0 - paid_to_bob - fees, start.1 + fees, paid_to_bob)
+    );
 }

@@ -154,58 +154,22 @@ impl<T> PartSets<T> {
         height: u32,
         now: Instant,
     ) -> Added<T> {
-        let details = FailureMessage::IncorrectOrUnknownPaymentDetails {
-            htlc_msat: part.amount_msat,
-            height,
-        };
         if self.holds(&part.htlc) {
             return Added::Hold;
         }
-        if part.cltv_expiry <= height.saturating_add(HOLD_MARGIN_BLOCKS) {
-            return Added::Fail(details);
+        if let Err(f) = self.admit(&payment_hash, terms, &part, amount_msat, height) {
+            return Added::Fail(f);
         }
-        let asked = amount_msat.unwrap_or(terms.total_msat);
-        let set = match self.sets.get_mut(&payment_hash) {
-            Some(set) => {
-                if set.terms != terms || set.parts.len() >= self.max_parts {
-                    return Added::Fail(details);
-                }
-                set
-            }
-            None => {
-                if terms.total_msat < amount_msat.unwrap_or(0) || terms.total_msat == 0 {
-                    return Added::Fail(details);
-                }
-                // A keysend without payment_data cannot be joined by later parts: it pays
-                // alone.
-                if terms.payment_secret.is_none() && part.amount_msat < terms.total_msat {
-                    return Added::Fail(details);
-                }
-                // A part that completes its set alone is never held, so it needs no room.
-                if self.sets.len() >= self.max_sets && part.amount_msat < terms.total_msat {
-                    return Added::Fail(FailureMessage::TemporaryNodeFailure);
-                }
-                self.sets.entry(payment_hash).or_insert(Set {
-                    terms,
-                    parts: Vec::new(),
-                    sum_msat: 0,
-                    deadline: now + self.timeout,
-                })
-            }
-        };
-        let Some(sum) = set.sum_msat.checked_add(part.amount_msat) else {
-            return Added::Fail(details);
-        };
-        if sum >= terms.total_msat && sum > asked.saturating_mul(2) {
-            // This part would overpay: refuse it and keep waiting for the rest.
-            if set.parts.is_empty() {
-                self.sets.remove(&payment_hash);
-            }
-            return Added::Fail(details);
-        }
-        set.sum_msat = sum;
+        let timeout = self.timeout;
+        let set = self.sets.entry(payment_hash).or_insert_with(|| Set {
+            terms,
+            parts: Vec::new(),
+            sum_msat: 0,
+            deadline: now + timeout,
+        });
+        set.sum_msat += part.amount_msat;
         set.parts.push(part);
-        if sum < terms.total_msat {
+        if set.sum_msat < terms.total_msat {
             return Added::Hold;
         }
         let set = self
@@ -213,6 +177,63 @@ impl<T> PartSets<T> {
             .remove(&payment_hash)
             .expect("the set just added to");
         Added::Complete(set.parts)
+    }
+
+    /// What [`PartSets::add`] would refuse, without adding: the node checks this before it
+    /// records anything for the HTLC.
+    ///
+    /// # Errors
+    /// The failure to return for this part alone.
+    pub fn admit(
+        &self,
+        payment_hash: &[u8; 32],
+        terms: SetTerms,
+        part: &Part<T>,
+        amount_msat: Option<u64>,
+        height: u32,
+    ) -> Result<(), FailureMessage> {
+        let details = FailureMessage::IncorrectOrUnknownPaymentDetails {
+            htlc_msat: part.amount_msat,
+            height,
+        };
+        if self.holds(&part.htlc) {
+            return Ok(());
+        }
+        if part.cltv_expiry <= height.saturating_add(HOLD_MARGIN_BLOCKS) {
+            return Err(details);
+        }
+        let held = match self.sets.get(payment_hash) {
+            Some(set) => {
+                if set.terms != terms || set.parts.len() >= self.max_parts {
+                    return Err(details);
+                }
+                set.sum_msat
+            }
+            None => {
+                if terms.total_msat < amount_msat.unwrap_or(0) || terms.total_msat == 0 {
+                    return Err(details);
+                }
+                // A keysend without payment_data cannot be joined by later parts: it pays
+                // alone.
+                if terms.payment_secret.is_none() && part.amount_msat < terms.total_msat {
+                    return Err(details);
+                }
+                // A part that completes its set alone is never held, so it needs no room.
+                if self.sets.len() >= self.max_sets && part.amount_msat < terms.total_msat {
+                    return Err(FailureMessage::TemporaryNodeFailure);
+                }
+                0
+            }
+        };
+        let Some(sum) = held.checked_add(part.amount_msat) else {
+            return Err(details);
+        };
+        // A part that would overpay is refused; the set keeps waiting for the rest.
+        let asked = amount_msat.unwrap_or(terms.total_msat);
+        if sum >= terms.total_msat && sum > asked.saturating_mul(2) {
+            return Err(details);
+        }
+        Ok(())
     }
 
     /// Takes every set to fail back at `now` and chain tip `height`: those past their timeout

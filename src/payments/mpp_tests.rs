@@ -86,6 +86,18 @@ fn a_part_disagreeing_with_its_set_fails_alone() {
     let mut sets = PartSets::default();
     let a = sets.add(HASH, terms(100_000), part(1, 50_000), None, HEIGHT, t0);
     assert_eq!(a, Added::Hold);
+    // What add refuses, admit refuses first, changing nothing.
+    let other = SetTerms {
+        payment_secret: Some([9; 32]),
+        total_msat: 100_000,
+    };
+    let refused = sets.admit(&HASH, other, &part(2, 50_000), None, HEIGHT);
+    assert_eq!(refused.map_err(|f| f.code()), Err(DETAILS));
+    assert_eq!(
+        sets.admit(&HASH, terms(100_000), &part(2, 50_000), None, HEIGHT),
+        Ok(())
+    );
+    assert!(!sets.holds(&part(2, 0).htlc));
     let wrong_secret = SetTerms {
         payment_secret: Some([9; 32]),
         total_msat: 100_000,

@@ -880,3 +880,7 @@ fn checked_update(
         disabled: policy.disabled,
     })
 }
+
+#[cfg(test)]
+#[path = "task_tests.rs"]
+mod tests;

@@ -157,6 +157,14 @@ impl Actor {
                 return Ok(());
             }
         };
+        // A part the set refuses leaves no replay record, like any refused HTLC.
+        let admitted = self.router.parts.admit(&hash, terms, &part, asked, height);
+        if let Err(f) = admitted {
+            tracing::info!(channel = idx, htlc = htlc.id, failure = f.name(),
+                payment_hash = %hex32(&hash), "refused a part of a payment to us");
+            self.fail_with(idx, htlc.id, &secret, f).await;
+            return Ok(());
+        }
         if !self.record_onion(idx, htlc, part.htlc, &secret).await? {
             return Ok(());
         }
