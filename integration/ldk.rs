@@ -13,6 +13,8 @@ mod channels_support;
 #[path = "ldk/gossip.rs"]
 mod gossip;
 mod ldk_support;
+#[path = "ldk/routing.rs"]
+mod routing;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};
