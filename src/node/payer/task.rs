@@ -684,13 +684,15 @@ impl Task {
         Ok(())
     }
 
-    /// The payment is over: drop its session and answer whoever waits.
+    /// The payment is over: once its last part is back, drop its session and answer whoever
+    /// waits (so the answer shows every part settled, with the final fee).
     async fn finish(&mut self, hash: [u8; 32]) {
         let pending_parts = self.sessions.get(&hash).map_or(0, Session::pending);
-        if pending_parts == 0 {
-            self.sessions.remove(&hash);
-            self.routes.retain(|(h, _), _| *h != hash);
+        if pending_parts > 0 {
+            return;
         }
+        self.sessions.remove(&hash);
+        self.routes.retain(|(h, _), _| *h != hash);
         let Some(waiters) = self.waiters.remove(&hash) else {
             return;
         };
