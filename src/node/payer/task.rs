@@ -415,15 +415,31 @@ impl Task {
         };
         let found = {
             let graph = self.cfg.graph.read().unwrap_or_else(|e| e.into_inner());
-            find_route(
-                &self.us,
-                &graph,
-                &local,
-                &params,
-                &self.scorer,
-                &session.constraints,
-                now_secs(),
-            )
+            let search = |params: &RouteParams| {
+                find_route(
+                    &self.us,
+                    &graph,
+                    &local,
+                    params,
+                    &self.scorer,
+                    &session.constraints,
+                    now_secs(),
+                )
+            };
+            match search(&params) {
+                // A split can fail for lack of room for its last msat when the true reason
+                // is a limit: one path searched alone names the limit, if one stopped it.
+                Err(RouteError::NoRoute(why)) if params.mpp => match search(&RouteParams {
+                    mpp: false,
+                    ..params.clone()
+                }) {
+                    Err(e @ (RouteError::TooExpensive { .. } | RouteError::TooLong { .. })) => {
+                        Err(e)
+                    }
+                    _ => Err(RouteError::NoRoute(why)),
+                },
+                other => other,
+            }
         };
         match found {
             Ok(paths) => Ok((paths, local, height)),
