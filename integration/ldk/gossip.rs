@@ -4,10 +4,12 @@
 
 use super::*;
 
-/// LDK rebroadcasts its node announcement at most every 30 s once it has a public channel.
-const GOSSIP_PATIENCE: Duration = Duration::from_secs(150);
+/// LDK rebroadcasts its node announcement at most every 30 s once it has a public channel, and
+/// its other gossip is on timers too: what a test waits for gossip to carry.
+pub(super) const GOSSIP_PATIENCE: Duration = Duration::from_secs(150);
 
-async fn wait_long<F, Fut>(what: &str, mut cond: F)
+/// Waits up to [`GOSSIP_PATIENCE`] for `cond`.
+pub(super) async fn wait_long<F, Fut>(what: &str, mut cond: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

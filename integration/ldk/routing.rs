@@ -16,20 +16,7 @@
 use super::*;
 use ldk_node::payment::PaymentKind;
 
-/// Gossip reaches the payers within seconds; LDK's broadcasts are on timers.
-const GOSSIP_PATIENCE: Duration = Duration::from_secs(150);
-
-async fn wait_gossip<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + GOSSIP_PATIENCE;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+use super::gossip::{wait_long as wait_gossip, GOSSIP_PATIENCE};
 
 /// A chanhub node that announces itself at its peer address (it may open public channels).
 async fn announcing_hub(dir: &std::path::Path, chain: &TestNode) -> TestNode {
