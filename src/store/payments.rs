@@ -255,7 +255,7 @@ pub fn cancel_invoice(conn: &Connection, payment_hash: &[u8; 32]) -> Result<bool
 }
 
 /// The preimages this node knows for the HTLCs `received` on channel `channel_id` (id and
-/// payment hash each), by payment hash: an invoice's (for an HTLC that paid it), the one a forward of that HTLC learned
+/// payment hash each), by payment hash: an invoice's, the one a forward of that HTLC learned
 /// downstream, or one our own payment learned. The on-chain resolution claims received HTLCs
 /// with them. Each lookup is by primary key.
 pub fn preimages_for(
@@ -264,13 +264,8 @@ pub fn preimages_for(
     received: &[(u64, [u8; 32])],
 ) -> Result<std::collections::HashMap<[u8; 32], [u8; 32]>, StoreError> {
     let mut out = std::collections::HashMap::new();
-    // An invoice's preimage claims only the HTLCs recorded as paying it: a part of a set that
-    // never completed (or an HTLC the checks refused) is not ours to take on chain, and taking
-    // it would hand the payer the proof of a payment it did not make in full.
-    let mut invoice = conn.prepare_cached(
-        "SELECT i.preimage FROM invoices i JOIN invoice_htlcs h ON h.payment_hash = i.payment_hash
-         WHERE i.payment_hash = ?1 AND h.channel_id = ?2 AND h.htlc_id = ?3",
-    )?;
+    let mut invoice =
+        conn.prepare_cached("SELECT preimage FROM invoices WHERE payment_hash = ?1")?;
     let mut forward = conn.prepare_cached(
         "SELECT preimage FROM forwards WHERE in_channel_id = ?1 AND in_htlc_id = ?2
              AND preimage IS NOT NULL",
@@ -280,9 +275,7 @@ pub fn preimages_for(
     )?;
     for (id, hash) in received {
         let found = invoice
-            .query_row(params![&hash[..], &channel_id[..], *id as i64], |r| {
-                r.get::<_, Vec<u8>>(0)
-            })
+            .query_row([&hash[..]], |r| r.get::<_, Vec<u8>>(0))
             .optional()?
             .or(forward
                 .query_row(params![&channel_id[..], *id as i64], |r| {
