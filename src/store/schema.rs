@@ -403,7 +403,14 @@ INSERT OR IGNORE INTO invoice_htlcs (payment_hash, channel_id, htlc_id, amount_m
     FROM invoices WHERE status = 'paid';
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+/// Version 12: an invoice may carry the SHA256 of its description (BOLT 11 `h`) instead of the
+/// text (then `description` is empty).
+const V12: &str = "
+ALTER TABLE invoices ADD COLUMN description_hash BLOB
+    CHECK (description_hash IS NULL OR length(description_hash) = 32);
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
