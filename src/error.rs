@@ -9,6 +9,7 @@
 //! | code | status | meaning |
 //! |---|---|---|
 //! | `unauthorized` | 401 | missing or wrong `Authorization: Bearer` token |
+//! | `forbidden` | 403 | the token may not do this (`api-token-invoice` outside the invoice routes) |
 //! | `invalid_request` | 400 | malformed JSON, missing or mistyped field |
 //! | `payload_too_large` | 413 | request body over the limit |
 //! | `not_found` | 404 | no such endpoint (or not served by this node's chain) |
@@ -52,6 +53,8 @@ use crate::net::{PeerError, SetupError};
 pub enum Error {
     #[error("missing or wrong API token")]
     Unauthorized,
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
     #[error("request body is larger than {limit} bytes")]
@@ -135,6 +138,7 @@ impl Error {
     /// the error code's `enum`; the conformance test compares the two).
     pub const CODES: &'static [&'static str] = &[
         "unauthorized",
+        "forbidden",
         "invalid_request",
         "payload_too_large",
         "not_found",
@@ -174,6 +178,7 @@ impl Error {
     pub fn code(&self) -> &'static str {
         match self {
             Error::Unauthorized => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
             Error::InvalidRequest(_) => "invalid_request",
             Error::PayloadTooLarge { .. } => "payload_too_large",
             Error::NotFound(_) => "not_found",
@@ -214,6 +219,7 @@ impl Error {
     pub fn http_status(&self) -> u16 {
         match self {
             Error::Unauthorized => 401,
+            Error::Forbidden(_) => 403,
             Error::InvalidRequest(_)
             | Error::InvalidAddress(_)
             | Error::WrongNetwork { .. }
@@ -301,6 +307,7 @@ mod tests {
     fn codes_are_distinct_snake_case() {
         let all = [
             Error::Unauthorized,
+            Error::Forbidden(String::new()),
             Error::InvalidRequest(String::new()),
             Error::PayloadTooLarge { limit: 1 },
             Error::NotFound(String::new()),

@@ -1,5 +1,6 @@
 //! The HTTP API: JSON over HTTP/1 (axum on hyper), every route but `GET /openapi.yaml` behind a
-//! bearer token.
+//! bearer token: `api-token`'s, or `api-token-invoice`'s for the invoice routes only (create,
+//! list, show; anything else with it is `forbidden`).
 //!
 //! Routes (all JSON; errors are `{"error": {"code", "message"}}` on every path, unknown paths,
 //! methods, bodies and parameters included, see [`crate::error`]). `src/api/openapi.yaml`
@@ -145,6 +146,8 @@ pub struct ApiState {
     pub control: Option<Arc<dyn ChainControl>>,
     /// The expected bearer token.
     pub token: Arc<str>,
+    /// The invoice-only token (`api-token-invoice`): creates and reads invoices, nothing else.
+    pub invoice_token: Arc<str>,
     pub peers: PeerManager,
     pub channels: Channels,
     /// Serve the `/v1/dev/...` routes.

@@ -15,6 +15,7 @@ use crate::store::Store;
 use crate::wallet::test_chain::TestChain;
 
 const TOKEN: &str = "test-token";
+const INVOICE_TOKEN: &str = "test-invoice-token";
 
 struct TestControl(Arc<TestChain>);
 
@@ -119,6 +120,7 @@ async fn start(with_control: bool) -> Api {
         control: with_control
             .then(|| Arc::new(TestControl(chain.clone())) as Arc<dyn ChainControl>),
         token: TOKEN.into(),
+        invoice_token: INVOICE_TOKEN.into(),
         peers,
         channels,
         dev_api: false,
@@ -189,6 +191,66 @@ async fn missing_or_wrong_token_is_401() {
         .unwrap();
     assert_eq!(status, 401);
     assert!(api.client.get("/v1/info").await.is_ok());
+}
+
+#[tokio::test]
+async fn the_invoice_token_creates_and_reads_invoices_and_nothing_else() {
+    let api = start(true).await;
+    let t = Some(INVOICE_TOKEN);
+    let client = &api.client;
+    let call = |method: Method, path: String, body: Value| async move {
+        let bytes = if body.is_null() {
+            vec![]
+        } else {
+            body.to_string().into_bytes()
+        };
+        let (status, text) = client.raw(method, &path, t, bytes).await.unwrap();
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+        )
+    };
+    let (status, created) = call(
+        Method::POST,
+        "/v1/invoices".into(),
+        json!({"amount_msat": 1000, "description": "shop"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    let hash = created["payment_hash"].as_str().unwrap().to_string();
+    let (status, list) = call(Method::GET, "/v1/invoices".into(), Value::Null).await;
+    assert_eq!(
+        (status, list["invoices"][0]["payment_hash"].clone()),
+        (200, json!(hash))
+    );
+    let (status, one) = call(Method::GET, format!("/v1/invoices/{hash}"), Value::Null).await;
+    assert_eq!((status, one["status"].clone()), (200, json!("open")));
+    for (method, path, body) in [
+        (Method::DELETE, format!("/v1/invoices/{hash}"), Value::Null),
+        (Method::GET, "/v1/balance".to_string(), Value::Null),
+        (Method::GET, "/v1/payments".to_string(), Value::Null),
+        (
+            Method::POST,
+            "/v1/payments".to_string(),
+            json!({"bolt11": "lnbcrt1"}),
+        ),
+        (Method::POST, "/v1/onchain/send".to_string(), json!({})),
+        (Method::GET, "/metrics".to_string(), Value::Null),
+        (Method::GET, "/nope".to_string(), Value::Null),
+    ] {
+        let (status, v) = call(method.clone(), path.clone(), body).await;
+        assert_eq!(
+            (status, v["error"]["code"].clone()),
+            (403, json!("forbidden")),
+            "{method} {path}"
+        );
+    }
+    let one = api
+        .client
+        .get(&format!("/v1/invoices/{hash}"))
+        .await
+        .unwrap();
+    assert_eq!(one["status"], "open", "the refused cancel did nothing");
 }
 
 #[tokio::test]

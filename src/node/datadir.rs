@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `seed` | 32-byte seed, hex, 0600 — the root of every key |
 //! | `api-token` | bearer token of the HTTP API, 0600 |
+//! | `api-token-invoice` | bearer token that may only create and read invoices, 0600 |
 //! | `chanhub.sqlite` (+ `-wal`) | the node's database |
 //! | `chanhub.toml` | optional configuration |
 //! | `node.json` | written at start, removed at clean shutdown: addresses of the running node |

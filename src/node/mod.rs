@@ -95,6 +95,8 @@ impl Node {
             .map_err(|e| NodeError::Store(StoreError::Task(e.to_string())))??;
         identity::check(&store, &keys).await?;
         let token = api::auth::load_or_create_token(&dir).map_err(io("API token"))?;
+        let invoice_token =
+            api::auth::load_or_create_invoice_token(&dir).map_err(io("API invoice token"))?;
 
         let mut chain = match &config.bitcoind {
             None => ChainBackend::embedded(&dir).await?,
@@ -237,6 +239,7 @@ impl Node {
             chain: chain.source.clone(),
             control: chain.control.clone(),
             token: token.into(),
+            invoice_token: invoice_token.into(),
             peers,
             channels: channels.clone(),
             dev_api: config.dev_api,
