@@ -11,7 +11,7 @@ fn first_start_then_restart_keeps_identity_addresses_and_balance() {
     let node = NodeProc::start(&dir, &[]);
 
     // First start made the secrets owner-only, and the database.
-    for f in ["seed", "api-token"] {
+    for f in ["seed", "api-token", "api-token-invoice"] {
         assert!(dir.join(f).exists(), "{f}");
         #[cfg(unix)]
         assert_eq!(mode(&dir.join(f)), 0o600, "{f}");
@@ -205,6 +205,31 @@ fn cli_reports_failures_with_a_message_and_nonzero_exit() {
     assert!(
         table.contains("confirmed") && table.contains(" sat"),
         "{table}"
+    );
+    // The shop's token bills but cannot look at the money.
+    let shop = dir.join("api-token-invoice");
+    let shop_args = [
+        "--api",
+        api.as_str(),
+        "--token-file",
+        shop.to_str().unwrap(),
+    ];
+    let out = cli(
+        &shop_args,
+        &["invoice", "--amount-msat", "5000", "shop order 7"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("lnbcrt"));
+    let out = cli(&shop_args, &["balance"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("forbidden"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     node.stop();
 }
