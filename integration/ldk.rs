@@ -217,6 +217,14 @@ async fn hub_invoice(n: &TestNode, amount_msat: u64) -> (Bolt11Invoice, String) 
 /// The LDK wallet pays and waits for the outcome: Ok(fee) or Err(reason).
 async fn ldk_pays(w: &Ldk, invoice: &Bolt11Invoice) -> Result<Option<u64>, PaymentFailureReason> {
     let id = w.node.bolt11_payment().send(invoice, None).expect("send");
+    ldk_outcome(w, id).await.map_err(|r| r.expect("a reason"))
+}
+
+/// Waits for how the LDK node's payment `id` ended: Ok(fee) or Err(reason).
+async fn ldk_outcome(
+    w: &Ldk,
+    id: ldk_node::lightning::ln::channelmanager::PaymentId,
+) -> Result<Option<u64>, Option<PaymentFailureReason>> {
     w.expect_event("payment outcome", |e| match e {
         Event::PaymentSuccessful {
             payment_id,
@@ -225,7 +233,7 @@ async fn ldk_pays(w: &Ldk, invoice: &Bolt11Invoice) -> Result<Option<u64>, Payme
         } if *payment_id == Some(id) => Some(Ok(*fee_paid_msat)),
         Event::PaymentFailed {
             payment_id, reason, ..
-        } if *payment_id == Some(id) => Some(Err(reason.expect("a reason"))),
+        } if *payment_id == Some(id) => Some(Err(*reason)),
         _ => None,
     })
     .await

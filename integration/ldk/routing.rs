@@ -505,18 +505,7 @@ async fn payments_between_ldk_and_chanhub_route_over_gossip_split_and_keysend() 
         .spontaneous_payment()
         .send(amount, merchant_key, None)
         .expect("send");
-    let fee = wallet
-        .expect_event("keysend outcome", |e| match e {
-            Event::PaymentSuccessful {
-                payment_id,
-                fee_paid_msat,
-                ..
-            } if *payment_id == Some(id) => Some(Ok(*fee_paid_msat)),
-            Event::PaymentFailed {
-                payment_id, reason, ..
-            } if *payment_id == Some(id) => Some(Err(*reason)),
-            _ => None,
-        })
+    let fee = ldk_outcome(&wallet, id)
         .await
         .expect("the merchant takes the keysend");
     assert_eq!(fee, Some(hub_fee(amount)));

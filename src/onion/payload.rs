@@ -278,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn the_keysend_preimage_travels_in_an_odd_record() {
+    fn the_keysend_preimage_travels_in_its_final_payload_record() {
         let mut p = FinalPayload {
             amt_to_forward: 10_000,
             outgoing_cltv_value: 1000,
