@@ -37,6 +37,8 @@
 //!   router itself runs in [`node::channels`].
 //! - [`routing`]: pathfinding, pure: paths over the graph, our channels and route hints,
 //!   multi-part splitting, and the penalties learned from failures.
+//! - [`lsps`]: the LSP specifications, pure: LSPS0's JSON-RPC over BOLT 8 and LSPS2's
+//!   just-in-time channel rules (fee menu, promise, buy checks, fee taken from the parts).
 //! - [`tower`]: the watchtower (`chanhub tower`): encrypted justice blobs keyed by a hint of the
 //!   revoked commitment, its listener, chain watcher and store, and the node's upload client.
 
@@ -51,6 +53,7 @@ pub mod events;
 pub mod gossip;
 pub mod invoice;
 pub mod keys;
+pub mod lsps;
 pub mod net;
 pub mod node;
 pub mod onchain;
