@@ -79,6 +79,8 @@ fn open_message(funding_sat: u64, push_msat: u64, chain_hash: ChainHash, tmp: u8
         announce: false,
         alias: chanhub::channel::random_alias(),
         peer_anysegwit: true,
+        scid_alias: false,
+        zero_conf: false,
     };
     let (_, outputs) = Channel::open(lax, keys, req).unwrap();
     outputs
@@ -456,6 +458,8 @@ async fn as_fundee_a_funding_never_seen_is_forgotten_after_2016_blocks() {
             announce: false,
             alias: chanhub::channel::random_alias(),
             peer_anysegwit: true,
+            scid_alias: false,
+            zero_conf: false,
         };
         let (mut ch, outputs) = Channel::open(ChannelConfig::default(), keys, req).unwrap();
         let sends = |outputs: Vec<Output>| -> Vec<Message> {

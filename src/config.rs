@@ -67,6 +67,8 @@ pub enum ConfigError {
     Webhooks(String),
     #[error("{0}")]
     Announce(String),
+    #[error("zeroconf_peers: {0:?} is not a node id (66 hex characters)")]
+    ZeroconfPeer(String),
 }
 
 /// How log lines are written to stderr.
@@ -205,6 +207,9 @@ pub struct FileConfig {
     pub gossip: Option<GossipFileConfig>,
     /// Take keysend payments (see [`NodeArgs::accept_keysend`]; either turns it on).
     pub accept_keysend: Option<bool>,
+    /// Node ids whose zero-conf channels (`option_zeroconf`) we accept: we use such a channel
+    /// before its funding confirms, trusting the opener not to double-spend it.
+    pub zeroconf_peers: Option<Vec<String>>,
 }
 
 /// The `[gossip]` table of `chanhub.toml`.
@@ -368,6 +373,8 @@ pub struct NodeConfig {
     /// How long an incomplete multi-part payment to us is held: BOLT 4's 60 s
     /// ([`crate::payments::mpp::MPP_TIMEOUT`]); no key sets it, tests shorten it here.
     pub mpp_timeout: Duration,
+    /// See [`FileConfig::zeroconf_peers`].
+    pub zeroconf_peers: Vec<bitcoin::secp256k1::PublicKey>,
 }
 
 /// The default `node_announcement` colour (LND's).
@@ -602,6 +609,16 @@ impl NodeConfig {
             gossip_stagger_secs,
             accept_keysend: flags.accept_keysend || file.accept_keysend.unwrap_or(false),
             mpp_timeout: crate::payments::mpp::MPP_TIMEOUT,
+            zeroconf_peers: file
+                .zeroconf_peers
+                .unwrap_or_default()
+                .iter()
+                .map(|s| {
+                    s.trim()
+                        .parse()
+                        .map_err(|_| ConfigError::ZeroconfPeer(s.clone()))
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -795,6 +812,26 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["chanhub", "--datadir", "d", "--accept-keysend"]).unwrap();
         assert!(cli.node.accept_keysend);
+    }
+
+    #[test]
+    fn zeroconf_peers_are_node_ids_and_none_by_default() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert!(c.zeroconf_peers.is_empty());
+        let id = bitcoin::secp256k1::SecretKey::from_slice(&[3; 32])
+            .unwrap()
+            .public_key(&bitcoin::secp256k1::Secp256k1::new())
+            .to_string();
+        let f: FileConfig = toml::from_str(&format!("zeroconf_peers = [\"{id}\"]\n")).unwrap();
+        let c = NodeConfig::resolve(flags(), f).unwrap();
+        assert_eq!(c.zeroconf_peers.len(), 1);
+        assert_eq!(c.zeroconf_peers[0].to_string(), id);
+        let bad: FileConfig = toml::from_str("zeroconf_peers = [\"02ab\"]\n").unwrap();
+        let e = NodeConfig::resolve(flags(), bad).unwrap_err();
+        assert!(
+            matches!(e, ConfigError::ZeroconfPeer(ref s) if s == "02ab"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -139,6 +139,8 @@ fn request(format: Format) -> OpenRequest {
         announce: false,
         alias: ShortChannelId::new(16_000_001, 1, 1).expect("alias"),
         peer_anysegwit: true,
+        scid_alias: false,
+        zero_conf: false,
     }
 }
 

@@ -22,6 +22,8 @@ pub(super) fn channel_json(c: &ChannelInfo) -> Value {
         "phase": c.phase,
         "channel_type": format_name(c.format),
         "announce": c.announce,
+        "scid_alias": c.scid_alias,
+        "zero_conf": c.zero_conf,
         "capacity_sat": c.capacity_sat,
         "local_msat": c.local_msat,
         "remote_msat": c.remote_msat,
@@ -67,6 +69,9 @@ pub(super) struct OpenRequest {
     /// Announce the channel to the network (default false: a private channel).
     #[serde(default)]
     announce: bool,
+    /// `option_zeroconf`: usable before the funding confirms (the peer must trust us).
+    #[serde(default)]
+    zero_conf: bool,
 }
 
 pub(super) async fn open(
@@ -120,6 +125,7 @@ pub(super) async fn open(
             push_msat,
             format,
             announce: req.announce,
+            zero_conf: req.zero_conf,
         })
         .await?;
     Ok(Json(json!({

@@ -21,11 +21,13 @@
 //! - `GET  /v1/graph` → the graph's size (`node_count`, `channel_count`, …) and our own `node`
 //!   and public `channels`; `GET /v1/graph/nodes/{id}`, `GET /v1/graph/channels/{scid}` (a u64
 //!   or `BLOCKxTXxOUT`) → one of them, as gossip told us
-//! - `POST /v1/channels` `{node_id, addr?, capacity_sat, push_msat?, channel_type?}` →
+//! - `POST /v1/channels` `{node_id, addr?, capacity_sat, push_msat?, channel_type?, announce?,
+//!   zero_conf?}` →
 //!   `{channel_id, funding_txid}` once the peer signed the funding (connects first when `addr`
 //!   is given); `channel_type` is `anchors` (default) or `static_remotekey`
 //! - `GET  /v1/channels` → `channels: [...]`; `GET /v1/channels/{id}` → one: `channel_id`,
 //!   `peer_node_id`, `state` (`opening`, `active`, `closing`, `closed`), `channel_type`,
+//!   `scid_alias`, `zero_conf`,
 //!   `capacity_sat`, `local_msat`, `remote_msat`, `funding_txid`, `funding_vout`,
 //!   `local_commitment_number`, `remote_commitment_number`, `feerate_per_kw`, `pending_htlcs`,
 //!   `closing_txid`

@@ -77,6 +77,7 @@ async fn start(with_control: bool) -> Api {
             jamming: Default::default(),
             accept_keysend: false,
             mpp_timeout: crate::payments::mpp::MPP_TIMEOUT,
+            zeroconf_peers: Default::default(),
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

@@ -60,6 +60,11 @@ pub struct ChannelConfig {
     pub max_dust_htlc_exposure_msat: u64,
     /// The feerate at which we aim to close cooperatively.
     pub closing_feerate_per_kw: u32,
+    /// Whether we accept an `option_zeroconf` channel from this peer: set per peer by the
+    /// node (`zeroconf_peers`), since the acceptor of a zero-conf channel carries the risk
+    /// that the opener double-spends its funding.
+    #[serde(default)]
+    pub accept_zero_conf: bool,
 }
 
 impl Default for ChannelConfig {
@@ -82,6 +87,7 @@ impl Default for ChannelConfig {
             max_minimum_depth: 144,
             max_dust_htlc_exposure_msat: 50_000_000,
             closing_feerate_per_kw: 1_000,
+            accept_zero_conf: false,
         }
     }
 }

@@ -52,6 +52,11 @@ pub struct OpenRequest {
     pub alias: ShortChannelId,
     /// Both `init`s on this connection set `option_shutdown_anysegwit`.
     pub peer_anysegwit: bool,
+    /// Propose `option_scid_alias` in the channel type (a private channel only).
+    pub scid_alias: bool,
+    /// Propose `option_zeroconf`: `channel_ready` as soon as `funding_signed` arrives. Only for
+    /// a funding the peer can trust: ours, from confirmed coins, never replaced.
+    pub zero_conf: bool,
 }
 
 /// Lowest block height of an alias: far above any real chain height for decades, so an alias
@@ -71,16 +76,25 @@ pub fn random_alias() -> ShortChannelId {
         .expect("block and tx index are drawn within 24 bits")
 }
 
-fn channel_type_of(format: Format) -> Features {
-    match format {
+/// A channel type we run: a commitment format, with or without `option_scid_alias` and
+/// `option_zeroconf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Kind {
+    format: Format,
+    scid_alias: bool,
+    zero_conf: bool,
+}
+
+fn channel_type_of(k: Kind) -> Features {
+    let base = match k.format {
         Format::Anchors => Features::channel_type_anchors(),
         Format::StaticRemoteKey => Features::channel_type_static_remotekey(),
-    }
+    };
+    base.with_channel_flags(k.scid_alias, k.zero_conf)
 }
 
 /// BOLT 2 forbids `announce_channel` with the `option_scid_alias` channel type (such a channel
-/// is known by its aliases only). We neither propose nor accept that type yet (see
-/// [`format_of`]); this keeps a change that adds it from combining the two, on either side.
+/// is known by its aliases only), on either side.
 fn check_announce_type(ct: &Features, announce: bool) -> Result<(), ChannelError> {
     if announce && ct.supports(Feature::ScidAlias) {
         return Err(ChannelError::UnsupportedChannelType(
@@ -90,20 +104,29 @@ fn check_announce_type(ct: &Features, announce: bool) -> Result<(), ChannelError
     Ok(())
 }
 
-/// The only channel types we run: anchors, or static_remotekey as the fallback.
-fn format_of(ct: Option<&Features>) -> Result<Format, ChannelError> {
+/// The only channel types we run: anchors, or static_remotekey as the fallback, each with or
+/// without `option_scid_alias` and `option_zeroconf` (required bits only, as BOLT 2 wants).
+fn kind_of(ct: Option<&Features>) -> Result<Kind, ChannelError> {
     let Some(ct) = ct else {
         return Err(ChannelError::UnsupportedChannelType(
             "channel_type is required".into(),
         ));
     };
-    if *ct == Features::channel_type_anchors() {
-        Ok(Format::Anchors)
-    } else if *ct == Features::channel_type_static_remotekey() {
-        Ok(Format::StaticRemoteKey)
+    let mut base = ct.clone();
+    base.clear_bit(Feature::ScidAlias.required_bit());
+    base.clear_bit(Feature::ZeroConf.required_bit());
+    let format = if base == Features::channel_type_anchors() {
+        Format::Anchors
+    } else if base == Features::channel_type_static_remotekey() {
+        Format::StaticRemoteKey
     } else {
-        Err(ChannelError::UnsupportedChannelType(format!("{ct}")))
-    }
+        return Err(ChannelError::UnsupportedChannelType(format!("{ct}")));
+    };
+    Ok(Kind {
+        format,
+        scid_alias: ct.requires(Feature::ScidAlias),
+        zero_conf: ct.requires(Feature::ZeroConf),
+    })
 }
 
 /// The close script the peer commits to in `upfront_shutdown_script`: none when the record is
@@ -223,7 +246,12 @@ impl Channel {
                 "push_msat above the capacity".into(),
             ));
         }
-        let channel_type = channel_type_of(req.format);
+        let kind = Kind {
+            format: req.format,
+            scid_alias: req.scid_alias,
+            zero_conf: req.zero_conf,
+        };
+        let channel_type = channel_type_of(kind);
         check_announce_type(&channel_type, req.announce)?;
         let local = config.our_params(req.funding_sat, 0);
         let msg = OpenChannel {
@@ -266,13 +294,19 @@ impl Channel {
             local_keys: keys.pubkeys,
             remote_keys: None,
             remote_first_point: None,
-            minimum_depth: config.minimum_depth,
+            minimum_depth: if req.zero_conf {
+                0
+            } else {
+                config.minimum_depth
+            },
             funding_outpoint: None,
             funding_tx: None,
             first_remote_sig: None,
             shutdown_script: req.shutdown_script,
             announce: req.announce,
             remote_upfront_script: None,
+            scid_alias: req.scid_alias,
+            zero_conf: req.zero_conf,
         };
         let state = new_state(config, setup, req.alias, req.peer_anysegwit);
         let out = vec![
@@ -338,7 +372,19 @@ impl Channel {
         if let Some(ct) = &open.tlvs.channel_type {
             check_announce_type(ct, open.announce_channel())?;
         }
-        let format = format_of(open.tlvs.channel_type.as_ref())?;
+        let kind = kind_of(open.tlvs.channel_type.as_ref())?;
+        if kind.zero_conf && !config.accept_zero_conf {
+            return Err(ChannelError::UnsupportedChannelType(
+                "option_zeroconf from a peer we do not trust with it".into(),
+            ));
+        }
+        let format = kind.format;
+        // BOLT 2: a zero-conf channel's acceptor asks for no confirmation.
+        let minimum_depth = if kind.zero_conf {
+            0
+        } else {
+            config.minimum_depth
+        };
         config.check_funding(open.funding_satoshis)?;
         config
             .check_feerate(open.feerate_per_kw)
@@ -372,7 +418,7 @@ impl Channel {
             max_htlc_value_in_flight_msat: local.max_htlc_value_in_flight_msat,
             channel_reserve_satoshis: local.channel_reserve_sat,
             htlc_minimum_msat: local.htlc_minimum_msat,
-            minimum_depth: config.minimum_depth,
+            minimum_depth,
             to_self_delay: local.to_self_delay,
             max_accepted_htlcs: local.max_accepted_htlcs,
             points: points(&keys)?,
@@ -381,7 +427,7 @@ impl Channel {
                 // option_upfront_shutdown_script) and empty: we commit to no script, so a
                 // close may still name any address.
                 upfront_shutdown_script: Some(ScriptBuf::new()),
-                channel_type: Some(channel_type_of(format)),
+                channel_type: Some(channel_type_of(kind)),
                 extra_tlvs: TlvStream::new(),
             },
         };
@@ -398,13 +444,15 @@ impl Channel {
             local_keys: keys.pubkeys,
             remote_keys: Some(remote_keys(&open.points)),
             remote_first_point: Some(open.points.first_per_commitment_point),
-            minimum_depth: config.minimum_depth,
+            minimum_depth,
             funding_outpoint: None,
             funding_tx: None,
             first_remote_sig: None,
             shutdown_script,
             announce: open.announce_channel(),
             remote_upfront_script: upfront_of(&open.tlvs, peer_anysegwit)?,
+            scid_alias: kind.scid_alias,
+            zero_conf: kind.zero_conf,
         };
         let mut state = new_state(config, setup, alias, peer_anysegwit);
         state.phase = Phase::AcceptSent;
@@ -421,8 +469,14 @@ impl Step<'_> {
         if self.s.phase != Phase::OpenSent {
             return Err(self.unexpected("accept_channel"));
         }
-        let format = format_of(m.tlvs.channel_type.as_ref())?;
-        if format != self.s.setup.format {
+        let kind = kind_of(m.tlvs.channel_type.as_ref())?;
+        let setup = &self.s.setup;
+        let proposed = Kind {
+            format: setup.format,
+            scid_alias: setup.scid_alias,
+            zero_conf: setup.zero_conf,
+        };
+        if kind != proposed {
             return Err(ChannelError::UnsupportedChannelType(
                 "accept_channel changed the channel_type".into(),
             ));
@@ -448,7 +502,10 @@ impl Step<'_> {
         setup.remote = Some(theirs);
         setup.remote_keys = Some(remote_keys(&m.points));
         setup.remote_first_point = Some(m.points.first_per_commitment_point);
-        setup.minimum_depth = setup.minimum_depth.max(m.minimum_depth);
+        // Zero-conf: we fund and are ready at once, whatever depth the acceptor names.
+        if !setup.zero_conf {
+            setup.minimum_depth = setup.minimum_depth.max(m.minimum_depth);
+        }
         setup.remote_upfront_script = upfront;
         let script_pubkey = funding_output(
             setup.funding_sat,
@@ -591,7 +648,19 @@ impl Step<'_> {
             channel_id: self.s.channel_id,
             funding_txid: outpoint.txid,
         });
+        if self.s.setup.zero_conf {
+            self.ready_without_confirmation()?;
+        }
         Ok(())
+    }
+
+    /// Zero-conf: our `channel_ready` right after the first commitments are signed.
+    fn ready_without_confirmation(&mut self) -> Result<(), ChannelError> {
+        self.s.phase = Phase::AwaitingReady {
+            ready_sent: true,
+            ready_received: false,
+        };
+        self.send_channel_ready()
     }
 
     pub(super) fn on_funding_signed(&mut self, m: &FundingSigned) -> Result<(), ChannelError> {
@@ -630,6 +699,9 @@ impl Step<'_> {
             channel_id: self.s.channel_id,
             funding_txid: outpoint.txid,
         });
+        if self.s.setup.zero_conf {
+            self.ready_without_confirmation()?;
+        }
         Ok(())
     }
 

@@ -156,6 +156,14 @@ pub struct Setup {
     /// none); its `shutdown` must name exactly this one.
     #[serde(default)]
     pub remote_upfront_script: Option<ScriptBuf>,
+    /// `option_scid_alias` in the channel type: the channel is known by its aliases only, its
+    /// real short channel id is never used for it (a private channel's privacy).
+    #[serde(default)]
+    pub scid_alias: bool,
+    /// `option_zeroconf` in the channel type: `channel_ready` without waiting for the funding
+    /// to confirm. The acceptor trusts the opener not to double-spend the funding.
+    #[serde(default)]
+    pub zero_conf: bool,
 }
 
 /// Our current commitment: the peer's signatures make it broadcastable.

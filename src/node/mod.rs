@@ -191,6 +191,7 @@ impl Node {
             jamming: config.jamming,
             accept_keysend: config.accept_keysend,
             mpp_timeout: config.mpp_timeout,
+            zeroconf_peers: config.zeroconf_peers.iter().copied().collect(),
             keys: keys.clone(),
             store: store.clone(),
             wallet: wallet.clone(),

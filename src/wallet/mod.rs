@@ -273,6 +273,28 @@ impl Wallet {
         outputs: Vec<TxOut>,
         fee_rate: FeeRate,
     ) -> Result<FundedTx, WalletError> {
+        self.fund(outputs, fee_rate, false).await
+    }
+
+    /// [`Wallet::fund_outputs`] from confirmed coins only: a zero-conf channel's funding, which
+    /// the peer uses at once, must not hang on an unconfirmed parent that could vanish.
+    ///
+    /// # Errors
+    /// As [`Wallet::fund_outputs`]; unconfirmed coins do not count as available.
+    pub async fn fund_outputs_confirmed(
+        &self,
+        outputs: Vec<TxOut>,
+        fee_rate: FeeRate,
+    ) -> Result<FundedTx, WalletError> {
+        self.fund(outputs, fee_rate, true).await
+    }
+
+    async fn fund(
+        &self,
+        outputs: Vec<TxOut>,
+        fee_rate: FeeRate,
+        confirmed_only: bool,
+    ) -> Result<FundedTx, WalletError> {
         if outputs.is_empty() {
             return Err(WalletError::InvalidAmount("no outputs".into()));
         }
@@ -311,7 +333,7 @@ impl Wallet {
                 .into_iter()
                 .filter(|c| !reserved.contains(&c.outpoint))
                 .filter(|c| match (c.confirmations, c.coinbase) {
-                    (0, _) => c.own,
+                    (0, _) => c.own && !confirmed_only,
                     (n, true) => n >= COINBASE_MATURITY,
                     (_, false) => true,
                 })

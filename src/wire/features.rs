@@ -292,7 +292,9 @@ impl Features {
             .set_optional(Feature::ShutdownAnySegwit)
             .set_optional(Feature::ChannelType)
             .set_optional(Feature::GossipQueries)
-            .set_optional(Feature::BasicMpp);
+            .set_optional(Feature::BasicMpp)
+            .set_optional(Feature::ScidAlias)
+            .set_optional(Feature::ZeroConf);
         f
     }
 
@@ -350,6 +352,18 @@ impl Features {
         let mut f = Features::channel_type_static_remotekey();
         f.set_required(Feature::AnchorsZeroFeeHtlcTx);
         f
+    }
+
+    /// This `channel_type` with `option_scid_alias` (the channel is known by its aliases
+    /// only) and, if `zero_conf`, `option_zeroconf` (usable before the funding confirms).
+    pub fn with_channel_flags(mut self, scid_alias: bool, zero_conf: bool) -> Features {
+        if scid_alias {
+            self.set_required(Feature::ScidAlias);
+        }
+        if zero_conf {
+            self.set_required(Feature::ZeroConf);
+        }
+        self
     }
 }
 
@@ -435,6 +449,8 @@ mod tests {
             Feature::ChannelType,
             Feature::GossipQueries,
             Feature::BasicMpp,
+            Feature::ScidAlias,
+            Feature::ZeroConf,
         ] {
             assert!(ours.supports(f) && !ours.requires(f), "{}", f.name());
         }
@@ -480,6 +496,7 @@ mod tests {
     fn dependencies_are_enforced() {
         let ours = Features::ours();
         let mut theirs = Features::ours();
+        theirs.clear_bit(Feature::ScidAlias.optional_bit());
         theirs.set_optional(Feature::ZeroConf);
         assert_eq!(
             ours.check_peer(&theirs),

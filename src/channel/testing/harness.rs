@@ -226,6 +226,8 @@ pub fn request(format: Format, push_msat: u64) -> OpenRequest {
         announce: false,
         alias: alias(1),
         peer_anysegwit: true,
+        scid_alias: false,
+        zero_conf: false,
     }
 }
 
@@ -257,7 +259,17 @@ impl Pair {
         config: ChannelConfig,
         make_funding: &mut dyn FnMut(ScriptBuf, u64) -> (Transaction, u32),
     ) -> Pair {
-        let (ch, out) = Channel::open(config_a, keys(1), request(format, push_msat)).unwrap();
+        Pair::fund_request(request(format, push_msat), config_a, config, make_funding)
+    }
+
+    /// [`Pair::fund_with`] for an open request of the test's own.
+    pub fn fund_request(
+        req: OpenRequest,
+        config_a: ChannelConfig,
+        config: ChannelConfig,
+        make_funding: &mut dyn FnMut(ScriptBuf, u64) -> (Transaction, u32),
+    ) -> Pair {
+        let (ch, out) = Channel::open(config_a, keys(1), req).unwrap();
         let mut a = Node::new(1, ch, out);
         let Some(Message::OpenChannel(open)) = a.outbox.pop_front() else {
             panic!("open_channel first")

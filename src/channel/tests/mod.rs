@@ -10,3 +10,4 @@ mod onchain;
 mod queries;
 mod restored;
 mod shutdown;
+mod zero_conf;

@@ -11,7 +11,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::view::ChannelInfo;
-use super::{unknown_channel, ChannelEvent, Channels, OpenParams, OpenedChannel, Request};
+use super::{
+    unknown_channel, ChannelEvent, Channels, OpenParams, OpenedChannel, PeerTerms, Request,
+};
 use crate::chain::{ChainError, ChainSource};
 use crate::channel::{
     Channel, ChannelConfig, Command, Event, Format, Input, KeyMaterial, OpenRequest, Output, Phase,
@@ -48,6 +50,8 @@ pub struct ManagerConfig {
     /// How long an incomplete multi-part payment to us is held (`payments::mpp::MPP_TIMEOUT`;
     /// tests shorten it).
     pub mpp_timeout: std::time::Duration,
+    /// Peers whose zero-conf channels we accept (`zeroconf_peers`).
+    pub zeroconf_peers: HashSet<PublicKey>,
     pub keys: Arc<KeysManager>,
     pub store: Store,
     pub wallet: Arc<Wallet>,
@@ -110,6 +114,8 @@ pub(super) struct Actor {
     pub connections: HashMap<PublicKey, ConnId>,
     /// Connected peers with which `option_shutdown_anysegwit` is negotiated.
     pub anysegwit: HashSet<PublicKey>,
+    /// What each connected peer's `init` says of the channel types it understands.
+    pub peer_terms: HashMap<PublicKey, PeerTerms>,
     events: broadcast::Sender<ChannelEvent>,
     /// Inputs produced while executing outputs (the funding answer), run next.
     followups: Vec<(u32, Input)>,
@@ -200,6 +206,7 @@ impl Starter {
             peers,
             connections: HashMap::new(),
             anysegwit: HashSet::new(),
+            peer_terms: HashMap::new(),
             events: self.events,
             followups: Vec::new(),
             rebroadcast: HashMap::new(),
@@ -308,8 +315,9 @@ impl Actor {
 
     pub(super) async fn request(&mut self, req: Request) {
         match req {
-            Request::PeerConnected(peer, conn, anysegwit) => {
-                self.peer_connected(peer, conn, anysegwit).await
+            Request::PeerConnected(peer, conn, terms) => {
+                self.peer_terms.insert(peer, terms);
+                self.peer_connected(peer, conn, terms.anysegwit).await
             }
             Request::PeerDisconnected(peer, conn) => {
                 if self.connections.get(&peer) != Some(&conn) {
@@ -673,6 +681,16 @@ impl Actor {
         };
         let mut temporary_channel_id = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut temporary_channel_id);
+        let terms = self.peer_terms.get(&p.peer).copied().unwrap_or_default();
+        if p.zero_conf && !terms.zero_conf {
+            return fail(
+                reply,
+                Error::InvalidChannelParameters(format!(
+                    "{} does not support zero-conf channels (option_zeroconf)",
+                    p.peer
+                )),
+            );
+        }
         let req = OpenRequest {
             chain_hash: self.cfg.chain_hash,
             temporary_channel_id,
@@ -684,6 +702,9 @@ impl Actor {
             announce: p.announce,
             alias: crate::channel::random_alias(),
             peer_anysegwit: self.anysegwit.contains(&p.peer),
+            // A private channel known by its aliases only, whenever the peer understands it.
+            scid_alias: !p.announce && terms.scid_alias,
+            zero_conf: p.zero_conf,
         };
         let (channel, outputs) = match Channel::open(self.cfg.channel.clone(), keys, req) {
             Ok(x) => x,
@@ -779,7 +800,8 @@ impl Actor {
                 return;
             }
         };
-        let config = self.cfg.channel.clone();
+        let mut config = self.cfg.channel.clone();
+        config.accept_zero_conf = self.cfg.zeroconf_peers.contains(&peer);
         let alias = crate::channel::random_alias();
         let anysegwit = self.anysegwit.contains(&peer);
         let chain_hash = self.cfg.chain_hash;
@@ -853,7 +875,15 @@ impl Actor {
                     value: Amount::from_sat(*amount_sat),
                     script_pubkey: script_pubkey.clone(),
                 };
+                let zero_conf = entry.channel.state().setup.zero_conf;
                 let funded = match self.cfg.wallet.fee_rate(None).await {
+                    // The peer uses a zero-conf channel at once: no unconfirmed parent.
+                    Ok(rate) if zero_conf => {
+                        self.cfg
+                            .wallet
+                            .fund_outputs_confirmed(vec![out], rate)
+                            .await
+                    }
                     Ok(rate) => self.cfg.wallet.fund_outputs(vec![out], rate).await,
                     Err(e) => Err(e),
                 };

@@ -3,7 +3,7 @@
 use bitcoin::secp256k1::PublicKey;
 use tokio::sync::mpsc;
 
-use super::Request;
+use super::{PeerTerms, Request};
 use crate::net::{ConnId, Credit, PeerEventHandler};
 use crate::wire::{Feature, Init, Message};
 
@@ -17,11 +17,14 @@ pub struct ChannelPeerHandler {
 
 impl PeerEventHandler for ChannelPeerHandler {
     fn peer_connected(&self, node_id: PublicKey, conn: ConnId, init: &Init) {
-        // Ours is always set: negotiated when the peer sets it too.
-        let anysegwit = init.features.supports(Feature::ShutdownAnySegwit);
-        let _ = self
-            .tx
-            .send(Request::PeerConnected(node_id, conn, anysegwit));
+        // Ours are always set: negotiated when the peer sets them too.
+        let f = &init.features;
+        let terms = PeerTerms {
+            anysegwit: f.supports(Feature::ShutdownAnySegwit),
+            scid_alias: f.supports(Feature::ScidAlias),
+            zero_conf: f.supports(Feature::ZeroConf),
+        };
+        let _ = self.tx.send(Request::PeerConnected(node_id, conn, terms));
     }
 
     fn message(&self, node_id: PublicKey, conn: ConnId, message: Message, credit: Credit) {

@@ -78,6 +78,20 @@ pub struct OpenParams {
     pub format: Format,
     /// Set `announce_channel`: the channel is announced to the network once 6 blocks deep.
     pub announce: bool,
+    /// `option_zeroconf`: usable as soon as the peer signed the funding, which comes from our
+    /// confirmed coins only and is never replaced.
+    pub zero_conf: bool,
+}
+
+/// What a peer's `init` lets us negotiate with it (ours are always offered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerTerms {
+    /// `option_shutdown_anysegwit`.
+    pub anysegwit: bool,
+    /// `option_scid_alias`: we propose it for private channels.
+    pub scid_alias: bool,
+    /// `option_zeroconf`: we may propose zero-conf channels.
+    pub zero_conf: bool,
 }
 
 /// One part of a payment for the channel manager to send: the HTLC to add on the attempt's
@@ -97,8 +111,7 @@ pub struct SendPart {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Request {
     /// A connection of the peer (replacing any older one: see [`crate::net::PeerEventHandler`]).
-    /// `bool`: `option_shutdown_anysegwit` negotiated.
-    PeerConnected(PublicKey, ConnId, bool),
+    PeerConnected(PublicKey, ConnId, PeerTerms),
     /// The credit is released once the message is handled (see [`crate::net::Credit`]).
     PeerMessage(PublicKey, ConnId, Message, crate::net::Credit),
     PeerDisconnected(PublicKey, ConnId),

@@ -45,6 +45,9 @@ pub struct ChannelInfo {
     pub format: Format,
     /// `announce_channel` was set in `open_channel` (by us or the peer).
     pub announce: bool,
+    /// `option_scid_alias` and `option_zeroconf` in the channel type.
+    pub scid_alias: bool,
+    pub zero_conf: bool,
     pub capacity_sat: u64,
     /// Balances on our current commitment, HTLCs in flight excluded.
     pub local_msat: u64,
@@ -107,6 +110,8 @@ impl ChannelInfo {
             phase: s.phase.name(),
             format: s.setup.format,
             announce: s.setup.announce,
+            scid_alias: s.setup.scid_alias,
+            zero_conf: s.setup.zero_conf,
             capacity_sat: s.setup.funding_sat,
             local_msat,
             remote_msat,

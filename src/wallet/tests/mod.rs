@@ -108,6 +108,18 @@ async fn send_pays_amount_fee_and_change() {
     let b = f.wallet.balance().await.unwrap();
     assert_eq!((b.confirmed, b.unconfirmed), (0, 49 * COIN - fee));
 
+    // A zero-conf funding will not touch unconfirmed change; other spends may.
+    let out = vec![TxOut {
+        value: Amount::from_sat(COIN),
+        script_pubkey: stranger(),
+    }];
+    assert!(matches!(
+        f.wallet.fund_outputs_confirmed(out, rate).await,
+        Err(WalletError::InsufficientFunds {
+            available_sat: 0,
+            ..
+        })
+    ));
     // Our own unconfirmed change can be spent at once.
     let second = f
         .wallet
