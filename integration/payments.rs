@@ -9,6 +9,8 @@
 mod channels_support;
 #[path = "payments/receive.rs"]
 mod receive;
+#[path = "payments/zero_conf.rs"]
+mod zero_conf;
 
 use std::time::{Duration, Instant};
 
