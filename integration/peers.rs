@@ -191,6 +191,39 @@ fn misbehaving_peers_are_dropped_while_a_good_peer_carries_on() {
     );
     assert_eq!(odd.ping(9), 9);
 
+    // LSPS messages (bLIP 50, type 37913) are answered, bad ones with a JSON-RPC error, and
+    // the connection stays up.
+    let mut lsps = |payload: &[u8]| {
+        odd.send_bytes(
+            &RawMessage {
+                msg_type: 37913,
+                payload: payload.to_vec(),
+            }
+            .encode()
+            .unwrap(),
+        );
+        loop {
+            match odd.recv() {
+                Some(Message::Unknown(m)) if m.msg_type == 37913 => {
+                    return serde_json::from_slice::<serde_json::Value>(&m.payload).unwrap()
+                }
+                Some(_) => continue,
+                None => panic!("closed instead of answering"),
+            }
+        }
+    };
+    let got = lsps(br#"{"jsonrpc":"2.0","id":"a1b2","method":"lsps0.list_protocols","params":{}}"#);
+    assert_eq!(got["id"], "a1b2");
+    assert_eq!(got["result"]["protocols"], serde_json::json!([]));
+    let got = lsps(b"{not json");
+    assert_eq!(
+        (got["error"]["code"].clone(), got["id"].clone()),
+        (serde_json::json!(-32700), serde_json::Value::Null)
+    );
+    let got = lsps(br#"{"jsonrpc":"2.0","id":7,"method":"lsps2.buy","params":{}}"#);
+    assert_eq!(got["error"]["code"], -32601);
+    assert_eq!(odd.ping(3), 3);
+
     let list = peers(&a);
     let ids: Vec<&str> = list
         .iter()

@@ -173,6 +173,28 @@ pub fn list_protocols(served: &[u16]) -> Value {
     json!({ "protocols": protocols })
 }
 
+/// The answer to one 37913 payload: LSPS0's own method here, the others by `route` (`None`:
+/// a method we do not serve, -32601).
+pub fn respond(
+    payload: &[u8],
+    served: &[u16],
+    route: impl FnOnce(&Request) -> Option<Result<Value, RpcError>>,
+) -> Vec<u8> {
+    let request = match parse_request(payload) {
+        Ok(r) => r,
+        Err(response) => return response,
+    };
+    let outcome = if request.method == "lsps0.list_protocols" {
+        check_params(&request.params, &[]).map(|()| list_protocols(served))
+    } else {
+        route(&request).unwrap_or_else(|| Err(RpcError::new(METHOD_NOT_FOUND, "Method not found")))
+    };
+    match outcome {
+        Ok(result) => result_response(&request.id, result),
+        Err(e) => error_response(&request.id, &e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,6 +301,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn list_protocols_and_unknown_methods_are_answered() {
+        let ask = |m: &str, params: &str| {
+            let req = format!(r#"{{"jsonrpc":"2.0","id":"r1","method":"{m}","params":{params}}}"#);
+            answer(&respond(req.as_bytes(), &[2], |_| None))
+        };
+        assert_eq!(
+            ask("lsps0.list_protocols", "{}")["result"],
+            json!({"protocols": [2]})
+        );
+        let e = ask("lsps0.list_protocols", r#"{"x":1}"#);
+        assert_eq!(e["error"]["data"]["unrecognized"], json!(["x"]));
+        let e = ask("lsps9.nothing", "{}");
+        assert_eq!(
+            (e["error"]["code"].clone(), e["id"].clone()),
+            (json!(METHOD_NOT_FOUND), json!("r1"))
+        );
+        let routed = respond(
+            br#"{"jsonrpc":"2.0","id":3,"method":"lsps2.get_info","params":{}}"#,
+            &[2],
+            |r| Some(Ok(json!({ "method": r.method }))),
+        );
+        assert_eq!(answer(&routed)["result"]["method"], "lsps2.get_info");
     }
 
     #[test]

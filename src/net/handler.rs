@@ -44,8 +44,9 @@ pub trait PeerEventHandler: Send + Sync + 'static {
         let _ = (node_id, conn, init);
     }
 
-    /// A message for the channel layer: every BOLT 2 message, `error`, `warning` and gossip.
-    /// Connection-level messages (`init`, `ping`, `pong`, unknown odd types) never get here.
+    /// A message for the channel layer: every BOLT 2 message, `error`, `warning` and gossip,
+    /// and LSPS messages (custom type 37913, as [`Message::Unknown`]). Connection-level
+    /// messages (`init`, `ping`, `pong`, other unknown odd types) never get here.
     /// Keep `credit` until the message is handled.
     fn message(&self, node_id: PublicKey, conn: ConnId, message: Message, credit: Credit);
 

@@ -170,6 +170,10 @@ impl Session {
                 _ => Step::Nothing,
             },
             Message::Init(_) => Step::Close(CloseReasonKind::DuplicateInit, None),
+            // LSPS (bLIP 50) rides on an odd custom type: the node's LSP task reads it.
+            Message::Unknown(raw) if raw.msg_type == crate::lsps::lsps0::MESSAGE_TYPE => {
+                Step::Deliver(Message::Unknown(raw))
+            }
             Message::Unknown(_) => Step::Nothing,
             other => Step::Deliver(other),
         }

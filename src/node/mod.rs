@@ -11,6 +11,7 @@ pub mod datadir;
 pub mod gossip;
 mod identity;
 pub mod invoices;
+pub mod lsp;
 pub mod payer;
 mod peer;
 pub mod supervise;
@@ -201,9 +202,12 @@ impl Node {
             gossip: Some(gossip_inbox.clone()),
             payer: Some(part_sink),
         });
+        // No LSPS protocol is served yet: LSPS0 answers with an empty list.
+        let (lsp_inbox, start_lsp) = lsp::spawn(Vec::new());
         let handler = std::sync::Arc::new(gossip::Dispatch {
             channels: handler,
             gossip: gossip_inbox,
+            lsp: lsp_inbox,
         });
         let peers = peer::manager(&config, &keys, store.clone(), handler, signal.clone());
         // Channels load before the peer port opens, so a reconnecting peer finds them.
@@ -224,6 +228,7 @@ impl Node {
         .await?;
         tasks.push(payer_task);
         tasks.push(start_gossip.start(peers.clone(), signal.clone()));
+        tasks.push(start_lsp.start(peers.clone(), signal.clone()));
         let (watchers, died) = supervise::supervise(critical, &signal);
         tasks.extend(watchers);
         tasks.push(tokio::spawn(peer::run(peers.clone(), peer_listener)));

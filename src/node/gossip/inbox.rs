@@ -73,6 +73,8 @@ impl GossipInbox {
 pub struct Dispatch {
     pub channels: std::sync::Arc<ChannelPeerHandler>,
     pub gossip: GossipInbox,
+    /// LSPS messages (custom type 37913).
+    pub lsp: crate::node::lsp::LspInbox,
 }
 
 impl PeerEventHandler for Dispatch {
@@ -86,6 +88,11 @@ impl PeerEventHandler for Dispatch {
 
     fn message(&self, node_id: PublicKey, conn: ConnId, message: Message, credit: Credit) {
         match message {
+            Message::Unknown(raw) => {
+                if raw.msg_type == crate::lsps::lsps0::MESSAGE_TYPE {
+                    self.lsp.deliver(node_id, raw.payload, credit);
+                }
+            }
             Message::AnnouncementSignatures(m) => {
                 let _ = self.gossip.tx.send(Request::AnnouncementSignatures {
                     peer: node_id,
