@@ -1,8 +1,7 @@
 //! LSPS0 (bLIP 50): JSON-RPC 2.0 over the BOLT 8 custom message 37913, the LSP's side.
 //!
 //! Pure: a message's payload in, a checked request or the error response to send out. What a
-//! peer may make us hold (requests in flight, bytes) is bounded by the runtime with the limits
-//! named here.
+//! peer may make us hold is bounded by the runtime (`node::lsp`).
 
 use serde_json::{json, Map, Value};
 
@@ -11,9 +10,6 @@ use serde_json::{json, Map, Value};
 pub const MESSAGE_TYPE: u16 = 37913;
 /// The feature bit an LSP may set in `init` and `node_announcement` (`option_supports_lsps`).
 pub const FEATURE_BIT: usize = 729;
-/// Requests of one peer answered at a time; more are refused with [`SERVER_BUSY`] rather than
-/// queued, so a stranger cannot make us hold an unbounded backlog.
-pub const MAX_IN_FLIGHT_PER_PEER: usize = 8;
 /// The longest request id we echo back: bLIP 50 asks clients for ids of 80+ bits of entropy
 /// (a UUID, hex); nothing honest needs more than this.
 pub const MAX_ID_BYTES: usize = 256;
@@ -24,9 +20,6 @@ pub const INVALID_REQUEST: i64 = -32600;
 pub const METHOD_NOT_FOUND: i64 = -32601;
 pub const INVALID_PARAMS: i64 = -32602;
 pub const INTERNAL_ERROR: i64 = -32603;
-/// Implementation-defined server error (JSON-RPC reserves -32000..-32099): too many requests
-/// in flight from this peer.
-pub const SERVER_BUSY: i64 = -32000;
 /// LSPS0's own: the LSP refuses this client.
 pub const CLIENT_REJECTED: i64 = 1;
 
