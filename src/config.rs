@@ -147,6 +147,11 @@ pub struct NodeArgs {
     /// invoice). Off unless set here or in the config file.
     #[arg(long)]
     pub accept_keysend: bool,
+    /// Serve a phoenixd-compatible API (for LNbits, BTCPay Server…) on this address, e.g.
+    /// 127.0.0.1:9740 (port 0: the OS chooses). Off unless set. Its passwords are in
+    /// DIR/compat-phoenixd-password and DIR/compat-phoenixd-limited-password.
+    #[arg(long, value_name = "ADDR")]
+    pub compat_phoenixd: Option<SocketAddr>,
 }
 
 /// The contents of `DIR/chanhub.toml`; the same keys as the flags, in `snake_case`.
@@ -205,6 +210,9 @@ pub struct FileConfig {
     pub gossip: Option<GossipFileConfig>,
     /// Take keysend payments (see [`NodeArgs::accept_keysend`]; either turns it on).
     pub accept_keysend: Option<bool>,
+    /// The phoenixd-compatible API's address (see [`NodeArgs::compat_phoenixd`]; the flag
+    /// wins).
+    pub compat_phoenixd: Option<SocketAddr>,
 }
 
 /// The `[gossip]` table of `chanhub.toml`.
@@ -368,6 +376,8 @@ pub struct NodeConfig {
     /// How long an incomplete multi-part payment to us is held: BOLT 4's 60 s
     /// ([`crate::payments::mpp::MPP_TIMEOUT`]); no key sets it, tests shorten it here.
     pub mpp_timeout: Duration,
+    /// Where the phoenixd-compatible API listens; `None`: not served.
+    pub compat_phoenixd: Option<SocketAddr>,
 }
 
 /// The default `node_announcement` colour (LND's).
@@ -602,6 +612,7 @@ impl NodeConfig {
             gossip_stagger_secs,
             accept_keysend: flags.accept_keysend || file.accept_keysend.unwrap_or(false),
             mpp_timeout: crate::payments::mpp::MPP_TIMEOUT,
+            compat_phoenixd: flags.compat_phoenixd.or(file.compat_phoenixd),
         })
     }
 

@@ -114,6 +114,7 @@ pub fn node_config(
         gossip_stagger_secs: 1,
         accept_keysend: false,
         mpp_timeout: chanhub::payments::mpp::MPP_TIMEOUT,
+        compat_phoenixd: None,
     }
 }
 
