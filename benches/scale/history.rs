@@ -188,6 +188,7 @@ fn invoice(tx: &rusqlite::Connection, i: u64, created: u64) -> Result<(), StoreE
         payment_secret: bytes32(12, i),
         amount_msat: Some(10_000 + i % 1000),
         description: format!("scale {i}"),
+        description_hash: None,
         min_final_cltv_expiry_delta: 18,
         created_at: created,
         expires_at: created + 3600,

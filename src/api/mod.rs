@@ -43,13 +43,13 @@
 //!   disputes: the peer's penalty must take everything
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
-//! - `POST /v1/invoices` `{amount_msat?, description, expiry_secs?}` → `{bolt11, payment_hash, route_hints}` (the hints it carries: `node_id`, `short_channel_id`, fees, `cltv_expiry_delta`)
+//! - `POST /v1/invoices` `{amount_msat?, description | description_hash, expiry_secs?}` → `{bolt11, payment_hash, route_hints}` (the hints it carries: `node_id`, `short_channel_id`, fees, `cltv_expiry_delta`)
 //!   (an invoice of ours, with route hints to us through our channels)
 //! - The three lists below (`GET /v1/invoices`, `/v1/payments`, `/v1/forwards`) take
 //!   `?limit=N` (1 to 10000, default 1000) and answer with the newest N rows, newest first;
 //!   a bad `limit` is `invalid_request`
 //! - `GET  /v1/invoices` → `invoices: [...]`; `GET /v1/invoices/{payment_hash}` → one:
-//!   `payment_hash`, `bolt11`, `amount_msat`, `description`, `status` (`open`, `paid`,
+//!   `payment_hash`, `bolt11`, `amount_msat`, `description`, `description_hash`, `status` (`open`, `paid`,
 //!   `expired`, `cancelled`), `created_at`, `expires_at`, `received_msat`, `paid_at`, and
 //!   `preimage` once paid
 //! - `DELETE /v1/invoices/{payment_hash}` → cancels an open invoice (HTLCs paying it are

@@ -9,8 +9,8 @@ use super::extract::{JsonBody, PathParam};
 use super::list_limit::ListLimit;
 use super::ApiState;
 use crate::error::Error;
-use crate::invoice::Invoice;
-use crate::node::invoices::{self, now_secs};
+use crate::invoice::{Invoice, InvoiceDescription};
+use crate::node::invoices::{self, now_secs, NewInvoice};
 use crate::node::payer::{PayRequest, PayTo, MAX_TIMEOUT_SECS};
 use crate::payments::{
     AttemptRecord, FeePolicy, ForwardRecord, InvoiceRecord, InvoiceStatus, PaymentRecord,
@@ -38,6 +38,7 @@ pub(super) fn invoice_json(inv: &InvoiceRecord, now: u64) -> Value {
         "bolt11": inv.bolt11,
         "amount_msat": inv.amount_msat,
         "description": inv.description,
+        "description_hash": inv.description_hash.map(hex::encode),
         "status": status.as_str(),
         "created_at": inv.created_at,
         "expires_at": inv.expires_at,
@@ -115,14 +116,37 @@ fn policy_json(p: &FeePolicy) -> Value {
 #[serde(deny_unknown_fields)]
 pub(super) struct InvoiceRequest {
     amount_msat: Option<u64>,
-    description: String,
+    description: Option<String>,
+    description_hash: Option<String>,
     expiry_secs: Option<u64>,
+}
+
+impl InvoiceRequest {
+    /// Exactly one of `description` or `description_hash` (BOLT 11: `d` or `h`).
+    fn description(&self) -> Result<InvoiceDescription, Error> {
+        match (&self.description, &self.description_hash) {
+            (Some(text), None) => Ok(InvoiceDescription::Direct(text.clone())),
+            (None, Some(hash)) => hex::decode(hash.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .map(InvoiceDescription::Hash)
+                .ok_or_else(|| {
+                    Error::InvalidRequest(format!(
+                        "description_hash {hash:?} is not a SHA256 (64 hex characters)"
+                    ))
+                }),
+            _ => Err(Error::InvalidRequest(
+                "give exactly one of description or description_hash".into(),
+            )),
+        }
+    }
 }
 
 pub(super) async fn create_invoice(
     State(s): State<ApiState>,
     JsonBody(req): JsonBody<InvoiceRequest>,
 ) -> ApiResult {
+    let description = req.description()?;
     let hints = s.channels.route_hints().await?;
     // Shown to the caller: which hub (and at what fee) payers will route through.
     let shown: Vec<Value> = hints
@@ -143,9 +167,11 @@ pub(super) async fn create_invoice(
         &s.node_key,
         s.network,
         hints,
-        req.amount_msat,
-        req.description,
-        req.expiry_secs,
+        NewInvoice {
+            amount_msat: req.amount_msat,
+            description,
+            expiry_secs: req.expiry_secs,
+        },
     )
     .await?;
     Ok(Json(json!({

@@ -613,9 +613,39 @@ async fn invoices_are_created_listed_and_shown() {
         "no preimage before payment"
     );
 
+    assert_eq!(shown["description_hash"], Value::Null);
+
+    // A description hash instead of the text (LNURL-pay): in the invoice and shown.
+    let h = "5e".repeat(32);
+    let hashed = api
+        .client
+        .post(
+            "/v1/invoices",
+            json!({"amount_msat": 21_000, "description_hash": h}),
+        )
+        .await
+        .unwrap();
+    let parsed =
+        crate::invoice::Invoice::parse(hashed["bolt11"].as_str().unwrap(), Network::Regtest)
+            .unwrap();
+    assert_eq!(
+        parsed.description(),
+        crate::invoice::InvoiceDescription::Hash([0x5e; 32])
+    );
+    let shown = api
+        .client
+        .get(&format!(
+            "/v1/invoices/{}",
+            hashed["payment_hash"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    assert_eq!(shown["description_hash"], h.as_str());
+    assert_eq!(shown["description"], "");
+
     let all = api.client.get("/v1/invoices").await.unwrap();
     let all = all["invoices"].as_array().unwrap();
-    assert_eq!(all.len(), 2);
+    assert_eq!(all.len(), 3);
     assert!(all.iter().all(|i| i.get("preimage").is_none()));
 
     // Paid: the preimage is the proof, shown from now on.
@@ -675,6 +705,9 @@ async fn invoice_requests_are_validated() {
         json!({"description": "x", "expiry_secs": 0}),
         json!({"amount_msat": 1000}),
         json!({"description": "x", "memo": "y"}),
+        json!({"description": "x", "description_hash": "ab".repeat(32)}),
+        json!({"description_hash": "ab".repeat(31)}),
+        json!({"description_hash": "zz".repeat(32)}),
     ];
     for body in cases {
         let got = api_error(api.client.post("/v1/invoices", body.clone()).await);

@@ -155,10 +155,17 @@ pub enum ClientCommand {
     #[command(after_help = "Examples:
   chanhub --datadir ~/bob invoice --amount-msat 50000 \"coffee\"
   chanhub --datadir ~/bob invoice \"tip jar\"  # the payer chooses the amount
-  chanhub --datadir ~/bob invoice --amount-msat 2500000 --expiry-secs 600 \"order 1042\"")]
+  chanhub --datadir ~/bob invoice --amount-msat 2500000 --expiry-secs 600 \"order 1042\"
+  chanhub --datadir ~/bob invoice --amount-msat 10000 --description-hash \
+    3a5f0b5e4c6b1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e")]
     Invoice {
-        /// What the payment is for (at most 639 bytes).
-        description: String,
+        /// What the payment is for (at most 639 bytes); or give --description-hash.
+        #[arg(required_unless_present = "description_hash")]
+        description: Option<String>,
+        /// SHA256 (hex) of a description the payer gets elsewhere, instead of the text
+        /// (LNURL-pay, Lightning Addresses).
+        #[arg(long, conflicts_with = "description")]
+        description_hash: Option<String>,
         /// Amount to ask for; without it the payer chooses.
         #[arg(long)]
         amount_msat: Option<u64>,
@@ -594,10 +601,14 @@ pub async fn run(
         ),
         ClientCommand::Invoice {
             description,
+            description_hash,
             amount_msat,
             expiry_secs,
         } => {
-            let mut body = json!({ "description": description });
+            let mut body = match description_hash {
+                Some(h) => json!({ "description_hash": h }),
+                None => json!({ "description": description.unwrap_or_default() }),
+            };
             if let Some(a) = amount_msat {
                 body["amount_msat"] = json!(a);
             }
@@ -784,9 +795,18 @@ mod tests {
     fn payment_commands_parse() {
         assert!(matches!(
             parse(&["invoice", "--amount-msat", "50000", "coffee"]).unwrap(),
-            ClientCommand::Invoice { description, amount_msat: Some(50_000), expiry_secs: None }
-                if description == "coffee"
+            ClientCommand::Invoice { description: Some(d), description_hash: None,
+                amount_msat: Some(50_000), expiry_secs: None } if d == "coffee"
         ));
+        let h = "3a".repeat(32);
+        assert!(matches!(
+            parse(&["invoice", "--description-hash", &h]).unwrap(),
+            ClientCommand::Invoice { description: None, description_hash: Some(x), .. } if x == h
+        ));
+        assert!(
+            parse(&["invoice", "--description-hash", &h, "coffee"]).is_err(),
+            "a text and a hash: one or the other"
+        );
         assert!(parse(&["invoice"]).is_err(), "a description is required");
         assert!(matches!(
             parse(&["pay", "lnbcrt1x", "--no-wait"]).unwrap(),

@@ -33,11 +33,32 @@ pub fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// What the caller asks of a new invoice. Build it with `..NewInvoice::default()`: fields are
+/// added as invoices learn new tricks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInvoice {
+    /// `None`: the payer chooses the amount.
+    pub amount_msat: Option<u64>,
+    /// The text itself (`d`), or the SHA256 of a longer one the payer gets elsewhere (`h`,
+    /// as LNURL-pay and Lightning Addresses need).
+    pub description: InvoiceDescription,
+    /// Defaults to [`DEFAULT_EXPIRY_SECS`].
+    pub expiry_secs: Option<u64>,
+}
+
+impl Default for NewInvoice {
+    fn default() -> Self {
+        NewInvoice {
+            amount_msat: None,
+            description: InvoiceDescription::Direct(String::new()),
+            expiry_secs: None,
+        }
+    }
+}
+
 /// Creates, signs and stores an invoice of ours.
 ///
-/// `hints` are the route hints to our node (the channel manager's `route_hints`); `None` for
-/// `amount_msat` makes an open-amount invoice; `expiry_secs` defaults to
-/// [`DEFAULT_EXPIRY_SECS`].
+/// `hints` are the route hints to our node (the channel manager's `route_hints`).
 ///
 /// # Errors
 /// [`Error::InvalidRequest`] for an amount of zero or over the bitcoin supply, a description
@@ -48,9 +69,7 @@ pub async fn create_invoice(
     node_key: &SecretKey,
     network: Network,
     hints: Vec<RouteHint>,
-    amount_msat: Option<u64>,
-    description: String,
-    expiry_secs: Option<u64>,
+    new: NewInvoice,
 ) -> Result<InvoiceRecord, Error> {
     let mut preimage = [0u8; 32];
     let mut secret = [0u8; 32];
@@ -60,9 +79,7 @@ pub async fn create_invoice(
         node_key,
         network,
         hints,
-        amount_msat,
-        description,
-        expiry_secs,
+        new,
         Secrets {
             preimage,
             payment_secret: secret,
@@ -88,17 +105,19 @@ struct Secrets {
 }
 
 /// Checks the request and builds the signed invoice and its record (no I/O, no randomness).
-#[allow(clippy::too_many_arguments)]
 fn build_invoice(
     node_key: &SecretKey,
     network: Network,
     hints: Vec<RouteHint>,
-    amount_msat: Option<u64>,
-    description: String,
-    expiry_secs: Option<u64>,
+    new: NewInvoice,
     secrets: Secrets,
     now: u64,
 ) -> Result<InvoiceRecord, Error> {
+    let NewInvoice {
+        amount_msat,
+        description,
+        expiry_secs,
+    } = new;
     if let Some(a) = amount_msat {
         if a == 0 || a > MAX_AMOUNT_MSAT {
             return Err(Error::InvalidRequest(format!(
@@ -107,11 +126,13 @@ fn build_invoice(
             )));
         }
     }
-    if description.len() > MAX_DESCRIPTION_BYTES {
-        return Err(Error::InvalidRequest(format!(
-            "description is {} bytes, BOLT 11 allows at most {MAX_DESCRIPTION_BYTES}",
-            description.len()
-        )));
+    if let InvoiceDescription::Direct(text) = &description {
+        if text.len() > MAX_DESCRIPTION_BYTES {
+            return Err(Error::InvalidRequest(format!(
+                "description is {} bytes, BOLT 11 allows at most {MAX_DESCRIPTION_BYTES}",
+                text.len()
+            )));
+        }
     }
     let expiry_secs = expiry_secs.unwrap_or(DEFAULT_EXPIRY_SECS);
     if expiry_secs == 0 || expiry_secs > MAX_EXPIRY_SECS {
@@ -123,7 +144,7 @@ fn build_invoice(
     let mut params = InvoiceParams::new(
         network,
         amount_msat,
-        InvoiceDescription::Direct(description.clone()),
+        description.clone(),
         PaymentHash(payment_hash),
         PaymentSecret(secrets.payment_secret),
         now,
@@ -140,7 +161,14 @@ fn build_invoice(
         preimage: secrets.preimage,
         payment_secret: secrets.payment_secret,
         amount_msat,
-        description,
+        description: match &description {
+            InvoiceDescription::Direct(text) => text.clone(),
+            InvoiceDescription::Hash(_) => String::new(),
+        },
+        description_hash: match description {
+            InvoiceDescription::Direct(_) => None,
+            InvoiceDescription::Hash(h) => Some(h),
+        },
         min_final_cltv_expiry_delta: DEFAULT_MIN_FINAL_CLTV_EXPIRY_DELTA,
         created_at: now,
         expires_at: invoice.expires_at(),
@@ -183,9 +211,11 @@ mod tests {
             &key(),
             Network::Regtest,
             vec![hint.clone()],
-            Some(42_000),
-            "tea".into(),
-            Some(600),
+            NewInvoice {
+                amount_msat: Some(42_000),
+                description: InvoiceDescription::Direct("tea".into()),
+                expiry_secs: Some(600),
+            },
             secrets(),
             1_700_000_000,
         )
@@ -220,9 +250,7 @@ mod tests {
             &key(),
             Network::Regtest,
             vec![],
-            None,
-            String::new(),
-            None,
+            NewInvoice::default(),
             secrets(),
             1_700_000_000,
         )
@@ -233,15 +261,40 @@ mod tests {
     }
 
     #[test]
+    fn a_description_hash_goes_in_the_invoice_and_the_record() {
+        let long = "a".repeat(2_000);
+        let hash = sha256::Hash::hash(long.as_bytes()).to_byte_array();
+        let r = build_invoice(
+            &key(),
+            Network::Regtest,
+            vec![],
+            NewInvoice {
+                amount_msat: Some(1_000),
+                description: InvoiceDescription::Hash(hash),
+                ..NewInvoice::default()
+            },
+            secrets(),
+            1_700_000_000,
+        )
+        .unwrap();
+        let inv = Invoice::parse(&r.bolt11, Network::Regtest).unwrap();
+        assert_eq!(inv.description(), InvoiceDescription::Hash(hash));
+        assert_eq!(r.description_hash, Some(hash));
+        assert_eq!(r.description, "", "no text: the payer has it, not us");
+    }
+
+    #[test]
     fn bad_requests_are_refused_with_the_reason() {
         let build = |amount, description: &str, expiry| {
             build_invoice(
                 &key(),
                 Network::Regtest,
                 vec![],
-                amount,
-                description.to_string(),
-                expiry,
+                NewInvoice {
+                    amount_msat: amount,
+                    description: InvoiceDescription::Direct(description.to_string()),
+                    expiry_secs: expiry,
+                },
                 secrets(),
                 1_700_000_000,
             )
@@ -266,9 +319,11 @@ mod tests {
             &key(),
             Network::Regtest,
             vec![],
-            Some(1_000),
-            "a".into(),
-            None,
+            NewInvoice {
+                amount_msat: Some(1_000),
+                description: InvoiceDescription::Direct("a".into()),
+                ..NewInvoice::default()
+            },
         )
         .await
         .unwrap();
@@ -277,9 +332,11 @@ mod tests {
             &key(),
             Network::Regtest,
             vec![],
-            Some(1_000),
-            "a".into(),
-            None,
+            NewInvoice {
+                amount_msat: Some(1_000),
+                description: InvoiceDescription::Direct("a".into()),
+                ..NewInvoice::default()
+            },
         )
         .await
         .unwrap();

@@ -100,6 +100,7 @@ mod tests {
             payment_secret: SECRET,
             amount_msat: Some(50_000),
             description: "coffee".into(),
+            description_hash: None,
             min_final_cltv_expiry_delta: 18,
             created_at: 1_000,
             expires_at: 4_600,

@@ -114,7 +114,10 @@ pub struct InvoiceRecord {
     pub payment_secret: [u8; 32],
     /// `None`: the payer chooses the amount.
     pub amount_msat: Option<u64>,
+    /// The text of a `d` invoice; empty for an `h` one.
     pub description: String,
+    /// The `h` field: SHA256 of a description the payer got elsewhere (LNURL-pay).
+    pub description_hash: Option<[u8; 32]>,
     pub min_final_cltv_expiry_delta: u16,
     /// Unix seconds.
     pub created_at: u64,

@@ -135,6 +135,7 @@ mod tests {
             payment_secret: [7; 32],
             amount_msat: Some(50_000),
             description: "coffee".into(),
+            description_hash: None,
             min_final_cltv_expiry_delta: 40,
             created_at: 0,
             expires_at,

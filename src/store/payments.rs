@@ -86,7 +86,7 @@ pub(super) fn invoice_status(r: &Row, idx: usize) -> rusqlite::Result<InvoiceSta
 
 const INVOICE_COLUMNS: &str = "payment_hash, bolt11, preimage, payment_secret, amount_msat, \
      description, min_final_cltv_expiry_delta, created_at, expires_at, status, received_msat, \
-     paid_at, paid_channel_id, paid_htlc_id";
+     paid_at, paid_channel_id, paid_htlc_id, description_hash";
 
 fn invoice_row(r: &Row) -> rusqlite::Result<InvoiceRecord> {
     Ok(InvoiceRecord {
@@ -103,6 +103,7 @@ fn invoice_row(r: &Row) -> rusqlite::Result<InvoiceRecord> {
         received_msat: opt_u64_at(r, 10)?,
         paid_at: opt_u64_at(r, 11)?,
         paid_by: htlc_at(r, 12, 13)?,
+        description_hash: opt_arr32(r, 14)?,
     })
 }
 
@@ -121,7 +122,7 @@ pub fn insert_invoice(conn: &Connection, inv: &InvoiceRecord) -> Result<(), Stor
     conn.prepare_cached(&format!(
         "INSERT INTO invoices ({INVOICE_COLUMNS}) VALUES (:hash, :bolt11, :preimage, :secret,
             :amount, :description, :cltv, :created, :expires, :status, :received, :paid_at,
-            :paid_channel, :paid_htlc)"
+            :paid_channel, :paid_htlc, :description_hash)"
     ))?
     .execute(named_params! {
         ":hash": inv.payment_hash.as_slice(),
@@ -138,6 +139,7 @@ pub fn insert_invoice(conn: &Connection, inv: &InvoiceRecord) -> Result<(), Stor
         ":paid_at": opt_int(inv.paid_at, "paid_at")?,
         ":paid_channel": inv.paid_by.map(|h| h.channel_id.to_vec()),
         ":paid_htlc": opt_int(inv.paid_by.map(|h| h.htlc_id), "htlc_id")?,
+        ":description_hash": inv.description_hash.map(|h| h.to_vec()),
     })?;
     Ok(())
 }

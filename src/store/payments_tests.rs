@@ -25,6 +25,7 @@ fn invoice(h: u8, created_at: u64) -> InvoiceRecord {
         payment_secret: [7; 32],
         amount_msat: Some(50_000),
         description: "coffee".into(),
+        description_hash: None,
         min_final_cltv_expiry_delta: 40,
         created_at,
         expires_at: created_at + 3600,
@@ -154,9 +155,25 @@ fn a_version_9_database_names_the_htlc_of_each_paid_invoice() {
             c.execute_batch(script).unwrap();
         }
         c.pragma_update(None, "user_version", 9).unwrap();
-        insert_invoice(&c, &invoice(1, 1_000)).unwrap();
-        insert_invoice(&c, &invoice(2, 1_000)).unwrap();
-        assert!(mark_invoice_paid(&c, &[1; 32], 50_000, 1_500, htlc(4, 3)).unwrap());
+        // Version 9's columns, written as that version's code wrote them.
+        for (h, paid) in [(1u8, true), (2, false)] {
+            c.execute(
+                "INSERT INTO invoices (payment_hash, bolt11, preimage, payment_secret,
+                    amount_msat, description, min_final_cltv_expiry_delta, created_at,
+                    expires_at, status, received_msat, paid_at, paid_channel_id, paid_htlc_id)
+                 VALUES (?1, 'lnbcrt1', ?2, ?2, 50000, 'x', 18, 1000, 4600, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    [h; 32].as_slice(),
+                    [9u8; 32].as_slice(),
+                    if paid { "paid" } else { "open" },
+                    paid.then_some(50_000),
+                    paid.then_some(1_500),
+                    paid.then(|| htlc(4, 3).channel_id.to_vec()),
+                    paid.then_some(3),
+                ],
+            )
+            .unwrap();
+        }
     }
     let store = Store::open(&path).unwrap();
     store

@@ -632,6 +632,7 @@ fn keysend_record(
         payment_secret,
         amount_msat: None,
         description: KEYSEND_DESCRIPTION.to_string(),
+        description_hash: None,
         min_final_cltv_expiry_delta: 0,
         created_at: now,
         expires_at: now,
