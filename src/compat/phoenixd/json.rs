@@ -123,7 +123,10 @@ pub fn incoming(inv: &InvoiceRecord, external_id: Option<&str>, now_ms: u64) -> 
 
 /// The invoice's `d` field; `None` for an invoice that commits to a description hash.
 fn description(inv: &InvoiceRecord) -> Option<&str> {
-    Some(inv.description.as_str())
+    match inv.description_hash {
+        Some(_) => None,
+        None => Some(inv.description.as_str()),
+    }
 }
 
 /// A payment of ours as phoenixd's `OutgoingPayment`: `sent` is what left the node, fees
@@ -222,6 +225,7 @@ mod tests {
             payment_secret: [1; 32],
             amount_msat: Some(21_999),
             description: "coffee".into(),
+            description_hash: None,
             min_final_cltv_expiry_delta: 18,
             created_at: 1_000,
             expires_at: 4_600,
@@ -287,6 +291,9 @@ mod tests {
         inv.received_msat = None;
         inv.paid_at = None;
         assert_eq!(incoming(&inv, None, 2_000_000)["isExpired"], true);
+        inv.description = String::new();
+        inv.description_hash = Some([9; 32]);
+        assert!(incoming(&inv, None, 0).get("description").is_none());
     }
 
     #[test]

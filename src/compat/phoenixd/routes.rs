@@ -134,18 +134,17 @@ pub(super) async fn createinvoice(State(s): State<CompatState>, body: Bytes) -> 
         })
         .transpose()?;
     let hints = s.channels.route_hints().await?;
-    let description = match description {
-        crate::invoice::InvoiceDescription::Direct(d) => d,
-        _ => return Err(CompatError::BadRequest("TODO".into())),
-    };
     let inv = invoices::create_invoice(
         &s.store,
         &s.node_key,
         s.network,
         hints,
-        amount_msat,
-        description,
-        expiry_secs,
+        invoices::NewInvoice {
+            amount_msat,
+            description,
+            expiry_secs,
+            ..invoices::NewInvoice::default()
+        },
     )
     .await?;
     if meta.external_id.is_some() || meta.webhook_url.is_some() {
