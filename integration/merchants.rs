@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bitcoin::hashes::{sha256, Hash};
 use chanhub::invoice::{Invoice, InvoiceDescription};
 use channels_support::*;
-use client::{basic, Compat};
+use client::{basic, json_request, Compat};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -594,5 +594,72 @@ async fn lnbits_funding_source_creates_pays_and_sees_payments() {
         .await;
     assert_eq!(st["failed"], true, "{st}");
     lnbits.stop().await;
+
+    // LNbits' whole server with the shop as its funding source, through its own HTTP API.
+    let server = lnbits::LnbitsServer::start(&api.url(), &api.full).await;
+    let deadline = Instant::now() + PATIENCE;
+    let wallet = loop {
+        let (status, v) = json_request(
+            "POST",
+            &format!("{}/api/v1/account", server.url),
+            &[],
+            Some(&json!({"name": "shop"})),
+        )
+        .await;
+        if status == 200 {
+            break v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "LNbits did not start: {status} {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let inkey = wallet["inkey"].as_str().unwrap();
+    let adminkey = wallet["adminkey"].as_str().unwrap();
+    let payments = format!("{}/api/v1/payments", server.url);
+    let (status, created) = json_request(
+        "POST",
+        &payments,
+        &[("x-api-key", inkey)],
+        Some(&json!({"out": false, "amount": 1234, "memo": "through LNbits"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let hash = created["payment_hash"].as_str().unwrap().to_string();
+    let paid = pay(&net.alice, created["bolt11"].as_str().unwrap()).await;
+    assert_eq!(paid["status"], "succeeded");
+    let url = format!("{payments}/{hash}");
+    wait_until("LNbits sees the invoice paid", || async {
+        json_request("GET", &url, &[("x-api-key", inkey)], None)
+            .await
+            .1["paid"]
+            == true
+    })
+    .await;
+    let wallet_url = format!("{}/api/v1/wallet", server.url);
+    let (_, w) = json_request("GET", &wallet_url, &[("x-api-key", inkey)], None).await;
+    assert_eq!(w["balance"], 1_234_000, "{w}");
+    let (bolt11, bob_hash) = chanhub_invoice(&net.bob, 500_000).await;
+    let (status, sent) = json_request(
+        "POST",
+        &payments,
+        &[("x-api-key", adminkey)],
+        Some(&json!({"out": true, "bolt11": bolt11})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sent}");
+    assert_eq!(sent["status"], "success", "{sent}");
+    let bob_inv = net
+        .bob
+        .api
+        .get(&format!("/v1/invoices/{bob_hash}"))
+        .await
+        .unwrap();
+    assert_eq!(bob_inv["status"], "paid");
+    let (_, w) = json_request("GET", &wallet_url, &[("x-api-key", inkey)], None).await;
+    // 500 sat to bob and the hub's 1,050 msat fee, recorded as phoenixd's whole 1 sat.
+    assert_eq!(w["balance"], 1_234_000 - 500_000 - 1_000, "{w}");
+    server.stop().await;
     let _ = (&net.hub, &net.shop);
 }

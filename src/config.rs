@@ -809,6 +809,32 @@ mod tests {
     }
 
     #[test]
+    fn the_phoenixd_api_is_off_unless_an_address_is_given_and_the_flag_wins() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.compat_phoenixd, None);
+        let file: FileConfig = toml::from_str("compat_phoenixd = \"127.0.0.1:9740\"\n").unwrap();
+        let c = NodeConfig::resolve(flags(), file.clone()).unwrap();
+        assert_eq!(c.compat_phoenixd, Some("127.0.0.1:9740".parse().unwrap()));
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            node: NodeArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "chanhub",
+            "--datadir",
+            "d",
+            "--compat-phoenixd",
+            "0.0.0.0:1",
+        ])
+        .unwrap();
+        let c = NodeConfig::resolve(cli.node, file).unwrap();
+        assert_eq!(c.compat_phoenixd, Some("0.0.0.0:1".parse().unwrap()));
+        assert!(toml::from_str::<FileConfig>("compat_phoenixd = \"nope\"\n").is_err());
+    }
+
+    #[test]
     fn jamming_shares_come_from_the_jamming_table() {
         let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
         assert_eq!(c.jamming, JammingLimits::default());

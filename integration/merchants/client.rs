@@ -137,3 +137,35 @@ impl Compat {
         self.post_as(path, pairs, Some(&self.full)).await
     }
 }
+
+/// One JSON request to any HTTP server (LNbits' API): the status and the JSON answer
+/// (`null` when the body is not JSON).
+pub async fn json_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let client: Client<HttpConnector, Full<Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut req = hyper::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let bytes = body.map(|b| b.to_string()).unwrap_or_default();
+    let resp = client
+        .request(req.body(Full::new(Bytes::from(bytes))).unwrap())
+        .await;
+    let Ok(resp) = resp else {
+        return (0, Value::Null);
+    };
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}

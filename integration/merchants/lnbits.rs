@@ -99,3 +99,57 @@ impl Lnbits {
         let _ = self.child.kill().await;
     }
 }
+
+/// LNbits' whole server (`lnbits`, its own command) with the phoenixd funding source pointed
+/// at `endpoint`, on a free local port, its data in a temporary directory.
+pub struct LnbitsServer {
+    child: Child,
+    pub url: String,
+    _data: tempfile::TempDir,
+}
+
+impl LnbitsServer {
+    pub async fn start(endpoint: &str, password: &str) -> LnbitsServer {
+        let py = python();
+        // LNbits serves its static files from `lnbits/static`, relative to where it runs: the
+        // directory its package is installed in.
+        let out = std::process::Command::new(&py)
+            .args([
+                "-c",
+                "import lnbits, os; print(os.path.dirname(os.path.dirname(lnbits.__file__)))",
+            ])
+            .output()
+            .unwrap();
+        let site = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let data = tempfile::tempdir().unwrap();
+        let child = Command::new(py.with_file_name("lnbits"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .env("PHOENIXD_API_ENDPOINT", endpoint)
+            .env("PHOENIXD_API_PASSWORD", password)
+            .env("LNBITS_BACKEND_WALLET_CLASS", "PhoenixdWallet")
+            .env("LNBITS_DATA_FOLDER", data.path())
+            // Settings from the environment, not the admin UI's database.
+            .env("LNBITS_ADMIN_UI", "false")
+            .current_dir(site)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("LNbits starts");
+        LnbitsServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _data: data,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
