@@ -25,6 +25,8 @@ type Reply = Result<Response, CompatError>;
 pub const MAX_DESCRIPTION_CHARS: usize = 128;
 /// phoenixd's default page size of the lists.
 pub const DEFAULT_LIST_LIMIT: i64 = 20;
+/// The largest page served (phoenixd has no cap; a page is read whole into memory).
+pub const MAX_LIST_LIMIT: i64 = 10_000;
 /// How long `payinvoice` lets the payer retry: under LNbits' 40 s request timeout, so it
 /// hears the outcome rather than a timeout.
 pub const PAY_TIMEOUT_SECS: u32 = 30;
@@ -296,7 +298,10 @@ fn page(p: &Params) -> Result<Page, ParamError> {
         to_ms: p
             .optional_i64("to")?
             .unwrap_or_else(|| i64::try_from(now_ms()).unwrap_or(i64::MAX)),
-        limit: p.optional_i64("limit")?.unwrap_or(DEFAULT_LIST_LIMIT),
+        limit: p
+            .optional_i64("limit")?
+            .unwrap_or(DEFAULT_LIST_LIMIT)
+            .clamp(0, MAX_LIST_LIMIT),
         offset: p.optional_i64("offset")?.unwrap_or(0),
     })
 }
