@@ -238,6 +238,16 @@ async fn the_phoenixd_api_answers_as_phoenixd() {
         tokio_tungstenite::connect_async(refused).await.is_err(),
         "no password"
     );
+    // A browser offers the password as a subprotocol instead; the server echoes it.
+    let mut req = format!("ws://{}/websocket", api.addr)
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", api.full.parse().unwrap());
+    let (_browser, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("subprotocol");
+    assert_eq!(resp.headers()["sec-websocket-protocol"], api.full.as_str());
 
     let paid = pay(&net.alice, created["serialized"].as_str().unwrap()).await;
     assert_eq!(paid["status"], "succeeded", "{paid:#}");
