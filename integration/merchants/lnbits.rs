@@ -112,12 +112,16 @@ impl LnbitsServer {
     pub async fn start(endpoint: &str, password: &str) -> LnbitsServer {
         let py = python();
         // LNbits serves its static files from `lnbits/static`, relative to where it runs: the
-        // directory its package is installed in.
+        // directory its package is installed in. Found without importing it (an import writes
+        // LNbits' data files).
+        let data = tempfile::tempdir().unwrap();
         let out = std::process::Command::new(&py)
             .args([
                 "-c",
-                "import lnbits, os; print(os.path.dirname(os.path.dirname(lnbits.__file__)))",
+                "import importlib.util, os; \
+                 print(os.path.dirname(os.path.dirname(importlib.util.find_spec('lnbits').origin)))",
             ])
+            .current_dir(data.path())
             .output()
             .unwrap();
         let site = String::from_utf8(out.stdout).unwrap().trim().to_string();
@@ -126,7 +130,6 @@ impl LnbitsServer {
             .local_addr()
             .unwrap()
             .port();
-        let data = tempfile::tempdir().unwrap();
         let child = Command::new(py.with_file_name("lnbits"))
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .env("PHOENIXD_API_ENDPOINT", endpoint)
