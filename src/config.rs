@@ -149,6 +149,11 @@ pub struct NodeArgs {
     /// invoice). Off unless set here or in the config file.
     #[arg(long)]
     pub accept_keysend: bool,
+    /// Serve a phoenixd-compatible API (for LNbits, BTCPay Server…) on this address, e.g.
+    /// 127.0.0.1:9740 (port 0: the OS chooses). Off unless set. Its passwords are in
+    /// DIR/compat-phoenixd-password and DIR/compat-phoenixd-limited-password.
+    #[arg(long, value_name = "ADDR")]
+    pub compat_phoenixd: Option<SocketAddr>,
 }
 
 /// The contents of `DIR/chanhub.toml`; the same keys as the flags, in `snake_case`.
@@ -210,6 +215,9 @@ pub struct FileConfig {
     /// Node ids whose zero-conf channels (`option_zeroconf`) we accept: we use such a channel
     /// before its funding confirms, trusting the opener not to double-spend it.
     pub zeroconf_peers: Option<Vec<String>>,
+    /// The phoenixd-compatible API's address (see [`NodeArgs::compat_phoenixd`]; the flag
+    /// wins).
+    pub compat_phoenixd: Option<SocketAddr>,
 }
 
 /// The `[gossip]` table of `chanhub.toml`.
@@ -375,6 +383,8 @@ pub struct NodeConfig {
     pub mpp_timeout: Duration,
     /// See [`FileConfig::zeroconf_peers`].
     pub zeroconf_peers: Vec<bitcoin::secp256k1::PublicKey>,
+    /// Where the phoenixd-compatible API listens; `None`: not served.
+    pub compat_phoenixd: Option<SocketAddr>,
 }
 
 /// The default `node_announcement` colour (LND's).
@@ -619,6 +629,7 @@ impl NodeConfig {
                         .map_err(|_| ConfigError::ZeroconfPeer(s.clone()))
                 })
                 .collect::<Result<_, _>>()?,
+            compat_phoenixd: flags.compat_phoenixd.or(file.compat_phoenixd),
         })
     }
 
@@ -832,6 +843,32 @@ mod tests {
             matches!(e, ConfigError::ZeroconfPeer(ref s) if s == "02ab"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_phoenixd_api_is_off_unless_an_address_is_given_and_the_flag_wins() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.compat_phoenixd, None);
+        let file: FileConfig = toml::from_str("compat_phoenixd = \"127.0.0.1:9740\"\n").unwrap();
+        let c = NodeConfig::resolve(flags(), file.clone()).unwrap();
+        assert_eq!(c.compat_phoenixd, Some("127.0.0.1:9740".parse().unwrap()));
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            node: NodeArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "chanhub",
+            "--datadir",
+            "d",
+            "--compat-phoenixd",
+            "0.0.0.0:1",
+        ])
+        .unwrap();
+        let c = NodeConfig::resolve(cli.node, file).unwrap();
+        assert_eq!(c.compat_phoenixd, Some("0.0.0.0:1".parse().unwrap()));
+        assert!(toml::from_str::<FileConfig>("compat_phoenixd = \"nope\"\n").is_err());
     }
 
     #[test]

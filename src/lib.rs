@@ -12,6 +12,8 @@
 //!   page it serves at `/`.
 //! - [`cli`]: the command-line client on top of the API, and the rules its help follows
 //!   (`cli::help`: a purpose, argument help and examples for every command).
+//! - [`compat`]: other nodes' APIs answered by chanhub: phoenixd's (`--compat-phoenixd`), for
+//!   LNbits, BTCPay Server and shop plugins.
 //! - [`config`]: `chanhub.toml` and flags; [`error`]: the flat error enum of the API edge.
 //! - [`events`]: the event log (written with the state changes it reports), its live
 //!   broadcast, retention, and the signed webhook deliveries with their retries.
@@ -47,6 +49,7 @@ pub mod bolt3;
 pub mod chain;
 pub mod channel;
 pub mod cli;
+pub mod compat;
 pub mod config;
 pub mod error;
 pub mod events;

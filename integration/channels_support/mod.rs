@@ -115,6 +115,7 @@ pub fn node_config(
         accept_keysend: false,
         mpp_timeout: chanhub::payments::mpp::MPP_TIMEOUT,
         zeroconf_peers: Vec::new(),
+        compat_phoenixd: None,
     }
 }
 

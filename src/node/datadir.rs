@@ -5,6 +5,7 @@
 //! | `seed` | 32-byte seed, hex, 0600 — the root of every key |
 //! | `api-token` | bearer token of the HTTP API, 0600 |
 //! | `api-token-invoice` | bearer token that may only create and read invoices, 0600 |
+//! | `compat-phoenixd-password`, `compat-phoenixd-limited-password`, `compat-phoenixd-webhook-secret` | the phoenixd-compatible API's passwords and webhook key, 0600, made when it is first served |
 //! | `chanhub.sqlite` (+ `-wal`) | the node's database |
 //! | `chanhub.toml` | optional configuration |
 //! | `node.json` | written at start, removed at clean shutdown: addresses of the running node |
@@ -34,6 +35,9 @@ pub struct NodeJson {
     /// Cookie file (`user:password`) for `chain_rpc_addr`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub chain_rpc_cookie: Option<PathBuf>,
+    /// The phoenixd-compatible API, when served (`--compat-phoenixd`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub compat_phoenixd_addr: Option<SocketAddr>,
     pub pid: u32,
     pub version: String,
 }

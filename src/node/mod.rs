@@ -127,6 +127,19 @@ impl Node {
             .await
             .map_err(io(format!("binding the API {}", config.api)))?;
         let api_addr = api_listener.local_addr().map_err(io("API port"))?;
+        let compat_listener = match config.compat_phoenixd {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(io(format!("binding the phoenixd-compatible API {addr}")))?,
+            ),
+            None => None,
+        };
+        let compat_addr = compat_listener
+            .as_ref()
+            .map(|l| l.local_addr())
+            .transpose()
+            .map_err(io("phoenixd-compatible API port"))?;
 
         let policy = load_policy(&store, config.policy).await?;
         let events = EventLog::open(store.clone()).await?;
@@ -237,6 +250,33 @@ impl Node {
             config.sync_interval,
             signal.clone(),
         )));
+        if let Some(listener) = compat_listener {
+            let secrets = crate::compat::phoenixd::Secrets::load_or_create(&dir)
+                .map_err(io("phoenixd-compatible API passwords"))?;
+            let compat = crate::compat::phoenixd::CompatState {
+                node_id: keys.node_id(),
+                network: config.network,
+                store: store.clone(),
+                node_key: *keys.node_secret(),
+                channels: channels.clone(),
+                payer: payer.clone(),
+                events: events.clone(),
+                secrets: Arc::new(secrets),
+                shutdown: signal.clone(),
+            };
+            tasks.push(tokio::spawn(crate::compat::phoenixd::run_webhooks(
+                compat.clone(),
+            )));
+            let mut stop = signal.clone();
+            tasks.push(tokio::spawn(async move {
+                let stop = async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = crate::compat::phoenixd::serve(listener, compat, stop).await {
+                    tracing::error!(error = %e, "phoenixd-compatible API failed");
+                }
+            }));
+        }
         let state = ApiState {
             node_id: keys.node_id(),
             network: config.network,
@@ -276,6 +316,7 @@ impl Node {
             api_token_file: dir.join(api::auth::TOKEN_FILE),
             chain_rpc_addr: chain.served_rpc().map(|(a, _)| a),
             chain_rpc_cookie: chain.served_rpc().map(|(_, c)| c),
+            compat_phoenixd_addr: compat_addr,
             pid: std::process::id(),
             version: env!("CARGO_PKG_VERSION").to_string(),
         };
@@ -285,6 +326,7 @@ impl Node {
             %peer_addr,
             %api_addr,
             chain_rpc = ?node_json.chain_rpc_addr,
+            compat_phoenixd = ?compat_addr,
             "node started"
         );
         Ok(RunningNode {

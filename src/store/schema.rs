@@ -410,7 +410,19 @@ ALTER TABLE invoices ADD COLUMN description_hash BLOB
     CHECK (description_hash IS NULL OR length(description_hash) = 32);
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
+/// Version 13: what a phoenixd-compatible client attached to an invoice it created
+/// (`src/compat/phoenixd`): its `externalId`, and the URL told of the payment.
+const V13: &str = "
+CREATE TABLE compat_phoenixd_invoices (
+    payment_hash BLOB PRIMARY KEY CHECK (length(payment_hash) = 32),
+    external_id  TEXT,
+    webhook_url  TEXT
+) STRICT, WITHOUT ROWID;
+CREATE INDEX compat_phoenixd_invoices_external_id ON compat_phoenixd_invoices(external_id)
+    WHERE external_id IS NOT NULL;
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;
