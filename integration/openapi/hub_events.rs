@@ -232,3 +232,42 @@ pub async fn backup(net: &Net) {
         .unwrap_or_else(|| panic!("{disposition}"));
     assert!(height.parse::<u32>().unwrap() > 100, "{disposition}");
 }
+
+/// The accounting export of each kind, as CSV and JSON Lines, and a bad range refused.
+pub async fn exports(net: &Net) {
+    let Net { hub, .. } = net;
+    let template = "/v1/export/{kind}";
+    for kind in ["payments", "invoices", "forwards", "onchain", "events"] {
+        let a = hub
+            .expect(
+                "get",
+                template,
+                &format!("/v1/export/{kind}"),
+                Req::none(),
+                200,
+                None,
+            )
+            .await;
+        assert_eq!(
+            a.headers["content-disposition"],
+            format!("attachment; filename=\"chanhub-{kind}.csv\"")
+        );
+        assert!(a.body.ends_with("\r\n"), "{kind}: a header at least");
+        let path = format!("/v1/export/{kind}?from=2020-01-01T00:00:00Z&format=json");
+        let a = hub
+            .expect("get", template, &path, Req::none(), 200, None)
+            .await;
+        for line in a.body.lines() {
+            serde_json::from_str::<Value>(line).unwrap();
+        }
+    }
+    hub.expect(
+        "get",
+        template,
+        "/v1/export/payments?from=tomorrow",
+        Req::none(),
+        400,
+        Some("invalid_request"),
+    )
+    .await;
+}

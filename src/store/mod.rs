@@ -15,6 +15,7 @@ pub mod attempts;
 pub mod backup;
 pub mod channels;
 pub mod events;
+pub mod export;
 pub mod graph;
 pub mod meta;
 pub mod metrics;
