@@ -89,6 +89,10 @@
 //!   (`application/x-ndjson`), `Content-Disposition: attachment; filename="chanhub-KIND.csv"`;
 //!   amounts as `*_msat` and `*_sat` (exactly msat / 1000), times RFC 3339 UTC. Columns:
 //!   `channel-spec/export.md`
+//! - `GET  /v1/stats/activity?window=24h|30d` → `{window, bucket_secs, buckets: [{start,
+//!   received_msat, received_count, sent_msat, sent_count, forwarded_msat, forwarded_count,
+//!   fees_earned_msat}]}`: the event log summed per hour (24) or day (30), UTC-aligned, the
+//!   last bucket the current one (the dashboard's chart)
 //! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
@@ -96,6 +100,7 @@
 //!   `GET /assets/{dashboard.css, dashboard.js, sse.js, format.js, view.js, favicon.svg}`; see
 //!   [`dashboard`]
 
+mod activity;
 pub mod auth;
 mod backup;
 mod channels;
@@ -248,6 +253,7 @@ fn routes(dev_api: bool) -> RouteTable {
         )
         .route("/v1/backup", get(backup::backup))
         .route("/v1/export/{kind}", get(export::export))
+        .route("/v1/stats/activity", get(activity::activity))
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .route("/metrics", get(metrics::metrics))

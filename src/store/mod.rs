@@ -11,6 +11,7 @@
 //! - SQLite calls block, so async code goes through [`Store::call`] / [`Store::write`], which
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
+pub mod activity;
 pub mod attempts;
 pub mod backup;
 pub mod channels;

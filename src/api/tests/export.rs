@@ -361,3 +361,71 @@ async fn bad_exports_are_refused() {
         .unwrap();
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn activity_sums_the_event_log_per_bucket() {
+    let api = start(false).await;
+    let now = crate::events::now_secs();
+    api.store
+        .write(move |tx| {
+            for (at, msat) in [(now, 2_000), (now, 3_000), (now - 2 * 3_600, 7_000)] {
+                let paid = EventData::InvoicePaid {
+                    payment_hash: "ab".repeat(32),
+                    amount_msat: msat,
+                };
+                crate::store::events::insert(tx, &paid, at, at * 1000)?;
+            }
+            crate::store::events::insert(
+                tx,
+                &EventData::HtlcForwarded {
+                    payment_hash: "cd".repeat(32),
+                    in_channel_id: "01".repeat(32),
+                    out_channel_id: "02".repeat(32),
+                    in_msat: 10_050,
+                    out_msat: 10_000,
+                    fee_msat: 50,
+                    status: "settled".into(),
+                },
+                now,
+                now * 1000,
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let day = api.client.get("/v1/stats/activity").await.unwrap();
+    assert_eq!(
+        (day["window"].as_str(), day["bucket_secs"].as_u64()),
+        (Some("24h"), Some(3_600))
+    );
+    let b = day["buckets"].as_array().unwrap();
+    assert_eq!(b.len(), 24);
+    let last = &b[23];
+    assert!(
+        last["start"].as_u64().unwrap() <= now && now < last["start"].as_u64().unwrap() + 3_600
+    );
+    assert_eq!(
+        (
+            last["received_msat"].as_u64(),
+            last["received_count"].as_u64()
+        ),
+        (Some(5_000), Some(2))
+    );
+    assert_eq!(last["forwarded_msat"], 10_000);
+    assert_eq!(last["fees_earned_msat"], 50);
+    assert_eq!(b[21]["received_msat"], 7_000);
+    let month = api
+        .client
+        .get("/v1/stats/activity?window=30d")
+        .await
+        .unwrap();
+    let b = month["buckets"].as_array().unwrap();
+    assert_eq!(b.len(), 30);
+    let received: u64 = b.iter().map(|x| x["received_msat"].as_u64().unwrap()).sum();
+    assert_eq!(received, 12_000);
+    let (status, v) = raw(&api, Method::GET, "/v1/stats/activity?window=1y", "").await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+}
