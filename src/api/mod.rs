@@ -97,7 +97,8 @@
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
 //! - Without the token (no data in them): `GET /` → the live dashboard (HTML), and its files
-//!   `GET /assets/{dashboard.css, dashboard.js, sse.js, format.js, view.js, favicon.svg}`; see
+//!   `GET /assets/{dashboard.css, dashboard.js, sse.js, format.js, view.js, charts.js,
+//!   favicon.svg}`; see
 //!   [`dashboard`]
 
 mod activity;
