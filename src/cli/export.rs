@@ -35,15 +35,16 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// Writes the export to standard output; the error names what failed (the node's own
-/// error for a bad kind or time).
-pub async fn run(client: &ApiClient, path: &str) -> Result<(), String> {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    client
+/// Writes the export to `out` (standard output) chunk by chunk as it arrives; the error names
+/// what failed (the node's own error for a bad kind or time).
+pub async fn run(client: &ApiClient, path: &str, out: &mut impl Write) -> Result<u64, String> {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let written = client
         .download(path, &mut out)
         .await
         .map_err(|e| e.to_string())?;
-    out.flush().map_err(|e| format!("writing: {e}"))
+    out.flush().map_err(|e| format!("writing: {e}"))?;
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 pub mod backup;
 mod channels;
 mod events;
-mod export;
+pub(crate) mod export;
 mod graph;
 pub mod help;
 mod payments;
@@ -758,7 +758,7 @@ pub async fn run(
         } => {
             let path = export::path(&kind, from.as_deref(), to.as_deref(), format.as_deref());
             // Written to standard output as it arrives: nothing more to print.
-            export::run(&client, &path).await?;
+            export::run(&client, &path, &mut std::io::stdout()).await?;
             return Ok(Output {
                 text: String::new(),
                 failed: false,

@@ -429,3 +429,30 @@ async fn activity_sums_the_event_log_per_bucket() {
         (400, Some("invalid_request"))
     );
 }
+
+#[tokio::test]
+async fn the_cli_writes_the_export_as_the_node_sends_it() {
+    let api = filled().await;
+    let path = crate::cli::export::path(
+        "payments",
+        Some("1970-01-01T00:16:41Z"),
+        Some("1004"),
+        Some("csv"),
+    );
+    let mut out = Vec::new();
+    let n = crate::cli::export::run(&api.client, &path, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(n as usize, out.len());
+    let (_, direct) = body(&api, "/v1/export/payments?from=1001&to=1004").await;
+    assert_eq!(String::from_utf8(out).unwrap(), direct);
+    assert_eq!(parse_csv(&direct).len(), 4, "the header and three rows");
+    // The node's own error, not a file of it.
+    let bad = crate::cli::export::path("payments", Some("yesterday"), None, None);
+    let mut out = Vec::new();
+    let e = crate::cli::export::run(&api.client, &bad, &mut out)
+        .await
+        .unwrap_err();
+    assert!(e.contains("invalid_request") && e.contains("from"), "{e}");
+    assert!(out.is_empty());
+}
