@@ -10,6 +10,8 @@
 //!    loaded back (time, heap), in this process.
 //! 4. Pathfinding on that graph: `routing::find_route` between random payers and payees,
 //!    p50/p99/max over Q queries (default 500), in this process.
+//! 5. The accounting export: N payments (the `--payments` count) exported as CSV through the
+//!    API's streaming code, after N/10 and after N: rows/s and the memory it took.
 //!
 //! Every node is a separate release process, as in `benches/payments.rs`. `--json` prints one
 //! JSON object on the last line. Without `--bench` (`cargo test --all-targets`) a tiny run
@@ -21,6 +23,8 @@ use serde_json::{json, Value};
 
 #[path = "scale/channels.rs"]
 mod channels;
+#[path = "scale/export.rs"]
+mod export;
 #[path = "scale/graph.rs"]
 mod graph;
 #[path = "scale/history.rs"]
@@ -38,7 +42,7 @@ static ALLOC: graph::Counting = graph::Counting;
 
 const USAGE: &str = "usage: scripts/bench scale [--payments N] [--channels K] [--peers P] \
                      [--load-secs S] [--graph-nodes N] [--graph-channels K] \
-                     [--queries Q] [--only restart|channels|graph|pathfind] [--keep] \
+                     [--queries Q] [--only restart|channels|graph|pathfind|export] [--keep] \
                      [--json]";
 
 #[derive(Debug)]
@@ -56,6 +60,7 @@ struct Args {
     many_channels: bool,
     graph: bool,
     pathfind: bool,
+    export: bool,
     /// Keeps the nodes' directories (and logs) and prints where.
     keep: bool,
     json: bool,
@@ -76,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
         many_channels: true,
         graph: true,
         pathfind: true,
+        export: true,
         keep: false,
         json: false,
     };
@@ -100,8 +106,9 @@ fn parse_args() -> Result<Args, String> {
                 a.many_channels = only.as_deref() == Some("channels");
                 a.graph = only.as_deref() == Some("graph");
                 a.pathfind = only.as_deref() == Some("pathfind");
-                if !(a.restart || a.many_channels || a.graph || a.pathfind) {
-                    return Err("--only takes restart, channels, graph or pathfind".into());
+                a.export = only.as_deref() == Some("export");
+                if !(a.restart || a.many_channels || a.graph || a.pathfind || a.export) {
+                    return Err("--only takes restart, channels, graph, pathfind or export".into());
                 }
             }
             "--keep" => a.keep = true,
@@ -139,6 +146,11 @@ async fn run(a: &Args, root: &Path) -> Value {
         let r = pathfind::run(&p, &pathfind::Query { queries: a.queries });
         pathfind::print(&r);
         out["pathfind"] = r;
+    }
+    if a.export {
+        let r = export::run(&root.join("export"), a.payments).await;
+        export::print(&r);
+        out["export"] = r;
     }
     if !(a.restart || a.many_channels) {
         return out;
@@ -255,6 +267,9 @@ fn check(r: &Value) {
             p["found"].as_u64().is_some_and(|n| n > 0),
             "routes found on the generated graph"
         );
+    }
+    if let Some(e) = r.get("export") {
+        export::check(e);
     }
     if let Some(c) = r.get("channels") {
         assert!(c["restart_all_active_secs"].as_f64() >= c["restart_api_secs"].as_f64());

@@ -1,7 +1,8 @@
 //! The dashboard in a real browser (headless Chromium over the DevTools Protocol) against a
 //! hub with two users: it asks for the token, shows the channels, balances, the hub's payment
 //! and its forward, escapes what users wrote, and follows the event stream: payments made
-//! while the page is open appear without a reload.
+//! while the page is open appear without a reload, in the tables, the activity chart and the
+//! liquidity picture.
 //!
 //! Needs Debian's `chromium` (`CHANHUB_BOOTSTRAP_EXTRA=chromium scripts/bootstrap`; scripts/test
 //! does it). Without it the test fails, naming that command. `CHANHUB_DASHBOARD_SCREENSHOT=path`
@@ -97,6 +98,54 @@ fn channel_shows(c: &Value) -> String {
          return !!r && r.dataset.peer === '{peer}' && r.dataset.localMsat === '{local}' \
          && r.dataset.remoteMsat === '{remote}' && {}; }})()",
         checks.join(" && ")
+    )
+}
+
+/// The activity chart `id` sums to these totals, and has a fee bar holding the fees.
+fn chart_shows(id: &str, sent: u64, received: u64, fees: u64) -> String {
+    format!(
+        "(() => {{ const c = document.getElementById('{id}'); \
+         const bars = [...c.querySelectorAll('rect[data-series=\"fees\"]')]; \
+         const drawn = bars.reduce((t, r) => t + Number(r.dataset.msat), 0); \
+         const tall = bars.filter((r) => Number(r.getAttribute('height')) > 0); \
+         return c.dataset.sentMsat === '{sent}' && c.dataset.receivedMsat === '{received}' \
+         && c.dataset.feesMsat === '{fees}' && drawn === {fees} && tall.length > 0 \
+         && c.querySelectorAll('rect[data-series=\"sent\"]').length === Number(c.dataset.buckets) \
+         && tall.every((r) => r.querySelector('title').textContent.includes('fees earned')); }})()"
+    )
+}
+
+/// The liquidity picture shows each channel's balances and the totals, as the API says.
+fn liquidity_shows(channels: &[Value]) -> String {
+    let local: u64 = channels
+        .iter()
+        .map(|c| c["local_msat"].as_u64().unwrap())
+        .sum();
+    let remote: u64 = channels
+        .iter()
+        .map(|c| c["remote_msat"].as_u64().unwrap())
+        .sum();
+    let per_channel: Vec<String> = channels
+        .iter()
+        .map(|c| {
+            let id = c["channel_id"].as_str().unwrap();
+            format!(
+                "side('{id}', 'local') === '{}' && side('{id}', 'remote') === '{}'",
+                c["local_msat"], c["remote_msat"]
+            )
+        })
+        .collect();
+    format!(
+        "(() => {{ const l = document.getElementById('liquidity'); \
+         const side = (id, s) => {{ const r = l.querySelector(`rect[data-channel=\"${{id}}\"][data-side=\"${{s}}\"]`); \
+         return r && r.dataset.msat; }}; \
+         const total = (s) => {{ const r = l.querySelector(`rect[data-total][data-side=\"${{s}}\"]`); \
+         return r && r.dataset.msat; }}; \
+         return l.dataset.outboundMsat === '{local}' && l.dataset.inboundMsat === '{remote}' \
+         && total('local') === '{local}' && total('remote') === '{remote}' \
+         && l.dataset.channels === '{}' && {}; }})()",
+        channels.len(),
+        per_channel.join(" && ")
     )
 }
 
@@ -331,6 +380,42 @@ async fn the_dashboard_shows_the_hub_and_follows_it_live() {
         )
         .await;
     }
+    // The pictures, live too: the activity chart sums what the hub paid, received and
+    // forwarded (all within the last 24 hours and 30 days), and the liquidity bars follow the
+    // channels.
+    let fees = hub.api.get("/v1/forwards").await.unwrap()["fee_msat_earned"]
+        .as_u64()
+        .unwrap();
+    assert!(fees > 0);
+    let sent: u64 = 30_000_123 + 12_345_678;
+    let received: u64 = 2_000_000;
+    for chart in ["chart-24h", "chart-30d"] {
+        b.wait_for_within(
+            &format!("{chart}: sent {sent}, received {received}, fees {fees}"),
+            &chart_shows(chart, sent, received, fees),
+            LIVE,
+        )
+        .await;
+    }
+    let activity = hub.api.get("/v1/stats/activity").await.unwrap();
+    let forwarded: u64 = activity["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["forwarded_msat"].as_u64().unwrap())
+        .sum();
+    assert!(forwarded >= 57_000_000, "{activity}");
+    assert_eq!(
+        b.eval("document.getElementById('chart-24h').dataset.forwardedMsat")
+            .await,
+        forwarded.to_string().as_str()
+    );
+    let mut channels = Vec::new();
+    for id in [&ah, &hb] {
+        channels.push(hub.channel(id).await);
+    }
+    b.wait_for_within("the liquidity picture", &liquidity_shows(&channels), LIVE)
+        .await;
     assert_eq!(
         b.eval("window.__sameDocument === true").await,
         true,

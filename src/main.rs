@@ -217,7 +217,10 @@ fn run_client(target: Target, command: ClientCommand, json: bool) -> ExitCode {
     };
     match runtime.block_on(chanhub::cli::run(&target, command, json)) {
         Ok(out) => {
-            println!("{}", out.text);
+            // A command that streamed its output (events, export) has nothing left to print.
+            if !out.text.is_empty() {
+                println!("{}", out.text);
+            }
             if out.failed {
                 ExitCode::FAILURE
             } else {

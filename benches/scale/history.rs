@@ -30,7 +30,7 @@ pub struct Generated {
 }
 
 /// 32 pseudo-random bytes from `(tag, i)`: splitmix64, distinct for distinct inputs in practice.
-fn bytes32(tag: u64, i: u64) -> [u8; 32] {
+pub fn bytes32(tag: u64, i: u64) -> [u8; 32] {
     let mut x = tag.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i;
     let mut out = [0u8; 32];
     for chunk in out.chunks_mut(8) {
@@ -48,7 +48,7 @@ fn channel(i: u64) -> [u8; 32] {
 }
 
 /// A string the length of a regtest BOLT 11 invoice.
-fn bolt11(i: u64) -> String {
+pub fn bolt11(i: u64) -> String {
     format!("lnbcrt100n1p{}", hex::encode([bytes32(9, i); 5].concat()))[..330].to_string()
 }
 

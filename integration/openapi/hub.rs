@@ -152,6 +152,7 @@ async fn the_document_matches_a_running_hub() {
     drills_and_closes(&net, &ah, &hb).await;
     replayed_events(&net).await;
     backup(&net).await;
+    exports(&net).await;
     every_operation_succeeded(&net);
     for n in [net.alice_node, net.bob_node, net.hub_node] {
         n.node.shutdown().await;

@@ -232,3 +232,68 @@ pub async fn backup(net: &Net) {
         .unwrap_or_else(|| panic!("{disposition}"));
     assert!(height.parse::<u32>().unwrap() > 100, "{disposition}");
 }
+
+/// The accounting export of each kind, as CSV and JSON Lines, the activity per bucket, and bad
+/// queries refused.
+pub async fn exports(net: &Net) {
+    let Net { hub, .. } = net;
+    let template = "/v1/export/{kind}";
+    for kind in ["payments", "invoices", "forwards", "onchain", "events"] {
+        let a = hub
+            .expect(
+                "get",
+                template,
+                &format!("/v1/export/{kind}"),
+                Req::none(),
+                200,
+                None,
+            )
+            .await;
+        assert_eq!(
+            a.headers["content-disposition"],
+            format!("attachment; filename=\"chanhub-{kind}.csv\"")
+        );
+        assert!(a.body.ends_with("\r\n"), "{kind}: a header at least");
+        let path = format!("/v1/export/{kind}?from=2020-01-01T00:00:00Z&format=json");
+        let a = hub
+            .expect("get", template, &path, Req::none(), 200, None)
+            .await;
+        for line in a.body.lines() {
+            serde_json::from_str::<Value>(line).unwrap();
+        }
+    }
+    for window in ["24h", "30d"] {
+        let path = format!("/v1/stats/activity?window={window}");
+        let a = hub
+            .expect("get", "/v1/stats/activity", &path, Req::none(), 200, None)
+            .await;
+        let fees: u64 = a.json()["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["fees_earned_msat"].as_u64().unwrap())
+            .sum();
+        assert!(
+            fees > 0,
+            "the hub's forwards earned fees in the last {window}"
+        );
+    }
+    hub.expect(
+        "get",
+        "/v1/stats/activity",
+        "/v1/stats/activity?window=7d",
+        Req::none(),
+        400,
+        Some("invalid_request"),
+    )
+    .await;
+    hub.expect(
+        "get",
+        template,
+        "/v1/export/payments?from=tomorrow",
+        Req::none(),
+        400,
+        Some("invalid_request"),
+    )
+    .await;
+}

@@ -4,7 +4,8 @@
 //!
 //! Routes: `GET /`, and under `/assets/`: `dashboard.css`, `dashboard.js` (the page's module:
 //! token, fetching, the event stream), `sse.js` (the stream parser), `format.js` (amounts,
-//! times, element building), `view.js` (drawing the sections), `favicon.svg`. Every answer carries a self-only Content-Security-Policy, and an
+//! times, element building), `view.js` (drawing the sections), `charts.js` (the activity chart
+//! and the liquidity picture, as SVG), `favicon.svg`. Every answer carries a self-only Content-Security-Policy, and an
 //! `ETag` with `Cache-Control: no-cache`: browsers revalidate each load (a `304` when the
 //! binary, hence the asset, did not change), so an upgraded node never runs a stale script.
 
@@ -40,7 +41,7 @@ const fn asset(path: &'static str, content_type: &'static str, body: &'static st
     }
 }
 
-const ASSETS: [Asset; 7] = [
+const ASSETS: [Asset; 8] = [
     asset(
         "/",
         "text/html; charset=utf-8",
@@ -70,6 +71,11 @@ const ASSETS: [Asset; 7] = [
         "/assets/view.js",
         "text/javascript; charset=utf-8",
         include_str!("dashboard/view.js"),
+    ),
+    asset(
+        "/assets/charts.js",
+        "text/javascript; charset=utf-8",
+        include_str!("dashboard/charts.js"),
     ),
     asset(
         "/assets/favicon.svg",

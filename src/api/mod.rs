@@ -85,13 +85,26 @@
 //! - `GET  /v1/backup` → `application/octet-stream`, `Content-Disposition: attachment;
 //!   filename="chanhub-backup-HEIGHT.sqlite"`: a consistent snapshot of the database (`chanhub
 //!   restore` installs it; see `channel-spec/node.md`, Backups)
+//! - `GET  /v1/export/{payments|invoices|forwards|onchain|events}?from=&to=&format=csv|json`
+//!   → the accounting export, streamed page by page (a `(time, rowid)` keyset cursor): rows
+//!   with a time in `[from, to)` (RFC 3339 UTC, a date, or Unix seconds; default: all),
+//!   oldest first; CSV with a header (`text/csv`, the default) or JSON Lines
+//!   (`application/x-ndjson`), `Content-Disposition: attachment; filename="chanhub-KIND.csv"`;
+//!   amounts as `*_msat` and `*_sat` (exactly msat / 1000), times RFC 3339 UTC. Columns:
+//!   `channel-spec/export.md`
+//! - `GET  /v1/stats/activity?window=24h|30d` → `{window, bucket_secs, buckets: [{start,
+//!   received_msat, received_count, sent_msat, sent_count, forwarded_msat, forwarded_count,
+//!   fees_earned_msat}]}`: the event log summed per hour (24) or day (30), UTC-aligned, the
+//!   last bucket the current one (the dashboard's chart)
 //! - `GET  /metrics` → the Prometheus text format 0.0.4 (`text/plain; version=0.0.4`), not
 //!   JSON: channels, balances, HTLCs, payments, forwards, invoices, chain and wallet heights;
 //!   behind the token like the rest
 //! - Without the token (no data in them): `GET /` → the live dashboard (HTML), and its files
-//!   `GET /assets/{dashboard.css, dashboard.js, sse.js, format.js, view.js, favicon.svg}`; see
+//!   `GET /assets/{dashboard.css, dashboard.js, sse.js, format.js, view.js, charts.js,
+//!   favicon.svg}`; see
 //!   [`dashboard`]
 
+mod activity;
 pub mod auth;
 mod backup;
 mod channels;
@@ -99,6 +112,8 @@ pub mod client;
 pub mod dashboard;
 mod dev;
 mod events;
+pub mod export;
+pub mod export_format;
 mod exposition;
 mod extract;
 mod graph;
@@ -243,6 +258,8 @@ fn routes(dev_api: bool) -> RouteTable {
             get(webhooks::show).delete(webhooks::remove),
         )
         .route("/v1/backup", get(backup::backup))
+        .route("/v1/export/{kind}", get(export::export))
+        .route("/v1/stats/activity", get(activity::activity))
         .route("/v1/chain/info", get(routes::chain_info))
         .route("/v1/chain/mine", post(routes::chain_mine))
         .route("/metrics", get(metrics::metrics))

@@ -4,6 +4,7 @@
 pub mod backup;
 mod channels;
 mod events;
+pub(crate) mod export;
 mod graph;
 pub mod help;
 mod payments;
@@ -307,6 +308,29 @@ pub enum ClientCommand {
         /// Only these types, comma separated (default: every type).
         #[arg(long)]
         types: Option<String>,
+    },
+    /// Stream the accounting export of KIND (payments, invoices, forwards, onchain or
+    /// events) to standard output (redirect it: `> file.csv`): rows with a time in [--from,
+    /// --to), oldest first, amounts in msat and sat, times in UTC (columns:
+    /// channel-spec/export.md).
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/shop export payments
+  chanhub --datadir ~/hub export forwards --from 2026-12-01T00:00:00Z --to 2027-01-01T00:00:00Z
+  chanhub --datadir ~/hub export events --from 2026-12-01 --format json
+  chanhub --datadir ~/hub export onchain --to 1796083200")]
+    Export {
+        /// payments, invoices, forwards, onchain or events.
+        kind: String,
+        /// Start, inclusive: UTC as 2026-12-01T00:00:00Z, 2026-12-01 or Unix seconds
+        /// (default: the beginning).
+        #[arg(long)]
+        from: Option<String>,
+        /// End, exclusive, as --from (default: now and on).
+        #[arg(long)]
+        to: Option<String>,
+        /// csv (default: a header line, then one record per row) or json (JSON Lines).
+        #[arg(long, value_parser = ["csv", "json"])]
+        format: Option<String>,
     },
     /// The regtest chain: info, mine.
     #[command(
@@ -737,6 +761,20 @@ pub async fn run(
         ClientCommand::Backup { file } => {
             (backup::backup(&client, &file).await?, backup::render_backup)
         }
+        ClientCommand::Export {
+            kind,
+            from,
+            to,
+            format,
+        } => {
+            let path = export::path(&kind, from.as_deref(), to.as_deref(), format.as_deref());
+            // Written to standard output as it arrives: nothing more to print.
+            export::run(&client, &path, &mut std::io::stdout()).await?;
+            return Ok(Output {
+                text: String::new(),
+                failed: false,
+            });
+        }
         // Handled before a client is made: it runs offline.
         ClientCommand::Restore { .. } => return Err("restore runs without a node".into()),
         ClientCommand::Chain(ChainCommand::Info) => (
@@ -937,5 +975,26 @@ mod tests {
             let help = parse(&[c, "--help"]).unwrap_err().to_string();
             assert!(help.contains("Examples:\n  chanhub "), "{help}");
         }
+    }
+
+    #[test]
+    fn export_takes_a_kind_a_range_and_a_format() {
+        assert!(matches!(
+            parse(&["export", "forwards", "--from", "2026-12-01", "--to", "1796169600",
+                "--format", "json"]).unwrap(),
+            ClientCommand::Export { kind, from: Some(f), to: Some(t), format: Some(j) }
+                if kind == "forwards" && f == "2026-12-01" && t == "1796169600" && j == "json"
+        ));
+        assert!(matches!(
+            parse(&["export", "payments"]).unwrap(),
+            ClientCommand::Export {
+                from: None,
+                to: None,
+                format: None,
+                ..
+            }
+        ));
+        assert!(parse(&["export"]).is_err(), "a kind is required");
+        assert!(parse(&["export", "payments", "--format", "xml"]).is_err());
     }
 }

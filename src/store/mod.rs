@@ -11,10 +11,12 @@
 //! - SQLite calls block, so async code goes through [`Store::call`] / [`Store::write`], which
 //!   run them on tokio's blocking pool, never on a runtime worker thread.
 
+pub mod activity;
 pub mod attempts;
 pub mod backup;
 pub mod channels;
 pub mod events;
+pub mod export;
 pub mod graph;
 pub mod meta;
 pub mod metrics;

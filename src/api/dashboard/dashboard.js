@@ -30,19 +30,22 @@ const SOURCES = {
   peers: 'v1/peers',
   policy: 'v1/policy',
   graph: 'v1/graph',
+  // Summed per bucket by the node: at most 30 rows, whatever the history.
+  activity24: 'v1/stats/activity?window=24h',
+  activity30: 'v1/stats/activity?window=30d',
 };
 const ALL = Object.keys(SOURCES);
 /** What each event type changes; an unknown type refetches everything. */
 const EVENT_SOURCES = {
-  invoice_paid: ['invoices', 'balance', 'channels'],
-  payment_succeeded: ['payments', 'balance', 'channels'],
+  invoice_paid: ['invoices', 'balance', 'channels', 'activity24', 'activity30'],
+  payment_succeeded: ['payments', 'balance', 'channels', 'activity24', 'activity30'],
   payment_failed: ['payments', 'balance', 'channels'],
-  htlc_forwarded: ['forwards', 'balance', 'channels'],
+  htlc_forwarded: ['forwards', 'balance', 'channels', 'activity24', 'activity30'],
   channel_state_changed: ['channels', 'balance', 'peers'],
   channel_resolved: ['channels', 'balance', 'info'],
 };
 /** Re-read on the slow timer while the stream is live (the rest follows events). */
-const SLOW_SOURCES = ['info', 'balance', 'channels', 'peers', 'policy', 'graph'];
+const SLOW_SOURCES = ['info', 'balance', 'channels', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
 
 const state = {
   token: null,

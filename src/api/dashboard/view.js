@@ -1,10 +1,11 @@
 // Drawing the dashboard from what the node answered (`state.data`), section by section.
+import { drawActivity, drawLiquidity } from './charts.js';
 import { $, badge, groups, h, msat, newest, sat, setText, short, when } from './format.js';
 
 /** Rows shown per list, newest first. The lists are fetched with one row more (see
  * dashboard.js), which tells whether older rows exist beyond those shown. */
 export const LIST_LIMIT = 25;
-const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'peers', 'policy', 'graph'];
+const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
 
 /** Redraws the sections whose data changed (all with `force`, for the relative times). */
 export function render(state, force) {
@@ -18,6 +19,9 @@ export function render(state, force) {
   if (changed.graph) renderGraph(state);
   if (changed.balance || changed.channels) renderBalances(state);
   if (changed.channels) renderChannels(state);
+  if (changed.channels && state.data.channels) drawLiquidity($('liquidity'), state.data.channels.channels);
+  if (changed.activity24 && state.data.activity24) drawActivity($('chart-24h'), state.data.activity24);
+  if (changed.activity30 && state.data.activity30) drawActivity($('chart-30d'), state.data.activity30);
   if (changed.payments) renderPayments(state);
   if (changed.invoices) renderInvoices(state);
   if (changed.forwards) renderForwards(state);

@@ -48,7 +48,7 @@ async fn request(api: &Api, method: &str, path: &str, extra: &str) -> Answer {
     }
 }
 
-const FILES: [(&str, &str, &str); 7] = [
+const FILES: [(&str, &str, &str); 8] = [
     (
         "/",
         "text/html; charset=utf-8",
@@ -74,6 +74,11 @@ const FILES: [(&str, &str, &str); 7] = [
         "/assets/view.js",
         "text/javascript; charset=utf-8",
         "function render",
+    ),
+    (
+        "/assets/charts.js",
+        "text/javascript; charset=utf-8",
+        "function drawActivity",
     ),
     ("/assets/favicon.svg", "image/svg+xml", "<svg"),
 ];
