@@ -29,6 +29,7 @@ async fn filled() -> Api {
                         payment_secret: [200 + i; 32],
                         amount_msat: Some(1_500),
                         description: format!("row {i}, \"quoted\""),
+                        description_hash: None,
                         min_final_cltv_expiry_delta: 18,
                         created_at: at,
                         expires_at: at + 10,
