@@ -17,7 +17,7 @@ pub async fn the_dashboard(net: &Net) {
         .filter(|(p, m)| m == "get" && doc["paths"][p][m]["tags"] == json!(["dashboard"]))
         .map(|(p, _)| p)
         .collect();
-    assert_eq!(public.len(), 7, "the page and six files: {public:?}");
+    assert_eq!(public.len(), 8, "the page and seven files: {public:?}");
     for path in &public {
         let a = hub
             .expect("get", path, path, Req::public(), 200, None)
