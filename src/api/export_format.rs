@@ -309,6 +309,16 @@ pub fn csv_field(s: &str, out: &mut String) {
     }
 }
 
+/// Free text a spreadsheet would run as a formula (a description or a failure a stranger
+/// wrote: `=HYPERLINK(...)`) starts with a quote instead, as OWASP advises for CSV.
+fn defused(s: String) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s
+    }
+}
+
 /// One value as text (CSV), `None` when absent.
 fn text_of(v: &Value, ty: Ty) -> Option<String> {
     Some(match (v, ty) {
@@ -324,6 +334,7 @@ fn text_of(v: &Value, ty: Ty) -> Option<String> {
         (Value::Integer(n), Ty::Msat) => sat_of_msat(*n),
         (Value::Integer(n), _) => n.to_string(),
         (Value::Real(f), _) => f.to_string(),
+        (Value::Text(s), Ty::Text) => defused(s.clone()),
         (Value::Text(s), _) => s.clone(),
     })
 }
@@ -554,6 +565,19 @@ mod tests {
         assert_eq!(r[9], nasty);
         assert_eq!(records[2][9], "plain");
         assert!(doc.ends_with(",plain,\r\n"), "unquoted when plain");
+        // Text a spreadsheet would evaluate is defused; numbers are not text.
+        for (given, written) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+1", "'+1"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("a=b", "a=b"),
+        ] {
+            let mut d = String::new();
+            csv_row(Kind::Payments, &payment(given), &mut d);
+            assert_eq!(parse_csv(&d)[0][9], written, "{given:?}");
+        }
     }
 
     #[test]
