@@ -412,8 +412,9 @@ pub fn settle_held_invoice(
 }
 
 /// The preimages this node knows for the HTLCs `received` on channel `channel_id` (id and
-/// payment hash each), by payment hash: an invoice's, the one a forward of that HTLC learned
-/// downstream, or one our own payment learned. The on-chain resolution claims received HTLCs
+/// payment hash each), by payment hash: an invoice's for an HTLC recorded as paying it
+/// (`invoice_htlcs`), the one a forward of that HTLC learned downstream, or one our own
+/// payment learned. The on-chain resolution claims received HTLCs
 /// with them. Each lookup is by primary key.
 pub fn preimages_for(
     conn: &Connection,
@@ -421,9 +422,14 @@ pub fn preimages_for(
     received: &[(u64, [u8; 32])],
 ) -> Result<std::collections::HashMap<[u8; 32], [u8; 32]>, StoreError> {
     let mut out = std::collections::HashMap::new();
-    // A hold invoice has no preimage until it is settled.
+    // An invoice's preimage claims only the HTLCs recorded as paying it: a part of a set that
+    // never completed, a held payment not settled (a hold invoice has no preimage until
+    // then) or an HTLC the checks refused is not ours to take on chain; taking it would hand
+    // the payer the proof of a payment we never accepted.
     let mut invoice = conn.prepare_cached(
-        "SELECT preimage FROM invoices WHERE payment_hash = ?1 AND preimage IS NOT NULL",
+        "SELECT i.preimage FROM invoices i JOIN invoice_htlcs h ON h.payment_hash = i.payment_hash
+         WHERE i.payment_hash = ?1 AND h.channel_id = ?2 AND h.htlc_id = ?3
+             AND i.preimage IS NOT NULL",
     )?;
     let mut forward = conn.prepare_cached(
         "SELECT preimage FROM forwards WHERE in_channel_id = ?1 AND in_htlc_id = ?2
@@ -434,7 +440,9 @@ pub fn preimages_for(
     )?;
     for (id, hash) in received {
         let found = invoice
-            .query_row([&hash[..]], |r| r.get::<_, Vec<u8>>(0))
+            .query_row(params![&hash[..], &channel_id[..], *id as i64], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
             .optional()?
             .or(forward
                 .query_row(params![&channel_id[..], *id as i64], |r| {

@@ -389,6 +389,7 @@ fn preimages_are_found_for_the_received_htlcs_asked_about() {
         .blocking(|c| {
             // An invoice of ours, paid by HTLC 3 of channel [1; 32].
             insert_invoice(c, &invoice(8, 1_000))?;
+            record_invoice_htlcs(c, &[8; 32], &[(htlc(1, 3), 50_000)])?;
             // A forward whose incoming HTLC 0 on channel [1; 32] learned its preimage.
             insert_forward(c, &forward(0, 0))?;
             resolve_forward(
@@ -414,6 +415,10 @@ fn preimages_are_found_for_the_received_htlcs_asked_about() {
                 elsewhere.is_empty(),
                 "a forward is found by its incoming HTLC only"
             );
+            // Another HTLC with the invoice's hash (a part of a set that never completed, one
+            // the checks refused) is not the invoice's to claim, on this channel or another.
+            assert!(preimages_for(c, &[1; 32], &[(4, [8; 32])])?.is_empty());
+            assert!(preimages_for(c, &[2; 32], &[(3, [8; 32])])?.is_empty());
             Ok(())
         })
         .unwrap();

@@ -934,8 +934,12 @@ impl Actor {
                 }
             }
             Event::HtlcReceived { htlc } => {
-                if !self.router.manual {
-                    let htlc = htlc.clone();
+                let htlc = htlc.clone();
+                if self.router.manual {
+                    self.router
+                        .queue
+                        .push_back(Work::ManualReceived { idx, htlc });
+                } else {
                     self.router.queue.push_back(Work::Received { idx, htlc });
                 }
             }

@@ -130,6 +130,37 @@ impl Actor {
         }
     }
 
+    /// Manual-HTLC mode: the test driving the HTLCs means an HTLC for one of our invoices
+    /// (with its preimage, not cancelled) to pay it, so it is recorded in `invoice_htlcs` —
+    /// the one record that lets the on-chain resolution claim it. Nothing is settled.
+    pub(super) async fn record_manual(&mut self, idx: u32, htlc: &AddHtlc) -> Result<(), Error> {
+        let Some(channel_id) = self.channel_id_of(idx) else {
+            return Ok(());
+        };
+        let (hash, recorded) = (
+            htlc.payment_hash,
+            [(
+                HtlcRef {
+                    channel_id,
+                    htlc_id: htlc.id,
+                },
+                htlc.amount_msat,
+            )],
+        );
+        self.cfg
+            .store
+            .write(move |tx| {
+                let claimable = pq::get_invoice(tx, &hash)?
+                    .is_some_and(|i| i.preimage.is_some() && i.status != InvoiceStatus::Cancelled);
+                if claimable {
+                    pq::record_invoice_htlcs(tx, &hash, &recorded)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
     /// An HTLC that ends here: a part of an invoice's payment or of a keysend, held until its
     /// set is complete (see `payments::mpp`).
     async fn on_final(
