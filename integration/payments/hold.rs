@@ -1,7 +1,8 @@
 //! Hold invoices: alice pays bob's hold invoices through the hub. Each payment is held by bob
 //! (status `held`, `invoice_held`), still held after bob restarts, then settled with the
 //! preimage (alice's payment succeeds with it), cancelled (alice's fails), or left until bob
-//! fails it back by himself as its expiry nears (`invoice_cancelled`, `cltv_expiry`).
+//! fails it back by himself as its expiry nears (`invoice_cancelled`, `cltv_expiry`), on a
+//! block or, when the margin passed while he was down, at his start.
 
 use chanhub::events::LoggedEvent;
 use tokio::sync::broadcast;
@@ -209,6 +210,41 @@ async fn hold_invoices_are_held_across_a_restart_then_settled_cancelled_or_faile
         ),
         "{got:?}"
     );
+
+    // Held while bob is down, and past its margin when he is back: failed back at his start.
+    pay_hold(&net.alice, &net.bob, 4, amount).await;
+    let held = event(&mut events, "invoice_held", 4).await;
+    let expiry = held["cltv_expiry"].as_u64().unwrap() as u32;
+    let Net {
+        alice,
+        hub,
+        bob,
+        ah,
+        hb,
+        _tmp,
+    } = net;
+    let listen = bob.node.node_json.peer_addr;
+    let dir = bob.dir.clone();
+    bob.node.shutdown().await;
+    let tip = height(&hub).await;
+    let due = expiry - chanhub::payments::hold::HOLD_INVOICE_MARGIN_BLOCKS;
+    hub.mine(due - tip, &burn_address()).await;
+    let bob = start_payments_on(&dir, Some(&hub), listen).await;
+    let net = Net {
+        alice,
+        hub,
+        bob,
+        ah,
+        hb,
+        _tmp,
+    };
+    wait_until(
+        "bob fails back the payment held past its margin",
+        || async { invoice_status(&net.bob, 4).await["status"] == "cancelled" },
+    )
+    .await;
+    let p = resolved(&net.alice, 4).await;
+    assert_eq!(p["status"], "failed", "{p:#}");
 
     // Only the settled payment moved money: alice paid bob once, plus the hub's fee.
     let after = balances(&net).await;
