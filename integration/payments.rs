@@ -7,6 +7,8 @@
 //! (default 200, half each way).
 
 mod channels_support;
+#[path = "payments/hold.rs"]
+mod hold;
 #[path = "payments/receive.rs"]
 mod receive;
 #[path = "payments/zero_conf.rs"]

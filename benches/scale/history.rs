@@ -184,7 +184,7 @@ fn invoice(tx: &rusqlite::Connection, i: u64, created: u64) -> Result<(), StoreE
     let inv = InvoiceRecord {
         payment_hash: bytes32(10, i),
         bolt11: bolt11(i + (1 << 40)),
-        preimage: bytes32(11, i),
+        preimage: Some(bytes32(11, i)),
         payment_secret: bytes32(12, i),
         amount_msat: Some(10_000 + i % 1000),
         description: format!("scale {i}"),

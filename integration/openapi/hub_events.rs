@@ -72,7 +72,7 @@ pub async fn webhooks(net: &Net) {
     assert_ne!(some["secret"], all["secret"]);
     for (body, why) in [
         (
-            json!({"url": "https://shop.example/hook", "events": ["invoice_cancelled"]}),
+            json!({"url": "https://shop.example/hook", "events": ["invoice_expired"]}),
             "unknown event type",
         ),
         (json!({"url": "ftp://shop.example/hook"}), "not http"),
@@ -197,7 +197,7 @@ pub async fn replayed_events(net: &Net) {
     for (query, req) in [
         ("?after=x", Req::none()),
         ("?after=-1", Req::none()),
-        ("?types=invoice_cancelled", Req::none()),
+        ("?types=invoice_expired", Req::none()),
         ("?limit=10", Req::none()),
         ("", Req::none().header("last-event-id", "latest")),
     ] {

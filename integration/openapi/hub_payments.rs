@@ -92,6 +92,8 @@ pub async fn payments(net: &Net) {
         let a = c.call("get", template, &bad, Req::none()).await;
         assert_eq!(a.error_code(), "invalid_request");
     }
+    // Boxed: the scenario's future is large enough already for a test thread's stack.
+    Box::pin(hold_invoices(net, &mut bob_events)).await;
     let path = format!("/v1/invoices/{hash}");
     let template = "/v1/invoices/{payment_hash}";
     let shown = bob
@@ -146,6 +148,57 @@ pub async fn payments(net: &Net) {
             .expect("get", "/v1/events", "/v1/events", Req::none(), 200, None)
             .await;
         assert!(a.body.starts_with(": connected"), "{}", a.body);
+    }
+}
+
+/// Hold invoices: one held then settled, one held then cancelled, each with its events; a
+/// wrong preimage and a settle of what is not held refused.
+async fn hold_invoices(net: &Net, bob_events: &mut hyper::body::Incoming) {
+    use bitcoin::hashes::{sha256, Hash};
+    let Net {
+        doc, alice, bob, ..
+    } = net;
+    let template = "/v1/invoices/{payment_hash}/settle";
+    for (n, settle) in [(1u8, true), (2, false)] {
+        let preimage = [n; 32];
+        let hash = hex::encode(sha256::Hash::hash(&preimage).to_byte_array());
+        let inv = bob
+            .ok(
+                "post",
+                "/v1/invoices",
+                Req::json(
+                    json!({"amount_msat": 30_000, "description": "escrow", "payment_hash": hash}),
+                ),
+            )
+            .await;
+        let path = fill(template, &[("payment_hash", &hash)]);
+        let body = Req::json(json!({"preimage": hex::encode(preimage)}));
+        let a = bob.call("post", template, &path, body).await;
+        assert_eq!(a.error_code(), "invalid_request", "open: {}", a.body);
+        alice
+            .ok(
+                "post",
+                "/v1/payments",
+                Req::json(json!({"bolt11": inv["bolt11"], "wait": false})),
+            )
+            .await;
+        await_event(doc, bob_events, "invoice_held").await;
+        let wrong = Req::json(json!({"preimage": hex::encode([9u8; 32])}));
+        let a = bob.call("post", template, &path, wrong).await;
+        assert_eq!(a.error_code(), "invalid_request", "{}", a.body);
+        if settle {
+            let body = Req::json(json!({"preimage": hex::encode(preimage)}));
+            let paid = bob.expect("post", template, &path, body, 200, None).await;
+            assert_eq!(paid.json()["status"], "paid");
+            await_event(doc, bob_events, "invoice_paid").await;
+        } else {
+            let path = format!("/v1/invoices/{hash}");
+            let a = bob
+                .call("delete", "/v1/invoices/{payment_hash}", &path, Req::none())
+                .await;
+            assert_eq!(a.status, 200, "{}", a.body);
+            await_event(doc, bob_events, "invoice_cancelled").await;
+        }
     }
 }
 

@@ -255,6 +255,7 @@ fn render(s: &Snapshot) -> String {
         "status",
         &[
             ("open", p.invoices.open),
+            ("held", p.invoices.held),
             ("paid", p.invoices.paid),
             ("expired", p.invoices.expired),
             ("cancelled", p.invoices.cancelled),

@@ -47,16 +47,24 @@
 //! - `GET  /v1/chain/info`, `POST /v1/chain/mine {blocks, address?}`: only when the node's chain
 //!   can mine (embedded regtest or a regtest bitcoind); otherwise 404.
 //! - `POST /v1/invoices` `{amount_msat?, description | description_hash, expiry_secs?}` → `{bolt11, payment_hash, route_hints}` (the hints it carries: `node_id`, `short_channel_id`, fees, `cltv_expiry_delta`)
-//!   (an invoice of ours, with route hints to us through our channels)
+//!   (an invoice of ours, with route hints to us through our channels). With `payment_hash`
+//!   (hex): a hold invoice for a hash whose preimage the caller keeps; a payment arriving
+//!   whole is held (status `held`, event `invoice_held`) until settled or cancelled, and
+//!   failed back by itself 15 blocks before its earliest HTLC expires (`invoice_cancelled`,
+//!   reason `cltv_expiry`); a payment hash an invoice already has is `invalid_request`
+//! - `POST /v1/invoices/{payment_hash}/settle` `{preimage}` → settles a held hold invoice
+//!   (the preimage stored and the invoice paid before any HTLC is fulfilled) and returns it,
+//!   `paid`; `invalid_request` if the preimage does not hash to it or it is not `held`
 //! - The three lists below (`GET /v1/invoices`, `/v1/payments`, `/v1/forwards`) take
 //!   `?limit=N` (1 to 10000, default 1000) and answer with the newest N rows, newest first;
 //!   a bad `limit` is `invalid_request`
 //! - `GET  /v1/invoices` → `invoices: [...]`; `GET /v1/invoices/{payment_hash}` → one:
-//!   `payment_hash`, `bolt11`, `amount_msat`, `description`, `description_hash`, `status` (`open`, `paid`,
-//!   `expired`, `cancelled`), `created_at`, `expires_at`, `received_msat`, `paid_at`, and
+//!   `payment_hash`, `bolt11`, `amount_msat`, `description`, `description_hash`, `status` (`open`, `held`,
+//!   `paid`, `expired`, `cancelled`), `created_at`, `expires_at`, `received_msat`, `paid_at`, and
 //!   `preimage` once paid
-//! - `DELETE /v1/invoices/{payment_hash}` → cancels an open invoice (HTLCs paying it are
-//!   refused from then on) and returns it; `invalid_request` if it is not open
+//! - `DELETE /v1/invoices/{payment_hash}` → cancels an open or held invoice (HTLCs paying it
+//!   are refused from then on, held ones failed back; event `invoice_cancelled`, reason
+//!   `requested`) and returns it; `invalid_request` if it is neither
 //! - `POST /v1/payments` `{bolt11 | node_id, amount_msat?, wait?, max_fee_msat?,
 //!   max_total_cltv_expiry_delta?, timeout_secs?}` (exactly one of `bolt11`, or `node_id` with
 //!   `amount_msat` for keysend) → the payment: `payment_hash`, `status` (`pending`,
@@ -75,7 +83,7 @@
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
 //! - `GET  /v1/events` → Server-Sent Events from the event log: `id: N`, `event: invoice_paid |
 //!   payment_succeeded | payment_failed | htlc_forwarded | channel_state_changed |
-//!   channel_resolved`, `data: {"id", "type", "created_at", ...}`; a comment every 15 s when
+//!   channel_resolved | invoice_held | invoice_cancelled`, `data: {"id", "type", "created_at", ...}`; a comment every 15 s when
 //!   quiet. `Last-Event-ID: N` (or `?after=N`) replays the events after N first; `?types=a,b`
 //!   filters
 //! - `POST /v1/webhooks` `{url, events?}` → `{id, url, events, secret, created_at}` (the secret
@@ -240,6 +248,10 @@ fn routes(dev_api: bool) -> RouteTable {
         .route(
             "/v1/invoices/{payment_hash}",
             get(payments::show_invoice).delete(payments::cancel_invoice),
+        )
+        .route(
+            "/v1/invoices/{payment_hash}/settle",
+            post(payments::settle_invoice),
         )
         .route(
             "/v1/payments",

@@ -30,7 +30,8 @@ pub(super) fn parse_payment_hash(s: &str) -> Result<[u8; 32], Error> {
 }
 
 /// An invoice as the API shows it: the status at `now`, and the preimage only once paid (it
-/// is the proof of payment; before that it is the secret that claims the payment).
+/// is the proof of payment; before that it is the secret that claims the payment). A held
+/// hold invoice shows what arrived in `received_msat`.
 pub(super) fn invoice_json(inv: &InvoiceRecord, now: u64) -> Value {
     let status = inv.status_at(now);
     let mut v = json!({
@@ -45,8 +46,8 @@ pub(super) fn invoice_json(inv: &InvoiceRecord, now: u64) -> Value {
         "received_msat": inv.received_msat,
         "paid_at": inv.paid_at,
     });
-    if status == InvoiceStatus::Paid {
-        v["preimage"] = json!(hex::encode(inv.preimage));
+    if let (InvoiceStatus::Paid, Some(preimage)) = (status, inv.preimage) {
+        v["preimage"] = json!(hex::encode(preimage));
     }
     v
 }
@@ -119,6 +120,8 @@ pub(super) struct InvoiceRequest {
     description: Option<String>,
     description_hash: Option<String>,
     expiry_secs: Option<u64>,
+    /// A hold invoice for this hash: the caller keeps the preimage and settles with it.
+    payment_hash: Option<String>,
 }
 
 impl InvoiceRequest {
@@ -147,6 +150,11 @@ pub(super) async fn create_invoice(
     JsonBody(req): JsonBody<InvoiceRequest>,
 ) -> ApiResult {
     let description = req.description()?;
+    let payment_hash = req
+        .payment_hash
+        .as_deref()
+        .map(parse_payment_hash)
+        .transpose()?;
     let hints = s.channels.route_hints().await?;
     // Shown to the caller: which hub (and at what fee) payers will route through.
     let shown: Vec<Value> = hints
@@ -171,6 +179,7 @@ pub(super) async fn create_invoice(
             amount_msat: req.amount_msat,
             description,
             expiry_secs: req.expiry_secs,
+            payment_hash,
         },
     )
     .await?;
@@ -207,7 +216,34 @@ pub(super) async fn show_invoice(
     Ok(Json(invoice_json(&inv, now_secs())))
 }
 
-/// Cancels an open invoice: HTLCs paying it are refused from now on.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SettleBody {
+    preimage: String,
+}
+
+/// Settles a held hold invoice with its preimage: answers the paid invoice.
+pub(super) async fn settle_invoice(
+    State(s): State<ApiState>,
+    PathParam(hash): PathParam,
+    JsonBody(req): JsonBody<SettleBody>,
+) -> ApiResult {
+    let hash = parse_payment_hash(&hash)?;
+    let preimage = hex::decode(req.preimage.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| {
+            Error::InvalidRequest(format!(
+                "preimage {:?} is not 32 bytes in hex (64 characters)",
+                req.preimage
+            ))
+        })?;
+    let inv = s.channels.settle_invoice(hash, preimage).await?;
+    Ok(Json(invoice_json(&inv, now_secs())))
+}
+
+/// Cancels an open or held invoice: HTLCs paying it are refused from now on, and those held
+/// are failed back.
 pub(super) async fn cancel_invoice(
     State(s): State<ApiState>,
     PathParam(hash): PathParam,
@@ -221,7 +257,7 @@ pub(super) async fn cancel_invoice(
         .ok_or_else(|| Error::InvoiceNotFound(format!("no invoice {}", hex::encode(hash))))?;
     if !cancelled && inv.status != InvoiceStatus::Cancelled {
         return Err(Error::InvalidRequest(format!(
-            "invoice {} is {}, not open",
+            "invoice {} is {}, not open or held",
             hex::encode(hash),
             inv.status_at(now_secs()).as_str()
         )));

@@ -1455,6 +1455,7 @@ async fn metrics_need_the_token_and_follow_the_node() {
 
 mod dashboard;
 mod export;
+mod hold;
 mod lists;
 #[tokio::test]
 async fn only_the_description_is_served_without_the_token() {

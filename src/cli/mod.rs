@@ -158,7 +158,9 @@ pub enum ClientCommand {
   chanhub --datadir ~/bob invoice \"tip jar\"  # the payer chooses the amount
   chanhub --datadir ~/bob invoice --amount-msat 2500000 --expiry-secs 600 \"order 1042\"
   chanhub --datadir ~/bob invoice --amount-msat 10000 --description-hash \
-    3a5f0b5e4c6b1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e")]
+    3a5f0b5e4c6b1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e
+  chanhub --datadir ~/bob invoice --amount-msat 50000 --hash \
+    66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925 \"escrow 7\"  # hold: you keep the preimage")]
     Invoice {
         /// What the payment is for (at most 639 bytes); or give --description-hash.
         #[arg(required_unless_present = "description_hash")]
@@ -173,6 +175,28 @@ pub enum ClientCommand {
         /// Seconds the invoice stays payable (default 3600).
         #[arg(long)]
         expiry_secs: Option<u64>,
+        /// A hold invoice for this payment hash (hex), whose preimage you keep: a payment is
+        /// held (status held) until `settleinvoice PREIMAGE` or `cancelinvoice HASH`, and
+        /// failed back by itself 15 blocks before its HTLCs expire.
+        #[arg(long, value_name = "HASH")]
+        hash: Option<String>,
+    },
+    /// Settle a held hold invoice with its preimage (the payment hash is its SHA256); prints
+    /// the paid invoice.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/bob settleinvoice \
+    0000000000000000000000000000000000000000000000000000000000000000")]
+    Settleinvoice {
+        /// The preimage (64 hex characters).
+        preimage: String,
+    },
+    /// Cancel an open or held invoice: a held payment is failed back to the payer.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/bob cancelinvoice \
+    66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925")]
+    Cancelinvoice {
+        /// The invoice's payment hash (64 hex characters).
+        hash: String,
     },
     /// Invoices issued by this node, newest first.
     #[command(after_help = "Examples:
@@ -380,7 +404,8 @@ pub enum WebhookCommand {
         /// Where to POST the events: an absolute http:// or https:// URL.
         url: String,
         /// Event types to deliver, comma separated: invoice_paid, payment_succeeded,
-        /// payment_failed, htlc_forwarded, channel_state_changed, channel_resolved.
+        /// payment_failed, htlc_forwarded, channel_state_changed, channel_resolved,
+        /// invoice_held, invoice_cancelled.
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
     },
@@ -628,11 +653,15 @@ pub async fn run(
             description_hash,
             amount_msat,
             expiry_secs,
+            hash,
         } => {
             let mut body = match description_hash {
                 Some(h) => json!({ "description_hash": h }),
                 None => json!({ "description": description.unwrap_or_default() }),
             };
+            if let Some(h) = hash {
+                body["payment_hash"] = json!(h);
+            }
             if let Some(a) = amount_msat {
                 body["amount_msat"] = json!(a);
             }
@@ -644,6 +673,26 @@ pub async fn run(
                 payments::invoice_created,
             )
         }
+        ClientCommand::Settleinvoice { preimage } => {
+            let hash = payments::hash_of_preimage(&preimage)?;
+            (
+                client
+                    .post(
+                        &format!("/v1/invoices/{hash}/settle"),
+                        json!({ "preimage": preimage.trim() }),
+                    )
+                    .await
+                    .map_err(err)?,
+                payments::invoice,
+            )
+        }
+        ClientCommand::Cancelinvoice { hash } => (
+            client
+                .delete(&format!("/v1/invoices/{}", hash.trim()))
+                .await
+                .map_err(err)?,
+            payments::invoice,
+        ),
         ClientCommand::Invoices { limit } => (
             client
                 .get(&list_path("/v1/invoices", limit))
@@ -834,7 +883,20 @@ mod tests {
         assert!(matches!(
             parse(&["invoice", "--amount-msat", "50000", "coffee"]).unwrap(),
             ClientCommand::Invoice { description: Some(d), description_hash: None,
-                amount_msat: Some(50_000), expiry_secs: None } if d == "coffee"
+                amount_msat: Some(50_000), expiry_secs: None, hash: None } if d == "coffee"
+        ));
+        let hash = "66".repeat(32);
+        assert!(matches!(
+            parse(&["invoice", "--hash", &hash, "--amount-msat", "5000", "escrow"]).unwrap(),
+            ClientCommand::Invoice { hash: Some(x), amount_msat: Some(5_000), .. } if x == hash
+        ));
+        assert!(matches!(
+            parse(&["settleinvoice", &"00".repeat(32)]).unwrap(),
+            ClientCommand::Settleinvoice { preimage } if preimage == "00".repeat(32)
+        ));
+        assert!(matches!(
+            parse(&["cancelinvoice", &hash]).unwrap(),
+            ClientCommand::Cancelinvoice { hash: x } if x == hash
         ));
         let h = "3a".repeat(32);
         assert!(matches!(

@@ -18,6 +18,37 @@ pub fn invoice_created(v: &Value) -> String {
     pairs(v, &[("bolt11", "bolt11"), ("payment_hash", "payment hash")])
 }
 
+/// One invoice: what `settleinvoice` and `cancelinvoice` answer.
+pub fn invoice(v: &Value) -> String {
+    let mut shown = v.clone();
+    for k in ["amount_msat", "received_msat"] {
+        shown[k] = Value::from(msat(&v[k]));
+    }
+    pairs(
+        &shown,
+        &[
+            ("payment_hash", "payment hash"),
+            ("status", "status"),
+            ("amount_msat", "amount"),
+            ("received_msat", "received"),
+            ("preimage", "preimage"),
+        ],
+    )
+}
+
+/// The payment hash (hex) of a preimage given in hex, for `settleinvoice`.
+///
+/// # Errors
+/// A message when it is not 32 bytes of hex.
+pub fn hash_of_preimage(preimage: &str) -> Result<String, String> {
+    use bitcoin::hashes::{sha256, Hash};
+    let bytes = hex::decode(preimage.trim())
+        .ok()
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| format!("{preimage:?} is not a preimage (64 hex characters)"))?;
+    Ok(hex::encode(sha256::Hash::hash(&bytes).to_byte_array()))
+}
+
 pub fn invoices(v: &Value) -> String {
     let empty = Vec::new();
     let all = v["invoices"].as_array().unwrap_or(&empty);

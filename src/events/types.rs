@@ -12,17 +12,21 @@ pub enum EventKind {
     HtlcForwarded,
     ChannelStateChanged,
     ChannelResolved,
+    InvoiceHeld,
+    InvoiceCancelled,
 }
 
 impl EventKind {
     /// Every type, in the order the docs list them.
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::InvoicePaid,
         EventKind::PaymentSucceeded,
         EventKind::PaymentFailed,
         EventKind::HtlcForwarded,
         EventKind::ChannelStateChanged,
         EventKind::ChannelResolved,
+        EventKind::InvoiceHeld,
+        EventKind::InvoiceCancelled,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -33,6 +37,8 @@ impl EventKind {
             EventKind::HtlcForwarded => "htlc_forwarded",
             EventKind::ChannelStateChanged => "channel_state_changed",
             EventKind::ChannelResolved => "channel_resolved",
+            EventKind::InvoiceHeld => "invoice_held",
+            EventKind::InvoiceCancelled => "invoice_cancelled",
         }
     }
 
@@ -108,6 +114,23 @@ pub enum EventData {
         /// What reached our wallet from the channel on chain, net of our claims' fees.
         received_sat: u64,
     },
+    /// A hold invoice's payment arrived whole and is held until settled or cancelled.
+    InvoiceHeld {
+        payment_hash: String,
+        /// What the invoice asks; `None` for an open amount.
+        amount_msat: Option<u64>,
+        received_msat: u64,
+        /// The earliest expiry of the held HTLCs: settle well before it (see
+        /// `payments::hold::HOLD_INVOICE_MARGIN_BLOCKS`).
+        cltv_expiry: u32,
+    },
+    /// An invoice was cancelled; any HTLCs held for it were failed back.
+    InvoiceCancelled {
+        payment_hash: String,
+        /// `requested` (the API, the CLI or another subsystem) or `cltv_expiry` (a held HTLC
+        /// came within the margin of its expiry, so it was failed back automatically).
+        reason: String,
+    },
 }
 
 impl EventData {
@@ -119,6 +142,8 @@ impl EventData {
             EventData::HtlcForwarded { .. } => EventKind::HtlcForwarded,
             EventData::ChannelStateChanged { .. } => EventKind::ChannelStateChanged,
             EventData::ChannelResolved { .. } => EventKind::ChannelResolved,
+            EventData::InvoiceHeld { .. } => EventKind::InvoiceHeld,
+            EventData::InvoiceCancelled { .. } => EventKind::InvoiceCancelled,
         }
     }
 }

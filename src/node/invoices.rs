@@ -1,7 +1,9 @@
 //! Issuing invoices: a random preimage and payment secret, a BOLT 11 string signed with the
 //! node key, and the record the HTLC router settles against (`store::payments`).
 //!
-//! The preimage is made here and never leaves the node until an HTLC pays the invoice.
+//! The preimage is made here and never leaves the node until an HTLC pays the invoice. A hold
+//! invoice is made for a payment hash the caller chose: the caller keeps the preimage, and
+//! the node holds the payment until the caller settles it (`payments::hold`).
 
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::SecretKey;
@@ -44,6 +46,9 @@ pub struct NewInvoice {
     pub description: InvoiceDescription,
     /// Defaults to [`DEFAULT_EXPIRY_SECS`].
     pub expiry_secs: Option<u64>,
+    /// A hold invoice for this payment hash, whose preimage the caller keeps. `None`: the
+    /// node makes the preimage and settles a payment as soon as it is whole.
+    pub payment_hash: Option<[u8; 32]>,
 }
 
 impl Default for NewInvoice {
@@ -52,6 +57,7 @@ impl Default for NewInvoice {
             amount_msat: None,
             description: InvoiceDescription::Direct(String::new()),
             expiry_secs: None,
+            payment_hash: None,
         }
     }
 }
@@ -62,8 +68,9 @@ impl Default for NewInvoice {
 ///
 /// # Errors
 /// [`Error::InvalidRequest`] for an amount of zero or over the bitcoin supply, a description
-/// over [`MAX_DESCRIPTION_BYTES`], or an expiry of zero or over [`MAX_EXPIRY_SECS`];
-/// [`Error::Internal`] when the invoice cannot be encoded or stored.
+/// over [`MAX_DESCRIPTION_BYTES`], an expiry of zero or over [`MAX_EXPIRY_SECS`], or a
+/// payment hash an invoice of ours already has; [`Error::Internal`] when the invoice cannot
+/// be encoded or stored.
 pub async fn create_invoice(
     store: &Store,
     node_key: &SecretKey,
@@ -87,18 +94,31 @@ pub async fn create_invoice(
         now_secs(),
     )?;
     let stored = record.clone();
-    store
-        .write(move |tx| payments::insert_invoice(tx, &stored))
+    let inserted = store
+        .write(move |tx| {
+            if payments::invoice_exists(tx, &stored.payment_hash)? {
+                return Ok(false);
+            }
+            payments::insert_invoice(tx, &stored)?;
+            Ok(true)
+        })
         .await?;
+    if !inserted {
+        return Err(Error::InvalidRequest(format!(
+            "an invoice for payment hash {} exists already",
+            hex::encode(record.payment_hash)
+        )));
+    }
     tracing::info!(
         payment_hash = %hex::encode(record.payment_hash),
         amount_msat = ?record.amount_msat,
+        hold = record.preimage.is_none(),
         "invoice created"
     );
     Ok(record)
 }
 
-/// The random values of one invoice.
+/// The random values of one invoice (the preimage is not used for a hold invoice).
 struct Secrets {
     preimage: [u8; 32],
     payment_secret: [u8; 32],
@@ -117,6 +137,7 @@ fn build_invoice(
         amount_msat,
         description,
         expiry_secs,
+        payment_hash,
     } = new;
     if let Some(a) = amount_msat {
         if a == 0 || a > MAX_AMOUNT_MSAT {
@@ -140,7 +161,13 @@ fn build_invoice(
             "expiry_secs {expiry_secs} must be between 1 and {MAX_EXPIRY_SECS}"
         )));
     }
-    let payment_hash = sha256::Hash::hash(&secrets.preimage).to_byte_array();
+    let (payment_hash, preimage) = match payment_hash {
+        Some(hash) => (hash, None),
+        None => (
+            sha256::Hash::hash(&secrets.preimage).to_byte_array(),
+            Some(secrets.preimage),
+        ),
+    };
     let mut params = InvoiceParams::new(
         network,
         amount_msat,
@@ -158,7 +185,7 @@ fn build_invoice(
     Ok(InvoiceRecord {
         payment_hash,
         bolt11: invoice.to_string(),
-        preimage: secrets.preimage,
+        preimage,
         payment_secret: secrets.payment_secret,
         amount_msat,
         description: match &description {
@@ -215,6 +242,7 @@ mod tests {
                 amount_msat: Some(42_000),
                 description: InvoiceDescription::Direct("tea".into()),
                 expiry_secs: Some(600),
+                payment_hash: None,
             },
             secrets(),
             1_700_000_000,
@@ -227,6 +255,7 @@ mod tests {
             sha256::Hash::hash(&[1; 32]).to_byte_array(),
             "the hash of the preimage"
         );
+        assert_eq!(r.preimage, Some([1; 32]));
         assert_eq!(inv.payment_secret().0, [2; 32]);
         assert_eq!(inv.amount_msat(), Some(42_000));
         assert_eq!(inv.description(), InvoiceDescription::Direct("tea".into()));
@@ -284,6 +313,55 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_invoice_is_for_the_callers_hash_and_has_no_preimage() {
+        let r = build_invoice(
+            &key(),
+            Network::Regtest,
+            vec![],
+            NewInvoice {
+                amount_msat: Some(5_000),
+                payment_hash: Some([9; 32]),
+                ..NewInvoice::default()
+            },
+            secrets(),
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_eq!(r.payment_hash, [9; 32]);
+        assert_eq!(r.preimage, None, "the caller keeps it");
+        assert_eq!(
+            r.payment_secret, [2; 32],
+            "the payment secret is still ours"
+        );
+        let inv = Invoice::parse(&r.bolt11, Network::Regtest).unwrap();
+        assert_eq!(inv.payment_hash().0, [9; 32]);
+        assert_eq!(inv.payment_secret().0, [2; 32]);
+    }
+
+    #[tokio::test]
+    async fn a_second_invoice_for_a_payment_hash_is_refused() {
+        let store = Store::open_in_memory().unwrap();
+        let new = || NewInvoice {
+            amount_msat: Some(1_000),
+            payment_hash: Some([4; 32]),
+            ..NewInvoice::default()
+        };
+        let hold = create_invoice(&store, &key(), Network::Regtest, vec![], new())
+            .await
+            .unwrap();
+        assert_eq!(hold.preimage, None);
+        match create_invoice(&store, &key(), Network::Regtest, vec![], new()).await {
+            Err(Error::InvalidRequest(m)) => assert!(m.contains("exists already"), "{m}"),
+            other => panic!("expected invalid_request, got {other:?}"),
+        }
+        let stored = store
+            .call(|c| payments::get_invoice(c, &[4; 32]))
+            .await
+            .unwrap();
+        assert_eq!(stored, Some(hold), "the first one is untouched");
+    }
+
+    #[test]
     fn bad_requests_are_refused_with_the_reason() {
         let build = |amount, description: &str, expiry| {
             build_invoice(
@@ -294,6 +372,7 @@ mod tests {
                     amount_msat: amount,
                     description: InvoiceDescription::Direct(description.to_string()),
                     expiry_secs: expiry,
+                    payment_hash: None,
                 },
                 secrets(),
                 1_700_000_000,

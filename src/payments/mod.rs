@@ -14,6 +14,7 @@ pub use types::{
 };
 
 pub mod forward;
+pub mod hold;
 pub mod jamming;
 pub mod keysend;
 pub mod mpp;

@@ -96,7 +96,7 @@ mod tests {
         InvoiceRecord {
             payment_hash: [2; 32],
             bolt11: String::new(),
-            preimage: [3; 32],
+            preimage: Some([3; 32]),
             payment_secret: SECRET,
             amount_msat: Some(50_000),
             description: "coffee".into(),

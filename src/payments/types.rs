@@ -85,10 +85,12 @@ impl FeePolicy {
 }
 
 /// An invoice's life. `expired` is decided at read time from `expires_at` for an open one.
+/// `held`: a hold invoice's payment arrived whole and waits for its settle or cancel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
     Open,
+    Held,
     Paid,
     Expired,
     Cancelled,
@@ -98,6 +100,7 @@ impl InvoiceStatus {
     pub fn as_str(&self) -> &'static str {
         match self {
             InvoiceStatus::Open => "open",
+            InvoiceStatus::Held => "held",
             InvoiceStatus::Paid => "paid",
             InvoiceStatus::Expired => "expired",
             InvoiceStatus::Cancelled => "cancelled",
@@ -110,7 +113,8 @@ impl InvoiceStatus {
 pub struct InvoiceRecord {
     pub payment_hash: [u8; 32],
     pub bolt11: String,
-    pub preimage: [u8; 32],
+    /// `None`: a hold invoice not settled yet (its caller keeps the preimage).
+    pub preimage: Option<[u8; 32]>,
     pub payment_secret: [u8; 32],
     /// `None`: the payer chooses the amount.
     pub amount_msat: Option<u64>,
@@ -123,7 +127,7 @@ pub struct InvoiceRecord {
     pub created_at: u64,
     pub expires_at: u64,
     pub status: InvoiceStatus,
-    /// Set once paid: what arrived, when, and by which HTLC.
+    /// Set once held or paid: what arrived; once paid, when, and by which HTLC.
     pub received_msat: Option<u64>,
     pub paid_at: Option<u64>,
     pub paid_by: Option<HtlcRef>,

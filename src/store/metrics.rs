@@ -28,6 +28,7 @@ pub struct ForwardCounts {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InvoiceCounts {
     pub open: u64,
+    pub held: u64,
     pub paid: u64,
     pub expired: u64,
     pub cancelled: u64,
@@ -91,6 +92,7 @@ pub fn payment_stats(conn: &Connection, now: u64) -> Result<PaymentStats, StoreE
         let slot = match pq::invoice_status(r, 0)? {
             InvoiceStatus::Open if expired => &mut stats.invoices.expired,
             InvoiceStatus::Open => &mut stats.invoices.open,
+            InvoiceStatus::Held => &mut stats.invoices.held,
             InvoiceStatus::Paid => &mut stats.invoices.paid,
             InvoiceStatus::Cancelled => &mut stats.invoices.cancelled,
             // Never stored (the table refuses it).
@@ -131,7 +133,7 @@ mod tests {
         InvoiceRecord {
             payment_hash: [h; 32],
             bolt11: format!("lnbcrt{h}"),
-            preimage: [h; 32],
+            preimage: Some([h; 32]),
             payment_secret: [7; 32],
             amount_msat: Some(50_000),
             description: "coffee".into(),
@@ -242,6 +244,7 @@ mod tests {
             before.invoices,
             InvoiceCounts {
                 open: 2,
+                held: 0,
                 paid: 1,
                 expired: 0,
                 cancelled: 1
@@ -256,6 +259,7 @@ mod tests {
             at.invoices,
             InvoiceCounts {
                 open: 1,
+                held: 0,
                 paid: 1,
                 expired: 1,
                 cancelled: 1

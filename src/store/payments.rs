@@ -11,6 +11,7 @@ use rusqlite::types::Type;
 use rusqlite::{named_params, params, Connection, OptionalExtension, Row};
 
 use super::{meta, StoreError};
+use crate::payments::hold::HeldHtlc;
 use crate::payments::{
     FeePolicy, ForwardRecord, ForwardStatus, HtlcRef, InvoiceRecord, InvoiceStatus, PaymentRecord,
     PaymentStatus,
@@ -78,6 +79,7 @@ fn limit_sql(limit: Option<usize>) -> i64 {
 pub(super) fn invoice_status(r: &Row, idx: usize) -> rusqlite::Result<InvoiceStatus> {
     match r.get::<_, String>(idx)?.as_str() {
         "open" => Ok(InvoiceStatus::Open),
+        "held" => Ok(InvoiceStatus::Held),
         "paid" => Ok(InvoiceStatus::Paid),
         "cancelled" => Ok(InvoiceStatus::Cancelled),
         _ => Err(bad(idx, Type::Text, "invoice status")),
@@ -92,7 +94,7 @@ fn invoice_row(r: &Row) -> rusqlite::Result<InvoiceRecord> {
     Ok(InvoiceRecord {
         payment_hash: arr32(r, 0)?,
         bolt11: r.get(1)?,
-        preimage: arr32(r, 2)?,
+        preimage: opt_arr32(r, 2)?,
         payment_secret: arr32(r, 3)?,
         amount_msat: opt_u64_at(r, 4)?,
         description: r.get(5)?,
@@ -110,8 +112,8 @@ fn invoice_row(r: &Row) -> rusqlite::Result<InvoiceRecord> {
 /// Stores a new invoice.
 ///
 /// # Errors
-/// A database error when an invoice with the same payment hash exists (the preimage is
-/// random, so that is a bug), or when the record breaks a table rule (an `expired` status,
+/// A database error when an invoice with the same payment hash exists (the caller of a hold
+/// invoice chose the hash: [`invoice_exists`] checks first), or when the record breaks a table rule (an `expired` status,
 /// `paid` without what paid it).
 pub fn insert_invoice(conn: &Connection, inv: &InvoiceRecord) -> Result<(), StoreError> {
     if inv.status == InvoiceStatus::Expired {
@@ -127,7 +129,7 @@ pub fn insert_invoice(conn: &Connection, inv: &InvoiceRecord) -> Result<(), Stor
     .execute(named_params! {
         ":hash": inv.payment_hash.as_slice(),
         ":bolt11": inv.bolt11,
-        ":preimage": inv.preimage.as_slice(),
+        ":preimage": inv.preimage.map(|p| p.to_vec()),
         ":secret": inv.payment_secret.as_slice(),
         ":amount": opt_int(inv.amount_msat, "amount_msat")?,
         ":description": inv.description,
@@ -174,9 +176,21 @@ pub fn list_invoices(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Whether an invoice (or a keysend payment received) has this payment hash.
+pub fn invoice_exists(conn: &Connection, payment_hash: &[u8; 32]) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM invoices WHERE payment_hash = :hash")?
+        .query_row(named_params! { ":hash": payment_hash.as_slice() }, |_| {
+            Ok(())
+        })
+        .optional()?
+        .is_some())
+}
+
 /// Marks an open invoice paid by `htlc`. Returns whether it changed: `false` when the invoice
-/// is unknown, already paid or cancelled (the caller checked it was payable in the same
-/// transaction, so `false` means a repeat).
+/// is unknown, already paid or cancelled, or a hold invoice (settled only by
+/// [`settle_held_invoice`]); the caller checked it was payable in the same transaction, so
+/// `false` means a repeat.
 pub fn mark_invoice_paid(
     conn: &Connection,
     payment_hash: &[u8; 32],
@@ -188,7 +202,7 @@ pub fn mark_invoice_paid(
         .prepare_cached(
             "UPDATE invoices SET status = 'paid', received_msat = :received, paid_at = :paid_at,
                 paid_channel_id = :channel, paid_htlc_id = :htlc
-             WHERE payment_hash = :hash AND status = 'open'",
+             WHERE payment_hash = :hash AND status = 'open' AND preimage IS NOT NULL",
         )?
         .execute(named_params! {
             ":hash": payment_hash.as_slice(),
@@ -245,20 +259,162 @@ pub fn is_invoice_htlc(
         .is_some())
 }
 
-/// Cancels an open invoice: HTLCs for it are refused from now on. Returns whether it changed.
+/// Cancels an open or held invoice: HTLCs for it are refused from now on, and its held HTLCs
+/// (read them first with [`held_htlcs`], to fail them back) are forgotten. Returns whether it
+/// changed.
 pub fn cancel_invoice(conn: &Connection, payment_hash: &[u8; 32]) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
-            "UPDATE invoices SET status = 'cancelled'
-             WHERE payment_hash = :hash AND status = 'open'",
+            "UPDATE invoices SET status = 'cancelled', received_msat = NULL
+             WHERE payment_hash = :hash AND status IN ('open', 'held')",
         )?
         .execute(named_params! { ":hash": payment_hash.as_slice() })?;
+    delete_held(conn, payment_hash)?;
+    Ok(n > 0)
+}
+
+// ---- hold invoices -----------------------------------------------------------------------
+
+/// Holds the complete payment of an open hold invoice: status `held`, `received_msat` the sum
+/// of `htlcs`, each recorded. Returns whether it changed (`false`: not an open hold invoice).
+pub fn hold_invoice(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    htlcs: &[HeldHtlc],
+) -> Result<bool, StoreError> {
+    let sum = htlcs
+        .iter()
+        .try_fold(0u64, |a, h| a.checked_add(h.amount_msat))
+        .ok_or_else(|| StoreError::Corrupt("held amounts overflow".into()))?;
+    let n = conn
+        .prepare_cached(
+            "UPDATE invoices SET status = 'held', received_msat = :received
+             WHERE payment_hash = :hash AND status = 'open' AND preimage IS NULL",
+        )?
+        .execute(named_params! {
+            ":hash": payment_hash.as_slice(),
+            ":received": int(sum, "received_msat")?,
+        })?;
+    if n == 0 {
+        return Ok(false);
+    }
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR IGNORE INTO held_htlcs
+            (payment_hash, channel_id, htlc_id, amount_msat, cltv_expiry, shared_secret)
+         VALUES (:hash, :channel, :htlc, :amount, :cltv, :secret)",
+    )?;
+    for h in htlcs {
+        stmt.execute(named_params! {
+            ":hash": payment_hash.as_slice(),
+            ":channel": h.htlc.channel_id.as_slice(),
+            ":htlc": int(h.htlc.htlc_id, "htlc_id")?,
+            ":amount": int(h.amount_msat, "amount_msat")?,
+            ":cltv": h.cltv_expiry,
+            ":secret": h.shared_secret.as_slice(),
+        })?;
+    }
+    Ok(true)
+}
+
+fn held_row(r: &Row) -> rusqlite::Result<([u8; 32], HeldHtlc)> {
+    Ok((
+        arr32(r, 0)?,
+        HeldHtlc {
+            htlc: HtlcRef {
+                channel_id: arr32(r, 1)?,
+                htlc_id: u64_at(r, 2)?,
+            },
+            amount_msat: u64_at(r, 3)?,
+            cltv_expiry: r.get(4)?,
+            shared_secret: arr32(r, 5)?,
+        },
+    ))
+}
+
+const HELD_COLUMNS: &str =
+    "payment_hash, channel_id, htlc_id, amount_msat, cltv_expiry, shared_secret";
+
+/// The HTLCs held for `payment_hash`.
+pub fn held_htlcs(conn: &Connection, payment_hash: &[u8; 32]) -> Result<Vec<HeldHtlc>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {HELD_COLUMNS} FROM held_htlcs WHERE payment_hash = :hash
+         ORDER BY channel_id, htlc_id"
+    ))?;
+    let rows = stmt.query_map(named_params! { ":hash": payment_hash.as_slice() }, held_row)?;
+    Ok(rows.map(|r| r.map(|(_, h)| h)).collect::<Result<_, _>>()?)
+}
+
+/// Every held HTLC, with its payment hash.
+pub fn list_held_htlcs(conn: &Connection) -> Result<Vec<([u8; 32], HeldHtlc)>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {HELD_COLUMNS} FROM held_htlcs ORDER BY payment_hash, channel_id, htlc_id"
+    ))?;
+    let rows = stmt.query_map([], held_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether `htlc` is held for `payment_hash`.
+pub fn is_held_htlc(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    htlc: HtlcRef,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM held_htlcs
+             WHERE payment_hash = :hash AND channel_id = :channel AND htlc_id = :htlc",
+        )?
+        .query_row(
+            named_params! {
+                ":hash": payment_hash.as_slice(),
+                ":channel": htlc.channel_id.as_slice(),
+                ":htlc": int(htlc.htlc_id, "htlc_id")?,
+            },
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn delete_held(conn: &Connection, payment_hash: &[u8; 32]) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM held_htlcs WHERE payment_hash = :hash")?
+        .execute(named_params! { ":hash": payment_hash.as_slice() })?;
+    Ok(())
+}
+
+/// Settles a held invoice: its preimage stored, marked paid by `htlc` (the first part) at
+/// `paid_at`, its held HTLCs forgotten (the caller records them in `invoice_htlcs`, in the
+/// same transaction). Returns whether it changed (`false`: not held).
+pub fn settle_held_invoice(
+    conn: &Connection,
+    payment_hash: &[u8; 32],
+    preimage: &[u8; 32],
+    paid_at: u64,
+    htlc: HtlcRef,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE invoices SET status = 'paid', preimage = :preimage, paid_at = :paid_at,
+                paid_channel_id = :channel, paid_htlc_id = :htlc
+             WHERE payment_hash = :hash AND status = 'held' AND preimage IS NULL",
+        )?
+        .execute(named_params! {
+            ":hash": payment_hash.as_slice(),
+            ":preimage": preimage.as_slice(),
+            ":paid_at": int(paid_at, "paid_at")?,
+            ":channel": htlc.channel_id.as_slice(),
+            ":htlc": int(htlc.htlc_id, "htlc_id")?,
+        })?;
+    if n > 0 {
+        delete_held(conn, payment_hash)?;
+    }
     Ok(n > 0)
 }
 
 /// The preimages this node knows for the HTLCs `received` on channel `channel_id` (id and
-/// payment hash each), by payment hash: an invoice's, the one a forward of that HTLC learned
-/// downstream, or one our own payment learned. The on-chain resolution claims received HTLCs
+/// payment hash each), by payment hash: an invoice's for an HTLC recorded as paying it
+/// (`invoice_htlcs`), the one a forward of that HTLC learned downstream, or one our own
+/// payment learned. The on-chain resolution claims received HTLCs
 /// with them. Each lookup is by primary key.
 pub fn preimages_for(
     conn: &Connection,
@@ -266,8 +422,15 @@ pub fn preimages_for(
     received: &[(u64, [u8; 32])],
 ) -> Result<std::collections::HashMap<[u8; 32], [u8; 32]>, StoreError> {
     let mut out = std::collections::HashMap::new();
-    let mut invoice =
-        conn.prepare_cached("SELECT preimage FROM invoices WHERE payment_hash = ?1")?;
+    // An invoice's preimage claims only the HTLCs recorded as paying it: a part of a set that
+    // never completed, a held payment not settled (a hold invoice has no preimage until
+    // then) or an HTLC the checks refused is not ours to take on chain; taking it would hand
+    // the payer the proof of a payment we never accepted.
+    let mut invoice = conn.prepare_cached(
+        "SELECT i.preimage FROM invoices i JOIN invoice_htlcs h ON h.payment_hash = i.payment_hash
+         WHERE i.payment_hash = ?1 AND h.channel_id = ?2 AND h.htlc_id = ?3
+             AND i.preimage IS NOT NULL",
+    )?;
     let mut forward = conn.prepare_cached(
         "SELECT preimage FROM forwards WHERE in_channel_id = ?1 AND in_htlc_id = ?2
              AND preimage IS NOT NULL",
@@ -277,7 +440,9 @@ pub fn preimages_for(
     )?;
     for (id, hash) in received {
         let found = invoice
-            .query_row([&hash[..]], |r| r.get::<_, Vec<u8>>(0))
+            .query_row(params![&hash[..], &channel_id[..], *id as i64], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
             .optional()?
             .or(forward
                 .query_row(params![&channel_id[..], *id as i64], |r| {

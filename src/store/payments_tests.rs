@@ -21,7 +21,7 @@ fn invoice(h: u8, created_at: u64) -> InvoiceRecord {
     InvoiceRecord {
         payment_hash: [h; 32],
         bolt11: format!("lnbcrt{h}"),
-        preimage: [h.wrapping_add(100); 32],
+        preimage: Some([h.wrapping_add(100); 32]),
         payment_secret: [7; 32],
         amount_msat: Some(50_000),
         description: "coffee".into(),
@@ -389,6 +389,7 @@ fn preimages_are_found_for_the_received_htlcs_asked_about() {
         .blocking(|c| {
             // An invoice of ours, paid by HTLC 3 of channel [1; 32].
             insert_invoice(c, &invoice(8, 1_000))?;
+            record_invoice_htlcs(c, &[8; 32], &[(htlc(1, 3), 50_000)])?;
             // A forward whose incoming HTLC 0 on channel [1; 32] learned its preimage.
             insert_forward(c, &forward(0, 0))?;
             resolve_forward(
@@ -414,6 +415,10 @@ fn preimages_are_found_for_the_received_htlcs_asked_about() {
                 elsewhere.is_empty(),
                 "a forward is found by its incoming HTLC only"
             );
+            // Another HTLC with the invoice's hash (a part of a set that never completed, one
+            // the checks refused) is not the invoice's to claim, on this channel or another.
+            assert!(preimages_for(c, &[1; 32], &[(4, [8; 32])])?.is_empty());
+            assert!(preimages_for(c, &[2; 32], &[(3, [8; 32])])?.is_empty());
             Ok(())
         })
         .unwrap();
@@ -457,6 +462,167 @@ fn pending_rows_are_read_through_their_own_index_not_the_history() {
             assert!(payments.contains("payments_pending"), "{payments}");
             assert_eq!(list_pending_forwards(c)?.len(), 1);
             assert_eq!(list_pending_payments(c)?.len(), 1);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_version_12_database_keeps_its_invoices_and_takes_hold_invoices() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(crate::store::DB_FILE);
+    {
+        let c = Connection::open(&path).unwrap();
+        for script in &crate::store::schema::MIGRATIONS[..12] {
+            c.execute_batch(script).unwrap();
+        }
+        c.pragma_update(None, "user_version", 12).unwrap();
+        // Version 12's columns: a paid invoice with a description hash, and an open one.
+        for (h, paid) in [(1u8, true), (2, false)] {
+            c.execute(
+                "INSERT INTO invoices (payment_hash, bolt11, preimage, payment_secret,
+                    amount_msat, description, min_final_cltv_expiry_delta, created_at,
+                    expires_at, status, received_msat, paid_at, paid_channel_id, paid_htlc_id,
+                    description_hash)
+                 VALUES (?1, 'lnbcrt1', ?2, ?2, 50000, '', 18, 1000, 4600, ?3, ?4, ?5, ?6, ?7,
+                    ?8)",
+                rusqlite::params![
+                    [h; 32].as_slice(),
+                    [9u8; 32].as_slice(),
+                    if paid { "paid" } else { "open" },
+                    paid.then_some(50_000),
+                    paid.then_some(1_500),
+                    paid.then(|| htlc(4, 3).channel_id.to_vec()),
+                    paid.then_some(3),
+                    [5u8; 32].as_slice(),
+                ],
+            )
+            .unwrap();
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    store
+        .blocking(|c| {
+            let v: u32 = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            assert_eq!(v, crate::store::schema::CURRENT_VERSION);
+            let paid = get_invoice(c, &[1; 32])?.unwrap();
+            assert_eq!(paid.status, InvoiceStatus::Paid);
+            assert_eq!(paid.preimage, Some([9; 32]));
+            assert_eq!(paid.description_hash, Some([5; 32]));
+            assert_eq!(paid.paid_by, Some(htlc(4, 3)));
+            assert_eq!(
+                get_invoice(c, &[2; 32])?.unwrap().status,
+                InvoiceStatus::Open
+            );
+            // The rebuilt table takes a hold invoice (no preimage) and its held payment.
+            let mut hold = invoice(3, 1_000);
+            hold.preimage = None;
+            insert_invoice(c, &hold)?;
+            let held = HeldHtlc {
+                htlc: htlc(4, 5),
+                amount_msat: 50_000,
+                cltv_expiry: 500,
+                shared_secret: [6; 32],
+            };
+            assert!(hold_invoice(c, &[3; 32], &[held])?);
+            assert_eq!(
+                get_invoice(c, &[3; 32])?.unwrap().status,
+                InvoiceStatus::Held
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn held(id: u64, amount_msat: u64, cltv_expiry: u32) -> HeldHtlc {
+    HeldHtlc {
+        htlc: htlc(4, id),
+        amount_msat,
+        cltv_expiry,
+        shared_secret: [id as u8; 32],
+    }
+}
+
+#[test]
+fn a_hold_invoice_is_held_then_settled_with_its_preimage() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .blocking(|c| {
+            let mut hold = invoice(3, 1_000);
+            hold.preimage = None;
+            insert_invoice(c, &hold)?;
+            assert!(invoice_exists(c, &[3; 32])?);
+            assert!(!invoice_exists(c, &[4; 32])?);
+            // Never marked paid the ordinary way: there is no preimage to give.
+            assert!(!mark_invoice_paid(c, &[3; 32], 50_000, 2_000, htlc(4, 1))?);
+            // No preimage to claim anything with on chain either.
+            assert!(preimages_for(c, &[4; 32], &[(1, [3; 32])])?.is_empty());
+
+            let parts = [held(1, 20_000, 500), held(2, 30_000, 480)];
+            assert!(hold_invoice(c, &[3; 32], &parts)?);
+            assert!(!hold_invoice(c, &[3; 32], &parts)?, "held once");
+            let inv = get_invoice(c, &[3; 32])?.unwrap();
+            assert_eq!(inv.status, InvoiceStatus::Held);
+            assert_eq!(inv.received_msat, Some(50_000));
+            assert_eq!(inv.preimage, None);
+            assert_eq!(held_htlcs(c, &[3; 32])?, parts.to_vec());
+            assert_eq!(
+                list_held_htlcs(c)?,
+                parts.iter().map(|p| ([3; 32], *p)).collect::<Vec<_>>()
+            );
+            assert!(is_held_htlc(c, &[3; 32], htlc(4, 2))?);
+            assert!(!is_held_htlc(c, &[3; 32], htlc(4, 3))?);
+            // An ordinary invoice is never held.
+            insert_invoice(c, &invoice(5, 1_000))?;
+            assert!(!hold_invoice(c, &[5; 32], &parts)?);
+
+            assert!(settle_held_invoice(
+                c,
+                &[3; 32],
+                &[8; 32],
+                2_000,
+                htlc(4, 1)
+            )?);
+            assert!(!settle_held_invoice(
+                c,
+                &[3; 32],
+                &[8; 32],
+                2_000,
+                htlc(4, 1)
+            )?);
+            let inv = get_invoice(c, &[3; 32])?.unwrap();
+            assert_eq!(inv.status, InvoiceStatus::Paid);
+            assert_eq!(inv.preimage, Some([8; 32]));
+            assert_eq!(inv.received_msat, Some(50_000));
+            assert_eq!(inv.paid_at, Some(2_000));
+            assert!(held_htlcs(c, &[3; 32])?.is_empty());
+            assert!(!cancel_invoice(c, &[3; 32])?, "paid stays paid");
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_held_invoice_cancelled_forgets_its_htlcs() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .blocking(|c| {
+            let mut hold = invoice(3, 1_000);
+            hold.preimage = None;
+            insert_invoice(c, &hold)?;
+            assert!(hold_invoice(c, &[3; 32], &[held(1, 50_000, 500)])?);
+            assert!(cancel_invoice(c, &[3; 32])?);
+            let inv = get_invoice(c, &[3; 32])?.unwrap();
+            assert_eq!(inv.status, InvoiceStatus::Cancelled);
+            assert_eq!(inv.received_msat, None);
+            assert!(list_held_htlcs(c)?.is_empty());
+            assert!(!settle_held_invoice(
+                c,
+                &[3; 32],
+                &[8; 32],
+                2_000,
+                htlc(4, 1)
+            )?);
             Ok(())
         })
         .unwrap();

@@ -422,7 +422,59 @@ CREATE INDEX compat_phoenixd_invoices_external_id ON compat_phoenixd_invoices(ex
     WHERE external_id IS NOT NULL;
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
+/// Version 14: hold invoices. The caller of a hold invoice keeps the preimage, so `preimage` is
+/// NULL until it settles; a complete payment waits in status `held` (with what it brought in
+/// `received_msat`), its HTLCs in `held_htlcs` (with the onion secret that fails each back),
+/// until it is settled or cancelled. SQLite cannot relax a column or a CHECK in place: the
+/// table is rebuilt.
+const V14: &str = "
+CREATE TABLE invoices_v14 (
+    payment_hash   BLOB PRIMARY KEY CHECK (length(payment_hash) = 32),
+    bolt11         TEXT NOT NULL,
+    preimage       BLOB CHECK (preimage IS NULL OR length(preimage) = 32),
+    payment_secret BLOB NOT NULL CHECK (length(payment_secret) = 32),
+    amount_msat    INTEGER CHECK (amount_msat IS NULL OR amount_msat > 0),
+    description    TEXT NOT NULL,
+    min_final_cltv_expiry_delta INTEGER NOT NULL
+        CHECK (min_final_cltv_expiry_delta BETWEEN 0 AND 65535),
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL CHECK (expires_at >= created_at),
+    status         TEXT NOT NULL CHECK (status IN ('open', 'held', 'paid', 'cancelled')),
+    received_msat  INTEGER CHECK (received_msat IS NULL OR received_msat > 0),
+    paid_at        INTEGER,
+    paid_channel_id BLOB CHECK (paid_channel_id IS NULL OR length(paid_channel_id) = 32),
+    paid_htlc_id   INTEGER CHECK (paid_htlc_id IS NULL OR paid_htlc_id >= 0),
+    description_hash BLOB CHECK (description_hash IS NULL OR length(description_hash) = 32),
+    CHECK ((status IN ('held', 'paid')) = (received_msat IS NOT NULL)),
+    CHECK ((status = 'paid') = (paid_at IS NOT NULL)),
+    CHECK ((status = 'paid') = (paid_channel_id IS NOT NULL)),
+    CHECK ((status = 'paid') = (paid_htlc_id IS NOT NULL)),
+    CHECK (status <> 'paid' OR preimage IS NOT NULL)
+) STRICT;
+INSERT INTO invoices_v14 (payment_hash, bolt11, preimage, payment_secret, amount_msat,
+        description, min_final_cltv_expiry_delta, created_at, expires_at, status,
+        received_msat, paid_at, paid_channel_id, paid_htlc_id, description_hash)
+    SELECT payment_hash, bolt11, preimage, payment_secret, amount_msat, description,
+        min_final_cltv_expiry_delta, created_at, expires_at, status, received_msat, paid_at,
+        paid_channel_id, paid_htlc_id, description_hash
+    FROM invoices;
+DROP TABLE invoices;
+ALTER TABLE invoices_v14 RENAME TO invoices;
+CREATE INDEX invoices_created_at ON invoices(created_at);
+
+-- The HTLCs of a held payment, until it is settled or cancelled.
+CREATE TABLE held_htlcs (
+    payment_hash  BLOB NOT NULL CHECK (length(payment_hash) = 32),
+    channel_id    BLOB NOT NULL CHECK (length(channel_id) = 32),
+    htlc_id       INTEGER NOT NULL CHECK (htlc_id >= 0),
+    amount_msat   INTEGER NOT NULL CHECK (amount_msat > 0),
+    cltv_expiry   INTEGER NOT NULL CHECK (cltv_expiry >= 0),
+    shared_secret BLOB NOT NULL CHECK (length(shared_secret) = 32),
+    PRIMARY KEY (payment_hash, channel_id, htlc_id)
+) STRICT, WITHOUT ROWID;
+";
+
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -25,7 +25,7 @@ async fn filled() -> Api {
                     &InvoiceRecord {
                         payment_hash: [i; 32],
                         bolt11: format!("lnbcrt{i}"),
-                        preimage: [100 + i; 32],
+                        preimage: Some([100 + i; 32]),
                         payment_secret: [200 + i; 32],
                         amount_msat: Some(1_500),
                         description: format!("row {i}, \"quoted\""),

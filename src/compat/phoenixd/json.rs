@@ -105,7 +105,7 @@ pub fn incoming(inv: &InvoiceRecord, external_id: Option<&str>, now_ms: u64) -> 
         "type": "incoming_payment",
         "subType": "lightning",
         "paymentHash": hex::encode(inv.payment_hash),
-        "preimage": hex::encode(inv.preimage),
+        "preimage": inv.preimage.map(hex::encode),
         "externalId": external_id,
         "description": description(inv),
         "invoice": inv.bolt11,
@@ -221,7 +221,7 @@ mod tests {
         InvoiceRecord {
             payment_hash: [0xab; 32],
             bolt11: "lnbcrt1".into(),
-            preimage: [0xcd; 32],
+            preimage: Some([0xcd; 32]),
             payment_secret: [1; 32],
             amount_msat: Some(21_999),
             description: "coffee".into(),

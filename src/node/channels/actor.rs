@@ -301,6 +301,8 @@ impl Actor {
         }
         // Now that every channel is in memory: resume what was in flight at the stop.
         self.reconcile().await;
+        // Held payments that came near their expiry while we were down are failed back.
+        Box::pin(self.fail_due_holds()).await;
         Ok(())
     }
 
@@ -391,17 +393,19 @@ impl Actor {
                 payment_hash,
                 reply,
             } => {
-                let r = self
-                    .cfg
-                    .store
-                    .write(move |tx| crate::store::payments::cancel_invoice(tx, &payment_hash))
-                    .await
-                    .map_err(Error::from);
-                if matches!(r, Ok(true)) {
-                    // Parts held for it are failed back now rather than at their timeout.
-                    Box::pin(self.cancel_parts(&payment_hash)).await;
-                }
+                let r = Box::pin(self.cancel_invoice_now(payment_hash, "requested")).await;
                 let _ = reply.send(r);
+            }
+            Request::SettleInvoice {
+                payment_hash,
+                preimage,
+                reply,
+            } => {
+                let r = Box::pin(self.settle_held(payment_hash, preimage)).await;
+                // The caller hears of it once the paid invoice is durable.
+                self.after_commit(move || {
+                    let _ = reply.send(r);
+                });
             }
             Request::List(reply) => {
                 let list = self
@@ -960,8 +964,12 @@ impl Actor {
                 }
             }
             Event::HtlcReceived { htlc } => {
-                if !self.router.manual {
-                    let htlc = htlc.clone();
+                let htlc = htlc.clone();
+                if self.router.manual {
+                    self.router
+                        .queue
+                        .push_back(Work::ManualReceived { idx, htlc });
+                } else {
                     self.router.queue.push_back(Work::Received { idx, htlc });
                 }
             }

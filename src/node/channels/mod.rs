@@ -143,6 +143,11 @@ pub(crate) enum Request {
         payment_hash: [u8; 32],
         reply: oneshot::Sender<Result<bool, Error>>,
     },
+    SettleInvoice {
+        payment_hash: [u8; 32],
+        preimage: [u8; 32],
+        reply: oneshot::Sender<Result<crate::payments::InvoiceRecord, Error>>,
+    },
     PolicyChanged,
     /// Test support: the commitment numbers signed for the peer, from the store.
     SignedNumbers {
@@ -248,11 +253,32 @@ impl Channels {
         self.ask(Request::RouteHints).await
     }
 
-    /// Cancels an open invoice; `false` if it was not open (paid, cancelled or unknown).
-    /// Runs in the actor, so it cannot interleave with an HTLC being checked against it.
+    /// Cancels an open or held invoice, failing back any HTLCs held for it
+    /// (`incorrect_or_unknown_payment_details`) and logging `invoice_cancelled`; `false` if it
+    /// was neither (paid, cancelled or unknown). Runs in the actor, so it cannot interleave
+    /// with an HTLC being checked against it.
     pub async fn cancel_invoice(&self, payment_hash: [u8; 32]) -> Result<bool, Error> {
         self.ask(|reply| Request::CancelInvoice {
             payment_hash,
+            reply,
+        })
+        .await?
+    }
+
+    /// Settles a held hold invoice with its preimage: the preimage and the paid invoice are
+    /// durable before any HTLC is fulfilled; answers the paid invoice.
+    ///
+    /// # Errors
+    /// [`Error::InvoiceNotFound`]; [`Error::InvalidRequest`] when the preimage does not hash
+    /// to `payment_hash` or the invoice is not `held` (the message says its status).
+    pub async fn settle_invoice(
+        &self,
+        payment_hash: [u8; 32],
+        preimage: [u8; 32],
+    ) -> Result<crate::payments::InvoiceRecord, Error> {
+        self.ask(|reply| Request::SettleInvoice {
+            payment_hash,
+            preimage,
             reply,
         })
         .await?

@@ -12,6 +12,7 @@ use crate::onion::{
     Processed, ReplayKey, SharedSecret,
 };
 use crate::payments::forward::{check_forward, Incoming, NextChannel, Outgoing};
+use crate::payments::hold;
 use crate::payments::jamming::OutLimits;
 use crate::payments::keysend::{check_keysend, KEYSEND_DESCRIPTION};
 use crate::payments::mpp::{Added, Part};
@@ -34,7 +35,7 @@ impl Actor {
             return Ok(());
         }
         let hash = htlc.payment_hash;
-        let (forward, invoice, paid_by) = self
+        let (forward, invoice, paid_by, held) = self
             .cfg
             .store
             .call(move |c| {
@@ -42,18 +43,24 @@ impl Actor {
                     pq::get_forward_by_in(c, incoming)?,
                     pq::get_invoice(c, &hash)?,
                     pq::is_invoice_htlc(c, &hash, incoming)?,
+                    pq::is_held_htlc(c, &hash, incoming)?,
                 ))
             })
             .await?;
         if let Some(fwd) = forward {
             return self.resume_forward(idx, &htlc, fwd).await;
         }
-        if let (Some(inv), true) = (&invoice, paid_by) {
+        if held {
+            // A held part of a hold invoice (delivered again by the reconcile, after a
+            // restart too): it waits for the settle, the cancel or the expiry margin.
+            return Ok(());
+        }
+        if let (Some(Some(preimage)), true) = (invoice.as_ref().map(|i| i.preimage), paid_by) {
             // One of the HTLCs that paid the invoice, not yet settled (a restart, or the next
             // block before its fulfill is signed): the preimage is out, fulfill it again.
             let command = Command::Fulfill {
                 id: htlc.id,
-                preimage: inv.preimage,
+                preimage,
             };
             self.settle_command(idx, command).await;
             return Ok(());
@@ -123,6 +130,37 @@ impl Actor {
         }
     }
 
+    /// Manual-HTLC mode: the test driving the HTLCs means an HTLC for one of our invoices
+    /// (with its preimage, not cancelled) to pay it, so it is recorded in `invoice_htlcs` —
+    /// the one record that lets the on-chain resolution claim it. Nothing is settled.
+    pub(super) async fn record_manual(&mut self, idx: u32, htlc: &AddHtlc) -> Result<(), Error> {
+        let Some(channel_id) = self.channel_id_of(idx) else {
+            return Ok(());
+        };
+        let (hash, recorded) = (
+            htlc.payment_hash,
+            [(
+                HtlcRef {
+                    channel_id,
+                    htlc_id: htlc.id,
+                },
+                htlc.amount_msat,
+            )],
+        );
+        self.cfg
+            .store
+            .write(move |tx| {
+                let claimable = pq::get_invoice(tx, &hash)?
+                    .is_some_and(|i| i.preimage.is_some() && i.status != InvoiceStatus::Cancelled);
+                if claimable {
+                    pq::record_invoice_htlcs(tx, &hash, &recorded)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(())
+    }
+
     /// An HTLC that ends here: a part of an invoice's payment or of a keysend, held until its
     /// set is complete (see `payments::mpp`).
     async fn on_final(
@@ -183,6 +221,11 @@ impl Actor {
                 self.fail_with(idx, htlc.id, &secret, f).await;
             }
             Added::Complete(parts) => {
+                if let Some(inv) = invoice.as_ref().filter(|i| hold::is_hold(i)) {
+                    let asked = inv.amount_msat;
+                    Box::pin(self.hold_set(hash, asked, parts)).await;
+                    return Ok(());
+                }
                 let payee = match (invoice, keysend) {
                     (Some(inv), _) => Payee::Invoice(inv),
                     (None, Some(preimage)) => Payee::Keysend {
@@ -222,22 +265,28 @@ impl Actor {
     }
 
     /// Settles a complete set: the invoice is marked paid (a keysend's paid record is
-    /// created), with every HTLC of the set recorded, in the same write as the first channel
-    /// state that reveals the preimage; then every part is fulfilled.
+    /// created; a held invoice gets its preimage), with every HTLC of the set recorded, in
+    /// the same write as the first channel state that reveals the preimage; then every part
+    /// is fulfilled. Returns whether that write happened.
     async fn claim_set(
         &mut self,
         hash: [u8; 32],
         payee: Payee,
         parts: Vec<Part<SharedSecret>>,
         now: u64,
-    ) {
+    ) -> bool {
         let sum: u64 = parts.iter().map(|p| p.amount_msat).sum();
         let recorded: Vec<(HtlcRef, u64)> = parts.iter().map(|p| (p.htlc, p.amount_msat)).collect();
         let Some(first) = parts.first().map(|p| p.htlc) else {
-            return;
+            return false;
         };
-        let (preimage, keysend) = match payee {
-            Payee::Invoice(inv) => (inv.preimage, None),
+        let (preimage, keysend, held) = match payee {
+            // Never a hold invoice's before its settle: `on_final` holds those.
+            Payee::Invoice(inv) => match inv.preimage {
+                Some(p) => (p, None, false),
+                None => return false,
+            },
+            Payee::Held { preimage } => (preimage, None, true),
             Payee::Keysend {
                 preimage,
                 payment_secret,
@@ -251,6 +300,7 @@ impl Actor {
                     now,
                     first,
                 )),
+                false,
             ),
         };
         let is_keysend = keysend.is_some();
@@ -264,6 +314,7 @@ impl Actor {
                         pq::insert_invoice(tx, rec)?;
                         true
                     }
+                    None if held => pq::settle_held_invoice(tx, &hash, &preimage, now, first)?,
                     None => pq::mark_invoice_paid(tx, &hash, sum, now, first)?,
                 };
                 pq::record_invoice_htlcs(tx, &hash, &recorded)?;
@@ -304,6 +355,7 @@ impl Actor {
                 tracing::warn!(payment_hash = %hex32(&hash), "no part of a complete set could be settled")
             }
         }
+        recorded_with.is_some()
     }
 
     /// Fails back the held sets whose time is up (`mpp_timeout`) or whose parts come too near
@@ -332,6 +384,191 @@ impl Actor {
                 height,
             };
             self.fail_part(&p, f).await;
+        }
+    }
+
+    /// Holds the complete set of a hold invoice: status `held`, its HTLCs and the
+    /// `invoice_held` event in one write. Nothing is fulfilled or failed until the settle,
+    /// the cancel or the expiry margin (`payments::hold`).
+    async fn hold_set(
+        &mut self,
+        hash: [u8; 32],
+        asked: Option<u64>,
+        parts: Vec<Part<SharedSecret>>,
+    ) {
+        let held: Vec<hold::HeldHtlc> = parts
+            .iter()
+            .map(|p| hold::HeldHtlc {
+                htlc: p.htlc,
+                amount_msat: p.amount_msat,
+                cltv_expiry: p.cltv_expiry,
+                shared_secret: p.data.0,
+            })
+            .collect();
+        let received: u64 = held.iter().map(|h| h.amount_msat).sum();
+        let earliest = hold::earliest_expiry(&held).unwrap_or(0);
+        let log = self.cfg.events.clone();
+        let r = self
+            .cfg
+            .store
+            .write(move |tx| {
+                let newly = pq::hold_invoice(tx, &hash, &held)?;
+                if newly {
+                    let event = EventData::InvoiceHeld {
+                        payment_hash: hex32(&hash),
+                        amount_msat: asked,
+                        received_msat: received,
+                        cltv_expiry: earliest,
+                    };
+                    log.record(tx, &event)?;
+                }
+                Ok(newly)
+            })
+            .await;
+        match r {
+            Ok(true) => tracing::info!(payment_hash = %hex32(&hash), received_msat = received,
+                parts = parts.len(), cltv_expiry = earliest, "hold invoice payment held"),
+            Ok(false) => {
+                // Not an open hold invoice any more: refused like any late part.
+                let height = self.router.height;
+                for p in &parts {
+                    let f = FailureMessage::IncorrectOrUnknownPaymentDetails {
+                        htlc_msat: p.amount_msat,
+                        height,
+                    };
+                    Box::pin(self.fail_part(p, f)).await;
+                }
+            }
+            // The reconcile delivers the parts again on the next block.
+            Err(e) => tracing::warn!(payment_hash = %hex32(&hash), error = %e,
+                "cannot record a held payment"),
+        }
+    }
+
+    /// Settles a held hold invoice with the caller's preimage: the preimage, the paid status
+    /// and every held HTLC (as paying it) are written with the first channel state that
+    /// fulfills one, before any fulfill leaves; then all are fulfilled.
+    pub(in crate::node::channels) async fn settle_held(
+        &mut self,
+        hash: [u8; 32],
+        preimage: [u8; 32],
+    ) -> Result<InvoiceRecord, Error> {
+        // A set already within the margin is failed back first, never settled.
+        Box::pin(self.fail_due_holds()).await;
+        let (invoice, held) = self
+            .cfg
+            .store
+            .call(move |c| Ok((pq::get_invoice(c, &hash)?, pq::held_htlcs(c, &hash)?)))
+            .await?;
+        let Some(invoice) = invoice else {
+            return Err(Error::InvoiceNotFound(format!(
+                "no invoice with payment hash {}",
+                hex32(&hash)
+            )));
+        };
+        let now = now_secs();
+        hold::check_settle(&invoice, &preimage, now)
+            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+        let parts: Vec<Part<SharedSecret>> = held
+            .iter()
+            .map(|h| Part {
+                htlc: h.htlc,
+                amount_msat: h.amount_msat,
+                cltv_expiry: h.cltv_expiry,
+                data: SharedSecret(h.shared_secret),
+            })
+            .collect();
+        let payee = Payee::Held { preimage };
+        if !Box::pin(self.claim_set(hash, payee, parts, now)).await {
+            return Err(Error::Internal(
+                "no held HTLC could be fulfilled now (its channel is closing?)".into(),
+            ));
+        }
+        let settled = self
+            .cfg
+            .store
+            .call(move |c| pq::get_invoice(c, &hash))
+            .await?;
+        settled.ok_or_else(|| Error::Internal("the settled invoice vanished".into()))
+    }
+
+    /// Cancels an open or held invoice, in one write with its `invoice_cancelled` event
+    /// (`reason`), then fails back what was held for it: a held payment's HTLCs and the parts
+    /// of an incomplete set. `false`: it was neither open nor held.
+    pub(in crate::node::channels) async fn cancel_invoice_now(
+        &mut self,
+        hash: [u8; 32],
+        reason: &'static str,
+    ) -> Result<bool, Error> {
+        let log = self.cfg.events.clone();
+        let (changed, held) = self
+            .cfg
+            .store
+            .write(move |tx| {
+                let held = pq::held_htlcs(tx, &hash)?;
+                let changed = pq::cancel_invoice(tx, &hash)?;
+                if changed {
+                    let event = EventData::InvoiceCancelled {
+                        payment_hash: hex32(&hash),
+                        reason: reason.to_string(),
+                    };
+                    log.record(tx, &event)?;
+                }
+                Ok((changed, held))
+            })
+            .await?;
+        if !changed {
+            return Ok(false);
+        }
+        if !held.is_empty() {
+            tracing::info!(payment_hash = %hex32(&hash), parts = held.len(), reason,
+                "failing back a held payment");
+        }
+        let height = self.router.height;
+        for h in held {
+            // BOLT 4: a payee refusing the payment says `incorrect_or_unknown_payment_details`.
+            let part = Part {
+                htlc: h.htlc,
+                amount_msat: h.amount_msat,
+                cltv_expiry: h.cltv_expiry,
+                data: SharedSecret(h.shared_secret),
+            };
+            let f = FailureMessage::IncorrectOrUnknownPaymentDetails {
+                htlc_msat: h.amount_msat,
+                height,
+            };
+            // Boxed: failing runs a channel input, whose future is large.
+            Box::pin(self.fail_part(&part, f)).await;
+        }
+        // Parts held for it are failed back now rather than at their timeout.
+        Box::pin(self.cancel_parts(&hash)).await;
+        Ok(true)
+    }
+
+    /// Fails back every held payment with an HTLC within `hold::HOLD_INVOICE_MARGIN_BLOCKS`
+    /// of its expiry; on every block and at start.
+    pub(in crate::node::channels) async fn fail_due_holds(&mut self) {
+        let height = match self.current_height().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!(error = %e, "no chain height for the hold invoices' margin");
+                return;
+            }
+        };
+        let all = match self.cfg.store.call(pq::list_held_htlcs).await {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the held HTLCs");
+                return;
+            }
+        };
+        for hash in hold::due(&all, height) {
+            match Box::pin(self.cancel_invoice_now(hash, "cltv_expiry")).await {
+                Ok(_) => tracing::info!(payment_hash = %hex32(&hash), height,
+                    "a held payment came near its expiry and was failed back"),
+                Err(e) => tracing::warn!(payment_hash = %hex32(&hash), error = %e,
+                    "cannot fail back a held payment"),
+            }
         }
     }
 
@@ -609,6 +846,10 @@ impl Actor {
 /// Who a complete set pays.
 enum Payee {
     Invoice(InvoiceRecord),
+    /// A held hold invoice, settled with the caller's preimage.
+    Held {
+        preimage: [u8; 32],
+    },
     Keysend {
         preimage: [u8; 32],
         payment_secret: [u8; 32],
@@ -628,7 +869,7 @@ fn keysend_record(
     InvoiceRecord {
         payment_hash: hash,
         bolt11: String::new(),
-        preimage,
+        preimage: Some(preimage),
         payment_secret,
         amount_msat: None,
         description: KEYSEND_DESCRIPTION.to_string(),

@@ -49,6 +49,12 @@ pub(super) enum Work {
         idx: u32,
         htlc: AddHtlc,
     },
+    /// Manual-HTLC mode (tests): an HTLC received is left alone, but one for an invoice of
+    /// ours is recorded as paying it, so the on-chain resolution may claim it.
+    ManualReceived {
+        idx: u32,
+        htlc: AddHtlc,
+    },
     MustFail {
         idx: u32,
         htlc: AddHtlc,
@@ -122,6 +128,7 @@ impl Actor {
     async fn route(&mut self, w: Work) {
         let r = match w {
             Work::Received { idx, htlc } => self.on_received(idx, htlc).await,
+            Work::ManualReceived { idx, htlc } => self.record_manual(idx, &htlc).await,
             Work::MustFail { idx, htlc } => {
                 self.fail_received(idx, &htlc, temporary_channel_failure())
                     .await;

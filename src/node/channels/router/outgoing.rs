@@ -341,14 +341,15 @@ impl Actor {
                 }),
             }
         }
-        if !self.router.manual {
-            for e in self.entries.values().filter(|e| e.live()) {
-                for htlc in e.channel.received_htlcs_to_settle() {
-                    self.router.queue.push_back(Work::Received {
-                        idx: e.key_index,
-                        htlc,
-                    });
-                }
+        let manual = self.router.manual;
+        for e in self.entries.values().filter(|e| e.live()) {
+            for htlc in e.channel.received_htlcs_to_settle() {
+                let idx = e.key_index;
+                self.router.queue.push_back(if manual {
+                    Work::ManualReceived { idx, htlc }
+                } else {
+                    Work::Received { idx, htlc }
+                });
             }
         }
         if height > 0 {
