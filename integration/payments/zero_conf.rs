@@ -64,11 +64,7 @@ async fn a_zero_conf_channel_pays_both_ways_before_its_funding_confirms() {
         "no block was mined"
     );
     let txid = opened["funding_txid"].as_str().unwrap();
-    let info = hub
-        .api
-        .get(&format!("/v1/onchain/transactions"))
-        .await
-        .unwrap();
+    let info = hub.api.get("/v1/onchain/transactions").await.unwrap();
     let funding = info["transactions"]
         .as_array()
         .unwrap()

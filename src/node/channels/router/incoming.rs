@@ -227,7 +227,7 @@ impl Actor {
                     return Ok(());
                 }
                 let payee = match (invoice, keysend) {
-                    (Some(inv), _) => Payee::Invoice(inv),
+                    (Some(inv), _) => Payee::Invoice(Box::new(inv)),
                     (None, Some(preimage)) => Payee::Keysend {
                         preimage,
                         payment_secret: terms.payment_secret.unwrap_or_default(),
@@ -845,7 +845,8 @@ impl Actor {
 
 /// Who a complete set pays.
 enum Payee {
-    Invoice(InvoiceRecord),
+    // Boxed: the record is large and a set is settled once.
+    Invoice(Box<InvoiceRecord>),
     /// A held hold invoice, settled with the caller's preimage.
     Held {
         preimage: [u8; 32],
