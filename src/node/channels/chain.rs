@@ -110,7 +110,10 @@ impl Actor {
                 live.then(|| Watch {
                     idx: e.key_index,
                     outpoint,
-                    funding_tx: (awaiting_ready && s.setup.opener == Origin::Local)
+                    // A zero-conf channel is in use before its funding confirms: ours is
+                    // broadcast again (when the chain lacks it) until it does.
+                    funding_tx: ((awaiting_ready || s.setup.zero_conf)
+                        && s.setup.opener == Origin::Local)
                         .then(|| s.setup.funding_tx.clone())
                         .flatten(),
                     awaiting_ready,
