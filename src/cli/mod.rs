@@ -101,7 +101,8 @@ pub enum ClientCommand {
   chanhub --datadir ~/.chanhub open 02ab…@127.0.0.1:9735 500000
   chanhub --datadir ~/.chanhub open 02ab… 1000000 --push-msat 10000000
   chanhub --datadir ~/.chanhub open 02ab… 500000 --channel-type static_remotekey
-  chanhub --datadir ~/.chanhub open 02ab…@203.0.113.7:9735 2000000 --announce")]
+  chanhub --datadir ~/.chanhub open 02ab…@203.0.113.7:9735 2000000 --announce
+  chanhub --datadir ~/.chanhub open 02ab… 500000 --zero-conf   # the peer lists us in zeroconf_peers")]
     Open {
         /// NODE_ID or NODE_ID@HOST:PORT
         peer: String,
@@ -117,6 +118,10 @@ pub enum ClientCommand {
         /// --announce-addr.
         #[arg(long)]
         announce: bool,
+        /// Zero-conf (option_zeroconf): usable before the funding confirms, which only a
+        /// peer that trusts this node accepts; funded from confirmed coins only.
+        #[arg(long)]
+        zero_conf: bool,
     },
     /// The public network as gossip told us: its size and our own announcements, or one
     /// node or channel of it.
@@ -587,8 +592,12 @@ pub async fn run(
             push_msat,
             channel_type,
             announce,
+            zero_conf,
         } => {
             let mut body = json!({ "capacity_sat": capacity_sat });
+            if zero_conf {
+                body["zero_conf"] = json!(true);
+            }
             match peer.split_once('@') {
                 Some((id, addr)) => {
                     body["node_id"] = json!(id);
@@ -1019,6 +1028,14 @@ mod tests {
             }
         ));
         assert!(parse(&["open", "02ab", "500000", "--announce", "yes"]).is_err());
+        assert!(matches!(
+            parse(&["open", "02ab", "500000", "--zero-conf"]).unwrap(),
+            ClientCommand::Open {
+                zero_conf: true,
+                announce: false,
+                ..
+            }
+        ));
     }
 
     #[test]
