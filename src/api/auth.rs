@@ -29,7 +29,9 @@ pub fn load_or_create_invoice_token(datadir: &Path) -> std::io::Result<String> {
     load_or_create(datadir, INVOICE_TOKEN_FILE)
 }
 
-fn load_or_create(datadir: &Path, file: &str) -> std::io::Result<String> {
+/// Reads the secret in `datadir/file`, or makes one (32 random bytes, hex, 0600) when it does
+/// not exist. An empty file is an error, not a reason to make a new secret.
+pub(crate) fn load_or_create(datadir: &Path, file: &str) -> std::io::Result<String> {
     let path = datadir.join(file);
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
@@ -49,7 +51,7 @@ fn load_or_create(datadir: &Path, file: &str) -> std::io::Result<String> {
 }
 
 /// Compares without an early exit, so response timing says nothing about the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -242,11 +242,21 @@ pub fn is_invoice_htlc(
     payment_hash: &[u8; 32],
     htlc: HtlcRef,
 ) -> Result<bool, StoreError> {
+    htlc_listed(conn, "invoice_htlcs", payment_hash, htlc)
+}
+
+/// Whether `table` (keyed by payment hash, channel and HTLC id) lists `htlc` for the hash.
+fn htlc_listed(
+    conn: &Connection,
+    table: &str,
+    payment_hash: &[u8; 32],
+    htlc: HtlcRef,
+) -> Result<bool, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM invoice_htlcs
-             WHERE payment_hash = :hash AND channel_id = :channel AND htlc_id = :htlc",
-        )?
+        .prepare_cached(&format!(
+            "SELECT 1 FROM {table}
+             WHERE payment_hash = :hash AND channel_id = :channel AND htlc_id = :htlc"
+        ))?
         .query_row(
             named_params! {
                 ":hash": payment_hash.as_slice(),
@@ -359,21 +369,7 @@ pub fn is_held_htlc(
     payment_hash: &[u8; 32],
     htlc: HtlcRef,
 ) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM held_htlcs
-             WHERE payment_hash = :hash AND channel_id = :channel AND htlc_id = :htlc",
-        )?
-        .query_row(
-            named_params! {
-                ":hash": payment_hash.as_slice(),
-                ":channel": htlc.channel_id.as_slice(),
-                ":htlc": int(htlc.htlc_id, "htlc_id")?,
-            },
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
+    htlc_listed(conn, "held_htlcs", payment_hash, htlc)
 }
 
 fn delete_held(conn: &Connection, payment_hash: &[u8; 32]) -> Result<(), StoreError> {

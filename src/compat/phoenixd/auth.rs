@@ -7,9 +7,8 @@ use std::path::Path;
 
 use axum::http::HeaderMap;
 use base64::Engine;
-use rand::RngCore;
 
-use crate::keys::secret_file::create_secret_file;
+use crate::api::auth::{constant_time_eq, load_or_create};
 
 /// The full-access password's file inside the data directory.
 pub const PASSWORD_FILE: &str = "compat-phoenixd-password";
@@ -90,32 +89,6 @@ pub fn basic_password(header: &str) -> Option<String> {
     let text = String::from_utf8(raw).ok()?;
     let (_user, password) = text.split_once(':')?;
     Some(password.to_string())
-}
-
-fn load_or_create(datadir: &Path, name: &str) -> std::io::Result<String> {
-    let path = datadir.join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-        Ok(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("{} is empty", path.display()),
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut bytes);
-            let secret = hex::encode(bytes);
-            create_secret_file(&path, format!("{secret}\n").as_bytes())?;
-            Ok(secret)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
