@@ -16,6 +16,7 @@ pub mod backup;
 pub mod channels;
 pub mod events;
 pub mod graph;
+pub mod lsps;
 pub mod meta;
 pub mod metrics;
 pub mod payments;
