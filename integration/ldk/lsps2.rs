@@ -122,6 +122,10 @@ async fn an_ldk_wallet_with_nothing_gets_a_jit_invoice_through_the_hub() {
     assert_eq!(row["opening_fee_msat"], 2_000_000);
     assert_eq!(row["client_trusts_lsp"], false);
     assert_eq!(row["opening_fee_params"]["min_fee_msat"], "2000000");
+    // LDK echoes the offer's time re-written (no zero milliseconds): the promise covers the
+    // instant, so the sale went through.
+    let until = row["opening_fee_params"]["valid_until"].as_str().unwrap();
+    assert!(until.ends_with('Z') && !until.contains('.'), "{until}");
     let one: Value = hub.api.get("/v1/lsp/jit?limit=1").await.unwrap();
     assert_eq!(one["jit"].as_array().unwrap().len(), 1);
 
