@@ -74,10 +74,11 @@ pub fn insert_jit(conn: &Connection, jit: &NewJit) -> Result<bool, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("opening_fee_params: {e}")))?;
     let n = conn
         .prepare_cached(
-            "INSERT OR IGNORE INTO lsps2_jit (scid, client_node_id, opening_fee_params,
+            "INSERT INTO lsps2_jit (scid, client_node_id, opening_fee_params,
                  payment_size_msat, opening_fee_msat, valid_until, client_trusts_lsp, state,
                  created_at)
-             VALUES (:scid, :client, :params, :size, :fee, :until, :trusts, 'waiting', :at)",
+             VALUES (:scid, :client, :params, :size, :fee, :until, :trusts, 'waiting', :at)
+             ON CONFLICT (scid) DO NOTHING",
         )?
         .execute(named_params! {
             ":scid": jit.scid.0 as i64,
@@ -208,7 +209,7 @@ pub fn jit_by_scid(
 /// The newest `limit` JIT channels, newest first.
 pub fn list_jit(conn: &Connection, limit: usize) -> Result<Vec<JitRecord>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM lsps2_jit ORDER BY created_at DESC, rowid DESC LIMIT :limit"
+        "SELECT {COLUMNS} FROM lsps2_jit ORDER BY id DESC LIMIT :limit"
     ))?;
     let rows = stmt.query_map(named_params! { ":limit": limit as i64 }, raw)?;
     rows.map(|r| record(r?)).collect()
@@ -269,9 +270,13 @@ mod tests {
                 assert!(!insert_jit(c, &jit(7, 2, 100, 10))?, "scid taken");
                 assert!(insert_jit(c, &jit(8, 1, 50, 11))?);
                 assert!(insert_jit(c, &jit(9, 2, 100, 12))?);
+                assert!(
+                    insert_jit(c, &jit(3, 2, 100, 12))?,
+                    "same second, smaller scid"
+                );
                 let a = jit(7, 1, 0, 0).client;
-                assert_eq!(count_waiting(c, &a, 40)?, (2, 3));
-                assert_eq!(count_waiting(c, &a, 60)?, (1, 2));
+                assert_eq!(count_waiting(c, &a, 40)?, (2, 4));
+                assert_eq!(count_waiting(c, &a, 60)?, (1, 3));
                 let r = jit_by_scid(c, ShortChannelId(8))?.unwrap();
                 assert_eq!(
                     (r.payment_size_msat, r.opening_fee_msat, r.state),
@@ -283,7 +288,7 @@ mod tests {
                 assert_eq!(jit_by_scid(c, ShortChannelId(1))?, None);
                 let all = list_jit(c, 10)?;
                 let order: Vec<u64> = all.iter().map(|r| r.scid.0).collect();
-                assert_eq!(order, [9, 8, 7], "newest first");
+                assert_eq!(order, [3, 9, 8, 7], "newest sale first");
                 assert_eq!(list_jit(c, 1)?.len(), 1);
                 assert_eq!(expire_jit(c, 60)?, 1);
                 assert_eq!(

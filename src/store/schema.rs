@@ -423,12 +423,13 @@ CREATE INDEX compat_phoenixd_invoices_external_id ON compat_phoenixd_invoices(ex
 ";
 
 /// Version 14: the JIT channels sold over LSPS2 (`src/lsps/service.rs`), kept before the
-/// `lsps2.buy` answer is sent. `scid` is the `jit_channel_scid`'s u64 bits; `state` moves
-/// from `waiting` to `opening`, `opened`, `failed` or `expired`; the channel columns are
-/// filled once a payment opens it.
+/// `lsps2.buy` answer is sent, in sale order (`id`). `scid` is the `jit_channel_scid`'s u64
+/// bits; `state` moves from `waiting` to `opening`, `opened`, `failed` or `expired`; the
+/// channel columns are filled once a payment opens it.
 const V14: &str = "
 CREATE TABLE lsps2_jit (
-    scid               INTEGER PRIMARY KEY,
+    id                 INTEGER PRIMARY KEY,
+    scid               INTEGER NOT NULL UNIQUE,
     client_node_id     BLOB NOT NULL CHECK (length(client_node_id) = 33),
     opening_fee_params TEXT NOT NULL,
     payment_size_msat  INTEGER CHECK (payment_size_msat IS NULL OR payment_size_msat > 0),
