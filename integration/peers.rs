@@ -324,3 +324,148 @@ fn an_outbound_peer_is_reconnected_after_a_restart_until_disconnected() {
     b.stop();
     a.stop();
 }
+
+/// Sends one LSPS request (BOLT 8 type 37913) and returns the answer, skipping gossip.
+fn lsps_ask(p: &mut RawPeer, request: Value) -> Value {
+    p.send_bytes(
+        &RawMessage {
+            msg_type: 37913,
+            payload: request.to_string().into_bytes(),
+        }
+        .encode()
+        .unwrap(),
+    );
+    loop {
+        match p.recv() {
+            Some(Message::Unknown(m)) if m.msg_type == 37913 => {
+                return serde_json::from_slice(&m.payload).unwrap()
+            }
+            Some(_) => continue,
+            None => panic!("closed instead of answering"),
+        }
+    }
+}
+
+fn lsps_call(p: &mut RawPeer, method: &str, params: Value) -> Value {
+    lsps_ask(
+        p,
+        serde_json::json!({"jsonrpc": "2.0", "id": "q1", "method": method, "params": params}),
+    )
+}
+
+#[test]
+fn an_lsp_sells_jit_channels_to_raw_peers_within_its_bounds() {
+    use serde_json::json;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lsp");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("chanhub.toml"),
+        "[lsps2]\nmin_fee_msat = 1000\nmin_payment_size_msat = 2000\n\
+         max_payment_size_msat = 1000000\ninbound_liquidity_sat = 1000\n",
+    )
+    .unwrap();
+    let mut lsp = NodeProc::start(&dir, &[]);
+    // A matured coinbase: the hub sells only channels its wallet can fund.
+    let own = lsp.new_address();
+    lsp.cli_json(&["chain", "mine", "1", "--address", &own]);
+    lsp.cli_json(&["chain", "mine", "100", "--address", &burn_address()]);
+    wait("the coinbase matured", || lsp.balance().0 > 0);
+    let (addr, node) = target(&lsp.json);
+
+    // The LSP's init says it speaks LSPS (bit 729, optional).
+    let mut p = RawPeer::handshake(&addr, node, 21);
+    match p.recv() {
+        Some(Message::Init(init)) => assert!(init.all_features().is_set(729), "{init:?}"),
+        other => panic!("expected init, got {other:?}"),
+    }
+    p.send_message(
+        &chanhub::wire::Init::new(chanhub::wire::Features::ours(), vec![ChainHash::REGTEST]).into(),
+    );
+    let got = lsps_call(&mut p, "lsps0.list_protocols", json!({}));
+    assert_eq!(got["result"]["protocols"], json!([2]));
+    let info = lsps_call(&mut p, "lsps2.get_info", json!({}));
+    let offer = info["result"]["opening_fee_params_menu"][0].clone();
+    assert_eq!(offer["min_fee_msat"], "1000", "{info}");
+
+    // A forged offer, a stranger's parameter, a size the offer refuses: nothing sold.
+    let mut forged = offer.clone();
+    forged["min_fee_msat"] = json!("1");
+    let got = lsps_call(&mut p, "lsps2.buy", json!({"opening_fee_params": forged}));
+    assert_eq!(got["error"]["code"], 201, "{got}");
+    let got = lsps_call(
+        &mut p,
+        "lsps2.buy",
+        json!({"opening_fee_params": offer, "sneaky": true}),
+    );
+    assert_eq!(got["error"]["data"]["unrecognized"], json!(["sneaky"]));
+    let got = lsps_call(
+        &mut p,
+        "lsps2.buy",
+        json!({"opening_fee_params": offer, "payment_size_msat": "1000001"}),
+    );
+    assert_eq!(got["error"]["code"], 203, "{got}");
+
+    // Sixteen waiting sales for one client, then no more.
+    let mut scids = std::collections::HashSet::new();
+    for _ in 0..16 {
+        let got = lsps_call(&mut p, "lsps2.buy", json!({"opening_fee_params": offer}));
+        scids.insert(
+            got["result"]["jit_channel_scid"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(scids.len(), 16, "each sale its own scid");
+    let got = lsps_call(&mut p, "lsps2.buy", json!({"opening_fee_params": offer}));
+    assert_eq!(got["error"]["code"], 1, "client_rejected: {got}");
+    assert_eq!(p.ping(3), 3, "the connection stays up");
+
+    // Another client is not held back, and cannot use the first one's offer.
+    let mut q = RawPeer::connect(&addr, node, 22);
+    let got = lsps_call(&mut q, "lsps2.buy", json!({"opening_fee_params": offer}));
+    assert_eq!(got["error"]["code"], 201, "{got}");
+    let info = lsps_call(&mut q, "lsps2.get_info", json!({"token": null}));
+    let q_offer = info["result"]["opening_fee_params_menu"][0].clone();
+    let got = lsps_call(
+        &mut q,
+        "lsps2.buy",
+        json!({"opening_fee_params": q_offer, "payment_size_msat": "500000"}),
+    );
+    assert_eq!(got["result"]["lsp_cltv_expiry_delta"], 144, "{got}");
+    assert_eq!(got["result"]["client_trusts_lsp"], false);
+
+    let jit = lsp.cli_json(&["lsp", "jit"])["jit"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(jit.len(), 17);
+    assert_eq!(jit[0]["payment_size_msat"], 500_000, "newest first");
+    assert_eq!(jit[0]["opening_fee_msat"], 1000);
+    assert!(jit.iter().all(|j| j["state"] == "waiting"));
+
+    // Offers survive a restart: the promise key comes from the seed, the sales from the store.
+    drop(p);
+    drop(q);
+    lsp.stop();
+    lsp = NodeProc::start(&dir, &[]);
+    let (addr, node) = target(&lsp.json);
+    let mut q = RawPeer::connect(&addr, node, 22);
+    let got = lsps_call(&mut q, "lsps2.buy", json!({"opening_fee_params": q_offer}));
+    assert!(got["result"]["jit_channel_scid"].is_string(), "{got}");
+    assert_eq!(
+        lsp.cli_json(&["lsp", "jit"])["jit"]
+            .as_array()
+            .unwrap()
+            .len(),
+        18
+    );
+    let mut p = RawPeer::connect(&addr, node, 21);
+    let got = lsps_call(&mut p, "lsps2.buy", json!({"opening_fee_params": offer}));
+    assert_eq!(
+        got["error"]["code"], 1,
+        "the bound holds across a restart: {got}"
+    );
+    lsp.stop();
+}

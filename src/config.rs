@@ -10,6 +10,8 @@ use bitcoin::Network;
 use serde::Deserialize;
 
 use crate::events::delivery::DeliveryConfig;
+use crate::lsps::lsps2::Terms;
+pub use crate::lsps::service::Lsps2Config;
 use crate::net::PeerLimits;
 use crate::payments::jamming::JammingLimits;
 use crate::payments::FeePolicy;
@@ -69,6 +71,8 @@ pub enum ConfigError {
     Announce(String),
     #[error("zeroconf_peers: {0:?} is not a node id (66 hex characters)")]
     ZeroconfPeer(String),
+    #[error("[lsps2]: {0}")]
+    Lsps2(String),
 }
 
 /// How log lines are written to stderr.
@@ -218,6 +222,59 @@ pub struct FileConfig {
     /// The phoenixd-compatible API's address (see [`NodeArgs::compat_phoenixd`]; the flag
     /// wins).
     pub compat_phoenixd: Option<SocketAddr>,
+    /// Sell just-in-time channels (LSPS2, see channel-spec/lsps.md); absent: not served.
+    pub lsps2: Option<Lsps2FileConfig>,
+}
+
+/// The `[lsps2]` table of `chanhub.toml`; unset keys keep the defaults below.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lsps2FileConfig {
+    /// The least opening fee (default 2,000,000 msat: about a funding transaction's fee).
+    pub min_fee_msat: Option<u64>,
+    /// The opening fee's share of the payment, parts per million (default 1000).
+    pub proportional: Option<u32>,
+    /// How long an offer stands, seconds (default 3600; 600 to 604800).
+    pub valid_for_secs: Option<u64>,
+    /// Blocks the hub keeps a JIT channel open after it confirms (default 1008).
+    pub min_lifetime: Option<u32>,
+    /// The most `to_self_delay` the hub asks of the client (default 2016).
+    pub max_client_to_self_delay: Option<u32>,
+    /// Payment range, msat (default 1,000,000 to 4,000,000,000).
+    pub min_payment_size_msat: Option<u64>,
+    pub max_payment_size_msat: Option<u64>,
+    /// The client's route hint delta (default 144; at least the policy's `cltv_delta`).
+    pub lsp_cltv_expiry_delta: Option<u32>,
+    /// Withhold the funding until the client released the preimage (default false).
+    pub client_trusts_lsp: Option<bool>,
+    /// JIT channel capacity beyond the payment, sat (default 100,000).
+    pub inbound_liquidity_sat: Option<u64>,
+    /// When set, `lsps2.get_info` needs this token.
+    pub token: Option<String>,
+}
+
+impl Lsps2FileConfig {
+    /// The defaults with this table's values over them, validated against the forwarding
+    /// policy's `cltv_delta`.
+    pub fn resolve(&self, policy_cltv_delta: u16) -> Result<Lsps2Config, ConfigError> {
+        let c = Lsps2Config {
+            terms: Terms {
+                min_fee_msat: self.min_fee_msat.unwrap_or(2_000_000),
+                proportional: self.proportional.unwrap_or(1000),
+                valid_for_secs: self.valid_for_secs.unwrap_or(3600),
+                min_lifetime: self.min_lifetime.unwrap_or(1008),
+                max_client_to_self_delay: self.max_client_to_self_delay.unwrap_or(2016),
+                min_payment_size_msat: self.min_payment_size_msat.unwrap_or(1_000_000),
+                max_payment_size_msat: self.max_payment_size_msat.unwrap_or(4_000_000_000),
+            },
+            lsp_cltv_expiry_delta: self.lsp_cltv_expiry_delta.unwrap_or(144),
+            client_trusts_lsp: self.client_trusts_lsp.unwrap_or(false),
+            inbound_liquidity_sat: self.inbound_liquidity_sat.unwrap_or(100_000),
+            token: self.token.clone(),
+        };
+        c.validate(policy_cltv_delta).map_err(ConfigError::Lsps2)?;
+        Ok(c)
+    }
 }
 
 /// The `[gossip]` table of `chanhub.toml`.
@@ -385,6 +442,8 @@ pub struct NodeConfig {
     pub zeroconf_peers: Vec<bitcoin::secp256k1::PublicKey>,
     /// Where the phoenixd-compatible API listens; `None`: not served.
     pub compat_phoenixd: Option<SocketAddr>,
+    /// LSPS2's terms; `None`: just-in-time channels are not sold.
+    pub lsps2: Option<Lsps2Config>,
 }
 
 /// The default `node_announcement` colour (LND's).
@@ -584,6 +643,12 @@ impl NodeConfig {
             .map(parse_color)
             .transpose()?
             .unwrap_or(DEFAULT_COLOR);
+        let policy = file.policy.unwrap_or_default().resolve()?;
+        let lsps2 = file
+            .lsps2
+            .as_ref()
+            .map(|t| t.resolve(policy.cltv_delta))
+            .transpose()?;
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -603,7 +668,7 @@ impl NodeConfig {
                 .unwrap_or(DEFAULT_SYNC_INTERVAL),
             peers: file.peers.unwrap_or_default().resolve()?,
             dev_api: file.dev_api.unwrap_or(false),
-            policy: file.policy.unwrap_or_default().resolve()?,
+            policy,
             dev_manual_htlcs,
             resolution_depth,
             watchtower,
@@ -630,6 +695,7 @@ impl NodeConfig {
                 })
                 .collect::<Result<_, _>>()?,
             compat_phoenixd: flags.compat_phoenixd.or(file.compat_phoenixd),
+            lsps2,
         })
     }
 
@@ -869,6 +935,52 @@ mod tests {
         let c = NodeConfig::resolve(cli.node, file).unwrap();
         assert_eq!(c.compat_phoenixd, Some("0.0.0.0:1".parse().unwrap()));
         assert!(toml::from_str::<FileConfig>("compat_phoenixd = \"nope\"\n").is_err());
+    }
+
+    #[test]
+    fn lsps2_is_off_without_its_table_and_validated_with_it() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.lsps2, None);
+        let file: FileConfig = toml::from_str("[lsps2]\n").unwrap();
+        let l = NodeConfig::resolve(flags(), file).unwrap().lsps2.unwrap();
+        assert_eq!(l.terms.valid_for_secs, 3600);
+        assert_eq!(l.inbound_liquidity_sat, 100_000);
+        assert!(!l.client_trusts_lsp);
+        assert_eq!(l.token, None);
+        assert!(l.lsp_cltv_expiry_delta >= u32::from(c.policy.cltv_delta));
+        let file: FileConfig = toml::from_str(
+            "[lsps2]\nmin_fee_msat = 5000\nproportional = 2000\nvalid_for_secs = 600\n\
+             min_lifetime = 10\nmax_client_to_self_delay = 144\nmin_payment_size_msat = 10000\n\
+             max_payment_size_msat = 20000000\nlsp_cltv_expiry_delta = 80\n\
+             client_trusts_lsp = true\ninbound_liquidity_sat = 5000\ntoken = \"vip\"\n\
+             [policy]\ncltv_delta = 80\n",
+        )
+        .unwrap();
+        let l = NodeConfig::resolve(flags(), file).unwrap().lsps2.unwrap();
+        assert_eq!(
+            (
+                l.terms.min_fee_msat,
+                l.terms.proportional,
+                l.terms.max_payment_size_msat
+            ),
+            (5000, 2000, 20_000_000)
+        );
+        assert_eq!((l.lsp_cltv_expiry_delta, l.client_trusts_lsp), (80, true));
+        assert_eq!(l.token.as_deref(), Some("vip"));
+        for bad in [
+            "valid_for_secs = 599",
+            "min_payment_size_msat = 10\nmax_payment_size_msat = 9",
+            "min_fee_msat = 4000000000",
+            "proportional = 1000001",
+            "max_payment_size_msat = 16777215000",
+            "lsp_cltv_expiry_delta = 10\n[policy]\ncltv_delta = 40",
+            "token = \"\"",
+        ] {
+            let file: FileConfig = toml::from_str(&format!("[lsps2]\n{bad}\n")).unwrap();
+            let e = NodeConfig::resolve(flags(), file).unwrap_err();
+            assert!(matches!(e, ConfigError::Lsps2(_)), "{bad}: {e}");
+        }
+        assert!(toml::from_str::<FileConfig>("[lsps2]\nfee = 3\n").is_err());
     }
 
     #[test]

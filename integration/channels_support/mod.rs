@@ -116,6 +116,7 @@ pub fn node_config(
         mpp_timeout: chanhub::payments::mpp::MPP_TIMEOUT,
         zeroconf_peers: Vec::new(),
         compat_phoenixd: None,
+        lsps2: None,
     }
 }
 

@@ -69,6 +69,18 @@ fn chain_rpc(chain: &TestNode) -> (String, u16, String, String) {
 /// Starts an LDK wallet in `dir`, syncing from `chain`'s RPC. Must run on a multi-threaded
 /// runtime: ldk-node blocks in place on its calls.
 pub fn start_ldk(name: &'static str, dir: &Path, chain: &TestNode, channels: LdkChannels) -> Ldk {
+    start_ldk_with(name, dir, chain, channels, |_| {})
+}
+
+/// [`start_ldk`], with `configure` applied to the builder last (e.g. an LSPS2 liquidity
+/// source).
+pub fn start_ldk_with(
+    name: &'static str,
+    dir: &Path,
+    chain: &TestNode,
+    channels: LdkChannels,
+    configure: impl FnOnce(&mut Builder),
+) -> Ldk {
     let addr = SocketAddress::TcpIpV4 {
         addr: [127, 0, 0, 1],
         port: free_port(),
@@ -96,6 +108,7 @@ pub fn start_ldk(name: &'static str, dir: &Path, chain: &TestNode, channels: Ldk
         )
         .set_node_alias(name.to_string())
         .unwrap();
+    configure(&mut builder);
     let node = Arc::new(builder.build().expect("ldk-node builds"));
     node.start().expect("ldk-node starts");
     Ldk {

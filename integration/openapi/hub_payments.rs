@@ -137,6 +137,7 @@ pub async fn payments(net: &Net) {
             "/v1/channels",
             "/v1/peers",
             "/v1/policy",
+            "/v1/lsp/jit",
         ] {
             c.ok("get", path, Req::none()).await;
         }

@@ -79,6 +79,11 @@
 //! - `GET  /v1/forwards` → `forwards: [{in_channel_id, in_htlc_id, out_channel_id, out_htlc_id,
 //!   payment_hash, in_msat, out_msat, fee_msat, status, failure, created_at, resolved_at}]`,
 //!   `fee_msat_earned` (every settled forward, not only the rows returned)
+//! - `GET  /v1/lsp/jit` `?limit=N` → `jit: [...]`, the JIT channels sold over LSPS2, newest
+//!   first: `jit_channel_scid`, `client_node_id`, `opening_fee_params`, `payment_size_msat`,
+//!   `opening_fee_msat`, `valid_until`, `client_trusts_lsp`, `state` (`waiting`, `opening`,
+//!   `opened`, `failed`, `expired`), `created_at`, `channel_id`, `funding_txid`,
+//!   `fee_earned_msat`
 //! - `GET  /v1/policy` → `{base_msat, ppm, cltv_delta}`; `PUT /v1/policy` with all three →
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
 //! - `GET  /v1/events` → Server-Sent Events from the event log: `id: N`, `event: invoice_paid |
@@ -126,6 +131,7 @@ mod exposition;
 mod extract;
 mod graph;
 mod list_limit;
+mod lsp;
 mod metrics;
 pub mod openapi;
 mod payments;
@@ -259,6 +265,7 @@ fn routes(dev_api: bool) -> RouteTable {
         )
         .route("/v1/payments/{payment_hash}", get(payments::show_payment))
         .route("/v1/forwards", get(payments::list_forwards))
+        .route("/v1/lsp/jit", get(lsp::list_jit))
         .route(
             "/v1/policy",
             get(payments::get_policy).put(payments::put_policy),

@@ -7,6 +7,7 @@ mod events;
 pub(crate) mod export;
 mod graph;
 pub mod help;
+mod lsp;
 mod payments;
 mod render;
 
@@ -274,6 +275,14 @@ pub enum ClientCommand {
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
+    /// The LSP services this node sells to wallets (LSPS2 JIT channels).
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  chanhub --datadir ~/hub lsp jit
+  chanhub --datadir ~/hub lsp jit --limit 20 --json"
+    )]
+    Lsp(LspCommand),
     /// Show the forwarding fee policy, or set it (values not given stay as they are).
     #[command(after_help = "Examples:
   chanhub --datadir ~/hub policy
@@ -376,6 +385,21 @@ pub enum ClientCommand {
   chanhub --datadir ~/bob dev cheat --channel 5a1f…"
     )]
     Dev(DevCommand),
+}
+
+/// `chanhub lsp …`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum LspCommand {
+    /// JIT channels sold over LSPS2, newest first: scid, client, payment, fee, state.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/hub lsp jit
+  chanhub --datadir ~/hub lsp jit --limit 20
+  chanhub --datadir ~/hub --json lsp jit")]
+    Jit {
+        /// Show only the newest N (1 to 10000; default: the node's, 1000).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
 }
 
 /// `chanhub graph …`.
@@ -763,6 +787,13 @@ pub async fn run(
                 .map_err(err)?,
             payments::forwards,
         ),
+        ClientCommand::Lsp(LspCommand::Jit { limit }) => (
+            client
+                .get(&list_path("/v1/lsp/jit", limit))
+                .await
+                .map_err(err)?,
+            lsp::jit,
+        ),
         ClientCommand::Policy {
             base_msat,
             ppm,
@@ -966,6 +997,10 @@ mod tests {
             ClientCommand::Forwards { limit: Some(50) }
         ));
         assert!(parse(&["forwards", "--limit", "x"]).is_err());
+        assert!(matches!(
+            parse(&["lsp", "jit", "--limit", "20"]).unwrap(),
+            ClientCommand::Lsp(LspCommand::Jit { limit: Some(20) })
+        ));
         assert_eq!(list_path("/v1/payments", None), "/v1/payments");
         assert_eq!(list_path("/v1/forwards", Some(25)), "/v1/forwards?limit=25");
         let help = parse(&["invoice", "--help"]).unwrap_err().to_string();

@@ -5,6 +5,8 @@
 //! - node key: `m/1017'/coin'/6'/0/0`; its public key is the BOLT node id;
 //! - channel keys, one family per basepoint: `m/1017'/coin'/family'/0/channel_index` (the key
 //!   families of [`channel::KeyFamily`]).
+//! - the LSPS2 promise secret (an HMAC key, never a curve key in use): `m/1017'/coin'/52'/0/0`,
+//!   a family no channel uses (52 for bLIP 52), so offers made before a restart still verify.
 //!
 //! The `1017'` purpose and the family numbers follow the layout lnd uses, so the scheme is one a
 //! reader may already know. Everything is deterministic: the seed alone restores every key.
@@ -72,7 +74,12 @@ pub struct KeysManager {
     /// is then one derivation step, not three. A node with 1,000 channels derives 6,000 keys
     /// at start, and each skipped step saved an elliptic-curve multiplication.
     families: Vec<Xpriv>,
+    /// See [`KeysManager::lsps2_promise_secret`].
+    lsps2_promise: [u8; 32],
 }
+
+/// The `1017'` family of the LSPS2 promise secret (bLIP 52), outside lnd's families.
+const LSPS2_PROMISE_FAMILY: u32 = 52;
 
 fn hardened(i: u32) -> ChildNumber {
     ChildNumber::from_hardened_idx(i).expect("constant below 2^31")
@@ -120,6 +127,18 @@ impl KeysManager {
         let node_secret =
             Self::family_key(&secp, &families, KeyFamily::Node, 0).expect("index 0 is in range");
         let node_id = PublicKey::from_secret_key(&secp, &node_secret);
+        let lsps2_promise = lightning_root
+            .derive_priv(
+                &secp,
+                &[
+                    hardened(LSPS2_PROMISE_FAMILY),
+                    ChildNumber::Normal { index: 0 },
+                    ChildNumber::Normal { index: 0 },
+                ],
+            )
+            .expect("derivation of a valid path")
+            .private_key
+            .secret_bytes();
         KeysManager {
             secp,
             network,
@@ -127,6 +146,7 @@ impl KeysManager {
             node_id,
             keychains,
             families,
+            lsps2_promise,
         }
     }
 
@@ -159,6 +179,12 @@ impl KeysManager {
     /// The node key, for the BOLT 8 handshake and gossip signatures.
     pub fn node_secret(&self) -> &SecretKey {
         &self.node_secret
+    }
+
+    /// The HMAC key of LSPS2's `promise`s: deterministic from the seed, so offers survive a
+    /// restart. Secret: never logged.
+    pub fn lsps2_promise_secret(&self) -> [u8; 32] {
+        self.lsps2_promise
     }
 
     /// The wallet key at `keychain/index`.
@@ -239,6 +265,25 @@ mod tests {
             .unwrap()
             .private_key;
         assert_eq!(k.node_id(), PublicKey::from_secret_key(&secp, &node));
+    }
+
+    #[test]
+    fn the_lsps2_promise_secret_is_its_own_path_and_the_seeds() {
+        let secp = Secp256k1::new();
+        let k = keys(5, Network::Regtest);
+        let master = Xpriv::new_master(Network::Regtest, &[5; 32]).unwrap();
+        let path = bitcoin::bip32::DerivationPath::from_str("m/1017'/1'/52'/0/0").unwrap();
+        let want = master.derive_priv(&secp, &path).unwrap().private_key;
+        assert_eq!(k.lsps2_promise_secret(), want.secret_bytes());
+        assert_eq!(
+            keys(5, Network::Regtest).lsps2_promise_secret(),
+            k.lsps2_promise_secret()
+        );
+        assert_ne!(
+            keys(6, Network::Regtest).lsps2_promise_secret(),
+            k.lsps2_promise_secret()
+        );
+        assert_ne!(k.lsps2_promise_secret(), k.node_secret().secret_bytes());
     }
 
     #[test]

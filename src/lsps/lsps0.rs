@@ -173,14 +173,22 @@ pub fn respond(
     served: &[u16],
     route: impl FnOnce(&Request) -> Option<Result<Value, RpcError>>,
 ) -> Vec<u8> {
-    let request = match parse_request(payload) {
-        Ok(r) => r,
-        Err(response) => return response,
-    };
+    match parse_request(payload) {
+        Ok(request) => respond_to(&request, served, route),
+        Err(response) => response,
+    }
+}
+
+/// [`respond`] for a request already read.
+pub fn respond_to(
+    request: &Request,
+    served: &[u16],
+    route: impl FnOnce(&Request) -> Option<Result<Value, RpcError>>,
+) -> Vec<u8> {
     let outcome = if request.method == "lsps0.list_protocols" {
         check_params(&request.params, &[]).map(|()| list_protocols(served))
     } else {
-        route(&request).unwrap_or_else(|| Err(RpcError::new(METHOD_NOT_FOUND, "Method not found")))
+        route(request).unwrap_or_else(|| Err(RpcError::new(METHOD_NOT_FOUND, "Method not found")))
     };
     match outcome {
         Ok(result) => result_response(&request.id, result),

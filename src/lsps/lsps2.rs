@@ -38,7 +38,7 @@ pub struct Terms {
 }
 
 /// One entry of `opening_fee_params_menu`, as it travels: amounts as decimal strings
-/// (LSPS0), `valid_until` as the ISO 8601 text we wrote (the promise covers that text).
+/// (LSPS0), `valid_until` as RFC 3339 text (the promise covers its instant, not the text).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpeningFeeParams {
@@ -59,26 +59,35 @@ pub struct OpeningFeeParams {
 #[derive(Clone)]
 pub struct PromiseKey(pub [u8; 32]);
 
+/// `valid_until`'s instant in milliseconds since 1970, `None` when it is not RFC 3339 UTC.
+fn valid_until_millis(text: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339(text).ok()?;
+    u64::try_from(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()
+}
+
 impl PromiseKey {
-    fn promise(&self, client: &PublicKey, p: &OpeningFeeParams) -> String {
+    /// `None` when `valid_until` is not a time.
+    fn promise(&self, client: &PublicKey, p: &OpeningFeeParams) -> Option<String> {
         let mut e = HmacEngine::<sha256::Hash>::new(&self.0);
         e.input(&client.serialize());
         e.input(&p.min_fee_msat.to_be_bytes());
         e.input(&p.proportional.to_be_bytes());
-        // Length-prefixed: the only field of variable size.
-        e.input(&(p.valid_until.len() as u64).to_be_bytes());
-        e.input(p.valid_until.as_bytes());
+        // The instant, not the text: LDK's client re-writes the time it echoes (dropping
+        // zero milliseconds), and the same instant is the same offer.
+        e.input(&valid_until_millis(&p.valid_until)?.to_be_bytes());
         e.input(&p.min_lifetime.to_be_bytes());
         e.input(&p.max_client_to_self_delay.to_be_bytes());
         e.input(&p.min_payment_size_msat.to_be_bytes());
         e.input(&p.max_payment_size_msat.to_be_bytes());
-        hex::encode(Hmac::from_engine(e).to_byte_array())
+        Some(hex::encode(Hmac::from_engine(e).to_byte_array()))
     }
 
     /// Whether we promised exactly these parameters to this client (compared without an early
     /// exit, so timing says nothing about a forged promise).
     pub fn verify(&self, client: &PublicKey, p: &OpeningFeeParams) -> bool {
-        let want = self.promise(client, p);
+        let Some(want) = self.promise(client, p) else {
+            return false;
+        };
         want.len() == p.promise.len()
             && want
                 .bytes()
@@ -107,7 +116,9 @@ pub fn menu(
         max_payment_size_msat: terms.max_payment_size_msat,
         promise: String::new(),
     };
-    p.promise = key.promise(client, &p);
+    p.promise = key
+        .promise(client, &p)
+        .expect("humantime writes RFC 3339 it reads back");
     vec![p]
 }
 
@@ -317,6 +328,14 @@ mod tests {
 
         let p = menu[0].clone();
         assert!(key.verify(&client(1), &p));
+        // LDK echoes the same instant without the zero milliseconds.
+        let mut echoed = p.clone();
+        echoed.valid_until = "2023-02-23T08:47:30Z".into();
+        assert!(key.verify(&client(1), &echoed), "the same instant");
+        echoed.valid_until = "2023-02-23T08:47:30.001Z".into();
+        assert!(!key.verify(&client(1), &echoed), "a millisecond later");
+        echoed.valid_until = "soon".into();
+        assert!(!key.verify(&client(1), &echoed), "not a time");
         assert!(!key.verify(&client(2), &p), "another client's offer");
         assert!(!PromiseKey([8; 32]).verify(&client(1), &p), "another LSP's");
         let tweaks: Vec<fn(&mut OpeningFeeParams)> = vec![

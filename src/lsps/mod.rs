@@ -4,3 +4,4 @@
 
 pub mod lsps0;
 pub mod lsps2;
+pub mod service;

@@ -6,12 +6,12 @@ use bitcoin::secp256k1::{PublicKey, SecretKey};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::error::SetupError;
-use super::session::{check_init, encode_init, our_init, refusal_warning};
+use super::session::{check_init, encode_init, our_init_with, refusal_warning};
 use crate::transport::{
     DecryptStep, InitiatorHandshake, ResponderHandshake, Transport, ACT_ONE_LEN, ACT_THREE_LEN,
     ACT_TWO_LEN,
 };
-use crate::wire::Init;
+use crate::wire::{Features, Init};
 
 /// Runs the initiator's side of the handshake with the node `remote`.
 pub async fn initiate<S: AsyncRead + AsyncWrite + Unpin>(
@@ -58,7 +58,17 @@ pub async fn exchange_init<S: AsyncRead + AsyncWrite + Unpin>(
     transport: &mut Transport,
     chain: ChainHash,
 ) -> Result<Init, SetupError> {
-    let ours = our_init(chain);
+    exchange_init_with(stream, transport, chain, Features::ours()).await
+}
+
+/// [`exchange_init`] sending `features` (the node's) in our `init`.
+pub async fn exchange_init_with<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    transport: &mut Transport,
+    chain: ChainHash,
+    features: Features,
+) -> Result<Init, SetupError> {
+    let ours = our_init_with(chain, features);
     let frame = transport.encryptor.encrypt(&encode_init(&ours))?;
     stream.write_all(&frame).await?;
     let first = read_message(stream, transport).await?;

@@ -51,7 +51,12 @@ pub fn refusal_warning(reason: &str) -> Message {
 
 /// Our own `init`.
 pub fn our_init(chain: ChainHash) -> Init {
-    Init::new(Features::ours(), vec![chain])
+    our_init_with(chain, Features::ours())
+}
+
+/// Our own `init` with `features` (the node's, e.g. with `option_supports_lsps`).
+pub fn our_init_with(chain: ChainHash, features: Features) -> Init {
+    Init::new(features, vec![chain])
 }
 
 /// What the connection must do with one incoming message.

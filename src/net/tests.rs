@@ -87,6 +87,15 @@ impl Node {
     }
 
     async fn start_on(seed: u8, limits: PeerLimits, addr: &str) -> Node {
+        Self::start_with(seed, limits, addr, crate::wire::Features::ours()).await
+    }
+
+    async fn start_with(
+        seed: u8,
+        limits: PeerLimits,
+        addr: &str,
+        features: crate::wire::Features,
+    ) -> Node {
         let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, signal) = watch::channel(false);
@@ -108,7 +117,8 @@ impl Node {
             }),
             Some(crate::store::Store::open_in_memory().unwrap()),
             signal,
-        );
+        )
+        .with_features(features);
         let p = peers.clone();
         let task = tokio::spawn(async move {
             p.run_listener(listener).await;
@@ -207,6 +217,30 @@ impl RawPeer {
         }
         got
     }
+}
+
+#[tokio::test]
+async fn an_lsp_offers_option_supports_lsps_in_init_and_others_do_not() {
+    use crate::lsps::lsps0::FEATURE_BIT;
+    use crate::wire::Features;
+    assert_eq!(Features::ours_lsp(false), Features::ours());
+    let a = Node::start(1, fast_limits()).await;
+    let lsp = Node::start_with(2, fast_limits(), "127.0.0.1:0", Features::ours_lsp(true)).await;
+    let peer = a.peers.connect(id(2), &lsp.addr.to_string()).await.unwrap();
+    assert!(peer.features.is_set(FEATURE_BIT), "the LSP's init");
+    assert!(
+        !peer.features.is_set(FEATURE_BIT - 1),
+        "optional, not required"
+    );
+    eventually("the LSP lists a", || lsp.has(&id(1))).await;
+    assert!(!lsp
+        .peers
+        .summary(&id(1))
+        .unwrap()
+        .features
+        .is_set(FEATURE_BIT));
+    a.stop().await;
+    lsp.stop().await;
 }
 
 #[tokio::test]

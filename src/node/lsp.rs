@@ -1,18 +1,128 @@
 //! The LSP task: the runtime around `crate::lsps`. It reads the LSPS messages (BOLT 8 type
-//! 37913) peers send, answers each with the pure rules, and sends the answer back.
+//! 37913) peers send, answers each with the pure rules, and sends the answer back. With
+//! `[lsps2]` configured it sells JIT channels: `lsps2.buy` is answered only once its record is
+//! stored (`store::lsps`).
 //!
 //! A peer cannot make us queue more than its connection's inbound credits: each message keeps
 //! its credit until answered, so a flooding peer's socket stops being read (see
 //! [`crate::net::Credit`]). Answers are queued to the peer manager, never awaited on the
 //! peer's socket, so a slow reader stalls nobody.
 
+use std::sync::Arc;
+
 use bitcoin::secp256k1::PublicKey;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::lsps::lsps0;
+use crate::lsps::lsps0::{self, RpcError};
+use crate::lsps::lsps2::PromiseKey;
+use crate::lsps::service::{self, JitBook, Lsps2Config, NewJit, Service};
 use crate::net::{Credit, PeerManager};
+use crate::store::lsps::StoreBook;
+use crate::store::Store;
+use crate::wallet::Wallet;
 use crate::wire::{Message, RawMessage};
+
+/// What LSPS2 needs at run time (`None` in [`spawn`]: not served).
+pub struct Lsps2Runtime {
+    pub config: Lsps2Config,
+    pub key: PromiseKey,
+    pub store: Store,
+    /// Read for its confirmed balance before a sale.
+    pub wallet: Arc<Wallet>,
+}
+
+/// A book for the methods that keep nothing (`get_info`): reaching it is a bug, answered as
+/// an internal error rather than a panic.
+struct NoBook;
+
+impl JitBook for NoBook {
+    fn waiting(&mut self, _: &PublicKey, _: u64) -> Result<(usize, usize), String> {
+        Err("this method keeps nothing".into())
+    }
+    fn insert(&mut self, _: &NewJit) -> Result<bool, String> {
+        Err("this method keeps nothing".into())
+    }
+}
+
+fn now_secs() -> u64 {
+    crate::events::now_secs()
+}
+
+impl Lsps2Runtime {
+    /// The answer to one request from `client`. A sale is kept in the same write transaction
+    /// that counts the client's waiting channels, and answered only once stored.
+    async fn answer(
+        self: &Arc<Self>,
+        client: PublicKey,
+        served: Arc<[u16]>,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        let request = match lsps0::parse_request(payload) {
+            Ok(r) => r,
+            Err(response) => return response,
+        };
+        if request.method != "lsps2.buy" {
+            let svc = Service {
+                config: &self.config,
+                key: &self.key,
+                confirmed_sat: None,
+            };
+            return lsps0::respond_to(&request, &served, |r| {
+                svc.route(
+                    &r.method,
+                    &r.params,
+                    &client,
+                    now_secs(),
+                    &mut NoBook,
+                    &mut || crate::channel::random_alias(),
+                )
+            });
+        }
+        let confirmed_sat = match self.wallet.balance().await {
+            Ok(b) => Some(b.confirmed),
+            Err(e) => {
+                tracing::warn!(error = %e, "LSPS2: wallet balance unknown; selling without the check");
+                None
+            }
+        };
+        let me = self.clone();
+        let id = request.id.clone();
+        let stored = self
+            .store
+            .write(move |c| {
+                let svc = Service {
+                    config: &me.config,
+                    key: &me.key,
+                    confirmed_sat,
+                };
+                Ok(lsps0::respond_to(&request, &served, |r| {
+                    svc.route(
+                        &r.method,
+                        &r.params,
+                        &client,
+                        now_secs(),
+                        &mut StoreBook(c),
+                        &mut crate::channel::random_alias,
+                    )
+                }))
+            })
+            .await;
+        stored.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "LSPS2: a sale was not stored");
+            lsps0::error_response(&id, &RpcError::new(lsps0::INTERNAL_ERROR, "Internal error"))
+        })
+    }
+}
+
+/// The LSPS numbers served: LSPS2 when configured.
+pub fn served(lsps2: bool) -> Vec<u16> {
+    if lsps2 {
+        vec![service::PROTOCOL]
+    } else {
+        Vec::new()
+    }
+}
 
 struct Inbound {
     peer: PublicKey,
@@ -42,17 +152,28 @@ pub struct LspStarter {
     rx: mpsc::UnboundedReceiver<Inbound>,
     /// The LSPS numbers served (`lsps0.list_protocols`).
     served: Vec<u16>,
+    lsps2: Option<Arc<Lsps2Runtime>>,
 }
 
 /// The inbox for the dispatcher and the task to start once the peer manager exists.
-pub fn spawn(served: Vec<u16>) -> (LspInbox, LspStarter) {
+pub fn spawn(lsps2: Option<Lsps2Runtime>) -> (LspInbox, LspStarter) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (LspInbox { tx }, LspStarter { rx, served })
+    let starter = LspStarter {
+        rx,
+        served: served(lsps2.is_some()),
+        lsps2: lsps2.map(Arc::new),
+    };
+    (LspInbox { tx }, starter)
 }
 
 impl LspStarter {
     pub fn start(self, peers: PeerManager, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        let LspStarter { mut rx, served } = self;
+        let LspStarter {
+            mut rx,
+            served,
+            lsps2,
+        } = self;
+        let served: Arc<[u16]> = served.into();
         tokio::spawn(async move {
             loop {
                 let inbound = tokio::select! {
@@ -62,8 +183,15 @@ impl LspStarter {
                     },
                     _ = shutdown.changed() => return,
                 };
-                // No LSPS2 routes yet: every other method is "not found".
-                let answer = lsps0::respond(&inbound.payload, &served, |_| None);
+                // One request at a time: a sale's store write is short, and a peer's requests
+                // are answered in order.
+                let answer = match &lsps2 {
+                    Some(l) => {
+                        l.answer(inbound.peer, served.clone(), &inbound.payload)
+                            .await
+                    }
+                    None => lsps0::respond(&inbound.payload, &served, |_| None),
+                };
                 let message = Message::Unknown(RawMessage {
                     msg_type: lsps0::MESSAGE_TYPE,
                     payload: answer,

@@ -176,7 +176,7 @@ impl Node {
                     alias: config.alias_for(&node_id),
                     color: config.color,
                     addresses: config.announce_addrs.clone(),
-                    features: crate::wire::Features::ours(),
+                    features: crate::wire::Features::ours_lsp(config.lsps2.is_some()),
                 },
                 sync: crate::gossip::SyncConfig {
                     flush_interval_secs: config.gossip_stagger_secs,
@@ -215,8 +215,14 @@ impl Node {
             gossip: Some(gossip_inbox.clone()),
             payer: Some(part_sink),
         });
-        // No LSPS protocol is served yet: LSPS0 answers with an empty list.
-        let (lsp_inbox, start_lsp) = lsp::spawn(Vec::new());
+        // LSPS0 always; LSPS2 when `[lsps2]` is configured.
+        let (lsp_inbox, start_lsp) =
+            lsp::spawn(config.lsps2.clone().map(|config| lsp::Lsps2Runtime {
+                config,
+                key: crate::lsps::lsps2::PromiseKey(keys.lsps2_promise_secret()),
+                store: store.clone(),
+                wallet: wallet.clone(),
+            }));
         let handler = std::sync::Arc::new(gossip::Dispatch {
             channels: handler,
             gossip: gossip_inbox,

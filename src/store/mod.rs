@@ -18,6 +18,7 @@ pub mod channels;
 pub mod events;
 pub mod export;
 pub mod graph;
+pub mod lsps;
 pub mod meta;
 pub mod metrics;
 pub mod payments;

@@ -474,7 +474,34 @@ CREATE TABLE held_htlcs (
 ) STRICT, WITHOUT ROWID;
 ";
 
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14];
+/// Version 15: the JIT channels sold over LSPS2 (`src/lsps/service.rs`), kept before the
+/// `lsps2.buy` answer is sent, in sale order (`id`). `scid` is the `jit_channel_scid`'s u64
+/// bits; `state` moves from `waiting` to `opening`, `opened`, `failed` or `expired`; the
+/// channel columns are filled once a payment opens it.
+const V15: &str = "
+CREATE TABLE lsps2_jit (
+    id                 INTEGER PRIMARY KEY,
+    scid               INTEGER NOT NULL UNIQUE,
+    client_node_id     BLOB NOT NULL CHECK (length(client_node_id) = 33),
+    opening_fee_params TEXT NOT NULL,
+    payment_size_msat  INTEGER CHECK (payment_size_msat IS NULL OR payment_size_msat > 0),
+    opening_fee_msat   INTEGER CHECK (opening_fee_msat IS NULL OR opening_fee_msat >= 0),
+    valid_until        INTEGER NOT NULL CHECK (valid_until >= 0),
+    client_trusts_lsp  INTEGER NOT NULL CHECK (client_trusts_lsp IN (0, 1)),
+    state              TEXT NOT NULL
+        CHECK (state IN ('waiting', 'opening', 'opened', 'failed', 'expired')),
+    created_at         INTEGER NOT NULL CHECK (created_at >= 0),
+    channel_id         BLOB CHECK (channel_id IS NULL OR length(channel_id) = 32),
+    funding_txid       BLOB CHECK (funding_txid IS NULL OR length(funding_txid) = 32),
+    fee_earned_msat    INTEGER CHECK (fee_earned_msat IS NULL OR fee_earned_msat >= 0)
+) STRICT;
+CREATE INDEX lsps2_jit_waiting ON lsps2_jit(client_node_id, valid_until) WHERE state = 'waiting';
+CREATE INDEX lsps2_jit_created_at ON lsps2_jit(created_at);
+";
+
+pub const MIGRATIONS: &[&str] = &[
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15,
+];
 
 /// The schema version this build writes.
 pub const CURRENT_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -298,6 +298,16 @@ impl Features {
         f
     }
 
+    /// [`Features::ours`], with `option_supports_lsps` (bLIP 50's odd bit 729) when the node
+    /// serves an LSP protocol, for `init` and `node_announcement`.
+    pub fn ours_lsp(lsp: bool) -> Features {
+        let mut f = Features::ours();
+        if lsp {
+            f.set_bit(crate::lsps::lsps0::FEATURE_BIT);
+        }
+        f
+    }
+
     /// The features our BOLT 11 invoices add to the two every invoice requires
     /// (`var_onion_optin`, `payment_secret`): `basic_mpp`, optional, so a payer may split.
     pub fn our_invoice() -> Features {

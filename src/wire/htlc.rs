@@ -26,6 +26,38 @@ pub struct UpdateAddHtlc {
 
 impl UpdateAddHtlc {
     const TLV_BLINDING_POINT: u64 = 0;
+    /// `extra_fee` (bLIPs 25 and 52; LDK's `skimmed_fee_msat`): what the forwarding LSP took
+    /// from this HTLC, an 8-byte big-endian u64. Odd, so a peer that does not know it ignores
+    /// it; kept in `extra_tlvs` so every other record survives untouched.
+    pub const TLV_EXTRA_FEE: u64 = 65537;
+
+    /// The `extra_fee` this HTLC carries, if any.
+    ///
+    /// # Errors
+    /// The record is not 8 bytes.
+    pub fn extra_fee_msat(&self) -> Result<Option<u64>, DecodeError> {
+        match self.extra_tlvs.get(Self::TLV_EXTRA_FEE) {
+            None => Ok(None),
+            Some(v) => <[u8; 8]>::try_from(v)
+                .map(|b| Some(u64::from_be_bytes(b)))
+                .map_err(|_| {
+                    if v.len() < 8 {
+                        DecodeError::ShortRead
+                    } else {
+                        DecodeError::TrailingBytes(v.len() - 8)
+                    }
+                }),
+        }
+    }
+
+    /// Sets (or with `None` removes) the `extra_fee` record.
+    pub fn set_extra_fee_msat(&mut self, fee_msat: Option<u64>) {
+        self.extra_tlvs.take(Self::TLV_EXTRA_FEE);
+        if let Some(fee) = fee_msat {
+            self.extra_tlvs
+                .insert(Self::TLV_EXTRA_FEE, fee.to_be_bytes().to_vec());
+        }
+    }
 }
 
 impl WireMessage for UpdateAddHtlc {
@@ -198,6 +230,42 @@ mod tests {
         assert_eq!(bytes.len(), 2 + 32 + 8 + 8 + 32 + 4 + ONION_PACKET_LEN);
         assert_eq!(&bytes[..2], &[0, 128]);
         assert_eq!(UpdateAddHtlc::decode(&bytes).unwrap(), add());
+    }
+
+    #[test]
+    fn extra_fee_is_an_odd_8_byte_record_that_round_trips() {
+        let mut msg = add();
+        assert_eq!(msg.extra_fee_msat(), Ok(None));
+        msg.set_extra_fee_msat(Some(0x0102_0304_0506_0708));
+        let bytes = msg.encode().unwrap();
+        // The record at the end: type 65537 as a BigSize (0xfe + 4 bytes), length 8, value.
+        assert_eq!(
+            &bytes[bytes.len() - 14..],
+            &[0xfe, 0, 1, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        let back = UpdateAddHtlc::decode(&bytes).unwrap();
+        assert_eq!(back.extra_fee_msat(), Ok(Some(0x0102_0304_0506_0708)));
+        assert_eq!(back, msg);
+        assert_eq!(
+            UpdateAddHtlc::TLV_EXTRA_FEE % 2,
+            1,
+            "odd: ignored by those who lack it"
+        );
+        let mut cleared = back.clone();
+        cleared.set_extra_fee_msat(None);
+        assert_eq!(cleared, add());
+        // Another odd record beside it survives.
+        msg.extra_tlvs.insert(65539, vec![9]);
+        msg.set_extra_fee_msat(Some(5));
+        let back = UpdateAddHtlc::decode(&msg.encode().unwrap()).unwrap();
+        assert_eq!(back.extra_fee_msat(), Ok(Some(5)));
+        assert_eq!(back.extra_tlvs.get(65539), Some(&[9u8][..]));
+        // A record of the wrong size is an error to whoever reads it, not a panic.
+        let mut short = add();
+        short.extra_tlvs.insert(65537, vec![1]);
+        assert_eq!(short.extra_fee_msat(), Err(DecodeError::ShortRead));
+        short.extra_tlvs.insert(65537, vec![0; 9]);
+        assert_eq!(short.extra_fee_msat(), Err(DecodeError::TrailingBytes(1)));
     }
 
     #[test]

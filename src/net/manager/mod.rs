@@ -104,6 +104,8 @@ struct Inner {
     secret: SecretKey,
     node_id: PublicKey,
     chain: ChainHash,
+    /// What our `init` offers (see [`PeerManager::with_features`]).
+    features: Features,
     limits: PeerLimits,
     handler: Arc<dyn PeerEventHandler>,
     /// Where persistent peers are remembered across restarts; `None` in tests that need no disk.
@@ -141,6 +143,7 @@ impl PeerManager {
                 node_id: PublicKey::from_secret_key(&Secp256k1::signing_only(), &secret),
                 secret,
                 chain,
+                features: Features::ours(),
                 pending: Arc::new(Semaphore::new(limits.max_pending)),
                 limits,
                 handler,
@@ -151,6 +154,16 @@ impl PeerManager {
                 task_done_rx: tokio::sync::Mutex::new(done_rx),
             }),
         }
+    }
+
+    /// Offers `features` in our `init` instead of [`Features::ours`] (an LSP adds
+    /// `option_supports_lsps`). Only on a manager no connection used yet.
+    pub fn with_features(mut self, features: Features) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.features = features,
+            None => tracing::error!("init features set on a manager in use; keeping the default"),
+        }
+        self
     }
 
     pub fn node_id(&self) -> PublicKey {
@@ -238,9 +251,10 @@ impl PeerManager {
     async fn inbound(self, mut stream: TcpStream, addr: SocketAddr, permit: OwnedSemaphorePermit) {
         let _ = stream.set_nodelay(true);
         let (secret, chain) = (self.inner.secret, self.inner.chain);
+        let features = self.inner.features.clone();
         let setup = async {
             let mut t = handshake::respond(&mut stream, secret).await?;
-            let init = handshake::exchange_init(&mut stream, &mut t, chain).await?;
+            let init = handshake::exchange_init_with(&mut stream, &mut t, chain, features).await?;
             Ok((t, init))
         };
         let (transport, init) = match self.bounded_setup(setup).await {
@@ -284,6 +298,7 @@ impl PeerManager {
             .try_acquire_owned()
             .map_err(|_| SetupError::TooManyPending(self.inner.limits.max_pending))?;
         let (secret, chain) = (self.inner.secret, self.inner.chain);
+        let features = self.inner.features.clone();
         let setup = async {
             let mut stream =
                 TcpStream::connect(addr)
@@ -295,7 +310,7 @@ impl PeerManager {
             let _ = stream.set_nodelay(true);
             let peer_addr = stream.peer_addr()?;
             let mut t = handshake::initiate(&mut stream, secret, node_id).await?;
-            let init = handshake::exchange_init(&mut stream, &mut t, chain).await?;
+            let init = handshake::exchange_init_with(&mut stream, &mut t, chain, features).await?;
             Ok((stream, peer_addr, t, init))
         };
         let (stream, peer_addr, transport, init) = self.bounded_setup(setup).await?;
