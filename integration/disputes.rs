@@ -337,6 +337,7 @@ async fn force_close_with_htlcs_both_ways(channel_type: &str, restart_hub: bool)
                 payment_hash: sha256::Hash::hash(b"nobody knows").to_byte_array(),
                 cltv_expiry: height + 30,
                 onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+                extra_fee_msat: None,
             },
         )
         .await
@@ -559,6 +560,7 @@ async fn add_htlc(from: &TestNode, id: &str, amount_msat: u64, label: &[u8], clt
                 payment_hash: sha256::Hash::hash(label).to_byte_array(),
                 cltv_expiry,
                 onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+                extra_fee_msat: None,
             },
         )
         .await

@@ -605,6 +605,7 @@ async fn a_replayed_onion_and_a_garbage_onion_are_refused_by_the_hub() {
         payment_hash: hash_of(&hash),
         cltv_expiry: onion.first_hop_cltv_expiry,
         onion: onion.onion.packet.0.to_vec(),
+        extra_fee_msat: None,
     };
     let channels = net.alice.node.channels();
     channels.command(id, add.clone()).await.unwrap();
@@ -638,6 +639,7 @@ async fn a_replayed_onion_and_a_garbage_onion_are_refused_by_the_hub() {
         payment_hash: [7; 32],
         cltv_expiry: height + 100,
         onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+        extra_fee_msat: None,
     };
     channels.command(id, garbage).await.unwrap();
     let malformed = collect(&mut events, 1, |e| match e {
@@ -859,6 +861,7 @@ impl Sender<'_> {
             payment_hash: [n; 32],
             cltv_expiry: onion.first_hop_cltv_expiry,
             onion: onion.onion.packet.0.to_vec(),
+            extra_fee_msat: None,
         };
         self.node
             .node

@@ -187,6 +187,7 @@ async fn the_tower_punishes_a_cheater_while_the_hub_is_offline() {
                 payment_hash: bitcoin::hashes::sha256::Hash::hash(b"held").to_byte_array(),
                 cltv_expiry: height + 500,
                 onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+                extra_fee_msat: None,
             },
         )
         .await

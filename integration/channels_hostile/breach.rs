@@ -25,6 +25,7 @@ fn a_protocol_breach_takes_a_funded_channel_on_chain() {
             payment_hash: [7; 32],
             cltv_expiry: 1_000,
             onion: vec![0; 1366],
+            extra_fee_msat: None,
         }))
         .unwrap()
         .into_iter()

@@ -76,6 +76,7 @@ fn payment(node: &NodeProc, amount_msat: u64) -> (Command, Vec<SharedSecret>) {
         payment_hash: hash.0,
         cltv_expiry: expiry,
         onion: built.onion.packet.0.to_vec(),
+        extra_fee_msat: None,
     };
     (command, built.onion.shared_secrets)
 }

@@ -314,6 +314,7 @@ impl Traffic {
                         payment_hash,
                         cltv_expiry: height + 100,
                         onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+                        extra_fee_msat: None,
                     },
                 )
                 .await

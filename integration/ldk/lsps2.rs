@@ -177,3 +177,148 @@ async fn an_ldk_wallet_with_nothing_gets_a_jit_invoice_through_the_hub() {
     let _ = wallet.node.stop();
     let _ = stranger.node.stop();
 }
+
+/// The whole JIT flow with LDK's client: a wallet with nothing on chain and no channel
+/// sells an invoice to a chanhub user (`bob`, with a channel to the hub); the hub holds
+/// bob's payment, opens a zero-conf channel to the wallet, forwards the payment less its
+/// opening fee (`extra_fee`), and the wallet pays bob back over the new channel before its
+/// funding confirms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ldk_wallet_with_nothing_is_paid_through_a_jit_channel_and_pays_back_at_once() {
+    init_logs();
+    let mut tmp = tempfile::tempdir().unwrap();
+    if std::env::var_os("CHANHUB_KEEP_TEST_DIR").is_some() {
+        tmp.disable_cleanup(true);
+        eprintln!("test directory: {}", tmp.path().display());
+    }
+    let chain = start_payments(&tmp.path().join("chain"), None).await;
+    let hub = start_config(NodeConfig {
+        lsps2: Some(lsps2_config(None)),
+        ..node_config(
+            &tmp.path().join("hub"),
+            Some(&chain),
+            "127.0.0.1:0".parse().unwrap(),
+            false,
+        )
+    })
+    .await;
+    let bob = start_payments(&tmp.path().join("bob"), Some(&chain)).await;
+    let hub_addr = hub.new_address().await;
+    let bob_addr = bob.new_address().await;
+    chain.mine(1, &hub_addr).await;
+    chain.mine(1, &bob_addr).await;
+    chain.mine(100, &burn_address()).await;
+    hub.wait_confirmed(50 * COIN).await;
+    bob.wait_confirmed(50 * COIN).await;
+    open_active(&bob, &hub, 1_000_000, 0, "anchors").await;
+    let hub_id: ldk_node::bitcoin::secp256k1::PublicKey = hub.id().parse().unwrap();
+    let hub_socket = SocketAddress::from_str(&hub.peer_addr()).unwrap();
+    // A wallet without anchors: it has no coins for their reserve, so the hub opens a
+    // static_remotekey channel to it.
+    let wallet = start_ldk_with(
+        "wallet",
+        &tmp.path().join("wallet"),
+        &chain,
+        LdkChannels::StaticRemotekey,
+        move |b: &mut ldk_node::Builder| {
+            b.set_liquidity_source_lsps2(hub_id, hub_socket, None);
+        },
+    );
+    assert_eq!(wallet.spendable_sat(), 0, "nothing on chain");
+
+    let amount_msat = 50_000_000;
+    let invoice = wallet
+        .node
+        .bolt11_payment()
+        .receive_via_jit_channel(
+            amount_msat,
+            &description("first pay"),
+            3600,
+            Some(2_000_000),
+        )
+        .expect("a JIT invoice");
+    let paid = bob
+        .api
+        .post("/v1/payments", json!({ "bolt11": invoice.to_string() }))
+        .await
+        .unwrap();
+    assert_eq!(paid["status"], "succeeded", "{paid:#}");
+    let got = wallet
+        .expect_event("PaymentReceived", |e| match e {
+            Event::PaymentReceived { amount_msat, .. } => Some(*amount_msat),
+            _ => None,
+        })
+        .await;
+    assert_eq!(
+        got,
+        amount_msat - 2_000_000,
+        "the payment less the opening fee"
+    );
+
+    // The hub's books: the sale opened its channel and took its fee.
+    let rows = jit_rows(&hub).await;
+    let row = &rows[0];
+    assert_eq!(row["state"], "opened", "{row}");
+    assert_eq!(row["fee_earned_msat"], 2_000_000);
+    let channel_id = row["channel_id"].as_str().unwrap().to_string();
+    let c = hub.channel(&channel_id).await;
+    assert_eq!(c["state"], "active", "{c}");
+    assert_eq!(c["zero_conf"], true);
+    assert_eq!(c["channel_type"], "static_remotekey");
+    // The payment plus the configured inbound liquidity.
+    assert_eq!(c["capacity_sat"], 50_000 + 100_000);
+    let funding = c["funding_txid"].as_str().unwrap().to_string();
+    let forwards: Value = hub.api.get("/v1/forwards").await.unwrap();
+    let fwd = &forwards["forwards"][0];
+    assert_eq!(fwd["status"], "settled", "{forwards}");
+    assert_eq!(fwd["in_msat"], amount_msat);
+    assert_eq!(fwd["out_msat"], amount_msat - 2_000_000);
+
+    // At once, before the funding confirms, the wallet pays bob back through the hub (bob's
+    // invoice carries a hint of the hub's channel to him once he has its channel_update).
+    let channels = bob.node.channels().clone();
+    wait_until("bob knows a route hint", || {
+        let c = channels.clone();
+        async move { !c.route_hints().await.unwrap().is_empty() }
+    })
+    .await;
+    let back = bob
+        .api
+        .post(
+            "/v1/invoices",
+            json!({ "amount_msat": 10_000_000, "description": "change" }),
+        )
+        .await
+        .unwrap();
+    let back = Bolt11Invoice::from_str(back["bolt11"].as_str().unwrap()).unwrap();
+    // Once its claim is committed, the wallet's side holds what it received.
+    wallet
+        .wait("the JIT channel can carry the payment back", |n| {
+            n.list_channels()
+                .iter()
+                .any(|c| c.is_usable && c.next_outbound_htlc_limit_msat > 10_100_000)
+        })
+        .await;
+    let id = wallet
+        .node
+        .bolt11_payment()
+        .send(&back, None)
+        .expect("send");
+    wallet
+        .expect_event("PaymentSuccessful", |e| match e {
+            Event::PaymentSuccessful { payment_id, .. } => Some(*payment_id == Some(id)),
+            Event::PaymentFailed { reason, .. } => panic!("paying back failed: {reason:?}"),
+            _ => None,
+        })
+        .await;
+    // No block was mined since the open: the channel worked on an unconfirmed funding.
+    let left = amount_msat - 2_000_000 - 10_000_000 - hub_fee(10_000_000);
+    let c = hub
+        .wait_channel(&channel_id, "the wallet's balance settles", |c| {
+            c["remote_msat"] == left && c["pending_htlcs"] == json!([])
+        })
+        .await;
+    assert_eq!(c["funding_txid"], funding.as_str());
+
+    let _ = wallet.node.stop();
+}

@@ -260,6 +260,7 @@ impl World {
             payment_hash: hash_of(&preimage(n)),
             cltv_expiry,
             onion: vec![0; chanhub::wire::types::ONION_PACKET_LEN],
+            extra_fee_msat: None,
         }));
         self.deliver_all();
     }

@@ -74,6 +74,7 @@ async fn htlc_to_bob(
         payment_hash: hash,
         cltv_expiry: final_cltv + u32::from(hint.cltv_expiry_delta),
         onion: onion.packet.0.to_vec(),
+        extra_fee_msat: None,
     };
     (add, onion.shared_secrets)
 }
@@ -346,6 +347,7 @@ async fn bob_holds_parts_until_the_total_times_out_a_lone_part_and_takes_keysend
         payment_hash: hub_hash,
         cltv_expiry: cltv,
         onion: onion.packet.0.to_vec(),
+        extra_fee_msat: None,
     };
     let id = offer(&net, &mut offers, add).await;
     let failed = outcome(&mut alice_events, id, &onion.shared_secrets)

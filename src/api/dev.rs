@@ -106,6 +106,7 @@ async fn add_htlc(
         cltv_expiry: req.cltv_expiry,
         // No payments yet: an all-zero onion the peer's hub would fail.
         onion: vec![0; crate::wire::types::ONION_PACKET_LEN],
+        extra_fee_msat: None,
     };
     run(&s, &id, command).await
 }

@@ -86,6 +86,7 @@ async fn start(with_control: bool) -> Api {
             events: events.clone(),
             gossip: None,
             payer: Some(part_sink),
+            lsps2: None,
         });
     let peers = crate::net::PeerManager::new(
         *keys.node_secret(),

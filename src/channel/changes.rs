@@ -51,6 +51,9 @@ pub struct AddHtlc {
     #[serde(with = "onion_hex")]
     pub onion: Vec<u8>,
     pub blinding_point: Option<PublicKey>,
+    /// bLIP 52's `extra_fee` (TLV 65537), kept so a retransmission carries it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_fee_msat: Option<u64>,
 }
 
 /// One `update_*` message, in the form the state keeps (unknown odd TLVs are not kept).
@@ -103,7 +106,7 @@ impl Update {
                 let mut packet = Box::new([0u8; ONION_PACKET_LEN]);
                 let n = a.onion.len().min(ONION_PACKET_LEN);
                 packet[..n].copy_from_slice(&a.onion[..n]);
-                Message::UpdateAddHtlc(UpdateAddHtlc {
+                let mut m = UpdateAddHtlc {
                     channel_id,
                     id: a.id,
                     amount_msat: a.amount_msat,
@@ -112,7 +115,9 @@ impl Update {
                     onion_routing_packet: OnionPacket(packet),
                     blinding_point: a.blinding_point,
                     extra_tlvs,
-                })
+                };
+                m.set_extra_fee_msat(a.extra_fee_msat);
+                Message::UpdateAddHtlc(m)
             }
             Update::Fulfill { id, preimage } => Message::UpdateFulfillHtlc(UpdateFulfillHtlc {
                 channel_id,
@@ -155,6 +160,8 @@ impl Update {
                 cltv_expiry: m.cltv_expiry,
                 onion: m.onion_routing_packet.0.to_vec(),
                 blinding_point: m.blinding_point,
+                // A malformed record is the payee's to refuse; we never ask for a fee.
+                extra_fee_msat: m.extra_fee_msat().ok().flatten(),
             }),
             Message::UpdateFulfillHtlc(m) => Update::Fulfill {
                 id: m.id,
@@ -408,6 +415,7 @@ mod tests {
             cltv_expiry: 500,
             onion: vec![0; ONION_PACKET_LEN],
             blinding_point: None,
+            extra_fee_msat: None,
         })
     }
 
@@ -418,6 +426,35 @@ mod tests {
             htlcs: vec![],
             feerate_per_kw: 253,
         }
+    }
+
+    #[test]
+    fn an_add_keeps_its_extra_fee_through_the_wire_and_the_store() {
+        let mut u = add(3, 10_000);
+        if let Update::Add(a) = &mut u {
+            a.extra_fee_msat = Some(2_000);
+        }
+        let msg = u.to_message(ChannelId([9; 32]));
+        let Message::UpdateAddHtlc(m) = &msg else {
+            panic!("{msg:?}")
+        };
+        assert_eq!(m.extra_fee_msat(), Ok(Some(2_000)));
+        assert_eq!(Update::from_message(&msg), Some(u.clone()));
+        // Kept in the stored state, so a retransmission after a restart carries it again;
+        // a state stored before the field existed reads as none.
+        let json = serde_json::to_string(&u).unwrap();
+        assert_eq!(serde_json::from_str::<Update>(&json).unwrap(), u);
+        let old = json.replace(r#","extra_fee_msat":2000"#, "");
+        assert_ne!(old, json);
+        match serde_json::from_str::<Update>(&old).unwrap() {
+            Update::Add(a) => assert_eq!(a.extra_fee_msat, None),
+            other => panic!("{other:?}"),
+        }
+        // Without a fee, no record at all (bLIP 52: only parts with something taken).
+        let Message::UpdateAddHtlc(m) = add(4, 10_000).to_message(ChannelId([9; 32])) else {
+            unreachable!()
+        };
+        assert_eq!(m.extra_tlvs.get(65537), None);
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub enum Command {
         payment_hash: [u8; 32],
         cltv_expiry: u32,
         onion: Vec<u8>,
+        /// What an LSP took from this HTLC to pay for the channel it opened (bLIP 52's
+        /// `extra_fee`, TLV 65537 of `update_add_htlc`): the payee accepts the HTLC short of
+        /// the onion's amount by exactly this.
+        extra_fee_msat: Option<u64>,
     },
     /// Settle an incoming HTLC.
     Fulfill { id: u64, preimage: [u8; 32] },
@@ -300,7 +304,14 @@ impl Step<'_> {
                 payment_hash,
                 cltv_expiry,
                 onion,
-            } => self.add_htlc(amount_msat, payment_hash, cltv_expiry, onion),
+                extra_fee_msat,
+            } => self.add_htlc(
+                amount_msat,
+                payment_hash,
+                cltv_expiry,
+                onion,
+                extra_fee_msat,
+            ),
             Command::Fulfill { id, preimage } => self.settle(Update::Fulfill { id, preimage }),
             Command::Fail { id, reason } => self.settle(Update::Fail { id, reason }),
             Command::FailMalformed {

@@ -154,6 +154,7 @@ impl Step<'_> {
         payment_hash: [u8; 32],
         cltv_expiry: u32,
         onion: Vec<u8>,
+        extra_fee_msat: Option<u64>,
     ) -> Result<(), ChannelError> {
         if self.s.phase != Phase::Normal || self.s.link != Link::Connected {
             return Err(self.not_now("add an HTLC"));
@@ -175,6 +176,7 @@ impl Step<'_> {
             cltv_expiry,
             onion,
             blinding_point: None,
+            extra_fee_msat,
         };
         let remote = self.remote_params()?;
         let mut worst = worst_case(c).spec;

@@ -14,11 +14,12 @@ pub enum EventKind {
     ChannelResolved,
     InvoiceHeld,
     InvoiceCancelled,
+    JitChannelOpened,
 }
 
 impl EventKind {
     /// Every type, in the order the docs list them.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::InvoicePaid,
         EventKind::PaymentSucceeded,
         EventKind::PaymentFailed,
@@ -27,6 +28,7 @@ impl EventKind {
         EventKind::ChannelResolved,
         EventKind::InvoiceHeld,
         EventKind::InvoiceCancelled,
+        EventKind::JitChannelOpened,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -39,6 +41,7 @@ impl EventKind {
             EventKind::ChannelResolved => "channel_resolved",
             EventKind::InvoiceHeld => "invoice_held",
             EventKind::InvoiceCancelled => "invoice_cancelled",
+            EventKind::JitChannelOpened => "jit_channel_opened",
         }
     }
 
@@ -131,6 +134,19 @@ pub enum EventData {
         /// came within the margin of its expiry, so it was failed back automatically).
         reason: String,
     },
+    /// A JIT channel sold over LSPS2 opened for its first payment, which was forwarded on it
+    /// less the opening fee.
+    JitChannelOpened {
+        /// The `jit_channel_scid` sold, `BLOCKxTXxOUT`.
+        jit_channel_scid: String,
+        client_node_id: String,
+        channel_id: String,
+        funding_txid: String,
+        capacity_sat: u64,
+        /// What the payer sent toward the client (the parts' `amt_to_forward`).
+        payment_msat: u64,
+        opening_fee_msat: u64,
+    },
 }
 
 impl EventData {
@@ -144,6 +160,7 @@ impl EventData {
             EventData::ChannelResolved { .. } => EventKind::ChannelResolved,
             EventData::InvoiceHeld { .. } => EventKind::InvoiceHeld,
             EventData::InvoiceCancelled { .. } => EventKind::InvoiceCancelled,
+            EventData::JitChannelOpened { .. } => EventKind::JitChannelOpened,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! out. LSPS0 is the JSON-RPC transport over BOLT 8 message 37913; LSPS2 sells just-in-time
 //! channels to wallets that arrive with no coins.
 
+pub mod jit;
 pub mod lsps0;
 pub mod lsps2;
 pub mod service;

@@ -214,6 +214,7 @@ impl Node {
             events: events.clone(),
             gossip: Some(gossip_inbox.clone()),
             payer: Some(part_sink),
+            lsps2: config.lsps2.clone(),
         });
         // LSPS0 always; LSPS2 when `[lsps2]` is configured.
         let (lsp_inbox, start_lsp) =

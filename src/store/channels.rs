@@ -359,6 +359,7 @@ mod tests {
                     payment_hash: harness::hash_of(&harness::preimage(n)),
                     cltv_expiry: 500,
                     onion: harness::onion(),
+                    extra_fee_msat: None,
                 })
                 .unwrap();
         }
@@ -420,6 +421,7 @@ mod tests {
                 payment_hash: [7; 32],
                 cltv_expiry: 500,
                 onion: harness::onion(),
+                extra_fee_msat: None,
             })
             .unwrap();
         pair.deliver_all();

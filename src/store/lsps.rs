@@ -229,6 +229,54 @@ impl JitBook for StoreBook<'_> {
     }
 }
 
+/// A payment for `scid` arrived whole and its channel is being opened (`opening`), or the
+/// open failed for good (`failed`: the client refused it), or a failed attempt leaves the
+/// sale `waiting` for the payer's retry. Only a sale still waiting or opening moves.
+pub fn set_jit_state(
+    conn: &Connection,
+    scid: ShortChannelId,
+    state: JitState,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE lsps2_jit SET state = :state
+             WHERE scid = :scid AND state IN ('waiting', 'opening')",
+        )?
+        .execute(named_params! { ":state": state.as_str(), ":scid": scid.0 as i64 })?;
+    Ok(n == 1)
+}
+
+/// The channel for `scid` is ready and the payment was forwarded on it, `fee_msat` taken.
+pub fn jit_opened(
+    conn: &Connection,
+    scid: ShortChannelId,
+    channel_id: &[u8; 32],
+    funding_txid: &[u8; 32],
+    fee_msat: u64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE lsps2_jit SET state = 'opened', channel_id = :channel, funding_txid = :txid,
+                 fee_earned_msat = :fee
+             WHERE scid = :scid AND state IN ('waiting', 'opening')",
+        )?
+        .execute(named_params! {
+            ":channel": channel_id.as_slice(),
+            ":txid": funding_txid.as_slice(),
+            ":fee": to_i64(fee_msat, "fee_msat")?,
+            ":scid": scid.0 as i64,
+        })?;
+    Ok(n == 1)
+}
+
+/// What the hub has taken in opening fees, over every JIT channel opened.
+pub fn jit_fees_total(conn: &Connection) -> Result<u64, StoreError> {
+    let total: i64 = conn
+        .prepare_cached("SELECT COALESCE(SUM(fee_earned_msat), 0) FROM lsps2_jit")?
+        .query_row([], |r| r.get(0))?;
+    Ok(total as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +344,21 @@ mod tests {
                     JitState::Expired
                 );
                 assert_eq!(expire_jit(c, 60)?, 0);
+
+                // A sale moves to opening, then opened with its channel and fee; an expired
+                // or opened one does not move back.
+                assert!(set_jit_state(c, ShortChannelId(7), JitState::Opening)?);
+                assert!(!set_jit_state(c, ShortChannelId(8), JitState::Opening)?);
+                assert!(jit_opened(c, ShortChannelId(7), &[5; 32], &[6; 32], 1234)?);
+                assert!(!set_jit_state(c, ShortChannelId(7), JitState::Waiting)?);
+                assert!(!jit_opened(c, ShortChannelId(7), &[5; 32], &[6; 32], 1)?);
+                let r = jit_by_scid(c, ShortChannelId(7))?.unwrap();
+                assert_eq!(
+                    (r.state, r.channel_id, r.funding_txid, r.fee_earned_msat),
+                    (JitState::Opened, Some([5; 32]), Some([6; 32]), Some(1234))
+                );
+                assert!(jit_opened(c, ShortChannelId(9), &[7; 32], &[8; 32], 66)?);
+                assert_eq!(jit_fees_total(c)?, 1300);
                 Ok(())
             })
             .unwrap();

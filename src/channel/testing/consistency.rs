@@ -58,6 +58,7 @@ impl Run {
                 payment_hash: hash,
                 cltv_expiry: 700,
                 onion: onion(),
+                extra_fee_msat: None,
             })
             .is_ok()
         {

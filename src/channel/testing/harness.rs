@@ -423,6 +423,7 @@ impl Pair {
             payment_hash: hash_of(&pre),
             cltv_expiry: 500,
             onion: onion(),
+            extra_fee_msat: None,
         })
         .unwrap();
         self.deliver_all();

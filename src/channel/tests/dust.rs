@@ -22,6 +22,7 @@ fn offer(p: &mut Pair, n: u64, amount_msat: u64) {
             payment_hash: hash_of(&preimage(i)),
             cltv_expiry: 600,
             onion: onion(),
+            extra_fee_msat: None,
         })
         .unwrap();
     }
@@ -62,6 +63,7 @@ fn dust_on_the_peers_commitment_counts_with_its_high_dust_limit() {
         payment_hash: [1; 32],
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     };
     for _ in 0..2 {
         p.b.command(ours(2_000_000)).unwrap();

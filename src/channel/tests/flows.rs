@@ -70,6 +70,7 @@ fn failed_htlc_refunds_the_offerer() {
         payment_hash: [5; 32],
         cltv_expiry: 400,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     p.deliver_all();
@@ -126,6 +127,7 @@ fn interleaved_updates_from_both_sides_converge() {
                 payment_hash: hash_of(&preimage(n)),
                 cltv_expiry: 600,
                 onion: onion(),
+                extra_fee_msat: None,
             })
             .unwrap();
         }
@@ -174,6 +176,7 @@ fn reconnection_retransmits_a_lost_commitment_signed() {
         payment_hash: hash_of(&preimage(7)),
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     // update_add_htlc and commitment_signed delivered; b's revoke_and_ack and its own
@@ -207,6 +210,7 @@ fn unsigned_updates_are_dropped_on_disconnect_and_fulfills_come_back() {
         payment_hash: hash_of(&preimage(2)),
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     p.deliver_all();
@@ -235,6 +239,7 @@ fn unsigned_updates_are_dropped_on_disconnect_and_fulfills_come_back() {
             payment_hash: hash_of(&preimage(n)),
             cltv_expiry: 600,
             onion: onion(),
+            extra_fee_msat: None,
         })
         .unwrap();
     }
@@ -269,6 +274,7 @@ fn restart_from_snapshot_between_persist_and_send() {
         payment_hash: hash_of(&preimage(4)),
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     p.deliver_one(true).unwrap().unwrap();
@@ -295,6 +301,7 @@ fn cooperative_close_agrees_on_one_transaction() {
             payment_hash: hash_of(&preimage(2)),
             cltv_expiry: 600,
             onion: onion(),
+            extra_fee_msat: None,
         })
         .unwrap();
         p.deliver_all();
@@ -311,6 +318,7 @@ fn cooperative_close_agrees_on_one_transaction() {
                 payment_hash: [1; 32],
                 cltv_expiry: 600,
                 onion: onion(),
+                extra_fee_msat: None,
             })
             .is_err());
         let (id, _, _) = p.b.received_htlcs()[1];
@@ -371,6 +379,7 @@ fn state_round_trips_through_serde() {
         payment_hash: [2; 32],
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     let json = serde_json::to_string(p.a.channel.state()).unwrap();

@@ -59,6 +59,7 @@ fn offered(p: &mut Pair) -> (Message, crate::wire::CommitmentSigned) {
         payment_hash: hash_of(&preimage(1)),
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     let add = p.a.outbox.pop_front().unwrap();
@@ -173,6 +174,7 @@ fn htlc_over_the_dust_exposure_cap_is_failed_not_the_channel() {
                 payment_hash: hash_of(&preimage(n)),
                 cltv_expiry: 600,
                 onion: onion(),
+                extra_fee_msat: None,
             }))
             .map(|out| p.a.absorb(out, usize::MAX))
             .ok();
@@ -222,6 +224,7 @@ fn htlc_breaking_the_reserve_is_refused() {
         payment_hash: [0; 32],
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     });
     assert!(matches!(r.unwrap_err().error, ChannelError::HtlcLimit(_)));
 }
@@ -234,6 +237,7 @@ fn fulfill_with_wrong_preimage_or_unknown_htlc() {
         payment_hash: hash_of(&preimage(1)),
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     let cid = p.channel_id();
@@ -272,6 +276,7 @@ fn update_after_shutdown_is_refused() {
         payment_hash: [1; 32],
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     p.deliver_all();

@@ -166,6 +166,7 @@ fn offer(p: &mut Pair, from_a: bool, amount_msat: u64, n: u64) {
         payment_hash: hash_of(&preimage(n)),
         cltv_expiry: 600,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     p.deliver_all();

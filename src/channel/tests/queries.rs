@@ -11,6 +11,7 @@ fn add(p: &mut Pair, from_a: bool, n: u64) {
         payment_hash: hash_of(&preimage(n)),
         cltv_expiry: 500,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
 }

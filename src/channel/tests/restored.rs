@@ -19,6 +19,7 @@ fn add(amount_msat: u64, n: u64, cltv_expiry: u32) -> Command {
         payment_hash: hash_of(&preimage(n)),
         cltv_expiry,
         onion: onion(),
+        extra_fee_msat: None,
     }
 }
 

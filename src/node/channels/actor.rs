@@ -65,6 +65,8 @@ pub struct ManagerConfig {
     pub gossip: Option<crate::node::gossip::GossipInbox>,
     /// Where the outcomes of our payments' parts go (the payer).
     pub payer: Option<crate::node::payer::PartSink>,
+    /// LSPS2's terms, when the hub sells JIT channels (the router holds their payments).
+    pub lsps2: Option<crate::lsps::service::Lsps2Config>,
 }
 
 /// One channel and what the manager keeps beside it.
@@ -196,6 +198,13 @@ impl Starter {
             shares: Default::default(),
             parts: crate::payments::mpp::PartSets::new(self.cfg.mpp_timeout),
             accept_keysend: self.cfg.accept_keysend,
+            jit: self.cfg.lsps2.as_ref().map(|c| super::router::JitRouter {
+                // bLIP 52: BOLT 4's wait for the rest of a payment, plus 30 s for the LSP.
+                holds: crate::lsps::jit::JitHolds::new(
+                    self.cfg.mpp_timeout + std::time::Duration::from_secs(30),
+                ),
+                inbound_liquidity_sat: c.inbound_liquidity_sat,
+            }),
         };
         let opens = super::opens::PendingOpens::new(peers.limits());
         let actor = Actor {
@@ -255,6 +264,10 @@ impl Actor {
                 _ = super::opens::until(self.router.parts.next_deadline().map(tokio::time::Instant::from_std)) => {
                     // Boxed: failing HTLCs runs channel inputs, whose futures are large.
                     Box::pin(self.expire_parts()).await;
+                    continue;
+                }
+                _ = super::opens::until(self.jit_deadline().map(tokio::time::Instant::from_std)) => {
+                    Box::pin(self.expire_jit()).await;
                     continue;
                 }
             };
@@ -343,7 +356,7 @@ impl Actor {
             Request::Block => self.on_block().await,
             Request::MempoolScan => self.scan_mempool().await,
             Request::Open { params, reply } => {
-                if let Err(e) = self.open(params, reply).await {
+                if let Err(e) = self.open_for(params, reply).await {
                     tracing::debug!(error = %e, "open refused");
                 }
             }
@@ -647,11 +660,13 @@ impl Actor {
         }
     }
 
-    async fn open(
+    /// Starts opening a channel; the reply goes out once the peer signed the funding.
+    /// Returns the new channel's key index.
+    pub(super) async fn open_for(
         &mut self,
         p: OpenParams,
         reply: oneshot::Sender<Result<OpenedChannel, Error>>,
-    ) -> Result<(), Error> {
+    ) -> Result<u32, Error> {
         let fail = |reply: oneshot::Sender<_>, e: Error| {
             let _ = reply.send(Err(e.clone()));
             Err(e)
@@ -728,7 +743,7 @@ impl Actor {
             },
         );
         self.execute(idx, outputs).await;
-        Ok(())
+        Ok(idx)
     }
 
     /// Refuses an anchors channel that would leave the wallet without the on-chain reserve
@@ -921,6 +936,9 @@ impl Actor {
                 tracing::info!(channel = idx, channel_id = %hex::encode(channel_id), "channel active");
                 self.announce_policy(idx).await;
                 self.tell_gossip(idx);
+                if self.is_jit_opening(idx) {
+                    self.router.queue.push_back(Work::JitReady { idx });
+                }
             }
             Event::ClosingAgreed { txid, fee_sat } => {
                 tracing::info!(channel = idx, %txid, fee_sat, "mutual close agreed");
@@ -933,6 +951,15 @@ impl Actor {
             }
             Event::OpenFailed { reason } | Event::PeerFailedChannel { message: reason } => {
                 tracing::info!(channel = idx, %reason, "channel failed");
+                if self.is_jit_opening(idx) {
+                    let refused = matches!(event, Event::PeerFailedChannel { .. });
+                    self.router
+                        .queue
+                        .push_back(Work::JitOpenFailed { idx, refused });
+                }
+                let Some(entry) = self.entries.get_mut(&idx) else {
+                    return;
+                };
                 let reply = entry.pending_open.take();
                 let funded = entry.funded.take();
                 if let Some(reply) = reply {

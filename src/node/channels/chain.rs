@@ -84,6 +84,7 @@ impl Actor {
         }
         // Held parts never stay within a few blocks of their expiry.
         Box::pin(self.expire_parts()).await;
+        Box::pin(self.expire_jit()).await;
         Box::pin(self.fail_due_holds()).await;
         self.reconcile().await;
     }

@@ -23,6 +23,7 @@ impl PeerEventHandler for ChannelPeerHandler {
             anysegwit: f.supports(Feature::ShutdownAnySegwit),
             scid_alias: f.supports(Feature::ScidAlias),
             zero_conf: f.supports(Feature::ZeroConf),
+            anchors: f.supports(Feature::AnchorsZeroFeeHtlcTx),
         };
         let _ = self.tx.send(Request::PeerConnected(node_id, conn, terms));
     }

@@ -92,6 +92,9 @@ pub struct PeerTerms {
     pub scid_alias: bool,
     /// `option_zeroconf`: we may propose zero-conf channels.
     pub zero_conf: bool,
+    /// `option_anchors_zero_fee_htlc_tx`: a channel the hub opens on its own (a JIT
+    /// channel) uses anchors only when the peer offers them.
+    pub anchors: bool,
 }
 
 /// One part of a payment for the channel manager to send: the HTLC to add on the attempt's

@@ -28,6 +28,7 @@ fn offer(p: &mut Pair, from_a: bool, amount_msat: u64, n: u64) {
         payment_hash: hash_of(&preimage(n)),
         cltv_expiry: 600 + n as u32,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     p.deliver_all();
@@ -291,6 +292,7 @@ fn a_commitment_awaiting_its_revocation_is_current() {
         payment_hash: hash_of(&preimage(1)),
         cltv_expiry: 601,
         onion: onion(),
+        extra_fee_msat: None,
     })
     .unwrap();
     // update_add_htlc and commitment_signed reach b; b's revoke_and_ack does not reach a.

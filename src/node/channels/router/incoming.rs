@@ -242,7 +242,7 @@ impl Actor {
 
     /// Records an accepted HTLC's onion against replays. `Ok(false)`: it is a replay, and
     /// the HTLC was failed.
-    async fn record_onion(
+    pub(super) async fn record_onion(
         &mut self,
         idx: u32,
         htlc: &AddHtlc,
@@ -589,13 +589,52 @@ impl Actor {
         out: Outgoing,
         next_packet: OnionPacket,
     ) -> Result<(), Error> {
-        let out_idx = self
+        let mut out_idx = self
             .entries
             .values()
             .find(|e| {
                 e.live() && (e.channel.local_alias() == Some(scid) || e.public_scid == Some(scid))
             })
             .map(|e| e.key_index);
+        let mut via = Via::default();
+        if out_idx.is_none() && self.router.jit.is_some() {
+            // Not a channel of ours: perhaps a JIT channel sold over LSPS2.
+            match Box::pin(self.jit_route(scid)).await? {
+                JitRoute::Unknown => {}
+                JitRoute::Hold(sale) => {
+                    let held = JitHtlc {
+                        in_idx: idx,
+                        htlc: htlc.clone(),
+                        secret,
+                        next_packet,
+                        out_cltv: out.cltv_expiry,
+                    };
+                    return Box::pin(self.jit_hold(incoming, scid, out, held, *sale)).await;
+                }
+                JitRoute::Channel(i) => {
+                    out_idx = Some(i);
+                    via.jit = true;
+                }
+            }
+        }
+        // Boxed: the forward runs the next channel's inputs, whose futures are large.
+        Box::pin(self.forward_on(idx, htlc, incoming, secret, out_idx, out, next_packet, via)).await
+    }
+
+    /// Forwards an incoming HTLC on the channel `out_idx` (`None`: there is none, so it fails
+    /// with `unknown_next_peer`), after the forwarding checks.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn forward_on(
+        &mut self,
+        idx: u32,
+        htlc: &AddHtlc,
+        incoming: HtlcRef,
+        secret: SharedSecret,
+        out_idx: Option<u32>,
+        out: Outgoing,
+        next_packet: OnionPacket,
+        via: Via,
+    ) -> Result<(), Error> {
         let next = out_idx
             .and_then(|i| self.entries.get(&i))
             .map(|e| NextChannel {
@@ -622,7 +661,7 @@ impl Actor {
                     .as_ref()
                     .map_or(1, |p| p.htlc_minimum_msat),
             });
-        let policy = *self.router.policy.read().unwrap_or_else(|p| p.into_inner());
+        let policy = self.forward_policy(via.jit);
         let inc = Incoming {
             amount_msat: htlc.amount_msat,
             cltv_expiry: htlc.cltv_expiry,
@@ -695,6 +734,7 @@ impl Actor {
             payment_hash: htlc.payment_hash,
             cltv_expiry: out.cltv_expiry,
             onion: next_packet.0.to_vec(),
+            extra_fee_msat: via.extra_fee_msat,
         };
         match self.command_with(out_idx, command, ops).await {
             Ok(()) => {

@@ -72,6 +72,7 @@ impl Actor {
             payment_hash,
             cltv_expiry: part.cltv_expiry,
             onion: part.onion,
+            extra_fee_msat: None,
         };
         self.command_with(idx, command, ops)
             .await
