@@ -248,6 +248,12 @@ fn render(s: &Snapshot) -> String {
         "Fees of every settled forward.",
         p.forward_fees_earned_msat,
     );
+    e.single(
+        "chanhub_lsp_opening_fees_msat_total",
+        Kind::Counter,
+        "Opening fees taken from the payments that opened JIT channels (LSPS2).",
+        p.lsp_opening_fees_msat,
+    );
     e.labelled(
         "chanhub_invoices",
         Kind::Gauge,

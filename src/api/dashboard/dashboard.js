@@ -27,6 +27,7 @@ const SOURCES = {
   payments: 'v1/payments?limit=' + (LIST_LIMIT + 1),
   invoices: 'v1/invoices?limit=' + (LIST_LIMIT + 1),
   forwards: 'v1/forwards?limit=' + (LIST_LIMIT + 1),
+  jit: 'v1/lsp/jit?limit=' + (LIST_LIMIT + 1),
   peers: 'v1/peers',
   policy: 'v1/policy',
   graph: 'v1/graph',
@@ -43,6 +44,7 @@ const EVENT_SOURCES = {
   htlc_forwarded: ['forwards', 'balance', 'channels', 'activity24', 'activity30'],
   channel_state_changed: ['channels', 'balance', 'peers'],
   channel_resolved: ['channels', 'balance', 'info'],
+  jit_channel_opened: ['jit', 'channels', 'balance'],
 };
 /** Re-read on the slow timer while the stream is live (the rest follows events). */
 const SLOW_SOURCES = ['info', 'balance', 'channels', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
@@ -65,7 +67,7 @@ const state = {
   live: false,
   streamAbort: null,
   /** Row keys shown before, so new rows can be highlighted. */
-  known: { payments: null, invoices: null, forwards: null },
+  known: { payments: null, invoices: null, forwards: null, jit: null },
 };
 
 class Unauthorized extends Error {}

@@ -5,7 +5,7 @@ import { $, badge, groups, h, msat, newest, sat, setText, short, when } from './
 /** Rows shown per list, newest first. The lists are fetched with one row more (see
  * dashboard.js), which tells whether older rows exist beyond those shown. */
 export const LIST_LIMIT = 25;
-const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
+const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'jit', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
 
 /** Redraws the sections whose data changed (all with `force`, for the relative times). */
 export function render(state, force) {
@@ -25,6 +25,7 @@ export function render(state, force) {
   if (changed.payments) renderPayments(state);
   if (changed.invoices) renderInvoices(state);
   if (changed.forwards) renderForwards(state);
+  if (changed.jit) renderJit(state);
   renderProblems(state);
   setText('foot', 'Updated ' + new Date().toLocaleTimeString() + ' · chanhub ' + ((state.data.info && state.data.info.version) || ''));
 }
@@ -275,4 +276,22 @@ function renderForwards(state) {
       h('td', { class: 'num' }, msat(f.fee_msat)),
       h('td', {}, hash(f.payment_hash))),
     (f) => f.in_channel_id + ':' + f.in_htlc_id);
+}
+
+/** The JIT channels sold; the panel shows only on a hub that has sold one. */
+function renderJit(state) {
+  const d = state.data.jit;
+  const all = d && Array.isArray(d.jit) ? d.jit : [];
+  $('panel-jit').hidden = all.length === 0;
+  if (!all.length) return;
+  renderTable(state, 'jit', all,
+    [['When'], ['State'], ['Client'], ['Channel'], ['Payment', 'num'], ['Opening fee', 'num']],
+    (j) => h('tr', { data: { scid: j.jit_channel_scid, state: j.state } },
+      h('td', {}, when(j.created_at)),
+      h('td', {}, badge(j.state)),
+      h('td', {}, h('span', { class: 'mono', title: j.client_node_id }, short(j.client_node_id, 8))),
+      h('td', {}, j.channel_id ? h('span', { class: 'mono', title: j.channel_id }, short(j.channel_id, 6)) : j.jit_channel_scid),
+      h('td', { class: 'num' }, j.payment_size_msat == null ? 'any' : msat(j.payment_size_msat)),
+      h('td', { class: 'num' }, msat(j.fee_earned_msat == null ? j.opening_fee_msat : j.fee_earned_msat))),
+    (j) => j.jit_channel_scid);
 }
