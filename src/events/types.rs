@@ -14,11 +14,12 @@ pub enum EventKind {
     ChannelResolved,
     InvoiceHeld,
     InvoiceCancelled,
+    LspOrderPaid,
 }
 
 impl EventKind {
     /// Every type, in the order the docs list them.
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::InvoicePaid,
         EventKind::PaymentSucceeded,
         EventKind::PaymentFailed,
@@ -27,6 +28,7 @@ impl EventKind {
         EventKind::ChannelResolved,
         EventKind::InvoiceHeld,
         EventKind::InvoiceCancelled,
+        EventKind::LspOrderPaid,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -39,6 +41,7 @@ impl EventKind {
             EventKind::ChannelResolved => "channel_resolved",
             EventKind::InvoiceHeld => "invoice_held",
             EventKind::InvoiceCancelled => "invoice_cancelled",
+            EventKind::LspOrderPaid => "lsp_order_paid",
         }
     }
 
@@ -131,6 +134,18 @@ pub enum EventData {
         /// came within the margin of its expiry, so it was failed back automatically).
         reason: String,
     },
+    /// A channel bought over LSPS1 was published and its hold invoice settled: the fee is
+    /// earned.
+    LspOrderPaid {
+        order_id: String,
+        client_node_id: String,
+        fee_total_sat: u64,
+        order_total_sat: u64,
+        payment_hash: String,
+        channel_id: String,
+        /// `txid:vout`.
+        funding_outpoint: String,
+    },
 }
 
 impl EventData {
@@ -144,6 +159,7 @@ impl EventData {
             EventData::ChannelResolved { .. } => EventKind::ChannelResolved,
             EventData::InvoiceHeld { .. } => EventKind::InvoiceHeld,
             EventData::InvoiceCancelled { .. } => EventKind::InvoiceCancelled,
+            EventData::LspOrderPaid { .. } => EventKind::LspOrderPaid,
         }
     }
 }
