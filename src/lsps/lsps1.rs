@@ -4,8 +4,8 @@
 //! channel once it is paid.
 //!
 //! Where LDK's client reads bLIP 51 differently, LDK wins (channel-spec/interop.md, LSPS):
-//! a held payment is shown as `EXPECT_PAYMENT` (LDK's client knows no `HOLD`) and a `token`
-//! sent as `null` is echoed as `null`.
+//! a held payment is shown as `EXPECT_PAYMENT` (LDK's client knows no `HOLD`), a `token`
+//! sent as `null` is echoed as `null`, and an error's `data` object travels as JSON text.
 
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::Txid;
@@ -176,13 +176,20 @@ impl OrderParams {
     }
 }
 
+/// An error's `data`: bLIP 51's object, written as JSON text in a string. LDK's client reads
+/// `data` only as a string and, given an object, drops the answer and ignores the LSP from
+/// then on (channel-spec/interop.md, LSPS).
+fn data(object: Value) -> Option<Value> {
+    Some(Value::String(object.to_string()))
+}
+
 /// `-32602` naming the request field at fault, as bLIP 51 shapes it.
 pub fn invalid_param(property: &str, message: impl Into<String>) -> RpcError {
     let message = message.into();
     RpcError {
         code: INVALID_PARAMS,
         message: "Invalid params".into(),
-        data: Some(json!({ "property": property, "message": message })),
+        data: data(json!({ "property": property, "message": message })),
     }
 }
 
@@ -192,7 +199,7 @@ pub fn mismatch(option: &str, message: impl Into<String>) -> RpcError {
     RpcError {
         code: OPTION_MISMATCH,
         message: "Option mismatch".into(),
-        data: Some(json!({ "property": option, "message": message })),
+        data: data(json!({ "property": option, "message": message })),
     }
 }
 
@@ -201,7 +208,7 @@ pub fn not_found() -> RpcError {
     RpcError {
         code: NOT_FOUND,
         message: "Not found".into(),
-        data: Some(json!({})),
+        data: data(json!({})),
     }
 }
 

@@ -51,9 +51,12 @@ const OPEN: Capacity = Capacity {
     confirmed_sat: None,
 };
 
+/// The code and the `property` of bLIP 51's `data`, which travels as JSON text.
 fn property(e: &RpcError) -> (i64, String) {
-    let p = e.data.as_ref().unwrap()["property"].as_str().unwrap();
-    (e.code, p.to_string())
+    let text = e.data.as_ref().unwrap().as_str().expect("data is a string");
+    let data: Value = serde_json::from_str(text).unwrap();
+    assert!(data["message"].is_string(), "{text}");
+    (e.code, data["property"].as_str().unwrap().to_string())
 }
 
 #[test]
@@ -369,6 +372,11 @@ fn get_order_needs_one_order_id() {
     let e = p(json!({"order_id": "a", "extra": 1})).unwrap_err();
     assert_eq!(e.data, Some(json!({ "unrecognized": ["extra"] })));
     assert_eq!(not_found().code, NOT_FOUND);
+    assert_eq!(
+        not_found().data,
+        Some(json!("{}")),
+        "an empty object, as text"
+    );
 }
 
 #[test]
