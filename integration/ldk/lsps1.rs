@@ -1,0 +1,185 @@
+//! LSPS1 with LDK's client: an LDK wallet buys a channel from the hub (`lsps1.get_info`, then
+//! `lsps1.create_order` over LSPS0), pays the order's hold invoice over a channel it opened to
+//! the hub first, and the hub opens the bought channel (zero-conf: the wallet trusts its LSP),
+//! then settles the invoice. The wallet reads the completed order with `lsps1.get_order`.
+//!
+//! ```text
+//!   wallet (LDK) ══ its own channel ══> hub (chanhub, [lsps1] configured)
+//!          <══════ the channel bought ═══
+//! ```
+
+use super::*;
+use chanhub::config::Lsps1Config;
+use ldk_node::lightning::ln::msgs::SocketAddress;
+use ldk_node::lightning_liquidity::lsps1::msgs::LSPS1PaymentState;
+
+fn lsps1_config() -> Lsps1Config {
+    Lsps1Config {
+        min_channel_sat: 100_000,
+        max_channel_sat: 2_000_000,
+        fee_base_sat: 1_000,
+        fee_ppm: 5_000,
+        ..Lsps1Config::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ldk_wallet_buys_a_channel_with_lsps1_and_it_opens() {
+    init_logs();
+    let mut tmp = tempfile::tempdir().unwrap();
+    if std::env::var_os("CHANHUB_KEEP_TEST_DIR").is_some() {
+        tmp.disable_cleanup(true);
+        eprintln!("test directory: {}", tmp.path().display());
+    }
+    let chain = start_payments(&tmp.path().join("chain"), None).await;
+    let hub = start_config(NodeConfig {
+        lsps1: Some(lsps1_config()),
+        ..node_config(
+            &tmp.path().join("hub"),
+            Some(&chain),
+            "127.0.0.1:0".parse().unwrap(),
+            false,
+        )
+    })
+    .await;
+    let hub_id: ldk_node::bitcoin::secp256k1::PublicKey = hub.id().parse().unwrap();
+    let hub_socket = SocketAddress::from_str(&hub.peer_addr()).unwrap();
+    let socket = hub_socket.clone();
+    let wallet = start_ldk_with(
+        "wallet",
+        &tmp.path().join("wallet"),
+        &chain,
+        LdkChannels::Anchors,
+        move |b: &mut ldk_node::Builder| {
+            b.set_liquidity_source_lsps1(hub_id, socket, None);
+        },
+    );
+    let hub_addr = hub.new_address().await;
+    chain.mine(1, &hub_addr).await;
+    fund_ldk(&chain, &[&wallet]).await;
+    hub.wait_confirmed(50 * COIN).await;
+    let mut events = hub.node.channels().subscribe_events();
+
+    // The wallet's own channel to the hub, to pay the order over.
+    wallet
+        .node
+        .open_channel(hub_id, hub_socket, 500_000, None, None)
+        .expect("ldk opens");
+    let own = wallet
+        .expect_event("ChannelPending", |e| match e {
+            Event::ChannelPending { channel_id, .. } => Some(channel_id.to_string()),
+            _ => None,
+        })
+        .await;
+    hub.wait_channel(&own, "hub sees the channel", |c| c["state"] == "opening")
+        .await;
+    chain.mine(6, &burn_address()).await;
+    wallet
+        .expect_event("ChannelReady", |e| match e {
+            Event::ChannelReady { channel_id, .. } => Some(channel_id.to_string() == own),
+            _ => None,
+        })
+        .await;
+    hub.wait_channel(&own, "hub: active", |c| c["state"] == "active")
+        .await;
+
+    // Too small for the hub's options: LDK's client refuses before ordering.
+    let lsps1 = wallet.node.lsps1_liquidity();
+    assert!(lsps1.request_channel(99_999, 0, 144, false).is_err());
+    // An announced channel from a hub that announces nothing: refused.
+    assert!(lsps1.request_channel(200_000, 0, 144, true).is_err());
+
+    let status = lsps1
+        .request_channel(200_000, 0, 144, false)
+        .expect("an order");
+    assert_eq!(status.order_params.lsp_balance_sat, 200_000);
+    assert!(status.channel_state.is_none());
+    let bolt11 = status
+        .payment_options
+        .bolt11
+        .clone()
+        .expect("a BOLT 11 option");
+    // 1,000 + 0.5% of 200,000.
+    assert_eq!(bolt11.fee_total_sat, 2_000);
+    assert_eq!(bolt11.order_total_sat, 2_000);
+    assert_eq!(bolt11.state, LSPS1PaymentState::ExpectPayment);
+    assert_eq!(bolt11.invoice.amount_milli_satoshis(), Some(2_000_000));
+    assert!(status.payment_options.onchain.is_none());
+    let orders: Value = hub.api.get("/v1/lsp/orders").await.unwrap();
+    let row = &orders["orders"][0];
+    assert_eq!(row["order_id"], status.order_id.0.as_str());
+    assert_eq!(row["client_node_id"], wallet.id().to_string());
+    assert_eq!(row["payment_state"], "expect_payment");
+
+    // The wallet pays; the hub holds the payment, opens the channel, then settles.
+    let paid = wallet
+        .node
+        .bolt11_payment()
+        .send(&bolt11.invoice, None)
+        .expect("send");
+    let bought = wallet
+        .expect_event("the bought channel pending", |e| match e {
+            Event::ChannelPending { channel_id, .. } if channel_id.to_string() != own => {
+                Some(channel_id.to_string())
+            }
+            _ => None,
+        })
+        .await;
+    wallet
+        .expect_event("payment outcome", |e| match e {
+            Event::PaymentSuccessful { payment_id, .. } if *payment_id == Some(paid) => Some(()),
+            Event::PaymentFailed { payment_id, .. } if *payment_id == Some(paid) => {
+                panic!("the order's payment failed")
+            }
+            _ => None,
+        })
+        .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let event = loop {
+        let e = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("lsp_order_paid")
+            .unwrap();
+        let v = serde_json::to_value(&e).unwrap();
+        if v["type"] == "lsp_order_paid" {
+            break v;
+        }
+    };
+    assert_eq!(event["order_id"], status.order_id.0.as_str());
+    assert_eq!(event["channel_id"], bought.as_str());
+    assert_eq!(event["fee_total_sat"], 2_000);
+
+    // Zero-conf: usable before it confirms, the client's side empty, private.
+    let c = hub
+        .wait_channel(&bought, "hub: the bought channel active", |c| {
+            c["state"] == "active"
+        })
+        .await;
+    assert_eq!(c["capacity_sat"], 200_000);
+    assert_eq!(c["announce"], false, "{c}");
+    wallet
+        .wait("the bought channel usable", |n| {
+            n.list_channels()
+                .iter()
+                .any(|c| c.channel_id.to_string() == bought && c.is_usable)
+        })
+        .await;
+
+    let rows: Value = hub.api.get("/v1/lsp/orders").await.unwrap();
+    let row = &rows["orders"][0];
+    assert_eq!(row["order_state"], "completed", "{row}");
+    assert_eq!(row["payment_state"], "paid");
+    assert_eq!(row["channel_id"], bought.as_str());
+    let outpoint = row["funding_outpoint"].as_str().unwrap().to_string();
+
+    let done = lsps1
+        .check_order_status(status.order_id.clone())
+        .expect("get_order");
+    let channel = done.channel_state.expect("the channel");
+    assert_eq!(channel.funding_outpoint.to_string(), outpoint);
+    assert_eq!(
+        done.payment_options.bolt11.unwrap().state,
+        LSPS1PaymentState::Paid
+    );
+    let _ = wallet.node.stop();
+}
