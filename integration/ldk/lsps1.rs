@@ -1,7 +1,8 @@
 //! LSPS1 with LDK's client: an LDK wallet buys a channel from the hub (`lsps1.get_info`, then
 //! `lsps1.create_order` over LSPS0), pays the order's hold invoice over a channel it opened to
 //! the hub first, and the hub opens the bought channel (zero-conf: the wallet trusts its LSP),
-//! then settles the invoice. The wallet reads the completed order with `lsps1.get_order`.
+//! then settles the invoice. The wallet reads the completed order with `lsps1.get_order`. An
+//! order whose channel cannot be funded once paid is refunded: its hold invoice is cancelled.
 //!
 //! ```text
 //!   wallet (LDK) ══ its own channel ══> hub (chanhub, [lsps1] configured)
@@ -180,6 +181,68 @@ async fn an_ldk_wallet_buys_a_channel_with_lsps1_and_it_opens() {
     assert_eq!(
         done.payment_options.bolt11.unwrap().state,
         LSPS1PaymentState::Paid
+    );
+
+    // A second order, taken while the hub can fund it; by the time it is paid the hub has
+    // spent its only confirmed coin, so the zero-conf channel cannot be funded: the hold
+    // invoice is cancelled and the wallet's payment fails back.
+    chain.mine(1, &burn_address()).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while hub.confirmed_sat().await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hub's change confirms"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = lsps1
+        .request_channel(150_000, 0, 144, false)
+        .expect("a second order");
+    let invoice = second.payment_options.bolt11.clone().unwrap().invoice;
+    hub.api
+        .post(
+            "/v1/onchain/send",
+            json!({ "address": burn_address(), "amount_sat": 100_000 }),
+        )
+        .await
+        .expect("the hub spends its coin");
+    assert_eq!(hub.confirmed_sat().await, 0, "only unconfirmed change left");
+    let refused = wallet
+        .node
+        .bolt11_payment()
+        .send(&invoice, None)
+        .expect("send");
+    wallet
+        .expect_event("the refund", |e| match e {
+            Event::PaymentFailed { payment_id, .. } if *payment_id == Some(refused) => Some(()),
+            Event::PaymentSuccessful { payment_id, .. } if *payment_id == Some(refused) => {
+                panic!("paid for a channel that did not open")
+            }
+            _ => None,
+        })
+        .await;
+    let rows: Value = hub.api.get("/v1/lsp/orders?limit=1").await.unwrap();
+    let row = &rows["orders"][0];
+    assert_eq!(row["order_id"], second.order_id.0.as_str());
+    assert_eq!(row["order_state"], "failed", "{row}");
+    assert_eq!(row["payment_state"], "refunded");
+    assert_eq!(row["channel_id"], Value::Null);
+    assert!(
+        row["failure"].as_str().unwrap().contains("did not open"),
+        "{row}"
+    );
+    let status = lsps1
+        .check_order_status(second.order_id.clone())
+        .expect("get_order");
+    assert!(status.channel_state.is_none());
+    assert_eq!(
+        status.payment_options.bolt11.unwrap().state,
+        LSPS1PaymentState::Refunded
+    );
+    assert_eq!(
+        wallet.node.list_channels().len(),
+        2,
+        "its own channel and the one bought"
     );
     let _ = wallet.node.stop();
 }
