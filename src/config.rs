@@ -244,7 +244,7 @@ pub struct Lsps1FileConfig {
     pub max_channel_expiry_blocks: Option<u32>,
     /// 0 (default): zero-conf channels.
     pub min_required_channel_confirmations: Option<u16>,
-    /// Default 6.
+    /// Default 6, the least: the funding's fee rate aims at 6 blocks.
     pub min_funding_confirms_within_blocks: Option<u16>,
     /// The fee: a base (default 2,000 sat) plus ppm of the channel size (default 10,000).
     pub fee_base_sat: Option<u64>,
@@ -1056,7 +1056,7 @@ mod tests {
         let file: FileConfig = toml::from_str(
             "[lsps1]\nmin_channel_sat = 50000\nmax_channel_sat = 2000000\n\
              max_client_balance_sat = 1000\nmax_channel_expiry_blocks = 4320\n\
-             min_required_channel_confirmations = 1\nmin_funding_confirms_within_blocks = 3\n\
+             min_required_channel_confirmations = 1\nmin_funding_confirms_within_blocks = 12\n\
              fee_base_sat = 0\nfee_ppm = 5000\norder_valid_secs = 600\ntoken = \"vip\"\n",
         )
         .unwrap();
@@ -1075,7 +1075,7 @@ mod tests {
                 l.min_required_channel_confirmations,
                 l.min_funding_confirms_within_blocks
             ),
-            (4320, 1, 3)
+            (4320, 1, 12)
         );
         assert_eq!(
             (l.fee_base_sat, l.fee_ppm, l.order_valid_secs),
@@ -1087,7 +1087,7 @@ mod tests {
             "min_channel_sat = 200000\nmax_channel_sat = 100000",
             "max_channel_sat = 16777215\nmax_client_balance_sat = 1",
             "max_channel_expiry_blocks = 0",
-            "min_funding_confirms_within_blocks = 0",
+            "min_funding_confirms_within_blocks = 5",
             "fee_ppm = 1000001",
             "fee_base_sat = 0\nfee_ppm = 0",
             "order_valid_secs = 59",

@@ -92,11 +92,17 @@ impl Lsps1Config {
                  the {MAX_CHANNEL_SAT} sat maximum"
             ));
         }
-        if self.max_channel_expiry_blocks == 0 || self.min_funding_confirms_within_blocks == 0 {
-            return Err(
-                "max_channel_expiry_blocks and min_funding_confirms_within_blocks must be above 0"
-                    .into(),
-            );
+        if self.max_channel_expiry_blocks == 0 {
+            return Err("max_channel_expiry_blocks must be above 0".into());
+        }
+        // The funding pays the wallet's estimate for this many blocks: a shorter promise
+        // would not be kept.
+        let target = crate::wallet::DEFAULT_CONF_TARGET;
+        if self.min_funding_confirms_within_blocks < target {
+            return Err(format!(
+                "min_funding_confirms_within_blocks must be at least {target} (the funding's fee                  rate aims at {target} blocks), not {}",
+                self.min_funding_confirms_within_blocks
+            ));
         }
         if self.fee_ppm > 1_000_000 {
             return Err(format!(

@@ -405,6 +405,14 @@ fn the_configuration_is_checked() {
             order_valid_secs: 10,
             ..config()
         },
+        Lsps1Config {
+            min_funding_confirms_within_blocks: 5,
+            ..config()
+        },
+        Lsps1Config {
+            max_channel_expiry_blocks: 0,
+            ..config()
+        },
     ] {
         assert!(bad.validate(20_000).is_err(), "{bad:?}");
     }
