@@ -251,6 +251,8 @@ pub struct Lsps1FileConfig {
     pub fee_ppm: Option<u32>,
     /// How long an order's invoice may be paid, seconds (default 3600; 60 to 604800).
     pub order_valid_secs: Option<u64>,
+    /// How long a paid order waits for its client to connect, seconds (default 30; 1 to 600).
+    pub client_wait_secs: Option<u64>,
     /// When set, `lsps1.create_order` needs this token.
     pub token: Option<String>,
 }
@@ -277,6 +279,7 @@ impl Lsps1FileConfig {
             fee_base_sat: self.fee_base_sat.unwrap_or(d.fee_base_sat),
             fee_ppm: self.fee_ppm.unwrap_or(d.fee_ppm),
             order_valid_secs: self.order_valid_secs.unwrap_or(d.order_valid_secs),
+            client_wait_secs: self.client_wait_secs.unwrap_or(d.client_wait_secs),
             token: self.token.clone(),
         };
         c.validate(crate::channel::ChannelConfig::default().min_funding_sat)
@@ -1057,7 +1060,8 @@ mod tests {
             "[lsps1]\nmin_channel_sat = 50000\nmax_channel_sat = 2000000\n\
              max_client_balance_sat = 1000\nmax_channel_expiry_blocks = 4320\n\
              min_required_channel_confirmations = 1\nmin_funding_confirms_within_blocks = 12\n\
-             fee_base_sat = 0\nfee_ppm = 5000\norder_valid_secs = 600\ntoken = \"vip\"\n",
+             fee_base_sat = 0\nfee_ppm = 5000\norder_valid_secs = 600\nclient_wait_secs = 5\n\
+             token = \"vip\"\n",
         )
         .unwrap();
         let l = NodeConfig::resolve(flags(), file).unwrap().lsps1.unwrap();
@@ -1091,6 +1095,8 @@ mod tests {
             "fee_ppm = 1000001",
             "fee_base_sat = 0\nfee_ppm = 0",
             "order_valid_secs = 59",
+            "client_wait_secs = 0",
+            "client_wait_secs = 601",
             "token = \"\"",
         ] {
             let file: FileConfig = toml::from_str(&format!("[lsps1]\n{bad}\n")).unwrap();

@@ -20,6 +20,7 @@ fn lsps1_config() -> Lsps1Config {
         max_channel_sat: 2_000_000,
         fee_base_sat: 1_000,
         fee_ppm: 5_000,
+        client_wait_secs: 2,
         ..Lsps1Config::default()
     }
 }
@@ -245,4 +246,103 @@ async fn an_ldk_wallet_buys_a_channel_with_lsps1_and_it_opens() {
         "its own channel and the one bought"
     );
     let _ = wallet.node.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_paid_while_its_client_is_gone_is_refunded() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let chain = start_payments(&tmp.path().join("chain"), None).await;
+    let hub = start_config(NodeConfig {
+        lsps1: Some(lsps1_config()),
+        ..node_config(
+            &tmp.path().join("hub"),
+            Some(&chain),
+            "127.0.0.1:0".parse().unwrap(),
+            false,
+        )
+    })
+    .await;
+    let bob = start_payments(&tmp.path().join("bob"), Some(&chain)).await;
+    let hub_id: ldk_node::bitcoin::secp256k1::PublicKey = hub.id().parse().unwrap();
+    let socket = SocketAddress::from_str(&hub.peer_addr()).unwrap();
+    let wallet = start_ldk_with(
+        "wallet",
+        &tmp.path().join("wallet"),
+        &chain,
+        LdkChannels::Anchors,
+        move |b: &mut ldk_node::Builder| {
+            b.set_liquidity_source_lsps1(hub_id, socket, None);
+        },
+    );
+    let hub_addr = hub.new_address().await;
+    chain.mine(1, &hub_addr).await;
+    chain.mine(100, &burn_address()).await;
+    hub.wait_confirmed(50 * COIN).await;
+    // bob, a chanhub user, can pay through the hub: the hub opened to him and pushed him coins.
+    let opened = hub
+        .api
+        .post(
+            "/v1/channels",
+            json!({
+                "node_id": bob.id(), "addr": bob.peer_addr(), "capacity_sat": 1_000_000,
+                "push_msat": 500_000_000u64,
+            }),
+        )
+        .await
+        .expect("hub opens to bob");
+    let id = opened["channel_id"].as_str().unwrap().to_string();
+    chain.mine(3, &burn_address()).await;
+    for n in [&hub, &bob] {
+        n.wait_channel(&id, "active", |c| c["state"] == "active")
+            .await;
+    }
+
+    // The wallet orders a channel, then goes away; bob pays the order for it.
+    let order = wallet
+        .node
+        .lsps1_liquidity()
+        .request_channel(200_000, 0, 144, false)
+        .expect("an order");
+    let invoice = order.payment_options.bolt11.unwrap().invoice;
+    let _ = wallet.node.stop();
+    let wallet_id = wallet.id().to_string();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let peers: Value = hub.api.get("/v1/peers").await.unwrap();
+        let listed = peers["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["node_id"] == wallet_id.as_str());
+        if !listed {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the wallet is gone");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let paid = bob
+        .api
+        .post("/v1/payments", json!({ "bolt11": invoice.to_string() }))
+        .await
+        .expect("pay answers");
+    assert_eq!(paid["status"], "failed", "refunded: {paid}");
+    let rows: Value = hub.api.get("/v1/lsp/orders").await.unwrap();
+    let row = &rows["orders"][0];
+    assert_eq!(row["order_id"], order.order_id.0.as_str());
+    assert_eq!(
+        (row["order_state"].clone(), row["payment_state"].clone()),
+        (json!("failed"), json!("refunded")),
+        "{row}"
+    );
+    assert!(
+        row["failure"].as_str().unwrap().contains("did not connect"),
+        "{row}"
+    );
+    let channels: Value = hub.api.get("/v1/channels").await.unwrap();
+    assert_eq!(
+        channels["channels"].as_array().unwrap().len(),
+        1,
+        "only bob's: {channels}"
+    );
 }

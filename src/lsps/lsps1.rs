@@ -48,6 +48,9 @@ pub struct Lsps1Config {
     pub fee_ppm: u32,
     /// How long an order's invoice may be paid.
     pub order_valid_secs: u64,
+    /// How long a paid order waits for its client to be connected before it is refunded
+    /// (bLIP 51: the LSP waits for the connection before it opens).
+    pub client_wait_secs: u64,
     /// When set, `create_order` needs it.
     pub token: Option<String>,
 }
@@ -64,6 +67,7 @@ impl Default for Lsps1Config {
             fee_base_sat: 2_000,
             fee_ppm: 10_000,
             order_valid_secs: 3600,
+            client_wait_secs: 30,
             token: None,
         }
     }
@@ -121,6 +125,12 @@ impl Lsps1Config {
             return Err(format!(
                 "order_valid_secs must be 60 to 604800, not {}",
                 self.order_valid_secs
+            ));
+        }
+        if !(1..=600).contains(&self.client_wait_secs) {
+            return Err(format!(
+                "client_wait_secs must be 1 to 600, not {}",
+                self.client_wait_secs
             ));
         }
         if self

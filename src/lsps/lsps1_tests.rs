@@ -13,6 +13,7 @@ fn config() -> Lsps1Config {
         fee_base_sat: 1_000,
         fee_ppm: 2_500,
         order_valid_secs: 3600,
+        client_wait_secs: 30,
         token: None,
     }
 }
@@ -411,6 +412,10 @@ fn the_configuration_is_checked() {
         },
         Lsps1Config {
             max_channel_expiry_blocks: 0,
+            ..config()
+        },
+        Lsps1Config {
+            client_wait_secs: 0,
             ..config()
         },
     ] {

@@ -35,9 +35,6 @@ use crate::store::{payments, Store};
 use crate::wallet::Wallet;
 use crate::wire::Feature;
 
-/// How long a paid order waits for its client to be connected before it is refunded.
-pub const PEER_WAIT: Duration = Duration::from_secs(30);
-
 /// What LSPS1 needs at run time.
 pub struct Lsps1Runtime {
     pub config: Lsps1Config,
@@ -50,7 +47,6 @@ pub struct Lsps1Runtime {
     pub network: Network,
     /// The node has addresses to announce, so it can open announced channels.
     pub announces: bool,
-    pub peer_wait: Duration,
 }
 
 fn now_secs() -> u64 {
@@ -255,7 +251,8 @@ impl Lsps1Runtime {
     /// Opens the order's channel once the client is connected.
     async fn open(&self, order: &Order, peers: &PeerManager) -> Result<OrderChannel, String> {
         let client = order.client;
-        let deadline = tokio::time::Instant::now() + self.peer_wait;
+        let deadline =
+            tokio::time::Instant::now() + Duration::from_secs(self.config.client_wait_secs);
         let peer = loop {
             if let Some(p) = peers.summary(&client) {
                 break p;

@@ -229,7 +229,6 @@ impl Node {
             node_key: *keys.node_secret(),
             network: network,
             announces,
-            peer_wait: lsp_orders::PEER_WAIT,
         });
         let (lsp_inbox, start_lsp) = lsp::spawn(
             lsps1,
