@@ -248,27 +248,34 @@ async fn an_ldk_wallet_buys_a_channel_with_lsps1_and_it_opens() {
     let _ = wallet.node.stop();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_paid_while_its_client_is_gone_is_refunded() {
+/// A hub selling with `config`, bob (a chanhub user the hub opened a channel to, with coins on
+/// his side, to pay orders for others) and an LDK wallet buying from the hub.
+struct Buyers {
+    chain: TestNode,
+    hub: TestNode,
+    bob: TestNode,
+    wallet: Ldk,
+}
+
+async fn hub_bob_and_wallet(tmp: &std::path::Path, config: Lsps1Config) -> Buyers {
     init_logs();
-    let tmp = tempfile::tempdir().unwrap();
-    let chain = start_payments(&tmp.path().join("chain"), None).await;
+    let chain = start_payments(&tmp.join("chain"), None).await;
     let hub = start_config(NodeConfig {
-        lsps1: Some(lsps1_config()),
+        lsps1: Some(config),
         ..node_config(
-            &tmp.path().join("hub"),
+            &tmp.join("hub"),
             Some(&chain),
             "127.0.0.1:0".parse().unwrap(),
             false,
         )
     })
     .await;
-    let bob = start_payments(&tmp.path().join("bob"), Some(&chain)).await;
+    let bob = start_payments(&tmp.join("bob"), Some(&chain)).await;
     let hub_id: ldk_node::bitcoin::secp256k1::PublicKey = hub.id().parse().unwrap();
     let socket = SocketAddress::from_str(&hub.peer_addr()).unwrap();
     let wallet = start_ldk_with(
         "wallet",
-        &tmp.path().join("wallet"),
+        &tmp.join("wallet"),
         &chain,
         LdkChannels::Anchors,
         move |b: &mut ldk_node::Builder| {
@@ -279,7 +286,6 @@ async fn an_order_paid_while_its_client_is_gone_is_refunded() {
     chain.mine(1, &hub_addr).await;
     chain.mine(100, &burn_address()).await;
     hub.wait_confirmed(50 * COIN).await;
-    // bob, a chanhub user, can pay through the hub: the hub opened to him and pushed him coins.
     let opened = hub
         .api
         .post(
@@ -297,19 +303,28 @@ async fn an_order_paid_while_its_client_is_gone_is_refunded() {
         n.wait_channel(&id, "active", |c| c["state"] == "active")
             .await;
     }
+    Buyers {
+        chain,
+        hub,
+        bob,
+        wallet,
+    }
+}
 
-    // The wallet orders a channel, then goes away; bob pays the order for it.
-    let order = wallet
+/// The wallet orders a channel and goes away: the hub no longer sees it.
+async fn order_then_leave(b: &Buyers) -> (String, String) {
+    let order = b
+        .wallet
         .node
         .lsps1_liquidity()
         .request_channel(200_000, 0, 144, false)
         .expect("an order");
     let invoice = order.payment_options.bolt11.unwrap().invoice;
-    let _ = wallet.node.stop();
-    let wallet_id = wallet.id().to_string();
+    let _ = b.wallet.node.stop();
+    let wallet_id = b.wallet.id().to_string();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        let peers: Value = hub.api.get("/v1/peers").await.unwrap();
+        let peers: Value = b.hub.api.get("/v1/peers").await.unwrap();
         let listed = peers["peers"]
             .as_array()
             .unwrap()
@@ -321,28 +336,104 @@ async fn an_order_paid_while_its_client_is_gone_is_refunded() {
         assert!(tokio::time::Instant::now() < deadline, "the wallet is gone");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let paid = bob
+    (order.order_id.0, invoice.to_string())
+}
+
+/// The newest order's row, once `cond` holds.
+async fn order_row(hub: &TestNode, what: &str, cond: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let rows: Value = hub.api.get("/v1/lsp/orders?limit=1").await.unwrap();
+        let row = rows["orders"][0].clone();
+        if cond(&row) {
+            return row;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{what}: {row}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_paid_while_its_client_is_gone_is_refunded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = hub_bob_and_wallet(tmp.path(), lsps1_config()).await;
+    let (order_id, invoice) = order_then_leave(&b).await;
+    // bob pays it for the wallet; the hub waits `client_wait_secs` for the wallet, then
+    // cancels the invoice.
+    let paid = b
+        .bob
         .api
-        .post("/v1/payments", json!({ "bolt11": invoice.to_string() }))
+        .post("/v1/payments", json!({ "bolt11": invoice }))
         .await
         .expect("pay answers");
     assert_eq!(paid["status"], "failed", "refunded: {paid}");
-    let rows: Value = hub.api.get("/v1/lsp/orders").await.unwrap();
-    let row = &rows["orders"][0];
-    assert_eq!(row["order_id"], order.order_id.0.as_str());
-    assert_eq!(
-        (row["order_state"].clone(), row["payment_state"].clone()),
-        (json!("failed"), json!("refunded")),
-        "{row}"
-    );
+    let row = order_row(&b.hub, "the order failed", |r| r["order_state"] == "failed").await;
+    assert_eq!(row["order_id"], order_id.as_str());
+    assert_eq!(row["payment_state"], "refunded");
     assert!(
         row["failure"].as_str().unwrap().contains("did not connect"),
         "{row}"
     );
-    let channels: Value = hub.api.get("/v1/channels").await.unwrap();
+    let channels: Value = b.hub.api.get("/v1/channels").await.unwrap();
     assert_eq!(
         channels["channels"].as_array().unwrap().len(),
         1,
         "only bob's: {channels}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_payment_and_funding_refunds_the_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Long enough for the hub to be stopped while it waits for the client.
+    let config = Lsps1Config {
+        client_wait_secs: 120,
+        ..lsps1_config()
+    };
+    let b = hub_bob_and_wallet(tmp.path(), config.clone()).await;
+    let (order_id, invoice) = order_then_leave(&b).await;
+    let paying = b
+        .bob
+        .api
+        .post("/v1/payments", json!({ "bolt11": invoice, "wait": false }))
+        .await
+        .expect("pay answers");
+    let hash = paying["payment_hash"].as_str().unwrap().to_string();
+    order_row(&b.hub, "the payment held", |r| r["payment_state"] == "hold").await;
+
+    // Stopped mid-wait: the shutdown does not wait for the client.
+    let Buyers {
+        chain, hub, bob, ..
+    } = b;
+    let (dir, listen) = (hub.dir.clone(), hub.node.node_json.peer_addr);
+    let stopping = tokio::time::Instant::now();
+    hub.node.shutdown().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(60),
+        "shutdown took {:?}",
+        stopping.elapsed()
+    );
+    let hub = start_config(NodeConfig {
+        lsps1: Some(config),
+        ..node_config(&dir, Some(&chain), listen, false)
+    })
+    .await;
+    // At start the hub cannot know whether its open went through: it refunds.
+    let row = order_row(&hub, "the order refunded", |r| r["order_state"] == "failed").await;
+    assert_eq!(row["order_id"], order_id.as_str());
+    assert_eq!(row["payment_state"], "refunded");
+    assert!(
+        row["failure"].as_str().unwrap().contains("interrupted"),
+        "{row}"
+    );
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let p: Value = bob.api.get(&format!("/v1/payments/{hash}")).await.unwrap();
+        if p["status"] == "failed" {
+            break;
+        }
+        assert_ne!(p["status"], "succeeded", "{p}");
+        assert!(tokio::time::Instant::now() < deadline, "bob refunded: {p}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

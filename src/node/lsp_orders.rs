@@ -177,29 +177,41 @@ impl Lsps1Runtime {
     pub async fn run(self: Arc<Self>, peers: PeerManager, mut shutdown: watch::Receiver<bool>) {
         // Subscribed before the sweep: nothing held in between is missed.
         let mut events = self.events.subscribe();
-        self.sweep(&peers).await;
+        // Shutdown does not wait for an open in progress (a client may be awaited for
+        // `client_wait_secs`): every step is kept in the store first, and the next start
+        // resumes from there (see `sweep`).
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            () = self.sweep(&peers) => {}
+        }
         loop {
             let event = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return,
                 e = events.recv() => e,
             };
-            match event {
-                Ok(e) => match e.data {
-                    EventData::InvoiceHeld { payment_hash, .. } => {
-                        if let Some(hash) = parse_hash(&payment_hash) {
-                            self.on_held(hash, &peers).await;
+            let work = async {
+                match event {
+                    Ok(e) => match e.data {
+                        EventData::InvoiceHeld { payment_hash, .. } => {
+                            if let Some(hash) = parse_hash(&payment_hash) {
+                                self.on_held(hash, &peers).await;
+                            }
                         }
-                    }
-                    EventData::InvoiceCancelled { payment_hash, .. } => {
-                        if let Some(hash) = parse_hash(&payment_hash) {
-                            self.on_cancelled(hash).await;
+                        EventData::InvoiceCancelled { payment_hash, .. } => {
+                            if let Some(hash) = parse_hash(&payment_hash) {
+                                self.on_cancelled(hash).await;
+                            }
                         }
-                    }
-                    _ => {}
-                },
-                // Missed events: the store says what is held.
-                Err(broadcast::error::RecvError::Lagged(_)) => self.sweep(&peers).await,
-                Err(broadcast::error::RecvError::Closed) => return,
+                        _ => {}
+                    },
+                    // Missed events: the store says what is held.
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.sweep(&peers).await,
+                    Err(broadcast::error::RecvError::Closed) => {}
+                }
+            };
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                () = work => {}
             }
         }
     }
@@ -299,13 +311,43 @@ impl Lsps1Runtime {
 
     /// Releases the preimage: the fee is earned.
     async fn settle(&self, order: &Order, channel: &OrderChannel) {
-        match self
+        let settled = self
             .channels
             .settle_invoice(order.payment_hash, order.preimage)
-            .await
-        {
-            Ok(_) => {
-                let id = order.order_id.clone();
+            .await;
+        let outcome = match settled {
+            Ok(_) => Some(PaymentState::Paid),
+            Err(e) => {
+                // Settled before a restart cut the record short, or failed back meanwhile (its
+                // HTLCs came close to expiry: the channel stays open, unpaid). Anything else is
+                // tried again at the next start.
+                let hash = order.payment_hash;
+                let status = self
+                    .store
+                    .call(move |c| payments::get_invoice(c, &hash))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|i| i.status);
+                match status {
+                    Some(InvoiceStatus::Paid) => Some(PaymentState::Paid),
+                    Some(InvoiceStatus::Cancelled) => {
+                        tracing::warn!(order_id = %order.order_id, error = %e,
+                            "LSPS1: the order's payment was failed back before it was settled");
+                        Some(PaymentState::Refunded)
+                    }
+                    _ => {
+                        tracing::warn!(order_id = %order.order_id, error = %e,
+                            "LSPS1: the order's payment could not be settled; retried at start");
+                        None
+                    }
+                }
+            }
+        };
+        let id = order.order_id.clone();
+        let kept = match outcome {
+            None => return,
+            Some(PaymentState::Paid) => {
                 let event = EventData::LspOrderPaid {
                     order_id: order.order_id.clone(),
                     client_node_id: order.client.to_string(),
@@ -316,41 +358,26 @@ impl Lsps1Runtime {
                     funding_outpoint: format!("{}:{}", channel.funding_txid, channel.funding_vout),
                 };
                 let events = self.events.clone();
-                let kept = self
-                    .store
+                self.store
                     .write(move |c| {
                         db::set_payment_state(c, &id, PaymentState::Paid)?;
                         events.record(c, &event)?;
                         Ok(())
                     })
-                    .await;
-                match kept {
-                    Ok(()) => tracing::info!(order_id = %order.order_id,
-                        fee_total_sat = order.fee_total_sat, "LSPS1 order completed and paid"),
-                    Err(e) => tracing::error!(error = %e, "LSPS1: a settled order not recorded"),
-                }
-            }
-            Err(e) => {
-                // The payment was failed back meanwhile (its HTLCs came close to expiry): the
-                // channel stays open, unpaid. Anything else is tried again at the next start.
-                tracing::warn!(order_id = %order.order_id, error = %e,
-                    "LSPS1: the order's payment could not be settled");
-                let hash = order.payment_hash;
-                let cancelled = self
-                    .store
-                    .call(move |c| payments::get_invoice(c, &hash))
                     .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|i| i.status == InvoiceStatus::Cancelled);
-                if cancelled {
-                    let id = order.order_id.clone();
-                    let _ = self
-                        .store
-                        .write(move |c| db::set_payment_state(c, &id, PaymentState::Refunded))
-                        .await;
-                }
             }
+            Some(state) => {
+                self.store
+                    .write(move |c| db::set_payment_state(c, &id, state))
+                    .await
+            }
+        };
+        match kept {
+            Ok(()) => {
+                tracing::info!(order_id = %order.order_id, fee_total_sat = order.fee_total_sat,
+                payment = ?outcome, "LSPS1 order completed")
+            }
+            Err(e) => tracing::error!(error = %e, "LSPS1: a settled order not recorded"),
         }
     }
 
