@@ -13,6 +13,8 @@ mod channels_support;
 #[path = "ldk/gossip.rs"]
 mod gossip;
 mod ldk_support;
+#[path = "ldk/lsps1.rs"]
+mod lsps1;
 #[path = "ldk/lsps2.rs"]
 mod lsps2;
 #[path = "ldk/routing.rs"]

@@ -469,3 +469,179 @@ fn an_lsp_sells_jit_channels_to_raw_peers_within_its_bounds() {
     );
     lsp.stop();
 }
+
+/// The node id of the raw peer made from `seed`.
+fn node_of(seed: u8) -> String {
+    secret(seed)
+        .public_key(&bitcoin::secp256k1::Secp256k1::new())
+        .to_string()
+}
+
+#[test]
+fn an_lsp_takes_channel_orders_from_raw_peers_within_its_options() {
+    use serde_json::json;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("lsp");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("chanhub.toml"),
+        "[lsps1]\nmin_channel_sat = 50000\nmax_channel_sat = 400000\n\
+         max_client_balance_sat = 10000\nmax_channel_expiry_blocks = 4320\n\
+         fee_base_sat = 1000\nfee_ppm = 5000\n[lsps2]\n",
+    )
+    .unwrap();
+    let lsp = NodeProc::start(&dir, &[]);
+    let own = lsp.new_address();
+    lsp.cli_json(&["chain", "mine", "1", "--address", &own]);
+    lsp.cli_json(&["chain", "mine", "100", "--address", &burn_address()]);
+    wait("the coinbase matured", || lsp.balance().0 > 0);
+    let (addr, node) = target(&lsp.json);
+    let mut p = RawPeer::connect(&addr, node, 31);
+    let got = lsps_call(&mut p, "lsps0.list_protocols", json!({}));
+    assert_eq!(got["result"]["protocols"], json!([1, 2]), "sorted");
+
+    let info = lsps_call(&mut p, "lsps1.get_info", json!({}))["result"].clone();
+    assert_eq!(info["min_initial_lsp_balance_sat"], "50000", "{info}");
+    assert_eq!(info["max_initial_lsp_balance_sat"], "400000");
+    assert_eq!(info["max_channel_balance_sat"], "410000");
+    assert_eq!(info["max_initial_client_balance_sat"], "10000");
+    assert_eq!(info["min_required_channel_confirmations"], 0);
+    assert_eq!(info["max_channel_expiry_blocks"], 4320);
+    let got = lsps_call(&mut p, "lsps1.get_info", json!({"token": "x"}));
+    assert_eq!(got["error"]["data"]["unrecognized"], json!(["token"]));
+
+    let order = json!({
+        "lsp_balance_sat": "100000",
+        "client_balance_sat": "5000",
+        "required_channel_confirmations": 0,
+        "funding_confirms_within_blocks": 6,
+        "channel_expiry_blocks": 144,
+        "token": null,
+        "refund_onchain_address": null,
+        "announce_channel": false,
+    });
+    let with = |k: &str, v: Value| {
+        let mut o = order.clone();
+        o[k] = v;
+        o
+    };
+    // Outside the options: 100 naming the option; a bad field: -32602 naming it; an
+    // announced channel from a hub that announces nothing: refused.
+    for (k, v, code, property) in [
+        (
+            "lsp_balance_sat",
+            json!("400001"),
+            100,
+            "max_initial_lsp_balance_sat",
+        ),
+        (
+            "lsp_balance_sat",
+            json!("49999"),
+            100,
+            "min_initial_lsp_balance_sat",
+        ),
+        (
+            "client_balance_sat",
+            json!("10001"),
+            100,
+            "max_initial_client_balance_sat",
+        ),
+        (
+            "channel_expiry_blocks",
+            json!(4321),
+            100,
+            "max_channel_expiry_blocks",
+        ),
+        (
+            "funding_confirms_within_blocks",
+            json!(5),
+            100,
+            "min_funding_confirms_within_blocks",
+        ),
+        ("lsp_balance_sat", json!(100000), -32602, "lsp_balance_sat"),
+        ("announce_channel", json!(true), -32602, "announce_channel"),
+    ] {
+        let got = lsps_call(&mut p, "lsps1.create_order", with(k, v.clone()));
+        assert_eq!(got["error"]["code"], code, "{k} = {v}: {got}");
+        // bLIP 51's data object, as JSON text (LDK's client reads data only as a string).
+        let data: Value = serde_json::from_str(got["error"]["data"].as_str().unwrap()).unwrap();
+        assert_eq!(data["property"], property, "{got}");
+    }
+    // The wallet cannot fund more than it has (50 BTC here is plenty): nothing stored yet.
+    assert!(lsp.cli_json(&["lsp", "orders"])["orders"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    let got = lsps_call(&mut p, "lsps1.create_order", order.clone());
+    let o = got["result"].clone();
+    let id = o["order_id"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 36, "a UUID: {got}");
+    assert_eq!(o["lsp_balance_sat"], "100000");
+    assert_eq!(o["client_balance_sat"], "5000");
+    assert_eq!(o["token"], Value::Null, "mirrored as sent");
+    assert_eq!(o["order_state"], "CREATED");
+    assert_eq!(o["channel"], Value::Null);
+    let bolt11 = &o["payment"]["bolt11"];
+    // 1000 + 0.5% of 105,000 = 1525 sat; the client's 5000 on top.
+    assert_eq!(bolt11["fee_total_sat"], "1525", "{got}");
+    assert_eq!(bolt11["order_total_sat"], "6525");
+    assert_eq!(bolt11["state"], "EXPECT_PAYMENT");
+    assert_eq!(o["payment"]["onchain"], Value::Null, "not offered");
+    let invoice = bolt11["invoice"].as_str().unwrap().to_string();
+
+    // The order's invoice is a hold invoice of the hub for the total.
+    let rows = lsp.cli_json(&["lsp", "orders"])["orders"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["order_id"], id.as_str());
+    assert_eq!(rows[0]["bolt11"], invoice.as_str());
+    assert_eq!(rows[0]["payment_state"], "expect_payment");
+    assert_eq!(rows[0]["client_node_id"], node_of(31));
+    let hash = rows[0]["payment_hash"].as_str().unwrap();
+    let invoices = lsp.cli_json(&["invoices"])["invoices"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let inv = invoices
+        .iter()
+        .find(|i| i["payment_hash"] == hash)
+        .expect("the order's invoice");
+    assert_eq!(inv["bolt11"], invoice.as_str());
+    assert_eq!(inv["amount_msat"], 6_525_000, "{inv}");
+    assert_eq!(inv["status"], "open");
+    assert_eq!(
+        inv["preimage"],
+        Value::Null,
+        "held until the channel is published"
+    );
+
+    // get_order: the client's own, by id; unknown or another's is 101.
+    let got = lsps_call(&mut p, "lsps1.get_order", json!({ "order_id": id }));
+    assert_eq!(got["result"], o, "the same order");
+    let got = lsps_call(&mut p, "lsps1.get_order", json!({"order_id": "nope"}));
+    assert_eq!(got["error"]["code"], 101, "{got}");
+    let mut q = RawPeer::connect(&addr, node, 32);
+    let got = lsps_call(&mut q, "lsps1.get_order", json!({ "order_id": id }));
+    assert_eq!(got["error"]["code"], 101, "another client's: {got}");
+
+    // Eight unpaid orders per client, then client_rejected; another client is not held back.
+    for _ in 1..8 {
+        let got = lsps_call(&mut p, "lsps1.create_order", order.clone());
+        assert!(got["result"]["order_id"].is_string(), "{got}");
+    }
+    let got = lsps_call(&mut p, "lsps1.create_order", order.clone());
+    assert_eq!(got["error"]["code"], 1, "client_rejected: {got}");
+    let got = lsps_call(&mut q, "lsps1.create_order", order.clone());
+    assert!(got["result"]["order_id"].is_string(), "{got}");
+    let all = lsp.cli_json(&["lsp", "orders", "--limit", "20"])["orders"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(all.len(), 9);
+    assert_eq!(all[0]["client_node_id"], node_of(32), "newest first");
+    assert_eq!(p.ping(3), 3, "the connection stays up");
+    lsp.stop();
+}

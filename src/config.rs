@@ -10,6 +10,7 @@ use bitcoin::Network;
 use serde::Deserialize;
 
 use crate::events::delivery::DeliveryConfig;
+pub use crate::lsps::lsps1::Lsps1Config;
 use crate::lsps::lsps2::Terms;
 pub use crate::lsps::service::Lsps2Config;
 use crate::net::PeerLimits;
@@ -73,6 +74,8 @@ pub enum ConfigError {
     ZeroconfPeer(String),
     #[error("[lsps2]: {0}")]
     Lsps2(String),
+    #[error("[lsps1]: {0}")]
+    Lsps1(String),
 }
 
 /// How log lines are written to stderr.
@@ -224,6 +227,65 @@ pub struct FileConfig {
     pub compat_phoenixd: Option<SocketAddr>,
     /// Sell just-in-time channels (LSPS2, see channel-spec/lsps.md); absent: not served.
     pub lsps2: Option<Lsps2FileConfig>,
+    /// Sell channels paid in advance (LSPS1, see channel-spec/lsps.md); absent: not served.
+    pub lsps1: Option<Lsps1FileConfig>,
+}
+
+/// The `[lsps1]` table of `chanhub.toml`; unset keys keep [`Lsps1Config::default`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lsps1FileConfig {
+    /// The range of the hub's side of a channel sold, sat (default 100,000 to 10,000,000).
+    pub min_channel_sat: Option<u64>,
+    pub max_channel_sat: Option<u64>,
+    /// The most a client may pay to start with on its side, sat (default 0: none).
+    pub max_client_balance_sat: Option<u64>,
+    /// The longest lease sold, blocks (default 12,960: 90 days).
+    pub max_channel_expiry_blocks: Option<u32>,
+    /// 0 (default): zero-conf channels.
+    pub min_required_channel_confirmations: Option<u16>,
+    /// Default 6, the least: the funding's fee rate aims at 6 blocks.
+    pub min_funding_confirms_within_blocks: Option<u16>,
+    /// The fee: a base (default 2,000 sat) plus ppm of the channel size (default 10,000).
+    pub fee_base_sat: Option<u64>,
+    pub fee_ppm: Option<u32>,
+    /// How long an order's invoice may be paid, seconds (default 3600; 60 to 604800).
+    pub order_valid_secs: Option<u64>,
+    /// How long a paid order waits for its client to connect, seconds (default 30; 1 to 600).
+    pub client_wait_secs: Option<u64>,
+    /// When set, `lsps1.create_order` needs this token.
+    pub token: Option<String>,
+}
+
+impl Lsps1FileConfig {
+    /// The defaults with this table's values over them, validated.
+    pub fn resolve(&self) -> Result<Lsps1Config, ConfigError> {
+        let d = Lsps1Config::default();
+        let c = Lsps1Config {
+            min_channel_sat: self.min_channel_sat.unwrap_or(d.min_channel_sat),
+            max_channel_sat: self.max_channel_sat.unwrap_or(d.max_channel_sat),
+            max_client_balance_sat: self
+                .max_client_balance_sat
+                .unwrap_or(d.max_client_balance_sat),
+            max_channel_expiry_blocks: self
+                .max_channel_expiry_blocks
+                .unwrap_or(d.max_channel_expiry_blocks),
+            min_required_channel_confirmations: self
+                .min_required_channel_confirmations
+                .unwrap_or(d.min_required_channel_confirmations),
+            min_funding_confirms_within_blocks: self
+                .min_funding_confirms_within_blocks
+                .unwrap_or(d.min_funding_confirms_within_blocks),
+            fee_base_sat: self.fee_base_sat.unwrap_or(d.fee_base_sat),
+            fee_ppm: self.fee_ppm.unwrap_or(d.fee_ppm),
+            order_valid_secs: self.order_valid_secs.unwrap_or(d.order_valid_secs),
+            client_wait_secs: self.client_wait_secs.unwrap_or(d.client_wait_secs),
+            token: self.token.clone(),
+        };
+        c.validate(crate::channel::ChannelConfig::default().min_funding_sat)
+            .map_err(ConfigError::Lsps1)?;
+        Ok(c)
+    }
 }
 
 /// The `[lsps2]` table of `chanhub.toml`; unset keys keep the defaults below.
@@ -444,6 +506,8 @@ pub struct NodeConfig {
     pub compat_phoenixd: Option<SocketAddr>,
     /// LSPS2's terms; `None`: just-in-time channels are not sold.
     pub lsps2: Option<Lsps2Config>,
+    /// LSPS1's options; `None`: channels are not sold in advance.
+    pub lsps1: Option<Lsps1Config>,
 }
 
 /// The default `node_announcement` colour (LND's).
@@ -649,6 +713,7 @@ impl NodeConfig {
             .as_ref()
             .map(|t| t.resolve(policy.cltv_delta))
             .transpose()?;
+        let lsps1 = file.lsps1.as_ref().map(|t| t.resolve()).transpose()?;
         Ok(NodeConfig {
             datadir: flags.datadir,
             network,
@@ -696,6 +761,7 @@ impl NodeConfig {
                 .collect::<Result<_, _>>()?,
             compat_phoenixd: flags.compat_phoenixd.or(file.compat_phoenixd),
             lsps2,
+            lsps1,
         })
     }
 
@@ -981,6 +1047,63 @@ mod tests {
             assert!(matches!(e, ConfigError::Lsps2(_)), "{bad}: {e}");
         }
         assert!(toml::from_str::<FileConfig>("[lsps2]\nfee = 3\n").is_err());
+    }
+
+    #[test]
+    fn lsps1_is_off_without_its_table_and_validated_with_it() {
+        let c = NodeConfig::resolve(flags(), FileConfig::default()).unwrap();
+        assert_eq!(c.lsps1, None);
+        let file: FileConfig = toml::from_str("[lsps1]\n").unwrap();
+        let l = NodeConfig::resolve(flags(), file).unwrap().lsps1.unwrap();
+        assert_eq!(l, Lsps1Config::default());
+        let file: FileConfig = toml::from_str(
+            "[lsps1]\nmin_channel_sat = 50000\nmax_channel_sat = 2000000\n\
+             max_client_balance_sat = 1000\nmax_channel_expiry_blocks = 4320\n\
+             min_required_channel_confirmations = 1\nmin_funding_confirms_within_blocks = 12\n\
+             fee_base_sat = 0\nfee_ppm = 5000\norder_valid_secs = 600\nclient_wait_secs = 5\n\
+             token = \"vip\"\n",
+        )
+        .unwrap();
+        let l = NodeConfig::resolve(flags(), file).unwrap().lsps1.unwrap();
+        assert_eq!(
+            (
+                l.min_channel_sat,
+                l.max_channel_sat,
+                l.max_client_balance_sat
+            ),
+            (50_000, 2_000_000, 1000)
+        );
+        assert_eq!(
+            (
+                l.max_channel_expiry_blocks,
+                l.min_required_channel_confirmations,
+                l.min_funding_confirms_within_blocks
+            ),
+            (4320, 1, 12)
+        );
+        assert_eq!(
+            (l.fee_base_sat, l.fee_ppm, l.order_valid_secs),
+            (0, 5000, 600)
+        );
+        assert_eq!(l.token.as_deref(), Some("vip"));
+        for bad in [
+            "min_channel_sat = 19999",
+            "min_channel_sat = 200000\nmax_channel_sat = 100000",
+            "max_channel_sat = 16777215\nmax_client_balance_sat = 1",
+            "max_channel_expiry_blocks = 0",
+            "min_funding_confirms_within_blocks = 5",
+            "fee_ppm = 1000001",
+            "fee_base_sat = 0\nfee_ppm = 0",
+            "order_valid_secs = 59",
+            "client_wait_secs = 0",
+            "client_wait_secs = 601",
+            "token = \"\"",
+        ] {
+            let file: FileConfig = toml::from_str(&format!("[lsps1]\n{bad}\n")).unwrap();
+            let e = NodeConfig::resolve(flags(), file).unwrap_err();
+            assert!(matches!(e, ConfigError::Lsps1(_)), "{bad}: {e}");
+        }
+        assert!(toml::from_str::<FileConfig>("[lsps1]\nfee = 3\n").is_err());
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub fn node_config(
         zeroconf_peers: Vec::new(),
         compat_phoenixd: None,
         lsps2: None,
+        lsps1: None,
     }
 }
 

@@ -138,6 +138,7 @@ pub async fn payments(net: &Net) {
             "/v1/peers",
             "/v1/policy",
             "/v1/lsp/jit",
+            "/v1/lsp/orders",
         ] {
             c.ok("get", path, Req::none()).await;
         }

@@ -1,4 +1,5 @@
-//! The LSP routes: `GET /v1/lsp/jit`, the JIT channels sold over LSPS2.
+//! The LSP routes: `GET /v1/lsp/jit`, the JIT channels sold over LSPS2, and
+//! `GET /v1/lsp/orders`, the channels bought over LSPS1.
 
 use axum::extract::State;
 use axum::Json;
@@ -7,7 +8,9 @@ use serde_json::{json, Value};
 use super::list_limit::ListLimit;
 use super::ApiState;
 use crate::error::Error;
+use crate::lsps::lsps1::Order;
 use crate::store::lsps::{self as db, JitRecord};
+use crate::store::lsps1 as orders_db;
 
 fn jit_json(r: &JitRecord) -> Value {
     let txid = r.funding_txid.map(|t| {
@@ -47,4 +50,44 @@ pub(super) async fn list_jit(
         .await?;
     let jit: Vec<Value> = rows.iter().map(jit_json).collect();
     Ok(Json(json!({ "jit": jit })))
+}
+
+fn order_json(o: &Order, now: u64) -> Value {
+    // As the client is told: an unpaid order whose invoice expired has failed.
+    let (order_state, payment_state) = o.states_at(now);
+    let ch = o.channel.as_ref();
+    json!({
+        "order_id": o.order_id,
+        "client_node_id": o.client.to_string(),
+        "lsp_balance_sat": o.params.lsp_balance_sat,
+        "client_balance_sat": o.params.client_balance_sat,
+        "channel_expiry_blocks": o.params.channel_expiry_blocks,
+        "announce_channel": o.params.announce_channel,
+        "fee_total_sat": o.fee_total_sat,
+        "order_total_sat": o.order_total_sat,
+        "payment_hash": hex::encode(o.payment_hash),
+        "bolt11": o.invoice,
+        "order_state": order_state.as_str(),
+        "payment_state": payment_state.as_str(),
+        "created_at": o.created_at,
+        "expires_at": o.expires_at,
+        "channel_id": ch.map(|c| hex::encode(c.channel_id)),
+        "funding_outpoint": ch.map(|c| format!("{}:{}", c.funding_txid, c.funding_vout)),
+        "funded_at": ch.map(|c| c.funded_at),
+        "failure": o.failure,
+    })
+}
+
+/// The newest `limit` LSPS1 orders, newest first.
+pub(super) async fn list_orders(
+    State(s): State<ApiState>,
+    ListLimit(limit): ListLimit,
+) -> Result<Json<Value>, Error> {
+    let rows = s
+        .store
+        .call(move |c| orders_db::list_orders(c, limit))
+        .await?;
+    let now = crate::events::now_secs();
+    let orders: Vec<Value> = rows.iter().map(|o| order_json(o, now)).collect();
+    Ok(Json(json!({ "orders": orders })))
 }

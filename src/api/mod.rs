@@ -84,12 +84,18 @@
 //!   `opening_fee_msat`, `valid_until`, `client_trusts_lsp`, `state` (`waiting`, `opening`,
 //!   `opened`, `failed`, `expired`), `created_at`, `channel_id`, `funding_txid`,
 //!   `fee_earned_msat`
+//! - `GET  /v1/lsp/orders` `?limit=N` → `orders: [...]`, the channels bought over LSPS1, newest
+//!   first: `order_id`, `client_node_id`, `lsp_balance_sat`, `client_balance_sat`,
+//!   `channel_expiry_blocks`, `announce_channel`, `fee_total_sat`, `order_total_sat`,
+//!   `payment_hash`, `bolt11`, `order_state` (`created`, `completed`, `failed`),
+//!   `payment_state` (`expect_payment`, `hold`, `paid`, `refunded`), `created_at`,
+//!   `expires_at`, `channel_id`, `funding_outpoint`, `funded_at`, `failure`
 //! - `GET  /v1/policy` → `{base_msat, ppm, cltv_delta}`; `PUT /v1/policy` with all three →
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
 //! - `GET  /v1/events` → Server-Sent Events from the event log: `id: N`, `event: invoice_paid |
 //!   payment_succeeded | payment_failed | htlc_forwarded | channel_state_changed |
-//!   channel_resolved | invoice_held | invoice_cancelled | jit_channel_opened`,
-//!   `data: {"id", "type", "created_at", ...}`; a comment every 15 s when
+//!   channel_resolved | invoice_held | invoice_cancelled | jit_channel_opened |
+//!   lsp_order_paid`, `data: {"id", "type", "created_at", ...}`; a comment every 15 s when
 //!   quiet. `Last-Event-ID: N` (or `?after=N`) replays the events after N first; `?types=a,b`
 //!   filters
 //! - `POST /v1/webhooks` `{url, events?}` → `{id, url, events, secret, created_at}` (the secret
@@ -267,6 +273,7 @@ fn routes(dev_api: bool) -> RouteTable {
         .route("/v1/payments/{payment_hash}", get(payments::show_payment))
         .route("/v1/forwards", get(payments::list_forwards))
         .route("/v1/lsp/jit", get(lsp::list_jit))
+        .route("/v1/lsp/orders", get(lsp::list_orders))
         .route(
             "/v1/policy",
             get(payments::get_policy).put(payments::put_policy),

@@ -1458,6 +1458,7 @@ mod dashboard;
 mod export;
 mod hold;
 mod lists;
+mod lsp_orders;
 #[tokio::test]
 async fn only_the_description_is_served_without_the_token() {
     let api = start(false).await;

@@ -275,12 +275,13 @@ pub enum ClientCommand {
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
-    /// The LSP services this node sells to wallets (LSPS2 JIT channels).
+    /// The LSP services this node sells to wallets (LSPS2 JIT channels, LSPS1 orders).
     #[command(
         subcommand,
         after_help = "Examples:
   chanhub --datadir ~/hub lsp jit
-  chanhub --datadir ~/hub lsp jit --limit 20 --json"
+  chanhub --datadir ~/hub lsp jit --limit 20 --json
+  chanhub --datadir ~/hub lsp orders"
     )]
     Lsp(LspCommand),
     /// Show the forwarding fee policy, or set it (values not given stay as they are).
@@ -400,6 +401,16 @@ pub enum LspCommand {
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
+    /// Channels bought over LSPS1, newest first: order, client, size, fee, states.
+    #[command(after_help = "Examples:
+  chanhub --datadir ~/hub lsp orders
+  chanhub --datadir ~/hub lsp orders --limit 20
+  chanhub --datadir ~/hub --json lsp orders")]
+    Orders {
+        /// Show only the newest N (1 to 10000; default: the node's, 1000).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
 }
 
 /// `chanhub graph …`.
@@ -434,7 +445,7 @@ pub enum WebhookCommand {
         url: String,
         /// Event types to deliver, comma separated: invoice_paid, payment_succeeded,
         /// payment_failed, htlc_forwarded, channel_state_changed, channel_resolved,
-        /// invoice_held, invoice_cancelled, jit_channel_opened.
+        /// invoice_held, invoice_cancelled, jit_channel_opened, lsp_order_paid.
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
     },
@@ -794,6 +805,13 @@ pub async fn run(
                 .map_err(err)?,
             lsp::jit,
         ),
+        ClientCommand::Lsp(LspCommand::Orders { limit }) => (
+            client
+                .get(&list_path("/v1/lsp/orders", limit))
+                .await
+                .map_err(err)?,
+            lsp::orders,
+        ),
         ClientCommand::Policy {
             base_msat,
             ppm,
@@ -1000,6 +1018,10 @@ mod tests {
         assert!(matches!(
             parse(&["lsp", "jit", "--limit", "20"]).unwrap(),
             ClientCommand::Lsp(LspCommand::Jit { limit: Some(20) })
+        ));
+        assert!(matches!(
+            parse(&["lsp", "orders"]).unwrap(),
+            ClientCommand::Lsp(LspCommand::Orders { limit: None })
         ));
         assert_eq!(list_path("/v1/payments", None), "/v1/payments");
         assert_eq!(list_path("/v1/forwards", Some(25)), "/v1/forwards?limit=25");

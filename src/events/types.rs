@@ -15,11 +15,12 @@ pub enum EventKind {
     InvoiceHeld,
     InvoiceCancelled,
     JitChannelOpened,
+    LspOrderPaid,
 }
 
 impl EventKind {
     /// Every type, in the order the docs list them.
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::InvoicePaid,
         EventKind::PaymentSucceeded,
         EventKind::PaymentFailed,
@@ -29,6 +30,7 @@ impl EventKind {
         EventKind::InvoiceHeld,
         EventKind::InvoiceCancelled,
         EventKind::JitChannelOpened,
+        EventKind::LspOrderPaid,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -42,6 +44,7 @@ impl EventKind {
             EventKind::InvoiceHeld => "invoice_held",
             EventKind::InvoiceCancelled => "invoice_cancelled",
             EventKind::JitChannelOpened => "jit_channel_opened",
+            EventKind::LspOrderPaid => "lsp_order_paid",
         }
     }
 
@@ -147,6 +150,18 @@ pub enum EventData {
         payment_msat: u64,
         opening_fee_msat: u64,
     },
+    /// A channel bought over LSPS1 was published and its hold invoice settled: the fee is
+    /// earned.
+    LspOrderPaid {
+        order_id: String,
+        client_node_id: String,
+        fee_total_sat: u64,
+        order_total_sat: u64,
+        payment_hash: String,
+        channel_id: String,
+        /// `txid:vout`.
+        funding_outpoint: String,
+    },
 }
 
 impl EventData {
@@ -161,6 +176,7 @@ impl EventData {
             EventData::InvoiceHeld { .. } => EventKind::InvoiceHeld,
             EventData::InvoiceCancelled { .. } => EventKind::InvoiceCancelled,
             EventData::JitChannelOpened { .. } => EventKind::JitChannelOpened,
+            EventData::LspOrderPaid { .. } => EventKind::LspOrderPaid,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The LSP task: the runtime around `crate::lsps`. It reads the LSPS messages (BOLT 8 type
 //! 37913) peers send, answers each with the pure rules, and sends the answer back. With
 //! `[lsps2]` configured it sells JIT channels: `lsps2.buy` is answered only once its record is
-//! stored (`store::lsps`).
+//! stored (`store::lsps`). With `[lsps1]` it sells channels paid in advance
+//! ([`super::lsp_orders`]).
 //!
 //! A peer cannot make us queue more than its connection's inbound credits: each message keeps
 //! its credit until answered, so a flooding peer's socket stops being read (see
@@ -14,7 +15,7 @@ use bitcoin::secp256k1::PublicKey;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::lsps::lsps0::{self, RpcError};
+use crate::lsps::lsps0::{self, Request, RpcError};
 use crate::lsps::lsps2::PromiseKey;
 use crate::lsps::service::{self, JitBook, Lsps2Config, NewJit, Service};
 use crate::net::{Credit, PeerManager};
@@ -22,6 +23,8 @@ use crate::store::lsps::StoreBook;
 use crate::store::Store;
 use crate::wallet::Wallet;
 use crate::wire::{Message, RawMessage};
+
+use super::lsp_orders::Lsps1Runtime;
 
 /// What LSPS2 needs at run time (`None` in [`spawn`]: not served).
 pub struct Lsps2Runtime {
@@ -56,12 +59,8 @@ impl Lsps2Runtime {
         self: &Arc<Self>,
         client: PublicKey,
         served: Arc<[u16]>,
-        payload: &[u8],
+        request: Request,
     ) -> Vec<u8> {
-        let request = match lsps0::parse_request(payload) {
-            Ok(r) => r,
-            Err(response) => return response,
-        };
         if request.method != "lsps2.buy" {
             let svc = Service {
                 config: &self.config,
@@ -115,13 +114,16 @@ impl Lsps2Runtime {
     }
 }
 
-/// The LSPS numbers served: LSPS2 when configured.
-pub fn served(lsps2: bool) -> Vec<u16> {
-    if lsps2 {
-        vec![service::PROTOCOL]
-    } else {
-        Vec::new()
+/// The LSPS numbers served, ascending: LSPS1 and LSPS2 when configured.
+pub fn served(lsps1: bool, lsps2: bool) -> Vec<u16> {
+    let mut out = Vec::new();
+    if lsps1 {
+        out.push(crate::lsps::lsps1::PROTOCOL);
     }
+    if lsps2 {
+        out.push(service::PROTOCOL);
+    }
+    out
 }
 
 struct Inbound {
@@ -152,15 +154,17 @@ pub struct LspStarter {
     rx: mpsc::UnboundedReceiver<Inbound>,
     /// The LSPS numbers served (`lsps0.list_protocols`).
     served: Vec<u16>,
+    lsps1: Option<Arc<Lsps1Runtime>>,
     lsps2: Option<Arc<Lsps2Runtime>>,
 }
 
 /// The inbox for the dispatcher and the task to start once the peer manager exists.
-pub fn spawn(lsps2: Option<Lsps2Runtime>) -> (LspInbox, LspStarter) {
+pub fn spawn(lsps1: Option<Lsps1Runtime>, lsps2: Option<Lsps2Runtime>) -> (LspInbox, LspStarter) {
     let (tx, rx) = mpsc::unbounded_channel();
     let starter = LspStarter {
         rx,
-        served: served(lsps2.is_some()),
+        served: served(lsps1.is_some(), lsps2.is_some()),
+        lsps1: lsps1.map(Arc::new),
         lsps2: lsps2.map(Arc::new),
     };
     (LspInbox { tx }, starter)
@@ -171,9 +175,15 @@ impl LspStarter {
         let LspStarter {
             mut rx,
             served,
+            lsps1,
             lsps2,
         } = self;
         let served: Arc<[u16]> = served.into();
+        // The orders' own task: opening a channel takes seconds, and requests keep being
+        // answered meanwhile.
+        let orders = lsps1
+            .clone()
+            .map(|l| tokio::spawn(l.run(peers.clone(), shutdown.clone())));
         tokio::spawn(async move {
             loop {
                 let inbound = tokio::select! {
@@ -181,16 +191,22 @@ impl LspStarter {
                         Some(m) => m,
                         None => return,
                     },
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed() => break,
                 };
                 // One request at a time: a sale's store write is short, and a peer's requests
                 // are answered in order.
-                let answer = match &lsps2 {
-                    Some(l) => {
-                        l.answer(inbound.peer, served.clone(), &inbound.payload)
-                            .await
-                    }
-                    None => lsps0::respond(&inbound.payload, &served, |_| None),
+                let answer = match lsps0::parse_request(&inbound.payload) {
+                    Err(response) => response,
+                    Ok(request) => match (&lsps1, &lsps2) {
+                        (Some(l), _) if request.method.starts_with("lsps1.") => {
+                            let result = l
+                                .answer(inbound.peer, &request.method, &request.params)
+                                .await;
+                            lsps0::respond_to(&request, &served, |_| result)
+                        }
+                        (_, Some(l)) => l.answer(inbound.peer, served.clone(), request).await,
+                        _ => lsps0::respond_to(&request, &served, |_| None),
+                    },
                 };
                 let message = Message::Unknown(RawMessage {
                     msg_type: lsps0::MESSAGE_TYPE,
@@ -199,6 +215,9 @@ impl LspStarter {
                 if let Err(e) = peers.send(inbound.peer, message).await {
                     tracing::debug!(peer = %inbound.peer, error = %e, "LSPS answer not sent");
                 }
+            }
+            if let Some(orders) = orders {
+                let _ = orders.await;
             }
         })
     }

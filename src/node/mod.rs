@@ -12,6 +12,7 @@ pub mod gossip;
 mod identity;
 pub mod invoices;
 pub mod lsp;
+pub mod lsp_orders;
 pub mod payer;
 mod peer;
 pub mod supervise;
@@ -176,7 +177,9 @@ impl Node {
                     alias: config.alias_for(&node_id),
                     color: config.color,
                     addresses: config.announce_addrs.clone(),
-                    features: crate::wire::Features::ours_lsp(config.lsps2.is_some()),
+                    features: crate::wire::Features::ours_lsp(
+                        config.lsps2.is_some() || config.lsps1.is_some(),
+                    ),
                 },
                 sync: crate::gossip::SyncConfig {
                     flush_interval_secs: config.gossip_stagger_secs,
@@ -216,14 +219,27 @@ impl Node {
             payer: Some(part_sink),
             lsps2: config.lsps2.clone(),
         });
-        // LSPS0 always; LSPS2 when `[lsps2]` is configured.
-        let (lsp_inbox, start_lsp) =
-            lsp::spawn(config.lsps2.clone().map(|config| lsp::Lsps2Runtime {
+        let (network, announces) = (config.network, !config.announce_addrs.is_empty());
+        // LSPS0 always; LSPS1 and LSPS2 when `[lsps1]` and `[lsps2]` are configured.
+        let lsps1 = config.lsps1.clone().map(|config| lsp_orders::Lsps1Runtime {
+            config,
+            store: store.clone(),
+            wallet: wallet.clone(),
+            channels: channels.clone(),
+            events: events.clone(),
+            node_key: *keys.node_secret(),
+            network: network,
+            announces,
+        });
+        let (lsp_inbox, start_lsp) = lsp::spawn(
+            lsps1,
+            config.lsps2.clone().map(|config| lsp::Lsps2Runtime {
                 config,
                 key: crate::lsps::lsps2::PromiseKey(keys.lsps2_promise_secret()),
                 store: store.clone(),
                 wallet: wallet.clone(),
-            }));
+            }),
+        );
         let handler = std::sync::Arc::new(gossip::Dispatch {
             channels: handler,
             gossip: gossip_inbox,

@@ -28,7 +28,9 @@ pub fn manager(
         Some(store),
         shutdown,
     )
-    .with_features(crate::wire::Features::ours_lsp(config.lsps2.is_some()))
+    .with_features(crate::wire::Features::ours_lsp(
+        config.lsps2.is_some() || config.lsps1.is_some(),
+    ))
 }
 
 /// Reconnects to the remembered peers, accepts peers until shutdown, then waits for every

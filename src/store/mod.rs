@@ -19,6 +19,7 @@ pub mod events;
 pub mod export;
 pub mod graph;
 pub mod lsps;
+pub mod lsps1;
 pub mod meta;
 pub mod metrics;
 pub mod payments;

@@ -499,8 +499,50 @@ CREATE INDEX lsps2_jit_waiting ON lsps2_jit(client_node_id, valid_until) WHERE s
 CREATE INDEX lsps2_jit_created_at ON lsps2_jit(created_at);
 ";
 
+/// Version 16: the channels bought over LSPS1 (`src/lsps/lsps1.rs`), kept before the
+/// `lsps1.create_order` answer is sent, in order (`id`). Each has its hold invoice's hash and
+/// the preimage released once the channel is published; `payment_state` moves from
+/// `expect_payment` to `hold` (opening), then `paid` or `refunded`; `order_state` from
+/// `created` to `completed` (funding published) or `failed`. The channel columns are all set
+/// or all null.
+const V16: &str = "
+CREATE TABLE lsps1_orders (
+    id                             INTEGER PRIMARY KEY,
+    order_id                       TEXT NOT NULL UNIQUE CHECK (length(order_id) BETWEEN 1 AND 64),
+    client_node_id                 BLOB NOT NULL CHECK (length(client_node_id) = 33),
+    lsp_balance_sat                INTEGER NOT NULL CHECK (lsp_balance_sat > 0),
+    client_balance_sat             INTEGER NOT NULL CHECK (client_balance_sat >= 0),
+    required_channel_confirmations INTEGER NOT NULL
+        CHECK (required_channel_confirmations BETWEEN 0 AND 65535),
+    funding_confirms_within_blocks INTEGER NOT NULL
+        CHECK (funding_confirms_within_blocks BETWEEN 0 AND 65535),
+    channel_expiry_blocks          INTEGER NOT NULL CHECK (channel_expiry_blocks > 0),
+    token                          TEXT,
+    announce_channel               INTEGER NOT NULL CHECK (announce_channel IN (0, 1)),
+    created_at                     INTEGER NOT NULL CHECK (created_at >= 0),
+    fee_total_sat                  INTEGER NOT NULL CHECK (fee_total_sat >= 0),
+    order_total_sat                INTEGER NOT NULL CHECK (order_total_sat > 0),
+    payment_hash                   BLOB NOT NULL UNIQUE CHECK (length(payment_hash) = 32),
+    preimage                       BLOB NOT NULL CHECK (length(preimage) = 32),
+    bolt11                         TEXT NOT NULL,
+    expires_at                     INTEGER NOT NULL CHECK (expires_at >= 0),
+    payment_state                  TEXT NOT NULL
+        CHECK (payment_state IN ('expect_payment', 'hold', 'paid', 'refunded')),
+    order_state                    TEXT NOT NULL
+        CHECK (order_state IN ('created', 'completed', 'failed')),
+    channel_id                     BLOB CHECK (channel_id IS NULL OR length(channel_id) = 32),
+    funding_txid                   BLOB CHECK (funding_txid IS NULL OR length(funding_txid) = 32),
+    funding_vout                   INTEGER CHECK (funding_vout IS NULL OR funding_vout >= 0),
+    funded_at                      INTEGER,
+    channel_expires_at             INTEGER,
+    failure                        TEXT
+) STRICT;
+CREATE INDEX lsps1_orders_unpaid ON lsps1_orders(client_node_id, expires_at)
+    WHERE payment_state = 'expect_payment' AND order_state = 'created';
+";
+
 pub const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
 ];
 
 /// The schema version this build writes.
