@@ -28,6 +28,7 @@ const SOURCES = {
   invoices: 'v1/invoices?limit=' + (LIST_LIMIT + 1),
   forwards: 'v1/forwards?limit=' + (LIST_LIMIT + 1),
   jit: 'v1/lsp/jit?limit=' + (LIST_LIMIT + 1),
+  orders: 'v1/lsp/orders?limit=' + (LIST_LIMIT + 1),
   peers: 'v1/peers',
   policy: 'v1/policy',
   graph: 'v1/graph',
@@ -45,6 +46,8 @@ const EVENT_SOURCES = {
   channel_state_changed: ['channels', 'balance', 'peers'],
   channel_resolved: ['channels', 'balance', 'info'],
   jit_channel_opened: ['jit', 'channels', 'balance'],
+  lsp_order_paid: ['orders', 'invoices', 'channels', 'balance'],
+  invoice_held: ['invoices', 'orders'],
 };
 /** Re-read on the slow timer while the stream is live (the rest follows events). */
 const SLOW_SOURCES = ['info', 'balance', 'channels', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
@@ -67,7 +70,7 @@ const state = {
   live: false,
   streamAbort: null,
   /** Row keys shown before, so new rows can be highlighted. */
-  known: { payments: null, invoices: null, forwards: null, jit: null },
+  known: { payments: null, invoices: null, forwards: null, jit: null, orders: null },
 };
 
 class Unauthorized extends Error {}

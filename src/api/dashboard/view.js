@@ -5,7 +5,7 @@ import { $, badge, groups, h, msat, newest, sat, setText, short, when } from './
 /** Rows shown per list, newest first. The lists are fetched with one row more (see
  * dashboard.js), which tells whether older rows exist beyond those shown. */
 export const LIST_LIMIT = 25;
-const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'jit', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
+const SOURCES = ['info', 'balance', 'channels', 'payments', 'invoices', 'forwards', 'jit', 'orders', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
 
 /** Redraws the sections whose data changed (all with `force`, for the relative times). */
 export function render(state, force) {
@@ -26,6 +26,7 @@ export function render(state, force) {
   if (changed.invoices) renderInvoices(state);
   if (changed.forwards) renderForwards(state);
   if (changed.jit) renderJit(state);
+  if (changed.orders) renderOrders(state);
   renderProblems(state);
   setText('foot', 'Updated ' + new Date().toLocaleTimeString() + ' · chanhub ' + ((state.data.info && state.data.info.version) || ''));
 }
@@ -294,4 +295,22 @@ function renderJit(state) {
       h('td', { class: 'num' }, j.payment_size_msat == null ? 'any' : msat(j.payment_size_msat)),
       h('td', { class: 'num' }, msat(j.fee_earned_msat == null ? j.opening_fee_msat : j.fee_earned_msat))),
     (j) => j.jit_channel_scid);
+}
+
+/** The channels bought over LSPS1; the panel shows only on a hub that has taken an order. */
+function renderOrders(state) {
+  const d = state.data.orders;
+  const all = d && Array.isArray(d.orders) ? d.orders : [];
+  $('panel-orders').hidden = all.length === 0;
+  if (!all.length) return;
+  renderTable(state, 'orders', all,
+    [['When'], ['Order'], ['Payment'], ['Client'], ['Channel', 'num'], ['Fee', 'num']],
+    (o) => h('tr', { data: { orderId: o.order_id, state: o.order_state } },
+      h('td', {}, when(o.created_at)),
+      h('td', {}, badge(o.order_state), o.failure && h('span', { class: 'sub', title: o.failure }, o.failure)),
+      h('td', {}, badge(o.payment_state)),
+      h('td', {}, h('span', { class: 'mono', title: o.client_node_id }, short(o.client_node_id, 8))),
+      h('td', { class: 'num' }, sat(o.lsp_balance_sat + o.client_balance_sat)),
+      h('td', { class: 'num' }, sat(o.fee_total_sat))),
+    (o) => o.order_id);
 }
