@@ -6,6 +6,8 @@
 //! about 15 s in a debug build).
 
 mod channels_support;
+#[path = "channels/jit.rs"]
+mod jit;
 mod peers_support;
 
 use bitcoin::constants::ChainHash;

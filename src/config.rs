@@ -309,6 +309,7 @@ pub struct Lsps2FileConfig {
     pub lsp_cltv_expiry_delta: Option<u32>,
     /// Withhold the funding until the client released the preimage (default false).
     pub client_trusts_lsp: Option<bool>,
+    pub claim_timeout_secs: Option<u64>,
     /// JIT channel capacity beyond the payment, sat (default 100,000).
     pub inbound_liquidity_sat: Option<u64>,
     /// When set, `lsps2.get_info` needs this token.
@@ -331,6 +332,7 @@ impl Lsps2FileConfig {
             },
             lsp_cltv_expiry_delta: self.lsp_cltv_expiry_delta.unwrap_or(144),
             client_trusts_lsp: self.client_trusts_lsp.unwrap_or(false),
+            claim_timeout_secs: self.claim_timeout_secs.unwrap_or(60),
             inbound_liquidity_sat: self.inbound_liquidity_sat.unwrap_or(100_000),
             token: self.token.clone(),
         };
@@ -1018,8 +1020,8 @@ mod tests {
             "[lsps2]\nmin_fee_msat = 5000\nproportional = 2000\nvalid_for_secs = 600\n\
              min_lifetime = 10\nmax_client_to_self_delay = 144\nmin_payment_size_msat = 10000\n\
              max_payment_size_msat = 20000000\nlsp_cltv_expiry_delta = 80\n\
-             client_trusts_lsp = true\ninbound_liquidity_sat = 5000\ntoken = \"vip\"\n\
-             [policy]\ncltv_delta = 80\n",
+             client_trusts_lsp = true\nclaim_timeout_secs = 30\ninbound_liquidity_sat = 5000\n\
+             token = \"vip\"\n[policy]\ncltv_delta = 80\n",
         )
         .unwrap();
         let l = NodeConfig::resolve(flags(), file).unwrap().lsps2.unwrap();
@@ -1032,9 +1034,12 @@ mod tests {
             (5000, 2000, 20_000_000)
         );
         assert_eq!((l.lsp_cltv_expiry_delta, l.client_trusts_lsp), (80, true));
+        assert_eq!(l.claim_timeout_secs, 30);
         assert_eq!(l.token.as_deref(), Some("vip"));
         for bad in [
             "valid_for_secs = 599",
+            "claim_timeout_secs = 0",
+            "claim_timeout_secs = 3601",
             "min_payment_size_msat = 10\nmax_payment_size_msat = 9",
             "min_fee_msat = 4000000000",
             "proportional = 1000001",

@@ -25,6 +25,7 @@ fn lsps2_config(token: Option<&str>) -> Lsps2Config {
         },
         lsp_cltv_expiry_delta: 100,
         client_trusts_lsp: false,
+        claim_timeout_secs: 60,
         inbound_liquidity_sat: 100_000,
         token: token.map(str::to_string),
     }

@@ -30,6 +30,9 @@ pub struct Lsps2Config {
     pub lsp_cltv_expiry_delta: u32,
     /// `true`: the hub withholds the funding until the client released the preimage.
     pub client_trusts_lsp: bool,
+    /// With `client_trusts_lsp`: how long the client has to claim the forwarded payment
+    /// before the hub forgets the never-funded channel and fails the payment back.
+    pub claim_timeout_secs: u64,
     /// Capacity the JIT channel gets beyond the payment, so the client can be paid again.
     pub inbound_liquidity_sat: u64,
     /// When set, `get_info` and `buy` need it (bLIP 52's `token`).
@@ -43,6 +46,12 @@ impl Lsps2Config {
     /// What is wrong, for the operator.
     pub fn validate(&self, policy_cltv_delta: u16) -> Result<(), String> {
         let t = &self.terms;
+        if !(1..=3600).contains(&self.claim_timeout_secs) {
+            return Err(format!(
+                "claim_timeout_secs must be 1 to 3600, not {}",
+                self.claim_timeout_secs
+            ));
+        }
         if !(600..=7 * 24 * 3600).contains(&t.valid_for_secs) {
             return Err(format!(
                 "valid_for_secs must be 600 to 604800 (bLIP 52 advises at least 10 minutes), not {}",

@@ -269,6 +269,18 @@ pub fn jit_opened(
     Ok(n == 1)
 }
 
+/// A sale whose client never claimed (`client_trusts_lsp`): its channel was never funded,
+/// nothing was earned.
+pub fn jit_unclaimed(conn: &Connection, scid: ShortChannelId) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE lsps2_jit SET state = 'failed', fee_earned_msat = NULL
+             WHERE scid = :scid AND state = 'opened'",
+        )?
+        .execute(named_params! { ":scid": scid.0 as i64 })?;
+    Ok(n == 1)
+}
+
 /// What the hub has taken in opening fees, over every JIT channel opened.
 pub fn jit_fees_total(conn: &Connection) -> Result<u64, StoreError> {
     let total: i64 = conn
@@ -359,6 +371,12 @@ mod tests {
                 );
                 assert!(jit_opened(c, ShortChannelId(9), &[7; 32], &[8; 32], 66)?);
                 assert_eq!(jit_fees_total(c)?, 1300);
+                // A client that never claimed: nothing earned.
+                assert!(jit_unclaimed(c, ShortChannelId(9))?);
+                assert!(!jit_unclaimed(c, ShortChannelId(9))?);
+                assert_eq!(jit_fees_total(c)?, 1234);
+                let r = jit_by_scid(c, ShortChannelId(9))?.unwrap();
+                assert_eq!((r.state, r.fee_earned_msat), (JitState::Failed, None));
                 Ok(())
             })
             .unwrap();

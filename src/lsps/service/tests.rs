@@ -25,6 +25,7 @@ fn config() -> Lsps2Config {
         },
         lsp_cltv_expiry_delta: 144,
         client_trusts_lsp: false,
+        claim_timeout_secs: 60,
         inbound_liquidity_sat: 100_000,
         token: None,
     }

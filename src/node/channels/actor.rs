@@ -198,13 +198,11 @@ impl Starter {
             shares: Default::default(),
             parts: crate::payments::mpp::PartSets::new(self.cfg.mpp_timeout),
             accept_keysend: self.cfg.accept_keysend,
-            jit: self.cfg.lsps2.as_ref().map(|c| super::router::JitRouter {
-                // bLIP 52: BOLT 4's wait for the rest of a payment, plus 30 s for the LSP.
-                holds: crate::lsps::jit::JitHolds::new(
-                    self.cfg.mpp_timeout + std::time::Duration::from_secs(30),
-                ),
-                inbound_liquidity_sat: c.inbound_liquidity_sat,
-            }),
+            jit: self
+                .cfg
+                .lsps2
+                .as_ref()
+                .map(|c| super::router::JitRouter::new(c, self.cfg.mpp_timeout)),
         };
         let opens = super::opens::PendingOpens::new(peers.limits());
         let actor = Actor {
@@ -1129,8 +1127,37 @@ impl Actor {
         }
     }
 
-    /// Hands a transaction to the chain; failures are retried on each block.
+    /// A channel's output asks for a broadcast: a withheld JIT funding waits (see
+    /// `router::JitRouter::withheld`), anything else goes out.
     async fn broadcast(&mut self, idx: u32, tx: Transaction) {
+        if self.withholds(idx, &tx) {
+            // Flushed like any broadcast's cause: the state is durable, the funding waits.
+            self.flush().await;
+            tracing::info!(channel = idx, txid = %tx.compute_txid(),
+                "JIT funding withheld until the client claims");
+            return;
+        }
+        self.broadcast_tx(idx, tx).await;
+    }
+
+    /// Forgets a channel we opened whose funding never left us: the peer is told, the
+    /// funding's coins go back to the wallet, the rows go.
+    pub(super) async fn forget_unfunded(&mut self, idx: u32, why: &str) {
+        let Some(mut entry) = self.entries.remove(&idx) else {
+            return;
+        };
+        let err = ErrorMessage(Diagnostic::new(entry.channel.channel_id(), why));
+        self.send_to(entry.peer, err.into()).await;
+        if let Some(f) = entry.funded.take() {
+            self.cfg.wallet.release(&f.tx);
+        }
+        if let Err(e) = self.cfg.store.write(move |tx| q::forget(tx, idx)).await {
+            tracing::warn!(channel = idx, error = %e, "forgotten channel not removed from the store");
+        }
+    }
+
+    /// Hands a transaction to the chain; failures are retried on each block.
+    pub(super) async fn broadcast_tx(&mut self, idx: u32, tx: Transaction) {
         // What led here (the state that holds the transaction) is durable first; if it is
         // lost, so is the reason to broadcast.
         if !self.flush().await {

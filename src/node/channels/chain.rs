@@ -99,6 +99,12 @@ impl Actor {
                 tracing::debug!(%txid, error = %e, "re-broadcast failed");
             }
         }
+        let withheld: Vec<u32> = self
+            .router
+            .jit
+            .as_ref()
+            .map(|j| j.withheld.keys().copied().collect())
+            .unwrap_or_default();
         let watches: Vec<Watch> = self
             .entries
             .values()
@@ -113,10 +119,12 @@ impl Actor {
                     outpoint,
                     // A zero-conf channel is in use before its funding confirms: ours is
                     // broadcast again (when the chain lacks it) until it does.
+                    // Not a JIT funding withheld until its client claims.
                     funding_tx: ((awaiting_ready || s.setup.zero_conf)
-                        && s.setup.opener == Origin::Local)
-                        .then(|| s.setup.funding_tx.clone())
-                        .flatten(),
+                        && s.setup.opener == Origin::Local
+                        && !withheld.contains(&e.key_index))
+                    .then(|| s.setup.funding_tx.clone())
+                    .flatten(),
                     awaiting_ready,
                     fundee: s.setup.opener == Origin::Remote,
                     closing_tx: match &s.phase {

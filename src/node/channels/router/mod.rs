@@ -122,6 +122,34 @@ pub(super) struct Router {
 pub(super) struct JitRouter {
     pub holds: JitHolds<JitHtlc>,
     pub inbound_liquidity_sat: u64,
+    /// Sales whose client trusts us (`client_trusts_lsp`): their channel's funding waits for
+    /// the client's claim.
+    pub trusting: std::collections::HashSet<ShortChannelId>,
+    /// JIT channels whose funding is withheld, by key index (in memory: after a restart the
+    /// funding goes out like any other, which costs the hub only its protection).
+    pub withheld: HashMap<u32, Withheld>,
+    pub claim_timeout: std::time::Duration,
+}
+
+/// A JIT channel whose funding is withheld until the client claims its payment.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Withheld {
+    pub scid: ShortChannelId,
+    /// Once the payment is forwarded: the client claims by then, or the channel is forgotten.
+    pub claim_by: Option<std::time::Instant>,
+}
+
+impl JitRouter {
+    pub fn new(c: &crate::lsps::service::Lsps2Config, mpp_timeout: std::time::Duration) -> Self {
+        JitRouter {
+            // bLIP 52: BOLT 4's wait for the rest of a payment, plus 30 s for the LSP.
+            holds: JitHolds::new(mpp_timeout + std::time::Duration::from_secs(30)),
+            inbound_liquidity_sat: c.inbound_liquidity_sat,
+            trusting: Default::default(),
+            withheld: HashMap::new(),
+            claim_timeout: std::time::Duration::from_secs(c.claim_timeout_secs),
+        }
+    }
 }
 
 /// What forwarding a held JIT part takes later.
@@ -186,7 +214,11 @@ impl Actor {
                     .await;
                 Ok(())
             }
-            Work::Fulfilled { idx, id, preimage } => self.on_fulfilled(idx, id, preimage).await,
+            Work::Fulfilled { idx, id, preimage } => {
+                // A withheld JIT channel's client claimed: its funding goes out first.
+                Box::pin(self.release_withheld(idx)).await;
+                self.on_fulfilled(idx, id, preimage).await
+            }
             Work::Failed {
                 idx,
                 id,
@@ -337,6 +369,9 @@ impl Actor {
         let Some(jit) = self.router.jit.as_mut() else {
             return Ok(());
         };
+        if record.client_trusts_lsp {
+            jit.trusting.insert(scid);
+        }
         let added = jit.holds.add(
             scid,
             record.client,
@@ -390,6 +425,13 @@ impl Actor {
                     "opening a JIT channel");
                 if let Some(jit) = self.router.jit.as_mut() {
                     jit.holds.opening(scid, idx);
+                    if jit.trusting.remove(&scid) {
+                        let w = Withheld {
+                            scid,
+                            claim_by: None,
+                        };
+                        jit.withheld.insert(idx, w);
+                    }
                 }
                 let r = self
                     .cfg
@@ -407,7 +449,10 @@ impl Actor {
                     .router
                     .jit
                     .as_mut()
-                    .map(|j| j.holds.open_failed(scid))
+                    .map(|j| {
+                        j.trusting.remove(&scid);
+                        j.holds.open_failed(scid)
+                    })
                     .unwrap_or_default();
                 self.jit_fail(parts, JitFailure::TemporaryChannelFailure)
                     .await;
@@ -477,6 +522,19 @@ impl Actor {
             .await?;
         tracing::info!(%scid, channel = idx, parts = parts.len(), fee_msat,
             "JIT channel ready: forwarding its payment");
+        if let Some(w) = self
+            .router
+            .jit
+            .as_mut()
+            .and_then(|j| j.withheld.get_mut(&idx).map(|w| (w, j.claim_timeout)))
+            .map(|(w, t)| {
+                w.claim_by = Some(std::time::Instant::now() + t);
+                *w
+            })
+        {
+            tracing::info!(scid = %w.scid, channel = idx,
+                "the funding waits for the client's claim (client_trusts_lsp)");
+        }
         for f in parts {
             let d = f.part.data;
             let out = Outgoing {
@@ -516,7 +574,10 @@ impl Actor {
             .router
             .jit
             .as_mut()
-            .map(|j| j.holds.open_failed(scid))
+            .map(|j| {
+                j.withheld.remove(&idx);
+                j.holds.open_failed(scid)
+            })
             .unwrap_or_default();
         // bLIP 52: a client that refuses the channel gets unknown_next_peer; one that left
         // before signing, temporary_channel_failure and the sale waits for a retry.
@@ -552,23 +613,107 @@ impl Actor {
         }
     }
 
-    /// Fails back the JIT sets whose time is up; on the actor's timer and on every block.
+    /// Fails back the JIT sets whose time is up, and forgets the withheld channels whose
+    /// client did not claim in time; on the actor's timer and on every block.
     pub(in crate::node::channels) async fn expire_jit(&mut self) {
         let Some(jit) = self.router.jit.as_mut() else {
             return;
         };
-        let due = jit.holds.expire(std::time::Instant::now(), now_secs());
+        let now = std::time::Instant::now();
+        let due = jit.holds.expire(now, now_secs());
+        let unclaimed: Vec<(u32, ShortChannelId)> = jit
+            .withheld
+            .iter()
+            .filter(|(_, w)| w.claim_by.is_some_and(|t| t <= now))
+            .map(|(idx, w)| (*idx, w.scid))
+            .collect();
         for (scid, settled) in due {
             if let Settled::Fail(parts, f) = settled {
                 tracing::info!(%scid, parts = parts.len(), ?f, "a JIT payment timed out");
                 self.jit_fail(parts, f).await;
             }
         }
+        for (idx, scid) in unclaimed {
+            if let Err(e) = Box::pin(self.jit_unclaimed(idx, scid)).await {
+                tracing::error!(error = %e, %scid, "an unclaimed JIT channel was not forgotten");
+            }
+        }
     }
 
     /// When [`Self::expire_jit`] next has work.
     pub(in crate::node::channels) fn jit_deadline(&self) -> Option<std::time::Instant> {
-        self.router.jit.as_ref()?.holds.next_deadline()
+        let jit = self.router.jit.as_ref()?;
+        let claims = jit.withheld.values().filter_map(|w| w.claim_by);
+        jit.holds.next_deadline().into_iter().chain(claims).min()
+    }
+
+    /// Whether `tx` is the funding of a JIT channel we withhold: not to be broadcast yet.
+    pub(in crate::node::channels) fn withholds(&self, idx: u32, tx: &bitcoin::Transaction) -> bool {
+        let withheld = self
+            .router
+            .jit
+            .as_ref()
+            .is_some_and(|j| j.withheld.contains_key(&idx));
+        withheld
+            && self.entries.get(&idx).is_some_and(|e| {
+                let funding = e.channel.state().setup.funding_outpoint;
+                funding.is_some_and(|o| o.txid == tx.compute_txid())
+            })
+    }
+
+    /// The client of a withheld JIT channel claimed a payment (its preimage is ours now):
+    /// the funding goes out.
+    pub(super) async fn release_withheld(&mut self, idx: u32) {
+        let Some(w) = self
+            .router
+            .jit
+            .as_mut()
+            .and_then(|j| j.withheld.remove(&idx))
+        else {
+            return;
+        };
+        let tx = self
+            .entries
+            .get(&idx)
+            .and_then(|e| e.channel.state().setup.funding_tx.clone());
+        if let Some(tx) = tx {
+            tracing::info!(scid = %w.scid, channel = idx, txid = %tx.compute_txid(),
+                "the JIT client claimed: its funding is broadcast");
+            self.broadcast_tx(idx, tx).await;
+        }
+    }
+
+    /// The client of a withheld JIT channel did not claim in time: its funding was never
+    /// broadcast, so the channel is forgotten (its coins back in our wallet), the payment
+    /// failed back, and the sale failed. The client has nothing on chain to claim with: it
+    /// never saw the funding transaction.
+    async fn jit_unclaimed(&mut self, idx: u32, scid: ShortChannelId) -> Result<(), Error> {
+        if let Some(j) = self.router.jit.as_mut() {
+            j.withheld.remove(&idx);
+        }
+        let Some(channel_id) = self.channel_id_of(idx) else {
+            return Ok(());
+        };
+        tracing::warn!(%scid, channel = idx,
+            "the JIT client did not claim in time: its never-funded channel is forgotten");
+        let forwards = self
+            .cfg
+            .store
+            .call(crate::store::payments::list_pending_forwards)
+            .await?;
+        let why = "the JIT client did not claim; its channel was never funded";
+        for fwd in forwards
+            .into_iter()
+            .filter(|f| f.outgoing.channel_id == channel_id)
+        {
+            self.on_out_gone(idx, fwd.outgoing.htlc_id, why).await?;
+        }
+        self.cfg
+            .store
+            .write(move |tx| crate::store::lsps::jit_unclaimed(tx, scid))
+            .await?;
+        self.forget_unfunded(idx, why).await;
+        Ok(())
     }
 
     /// Whether the channel `idx` was opened for a JIT sale still waiting on it.
