@@ -43,6 +43,7 @@ const EVENT_SOURCES = {
   htlc_forwarded: ['forwards', 'balance', 'channels', 'activity24', 'activity30'],
   channel_state_changed: ['channels', 'balance', 'peers'],
   channel_resolved: ['channels', 'balance', 'info'],
+  channel_funding_double_spent: ['channels', 'balance'],
 };
 /** Re-read on the slow timer while the stream is live (the rest follows events). */
 const SLOW_SOURCES = ['info', 'balance', 'channels', 'peers', 'policy', 'graph', 'activity24', 'activity30'];
