@@ -280,6 +280,12 @@ impl Actor {
         if depends && funding.is_none() && !in_mempool && self.double_spent(&w).await {
             return Ok(());
         }
+        // A peer's zero-conf funding not seen yet (just opened, or after a restart): looked
+        // for between blocks too.
+        let unseen = self.funding_waits.inputs(w.idx).is_none();
+        if w.zero_conf && w.fundee && funding.is_none() && unseen {
+            self.mempool_watch.flags().set_fundings(true);
+        }
         let Some(funding) = funding else {
             return Ok(());
         };
