@@ -201,6 +201,29 @@ mod tests {
     }
 
     #[test]
+    fn a_seen_funding_keeps_its_inputs_until_confirmed() {
+        let mut w = FundingWaits::default();
+        let input = OutPoint::new(bitcoin::hashes::Hash::from_byte_array([3; 32]), 1);
+        let funding = Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: input,
+                ..Default::default()
+            }],
+            output: Vec::new(),
+        };
+        assert_eq!(w.inputs(4), None);
+        w.seen(4, &funding);
+        assert_eq!(w.inputs(4), Some(&[input][..]));
+        assert!(!w.was_confirmed(4));
+        // Confirmed: nothing left to watch, and not looked for between blocks again.
+        w.confirmed(4);
+        assert_eq!(w.inputs(4), None);
+        assert!(w.was_confirmed(4));
+    }
+
+    #[test]
     fn opens_expire_after_the_timeout() {
         let mut p = PendingOpens::new(&limits());
         let t0 = Instant::now();
