@@ -4,7 +4,8 @@
 //! under a flood of opens, fee updates, errors and a peer that does not read keeps paying.
 //! `dust`: a raw peer holding a real channel sends dust HTLCs past the node's cap; `shutdown`:
 //! one names a close script BOLT 2 does not allow; `breach`: one breaks the protocol and the
-//! node fails the channel on chain.
+//! node fails the channel on chain; `zero_conf`: a trusted peer's zero-conf funding, never
+//! broadcast, is given up after 2016 blocks.
 
 #[path = "channels_hostile/breach.rs"]
 mod breach;
@@ -15,6 +16,8 @@ mod dust;
 mod peers_support;
 #[path = "channels_hostile/shutdown.rs"]
 mod shutdown;
+#[path = "channels_hostile/zero_conf.rs"]
+mod zero_conf;
 
 use bitcoin::constants::ChainHash;
 use bitcoin::ScriptBuf;
@@ -241,6 +244,100 @@ fn open_all(peer: &mut RawPeer, tmps: &[u8]) -> Vec<Result<(), String>> {
         .collect()
 }
 
+/// A funder (node key `0x41`) that opens a 100,000 sat channel to `hub_id`, signs a funding
+/// transaction it never broadcasts (its input does not exist) and waits for `funding_signed`;
+/// with `zero_conf`, the channel is zero-conf and it sends its `channel_ready` at once.
+pub(crate) fn funder_never_broadcasting(
+    addr: &str,
+    hub_id: bitcoin::secp256k1::PublicKey,
+    zero_conf: bool,
+) -> RawPeer {
+    use chanhub::channel::{Command, Event, Input};
+    let mut p = RawPeer::connect(addr, hub_id, 0x41);
+    let km = KeysManager::new(&Seed::from_bytes([7; 32]), bitcoin::Network::Regtest);
+    let keys = KeyMaterial::from_channel_keys(&km.channel_keys(9).unwrap());
+    let req = OpenRequest {
+        chain_hash: ChainHash::REGTEST,
+        temporary_channel_id: [9; 32],
+        funding_sat: 100_000,
+        push_msat: 0,
+        feerate_per_kw: 1_000,
+        format: Format::Anchors,
+        shutdown_script: ScriptBuf::new(),
+        announce: false,
+        alias: chanhub::channel::random_alias(),
+        peer_anysegwit: true,
+        scid_alias: zero_conf,
+        zero_conf,
+    };
+    let (mut ch, outputs) = Channel::open(ChannelConfig::default(), keys, req).unwrap();
+    let sends = |outputs: Vec<Output>| -> Vec<Message> {
+        outputs
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Send(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    };
+    for m in sends(outputs) {
+        p.send_message(&m);
+    }
+    let accept = loop {
+        match p.recv() {
+            Some(m @ Message::AcceptChannel(_)) => break m,
+            Some(Message::Error(e)) => panic!("open refused: {e:?}"),
+            Some(_) => continue,
+            None => panic!("connection closed"),
+        }
+    };
+    let outputs = ch.handle(Input::Message(accept)).unwrap();
+    let (script_pubkey, amount_sat) = outputs
+        .iter()
+        .find_map(|o| match o {
+            Output::Event(Event::NeedFunding {
+                script_pubkey,
+                amount_sat,
+            }) => Some((script_pubkey.clone(), *amount_sat)),
+            _ => None,
+        })
+        .expect("NeedFunding");
+    let tx = bitcoin::Transaction {
+        version: bitcoin::transaction::Version::TWO,
+        lock_time: bitcoin::absolute::LockTime::ZERO,
+        input: vec![bitcoin::TxIn {
+            previous_output: bitcoin::OutPoint::new(
+                bitcoin::hashes::Hash::from_byte_array([0x77; 32]),
+                0,
+            ),
+            ..Default::default()
+        }],
+        output: vec![bitcoin::TxOut {
+            value: bitcoin::Amount::from_sat(amount_sat),
+            script_pubkey,
+        }],
+    };
+    let outputs = ch
+        .handle(Input::Command(Command::FundingTxReady { tx, vout: 0 }))
+        .unwrap();
+    for m in sends(outputs) {
+        p.send_message(&m);
+    }
+    let signed = loop {
+        match p.recv() {
+            Some(m @ Message::FundingSigned(_)) => break m,
+            Some(Message::Error(e)) => panic!("funding refused: {e:?}"),
+            Some(_) => continue,
+            None => panic!("connection closed"),
+        }
+    };
+    // A zero-conf opener's `channel_ready` follows `funding_signed` (its broadcast is dropped).
+    for m in sends(ch.handle(Input::Message(signed)).unwrap()) {
+        p.send_message(&m);
+    }
+    p
+}
+
 async fn hub_channels(hub: &channels_support::TestNode) -> usize {
     hub.api.get("/v1/channels").await.unwrap()["channels"]
         .as_array()
@@ -435,7 +532,6 @@ async fn a_flood_of_opens_fee_updates_errors_and_a_non_reader_leaves_payments_fl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_fundee_a_funding_never_seen_is_forgotten_after_2016_blocks() {
-    use chanhub::channel::{Command, Event, Input};
     use channels_support as cs;
     use std::time::{Duration, Instant};
     cs::init_logs();
@@ -443,89 +539,10 @@ async fn as_fundee_a_funding_never_seen_is_forgotten_after_2016_blocks() {
     let hub = cs::start_payments(&tmp.path().join("hub"), None).await;
     let (addr, hub_id) = (hub.peer_addr(), hub.id().parse().unwrap());
     // A funder that signs its funding transaction and never broadcasts it.
-    let mut peer = tokio::task::spawn_blocking(move || {
-        let mut p = RawPeer::connect(&addr, hub_id, 0x41);
-        let km = KeysManager::new(&Seed::from_bytes([7; 32]), bitcoin::Network::Regtest);
-        let keys = KeyMaterial::from_channel_keys(&km.channel_keys(9).unwrap());
-        let req = OpenRequest {
-            chain_hash: ChainHash::REGTEST,
-            temporary_channel_id: [9; 32],
-            funding_sat: 100_000,
-            push_msat: 0,
-            feerate_per_kw: 1_000,
-            format: Format::Anchors,
-            shutdown_script: ScriptBuf::new(),
-            announce: false,
-            alias: chanhub::channel::random_alias(),
-            peer_anysegwit: true,
-            scid_alias: false,
-            zero_conf: false,
-        };
-        let (mut ch, outputs) = Channel::open(ChannelConfig::default(), keys, req).unwrap();
-        let sends = |outputs: Vec<Output>| -> Vec<Message> {
-            outputs
-                .into_iter()
-                .filter_map(|o| match o {
-                    Output::Send(m) => Some(m),
-                    _ => None,
-                })
-                .collect()
-        };
-        for m in sends(outputs) {
-            p.send_message(&m);
-        }
-        let accept = loop {
-            match p.recv() {
-                Some(m @ Message::AcceptChannel(_)) => break m,
-                Some(Message::Error(e)) => panic!("open refused: {e:?}"),
-                Some(_) => continue,
-                None => panic!("connection closed"),
-            }
-        };
-        let outputs = ch.handle(Input::Message(accept)).unwrap();
-        let (script_pubkey, amount_sat) = outputs
-            .iter()
-            .find_map(|o| match o {
-                Output::Event(Event::NeedFunding {
-                    script_pubkey,
-                    amount_sat,
-                }) => Some((script_pubkey.clone(), *amount_sat)),
-                _ => None,
-            })
-            .expect("NeedFunding");
-        let tx = bitcoin::Transaction {
-            version: bitcoin::transaction::Version::TWO,
-            lock_time: bitcoin::absolute::LockTime::ZERO,
-            input: vec![bitcoin::TxIn {
-                previous_output: bitcoin::OutPoint::new(
-                    bitcoin::hashes::Hash::from_byte_array([0x77; 32]),
-                    0,
-                ),
-                ..Default::default()
-            }],
-            output: vec![bitcoin::TxOut {
-                value: bitcoin::Amount::from_sat(amount_sat),
-                script_pubkey,
-            }],
-        };
-        let outputs = ch
-            .handle(Input::Command(Command::FundingTxReady { tx, vout: 0 }))
+    let mut peer =
+        tokio::task::spawn_blocking(move || funder_never_broadcasting(&addr, hub_id, false))
+            .await
             .unwrap();
-        for m in sends(outputs) {
-            p.send_message(&m);
-        }
-        loop {
-            match p.recv() {
-                Some(Message::FundingSigned(_)) => break,
-                Some(Message::Error(e)) => panic!("funding refused: {e:?}"),
-                Some(_) => continue,
-                None => panic!("connection closed"),
-            }
-        }
-        p
-    })
-    .await
-    .unwrap();
     assert_eq!(hub_channels(&hub).await, 1);
     // The count starts at the first block the hub sees with the channel signed.
     hub.mine(1, &cs::burn_address()).await;

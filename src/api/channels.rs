@@ -38,6 +38,7 @@ pub(super) fn channel_json(c: &ChannelInfo) -> Value {
         "peer_connected": c.connected,
         "closing_txid": c.closing_txid.map(|t| t.to_string()),
         "resolution": c.resolution,
+        "funding_lost": c.funding_lost,
     })
 }
 

@@ -94,8 +94,9 @@
 //!   the new policy, stored (it wins over `chanhub.toml`), charged and announced at once
 //! - `GET  /v1/events` → Server-Sent Events from the event log: `id: N`, `event: invoice_paid |
 //!   payment_succeeded | payment_failed | htlc_forwarded | channel_state_changed |
-//!   channel_resolved | invoice_held | invoice_cancelled | jit_channel_opened |
-//!   lsp_order_paid`, `data: {"id", "type", "created_at", ...}`; a comment every 15 s when
+//!   channel_resolved | channel_funding_double_spent | invoice_held | invoice_cancelled |
+//!   jit_channel_opened | lsp_order_paid`, `data: {"id", "type", "created_at", ...}`; a
+//!   comment every 15 s when
 //!   quiet. `Last-Event-ID: N` (or `?after=N`) replays the events after N first; `?types=a,b`
 //!   filters
 //! - `POST /v1/webhooks` `{url, events?}` → `{id, url, events, secret, created_at}` (the secret

@@ -83,4 +83,7 @@ pub enum Event {
     },
     /// The channel was abandoned before it was funded.
     OpenFailed { reason: String },
+    /// The funding will never confirm: the channel is aborted (we sent the peer `error`), and
+    /// the HTLCs we offered in it that the peer had not fulfilled are gone.
+    FundingLost { why: super::FundingLost },
 }

@@ -28,6 +28,7 @@ pub mod dust;
 pub mod error;
 pub mod events;
 mod force;
+pub mod funding_lost;
 pub mod limits;
 mod open;
 pub mod queries;
@@ -50,6 +51,7 @@ pub use changes::{AddHtlc, Onion, Origin, Spec, Update};
 pub use commitments::KeyMaterial;
 pub use error::ChannelError;
 pub use events::{Event, MalformedFailure};
+pub use funding_lost::FundingLost;
 pub use limits::{ChannelConfig, SideParams};
 pub use open::{
     channel_id_from_funding, random_alias, OpenRequest, ALIAS_MAX_BLOCK, ALIAS_MIN_BLOCK,
@@ -73,6 +75,9 @@ pub enum Input {
     FundingConfirmed { depth: u32, tx: Transaction },
     /// A transaction spending the funding output confirmed.
     FundingSpent { tx: Transaction },
+    /// The funding will never confirm (a double spend of its inputs confirmed, or, as fundee,
+    /// the funding timeout passed): the channel ends with nothing to enforce on chain.
+    FundingLost { why: FundingLost },
     /// The connection to the peer dropped.
     Disconnected,
     /// A new connection to the peer is up (after `init`); `anysegwit`: both sides' `init` set
@@ -234,6 +239,7 @@ impl Step<'_> {
             Input::Command(c) => self.on_command(c)?,
             Input::FundingConfirmed { depth, tx } => self.on_funding_confirmed(depth, &tx)?,
             Input::FundingSpent { tx } => self.on_funding_spent(tx),
+            Input::FundingLost { why } => self.on_funding_lost(why)?,
             Input::Disconnected => self.on_disconnected(),
             Input::Reconnected { anysegwit } => {
                 self.s.close.peer_anysegwit = anysegwit;

@@ -201,6 +201,7 @@ fn new_state(
         resolution: None,
         local_alias: Some(alias),
         remote_alias: None,
+        funding_lost: None,
     }
 }
 

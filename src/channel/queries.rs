@@ -75,7 +75,8 @@ impl Channel {
     /// Where the HTLC we offered with `id` stands: `Fulfilled` once the peer's
     /// `update_fulfill_htlc` for it is anywhere in our state, `Pending` while the add is in a
     /// change list or a commitment, `None` if there is no such HTLC (never offered, dropped
-    /// unsigned by a disconnection, or settled and gone from every commitment).
+    /// unsigned by a disconnection, settled and gone from every commitment, or unfulfilled in a
+    /// channel whose funding is lost).
     ///
     /// A fulfill the peer sent but never signed is dropped on disconnection (BOLT 2), and the
     /// HTLC reads `Pending` again; its preimage was reported by `Event::HtlcFulfilled` when it
@@ -88,6 +89,10 @@ impl Channel {
         });
         if let Some(preimage) = fulfilled {
             return Some(OfferedHtlc::Fulfilled { preimage });
+        }
+        // No commitment of a channel whose funding is lost can confirm: the HTLC is gone.
+        if self.state.funding_lost.is_some() {
+            return None;
         }
         let in_changes = c
             .local_changes

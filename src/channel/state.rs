@@ -49,7 +49,8 @@ pub enum Phase {
     ForceClosing { tx: Transaction },
     /// The funding output is spent and confirmed: nothing left to do.
     Closed,
-    /// Refused or abandoned before funding: nothing to enforce, the channel can be forgotten.
+    /// Refused or abandoned before funding, or funded by a transaction that can never confirm
+    /// ([`ChannelState::funding_lost`]): nothing to enforce on chain.
     Aborted,
 }
 
@@ -311,6 +312,10 @@ pub struct ChannelState {
     /// hints for this channel, and the `short_channel_id` of the `channel_update` we send it.
     #[serde(default)]
     pub remote_alias: Option<ShortChannelId>,
+    /// Why the funding will never confirm, once the owner found out (a zero-conf funding
+    /// double-spent): the channel is [`Phase::Aborted`] and its HTLCs can never be settled.
+    #[serde(default)]
+    pub funding_lost: Option<super::FundingLost>,
 }
 
 impl ChannelState {

@@ -42,7 +42,7 @@ pub fn list(v: &Value) -> String {
         rows.push([
             field(&c["channel_id"]),
             field(&c["peer_node_id"]),
-            field(&c["state"]),
+            state(c),
             format!("{} sat", sats(&c["capacity_sat"])),
             msat_as_sat(&c["local_msat"]),
             msat_as_sat(&c["remote_msat"]),
@@ -51,8 +51,20 @@ pub fn list(v: &Value) -> String {
     super::render::table(&rows)
 }
 
+/// The state, with why the funding was lost when it was (`closed (funding double_spent)`).
+fn state(c: &Value) -> String {
+    match c["funding_lost"]["reason"].as_str() {
+        Some(reason) => format!("{} (funding {reason})", field(&c["state"])),
+        None => field(&c["state"]),
+    }
+}
+
 pub fn detail(v: &Value) -> String {
     let mut shown = v.clone();
+    shown["state"] = Value::from(state(v));
+    if let Some(txid) = v["funding_lost"]["spending_txid"].as_str() {
+        shown["funding_double_spent_by"] = Value::from(txid);
+    }
     for k in ["local_msat", "remote_msat"] {
         shown[k] = Value::from(msat_as_sat(&v[k]));
     }
@@ -84,6 +96,7 @@ pub fn detail(v: &Value) -> String {
             ("pending_htlcs", "pending HTLCs"),
             ("dust_exposure_msat", "dust exposure"),
             ("closing_txid", "closing txid"),
+            ("funding_double_spent_by", "double-spent by"),
         ],
     ) + &resolution(&v["resolution"])
 }
@@ -123,6 +136,25 @@ fn resolution(r: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_double_spent_funding_shows_in_the_state_and_names_the_spend() {
+        let c = json!({
+            "channel_id": "ab", "peer_node_id": "02", "state": "closed",
+            "local_msat": 1000, "remote_msat": 0, "capacity_sat": 500000,
+            "funding_lost": {"reason": "double_spent", "spending_txid": "d5"},
+            "resolution": null,
+        });
+        let table = list(&json!({ "channels": [c] }));
+        assert!(table.contains("closed (funding double_spent)"), "{table}");
+        let text = detail(&c);
+        assert!(text.contains("closed (funding double_spent)"), "{text}");
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("double-spent by") && l.ends_with(" d5")),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_resolved_channel_shows_what_each_output_became() {

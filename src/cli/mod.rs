@@ -445,7 +445,8 @@ pub enum WebhookCommand {
         url: String,
         /// Event types to deliver, comma separated: invoice_paid, payment_succeeded,
         /// payment_failed, htlc_forwarded, channel_state_changed, channel_resolved,
-        /// invoice_held, invoice_cancelled, jit_channel_opened, lsp_order_paid.
+        /// channel_funding_double_spent, invoice_held, invoice_cancelled, jit_channel_opened,
+        /// lsp_order_paid.
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
     },

@@ -12,6 +12,7 @@ pub enum EventKind {
     HtlcForwarded,
     ChannelStateChanged,
     ChannelResolved,
+    ChannelFundingDoubleSpent,
     InvoiceHeld,
     InvoiceCancelled,
     JitChannelOpened,
@@ -20,13 +21,14 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every type, in the order the docs list them.
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::InvoicePaid,
         EventKind::PaymentSucceeded,
         EventKind::PaymentFailed,
         EventKind::HtlcForwarded,
         EventKind::ChannelStateChanged,
         EventKind::ChannelResolved,
+        EventKind::ChannelFundingDoubleSpent,
         EventKind::InvoiceHeld,
         EventKind::InvoiceCancelled,
         EventKind::JitChannelOpened,
@@ -41,6 +43,7 @@ impl EventKind {
             EventKind::HtlcForwarded => "htlc_forwarded",
             EventKind::ChannelStateChanged => "channel_state_changed",
             EventKind::ChannelResolved => "channel_resolved",
+            EventKind::ChannelFundingDoubleSpent => "channel_funding_double_spent",
             EventKind::InvoiceHeld => "invoice_held",
             EventKind::InvoiceCancelled => "invoice_cancelled",
             EventKind::JitChannelOpened => "jit_channel_opened",
@@ -120,6 +123,14 @@ pub enum EventData {
         /// What reached our wallet from the channel on chain, net of our claims' fees.
         received_sat: u64,
     },
+    /// A confirmed transaction spent an input of the channel's (zero-conf) funding: the
+    /// channel is closed with nothing on chain, its unfulfilled HTLCs failed back.
+    ChannelFundingDoubleSpent {
+        channel_id: String,
+        peer_node_id: String,
+        funding_txid: String,
+        spending_txid: String,
+    },
     /// A hold invoice's payment arrived whole and is held until settled or cancelled.
     InvoiceHeld {
         payment_hash: String,
@@ -173,6 +184,7 @@ impl EventData {
             EventData::HtlcForwarded { .. } => EventKind::HtlcForwarded,
             EventData::ChannelStateChanged { .. } => EventKind::ChannelStateChanged,
             EventData::ChannelResolved { .. } => EventKind::ChannelResolved,
+            EventData::ChannelFundingDoubleSpent { .. } => EventKind::ChannelFundingDoubleSpent,
             EventData::InvoiceHeld { .. } => EventKind::InvoiceHeld,
             EventData::InvoiceCancelled { .. } => EventKind::InvoiceCancelled,
             EventData::JitChannelOpened { .. } => EventKind::JitChannelOpened,

@@ -45,6 +45,7 @@ const EVENT_SOURCES = {
   htlc_forwarded: ['forwards', 'balance', 'channels', 'activity24', 'activity30'],
   channel_state_changed: ['channels', 'balance', 'peers'],
   channel_resolved: ['channels', 'balance', 'info'],
+  channel_funding_double_spent: ['channels', 'balance'],
   jit_channel_opened: ['jit', 'channels', 'balance'],
   lsp_order_paid: ['orders', 'invoices', 'channels', 'balance'],
   invoice_held: ['invoices', 'orders'],

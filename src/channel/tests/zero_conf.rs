@@ -1,9 +1,14 @@
 //! Zero-conf and scid-alias channel types (`option_zeroconf`, `option_scid_alias`): negotiated
-//! in `open_channel`/`accept_channel`, and a zero-conf channel is ready before its funding
-//! confirms.
+//! in `open_channel`/`accept_channel`, a zero-conf channel is ready before its funding
+//! confirms, and it ends with nothing on chain when that funding is lost (double-spent).
+
+use bitcoin::hashes::Hash;
 
 use crate::channel::testing::harness::*;
-use crate::channel::{Channel, ChannelConfig, Format, OpenRequest, Output, Phase};
+use crate::channel::{
+    Channel, ChannelConfig, Command, Event, Format, FundingLost, Input, OfferedHtlc, OpenRequest,
+    Output, Phase,
+};
 use crate::wire::{Feature, Features, Message};
 
 fn zero_conf_request() -> OpenRequest {
@@ -147,4 +152,122 @@ fn an_acceptor_that_drops_zero_conf_is_refused_by_the_opener() {
     let got = a.handle(crate::channel::Input::Message(Message::AcceptChannel(m)));
     assert!(got.is_err(), "{got:?}");
     assert_ne!(*a.channel.phase(), Phase::AwaitingFundingTx);
+}
+
+fn zero_conf_pair() -> Pair {
+    Pair::fund_request(zero_conf_request(), config(), trusting(), &mut |s, a| {
+        (fake_funding_tx(s, a), 1)
+    })
+}
+
+fn double_spent() -> Input {
+    Input::FundingLost {
+        why: FundingLost::DoubleSpent {
+            spending_txid: bitcoin::Txid::from_byte_array([7; 32]),
+        },
+    }
+}
+
+#[test]
+fn a_double_spent_funding_aborts_the_channel_and_drops_its_unfulfilled_htlcs() {
+    let mut p = zero_conf_pair();
+    p.pay(true, 30_000_000, 1);
+    // b (the acceptor) forwards two HTLCs to a; a fulfils one before the double spend, and
+    // only its `update_fulfill_htlc` reaches b.
+    for n in [2, 3] {
+        p.b.command(Command::AddHtlc {
+            amount_msat: 1_000_000,
+            payment_hash: hash_of(&preimage(n)),
+            cltv_expiry: 500,
+            onion: onion(),
+            extra_fee_msat: None,
+        })
+        .unwrap();
+    }
+    p.deliver_all();
+    let (fulfilled, _, _) = p.a.received_htlcs()[0];
+    p.a.command(Command::Fulfill {
+        id: fulfilled,
+        preimage: preimage(2),
+    })
+    .unwrap();
+    assert!(matches!(
+        p.a.outbox.front(),
+        Some(Message::UpdateFulfillHtlc(_))
+    ));
+    p.deliver_one(true).unwrap().unwrap();
+    let pending = p.a.received_htlcs()[1].0;
+    assert!(matches!(
+        p.b.channel.offered_htlc(pending),
+        Some(OfferedHtlc::Pending)
+    ));
+
+    p.b.outbox.clear();
+    p.b.handle(double_spent()).unwrap();
+    assert_eq!(*p.b.channel.phase(), Phase::Aborted);
+    assert_eq!(p.b.persisted.phase, Phase::Aborted, "persisted");
+    assert!(matches!(
+        p.b.persisted.funding_lost,
+        Some(FundingLost::DoubleSpent { .. })
+    ));
+    assert!(p.b.events.iter().any(|e| matches!(
+        e,
+        Event::FundingLost {
+            why: FundingLost::DoubleSpent { .. }
+        }
+    )));
+    match p.b.outbox.pop_front() {
+        Some(Message::Error(e)) => {
+            let text = e.0.printable_data().unwrap().to_string();
+            assert!(text.contains("double-spent"), "{text}");
+        }
+        other => panic!("an error to the peer, got {other:?}"),
+    }
+    // Nothing to broadcast: no commitment can confirm without its funding.
+    assert!(p.b.broadcast.is_empty());
+    // The owner fails the unfulfilled HTLC back upstream; the fulfilled one keeps its preimage.
+    assert_eq!(p.b.channel.offered_htlc(pending), None);
+    assert_eq!(
+        p.b.channel.offered_htlc(fulfilled),
+        Some(OfferedHtlc::Fulfilled {
+            preimage: preimage(2)
+        })
+    );
+    // Said again (the next block) it changes nothing; the channel takes no more HTLCs.
+    let before = p.b.channel.state().clone();
+    p.b.handle(double_spent()).unwrap();
+    assert_eq!(*p.b.channel.state(), before);
+    assert!(p
+        .b
+        .command(Command::AddHtlc {
+            amount_msat: 1_000,
+            payment_hash: hash_of(&preimage(9)),
+            cltv_expiry: 500,
+            onion: onion(),
+            extra_fee_msat: None,
+        })
+        .is_err());
+    // The state survives a restart as it is.
+    p.b.crash_and_restore();
+    assert_eq!(*p.b.channel.phase(), Phase::Aborted);
+}
+
+#[test]
+fn only_the_fundee_gives_up_an_unconfirmed_funding() {
+    let mut p = zero_conf_pair();
+    let timeout = Input::FundingLost {
+        why: FundingLost::Unconfirmed { blocks: 2016 },
+    };
+    // The opener's own coins are in the funding: it waits for the chain's word.
+    assert!(p.a.handle(timeout.clone()).is_err());
+    assert!(p.is_normal());
+    p.b.handle(timeout).unwrap();
+    assert_eq!(*p.b.channel.phase(), Phase::Aborted);
+    assert_eq!(
+        p.b.channel.state().funding_lost,
+        Some(FundingLost::Unconfirmed { blocks: 2016 })
+    );
+    // The peer's answer to our `error` is its own; a double spend aborts the opener as well.
+    p.a.handle(double_spent()).unwrap();
+    assert_eq!(*p.a.channel.phase(), Phase::Aborted);
 }

@@ -932,6 +932,11 @@ impl Actor {
             }
             Event::ChannelReady { .. } => {
                 tracing::info!(channel = idx, channel_id = %hex::encode(channel_id), "channel active");
+                // A peer's zero-conf funding: its inputs are watched once seen (`chain`).
+                let s = entry.channel.state();
+                if s.setup.zero_conf && s.setup.opener == crate::channel::Origin::Remote {
+                    self.mempool_watch.flags().set_fundings(true);
+                }
                 self.announce_policy(idx).await;
                 self.tell_gossip(idx);
                 if self.is_jit_opening(idx) {
@@ -1032,6 +1037,9 @@ impl Actor {
                     ?event,
                     "our state is behind the peer's: waiting for it to close"
                 );
+            }
+            Event::FundingLost { why } => {
+                tracing::warn!(channel = idx, %why, "channel aborted: its funding is lost");
             }
             Event::FundingSpentUnilaterally { tx } => {
                 tracing::warn!(channel = idx, txid = %tx.compute_txid(),

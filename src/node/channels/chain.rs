@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 use super::actor::Actor;
 use super::{feerate, Request};
 use crate::chain::{ChainError, ChainSource};
-use crate::channel::{Command, Format, Input, Origin, Phase};
+use crate::channel::{Command, Format, FundingLost, Input, Origin, Phase};
 use crate::gossip::announce::{OurChannel, ANNOUNCEMENT_DEPTH};
 use crate::node::gossip::OurChannelFacts;
 use crate::wire::ShortChannelId;
@@ -68,6 +68,10 @@ struct Watch {
     awaiting_ready: bool,
     /// We did not open it: we may give up on its funding (see `opens::FundingWaits`).
     fundee: bool,
+    /// `option_zeroconf`: in use before its funding confirms.
+    zero_conf: bool,
+    /// Opener: the inputs of our funding, watched for a double spend until it confirms.
+    own_inputs: Option<Vec<OutPoint>>,
     /// Our agreed mutual close or our commitment, to broadcast again until it confirms.
     closing_tx: Option<Transaction>,
     /// `closing_tx` is our commitment (a force close): it may need a CPFP child.
@@ -127,6 +131,12 @@ impl Actor {
                     .flatten(),
                     awaiting_ready,
                     fundee: s.setup.opener == Origin::Remote,
+                    zero_conf: s.setup.zero_conf,
+                    own_inputs: s
+                        .setup
+                        .funding_tx
+                        .as_ref()
+                        .map(|t| t.input.iter().map(|i| i.previous_output).collect()),
                     closing_tx: match &s.phase {
                         Phase::Closing { tx } | Phase::ForceClosing { tx } => Some(tx.clone()),
                         _ => None,
@@ -251,19 +261,39 @@ impl Actor {
                 tracing::debug!(channel = w.idx, error = %e, "commitment not bumped");
             }
         }
-        let funding = chain
-            .transaction(&w.outpoint.txid)
-            .await?
-            .filter(|f| f.confirmations > 0);
-        if w.awaiting_ready && w.fundee {
+        let seen = chain.transaction(&w.outpoint.txid).await?;
+        let in_mempool = seen.as_ref().is_some_and(|f| f.confirmations == 0);
+        // A channel in use (zero-conf) or waiting for depth depends on its funding confirming.
+        let depends = w.awaiting_ready || w.zero_conf;
+        if let (true, true, Some(f)) = (w.fundee, depends && in_mempool, &seen) {
+            self.funding_waits.seen(w.idx, &f.tx);
+        }
+        let funding = seen.filter(|f| f.confirmations > 0);
+        if depends && w.fundee {
             match funding {
-                Some(_) => self.funding_waits.done(w.idx),
+                Some(_) => self.funding_waits.confirmed(w.idx),
                 None if self.funding_waits.unconfirmed(w.idx, height) => {
-                    self.forget_unconfirmed(w.idx).await;
+                    if w.zero_conf {
+                        // In use, maybe with HTLCs: the channel ends, they are failed back.
+                        let blocks = super::opens::FUNDING_TIMEOUT_BLOCKS;
+                        let why = FundingLost::Unconfirmed { blocks };
+                        self.funding_lost(&w, why).await;
+                    } else {
+                        self.forget_unconfirmed(w.idx).await;
+                    }
                     return Ok(());
                 }
                 None => {}
             }
+        }
+        if depends && funding.is_none() && !in_mempool && self.double_spent(&w).await {
+            return Ok(());
+        }
+        // A peer's zero-conf funding not seen yet (just opened, or after a restart): looked
+        // for between blocks too.
+        let unseen = self.funding_waits.inputs(w.idx).is_none();
+        if w.zero_conf && w.fundee && funding.is_none() && unseen {
+            self.mempool_watch.flags().set_fundings(true);
         }
         let Some(funding) = funding else {
             return Ok(());
@@ -293,6 +323,74 @@ impl Actor {
             }
         }
         Ok(())
+    }
+
+    /// Whether the funding `w` waits for was double-spent (a confirmed transaction spent one
+    /// of its inputs): the channel is told, and ends. Inputs are known for our own funding, and
+    /// for the peer's once seen this run; a lookup failure is retried on the next block.
+    async fn double_spent(&mut self, w: &Watch) -> bool {
+        let inputs = match (&w.own_inputs, self.funding_waits.inputs(w.idx)) {
+            (Some(own), _) => own.clone(),
+            (None, Some(seen)) => seen.to_vec(),
+            (None, None) => return false,
+        };
+        let chain = self.cfg.chain.clone();
+        let txid = w.outpoint.txid;
+        match super::double_spend::confirmed_conflict(chain.as_ref(), &txid, &inputs).await {
+            Ok(Some(spending_txid)) => {
+                tracing::warn!(channel = w.idx, funding_txid = %txid, %spending_txid,
+                    "the funding was double-spent: the channel ends");
+                let why = FundingLost::DoubleSpent { spending_txid };
+                self.funding_lost(w, why).await;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::debug!(channel = w.idx, error = %e, "double spend check failed");
+                false
+            }
+        }
+    }
+
+    /// Tells the channel its funding is lost, and stops broadcasting the funding or anything
+    /// spending it (a commitment after the peer's `error`): none of it can ever confirm.
+    async fn funding_lost(&mut self, w: &Watch, why: FundingLost) {
+        self.funding_waits.done(w.idx);
+        self.input(w.idx, Input::FundingLost { why }).await;
+        let funding = w.outpoint;
+        self.rebroadcast.retain(|txid, tx| {
+            *txid != funding.txid && !tx.input.iter().any(|i| i.previous_output == funding)
+        });
+    }
+
+    /// Between blocks (with the mempool scan): records the inputs of the peers' zero-conf
+    /// fundings not seen yet, so that a double spend mined in the very next block is told.
+    /// Looked for until seen or confirmed.
+    pub(super) async fn note_unseen_fundings(&mut self) {
+        let unseen: Vec<(u32, bitcoin::Txid)> = self
+            .entries
+            .values()
+            .filter(|e| e.live() && self.funding_waits.inputs(e.key_index).is_none())
+            .filter(|e| !self.funding_waits.was_confirmed(e.key_index))
+            .filter_map(|e| {
+                let s = e.channel.state();
+                s.commitments.as_ref()?;
+                let theirs = s.setup.zero_conf && s.setup.opener == Origin::Remote;
+                theirs
+                    .then_some(s.setup.funding_outpoint)
+                    .flatten()
+                    .map(|o| (e.key_index, o.txid))
+            })
+            .collect();
+        let mut left = false;
+        for (idx, txid) in unseen {
+            match self.cfg.chain.transaction(&txid).await {
+                Ok(Some(f)) if f.confirmations == 0 => self.funding_waits.seen(idx, &f.tx),
+                Ok(Some(_)) => self.funding_waits.confirmed(idx),
+                Ok(None) | Err(_) => left = true,
+            }
+        }
+        self.mempool_watch.flags().set_fundings(left);
     }
 
     /// A public channel's funding is deep enough: its real scid (the funding's block height,

@@ -17,6 +17,7 @@ mod actor;
 mod batch;
 mod chain;
 mod counters;
+mod double_spend;
 mod feerate;
 mod handler;
 mod monitor;

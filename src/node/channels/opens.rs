@@ -3,10 +3,11 @@
 //! bounded per peer and in total, and dropped when not funded in time. Only the bookkeeping
 //! lives here; the actor refuses, forgets and tells the peer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
+use bitcoin::{OutPoint, Transaction};
 use tokio::time::Instant;
 
 use crate::net::PeerLimits;
@@ -82,12 +83,16 @@ impl PendingOpens {
 /// its money is in the funding transaction).
 pub(super) const FUNDING_TIMEOUT_BLOCKS: u32 = 2016;
 
-/// Fundee channels signed but not confirmed: the height each was first seen waiting at.
+/// Fundee channels signed but not confirmed: the height each was first seen waiting at, and
+/// the inputs of its funding once seen in the mempool (to tell a double spend of them).
 /// Kept in memory: after a restart the count starts again from the tip, which only forgets
-/// later.
+/// later, and a funding already gone from the mempool is left to the timeout.
 pub(super) struct FundingWaits {
     blocks: u32,
     since: HashMap<u32, u32>,
+    inputs: HashMap<u32, Vec<OutPoint>>,
+    /// Seen confirmed this run: not looked for between blocks.
+    confirmed: HashSet<u32>,
 }
 
 impl Default for FundingWaits {
@@ -95,6 +100,8 @@ impl Default for FundingWaits {
         FundingWaits {
             blocks: FUNDING_TIMEOUT_BLOCKS,
             since: HashMap::new(),
+            inputs: HashMap::new(),
+            confirmed: HashSet::new(),
         }
     }
 }
@@ -109,6 +116,29 @@ impl FundingWaits {
     /// Confirmed or gone: no longer counted.
     pub fn done(&mut self, idx: u32) {
         self.since.remove(&idx);
+        self.inputs.remove(&idx);
+    }
+
+    /// The funding of channel `idx` confirmed: no longer counted nor looked for between blocks.
+    pub fn confirmed(&mut self, idx: u32) {
+        self.done(idx);
+        self.confirmed.insert(idx);
+    }
+
+    /// Whether the funding of channel `idx` was seen confirmed this run.
+    pub fn was_confirmed(&self, idx: u32) -> bool {
+        self.confirmed.contains(&idx)
+    }
+
+    /// The funding of channel `idx` was seen (in the mempool or a block): its inputs.
+    pub fn seen(&mut self, idx: u32, funding: &Transaction) {
+        let inputs = funding.input.iter().map(|i| i.previous_output).collect();
+        self.inputs.insert(idx, inputs);
+    }
+
+    /// The inputs of channel `idx`'s funding, when it was seen this run.
+    pub fn inputs(&self, idx: u32) -> Option<&[OutPoint]> {
+        self.inputs.get(&idx).map(Vec::as_slice)
     }
 }
 
@@ -168,6 +198,29 @@ mod tests {
         // Confirmed in between: the count starts over if it ever waits again.
         w.done(7);
         assert!(!w.unconfirmed(7, 100 + 2016));
+    }
+
+    #[test]
+    fn a_seen_funding_keeps_its_inputs_until_confirmed() {
+        let mut w = FundingWaits::default();
+        let input = OutPoint::new(bitcoin::hashes::Hash::from_byte_array([3; 32]), 1);
+        let funding = Transaction {
+            version: bitcoin::transaction::Version::TWO,
+            lock_time: bitcoin::absolute::LockTime::ZERO,
+            input: vec![bitcoin::TxIn {
+                previous_output: input,
+                ..Default::default()
+            }],
+            output: Vec::new(),
+        };
+        assert_eq!(w.inputs(4), None);
+        w.seen(4, &funding);
+        assert_eq!(w.inputs(4), Some(&[input][..]));
+        assert!(!w.was_confirmed(4));
+        // Confirmed: nothing left to watch, and not looked for between blocks again.
+        w.confirmed(4);
+        assert_eq!(w.inputs(4), None);
+        assert!(w.was_confirmed(4));
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct ChannelInfo {
     pub closing_txid: Option<bitcoin::Txid>,
     /// How the funds were settled on chain, once final.
     pub resolution: Option<crate::channel::Resolution>,
+    /// Why the funding will never confirm (a double-spent zero-conf funding).
+    pub funding_lost: Option<crate::channel::FundingLost>,
 }
 
 /// An HTLC on our current commitment.
@@ -125,6 +127,7 @@ impl ChannelInfo {
             connected: s.link == crate::channel::Link::Connected,
             closing_txid: s.funding_spend.as_ref().map(|t| t.compute_txid()),
             resolution: s.resolution.clone(),
+            funding_lost: s.funding_lost.clone(),
         }
     }
 }

@@ -76,13 +76,21 @@ pub(super) struct Scan {
 #[derive(Default)]
 pub(in crate::node::channels) struct ScanFlags {
     watching: AtomicBool,
+    /// A peer's zero-conf funding is not seen yet: the scan looks for it too (`chain`).
+    fundings: AtomicBool,
     queued: AtomicBool,
 }
 
 impl ScanFlags {
     /// Whether a scan should be asked for now; if so, it counts as asked.
     pub(in crate::node::channels) fn take_due(&self) -> bool {
-        self.watching.load(Ordering::Relaxed) && !self.queued.swap(true, Ordering::Relaxed)
+        (self.watching.load(Ordering::Relaxed) || self.fundings.load(Ordering::Relaxed))
+            && !self.queued.swap(true, Ordering::Relaxed)
+    }
+
+    /// Whether a peer's zero-conf funding is still to be looked for in the mempool.
+    pub(in crate::node::channels) fn set_fundings(&self, unseen: bool) {
+        self.fundings.store(unseen, Ordering::Relaxed);
     }
 }
 

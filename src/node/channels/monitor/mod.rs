@@ -392,6 +392,7 @@ impl Actor {
     pub(super) async fn scan_mempool(&mut self) {
         let chain = self.cfg.chain.clone();
         let scan = self.mempool_watch.scan(chain.as_ref()).await;
+        self.note_unseen_fundings().await;
         for l in scan.learnt {
             let OfferedOutput { idx, htlc_id, .. } = l.htlc;
             tracing::info!(
