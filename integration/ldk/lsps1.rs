@@ -173,6 +173,23 @@ async fn an_ldk_wallet_buys_a_channel_with_lsps1_and_it_opens() {
     assert_eq!(row["payment_state"], "paid");
     assert_eq!(row["channel_id"], bought.as_str());
     let outpoint = row["funding_outpoint"].as_str().unwrap().to_string();
+    // The fee is in the hub's books.
+    let token = std::fs::read_to_string(&hub.node.node_json.api_token_file).unwrap();
+    let (status_code, metrics) = hub
+        .api
+        .raw(
+            hyper::Method::GET,
+            "/metrics",
+            Some(token.trim()),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status_code, 200);
+    assert!(
+        metrics.contains("\nchanhub_lsp_order_fees_sat_total 2000\n"),
+        "{metrics}"
+    );
 
     let done = lsps1
         .check_order_status(status.order_id.clone())
@@ -302,6 +319,16 @@ async fn hub_bob_and_wallet(tmp: &std::path::Path, config: Lsps1Config) -> Buyer
     for n in [&hub, &bob] {
         n.wait_channel(&id, "active", |c| c["state"] == "active")
             .await;
+    }
+    // The hub sells only channels its confirmed coins can fund: its change must be seen
+    // confirmed before an order comes (its wallet follows the chain once a second).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while hub.confirmed_sat().await < 49 * COIN {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hub's change never confirmed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Buyers {
         chain,

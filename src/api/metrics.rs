@@ -254,6 +254,12 @@ fn render(s: &Snapshot) -> String {
         "Opening fees taken from the payments that opened JIT channels (LSPS2).",
         p.lsp_opening_fees_msat,
     );
+    e.single(
+        "chanhub_lsp_order_fees_sat_total",
+        Kind::Counter,
+        "Fees of the channel orders paid (LSPS1).",
+        p.lsp_order_fees_sat,
+    );
     e.labelled(
         "chanhub_invoices",
         Kind::Gauge,

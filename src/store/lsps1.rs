@@ -247,6 +247,16 @@ pub fn mark_failed(conn: &Connection, order_id: &str, why: &str) -> Result<(), S
     Ok(())
 }
 
+/// The fees of every LSPS1 order paid (its preimage released with its channel published).
+pub fn order_fees_paid_sat(conn: &Connection) -> Result<u64, StoreError> {
+    let total: i64 = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(fee_total_sat), 0) FROM lsps1_orders WHERE payment_state = 'paid'",
+        )?
+        .query_row([], |r| r.get(0))?;
+    Ok(total.max(0) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,8 @@ pub struct PaymentStats {
     /// The opening fees taken for JIT channels sold over LSPS2 (part of the forwards' fees
     /// above once those forwards settle).
     pub lsp_opening_fees_msat: u64,
+    /// The fees of the LSPS1 orders paid.
+    pub lsp_order_fees_sat: u64,
     /// `(seconds, how many)`: succeeded payments by `resolved_at - created_at`, shortest
     /// first. Only succeeded ones: a failed payment's row is replaced by the next attempt, so
     /// counting failures would make the histogram go backwards.
@@ -106,6 +108,7 @@ pub fn payment_stats(conn: &Connection, now: u64) -> Result<PaymentStats, StoreE
 
     stats.forward_fees_earned_msat = pq::forward_fees_earned(conn)?;
     stats.lsp_opening_fees_msat = crate::store::lsps::jit_fees_total(conn)?;
+    stats.lsp_order_fees_sat = crate::store::lsps1::order_fees_paid_sat(conn)?;
 
     // A clock stepped back could make a duration negative: it counts as 0.
     let mut stmt = conn.prepare_cached(
