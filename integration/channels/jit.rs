@@ -146,8 +146,10 @@ async fn a_trusting_clients_jit_channel_is_never_funded_when_it_does_not_claim()
             .unwrap()
     });
     let client = tokio::task::spawn_blocking(move || {
-        let mut config = ChannelConfig::default();
-        config.accept_zero_conf = true;
+        let config = ChannelConfig {
+            accept_zero_conf: true,
+            ..ChannelConfig::default()
+        };
         let mut p = ChannelPeer::accept(raw, config, CLIENT_SEED);
         p.pump_until("the hub's channel_ready", |c| *c.phase() == Phase::Normal);
         p.pump_until_seen("the JIT payment", |ms| {

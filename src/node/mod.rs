@@ -228,7 +228,7 @@ impl Node {
             channels: channels.clone(),
             events: events.clone(),
             node_key: *keys.node_secret(),
-            network: network,
+            network,
             announces,
         });
         let (lsp_inbox, start_lsp) = lsp::spawn(
