@@ -859,18 +859,7 @@ async fn a_force_close_below_the_market_rate_gets_a_cpfp_child() {
 
 /// `GET /metrics` of `n`, as sample name (with labels) -> value.
 async fn metrics(n: &TestNode) -> std::collections::BTreeMap<String, f64> {
-    let token = std::fs::read_to_string(&n.node.node_json.api_token_file).unwrap();
-    let (status, text) = n
-        .api
-        .raw(
-            hyper::Method::GET,
-            "/metrics",
-            Some(token.trim()),
-            Vec::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200, "{text}");
+    let text = metrics_text(n).await;
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {

@@ -325,34 +325,6 @@ fn an_outbound_peer_is_reconnected_after_a_restart_until_disconnected() {
     a.stop();
 }
 
-/// Sends one LSPS request (BOLT 8 type 37913) and returns the answer, skipping gossip.
-fn lsps_ask(p: &mut RawPeer, request: Value) -> Value {
-    p.send_bytes(
-        &RawMessage {
-            msg_type: 37913,
-            payload: request.to_string().into_bytes(),
-        }
-        .encode()
-        .unwrap(),
-    );
-    loop {
-        match p.recv() {
-            Some(Message::Unknown(m)) if m.msg_type == 37913 => {
-                return serde_json::from_slice(&m.payload).unwrap()
-            }
-            Some(_) => continue,
-            None => panic!("closed instead of answering"),
-        }
-    }
-}
-
-fn lsps_call(p: &mut RawPeer, method: &str, params: Value) -> Value {
-    lsps_ask(
-        p,
-        serde_json::json!({"jsonrpc": "2.0", "id": "q1", "method": method, "params": params}),
-    )
-}
-
 #[test]
 fn an_lsp_sells_jit_channels_to_raw_peers_within_its_bounds() {
     use serde_json::json;

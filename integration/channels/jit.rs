@@ -12,9 +12,9 @@ use chanhub::channel::{ChannelConfig, Phase};
 use chanhub::config::{Lsps2Config, NodeConfig};
 use chanhub::invoice::{Invoice, InvoiceDescription, InvoiceParams, RouteHint, RouteHintHop};
 use chanhub::lsps::lsps2::Terms;
-use chanhub::wire::{Features, Init, RawMessage, ShortChannelId};
+use chanhub::wire::{Features, Init, ShortChannelId};
 use peers_support::channel_peer::ChannelPeer;
-use peers_support::secret;
+use peers_support::{lsps_call, secret};
 use serde_json::Value;
 
 const CLIENT_SEED: u8 = 77;
@@ -35,28 +35,6 @@ fn lsps2_trusted() -> Lsps2Config {
         claim_timeout_secs: 3,
         inbound_liquidity_sat: 50_000,
         token: None,
-    }
-}
-
-/// One LSPS request over BOLT 8 message 37913, its answer (skipping anything else).
-fn lsps_call(p: &mut RawPeer, method: &str, params: Value) -> Value {
-    let request = json!({"jsonrpc": "2.0", "id": method, "method": method, "params": params});
-    p.send_bytes(
-        &RawMessage {
-            msg_type: 37913,
-            payload: request.to_string().into_bytes(),
-        }
-        .encode()
-        .unwrap(),
-    );
-    loop {
-        match p.recv() {
-            Some(Message::Unknown(m)) if m.msg_type == 37913 => {
-                return serde_json::from_slice(&m.payload).unwrap()
-            }
-            Some(_) => continue,
-            None => panic!("closed instead of answering"),
-        }
     }
 }
 

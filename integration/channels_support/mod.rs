@@ -463,3 +463,20 @@ pub async fn pay_hub(payer: &TestNode, payee: &TestNode, amount_msat: u64) {
         .unwrap();
     assert_eq!(paid["status"], "succeeded", "{paid:#}");
 }
+
+/// `GET /metrics` of `n` as text (the route takes the token but answers no JSON).
+pub async fn metrics_text(n: &TestNode) -> String {
+    let token = std::fs::read_to_string(&n.node.node_json.api_token_file).unwrap();
+    let (status, text) = n
+        .api
+        .raw(
+            hyper::Method::GET,
+            "/metrics",
+            Some(token.trim()),
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    text
+}

@@ -174,18 +174,7 @@ async fn an_ldk_wallet_buys_a_channel_with_lsps1_and_it_opens() {
     assert_eq!(row["channel_id"], bought.as_str());
     let outpoint = row["funding_outpoint"].as_str().unwrap().to_string();
     // The fee is in the hub's books.
-    let token = std::fs::read_to_string(&hub.node.node_json.api_token_file).unwrap();
-    let (status_code, metrics) = hub
-        .api
-        .raw(
-            hyper::Method::GET,
-            "/metrics",
-            Some(token.trim()),
-            Vec::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status_code, 200);
+    let metrics = metrics_text(&hub).await;
     assert!(
         metrics.contains("\nchanhub_lsp_order_fees_sat_total 2000\n"),
         "{metrics}"

@@ -269,18 +269,7 @@ async fn an_ldk_wallet_with_nothing_is_paid_through_a_jit_channel_and_pays_back_
     // The payment plus the configured inbound liquidity.
     assert_eq!(c["capacity_sat"], 50_000 + 100_000);
     let funding = c["funding_txid"].as_str().unwrap().to_string();
-    let token = std::fs::read_to_string(&hub.node.node_json.api_token_file).unwrap();
-    let (status, metrics) = hub
-        .api
-        .raw(
-            hyper::Method::GET,
-            "/metrics",
-            Some(token.trim()),
-            Vec::new(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
+    let metrics = metrics_text(&hub).await;
     assert!(
         metrics.contains("\nchanhub_lsp_opening_fees_msat_total 2000000\n"),
         "{metrics}"

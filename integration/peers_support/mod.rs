@@ -150,3 +150,32 @@ pub fn is_warning(m: &Message) -> bool {
 pub fn encode<M: WireMessage>(m: &M) -> Vec<u8> {
     m.encode().unwrap()
 }
+
+/// Sends one LSPS request (BOLT 8 type 37913) and returns the answer, skipping gossip.
+pub fn lsps_ask(p: &mut RawPeer, request: Value) -> Value {
+    p.send_bytes(
+        &chanhub::wire::RawMessage {
+            msg_type: 37913,
+            payload: request.to_string().into_bytes(),
+        }
+        .encode()
+        .unwrap(),
+    );
+    loop {
+        match p.recv() {
+            Some(Message::Unknown(m)) if m.msg_type == 37913 => {
+                return serde_json::from_slice(&m.payload).unwrap()
+            }
+            Some(_) => continue,
+            None => panic!("closed instead of answering"),
+        }
+    }
+}
+
+/// A JSON-RPC 2.0 request over LSPS0, its answer.
+pub fn lsps_call(p: &mut RawPeer, method: &str, params: Value) -> Value {
+    lsps_ask(
+        p,
+        serde_json::json!({"jsonrpc": "2.0", "id": "q1", "method": method, "params": params}),
+    )
+}
