@@ -63,6 +63,7 @@ async fn the_demo_tells_the_whole_story_and_the_dashboard_shows_it() {
     for step in [
         "the merchant issues an invoice",
         "alice pays bob 2,000 sat back",
+        "carol was paid with no coins of her own",
         "a remittance: alice, on the hub, pays a shop on hub-b",
         "the hub earned 4000 msat, hub-b 4000 msat",
         "the merchant closes its channel cooperatively",

@@ -511,7 +511,8 @@ impl Actor {
             payment_msat,
             opening_fee_msat: fee_msat,
         };
-        self.cfg
+        let recorded = self
+            .cfg
             .store
             .write(move |tx| {
                 if crate::store::lsps::jit_opened(tx, scid, &channel_id, &funding_txid, fee_msat)? {
@@ -519,7 +520,14 @@ impl Actor {
                 }
                 Ok(())
             })
-            .await?;
+            .await;
+        if let Err(e) = recorded {
+            // Held no longer: back to the payer rather than stuck until their expiry.
+            let parts = parts.into_iter().map(|f| f.part).collect();
+            self.jit_fail(parts, JitFailure::TemporaryChannelFailure)
+                .await;
+            return Err(e.into());
+        }
         tracing::info!(%scid, channel = idx, parts = parts.len(), fee_msat,
             "JIT channel ready: forwarding its payment");
         if let Some(w) = self
