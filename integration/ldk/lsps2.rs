@@ -204,16 +204,38 @@ async fn an_ldk_wallet_with_nothing_is_paid_through_a_jit_channel_and_pays_back_
     })
     .await;
     let bob = start_payments(&tmp.path().join("bob"), Some(&chain)).await;
+    // A second payer: an LDK node with coins and a channel to the hub.
+    let payer = start_ldk(
+        "payer",
+        &tmp.path().join("payer"),
+        &chain,
+        LdkChannels::Anchors,
+    );
     let hub_addr = hub.new_address().await;
     let bob_addr = bob.new_address().await;
     chain.mine(1, &hub_addr).await;
     chain.mine(1, &bob_addr).await;
-    chain.mine(100, &burn_address()).await;
+    fund_ldk(&chain, &[&payer]).await;
     hub.wait_confirmed(50 * COIN).await;
     bob.wait_confirmed(50 * COIN).await;
     open_active(&bob, &hub, 1_000_000, 0, "anchors").await;
     let hub_id: ldk_node::bitcoin::secp256k1::PublicKey = hub.id().parse().unwrap();
     let hub_socket = SocketAddress::from_str(&hub.peer_addr()).unwrap();
+    payer
+        .node
+        .open_channel(hub_id, hub_socket.clone(), 500_000, None, None)
+        .expect("the LDK payer opens to the hub");
+    payer
+        .expect_event("ChannelPending", |e| {
+            matches!(e, Event::ChannelPending { .. }).then_some(())
+        })
+        .await;
+    chain.mine(3, &burn_address()).await;
+    payer
+        .expect_event("ChannelReady", |e| {
+            matches!(e, Event::ChannelReady { .. }).then_some(())
+        })
+        .await;
     // A wallet without anchors: it has no coins for their reserve, so the hub opens a
     // static_remotekey channel to it.
     let wallet = start_ldk_with(
@@ -326,5 +348,45 @@ async fn an_ldk_wallet_with_nothing_is_paid_through_a_jit_channel_and_pays_back_
         .await;
     assert_eq!(c["funding_txid"], funding.as_str());
 
+    // An LDK node pays the wallet's next JIT invoice: a second JIT channel, the fee (2,000
+    // sat, above the 0.1 %) taken from the payment. (Not a variable-amount one: LDK's client
+    // bounds that fee by the offer's ppm alone, see channel-spec/interop.md.) The hub funds JIT
+    // channels from confirmed coins only: a block confirms its change first.
+    chain.mine(1, &burn_address()).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while hub.confirmed_sat().await < 40 * COIN {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hub's change never confirmed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tips = wallet
+        .node
+        .bolt11_payment()
+        .receive_via_jit_channel(30_000_000, &description("tips"), 3600, Some(2_000_000))
+        .expect("a second JIT invoice");
+    let id = payer.node.bolt11_payment().send(&tips, None).expect("send");
+    let paid = payer
+        .expect_event("the LDK payer's outcome", |e| match e {
+            Event::PaymentSuccessful { payment_id, .. } => Some(*payment_id == Some(id)),
+            Event::PaymentFailed { reason, .. } => panic!("the LDK payer failed: {reason:?}"),
+            _ => None,
+        })
+        .await;
+    assert!(paid, "another payment succeeded");
+    let got = wallet
+        .expect_event("PaymentReceived", |e| match e {
+            Event::PaymentReceived { amount_msat, .. } => Some(*amount_msat),
+            _ => None,
+        })
+        .await;
+    assert_eq!(got, 30_000_000 - 2_000_000);
+    let rows = jit_rows(&hub).await;
+    assert_eq!(rows[0]["state"], "opened", "{rows:?}");
+    assert_eq!(rows[0]["fee_earned_msat"], 2_000_000);
+    assert_ne!(rows[0]["channel_id"], rows[1]["channel_id"]);
+
     let _ = wallet.node.stop();
+    let _ = payer.node.stop();
 }
