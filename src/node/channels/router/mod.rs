@@ -122,9 +122,6 @@ pub(super) struct Router {
 pub(super) struct JitRouter {
     pub holds: JitHolds<JitHtlc>,
     pub inbound_liquidity_sat: u64,
-    /// Sales whose client trusts us (`client_trusts_lsp`): their channel's funding waits for
-    /// the client's claim.
-    pub trusting: std::collections::HashSet<ShortChannelId>,
     /// JIT channels whose funding is withheld, by key index (in memory: after a restart the
     /// funding goes out like any other, which costs the hub only its protection).
     pub withheld: HashMap<u32, Withheld>,
@@ -145,7 +142,6 @@ impl JitRouter {
             // bLIP 52: BOLT 4's wait for the rest of a payment, plus 30 s for the LSP.
             holds: JitHolds::new(mpp_timeout + std::time::Duration::from_secs(30)),
             inbound_liquidity_sat: c.inbound_liquidity_sat,
-            trusting: Default::default(),
             withheld: HashMap::new(),
             claim_timeout: std::time::Duration::from_secs(c.claim_timeout_secs),
         }
@@ -369,9 +365,6 @@ impl Actor {
         let Some(jit) = self.router.jit.as_mut() else {
             return Ok(());
         };
-        if record.client_trusts_lsp {
-            jit.trusting.insert(scid);
-        }
         let added = jit.holds.add(
             scid,
             record.client,
@@ -389,14 +382,25 @@ impl Actor {
                 scid,
                 client,
                 payment_msat,
-            } => Box::pin(self.jit_open(scid, client, payment_msat)).await,
+            } => {
+                let trusts = record.client_trusts_lsp;
+                Box::pin(self.jit_open(scid, client, payment_msat, trusts)).await
+            }
         }
         Ok(())
     }
 
     /// The payment for `scid` is whole: open a zero-conf channel to the client that carries
     /// it and the configured inbound liquidity.
-    async fn jit_open(&mut self, scid: ShortChannelId, client: PublicKey, payment_msat: u64) {
+    /// `trusts`: the client trusts us (`client_trusts_lsp`), so the funding waits for its
+    /// claim.
+    async fn jit_open(
+        &mut self,
+        scid: ShortChannelId,
+        client: PublicKey,
+        payment_msat: u64,
+        trusts: bool,
+    ) {
         let Some(jit) = self.router.jit.as_ref() else {
             return;
         };
@@ -425,7 +429,7 @@ impl Actor {
                     "opening a JIT channel");
                 if let Some(jit) = self.router.jit.as_mut() {
                     jit.holds.opening(scid, idx);
-                    if jit.trusting.remove(&scid) {
+                    if trusts {
                         let w = Withheld {
                             scid,
                             claim_by: None,
@@ -449,10 +453,7 @@ impl Actor {
                     .router
                     .jit
                     .as_mut()
-                    .map(|j| {
-                        j.trusting.remove(&scid);
-                        j.holds.open_failed(scid)
-                    })
+                    .map(|j| j.holds.open_failed(scid))
                     .unwrap_or_default();
                 self.jit_fail(parts, JitFailure::TemporaryChannelFailure)
                     .await;
