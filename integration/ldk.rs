@@ -688,7 +688,18 @@ async fn closes_cooperative_from_each_side_and_forced_with_htlcs_pending() {
     );
 
     // Cooperative closes: anna (LDK) starts one, the hub the other. Each wallet gets its
-    // channel balance, less the closing fee if it opened the channel.
+    // channel balance, less the closing fee if it opened the channel. First the forced
+    // closes' sweeps into the wallets settle, so they do not land in what is measured: anna's
+    // output of the hub's commitment (one block of CSV), and whatever leo already swept
+    // (his own output waits out the hub's 144 blocks, past this part of the test).
+    mine_until(&net, "the forced closes' sweeps settle", || async {
+        let anna = net.anna.node.list_balances();
+        let leo = net.leo.node.list_balances();
+        anna.lightning_balances.len() == 1
+            && anna.pending_balances_from_channel_closures.is_empty()
+            && leo.pending_balances_from_channel_closures.is_empty()
+    })
+    .await;
     let mut want = Vec::new();
     for (w, id) in [(&net.anna, &a_left), (&net.leo, &l_left)] {
         let c = net.hub.channel(id).await;
