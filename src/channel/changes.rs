@@ -42,6 +42,7 @@ pub enum Origin {
 pub struct AddHtlc {
     pub id: u64,
     pub amount_msat: u64,
+    #[serde(with = "hash_hex")]
     pub payment_hash: [u8; 32],
     pub cltv_expiry: u32,
     /// The 1366-byte onion, opaque here: the hub peels it. Persisted as hex (a JSON array of
@@ -62,14 +63,17 @@ pub enum Update {
     Add(AddHtlc),
     Fulfill {
         id: u64,
+        #[serde(with = "hash_hex")]
         preimage: [u8; 32],
     },
     Fail {
         id: u64,
+        #[serde(with = "onion_hex")]
         reason: Vec<u8>,
     },
     FailMalformed {
         id: u64,
+        #[serde(with = "hash_hex")]
         sha256_of_onion: [u8; 32],
         failure_code: u16,
     },
@@ -347,6 +351,65 @@ mod onion_hex {
             assert_eq!(json, format!("\"{}\"", hex::encode(&bytes)));
             let back: Onion = serde_json::from_str(&json).unwrap();
             assert_eq!(back.0, bytes);
+        }
+    }
+}
+
+/// 32-byte hashes and preimages as hex (64 characters, where serde's default array of numbers
+/// took up to 128); states written before read as they were.
+mod hash_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::super::snapshot_hex::encode(bytes))
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Hex(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let bytes = match Form::deserialize(d)? {
+            Form::Hex(text) => hex::decode(text).map_err(serde::de::Error::custom)?,
+            Form::Bytes(b) => b,
+        };
+        bytes
+            .try_into()
+            .map_err(|_| serde::de::Error::custom("a hash is 32 bytes"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::Update;
+
+        #[test]
+        fn hashes_are_stored_as_hex_and_arrays_still_read() {
+            let u = Update::Fulfill {
+                id: 3,
+                preimage: [0xab; 32],
+            };
+            let json = serde_json::to_string(&u).unwrap();
+            assert_eq!(
+                json,
+                format!(
+                    "{{\"Fulfill\":{{\"id\":3,\"preimage\":\"{}\"}}}}",
+                    "ab".repeat(32)
+                )
+            );
+            assert_eq!(serde_json::from_str::<Update>(&json).unwrap(), u);
+            let old = format!(
+                "{{\"Fulfill\":{{\"id\":3,\"preimage\":{:?}}}}}",
+                [0xabu8; 32]
+            );
+            assert_eq!(serde_json::from_str::<Update>(&old).unwrap(), u);
+            let short = format!(
+                "{{\"Fulfill\":{{\"id\":3,\"preimage\":\"{}\"}}}}",
+                "ab".repeat(31)
+            );
+            assert!(serde_json::from_str::<Update>(&short).is_err());
         }
     }
 }
