@@ -4,12 +4,16 @@
 //! on the balances, the value is conserved, every commitment number was signed once, and the
 //! channel closes cooperatively through the CLI.
 //!
+//! Half the restarts also arm the store's crash drill (`CHANHUB_DEV_ABORT_AT_WRITE`): the node
+//! aborts at a random one of its next channel writes, in the middle of the transaction,
+//! rather than wherever the SIGKILL lands.
+//!
 //! `CHANHUB_CRASHES` sets the number of kills (default 50, about 45 s in a debug build).
 
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bitcoin::hashes::{sha256, Hash};
@@ -26,6 +30,42 @@ fn crashes_wanted() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50)
+}
+
+/// One of the two nodes, and how to bring it back.
+struct Side {
+    node: NodeProc,
+    dir: PathBuf,
+    port: u16,
+    /// Started with the crash drill armed, not yet fired.
+    armed: bool,
+}
+
+impl Side {
+    /// Kills the node (or collects it, if the drill stopped it) and starts it again, with the
+    /// drill armed at its `drill`th channel write if given. Returns how many times the drill
+    /// stopped it (it may also fire while the node starts: then it starts again plainly).
+    fn restart(&mut self, chain: &NodeProc, drill: Option<u32>, logs: &mut String) -> usize {
+        let mut fired = usize::from(self.node.exited());
+        *logs += &self.node.log_text();
+        let env: Vec<_> = drill
+            .map(|n| ("CHANHUB_DEV_ABORT_AT_WRITE", n.to_string()))
+            .into_iter()
+            .collect();
+        // The old process must be gone before the new one takes its port.
+        self.node.kill();
+        self.armed = drill.is_some();
+        self.node = match try_start_follower_with_env(&self.dir, chain, self.port, &env) {
+            Ok(n) => n,
+            Err(log) => {
+                *logs += &log;
+                fired += 1;
+                self.armed = false;
+                start_follower(&self.dir, chain, self.port)
+            }
+        };
+        fired
+    }
 }
 
 fn configure(dir: &Path) {
@@ -140,8 +180,8 @@ fn channel_survives_sigkill_of_either_node_during_updates() {
     // blocks in memory, and a SIGKILL of its host would roll the shared chain back.
     let chain = NodeProc::start(&tmp.path().join("chain"), &[]);
     let (a_port, b_port) = (free_port(), free_port());
-    let mut a = start_follower(&dir_a, &chain, a_port);
-    let mut b = start_follower(&dir_b, &chain, b_port);
+    let a = start_follower(&dir_a, &chain, a_port);
+    let b = start_follower(&dir_b, &chain, b_port);
 
     let addr = a.new_address();
     a.cli_json(&["chain", "mine", "1", "--address", &addr]);
@@ -175,8 +215,16 @@ fn channel_survives_sigkill_of_either_node_during_updates() {
     let mut logs = String::new();
 
     let crashes = crashes_wanted();
+    let mut drilled = 0;
+    let side = |node, dir: &Path, port| Side {
+        node,
+        dir: dir.to_path_buf(),
+        port,
+        armed: false,
+    };
+    let (mut sa, mut sb) = (side(a, &dir_a, a_port), side(b, &dir_b, b_port));
     for round in 0..crashes {
-        let (ca, cb) = (client(&a), client(&b));
+        let (ca, cb) = (client(&sa.node), client(&sb.node));
         // A burst of updates, then the kill lands while they are still in flight.
         for _ in 0..rng.gen_range(1..=6) {
             let from_a = rng.gen_bool(0.5);
@@ -193,31 +241,47 @@ fn channel_survives_sigkill_of_either_node_during_updates() {
             }
         }
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..40)));
-        // Dropping a NodeProc is SIGKILL. Sometimes both go down at once.
+        // Sometimes both go down at once; a node the drill stopped is restarted too. Half the
+        // restarts arm the drill at one of the node's next 40 channel writes.
         let (kill_a, kill_b) = match rng.gen_range(0..5) {
             0 | 1 => (true, false),
             2 | 3 => (false, true),
             _ => (true, true),
         };
-        if kill_a {
-            logs += &a.log_text();
-            drop(a);
-            a = start_follower(&dir_a, &chain, a_port);
+        for (kill, s) in [(kill_a, &mut sa), (kill_b, &mut sb)] {
+            if kill || s.node.exited() {
+                let drill = rng.gen_bool(0.5).then(|| rng.gen_range(1..=40));
+                drilled += s.restart(&chain, drill, &mut logs);
+            }
         }
-        if kill_b {
-            logs += &b.log_text();
-            drop(b);
-            b = start_follower(&dir_b, &chain, b_port);
-        }
-        let (ca, cb) = (client(&a), client(&b));
         wait(&format!("reestablished after crash {round}"), || {
-            [&ca, &cb].iter().all(|c| {
+            // The drill may fire while the channel reestablishes.
+            for s in [&mut sa, &mut sb] {
+                if s.node.exited() {
+                    drilled += s.restart(&chain, None, &mut logs);
+                }
+            }
+            [&sa, &sb].iter().all(|s| {
                 driver
-                    .channel(c)
+                    .channel(&client(&s.node))
                     .is_some_and(|v| v["peer_connected"] == true && v["state"] == "active")
             })
         });
     }
+    // A drill still armed would fire in what follows: restart those nodes plainly.
+    for s in [&mut sa, &mut sb] {
+        if s.armed || s.node.exited() {
+            drilled += s.restart(&chain, None, &mut logs);
+        }
+    }
+    let (a, b) = (sa.node, sb.node);
+    wait("reestablished", || {
+        [&a, &b].iter().all(|n| {
+            driver
+                .channel(&client(n))
+                .is_some_and(|v| v["peer_connected"] == true && v["state"] == "active")
+        })
+    });
 
     // Settle everything still pending, then compare both views.
     let (ca, cb) = (client(&a), client(&b));
@@ -243,6 +307,8 @@ fn channel_survives_sigkill_of_either_node_during_updates() {
         "B holds {b_local} msat, expected between {net_low} and {net_high}"
     );
     assert!(ledger.sure_a_to_b + ledger.sure_b_to_a > 0, "value moved");
+    eprintln!("{drilled} of the crashes were drill aborts at a channel write");
+    assert!(crashes < 10 || drilled > 0, "the drill fired");
     eprintln!(
         "{crashes} crashes; fulfilled A→B {} msat, B→A {} msat (uncertain {} / {})",
         ledger.sure_a_to_b, ledger.sure_b_to_a, ledger.maybe_a_to_b, ledger.maybe_b_to_a

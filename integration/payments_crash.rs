@@ -5,6 +5,9 @@
 //! or `failed`, none stuck); each succeeded payment paid its invoice and each failed one did
 //! not; and the balances moved by exactly what succeeded plus the hub's fees.
 //!
+//! Half the restarts arm the store's crash drill (`CHANHUB_DEV_ABORT_AT_WRITE`): the hub aborts
+//! at a random one of its next channel writes, mid-transaction.
+//!
 //! `CHANHUB_PAYMENT_CRASHES` sets the number of kills (default 8).
 
 mod common;
@@ -122,6 +125,7 @@ fn payments_survive_sigkill_of_the_hub() {
     let mut rng = rand::thread_rng();
     let mut started: Vec<(bool, String, u64)> = Vec::new();
     let mut logs = String::new();
+    let (mut drilled, mut armed) = (0, false);
     for round in 0..crashes_wanted() {
         for _ in 0..rng.gen_range(2..=8) {
             let to_bob = rng.gen_bool(0.5);
@@ -141,14 +145,57 @@ fn payments_survive_sigkill_of_the_hub() {
         }
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..60)));
         logs += &hub.log_text();
-        drop(hub); // SIGKILL
-        hub = start_follower(&dir_h, &chain, ports.1);
+        drilled += usize::from(hub.exited());
+        hub.kill();
+        // Half the restarts arm the store's crash drill at one of the hub's next 40 channel
+        // writes: the hub then aborts in the middle of that transaction.
+        let drill: Vec<_> = rng
+            .gen_bool(0.5)
+            .then(|| {
+                (
+                    "CHANHUB_DEV_ABORT_AT_WRITE",
+                    rng.gen_range(1..=40u32).to_string(),
+                )
+            })
+            .into_iter()
+            .collect();
+        armed = !drill.is_empty();
+        hub = match try_start_follower_with_env(&dir_h, &chain, ports.1, &drill) {
+            Ok(n) => n,
+            Err(log) => {
+                // The drill fired while the hub started.
+                logs += &log;
+                drilled += 1;
+                armed = false;
+                start_follower(&dir_h, &chain, ports.1)
+            }
+        };
         wait(&format!("reestablished after crash {round}"), || {
+            if hub.exited() {
+                // The drill fired while the channels reestablished.
+                logs += &hub.log_text();
+                drilled += 1;
+                armed = false;
+                hub = start_follower(&dir_h, &chain, ports.1);
+            }
             let a = alice.cli_json(&["channel", &ah]);
             let b = bob.cli_json(&["channel", &hb]);
             a["peer_connected"] == true && b["peer_connected"] == true
         });
     }
+    // A drill still armed would fire while the payments end: restart the hub plainly.
+    if armed || hub.exited() {
+        logs += &hub.log_text();
+        drilled += usize::from(hub.exited());
+        hub.kill();
+        hub = start_follower(&dir_h, &chain, ports.1);
+        wait("reestablished", || {
+            let a = alice.cli_json(&["channel", &ah]);
+            let b = bob.cli_json(&["channel", &hb]);
+            a["peer_connected"] == true && b["peer_connected"] == true
+        });
+    }
+    eprintln!("{drilled} of the hub's crashes were drill aborts at a channel write");
 
     // Every payment ends; its invoice agrees with its outcome.
     let mut moved_to_bob: i128 = 0;

@@ -34,6 +34,16 @@ impl NodeProc {
     /// Starts a node on `dir` with OS-chosen ports (unless `extra` names `--listen`) and
     /// waits for its node.json.
     pub fn start(dir: &Path, extra: &[&str]) -> NodeProc {
+        Self::try_start_with_env(dir, extra, &[]).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`NodeProc::start`] with environment variables for the node (a crash drill, which may
+    /// stop it before it is up: then the error has its log).
+    pub fn try_start_with_env(
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> Result<NodeProc, String> {
         let log = dir.with_extension("log");
         let listen: &[&str] = if extra.contains(&"--listen") {
             &[]
@@ -46,6 +56,7 @@ impl NodeProc {
             .args(listen)
             .args(["--api", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(File::create(&log).unwrap())
             .spawn()
@@ -59,13 +70,13 @@ impl NodeProc {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(status) = node.child.try_wait().unwrap() {
-                panic!("node exited early ({status}):\n{}", node.log_text());
+                return Err(format!("node exited early ({status}):\n{}", node.log_text()));
             }
             if let Ok(text) = std::fs::read_to_string(dir.join("node.json")) {
                 if let Ok(v) = serde_json::from_str::<Value>(&text) {
                     if v["pid"] == node.child.id() {
                         node.json = v;
-                        return node;
+                        return Ok(node);
                     }
                 }
             }
@@ -80,6 +91,17 @@ impl NodeProc {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, and waits for the process to be gone (a crash; dropping does the same).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process has ended by itself (a crash drill's abort).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     pub fn pid(&self) -> u32 {
@@ -202,10 +224,21 @@ pub fn free_port() -> u16 {
 /// A node on `dir` (configured beforehand) following `chain`'s embedded chain, its peer port
 /// on `port`.
 pub fn start_follower(dir: &Path, chain: &NodeProc, port: u16) -> NodeProc {
+    try_start_follower_with_env(dir, chain, port, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`start_follower`] with environment variables for the node (a crash drill, which may stop
+/// it before it is up: then the error has its log).
+pub fn try_start_follower_with_env(
+    dir: &Path,
+    chain: &NodeProc,
+    port: u16,
+    env: &[(&str, String)],
+) -> Result<NodeProc, String> {
     let rpc = format!("http://{}", chain.json["chain_rpc_addr"].as_str().unwrap());
     let cookie = chain.json["chain_rpc_cookie"].as_str().unwrap().to_string();
     let listen = format!("127.0.0.1:{port}");
-    NodeProc::start(
+    NodeProc::try_start_with_env(
         dir,
         &[
             "--bitcoind-rpc",
@@ -215,6 +248,7 @@ pub fn start_follower(dir: &Path, chain: &NodeProc, port: u16) -> NodeProc {
             "--listen",
             &listen,
         ],
+        env,
     )
 }
 

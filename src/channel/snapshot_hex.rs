@@ -1,7 +1,7 @@
 //! Hex for the channel snapshot's bulk fields, written through a lookup table.
 //!
-//! The store rewrites a channel's whole snapshot with each transition (`store::channels`), and
-//! under load most of its text is hex: each in-flight HTLC's signatures in both commitments and
+//! The store rewrites the parts of a channel's snapshot that each transition changed
+//! (`store::channel_parts`), and under load most of their text is hex: each in-flight HTLC's signatures in both commitments and
 //! the onions of adds in flight. The `Display` of secp256k1's types (their serde form) writes a
 //! byte at a time through `core::fmt`; in the hub's profile at 64 payments in flight, formatting
 //! signatures alone was 14 % of its CPU. These write the same text (lowercase hex, signatures in

@@ -1,7 +1,7 @@
 //! The persisted channel state: lifecycle phase, fixed setup, commitments and change lists.
 //!
-//! Everything here is `serde`: the store writes one [`ChannelState`] per transition (the
-//! `Persist` output). No secret is in it: our keys are re-derived from the node seed
+//! Everything here is `serde`: the store writes what changed of the [`ChannelState`] with each
+//! transition (the `Persist` output; `store::channel_parts` says how it is cut). No secret is in it: our keys are re-derived from the node seed
 //! ([`super::KeyMaterial`]) and the peer's revealed secrets are in the compact
 //! [`RevocationStore`], which is only useful to us.
 

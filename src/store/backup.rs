@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::{meta, schema, StoreError};
-use crate::channel::{ChannelState, Phase};
+use crate::channel::Phase;
 
 /// Channel key indexes skipped on restore: channels opened after the backup took indexes the
 /// backup does not know, and keys must never be reused.
@@ -153,24 +153,14 @@ fn needs_mark(phase: &Phase) -> bool {
 /// database being replaced, when there was one). Returns the marked channels' ids. In the
 /// caller's transaction.
 pub fn mark_restored(conn: &Connection, at_least: u32) -> Result<Vec<[u8; 32]>, StoreError> {
-    let rows: Vec<(u32, String)> = conn
-        .prepare("SELECT key_index, state FROM channels ORDER BY key_index")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
     let mut marked = Vec::new();
-    for (key_index, json) in rows {
-        let mut state: ChannelState = serde_json::from_str(&json)
-            .map_err(|e| StoreError::Corrupt(format!("channel {key_index} does not parse: {e}")))?;
+    for stored in super::channels::list(conn)? {
+        let mut state = stored.state;
         if !needs_mark(&state.phase) || state.restored {
             continue;
         }
         state.restored = true;
-        let json = serde_json::to_string(&state)
-            .map_err(|e| StoreError::Corrupt(format!("channel {key_index}: {e}")))?;
-        conn.execute(
-            "UPDATE channels SET state = ?1 WHERE key_index = ?2",
-            rusqlite::params![json, key_index],
-        )?;
+        super::channels::save(conn, stored.key_index, &stored.peer, None, &state)?;
         marked.push(state.channel_id);
     }
     let next = super::channels::peek_next_key_index(conn)?.max(at_least);
@@ -201,9 +191,9 @@ pub(crate) mod tests {
                 meta::set(tx, "node_id", node_id.as_bytes())?;
                 meta::set(tx, "network", b"regtest")?;
                 let a = channels::next_key_index(tx)?;
-                channels::save(tx, a, &peer(), p.a.channel.state())?;
+                channels::save(tx, a, &peer(), None, p.a.channel.state())?;
                 let b = channels::next_key_index(tx)?;
-                channels::save(tx, b, &peer(), &closed)
+                channels::save(tx, b, &peer(), None, &closed)
             })
             .unwrap();
         store

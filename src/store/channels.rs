@@ -1,11 +1,13 @@
-//! The `channels` table: one row per channel, the latest [`ChannelState`] snapshot, and the
-//! log of signatures given for the peer's commitments.
+//! The `channels` table: one row per channel, the latest [`ChannelState`] snapshot (cut into
+//! parts, see [`super::channel_parts`]), and the log of signatures given for the peer's
+//! commitments.
 
 use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
-use super::{meta, StoreError};
+use super::{channel_parts, meta, StoreError};
 use crate::channel::{ChannelState, Onion};
 
 /// The meta key of the next channel key index: indexes are never reused, even for channels
@@ -45,7 +47,13 @@ fn now_secs() -> i64 {
 /// Removes a channel that never needs enforcing (unfunded, or a funding that never came), with
 /// every row keyed by its index.
 pub fn forget(conn: &Connection, key_index: u32) -> Result<(), StoreError> {
-    for table in ["htlc_onions", "htlc_archive", "tower_uploads", "channels"] {
+    for table in [
+        "htlc_onions",
+        "htlc_archive",
+        "tower_uploads",
+        "channel_parts",
+        "channels",
+    ] {
         conn.execute(
             &format!("DELETE FROM {table} WHERE key_index = ?1"),
             [key_index],
@@ -54,8 +62,13 @@ pub fn forget(conn: &Connection, key_index: u32) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Writes the channel's snapshot (insert or replace), and records the signature of the peer's
-/// commitment the snapshot is about to hand out.
+/// Writes the channel's snapshot, and records the signature of the peer's commitment the
+/// snapshot is about to hand out.
+///
+/// `prev` is the state this function last wrote for the channel in this database (whose
+/// transaction may still be open), or `None` when not known: only what changed since it is
+/// written (see [`channel_parts`]). A wrong `prev` loses data, so a caller that cannot vouch
+/// for it (a failed write, a lost batch, a reload) passes `None`.
 ///
 /// # Errors
 /// [`StoreError::Corrupt`] when the snapshot carries a signature for a commitment number we
@@ -64,65 +77,112 @@ pub fn save(
     conn: &Connection,
     key_index: u32,
     peer: &PublicKey,
+    prev: Option<&ChannelState>,
     state: &ChannelState,
 ) -> Result<(), StoreError> {
-    let json = serde_json::to_string(state)
-        .map_err(|e| StoreError::Corrupt(format!("channel state does not serialize: {e}")))?;
-    let funding_txid = state
-        .setup
-        .funding_outpoint
-        .map(|o| o.txid.to_byte_array().to_vec());
-    conn.prepare_cached(
-        "INSERT INTO channels (key_index, channel_id, temporary_channel_id, peer_node_id, phase,
-                               funding_txid, state, updated_at)
-         VALUES (:idx, :id, :tmp, :peer, :phase, :txid, :state, :now)
-         ON CONFLICT(key_index) DO UPDATE SET
-            channel_id = excluded.channel_id, phase = excluded.phase,
-            funding_txid = excluded.funding_txid, state = excluded.state,
-            updated_at = excluded.updated_at",
-    )?
-    .execute(named_params! {
-        ":idx": key_index,
-        ":id": state.channel_id.as_slice(),
-        ":tmp": state.setup.temporary_channel_id.as_slice(),
-        ":peer": peer.serialize().as_slice(),
-        ":phase": state.phase.name(),
-        ":txid": funding_txid,
-        ":state": json,
-        ":now": now_secs(),
-    })?;
-    let signed = state.commitments.as_ref().into_iter().flat_map(|c| {
-        [Some(&c.remote), c.remote_waiting.as_ref()]
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r.sig.map(|s| (r.number, s)))
-    });
-    for (number, sig) in signed {
-        record_signature(conn, key_index, number, &sig.serialize_compact())?;
+    let write = channel_parts::changed(prev, state)?;
+    if let Some(base) = &write.base {
+        let funding_txid = state
+            .setup
+            .funding_outpoint
+            .map(|o| o.txid.to_byte_array().to_vec());
+        conn.prepare_cached(
+            "INSERT INTO channels (key_index, channel_id, temporary_channel_id, peer_node_id, phase,
+                                   funding_txid, state, updated_at)
+             VALUES (:idx, :id, :tmp, :peer, :phase, :txid, :state, :now)
+             ON CONFLICT(key_index) DO UPDATE SET
+                channel_id = excluded.channel_id, phase = excluded.phase,
+                funding_txid = excluded.funding_txid, state = excluded.state,
+                updated_at = excluded.updated_at",
+        )?
+        .execute(named_params! {
+            ":idx": key_index,
+            ":id": state.channel_id.as_slice(),
+            ":tmp": state.setup.temporary_channel_id.as_slice(),
+            ":peer": peer.serialize().as_slice(),
+            ":phase": state.phase.name(),
+            ":txid": funding_txid,
+            ":state": base,
+            ":now": now_secs(),
+        })?;
     }
-    save_onions(conn, key_index, state)?;
-    archive_new_htlcs(conn, key_index, state)
+    if write.no_commitments && prev.is_none_or(|p| p.commitments.is_some()) {
+        conn.prepare_cached("DELETE FROM channel_parts WHERE key_index = ?1")?
+            .execute([key_index])?;
+    }
+    let mut put = conn.prepare_cached(
+        "INSERT INTO channel_parts (key_index, part, data) VALUES (?1, ?2, ?3)
+         ON CONFLICT(key_index, part) DO UPDATE SET data = excluded.data",
+    )?;
+    for (part, data) in &write.parts {
+        put.execute(params![key_index, part, data])?;
+        channel_parts::drill();
+    }
+    let signed = |s: &ChannelState| -> Vec<(u64, Signature)> {
+        s.commitments
+            .as_ref()
+            .into_iter()
+            .flat_map(|c| {
+                [Some(&c.remote), c.remote_waiting.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r.sig.map(|s| (r.number, s)))
+            })
+            .collect()
+    };
+    let known = prev.map(signed).unwrap_or_default();
+    for (number, sig) in signed(state) {
+        if !known.contains(&(number, sig)) {
+            record_signature(conn, key_index, number, &sig.serialize_compact())?;
+        }
+    }
+    save_onions(conn, key_index, prev, state)?;
+    archive_new_htlcs(conn, key_index, prev, state)
 }
 
 /// Keeps `htlc_onions` equal to the state's `received_onions`: an onion is written once, when
 /// its HTLC is first saved committed, and deleted with the first state without it.
-fn save_onions(conn: &Connection, key_index: u32, state: &ChannelState) -> Result<(), StoreError> {
-    let onions = state.commitments.as_ref().map(|c| &c.received_onions);
+fn save_onions(
+    conn: &Connection,
+    key_index: u32,
+    prev: Option<&ChannelState>,
+    state: &ChannelState,
+) -> Result<(), StoreError> {
+    fn onions_of(s: &ChannelState) -> Option<&std::collections::BTreeMap<u64, Onion>> {
+        s.commitments.as_ref().map(|c| &c.received_onions)
+    }
+    let onions = onions_of(state);
     let mut insert = conn.prepare_cached(
         "INSERT OR IGNORE INTO htlc_onions (key_index, htlc_id, onion) VALUES (?1, ?2, ?3)",
     )?;
-    let mut live = Vec::new();
+    let Some(old) = prev.map(onions_of) else {
+        // Not known what is stored: make the rows equal the state.
+        let mut live = Vec::new();
+        for (id, onion) in onions.into_iter().flatten() {
+            let id = htlc_id(*id)?;
+            insert.execute(params![key_index, id, onion.0])?;
+            live.push(id);
+        }
+        let live = serde_json::Value::from(live).to_string();
+        conn.prepare_cached(
+            "DELETE FROM htlc_onions WHERE key_index = ?1
+             AND htlc_id NOT IN (SELECT value FROM json_each(?2))",
+        )?
+        .execute(params![key_index, live])?;
+        return Ok(());
+    };
     for (id, onion) in onions.into_iter().flatten() {
-        let id = htlc_id(*id)?;
-        insert.execute(params![key_index, id, onion.0])?;
-        live.push(id);
+        if !old.is_some_and(|o| o.contains_key(id)) {
+            insert.execute(params![key_index, htlc_id(*id)?, onion.0])?;
+        }
     }
-    let live = serde_json::Value::from(live).to_string();
-    conn.prepare_cached(
-        "DELETE FROM htlc_onions WHERE key_index = ?1
-         AND htlc_id NOT IN (SELECT value FROM json_each(?2))",
-    )?
-    .execute(params![key_index, live])?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM htlc_onions WHERE key_index = ?1 AND htlc_id = ?2")?;
+    for id in old.into_iter().flat_map(|o| o.keys()) {
+        if !onions.is_some_and(|o| o.contains_key(id)) {
+            delete.execute(params![key_index, htlc_id(*id)?])?;
+        }
+    }
     Ok(())
 }
 
@@ -156,25 +216,27 @@ fn load_onions(
 fn archive_new_htlcs(
     conn: &Connection,
     key_index: u32,
+    prev: Option<&ChannelState>,
     state: &ChannelState,
 ) -> Result<(), StoreError> {
-    let Some(c) = &state.commitments else {
-        return Ok(());
+    let adds_of = |s: &ChannelState| -> Vec<([u8; 32], u32)> {
+        s.commitments
+            .iter()
+            .flat_map(|c| c.local_changes.all().chain(c.remote_changes.all()))
+            .filter_map(|u| match u {
+                crate::channel::Update::Add(a) => Some((a.payment_hash, a.cltv_expiry)),
+                _ => None,
+            })
+            .collect()
     };
-    let adds = c
-        .local_changes
-        .all()
-        .chain(c.remote_changes.all())
-        .filter_map(|u| match u {
-            crate::channel::Update::Add(a) => Some(a),
-            _ => None,
-        });
+    let known = prev.map(adds_of).unwrap_or_default();
+    let adds = adds_of(state).into_iter().filter(|a| !known.contains(a));
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO htlc_archive (key_index, payment_hash, cltv_expiry)
          VALUES (?1, ?2, ?3)",
     )?;
-    for a in adds {
-        stmt.execute(params![key_index, a.payment_hash.as_slice(), a.cltv_expiry])?;
+    for (hash, cltv) in adds {
+        stmt.execute(params![key_index, hash.as_slice(), cltv])?;
     }
     Ok(())
 }
@@ -239,8 +301,11 @@ fn decode(
 ) -> Result<StoredChannel, StoreError> {
     let peer = PublicKey::from_slice(&peer)
         .map_err(|_| StoreError::Corrupt("channels.peer_node_id is not a public key".into()))?;
-    let mut state = serde_json::from_str(&state)
-        .map_err(|e| StoreError::Corrupt(format!("channel {key_index}: unreadable state: {e}")))?;
+    let parts: Vec<(String, String)> = conn
+        .prepare_cached("SELECT part, data FROM channel_parts WHERE key_index = ?1")?
+        .query_map([key_index], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut state = channel_parts::join(key_index, &state, &parts)?;
     load_onions(conn, key_index, &mut state)?;
     Ok(StoredChannel {
         key_index,
@@ -299,7 +364,7 @@ mod tests {
         let state = pair.a.persisted.clone();
         let idx = store.write_blocking(next_key_index).unwrap();
         store
-            .write_blocking(|tx| save(tx, idx, &peer, &state))
+            .write_blocking(|tx| save(tx, idx, &peer, None, &state))
             .unwrap();
         let back = store.blocking(|c| get(c, idx)).unwrap().unwrap();
         assert_eq!(back.state, state);
@@ -314,7 +379,7 @@ mod tests {
         assert_ne!(c.remote.sig, state.commitments.as_ref().unwrap().remote.sig);
         forged.height += 1;
         let err = store
-            .write_blocking(|tx| save(tx, idx, &peer, &forged))
+            .write_blocking(|tx| save(tx, idx, &peer, Some(&state), &forged))
             .unwrap_err();
         assert!(err.to_string().contains("different signature"), "{err}");
         let kept = store.blocking(|c| get(c, idx)).unwrap().unwrap();
@@ -370,7 +435,7 @@ mod tests {
         let peer = harness::keys(1).pubkeys.funding;
         let idx = store.write_blocking(next_key_index).unwrap();
         store
-            .write_blocking(|tx| save(tx, idx, &peer, &state))
+            .write_blocking(|tx| save(tx, idx, &peer, None, &state))
             .unwrap();
 
         let onion_hex = hex::encode(harness::onion());
@@ -394,7 +459,7 @@ mod tests {
         pair.deliver_all();
         let settled = pair.b.persisted.clone();
         store
-            .write_blocking(|tx| save(tx, idx, &peer, &settled))
+            .write_blocking(|tx| save(tx, idx, &peer, Some(&state), &settled))
             .unwrap();
         assert_eq!(
             onion_rows(&store, idx)

@@ -14,6 +14,7 @@
 pub mod activity;
 pub mod attempts;
 pub mod backup;
+pub mod channel_parts;
 pub mod channels;
 pub mod events;
 pub mod export;

@@ -541,8 +541,22 @@ CREATE INDEX lsps1_orders_unpaid ON lsps1_orders(client_node_id, expires_at)
     WHERE payment_state = 'expect_payment' AND order_state = 'created';
 ";
 
+/// Version 17: a channel's snapshot in parts (`src/store/channel_parts.rs`), each rewritten
+/// only when a transition changes it. A `channels` row with parts holds everything but the
+/// commitments; one without is a whole snapshot, as every row was before (read as it is, and
+/// cut into parts by its first write).
+const V17: &str = "
+CREATE TABLE channel_parts (
+    key_index INTEGER NOT NULL REFERENCES channels(key_index) ON DELETE CASCADE,
+    part      TEXT NOT NULL CHECK (part IN ('local', 'remote', 'remote_waiting', 'revocations',
+                                            'changes', 'previous_local')),
+    data      TEXT NOT NULL,
+    PRIMARY KEY (key_index, part)
+) STRICT, WITHOUT ROWID;
+";
+
 pub const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17,
 ];
 
 /// The schema version this build writes.

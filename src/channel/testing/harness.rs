@@ -85,15 +85,55 @@ pub struct Node {
     pub signed: HashMap<u64, Signature>,
     /// The persisted snapshot at the moment of each send, to check what had been made durable.
     pub refusals: Vec<Refused>,
+    /// `persisted` as the store keeps it: rows rewritten with what each persist changed
+    /// ([`crate::store::channel_parts`]); a crash restores from them.
+    disk: Disk,
+}
+
+/// A channel's `channels.state` row and its parts.
+#[derive(Default)]
+struct Disk {
+    base: String,
+    parts: Vec<(String, String)>,
+}
+
+impl Disk {
+    fn write(&mut self, prev: Option<&ChannelState>, state: &ChannelState) {
+        let w = crate::store::channel_parts::changed(prev, state).expect("state serializes");
+        if let Some(base) = w.base {
+            self.base = base;
+        }
+        if w.no_commitments {
+            self.parts.clear();
+        }
+        for (name, data) in w.parts {
+            match self.parts.iter_mut().find(|(n, _)| n == name) {
+                Some(row) => row.1 = data,
+                None => self.parts.push((name.to_string(), data)),
+            }
+        }
+    }
+
+    /// The state read back; the onions live in rows of their own, equal to `onions_from`'s.
+    fn read(&self, onions_from: &ChannelState) -> ChannelState {
+        let mut s = crate::store::channel_parts::join(0, &self.base, &self.parts).expect("reads");
+        if let (Some(c), Some(o)) = (s.commitments.as_mut(), onions_from.commitments.as_ref()) {
+            c.received_onions = o.received_onions.clone();
+        }
+        s
+    }
 }
 
 impl Node {
     pub fn new(seed: u8, channel: Channel, outputs: Vec<Output>) -> Node {
         let persisted = channel.state().clone();
+        let mut disk = Disk::default();
+        disk.write(None, &persisted);
         let mut n = Node {
             seed,
             channel,
             persisted,
+            disk,
             outbox: VecDeque::new(),
             events: Vec::new(),
             broadcast: Vec::new(),
@@ -119,6 +159,7 @@ impl Node {
                             "value conserved (remote)"
                         );
                     }
+                    self.disk.write(Some(&self.persisted), &s);
                     self.persisted = *s;
                 }
                 Output::Send(m) => {
@@ -184,9 +225,23 @@ impl Node {
         self.handle(Input::Command(c))
     }
 
-    /// Drop the machine and rebuild it from its last persisted snapshot.
+    /// Edits the stored snapshot (as an operator or an older version would have left it),
+    /// rewriting every stored part.
+    pub fn edit_stored(&mut self, f: impl FnOnce(&mut ChannelState)) {
+        f(&mut self.persisted);
+        self.disk = Disk::default();
+        self.disk.write(None, &self.persisted);
+    }
+
+    /// Drop the machine and rebuild it from its last persisted snapshot, as the store's rows
+    /// give it back.
     pub fn crash_and_restore(&mut self) {
-        let (ch, out) = Channel::restore(self.persisted.clone(), keys(self.seed)).expect("restore");
+        let stored = self.disk.read(&self.persisted);
+        assert_eq!(
+            stored, self.persisted,
+            "the stored parts join back to the snapshot"
+        );
+        let (ch, out) = Channel::restore(stored, keys(self.seed)).expect("restore");
         self.channel = ch;
         self.absorb(out, usize::MAX);
     }

@@ -535,7 +535,7 @@ fn upfront_shutdown_script_is_sent_empty_and_binds_the_peer() {
     // script is refused and the committed one is accepted.
     let mut p = Pair::open(Format::Anchors, 0);
     let cid = p.channel_id();
-    p.b.persisted.setup.remote_upfront_script = Some(shutdown_script(7));
+    p.b.edit_stored(|s| s.setup.remote_upfront_script = Some(shutdown_script(7)));
     p.b.crash_and_restore();
     let shutdown = |seed| {
         Message::Shutdown(Shutdown {

@@ -211,7 +211,7 @@ fn a_channel_stuck_in_closing_is_still_force_closable() {
 fn close_with_a_greedy_peer(cap: Option<(u32, u32)>) -> Pair {
     let mut p = Pair::open(Format::Anchors, 0);
     p.disconnect();
-    p.b.persisted.config.min_feerate_per_kw = 10_000;
+    p.b.edit_stored(|s| s.config.min_feerate_per_kw = 10_000);
     p.b.crash_and_restore();
     p.reconnect();
     p.deliver_all();

@@ -16,7 +16,8 @@ use super::{
 };
 use crate::chain::{ChainError, ChainSource};
 use crate::channel::{
-    Channel, ChannelConfig, Command, Event, Format, Input, KeyMaterial, OpenRequest, Output, Phase,
+    Channel, ChannelConfig, ChannelState, Command, Event, Format, Input, KeyMaterial, OpenRequest,
+    Output, Phase,
 };
 use crate::error::Error;
 use crate::keys::KeysManager;
@@ -84,6 +85,10 @@ pub(super) struct Entry {
     /// A public channel's real short channel id, once its funding is deep enough to be
     /// announced (`chain`): an onion may name it as well as our alias.
     pub public_scid: Option<crate::wire::ShortChannelId>,
+    /// The state last written for the channel, so the next write takes only what changed
+    /// ([`q::save`]). `None` when unknown (just loaded, or after a failed or lost write): the
+    /// next write is whole.
+    stored: Option<Box<ChannelState>>,
 }
 
 impl Entry {
@@ -302,6 +307,7 @@ impl Actor {
                     funded: None,
                     reported,
                     public_scid: None,
+                    stored: None,
                 },
             );
             self.execute(s.key_index, outputs).await;
@@ -587,26 +593,32 @@ impl Actor {
                         None => (Reported::default(), Vec::new()),
                     };
                     let log = self.cfg.events.clone();
+                    // Taken: after a failed write nobody can vouch for it.
+                    let prev = self.entries.get_mut(&idx).and_then(|e| e.stored.take());
                     let r = store
                         .write(move |tx| {
-                            q::save(tx, idx, &peer, &state)?;
+                            q::save(tx, idx, &peer, prev.as_deref(), &state)?;
                             for e in &channel_events {
                                 log.record(tx, e)?;
                             }
                             for op in ops {
                                 op(tx)?;
                             }
-                            Ok(())
+                            Ok(state)
                         })
                         .await;
-                    if let Err(e) = r {
-                        tracing::error!(channel = idx, error = %e,
-                            "channel state not stored; dropping its outputs and reloading");
-                        self.reload(idx).await;
-                        return;
-                    }
+                    let state = match r {
+                        Ok(state) => state,
+                        Err(e) => {
+                            tracing::error!(channel = idx, error = %e,
+                                "channel state not stored; dropping its outputs and reloading");
+                            self.reload(idx).await;
+                            return;
+                        }
+                    };
                     if let Some(e) = self.entries.get_mut(&idx) {
                         e.reported = reported;
+                        e.stored = Some(state);
                     }
                     self.batch.touched.insert(idx);
                     if queued {
@@ -641,6 +653,7 @@ impl Actor {
                 if let Some(e) = self.entries.get_mut(&idx) {
                     e.reported = Reported::of(channel.state());
                     e.channel = channel;
+                    e.stored = None;
                     let peer = e.peer;
                     self.drop_held_for(&peer);
                     let _ = self.peers.disconnect(peer).await;
@@ -738,6 +751,7 @@ impl Actor {
                 funded: None,
                 reported: Reported::default(),
                 public_scid: None,
+                stored: None,
             },
         );
         self.execute(idx, outputs).await;
@@ -836,6 +850,7 @@ impl Actor {
                         funded: None,
                         reported: Reported::default(),
                         public_scid: None,
+                        stored: None,
                     },
                 );
                 self.opens.insert(idx, peer, tokio::time::Instant::now());
