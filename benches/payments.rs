@@ -14,8 +14,9 @@
 //! own during their payments. Any failed LDK payment fails the bench.
 //!
 //! `--json` prints one JSON object on the last line; with `--compare-ldk` it also has
-//! `ldk_payments_per_sec`, `ldk_p50_ms`, `ldk_p90_ms`, `ldk_p99_ms`, `ldk_cpu_ms_per_payment`
-//! and `ratio_to_ldk` (chanhub's payments/s over LDK's).
+//! `ldk_payments_per_sec`, `ldk_p50_ms`, `ldk_p90_ms`, `ldk_p99_ms`, `ldk_cpu_ms_per_payment`,
+//! `ldk_resends` (sends made again when LDK's payer found no route: its channels have 50 HTLC
+//! slots) and `ratio_to_ldk` (chanhub's payments/s over LDK's).
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) it makes a small run, LDK's
 //! comparison included, to prove that both work.
@@ -427,12 +428,16 @@ async fn run(a: Args) -> Result<(), String> {
         o.insert("ldk_p90_ms".into(), json!(l.p90_ms));
         o.insert("ldk_p99_ms".into(), json!(l.p99_ms));
         o.insert("ldk_cpu_ms_per_payment".into(), json!(l.cpu_ms_per_payment));
+        o.insert("ldk_resends".into(), json!(l.resends));
         o.insert("ratio_to_ldk".into(), json!(pps / l.payments_per_sec));
         println!(
             "LDK (ldk-node, payer -> router -> payee, same chain): {} payments in {:.2} s (0 failed), {} in flight",
             l.succeeded, l.seconds, a.in_flight
         );
-        println!("  throughput     {:.1} payments/s", l.payments_per_sec);
+        println!(
+            "  throughput     {:.1} payments/s ({} sends made again after the payer found no route)",
+            l.payments_per_sec, l.resends
+        );
         println!(
             "  latency        p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
             l.p50_ms, l.p90_ms, l.p99_ms

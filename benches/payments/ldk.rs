@@ -26,10 +26,11 @@ use chanhub::chain::rpc_client::{RpcAuth, RpcChainSource};
 use ldk_node::bitcoin::hashes::Hash;
 use ldk_node::bitcoin::Network;
 use ldk_node::config::Config;
+use ldk_node::lightning::events::PaymentFailureReason;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use ldk_node::logger::LogLevel;
-use ldk_node::{Builder, Event, Node};
+use ldk_node::{Builder, Event, Node, NodeError};
 use serde_json::json;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -40,6 +41,10 @@ use crate::support::percentile;
 const SETUP_PATIENCE: Duration = Duration::from_secs(120);
 /// How long one payment may take.
 const PAYMENT_PATIENCE: Duration = Duration::from_secs(120);
+/// How long a payment waits before it is sent again when the payer found no route.
+const RESEND_AFTER: Duration = Duration::from_millis(20);
+/// How often a payment looks whether the payer's channel has a free HTLC slot.
+const SLOT_POLL: Duration = Duration::from_millis(5);
 /// The depth LDK asks for before a channel is ready (`ChannelHandshakeConfig::minimum_depth`),
 /// which is also the depth at which an announced channel is announced.
 const CHANNEL_DEPTH: u32 = 6;
@@ -56,10 +61,12 @@ pub struct Figures {
     /// CPU of the whole bench process during the payments, per payment: the three nodes run in
     /// it (the chain, a separate process, is not counted).
     pub cpu_ms_per_payment: f64,
+    /// Sends made again because the payer found no route at the time (see [`pay_one`]).
+    pub resends: usize,
 }
 
-/// The outcome of one payment, as the payer's events tell it.
-type Outcome = Result<(), String>;
+/// The outcome of one payment, as the payer's events tell it: the reason it failed.
+type Outcome = Result<(), Option<PaymentFailureReason>>;
 type Waiters = Arc<Mutex<HashMap<[u8; 32], oneshot::Sender<Outcome>>>>;
 
 /// One node and the task that drains its events.
@@ -172,7 +179,7 @@ async fn pump(
             } => payment_hash
                 .map(|h| h.0)
                 .or(payment_id.map(|p| p.0))
-                .map(|k| (k, Err(format!("failed: {reason:?}")))),
+                .map(|k| (k, Err(*reason))),
             _ => None,
         };
         if let Err(e) = node.event_handled() {
@@ -347,7 +354,11 @@ async fn pay(
             .network_graph()
             .channel(scid)
             .is_some_and(|c| c.one_to_two.is_some() && c.two_to_one.is_some());
-        if !probe.route_hints().is_empty() || gossiped {
+        let hinted = !probe.route_hints().is_empty();
+        if hinted || gossiped {
+            eprintln!(
+                "bench: LDK route to the payee: hint in its invoices {hinted}, in the payer's graph {gossiped}"
+            );
             break;
         }
         if Instant::now() > deadline {
@@ -373,8 +384,10 @@ async fn pay(
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut workers = Vec::new();
+    let (resends, reported) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     for _ in 0..in_flight {
         let (invoices, next, waiters) = (invoices.clone(), next.clone(), waiters.clone());
+        let (resends, reported) = (resends.clone(), reported.clone());
         let node = payer.node.clone();
         workers.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -384,33 +397,12 @@ async fn pay(
                 if i >= invoices.len() {
                     break;
                 }
-                let inv = invoices[i].clone();
-                let (tx, rx) = oneshot::channel();
-                let hash = inv.payment_hash().to_byte_array();
-                waiters.lock().unwrap().insert(hash, tx);
                 let t = Instant::now();
-                // `send` writes the payment to the store before it returns: off the runtime.
-                let node = node.clone();
-                let sent = tokio::task::spawn_blocking(move || {
-                    node.bolt11_payment().send(&inv, None).map(|_| ())
-                })
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.map_err(|e| format!("refused: {e}")));
-                let outcome = match sent {
-                    Ok(()) => match tokio::time::timeout(PAYMENT_PATIENCE, rx).await {
-                        Ok(Ok(o)) => o,
-                        Ok(Err(_)) => Err("no outcome".into()),
-                        Err(_) => Err("timed out".into()),
-                    },
-                    Err(e) => Err(e),
-                };
-                match outcome {
+                match pay_one(&node, &invoices[i], &waiters, &resends).await {
                     Ok(()) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
                     Err(e) => {
-                        waiters.lock().unwrap().remove(&hash);
                         failed += 1;
-                        if failed <= 3 {
+                        if reported.fetch_add(1, Ordering::Relaxed) < 5 {
                             eprintln!("bench: LDK payment {i}: {e}");
                         }
                     }
@@ -441,5 +433,62 @@ async fn pay(
         p90_ms: percentile(&latencies, 90.0),
         p99_ms: percentile(&latencies, 99.0),
         cpu_ms_per_payment: cpu * 1000.0 / ok as f64,
+        resends: resends.load(Ordering::Relaxed),
     })
+}
+
+/// Pays `inv` and waits for the outcome. An HTLC keeps its slot in a channel until the
+/// commitments that remove it are exchanged, so 48 payments in flight can fill the 50 slots LDK
+/// allows: a payment first waits until the payer's channel can take it, and when the payer
+/// still finds no route (the router failed it back for lack of a slot on its side, or another
+/// payment took the slot) it is sent again a moment later, counted in `resends`. The bench asks
+/// for that many in flight and LDK takes them as it can; the latency counts from the first
+/// attempt. Any other failure, or no success within [`PAYMENT_PATIENCE`], fails the payment.
+async fn pay_one(
+    node: &Arc<Node>,
+    inv: &Bolt11Invoice,
+    waiters: &Waiters,
+    resends: &AtomicUsize,
+) -> Result<(), String> {
+    let hash = inv.payment_hash().to_byte_array();
+    let deadline = tokio::time::Instant::now() + PAYMENT_PATIENCE;
+    // The limit drops to 0 when no slot is free; the margin covers the router's fee.
+    let want = inv.amount_milli_satoshis().unwrap_or(0) * 2;
+    loop {
+        while !node
+            .list_channels()
+            .iter()
+            .any(|c| c.is_usable && c.next_outbound_htlc_limit_msat >= want)
+        {
+            if tokio::time::Instant::now() > deadline {
+                return Err("the payer's channel had no free HTLC slot until the deadline".into());
+            }
+            tokio::time::sleep(SLOT_POLL).await;
+        }
+        let (tx, rx) = oneshot::channel();
+        waiters.lock().unwrap().insert(hash, tx);
+        // `send` writes the payment to the store before it returns: off the runtime.
+        let (node, inv) = (node.clone(), inv.clone());
+        let sent = tokio::task::spawn_blocking(move || node.bolt11_payment().send(&inv, None))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Past this match, the payer found no route.
+        match sent {
+            Ok(_) => match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(Ok(()))) => return Ok(()),
+                Ok(Ok(Err(Some(PaymentFailureReason::RouteNotFound)))) => {}
+                Ok(Ok(Err(reason))) => return Err(format!("failed: {reason:?}")),
+                Ok(Err(_)) => return Err("no outcome".into()),
+                Err(_) => return Err("timed out".into()),
+            },
+            Err(NodeError::PaymentSendingFailed) => {}
+            Err(e) => return Err(format!("refused: {e}")),
+        }
+        waiters.lock().unwrap().remove(&hash);
+        if tokio::time::Instant::now() + RESEND_AFTER > deadline {
+            return Err("no route until the deadline".into());
+        }
+        resends.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(RESEND_AFTER).await;
+    }
 }
