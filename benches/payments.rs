@@ -7,7 +7,19 @@
 //! hub's SQLite commits per payment (`chanhub_store_commits_total`). In the same run it times one
 //! ECDSA sign and verify, and from them the bound the hub's signature work puts on throughput.
 //!
-//! `--json` prints one JSON object on the last line.
+//! `--compare-ldk` first runs the same payments (count, amount, in flight, channel capacity)
+//! through three LDK nodes, payer → router → payee, on the same chain process (`payments/ldk.rs`
+//! says how they are set up), then chanhub's run, and prints both and the ratio of their
+//! throughputs. LDK's nodes run inside the bench process, so their CPU is the bench process's
+//! own during their payments. Any failed LDK payment fails the bench.
+//!
+//! `--json` prints one JSON object on the last line; with `--compare-ldk` it also has
+//! `ldk_payments_per_sec`, `ldk_p50_ms`, `ldk_p90_ms`, `ldk_p99_ms`, `ldk_cpu_ms_per_payment`,
+//! `ldk_resends` (sends made again when LDK's payer found no route: its channels have 50 HTLC
+//! slots) and `ratio_to_ldk` (chanhub's payments/s over LDK's).
+//!
+//! Without `--bench` (as `cargo test --all-targets` runs it) it makes a small run, LDK's
+//! comparison included, to prove that both work.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +29,8 @@ use std::time::{Duration, Instant};
 use bitcoin::secp256k1::{Message, Secp256k1, SecretKey};
 use serde_json::json;
 
+#[path = "payments/ldk.rs"]
+mod ldk;
 mod support;
 use support::{
     address, mine, open, percentile, start_chain, start_node, token_of, wait_active, wait_synced,
@@ -40,6 +54,7 @@ struct Args {
     amount_msat: u64,
     capacity_sat: u64,
     json: bool,
+    compare_ldk: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         amount_msat: 1_000_000,
         capacity_sat: 16_000_000,
         json: false,
+        compare_ldk: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     // `cargo test --all-targets` runs bench binaries without `--bench`: then a small run
@@ -60,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         a.payees = 1;
         a.payments = 20;
         a.in_flight = 4;
+        a.compare_ldk = true;
     }
     let mut it = argv.into_iter();
     while let Some(flag) = it.next() {
@@ -76,6 +93,7 @@ fn parse_args() -> Result<Args, String> {
             "--amount-msat" => a.amount_msat = num("--amount-msat")?,
             "--capacity-sat" => a.capacity_sat = num("--capacity-sat")?,
             "--json" => a.json = true,
+            "--compare-ldk" => a.compare_ldk = true,
             // What `cargo bench` passes to every bench binary.
             "--bench" => {}
             other => return Err(format!("unknown flag {other:?}")),
@@ -180,6 +198,23 @@ fn ecdsa_costs() -> (f64, f64) {
 async fn run(a: Args) -> Result<(), String> {
     let root = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (chain, rpc, cookie) = start_chain(root.path());
+    let ldk = if a.compare_ldk {
+        eprintln!("bench: LDK first, on the same chain");
+        let f = ldk::run(
+            root.path(),
+            &rpc,
+            &cookie,
+            a.payments,
+            a.in_flight,
+            a.amount_msat,
+            a.capacity_sat,
+        )
+        .await?;
+        eprintln!("bench: LDK done; now chanhub");
+        Some(f)
+    } else {
+        None
+    };
     let hub = start_node(root.path(), "hub", &rpc, &cookie);
     let payers: Vec<Node> = (0..a.payers)
         .map(|i| start_node(root.path(), &format!("payer{i}"), &rpc, &cookie))
@@ -354,7 +389,7 @@ async fn run(a: Args) -> Result<(), String> {
     let unbatched_us = HUB_SIGNS_PER_PAYMENT * sign_us + HUB_VERIFIES_PER_PAYMENT * verify_us;
     let pps = ok as f64 / elapsed;
     let cpu_ms = cpu * 1000.0 / ok as f64;
-    let result = json!({
+    let mut result = json!({
         "payers": a.payers,
         "payees": a.payees,
         "payments": a.payments,
@@ -386,6 +421,33 @@ async fn run(a: Args) -> Result<(), String> {
         "crypto_bound_payments_per_sec": bound,
         "ratio_to_bound": pps / bound,
     });
+    if let Some(l) = &ldk {
+        let o = result.as_object_mut().unwrap();
+        o.insert("ldk_payments_per_sec".into(), json!(l.payments_per_sec));
+        o.insert("ldk_p50_ms".into(), json!(l.p50_ms));
+        o.insert("ldk_p90_ms".into(), json!(l.p90_ms));
+        o.insert("ldk_p99_ms".into(), json!(l.p99_ms));
+        o.insert("ldk_cpu_ms_per_payment".into(), json!(l.cpu_ms_per_payment));
+        o.insert("ldk_resends".into(), json!(l.resends));
+        o.insert("ratio_to_ldk".into(), json!(pps / l.payments_per_sec));
+        println!(
+            "LDK (ldk-node, payer -> router -> payee, same chain): {} payments in {:.2} s (0 failed), {} in flight",
+            l.succeeded, l.seconds, a.in_flight
+        );
+        println!(
+            "  throughput     {:.1} payments/s ({} sends made again after the payer found no route)",
+            l.payments_per_sec, l.resends
+        );
+        println!(
+            "  latency        p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms",
+            l.p50_ms, l.p90_ms, l.p99_ms
+        );
+        println!(
+            "  CPU            {:.2} ms per payment (the bench process, in which the three nodes run)",
+            l.cpu_ms_per_payment
+        );
+        println!("chanhub:");
+    }
     println!(
         "{ok} payments in {elapsed:.2} s ({failed} failed), {} in flight, {} payers -> hub -> {} payees",
         a.in_flight, a.payers, a.payees
@@ -419,6 +481,19 @@ async fn run(a: Args) -> Result<(), String> {
         "  ECDSA          sign {sign_us:.1} us, verify {verify_us:.1} us; bound {bound:.0} payments/s on {cores} cores; achieved/bound {:.3}",
         pps / bound
     );
+    if let Some(l) = &ldk {
+        let nodes_cpu_ms = cpu_ms
+            + result["payers_cpu_ms_per_payment"].as_f64().unwrap()
+            + result["payees_cpu_ms_per_payment"].as_f64().unwrap();
+        println!(
+            "chanhub / LDK   {:.1}x the throughput ({pps:.1} vs {:.1} payments/s), p50 {:.1} vs {:.1} ms; nodes' CPU {nodes_cpu_ms:.2} vs {:.2} ms per payment (the chain not counted)",
+            pps / l.payments_per_sec,
+            l.payments_per_sec,
+            result["p50_ms"].as_f64().unwrap(),
+            l.p50_ms,
+            l.cpu_ms_per_payment
+        );
+    }
     if a.json {
         println!("{result}");
     }
@@ -429,7 +504,7 @@ fn main() {
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("error: {e}\nusage: scripts/bench [payments] [--payers N] [--payees M] [--payments P] [--in-flight C] [--amount-msat A] [--capacity-sat S] [--json]");
+            eprintln!("error: {e}\nusage: scripts/bench [payments] [--payers N] [--payees M] [--payments P] [--in-flight C] [--amount-msat A] [--capacity-sat S] [--compare-ldk] [--json]");
             std::process::exit(2);
         }
     };
