@@ -70,7 +70,10 @@ impl NodeProc {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Some(status) = node.child.try_wait().unwrap() {
-                return Err(format!("node exited early ({status}):\n{}", node.log_text()));
+                return Err(format!(
+                    "node exited early ({status}):\n{}",
+                    node.log_text()
+                ));
             }
             if let Ok(text) = std::fs::read_to_string(dir.join("node.json")) {
                 if let Ok(v) = serde_json::from_str::<Value>(&text) {

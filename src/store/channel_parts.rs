@@ -240,22 +240,22 @@ pub fn changed(prev: Option<&ChannelState>, state: &ChannelState) -> Result<Writ
     } = c;
     let old = prev.and_then(|p| p.commitments.as_ref());
     let mut parts = Vec::new();
-    if old.is_none_or(|o| o.local != *local) {
+    if old.map_or(true, |o| o.local != *local) {
         parts.push((LOCAL, json("local commitment", local)?));
     }
-    if old.is_none_or(|o| o.remote != *remote) {
+    if old.map_or(true, |o| o.remote != *remote) {
         parts.push((REMOTE, json("remote commitment", remote)?));
     }
-    if old.is_none_or(|o| o.remote_waiting != *remote_waiting) {
+    if old.map_or(true, |o| o.remote_waiting != *remote_waiting) {
         parts.push((REMOTE_WAITING, json("remote commitment", remote_waiting)?));
     }
-    if old.is_none_or(|o| o.revocations != *revocations) {
+    if old.map_or(true, |o| o.revocations != *revocations) {
         parts.push((REVOCATIONS, revocations_hex(revocations)));
     }
-    if old.is_none_or(|o| !same_changes(o, c)) {
+    if old.map_or(true, |o| !same_changes(o, c)) {
         parts.push((CHANGES, json("changes", &changes_of(c))?));
     }
-    if old.is_none_or(|o| o.previous_local != *previous_local) {
+    if old.map_or(true, |o| o.previous_local != *previous_local) {
         parts.push((PREVIOUS_LOCAL, json("commitment", previous_local)?));
     }
     Ok(Write {

@@ -106,7 +106,7 @@ pub fn save(
             ":now": now_secs(),
         })?;
     }
-    if write.no_commitments && prev.is_none_or(|p| p.commitments.is_some()) {
+    if write.no_commitments && prev.map_or(true, |p| p.commitments.is_some()) {
         conn.prepare_cached("DELETE FROM channel_parts WHERE key_index = ?1")?
             .execute([key_index])?;
     }
