@@ -29,7 +29,7 @@ use channels_support::*;
 use ldk_node::lightning::events::PaymentFailureReason;
 use ldk_node::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use ldk_node::lightning_types::payment::{PaymentHash, PaymentPreimage};
-use ldk_node::Event;
+use ldk_node::{Event, PendingSweepBalance};
 use ldk_support::*;
 use serde_json::{json, Value};
 
@@ -689,15 +689,22 @@ async fn closes_cooperative_from_each_side_and_forced_with_htlcs_pending() {
 
     // Cooperative closes: anna (LDK) starts one, the hub the other. Each wallet gets its
     // channel balance, less the closing fee if it opened the channel. First the forced
-    // closes' sweeps into the wallets settle, so they do not land in what is measured: anna's
+    // closes' sweeps into the wallets confirm, so they do not land in what is measured: anna's
     // output of the hub's commitment (one block of CSV), and whatever leo already swept
     // (his own output waits out the hub's 144 blocks, past this part of the test).
     mine_until(&net, "the forced closes' sweeps settle", || async {
         let anna = net.anna.node.list_balances();
         let leo = net.leo.node.list_balances();
-        anna.lightning_balances.len() == 1
-            && anna.pending_balances_from_channel_closures.is_empty()
-            && leo.pending_balances_from_channel_closures.is_empty()
+        // A sweep awaiting its threshold confirmations is in the wallet's total already.
+        let swept = |b: &ldk_node::BalanceDetails| {
+            b.pending_balances_from_channel_closures.iter().all(|p| {
+                matches!(
+                    p,
+                    PendingSweepBalance::AwaitingThresholdConfirmations { .. }
+                )
+            })
+        };
+        anna.lightning_balances.len() == 1 && swept(&anna) && swept(&leo)
     })
     .await;
     let mut want = Vec::new();
