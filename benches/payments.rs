@@ -171,6 +171,20 @@ async fn work(node: &Node) -> Work {
     }
 }
 
+/// Joins the paying workers: every success's latency (ms), and how many failed.
+async fn join_workers(
+    workers: Vec<tokio::task::JoinHandle<(Vec<f64>, usize)>>,
+) -> Result<(Vec<f64>, usize), String> {
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for w in workers {
+        let (l, f) = w.await.map_err(|e| e.to_string())?;
+        latencies.extend(l);
+        failed += f;
+    }
+    Ok((latencies, failed))
+}
+
 /// Microseconds per ECDSA sign and per verify on this machine, now.
 fn ecdsa_costs() -> (f64, f64) {
     let secp = Secp256k1::new();
@@ -352,13 +366,7 @@ async fn run(a: Args) -> Result<(), String> {
             (latencies, failed)
         }));
     }
-    let mut latencies = Vec::new();
-    let mut failed = 0;
-    for w in workers {
-        let (l, f) = w.await.map_err(|e| e.to_string())?;
-        latencies.extend(l);
-        failed += f;
-    }
+    let (mut latencies, failed) = join_workers(workers).await?;
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_secs(hub_pid) - cpu_before;
     let all_cpu = all_pids.iter().map(|p| cpu_secs(*p)).sum::<f64>() - all_cpu_before;

@@ -411,13 +411,7 @@ async fn pay(
             (latencies, failed)
         }));
     }
-    let mut latencies = Vec::new();
-    let mut failed = 0;
-    for w in workers {
-        let (l, f) = w.await.map_err(|e| e.to_string())?;
-        latencies.extend(l);
-        failed += f;
-    }
+    let (mut latencies, failed) = super::join_workers(workers).await?;
     let seconds = start.elapsed().as_secs_f64();
     let cpu = super::cpu_secs(me) - cpu_before;
     let ok = latencies.len();

@@ -358,25 +358,15 @@ mod onion_hex {
 /// 32-byte hashes and preimages as hex (64 characters, where serde's default array of numbers
 /// took up to 128); states written before read as they were.
 mod hash_hex {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(bytes: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::super::snapshot_hex::encode(bytes))
     }
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Form {
-        Hex(String),
-        Bytes(Vec<u8>),
-    }
-
+    /// Hex or an array of numbers, as [`super::onion_hex`] reads bytes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        let bytes = match Form::deserialize(d)? {
-            Form::Hex(text) => hex::decode(text).map_err(serde::de::Error::custom)?,
-            Form::Bytes(b) => b,
-        };
-        bytes
+        super::onion_hex::deserialize(d)?
             .try_into()
             .map_err(|_| serde::de::Error::custom("a hash is 32 bytes"))
     }
