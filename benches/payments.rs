@@ -171,10 +171,44 @@ async fn work(node: &Node) -> Work {
     }
 }
 
-/// Joins the paying workers: every success's latency (ms), and how many failed.
-async fn join_workers(
-    workers: Vec<tokio::task::JoinHandle<(Vec<f64>, usize)>>,
-) -> Result<(Vec<f64>, usize), String> {
+/// Makes payments `0..count` with `in_flight` of them at a time, `pay(i)` making payment `i`:
+/// every success's latency (ms), and how many failed (the first few are printed).
+async fn pay_all<F, Fut>(
+    count: usize,
+    in_flight: usize,
+    pay: F,
+) -> Result<(Vec<f64>, usize), String>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let reported = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..in_flight {
+        let (next, reported, pay) = (next.clone(), reported.clone(), pay.clone());
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let t = Instant::now();
+                match pay(i).await {
+                    Ok(()) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Err(e) => {
+                        failed += 1;
+                        if reported.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("bench: payment {i} {e}");
+                        }
+                    }
+                }
+            }
+            (latencies, failed)
+        }));
+    }
     let mut latencies = Vec::new();
     let mut failed = 0;
     for w in workers {
@@ -325,48 +359,27 @@ async fn run(a: Args) -> Result<(), String> {
     let all_cpu_before: f64 = all_pids.iter().map(|p| cpu_secs(*p)).sum();
     eprintln!("bench: paying, {} in flight", a.in_flight);
     let invoices = Arc::new(invoices);
-    let next = Arc::new(AtomicUsize::new(0));
     let payers = Arc::new(payers);
     let start = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..a.in_flight {
-        let (invoices, next, payers) = (invoices.clone(), next.clone(), payers.clone());
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failed = 0usize;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= invoices.len() {
-                    break;
-                }
+    let (mut latencies, failed) = pay_all(invoices.len(), a.in_flight, {
+        let payers = payers.clone();
+        move |i| {
+            let (invoices, payers) = (invoices.clone(), payers.clone());
+            async move {
                 let payer = &payers[i % payers.len()];
-                let t = Instant::now();
-                let r = payer
+                let p = payer
                     .api
                     .post("/v1/payments", json!({"bolt11": invoices[i], "wait": true}))
-                    .await;
-                match r {
-                    Ok(p) if p["status"] == "succeeded" => {
-                        latencies.push(t.elapsed().as_secs_f64() * 1000.0)
-                    }
-                    Ok(p) => {
-                        failed += 1;
-                        if failed <= 3 {
-                            eprintln!("bench: payment {i} failed: {}", p["failure"]);
-                        }
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        if failed <= 3 {
-                            eprintln!("bench: payment {i} refused: {e}");
-                        }
-                    }
+                    .await
+                    .map_err(|e| format!("refused: {e}"))?;
+                match p["status"] == "succeeded" {
+                    true => Ok(()),
+                    false => Err(format!("failed: {}", p["failure"])),
                 }
             }
-            (latencies, failed)
-        }));
-    }
-    let (mut latencies, failed) = join_workers(workers).await?;
+        }
+    })
+    .await?;
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = cpu_secs(hub_pid) - cpu_before;
     let all_cpu = all_pids.iter().map(|p| cpu_secs(*p)).sum::<f64>() - all_cpu_before;

@@ -381,37 +381,21 @@ async fn pay(
     let me = std::process::id();
     let cpu_before = super::cpu_secs(me);
     let invoices: Arc<Vec<Bolt11Invoice>> = Arc::new(invoices);
-    let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
-    let mut workers = Vec::new();
-    let (resends, reported) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    for _ in 0..in_flight {
-        let (invoices, next, waiters) = (invoices.clone(), next.clone(), waiters.clone());
-        let (resends, reported) = (resends.clone(), reported.clone());
-        let node = payer.node.clone();
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failed = 0usize;
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= invoices.len() {
-                    break;
-                }
-                let t = Instant::now();
-                match pay_one(&node, &invoices[i], &waiters, &resends).await {
-                    Ok(()) => latencies.push(t.elapsed().as_secs_f64() * 1000.0),
-                    Err(e) => {
-                        failed += 1;
-                        if reported.fetch_add(1, Ordering::Relaxed) < 5 {
-                            eprintln!("bench: LDK payment {i}: {e}");
-                        }
-                    }
-                }
+    let resends = Arc::new(AtomicUsize::new(0));
+    let (mut latencies, failed) = super::pay_all(invoices.len(), in_flight, {
+        let (resends, node, waiters) = (resends.clone(), payer.node.clone(), waiters.clone());
+        move |i| {
+            let (invoices, waiters) = (invoices.clone(), waiters.clone());
+            let (resends, node) = (resends.clone(), node.clone());
+            async move {
+                pay_one(&node, &invoices[i], &waiters, &resends)
+                    .await
+                    .map_err(|e| format!("(LDK): {e}"))
             }
-            (latencies, failed)
-        }));
-    }
-    let (mut latencies, failed) = super::join_workers(workers).await?;
+        }
+    })
+    .await?;
     let seconds = start.elapsed().as_secs_f64();
     let cpu = super::cpu_secs(me) - cpu_before;
     let ok = latencies.len();

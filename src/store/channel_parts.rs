@@ -61,16 +61,6 @@ pub const REVOCATIONS: &str = "revocations";
 pub const CHANGES: &str = "changes";
 pub const PREVIOUS_LOCAL: &str = "previous_local";
 
-/// Every part of a channel with commitments.
-pub const ALL: [&str; 6] = [
-    LOCAL,
-    REMOTE,
-    REMOTE_WAITING,
-    REVOCATIONS,
-    CHANGES,
-    PREVIOUS_LOCAL,
-];
-
 /// The `changes` part: what moves with every update message.
 #[derive(Debug, Serialize, Deserialize)]
 struct Changes<L, R, U> {
@@ -329,6 +319,16 @@ mod tests {
     use super::*;
     use crate::channel::testing::harness;
     use crate::channel::{Command, Format};
+
+    /// Every part of a channel with commitments.
+    const ALL: [&str; 6] = [
+        LOCAL,
+        REMOTE,
+        REMOTE_WAITING,
+        REVOCATIONS,
+        CHANGES,
+        PREVIOUS_LOCAL,
+    ];
 
     fn rows(w: &Write) -> Vec<(String, String)> {
         w.parts
