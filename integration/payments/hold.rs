@@ -259,3 +259,79 @@ async fn height(n: &TestNode) -> u32 {
         .as_u64()
         .unwrap() as u32
 }
+
+/// A payment whose part our own channel refuses is recorded, and failed: its row would have
+/// been written with the part's HTLC, so the payer writes it itself. alice's channel takes
+/// dust HTLCs up to 600 sat of exposure, and bob holds her first 400-sat payment, so the
+/// second is refused by her own channel (routes do not see dust exposure). Paid again once
+/// the first is gone, the failed payment's row is replaced and it succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_our_channel_refuses_is_recorded_failed_and_can_be_paid_again() {
+    init_logs();
+    let tmp = tempfile::tempdir().unwrap();
+    let hub = start_payments(&tmp.path().join("hub"), None).await;
+    let mut config = node_config(
+        &tmp.path().join("alice"),
+        Some(&hub),
+        "127.0.0.1:0".parse().unwrap(),
+        false,
+    );
+    config.max_dust_htlc_exposure_msat = 600_000;
+    let alice = start_config(config).await;
+    let bob = start_payments(&tmp.path().join("bob"), Some(&hub)).await;
+    fund(&hub).await;
+    fund(&alice).await;
+    open_active(&alice, &hub, CAPACITY_SAT, 0, "anchors").await;
+    open_active(&hub, &bob, CAPACITY_SAT, 0, "static_remotekey").await;
+    wait_until("bob knows a route hint", || async {
+        !bob.node.channels().route_hints().await.unwrap().is_empty()
+    })
+    .await;
+    let amount = 400_000;
+    let mut events = bob.node.channels().subscribe_events();
+    pay_hold(&alice, &bob, 1, amount).await;
+    event(&mut events, "invoice_held", 1).await;
+
+    let second = bob
+        .api
+        .post(
+            "/v1/invoices",
+            json!({"amount_msat": amount, "description": "second", "payment_hash": hash_hex(2)}),
+        )
+        .await
+        .unwrap();
+    let pay = json!({ "bolt11": second["bolt11"], "wait": true });
+    let p = alice.api.post("/v1/payments", pay.clone()).await.unwrap();
+    assert_eq!(p["status"], "failed", "{p:#}");
+    assert!(p["failure"].as_str().unwrap().contains("refused"), "{p:#}");
+    let stored = payment_of(&alice, 2).await;
+    assert_eq!(stored["status"], "failed", "{stored:#}");
+    assert_eq!(stored["amount_msat"], amount);
+
+    // The held payment gives its slot back; the failed one is paid again and succeeds.
+    bob.api
+        .delete(&format!("/v1/invoices/{}", hash_hex(1)))
+        .await
+        .unwrap();
+    assert_eq!(resolved(&alice, 1).await["status"], "failed");
+    let again = alice
+        .api
+        .post(
+            "/v1/payments",
+            json!({ "bolt11": second["bolt11"], "wait": false }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again["status"], "pending", "{again:#}");
+    event(&mut events, "invoice_held", 2).await;
+    bob.api
+        .post(
+            &format!("/v1/invoices/{}/settle", hash_hex(2)),
+            json!({ "preimage": hex::encode(preimage(2)) }),
+        )
+        .await
+        .unwrap();
+    let p = resolved(&alice, 2).await;
+    assert_eq!(p["status"], "succeeded", "{p:#}");
+    assert_eq!(p["preimage"], hex::encode(preimage(2)));
+}

@@ -26,6 +26,23 @@ use crate::wire::{Feature, Features, ShortChannelId};
 #[derive(Clone, PartialEq, Eq)]
 pub struct Invoice {
     inner: Bolt11Invoice,
+    /// The `n` field, or the key the signature recovers: found once, at parse (each ask of
+    /// lightning-invoice recovers it again, with a new secp256k1 context).
+    payee: PublicKey,
+}
+
+/// The payee of a signed invoice if its signature holds: the `n` field the signature must
+/// verify against, or else the key it recovers (BOLT 11). With the process's one context.
+fn signed_payee(signed: &SignedRawBolt11Invoice) -> Option<PublicKey> {
+    let digest = bitcoin::secp256k1::Message::from_digest(*signed.signable_hash());
+    let sig = &signed.signature().0;
+    match signed.raw_invoice().payee_pub_key() {
+        Some(n) => secp()
+            .verify_ecdsa(&digest, &sig.to_standard(), &n.0)
+            .ok()
+            .map(|()| n.0),
+        None => secp().recover_ecdsa(&digest, sig).ok(),
+    }
 }
 
 /// BOLT 11 prefixes name the chain, not the network flavour: testnet3 and testnet4 share `tb`.
@@ -99,8 +116,10 @@ impl Invoice {
             .map_err(|never: std::convert::Infallible| -> InvoiceError { match never {} })?;
         // Re-checks every rule on what we built, so we never hand out an invoice we would
         // refuse to pay.
+        let payee = signed_payee(&signed).ok_or(InvoiceError::InvalidSignature)?;
         Ok(Invoice {
             inner: Bolt11Invoice::from_signed(signed)?,
+            payee,
         })
     }
 
@@ -113,9 +132,7 @@ impl Invoice {
         let signed = with_low_s(SignedRawBolt11Invoice::from_str(s)?)?;
         // The signature first: nothing in an invoice that fails it can be trusted, so its
         // other faults are not worth reporting.
-        if !signed.check_signature() {
-            return Err(InvoiceError::InvalidSignature);
-        }
+        let payee = signed_payee(&signed).ok_or(InvoiceError::InvalidSignature)?;
         let inner = Bolt11Invoice::from_signed(signed)?;
         if inner.currency() != currency(network) {
             return Err(InvoiceError::WrongNetwork {
@@ -123,12 +140,12 @@ impl Invoice {
                 found: network_of(inner.currency()),
             });
         }
-        Ok(Invoice { inner })
+        Ok(Invoice { inner, payee })
     }
 
     /// The node to pay: the `n` field if present, else the key recovered from the signature.
     pub fn payee(&self) -> PublicKey {
-        self.inner.get_payee_pub_key()
+        self.payee
     }
 
     pub fn amount_msat(&self) -> Option<u64> {

@@ -107,6 +107,9 @@ pub struct SendPart {
     pub cltv_expiry: u32,
     pub onion: Vec<u8>,
     pub attempt: crate::payments::AttemptRecord,
+    /// A new payment's row, written (before the attempt) with its first part: one commit
+    /// for both, not one each. Refused parts write nothing: the payer then writes it.
+    pub payment: Option<crate::payments::PaymentRecord>,
 }
 
 /// Work for the actor.

@@ -30,6 +30,8 @@ pub(super) struct Task {
     /// Each pending attempt's route, to read its failure.
     routes: HashMap<([u8; 32], u32), Sent>,
     waiters: HashMap<[u8; 32], Vec<oneshot::Sender<PaymentRecord>>>,
+    /// A new payment's row until a part takes it (see `pay`).
+    unwritten: HashMap<[u8; 32], PaymentRecord>,
     scorer: Scorer,
     scorer_dirty: bool,
 }
@@ -60,6 +62,7 @@ impl Task {
             sessions: HashMap::new(),
             routes: HashMap::new(),
             waiters: HashMap::new(),
+            unwritten: HashMap::new(),
             scorer: Scorer::from_entries(entries),
             scorer_dirty: false,
             cfg,
@@ -152,21 +155,7 @@ impl Task {
             Some(bolt11) => {
                 let inv = Invoice::parse(bolt11, self.cfg.network)
                     .map_err(|e| Error::InvalidInvoice(e.to_string()))?;
-                Ok(Target {
-                    payment_hash: p.payment_hash,
-                    payee: inv.payee(),
-                    amount_msat: p.amount_msat,
-                    payment_secret: Some(inv.payment_secret().0),
-                    payment_metadata: inv.payment_metadata().map(<[u8]>::to_vec),
-                    keysend_preimage: None,
-                    hints: inv.route_hints(),
-                    min_final_cltv_expiry_delta: u32::try_from(inv.min_final_cltv_expiry_delta())
-                        .unwrap_or(u32::MAX),
-                    mpp: inv.features().supports(crate::wire::Feature::BasicMpp),
-                    max_fee_msat: p.max_fee_msat,
-                    max_total_cltv_expiry_delta: p.max_total_cltv_expiry_delta,
-                    deadline_secs,
-                })
+                Ok(Self::invoice_target(p, &inv))
             }
             None => Ok(Target {
                 payment_hash: p.payment_hash,
@@ -185,6 +174,25 @@ impl Task {
         }
     }
 
+    /// The target of a payment of invoice `inv`.
+    fn invoice_target(p: &PaymentRecord, inv: &Invoice) -> Target {
+        Target {
+            payment_hash: p.payment_hash,
+            payee: inv.payee(),
+            amount_msat: p.amount_msat,
+            payment_secret: Some(inv.payment_secret().0),
+            payment_metadata: inv.payment_metadata().map(<[u8]>::to_vec),
+            keysend_preimage: None,
+            hints: inv.route_hints(),
+            min_final_cltv_expiry_delta: u32::try_from(inv.min_final_cltv_expiry_delta())
+                .unwrap_or(u32::MAX),
+            mpp: inv.features().supports(crate::wire::Feature::BasicMpp),
+            max_fee_msat: p.max_fee_msat,
+            max_total_cltv_expiry_delta: p.max_total_cltv_expiry_delta,
+            deadline_secs: p.created_at + u64::from(p.timeout_secs),
+        }
+    }
+
     async fn pay(&mut self, req: PayRequest) -> Result<Started, Error> {
         let now = now_secs();
         let timeout_secs = req.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
@@ -193,20 +201,26 @@ impl Task {
                 "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
             )));
         }
-        let record = self.record_for(&req, now, timeout_secs)?;
+        // The invoice is parsed (its signature checked) once, here: the API leaves it to us.
+        let (record, invoice) = self.record_for(&req, now, timeout_secs)?;
         let hash = record.payment_hash;
-        let existing = self
+        let (existing, next_id) = self
             .cfg
             .store
-            .call(move |c| pq::get_payment(c, &hash))
+            .call(move |c| Ok((pq::get_payment(c, &hash)?, aq::next_attempt_id(c, &hash)?)))
             .await?;
+        let paid_before = existing.is_some();
         if let Some(p) = existing.filter(|p| p.status != PaymentStatus::Failed) {
             // Paid or being paid already: never twice.
             let waiter =
                 (req.wait && p.status == PaymentStatus::Pending).then(|| self.waiter(hash));
             return Ok((p, waiter));
         }
-        let mut session = Session::new(self.target_of(&record)?);
+        let target = match &invoice {
+            Some(inv) => Self::invoice_target(&record, inv),
+            None => self.target_of(&record)?,
+        };
+        let mut session = Session::new(target);
         // The first routes are found before anything is stored: a payment that cannot start
         // is refused, not recorded.
         let (paths, local, height) = match self.plan(&session, record.amount_msat).await {
@@ -214,33 +228,44 @@ impl Task {
             Err(NoPlan::Refused(e)) => return Err(e),
             Err(NoPlan::Route(why)) => return Err(Error::NoRoute(why)),
         };
-        let stored = record.clone();
-        let next_id = self
-            .cfg
-            .store
-            .write(move |tx| {
-                if !pq::upsert_payment(tx, &stored)? {
-                    return Ok(None);
-                }
-                aq::next_attempt_id(tx, &stored.payment_hash).map(Some)
-            })
-            .await?;
-        let Some(next_id) = next_id else {
-            return Err(Error::Internal(
-                "the payment appeared while it was planned".into(),
-            ));
-        };
+        // A new payment's row is written with its first part's HTLC and attempt, in the
+        // channel manager's transaction (one commit for all three); `unwritten` keeps it
+        // until then. This task is the only writer of payments and runs one request at a
+        // time, so the absence read above still holds.
+        if !paid_before {
+            self.unwritten.insert(hash, record.clone());
+        } else {
+            // A failed payment paid again: its row is replaced (and its failed attempts
+            // forgotten) first, as its own write.
+            let stored = record.clone();
+            let replaced = self
+                .cfg
+                .store
+                .write(move |tx| pq::upsert_payment(tx, &stored))
+                .await?;
+            if !replaced {
+                return Err(Error::Internal(
+                    "the payment appeared while it was planned".into(),
+                ));
+            }
+        }
         session.skip_ids(next_id);
         self.sessions.insert(hash, session);
         let waiter = req.wait.then(|| self.waiter(hash));
         self.send_paths(hash, paths, &local, height).await;
+        self.write_unwritten(hash).await?;
         self.advance(hash).await;
-        let now_record = self
-            .cfg
-            .store
-            .call(move |c| pq::get_payment(c, &hash))
-            .await?
-            .unwrap_or(record);
+        // A caller that waits is answered by the waiter: reading the row again now would
+        // only commit the channel manager's open batch early.
+        let now_record = match waiter {
+            Some(_) => record,
+            None => self
+                .cfg
+                .store
+                .call(move |c| pq::get_payment(c, &hash))
+                .await?
+                .unwrap_or(record),
+        };
         tracing::info!(payment_hash = %hex::encode(hash), amount_msat = now_record.amount_msat,
             status = now_record.status.as_str(), "payment started");
         Ok((now_record, waiter))
@@ -252,7 +277,8 @@ impl Task {
         req: &PayRequest,
         now: u64,
         timeout_secs: u32,
-    ) -> Result<PaymentRecord, Error> {
+    ) -> Result<(PaymentRecord, Option<Invoice>), Error> {
+        let mut parsed = None;
         let (payment_hash, bolt11, payee, amount_msat, preimage) = match &req.to {
             PayTo::Invoice {
                 bolt11,
@@ -282,13 +308,9 @@ impl Task {
                     }
                 };
                 let hash = inv.payment_hash().0;
-                (
-                    hash,
-                    Some(bolt11.trim().to_string()),
-                    inv.payee(),
-                    amount,
-                    None,
-                )
+                let payee = inv.payee();
+                parsed = Some(inv);
+                (hash, Some(bolt11.trim().to_string()), payee, amount, None)
             }
             PayTo::Keysend {
                 node_id,
@@ -306,25 +328,28 @@ impl Task {
         if payee == self.us {
             return Err(Error::NoRoute("the payee is this node".into()));
         }
-        Ok(PaymentRecord {
-            payment_hash,
-            bolt11,
-            payee,
-            amount_msat,
-            fee_msat: 0,
-            status: PaymentStatus::Pending,
-            preimage,
-            failure: None,
-            created_at: now,
-            resolved_at: None,
-            max_fee_msat: req
-                .max_fee_msat
-                .unwrap_or_else(|| default_max_fee_msat(amount_msat)),
-            max_total_cltv_expiry_delta: req
-                .max_total_cltv_expiry_delta
-                .unwrap_or(DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA),
-            timeout_secs,
-        })
+        Ok((
+            PaymentRecord {
+                payment_hash,
+                bolt11,
+                payee,
+                amount_msat,
+                fee_msat: 0,
+                status: PaymentStatus::Pending,
+                preimage,
+                failure: None,
+                created_at: now,
+                resolved_at: None,
+                max_fee_msat: req
+                    .max_fee_msat
+                    .unwrap_or_else(|| default_max_fee_msat(amount_msat)),
+                max_total_cltv_expiry_delta: req
+                    .max_total_cltv_expiry_delta
+                    .unwrap_or(DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA),
+                timeout_secs,
+            },
+            parsed,
+        ))
     }
 
     fn waiter(&mut self, hash: [u8; 32]) -> oneshot::Receiver<PaymentRecord> {
@@ -556,8 +581,14 @@ impl Task {
             cltv_expiry: onion.first_hop_cltv_expiry,
             onion: onion.onion.packet.0.to_vec(),
             attempt,
+            payment: self.unwritten.remove(&hash),
         };
+        let payment = part.payment.clone();
         if let Err(e) = self.cfg.channels.send_part(part).await {
+            // Nothing was written: the row goes with the next part, or on its own.
+            if let Some(p) = payment {
+                self.unwritten.insert(hash, p);
+            }
             if let Some(s) = self.sessions.get_mut(&hash) {
                 let cap = onion.first_hop_amount_msat.saturating_sub(1);
                 let known = s.refused_channels.entry(path.first_channel).or_insert(cap);
@@ -616,6 +647,27 @@ impl Task {
         self.part_failed(hash, id, &sent.route, &failure, &description)
             .await;
         self.advance(hash).await;
+    }
+
+    /// Writes the payment's row if no part took it (none could be sent): before anything
+    /// records how the payment goes on.
+    async fn write_unwritten(&mut self, hash: [u8; 32]) -> Result<(), Error> {
+        let Some(p) = self.unwritten.remove(&hash) else {
+            return Ok(());
+        };
+        let written = self
+            .cfg
+            .store
+            .write(move |tx| pq::upsert_payment(tx, &p))
+            .await;
+        if let Err(e) = written {
+            // Not started after all: forget it, as if it had been refused.
+            self.sessions.remove(&hash);
+            self.waiters.remove(&hash);
+            self.routes.retain(|(h, _), _| *h != hash);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     /// Records a failed part and lets the session learn from it.

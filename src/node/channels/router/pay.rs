@@ -10,6 +10,7 @@ use crate::invoice::{RouteHint, RouteHintHop};
 use crate::payments::HtlcRef;
 use crate::routing::LocalChannel;
 use crate::store::attempts as aq;
+use crate::store::payments as pq;
 
 impl Actor {
     /// Every live channel, with what one more HTLC of ours may carry on it now.
@@ -66,7 +67,15 @@ impl Actor {
         let mut attempt = part.attempt;
         attempt.htlc = htlc;
         let payment_hash = attempt.payment_hash;
-        let ops: Vec<StoreOp> = vec![Box::new(move |tx| aq::insert_attempt(tx, &attempt))];
+        let payment = part.payment;
+        let ops: Vec<StoreOp> = vec![Box::new(move |tx| {
+            if let Some(p) = &payment {
+                // The payer is the only writer of its payments and runs one at a time: the
+                // row it checked absent (or failed) before planning is still so.
+                pq::upsert_payment(tx, p)?;
+            }
+            aq::insert_attempt(tx, &attempt)
+        })];
         let command = Command::AddHtlc {
             amount_msat: part.amount_msat,
             payment_hash,
