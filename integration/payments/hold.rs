@@ -17,8 +17,8 @@ fn hash_hex(n: u8) -> String {
     hex::encode(sha256::Hash::hash(&preimage(n)).to_byte_array())
 }
 
-/// bob issues a hold invoice for preimage `n`'s hash; alice starts paying it.
-async fn pay_hold(alice: &TestNode, bob: &TestNode, n: u8, amount_msat: u64) {
+/// bob issues a hold invoice for preimage `n`'s hash: its `bolt11`.
+async fn hold_invoice(bob: &TestNode, n: u8, amount_msat: u64) -> Value {
     let v = bob
         .api
         .post(
@@ -28,15 +28,22 @@ async fn pay_hold(alice: &TestNode, bob: &TestNode, n: u8, amount_msat: u64) {
         .await
         .expect("hold invoice");
     assert_eq!(v["payment_hash"], hash_hex(n));
+    v["bolt11"].clone()
+}
+
+/// alice starts paying `bolt11`, without waiting.
+async fn start_paying(alice: &TestNode, bolt11: &Value) {
     let p = alice
         .api
-        .post(
-            "/v1/payments",
-            json!({ "bolt11": v["bolt11"], "wait": false }),
-        )
+        .post("/v1/payments", json!({ "bolt11": bolt11, "wait": false }))
         .await
         .unwrap();
     assert_eq!(p["status"], "pending", "{p:#}");
+}
+
+/// bob issues a hold invoice for preimage `n`'s hash; alice starts paying it.
+async fn pay_hold(alice: &TestNode, bob: &TestNode, n: u8, amount_msat: u64) {
+    start_paying(alice, &hold_invoice(bob, n, amount_msat).await).await;
 }
 
 async fn invoice_status(bob: &TestNode, n: u8) -> Value {
@@ -292,16 +299,9 @@ async fn a_payment_our_channel_refuses_is_recorded_failed_and_can_be_paid_again(
     pay_hold(&alice, &bob, 1, amount).await;
     event(&mut events, "invoice_held", 1).await;
 
-    let second = bob
-        .api
-        .post(
-            "/v1/invoices",
-            json!({"amount_msat": amount, "description": "second", "payment_hash": hash_hex(2)}),
-        )
-        .await
-        .unwrap();
-    let pay = json!({ "bolt11": second["bolt11"], "wait": true });
-    let p = alice.api.post("/v1/payments", pay.clone()).await.unwrap();
+    let second = hold_invoice(&bob, 2, amount).await;
+    let pay = json!({ "bolt11": second, "wait": true });
+    let p = alice.api.post("/v1/payments", pay).await.unwrap();
     assert_eq!(p["status"], "failed", "{p:#}");
     assert!(p["failure"].as_str().unwrap().contains("refused"), "{p:#}");
     let stored = payment_of(&alice, 2).await;
@@ -314,15 +314,7 @@ async fn a_payment_our_channel_refuses_is_recorded_failed_and_can_be_paid_again(
         .await
         .unwrap();
     assert_eq!(resolved(&alice, 1).await["status"], "failed");
-    let again = alice
-        .api
-        .post(
-            "/v1/payments",
-            json!({ "bolt11": second["bolt11"], "wait": false }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(again["status"], "pending", "{again:#}");
+    start_paying(&alice, &second).await;
     event(&mut events, "invoice_held", 2).await;
     bob.api
         .post(
