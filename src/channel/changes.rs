@@ -17,6 +17,8 @@
 //!
 //! Every spec here is in *our* view: `local_msat` is our balance whichever commitment it is.
 
+use std::sync::{Arc, OnceLock};
+
 use serde::{Deserialize, Serialize};
 
 use bitcoin::hashes::{sha256, Hash};
@@ -31,7 +33,7 @@ use crate::wire::{
 use super::error::ChannelError;
 
 /// Who offered an HTLC (and who pays it until it is fulfilled).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Origin {
     Local,
     Remote,
@@ -45,12 +47,13 @@ pub struct AddHtlc {
     #[serde(with = "hash_hex")]
     pub payment_hash: [u8; 32],
     pub cltv_expiry: u32,
-    /// The 1366-byte onion, opaque here: the hub peels it. Persisted as hex (a JSON array of
-    /// numbers would triple every stored state). Empty in commitment specs, which are copied
-    /// and stored many times over: a retransmission takes it from the change lists, and the
-    /// peer's HTLCs keep theirs once in `Commitments::received_onions`.
+    /// The 1366-byte onion, opaque here: the hub peels it. Shared, not copied, when the
+    /// state is (each input runs on a copy). Persisted as hex (a JSON array of numbers would
+    /// triple every stored state). Empty in commitment specs, which are stored many times
+    /// over: a retransmission takes it from the change lists, and the peer's HTLCs keep
+    /// theirs once in `Commitments::received_onions`.
     #[serde(with = "onion_hex")]
-    pub onion: Vec<u8>,
+    pub onion: Arc<[u8]>,
     pub blinding_point: Option<PublicKey>,
     /// bLIP 52's `extra_fee` (TLV 65537), kept so a retransmission carries it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,7 +165,7 @@ impl Update {
                 amount_msat: m.amount_msat,
                 payment_hash: m.payment_hash,
                 cltv_expiry: m.cltv_expiry,
-                onion: m.onion_routing_packet.0.to_vec(),
+                onion: Arc::from(&m.onion_routing_packet.0[..]),
                 blinding_point: m.blinding_point,
                 // A malformed record is the payee's to refuse; we never ask for a fee.
                 extra_fee_msat: m.extra_fee_msat().ok().flatten(),
@@ -259,7 +262,7 @@ impl Spec {
             ))
         })?;
         let add = AddHtlc {
-            onion: Vec::new(),
+            onion: no_onion(),
             ..add.clone()
         };
         self.htlcs.push(SpecHtlc { origin, add });
@@ -314,7 +317,13 @@ impl Spec {
 
 /// An onion kept apart from the specs (see [`AddHtlc::onion`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Onion(#[serde(with = "onion_hex")] pub Vec<u8>);
+pub struct Onion(#[serde(with = "onion_hex")] pub Arc<[u8]>);
+
+/// The empty onion of an add in a commitment spec, shared.
+pub fn no_onion() -> Arc<[u8]> {
+    static EMPTY: OnceLock<Arc<[u8]>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from(Vec::new())).clone()
+}
 
 /// Bytes as a hex string; reads the older array-of-numbers form too.
 mod onion_hex {
@@ -333,11 +342,12 @@ mod onion_hex {
         Bytes(Vec<u8>),
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        match Form::deserialize(d)? {
-            Form::Hex(text) => hex::decode(text).map_err(serde::de::Error::custom),
-            Form::Bytes(b) => Ok(b),
-        }
+    pub fn deserialize<'de, D: Deserializer<'de>, T: From<Vec<u8>>>(d: D) -> Result<T, D::Error> {
+        let bytes = match Form::deserialize(d)? {
+            Form::Hex(text) => hex::decode(text).map_err(serde::de::Error::custom)?,
+            Form::Bytes(b) => b,
+        };
+        Ok(bytes.into())
     }
 
     #[cfg(test)]
@@ -347,10 +357,10 @@ mod onion_hex {
         #[test]
         fn onions_are_stored_as_the_hex_crate_writes_them_and_read_back() {
             let bytes: Vec<u8> = (0..=255u8).chain([0, 0x0f, 0xf0, 0xff]).collect();
-            let json = serde_json::to_string(&Onion(bytes.clone())).unwrap();
+            let json = serde_json::to_string(&Onion(bytes.clone().into())).unwrap();
             assert_eq!(json, format!("\"{}\"", hex::encode(&bytes)));
             let back: Onion = serde_json::from_str(&json).unwrap();
-            assert_eq!(back.0, bytes);
+            assert_eq!(back.0[..], bytes[..]);
         }
     }
 }
@@ -366,7 +376,7 @@ mod hash_hex {
 
     /// Hex or an array of numbers, as [`super::onion_hex`] reads bytes.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        super::onion_hex::deserialize(d)?
+        super::onion_hex::deserialize::<_, Vec<u8>>(d)?
             .try_into()
             .map_err(|_| serde::de::Error::custom("a hash is 32 bytes"))
     }
@@ -466,7 +476,7 @@ mod tests {
             amount_msat,
             payment_hash: sha256::Hash::hash(&[id as u8; 32]).to_byte_array(),
             cltv_expiry: 500,
-            onion: vec![0; ONION_PACKET_LEN],
+            onion: vec![0; ONION_PACKET_LEN].into(),
             blinding_point: None,
             extra_fee_msat: None,
         })

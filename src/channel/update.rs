@@ -174,7 +174,7 @@ impl Step<'_> {
             amount_msat,
             payment_hash,
             cltv_expiry,
-            onion,
+            onion: onion.into(),
             blinding_point: None,
             extra_fee_msat,
         };

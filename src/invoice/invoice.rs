@@ -114,12 +114,11 @@ impl Invoice {
                 Ok(secp().sign_ecdsa_recoverable(msg, node_key))
             })
             .map_err(|never: std::convert::Infallible| -> InvoiceError { match never {} })?;
-        // Re-checks every rule on what we built, so we never hand out an invoice we would
-        // refuse to pay.
-        let payee = signed_payee(&signed).ok_or(InvoiceError::InvalidSignature)?;
+        // `from_signed` re-checks every rule (the signature too) on what we built, so we never
+        // hand out an invoice we would refuse to pay; the payee is the key that signed.
         Ok(Invoice {
             inner: Bolt11Invoice::from_signed(signed)?,
-            payee,
+            payee: node_key.public_key(secp()),
         })
     }
 

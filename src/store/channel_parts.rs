@@ -15,6 +15,13 @@
 //! | `changes` | the change lists and counters | each update message |
 //! | `previous_local` | the revoked commitment kept for regtest's `dev cheat` | with `local` |
 //!
+//! The onion of each add in the change lists (1,366 bytes) is kept out of `changes`, in a row
+//! of its own in `change_onions` (schema version 18), written once when the add first appears
+//! and deleted when it leaves the lists: inline, `changes` carried every such onion as 2,732
+//! hex characters and was rewritten with each update message (at 64 payments in flight the
+//! hub spent 7 % of its CPU escaping that text alone). A `changes` part written before keeps
+//! its onions inline and reads as it is.
+//!
 //! Which parts to write is decided against the state the store last wrote for the channel
 //! ([`changed`]), kept by the caller; without one every part is written. Reading joins the
 //! row and its parts ([`join`]); a row with no parts is a whole snapshot (older databases,
@@ -23,8 +30,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use crate::bolt3::RevocationStore;
-use crate::channel::changes::{LocalChanges, RemoteChanges, Update};
+use crate::channel::changes::{AddHtlc, LocalChanges, Origin, RemoteChanges, Update};
 use crate::channel::state::{Commitments, LastSent, LocalCommit, RemoteCommit};
 use crate::channel::ChannelState;
 
@@ -81,8 +91,83 @@ pub struct Write {
     pub base: Option<String>,
     /// Parts to write, by name.
     pub parts: Vec<(&'static str, String)>,
-    /// Whether the channel has no commitments (any parts it had are deleted).
+    /// Whether the channel has no commitments (any parts and onions it had are deleted).
     pub no_commitments: bool,
+    /// Every stored onion of the channel is deleted before `onions` are written (what is
+    /// stored is not known).
+    pub onions_reset: bool,
+    /// Onions of adds in the change lists to store: new adds, or an id the peer reused after
+    /// a disconnection dropped its add.
+    pub onions: Vec<(Origin, u64, Vec<u8>)>,
+    /// Onions to delete: their adds left the change lists.
+    pub onions_gone: Vec<(Origin, u64)>,
+}
+
+/// The onions of the adds in the change lists, by who offered them and id.
+fn onions_of(c: &Commitments) -> BTreeMap<(Origin, u64), &[u8]> {
+    let local = c.local_changes.all().chain(&c.to_repropose);
+    let local = local.map(|u| (Origin::Local, u));
+    let remote = c.remote_changes.all().map(|u| (Origin::Remote, u));
+    local
+        .chain(remote)
+        .filter_map(|(origin, u)| match u {
+            Update::Add(a) => Some(((origin, a.id), &a.onion[..])),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `list` as the `changes` part stores it: adds without their onions.
+fn without_onions(list: &[Update]) -> Vec<Update> {
+    list.iter()
+        .map(|u| match u {
+            Update::Add(a) => {
+                // Field by field, so a new field of the add cannot be forgotten here.
+                let AddHtlc {
+                    id,
+                    amount_msat,
+                    payment_hash,
+                    cltv_expiry,
+                    onion: _,
+                    blinding_point,
+                    extra_fee_msat,
+                } = a;
+                Update::Add(AddHtlc {
+                    id: *id,
+                    amount_msat: *amount_msat,
+                    payment_hash: *payment_hash,
+                    cltv_expiry: *cltv_expiry,
+                    onion: crate::channel::changes::no_onion(),
+                    blinding_point: *blinding_point,
+                    extra_fee_msat: *extra_fee_msat,
+                })
+            }
+            other => other.clone(),
+        })
+        .collect()
+}
+
+/// Puts the stored onions back in the adds of `list` that were stored without theirs.
+fn with_onions(
+    key_index: u32,
+    origin: Origin,
+    list: &mut [Update],
+    onions: &BTreeMap<(Origin, u64), &[u8]>,
+) -> Result<(), StoreError> {
+    for u in list {
+        if let Update::Add(a) = u {
+            if a.onion.is_empty() {
+                let onion = onions.get(&(origin, a.id)).ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "channel {key_index}: no onion for pending {origin:?} add {}",
+                        a.id
+                    ))
+                })?;
+                a.onion = Arc::from(*onion);
+            }
+        }
+    }
+    Ok(())
 }
 
 fn json<T: Serialize + ?Sized>(what: &str, v: &T) -> Result<String, StoreError> {
@@ -167,15 +252,35 @@ fn same_base(a: &ChannelState, b: &ChannelState) -> bool {
         && *funding_lost == b.funding_lost
 }
 
-fn changes_of(c: &Commitments) -> Changes<&LocalChanges, &RemoteChanges, &Vec<Update>> {
+fn changes_of(c: &Commitments) -> Changes<LocalChanges, RemoteChanges, Vec<Update>> {
+    let LocalChanges {
+        proposed,
+        signed,
+        acked,
+    } = &c.local_changes;
+    let local_changes = LocalChanges {
+        proposed: without_onions(proposed),
+        signed: without_onions(signed),
+        acked: without_onions(acked),
+    };
+    let RemoteChanges {
+        proposed,
+        acked,
+        signed,
+    } = &c.remote_changes;
+    let remote_changes = RemoteChanges {
+        proposed: without_onions(proposed),
+        acked: without_onions(acked),
+        signed: without_onions(signed),
+    };
     Changes {
         remote_next_point: c.remote_next_point,
-        local_changes: &c.local_changes,
-        remote_changes: &c.remote_changes,
+        local_changes,
+        remote_changes,
         local_next_htlc_id: c.local_next_htlc_id,
         remote_next_htlc_id: c.remote_next_htlc_id,
         last_sent: c.last_sent,
-        to_repropose: &c.to_repropose,
+        to_repropose: without_onions(&c.to_repropose),
         dust_rejects: c.dust_rejects.clone(),
     }
 }
@@ -206,8 +311,8 @@ pub fn changed(prev: Option<&ChannelState>, state: &ChannelState) -> Result<Writ
     let Some(c) = &state.commitments else {
         return Ok(Write {
             base,
-            parts: Vec::new(),
             no_commitments: true,
+            ..Write::default()
         });
     };
     // Field by field, so a new field of the commitments cannot be forgotten here.
@@ -248,10 +353,26 @@ pub fn changed(prev: Option<&ChannelState>, state: &ChannelState) -> Result<Writ
     if old.map_or(true, |o| o.previous_local != *previous_local) {
         parts.push((PREVIOUS_LOCAL, json("commitment", previous_local)?));
     }
+    let now = onions_of(c);
+    let before = old.map(onions_of);
+    let onions = now
+        .iter()
+        .filter(|(k, o)| before.as_ref().map_or(true, |b| b.get(k) != Some(o)))
+        .map(|(&(origin, id), o)| (origin, id, o.to_vec()))
+        .collect();
+    let onions_gone = before
+        .iter()
+        .flat_map(|b| b.keys())
+        .filter(|k| !now.contains_key(k))
+        .copied()
+        .collect();
     Ok(Write {
         base,
         parts,
         no_commitments: false,
+        onions_reset: old.is_none(),
+        onions,
+        onions_gone,
     })
 }
 
@@ -265,11 +386,13 @@ fn parse<'a, T: Deserialize<'a>>(
     })
 }
 
-/// The state from its row and its parts (`(name, json)`; none: the row is the whole state).
+/// The state from its row, its parts (`(name, json)`; none: the row is the whole state) and
+/// the onions of the adds in its change lists.
 pub fn join(
     key_index: u32,
     base: &str,
     parts: &[(String, String)],
+    onions: &[(Origin, u64, Vec<u8>)],
 ) -> Result<ChannelState, StoreError> {
     let mut state: ChannelState = parse(key_index, "state", base)?;
     if parts.is_empty() {
@@ -282,8 +405,24 @@ pub fn join(
             .map(|(_, t)| t.as_str())
             .ok_or_else(|| StoreError::Corrupt(format!("channel {key_index}: no {name} part")))
     };
-    let changes: Changes<LocalChanges, RemoteChanges, Vec<Update>> =
+    let mut changes: Changes<LocalChanges, RemoteChanges, Vec<Update>> =
         parse(key_index, CHANGES, get(CHANGES)?)?;
+    let onions: BTreeMap<(Origin, u64), &[u8]> = onions
+        .iter()
+        .map(|(origin, id, o)| ((*origin, *id), o.as_slice()))
+        .collect();
+    let (l, r) = (&mut changes.local_changes, &mut changes.remote_changes);
+    for list in [
+        &mut l.proposed,
+        &mut l.signed,
+        &mut l.acked,
+        &mut changes.to_repropose,
+    ] {
+        with_onions(key_index, Origin::Local, list, &onions)?;
+    }
+    for list in [&mut r.proposed, &mut r.acked, &mut r.signed] {
+        with_onions(key_index, Origin::Remote, list, &onions)?;
+    }
     let revocations: String = parse(key_index, REVOCATIONS, get(REVOCATIONS)?)?;
     let revocations = hex::decode(&revocations)
         .ok()
@@ -341,17 +480,50 @@ mod tests {
         w.parts.iter().map(|(n, _)| *n).collect()
     }
 
-    /// The rows as the store holds them after `w` is written over `held`.
-    fn apply(held: &mut (String, Vec<(String, String)>), w: &Write) {
-        if let Some(b) = &w.base {
-            held.0 = b.clone();
-        }
-        for (n, t) in &w.parts {
-            match held.1.iter_mut().find(|(m, _)| m == n) {
-                Some(row) => row.1 = t.clone(),
-                None => held.1.push((n.to_string(), t.clone())),
+    /// The rows of one channel: its `channels.state` row, its parts, its change onions.
+    #[derive(Default)]
+    struct Held {
+        base: String,
+        parts: Vec<(String, String)>,
+        onions: BTreeMap<(Origin, u64), Vec<u8>>,
+    }
+
+    impl Held {
+        /// The rows as the store holds them after `w` is written over these.
+        fn apply(&mut self, w: &Write) {
+            if let Some(b) = &w.base {
+                self.base = b.clone();
+            }
+            for (n, t) in &w.parts {
+                match self.parts.iter_mut().find(|(m, _)| m == n) {
+                    Some(row) => row.1 = t.clone(),
+                    None => self.parts.push((n.to_string(), t.clone())),
+                }
+            }
+            if w.onions_reset || w.no_commitments {
+                self.onions.clear();
+            }
+            for k in &w.onions_gone {
+                assert!(self.onions.remove(k).is_some(), "{k:?} was stored");
+            }
+            for (origin, id, o) in &w.onions {
+                self.onions.insert((*origin, *id), o.clone());
             }
         }
+
+        fn join(&self) -> Result<ChannelState, StoreError> {
+            let onions: Vec<_> = self
+                .onions
+                .iter()
+                .map(|(&(origin, id), o)| (origin, id, o.clone()))
+                .collect();
+            join(0, &self.base, &self.parts, &onions)
+        }
+    }
+
+    /// An onion no other text of the state looks like.
+    fn marked_onion() -> Vec<u8> {
+        vec![0xab; crate::wire::types::ONION_PACKET_LEN]
     }
 
     /// A channel cut into parts at every step of a payment and its settlement joins back to
@@ -363,8 +535,11 @@ mod tests {
         let mut prev = pair.b.persisted.clone();
         let all = changed(None, &prev).unwrap();
         assert_eq!(names(&all), ALL.to_vec());
-        let mut held = (all.base.clone().unwrap(), rows(&all));
-        assert_eq!(join(0, &held.0, &held.1).unwrap(), prev);
+        let mut held = Held::default();
+        held.apply(&all);
+        assert_eq!(held.join().unwrap(), prev);
+        let mut onion_writes = 0;
+        let mut most_onions = 0;
 
         let mut steps = 0;
         let mut check = |pair: &harness::Pair| {
@@ -377,7 +552,13 @@ mod tests {
             steps += 1;
             assert!(w.parts.len() < ALL.len() - 1, "{:?}", names(&w));
             assert!(w.base.is_none(), "the setup does not move with payments");
-            apply(&mut held, &w);
+            // An onion is written once, in a row of its own, never in a part.
+            for (name, text) in &w.parts {
+                assert!(!text.contains("abababababababab"), "an onion in {name}");
+            }
+            onion_writes += w.onions.len();
+            held.apply(&w);
+            most_onions = most_onions.max(held.onions.len());
             let mut expected = now.clone();
             expected
                 .commitments
@@ -385,7 +566,7 @@ mod tests {
                 .unwrap()
                 .received_onions
                 .clear();
-            assert_eq!(join(0, &held.0, &held.1).unwrap(), expected);
+            assert_eq!(held.join().unwrap(), expected);
             prev = now;
         };
         pair.a
@@ -393,7 +574,7 @@ mod tests {
                 amount_msat: 5_000_000,
                 payment_hash: harness::hash_of(&harness::preimage(1)),
                 cltv_expiry: 500,
-                onion: harness::onion(),
+                onion: marked_onion(),
                 extra_fee_msat: None,
             })
             .unwrap();
@@ -420,6 +601,59 @@ mod tests {
         check(&pair);
         deliver(&mut pair, &mut check);
         assert!(steps >= 6, "the payment went through its steps ({steps})");
+        assert_eq!(onion_writes, 1, "b stores the add's onion once");
+        assert_eq!(most_onions, 1);
+        assert!(held.onions.is_empty(), "the settled add's onion is gone");
+    }
+
+    /// A pending add's onion is needed to read the state back; a `changes` part written
+    /// before version 18 carries it inline and reads as it is.
+    #[test]
+    fn a_pending_adds_onion_comes_from_its_row_or_an_older_inline_part() {
+        let mut pair = harness::Pair::open(Format::Anchors, 0);
+        pair.confirm(3);
+        pair.a
+            .command(Command::AddHtlc {
+                amount_msat: 5_000_000,
+                payment_hash: harness::hash_of(&harness::preimage(1)),
+                cltv_expiry: 500,
+                onion: marked_onion(),
+                extra_fee_msat: None,
+            })
+            .unwrap();
+        let state = pair.a.persisted.clone();
+        let w = changed(None, &state).unwrap();
+        assert!(w.onions_reset);
+        assert_eq!(w.onions, vec![(Origin::Local, 0, marked_onion())]);
+        let mut held = Held::default();
+        held.apply(&w);
+        assert_eq!(held.join().unwrap(), state);
+
+        held.onions.clear();
+        let err = held.join().unwrap_err();
+        assert!(
+            err.to_string().contains("no onion for pending Local add 0"),
+            "{err}"
+        );
+
+        let c = state.commitments.as_ref().unwrap();
+        let inline = json(
+            "changes",
+            &Changes {
+                remote_next_point: c.remote_next_point,
+                local_changes: &c.local_changes,
+                remote_changes: &c.remote_changes,
+                local_next_htlc_id: c.local_next_htlc_id,
+                remote_next_htlc_id: c.remote_next_htlc_id,
+                last_sent: c.last_sent,
+                to_repropose: &c.to_repropose,
+                dust_rejects: c.dust_rejects.clone(),
+            },
+        )
+        .unwrap();
+        assert!(inline.contains("abababababababab"));
+        held.parts.iter_mut().find(|(n, _)| n == CHANGES).unwrap().1 = inline;
+        assert_eq!(held.join().unwrap(), state);
     }
 
     /// A row written whole (before version 17, or a channel with no commitments) reads as it
@@ -430,10 +664,10 @@ mod tests {
         pair.confirm(3);
         let state = pair.a.persisted.clone();
         let whole = serde_json::to_string(&state).unwrap();
-        assert_eq!(join(0, &whole, &[]).unwrap(), state);
+        assert_eq!(join(0, &whole, &[], &[]).unwrap(), state);
         let w = changed(None, &state).unwrap();
         let missing: Vec<_> = rows(&w).into_iter().filter(|(n, _)| n != LOCAL).collect();
-        let err = join(0, w.base.as_ref().unwrap(), &missing).unwrap_err();
+        let err = join(0, w.base.as_ref().unwrap(), &missing, &[]).unwrap_err();
         assert!(err.to_string().contains("no local part"), "{err}");
     }
 }

@@ -7,8 +7,10 @@ use bitcoin::secp256k1::ecdsa::Signature;
 use bitcoin::secp256k1::PublicKey;
 use rusqlite::{named_params, params, Connection, OptionalExtension};
 
+use std::sync::Arc;
+
 use super::{channel_parts, meta, StoreError};
-use crate::channel::{ChannelState, Onion};
+use crate::channel::{ChannelState, Onion, Origin};
 
 /// The meta key of the next channel key index: indexes are never reused, even for channels
 /// that were abandoned before they were stored.
@@ -49,6 +51,7 @@ fn now_secs() -> i64 {
 pub fn forget(conn: &Connection, key_index: u32) -> Result<(), StoreError> {
     for table in [
         "htlc_onions",
+        "change_onions",
         "htlc_archive",
         "tower_uploads",
         "channel_parts",
@@ -118,6 +121,7 @@ pub fn save(
         put.execute(params![key_index, part, data])?;
         channel_parts::drill();
     }
+    save_change_onions(conn, key_index, &write)?;
     let signed = |s: &ChannelState| -> Vec<(u64, Signature)> {
         s.commitments
             .as_ref()
@@ -138,6 +142,74 @@ pub fn save(
     }
     save_onions(conn, key_index, prev, state)?;
     archive_new_htlcs(conn, key_index, prev, state)
+}
+
+fn origin_name(o: Origin) -> &'static str {
+    match o {
+        Origin::Local => "local",
+        Origin::Remote => "remote",
+    }
+}
+
+/// Writes what `write` says of the onions of the adds in the change lists.
+fn save_change_onions(
+    conn: &Connection,
+    key_index: u32,
+    write: &channel_parts::Write,
+) -> Result<(), StoreError> {
+    if write.onions_reset || write.no_commitments {
+        conn.prepare_cached("DELETE FROM change_onions WHERE key_index = ?1")?
+            .execute([key_index])?;
+    }
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM change_onions WHERE key_index = ?1 AND origin = ?2 AND htlc_id = ?3",
+    )?;
+    for (origin, id) in &write.onions_gone {
+        delete.execute(params![key_index, origin_name(*origin), htlc_id(*id)?])?;
+    }
+    let mut put = conn.prepare_cached(
+        "INSERT INTO change_onions (key_index, origin, htlc_id, onion) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(key_index, origin, htlc_id) DO UPDATE SET onion = excluded.onion",
+    )?;
+    for (origin, id, onion) in &write.onions {
+        put.execute(params![
+            key_index,
+            origin_name(*origin),
+            htlc_id(*id)?,
+            onion
+        ])?;
+        channel_parts::drill();
+    }
+    Ok(())
+}
+
+/// The stored onions of the adds in a channel's change lists.
+fn load_change_onions(
+    conn: &Connection,
+    key_index: u32,
+) -> Result<Vec<(Origin, u64, Vec<u8>)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT origin, htlc_id, onion FROM change_onions WHERE key_index = ?1")?;
+    let rows = stmt.query_map([key_index], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (origin, id, onion) = row?;
+        let origin = match origin.as_str() {
+            "local" => Origin::Local,
+            "remote" => Origin::Remote,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "channel {key_index}: an onion of origin {other:?}"
+                )))
+            }
+        };
+        let id = u64::try_from(id)
+            .map_err(|_| StoreError::Corrupt(format!("channel {key_index}: HTLC id {id}")))?;
+        out.push((origin, id, onion));
+    }
+    Ok(out)
 }
 
 /// Keeps `htlc_onions` equal to the state's `received_onions`: an onion is written once, when
@@ -201,12 +273,14 @@ fn load_onions(
     };
     let mut stmt =
         conn.prepare_cached("SELECT htlc_id, onion FROM htlc_onions WHERE key_index = ?1")?;
-    let rows = stmt.query_map([key_index], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map([key_index], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+    })?;
     for row in rows {
         let (id, onion) = row?;
         let id = u64::try_from(id)
             .map_err(|_| StoreError::Corrupt(format!("channel {key_index}: HTLC id {id}")))?;
-        c.received_onions.insert(id, Onion(onion));
+        c.received_onions.insert(id, Onion(Arc::from(onion)));
     }
     Ok(())
 }
@@ -305,7 +379,12 @@ fn decode(
         .prepare_cached("SELECT part, data FROM channel_parts WHERE key_index = ?1")?
         .query_map([key_index], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut state = channel_parts::join(key_index, &state, &parts)?;
+    let onions = if parts.is_empty() {
+        Vec::new()
+    } else {
+        load_change_onions(conn, key_index)?
+    };
+    let mut state = channel_parts::join(key_index, &state, &parts, &onions)?;
     load_onions(conn, key_index, &mut state)?;
     Ok(StoredChannel {
         key_index,
@@ -472,6 +551,79 @@ mod tests {
             store.blocking(|c| get(c, idx)).unwrap().unwrap().state,
             settled
         );
+    }
+
+    fn change_onion_rows(store: &Store, idx: u32) -> Vec<(String, i64, Vec<u8>)> {
+        store
+            .blocking(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT origin, htlc_id, onion FROM change_onions WHERE key_index = ?1
+                     ORDER BY origin, htlc_id",
+                )?;
+                let rows = stmt.query_map([idx], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                Ok(rows.collect::<Result<Vec<_>, _>>()?)
+            })
+            .unwrap()
+    }
+
+    /// The onion of an add still in the change lists lives in a row of its own: written
+    /// once, replaced when the id is reused after a disconnection dropped the add, deleted
+    /// when the add leaves the lists; the state reads back whole at each step.
+    #[test]
+    fn pending_adds_keep_their_onions_in_rows_of_their_own() {
+        let mut pair = harness::Pair::open(crate::channel::Format::Anchors, 0);
+        pair.confirm(3);
+        let add = |pair: &mut harness::Pair, byte: u8| {
+            pair.a
+                .command(crate::channel::Command::AddHtlc {
+                    amount_msat: 5_000_000,
+                    payment_hash: harness::hash_of(&harness::preimage(u64::from(byte))),
+                    cltv_expiry: 500,
+                    onion: vec![byte; crate::wire::types::ONION_PACKET_LEN],
+                    extra_fee_msat: None,
+                })
+                .unwrap();
+        };
+        let store = Store::open_in_memory().unwrap();
+        let peer = harness::keys(2).pubkeys.funding;
+        let idx = store.write_blocking(next_key_index).unwrap();
+        let mut stored: Option<ChannelState> = None;
+        let mut save_now = |pair: &harness::Pair| {
+            let state = pair.a.persisted.clone();
+            store
+                .write_blocking(|tx| save(tx, idx, &peer, stored.as_ref(), &state))
+                .unwrap();
+            let back = store.blocking(|c| get(c, idx)).unwrap().unwrap();
+            assert_eq!(back.state, state);
+            stored = Some(state);
+            change_onion_rows(&store, idx)
+        };
+
+        let onion = |byte| vec![byte; crate::wire::types::ONION_PACKET_LEN];
+        // The first is signed at once; the second waits for b's revocation, unsigned.
+        add(&mut pair, 0xa1);
+        add(&mut pair, 0xa2);
+        let rows = save_now(&pair);
+        let expected = [
+            ("local".to_string(), 0, onion(0xa1)),
+            ("local".into(), 1, onion(0xa2)),
+        ];
+        assert_eq!(rows, expected);
+
+        // The unsigned add never counted: dropped with the connection, its id is taken again.
+        pair.disconnect();
+        pair.reconnect();
+        pair.deliver_all();
+        add(&mut pair, 0xb2);
+        let rows = save_now(&pair);
+        assert_eq!(
+            rows,
+            [("local".to_string(), 1, onion(0xb2))],
+            "the id is reused"
+        );
+
+        pair.deliver_all();
+        assert!(save_now(&pair).is_empty(), "committed on both sides: gone");
     }
 
     /// A version 7 database kept the onions inline: migrating moves them to their rows, and

@@ -555,8 +555,21 @@ CREATE TABLE channel_parts (
 ) STRICT, WITHOUT ROWID;
 ";
 
+/// Version 18: the onions of the adds in a channel's change lists, each in a row written once
+/// (`src/store/channel_parts.rs`), no longer inline in the `changes` part rewritten with each
+/// update message. A `changes` part written before keeps its onions and reads as it is.
+const V18: &str = "
+CREATE TABLE change_onions (
+    key_index INTEGER NOT NULL REFERENCES channels(key_index) ON DELETE CASCADE,
+    origin    TEXT NOT NULL CHECK (origin IN ('local', 'remote')),
+    htlc_id   INTEGER NOT NULL,
+    onion     BLOB NOT NULL,
+    PRIMARY KEY (key_index, origin, htlc_id)
+) STRICT;
+";
+
 pub const MIGRATIONS: &[&str] = &[
-    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17,
+    V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18,
 ];
 
 /// The schema version this build writes.

@@ -90,11 +90,12 @@ pub struct Node {
     disk: Disk,
 }
 
-/// A channel's `channels.state` row and its parts.
+/// A channel's `channels.state` row, its parts and its change lists' onions.
 #[derive(Default)]
 struct Disk {
     base: String,
     parts: Vec<(String, String)>,
+    onions: std::collections::BTreeMap<(crate::channel::Origin, u64), Vec<u8>>,
 }
 
 impl Disk {
@@ -112,11 +113,26 @@ impl Disk {
                 None => self.parts.push((name.to_string(), data)),
             }
         }
+        if w.onions_reset || w.no_commitments {
+            self.onions.clear();
+        }
+        for k in w.onions_gone {
+            self.onions.remove(&k);
+        }
+        for (origin, id, onion) in w.onions {
+            self.onions.insert((origin, id), onion);
+        }
     }
 
     /// The state read back; the onions live in rows of their own, equal to `onions_from`'s.
     fn read(&self, onions_from: &ChannelState) -> ChannelState {
-        let mut s = crate::store::channel_parts::join(0, &self.base, &self.parts).expect("reads");
+        let onions: Vec<_> = self
+            .onions
+            .iter()
+            .map(|(&(origin, id), o)| (origin, id, o.clone()))
+            .collect();
+        let mut s =
+            crate::store::channel_parts::join(0, &self.base, &self.parts, &onions).expect("reads");
         if let (Some(c), Some(o)) = (s.commitments.as_mut(), onions_from.commitments.as_ref()) {
             c.received_onions = o.received_onions.clone();
         }
