@@ -11,6 +11,8 @@
 //! the total over the cap. Anchors channels' HTLC transactions pay no fee, so there the dust
 //! threshold is the dust limit alone. The numbers: `channel-spec/channel.md`, "Limits".
 
+use std::sync::Arc;
+
 use crate::bolt3::fees;
 use crate::bolt3::ChannelType;
 
@@ -171,7 +173,11 @@ impl Channel {
     /// policy alone (the peer never learns it), so it may change for open channels. Takes
     /// effect on the next update; persisted with the next state written.
     pub fn set_max_dust_htlc_exposure_msat(&mut self, cap_msat: u64) {
-        self.state.config.max_dust_htlc_exposure_msat = cap_msat;
+        if self.state.config.max_dust_htlc_exposure_msat != cap_msat {
+            Arc::make_mut(&mut self.state)
+                .config
+                .max_dust_htlc_exposure_msat = cap_msat;
+        }
     }
 }
 

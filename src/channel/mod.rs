@@ -43,6 +43,8 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
+
 use bitcoin::{ScriptBuf, Transaction};
 
 use crate::wire::{ChannelId, Diagnostic, ErrorMessage, Message, ShortChannelId, Warning};
@@ -135,10 +137,10 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     Send(Message),
-    /// Write this state durably (one transaction) before executing any later output. A full
-    /// snapshot per transition; a store wanting less I/O could write only the change lists and
-    /// commitments that moved (they are the only parts that change on the update path).
-    Persist(Box<ChannelState>),
+    /// Write this state durably (one transaction) before executing any later output. The
+    /// whole state, shared with the channel (not a copy of it); the store writes only the parts
+    /// that moved (`store::channel_parts`).
+    Persist(Arc<ChannelState>),
     Broadcast(Transaction),
     Event(Event),
 }
@@ -154,7 +156,9 @@ pub struct Refused {
 /// One channel: its persisted state and the keys to act on it.
 #[derive(Debug, Clone)]
 pub struct Channel {
-    state: ChannelState,
+    /// Shared with the last `Output::Persist`: each input works on a copy, which becomes
+    /// both the new state and what is persisted.
+    state: Arc<ChannelState>,
     keys: KeyMaterial,
 }
 
@@ -393,7 +397,10 @@ impl Channel {
         if state.setup.local_keys != keys.pubkeys {
             return Err(ChannelError::WrongKeys);
         }
-        let mut ch = Channel { state, keys };
+        let mut ch = Channel {
+            state: Arc::new(state),
+            keys,
+        };
         let out = ch.handle(Input::Disconnected).map_err(|r| r.error)?;
         Ok((ch, out))
     }
@@ -426,7 +433,7 @@ impl Channel {
     fn run(&mut self, input: Input, defer_signing: bool) -> Result<Vec<Output>, Refused> {
         let from_outside = !matches!(input, Input::Command(_));
         let mut step = Step {
-            s: self.state.clone(),
+            s: ChannelState::clone(&self.state),
             keys: &self.keys,
             out: Vec::new(),
             defer_signing,
@@ -434,11 +441,11 @@ impl Channel {
         match step.apply(input) {
             Ok(()) => {
                 let mut outputs = Vec::with_capacity(step.out.len() + 1);
-                if step.s != self.state {
-                    outputs.push(Output::Persist(Box::new(step.s.clone())));
+                if step.s != *self.state {
+                    self.state = Arc::new(step.s);
+                    outputs.push(Output::Persist(self.state.clone()));
                 }
                 outputs.append(&mut step.out);
-                self.state = step.s;
                 Ok(outputs)
             }
             Err(error) => {

@@ -12,6 +12,8 @@
 //!  channel_ready       <---------------------->  channel_ready
 //! ```
 
+use std::sync::Arc;
+
 use bitcoin::constants::ChainHash;
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, ScriptBuf, Transaction};
@@ -309,11 +311,8 @@ impl Channel {
             scid_alias: req.scid_alias,
             zero_conf: req.zero_conf,
         };
-        let state = new_state(config, setup, req.alias, req.peer_anysegwit);
-        let out = vec![
-            Output::Persist(Box::new(state.clone())),
-            Output::Send(msg.into()),
-        ];
+        let state = Arc::new(new_state(config, setup, req.alias, req.peer_anysegwit));
+        let out = vec![Output::Persist(state.clone()), Output::Send(msg.into())];
         Ok((Channel { state, keys }, out))
     }
 
@@ -457,10 +456,8 @@ impl Channel {
         };
         let mut state = new_state(config, setup, alias, peer_anysegwit);
         state.phase = Phase::AcceptSent;
-        let out = vec![
-            Output::Persist(Box::new(state.clone())),
-            Output::Send(msg.into()),
-        ];
+        let state = Arc::new(state);
+        let out = vec![Output::Persist(state.clone()), Output::Send(msg.into())];
         Ok((Channel { state, keys }, out))
     }
 }

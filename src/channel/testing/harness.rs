@@ -176,7 +176,7 @@ impl Node {
                         );
                     }
                     self.disk.write(Some(&self.persisted), &s);
-                    self.persisted = *s;
+                    self.persisted = ChannelState::clone(&s);
                 }
                 Output::Send(m) => {
                     self.check_send(&m);

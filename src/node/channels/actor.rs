@@ -88,7 +88,7 @@ pub(super) struct Entry {
     /// The state last written for the channel, so the next write takes only what changed
     /// ([`q::save`]). `None` when unknown (just loaded, or after a failed or lost write): the
     /// next write is whole.
-    stored: Option<Box<ChannelState>>,
+    stored: Option<Arc<ChannelState>>,
 }
 
 impl Entry {
