@@ -253,25 +253,17 @@ fn same_base(a: &ChannelState, b: &ChannelState) -> bool {
 }
 
 fn changes_of(c: &Commitments) -> Changes<LocalChanges, RemoteChanges, Vec<Update>> {
-    let LocalChanges {
-        proposed,
-        signed,
-        acked,
-    } = &c.local_changes;
+    // Struct literals without `..`: a new list cannot be forgotten here.
+    let (l, r) = (&c.local_changes, &c.remote_changes);
     let local_changes = LocalChanges {
-        proposed: without_onions(proposed),
-        signed: without_onions(signed),
-        acked: without_onions(acked),
+        proposed: without_onions(&l.proposed),
+        signed: without_onions(&l.signed),
+        acked: without_onions(&l.acked),
     };
-    let RemoteChanges {
-        proposed,
-        acked,
-        signed,
-    } = &c.remote_changes;
     let remote_changes = RemoteChanges {
-        proposed: without_onions(proposed),
-        acked: without_onions(acked),
-        signed: without_onions(signed),
+        proposed: without_onions(&r.proposed),
+        acked: without_onions(&r.acked),
+        signed: without_onions(&r.signed),
     };
     Changes {
         remote_next_point: c.remote_next_point,
@@ -526,6 +518,19 @@ mod tests {
         vec![0xab; crate::wire::types::ONION_PACKET_LEN]
     }
 
+    /// `a` offers HTLC 0 with [`marked_onion`].
+    fn add_marked(pair: &mut harness::Pair) {
+        pair.a
+            .command(Command::AddHtlc {
+                amount_msat: 5_000_000,
+                payment_hash: harness::hash_of(&harness::preimage(1)),
+                cltv_expiry: 500,
+                onion: marked_onion(),
+                extra_fee_msat: None,
+            })
+            .unwrap();
+    }
+
     /// A channel cut into parts at every step of a payment and its settlement joins back to
     /// the state it was; and each step writes only what it changed.
     #[test]
@@ -569,15 +574,7 @@ mod tests {
             assert_eq!(held.join().unwrap(), expected);
             prev = now;
         };
-        pair.a
-            .command(Command::AddHtlc {
-                amount_msat: 5_000_000,
-                payment_hash: harness::hash_of(&harness::preimage(1)),
-                cltv_expiry: 500,
-                onion: marked_onion(),
-                extra_fee_msat: None,
-            })
-            .unwrap();
+        add_marked(&mut pair);
         let deliver = |pair: &mut harness::Pair, check: &mut dyn FnMut(&harness::Pair)| loop {
             let mut moved = false;
             for from_a in [true, false] {
@@ -612,15 +609,7 @@ mod tests {
     fn a_pending_adds_onion_comes_from_its_row_or_an_older_inline_part() {
         let mut pair = harness::Pair::open(Format::Anchors, 0);
         pair.confirm(3);
-        pair.a
-            .command(Command::AddHtlc {
-                amount_msat: 5_000_000,
-                payment_hash: harness::hash_of(&harness::preimage(1)),
-                cltv_expiry: 500,
-                onion: marked_onion(),
-                extra_fee_msat: None,
-            })
-            .unwrap();
+        add_marked(&mut pair);
         let state = pair.a.persisted.clone();
         let w = changed(None, &state).unwrap();
         assert!(w.onions_reset);
