@@ -895,6 +895,13 @@ async fn force_closes_with_the_payment_in_flight_ldk_anchors_and_hub_static() {
     // takes the HTLC from anna's commitment on chain, where anna learns it.
     let held = held_payment(&net.anna, &net.leo, 35_000_000, 5).await;
     let (a, a2) = carrying(&net, [&a, &a2]).await;
+    // Anna leaves first: connected, her `error` could reach the hub before her broadcaster's
+    // queue sends her commitment, and the hub's own commitment (which the `error` makes it
+    // broadcast) would win the race to the mempool.
+    net.anna.node.disconnect(hub_id).expect("disconnect");
+    net.hub
+        .wait_channel(&a, "anna is gone", |c| c["peer_connected"] == false)
+        .await;
     net.anna
         .node
         .force_close_channel(&user_channel(&net.anna, &a), hub_id, None)
@@ -909,6 +916,11 @@ async fn force_closes_with_the_payment_in_flight_ldk_anchors_and_hub_static() {
             .any(|o| o["ours"] == true && o["kind"] == "their_htlc_preimage"),
         "the hub took the HTLC with its preimage: {res:#}"
     );
+    net.anna
+        .node
+        .connect(hub_id, net.hub.peer_addr().parse().unwrap(), true)
+        .expect("reconnect");
+    ldk_has_hint(&net.anna, &a2).await;
     // The hub was paid downstream and upstream: the forward settled.
     let forwards = net.hub.api.get("/v1/forwards").await.unwrap();
     let hash = hex::encode(held.hash);
