@@ -5,7 +5,9 @@
 //! issues every invoice first, then pays them with C payments in flight and measures:
 //! payments/s, latency percentiles, the hub's CPU seconds and peak RSS (from `/proc`), and the
 //! hub's SQLite commits per payment (`chanhub_store_commits_total`). In the same run it times one
-//! ECDSA sign and verify, and from them the bound the hub's signature work puts on throughput.
+//! ECDSA sign and verify, and from them the bound the hub's signature work puts on throughput,
+//! and one fsync on the nodes' disk, and from it the floor of a payment's latency (the
+//! commits on its critical path, [`CRITICAL_PATH_COMMITS`], one after the other).
 //!
 //! `--compare-ldk` first runs the same payments (count, amount, in flight, channel capacity)
 //! through three LDK nodes, payer → router → payee, on the same chain process (`payments/ldk.rs`
@@ -44,6 +46,26 @@ use support::{
 /// lower when several HTLCs share a commitment; these are the reference.
 const HUB_SIGNS_PER_PAYMENT: f64 = 6.0;
 const HUB_VERIFIES_PER_PAYMENT: f64 = 6.0;
+
+/// Commits that follow one another on a payment's critical path, payer -> hub -> payee, each
+/// ending in an fsync before the message it produced can leave (persist before send):
+/// 1. payer: the payment, its HTLC and the hub's signed commitment (`update_add_htlc` +
+///    `commitment_signed` leave);
+/// 2. hub: the payer's add and commitment (`revoke_and_ack` + `commitment_signed`);
+/// 3. payer: the hub's revocation and commitment (`revoke_and_ack`);
+/// 4. hub: the payer's revocation, the HTLC irrevocably committed, forwarded (`update_add_htlc`
+///    + `commitment_signed` to the payee);
+/// 5. payee: the add and commitment (`revoke_and_ack` + `commitment_signed`);
+/// 6. hub: the payee's revocation and commitment (`revoke_and_ack`);
+/// 7. payee: the hub's revocation, the HTLC irrevocably committed on both sides (BOLT 2: only
+///    then may it be fulfilled): the preimage (`update_fulfill_htlc` + `commitment_signed`);
+/// 8. hub: the preimage (`update_fulfill_htlc` to the payer);
+/// 9. payer: the preimage, the payment succeeded.
+///
+/// Times the fsync latency the bench measures, it is the floor a payment's latency cannot go
+/// under on this disk whatever the CPU; the rest of the dance (the last revocations) runs
+/// after the payer has its answer.
+const CRITICAL_PATH_COMMITS: f64 = 9.0;
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -171,6 +193,15 @@ async fn work(node: &Node) -> Work {
     }
 }
 
+/// The SQLite commits `nodes` have made so far, together.
+async fn commits_of(nodes: &[Node]) -> f64 {
+    let mut sum = 0.0;
+    for n in nodes {
+        sum += work(n).await.commits;
+    }
+    sum
+}
+
 /// Makes payments `0..count` with `in_flight` of them at a time, `pay(i)` making payment `i`:
 /// every success's latency (ms), and how many failed (the first few are printed).
 async fn pay_all<F, Fut>(
@@ -217,6 +248,28 @@ where
         failed += f;
     }
     Ok((latencies, failed))
+}
+
+/// Milliseconds one 4 KiB write + fsync takes in `dir` (the nodes' filesystem), now: the
+/// median of 200, as a commit of a small transaction costs (SQLite's WAL appends its pages and
+/// fsyncs the log once per commit at `synchronous=FULL`).
+fn fsync_ms(dir: &std::path::Path) -> f64 {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).expect("probe file");
+    let page = [0x5a_u8; 4096];
+    let mut times: Vec<f64> = (0..200)
+        .map(|_| {
+            let t = Instant::now();
+            f.write_all(&page).expect("probe write");
+            f.sync_all().expect("probe fsync");
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    times.sort_by(|x, y| x.total_cmp(y));
+    times[times.len() / 2]
 }
 
 /// Microseconds per ECDSA sign and per verify on this machine, now.
@@ -351,10 +404,8 @@ async fn run(a: Args) -> Result<(), String> {
     let roles = ["payers", "payees", "chain"];
     let roles_before: Vec<f64> = roles.iter().map(|r| role_cpu(r)).collect();
     let work_before = work(&hub).await;
-    let mut all_commits_before = 0.0;
-    for n in [&hub].into_iter().chain(payers.iter()).chain(payees.iter()) {
-        all_commits_before += work(n).await.commits;
-    }
+    let payers_commits_before = commits_of(&payers).await;
+    let payees_commits_before = commits_of(&payees).await;
     let cpu_before = cpu_secs(hub_pid);
     let all_cpu_before: f64 = all_pids.iter().map(|p| cpu_secs(*p)).sum();
     eprintln!("bench: paying, {} in flight", a.in_flight);
@@ -389,10 +440,8 @@ async fn run(a: Args) -> Result<(), String> {
         .map(|(r, before)| role_cpu(r) - before)
         .collect();
     let work_after = work(&hub).await;
-    let mut all_commits = -all_commits_before;
-    for n in [&hub].into_iter().chain(payers.iter()).chain(payees.iter()) {
-        all_commits += work(n).await.commits;
-    }
+    let payers_commits = commits_of(&payers).await - payers_commits_before;
+    let payees_commits = commits_of(&payees).await - payees_commits_before;
     let rss = peak_rss_mb(hub_pid);
     latencies.sort_by(|x, y| x.total_cmp(y));
     let ok = latencies.len();
@@ -401,6 +450,8 @@ async fn run(a: Args) -> Result<(), String> {
     }
 
     let (sign_us, verify_us) = ecdsa_costs();
+    let fsync = fsync_ms(root.path());
+    let floor_ms = CRITICAL_PATH_COMMITS * fsync;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let per = |after: f64, before: f64| (after - before) / ok as f64;
     let signs = per(work_after.signed, work_before.signed);
@@ -435,12 +486,19 @@ async fn run(a: Args) -> Result<(), String> {
         "chain_cpu_ms_per_payment": roles_cpu[2] * 1000.0 / ok as f64,
         "hub_peak_rss_mb": rss,
         "commits_per_payment": per(work_after.commits, work_before.commits),
-        "all_nodes_commits_per_payment": all_commits / ok as f64,
+        "all_nodes_commits_per_payment": per(work_after.commits, work_before.commits)
+            + (payers_commits + payees_commits) / ok as f64,
+        "payers_commits_per_payment": payers_commits / ok as f64,
+        "payees_commits_per_payment": payees_commits / ok as f64,
         "ecdsa_sign_us": sign_us,
         "ecdsa_verify_us": verify_us,
         "cores": cores,
         "crypto_bound_payments_per_sec": bound,
         "ratio_to_bound": pps / bound,
+        "fsync_ms": fsync,
+        "critical_path_commits": CRITICAL_PATH_COMMITS,
+        "commit_floor_ms": floor_ms,
+        "p50_to_commit_floor": percentile(&latencies, 50.0) / floor_ms,
     });
     if let Some(l) = &ldk {
         let o = result.as_object_mut().unwrap();
@@ -492,11 +550,17 @@ async fn run(a: Args) -> Result<(), String> {
         result["payees_cpu_ms_per_payment"].as_f64().unwrap(),
         result["chain_cpu_ms_per_payment"].as_f64().unwrap(),
     );
+    println!(
+        "  commit floor   {CRITICAL_PATH_COMMITS} dependent commits x {fsync:.2} ms per fsync = {floor_ms:.1} ms; p50 is {:.1}x it",
+        result["p50_to_commit_floor"].as_f64().unwrap()
+    );
     println!("  hub peak RSS   {rss:.1} MiB");
     println!(
-        "  SQLite commits {:.2} per payment at the hub, {:.2} at all nodes together (each an fsync)",
+        "  SQLite commits {:.2} per payment at the hub, {:.2} at all nodes together (payers {:.2}, payees {:.2}; each an fsync)",
         result["commits_per_payment"].as_f64().unwrap(),
         result["all_nodes_commits_per_payment"].as_f64().unwrap(),
+        result["payers_commits_per_payment"].as_f64().unwrap(),
+        result["payees_commits_per_payment"].as_f64().unwrap(),
     );
     println!(
         "  ECDSA          sign {sign_us:.1} us, verify {verify_us:.1} us; bound {bound:.0} payments/s on {cores} cores; achieved/bound {:.3}",

@@ -24,6 +24,27 @@ pub struct KeyMaterial {
     pub(crate) signer: InMemorySigner,
     pub(crate) secrets: PerCommitmentSecrets,
     pub(crate) pubkeys: PubKeys,
+    last_point: PointCache,
+}
+
+/// The last per-commitment point computed. The point sent with a revocation is the one the
+/// next `commitment_signed` is checked against: one multiplication by G, not two.
+#[derive(Default)]
+struct PointCache(std::sync::Mutex<Option<(u64, PublicKey)>>);
+
+impl PointCache {
+    fn get(&self) -> std::sync::MutexGuard<'_, Option<(u64, PublicKey)>> {
+        // A plain value: a panic elsewhere cannot leave it half-written.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Clone for PointCache {
+    fn clone(&self) -> Self {
+        PointCache(std::sync::Mutex::new(*self.get()))
+    }
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -41,6 +62,7 @@ impl KeyMaterial {
             signer: InMemorySigner::new(secrets),
             secrets: PerCommitmentSecrets::new(commitment_seed),
             pubkeys,
+            last_point: PointCache::default(),
         }
     }
 
@@ -59,7 +81,15 @@ impl KeyMaterial {
     }
 
     pub fn point(&self, number: u64) -> Result<PublicKey, ChannelError> {
-        Ok(self.secrets.point(number)?)
+        let mut last = self.last_point.get();
+        if let Some((n, point)) = *last {
+            if n == number {
+                return Ok(point);
+            }
+        }
+        let point = self.secrets.point(number)?;
+        *last = Some((number, point));
+        Ok(point)
     }
 
     pub fn secret(&self, number: u64) -> Result<[u8; 32], ChannelError> {
@@ -192,4 +222,26 @@ pub fn verify_local(
             })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::channel::testing::harness::keys;
+
+    #[test]
+    fn points_are_the_same_cached_or_not() {
+        let k = keys(3);
+        for n in [5, 5, 6, 5, 7, 7, 0] {
+            assert_eq!(
+                k.point(n).unwrap(),
+                k.secrets.point(n).unwrap(),
+                "point {n}"
+            );
+        }
+        // A copy starts from the same cache and keeps its own from then on.
+        let copy = k.clone();
+        assert_eq!(copy.point(0).unwrap(), k.secrets.point(0).unwrap());
+        assert_eq!(copy.point(9).unwrap(), k.secrets.point(9).unwrap());
+        assert_eq!(k.point(0).unwrap(), k.secrets.point(0).unwrap());
+    }
 }

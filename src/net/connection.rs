@@ -342,6 +342,14 @@ impl Reader<'_> {
     }
 }
 
+/// Bytes of frames one write carries at most.
+const COALESCE_BYTES: usize = 64 * 1024;
+
+/// Writes what the connection queues; what was queued while the last write ran leaves in one
+/// write. A channel's messages come in runs (an update and its `commitment_signed`, a
+/// revocation and the next commitment): written together, they cost one syscall and reach the
+/// peer in one segment, so its reader hands them to its channels together and they are
+/// answered after one commit instead of two.
 async fn write_loop<W: AsyncWrite + Unpin>(
     wr: &mut W,
     mut encryptor: Encryptor,
@@ -349,27 +357,137 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     stall: Duration,
     stats: &PeerStats,
 ) -> CloseReason {
-    while let Some(item) = out_rx.recv().await {
-        let Outgoing::Message(m) = item else {
+    let mut buf = Vec::new();
+    let mut closing = false;
+    while !closing {
+        let Some(mut item) = out_rx.recv().await else {
             break;
         };
-        let bytes = encode(&m);
-        if bytes.is_empty() {
+        buf.clear();
+        let mut frames = 0;
+        loop {
+            let Outgoing::Message(m) = item else {
+                closing = true;
+                break;
+            };
+            let bytes = encode(&m);
+            if !bytes.is_empty() {
+                match encryptor.encrypt(&bytes) {
+                    Ok(f) => {
+                        buf.extend_from_slice(&f);
+                        frames += 1;
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot encrypt our message"),
+                }
+            }
+            if buf.len() >= COALESCE_BYTES {
+                break;
+            }
+            match out_rx.try_recv() {
+                Ok(next) => item = next,
+                Err(_) => break,
+            }
+        }
+        if buf.is_empty() {
             continue;
         }
-        let frame = match encryptor.encrypt(&bytes) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encrypt our message");
-                continue;
-            }
-        };
-        match timeout(stall, wr.write_all(&frame)).await {
+        match timeout(stall, wr.write_all(&buf)).await {
             Err(_) => return CloseReason::SlowReader,
             Ok(Err(e)) => return CloseReason::Io(e),
-            Ok(Ok(())) => bump(&stats.messages_sent),
+            Ok(Ok(())) => {
+                stats.messages_sent.fetch_add(frames, Ordering::Relaxed);
+            }
+        }
+        // A burst (a peer's gossip sync) must not pin its buffer for the connection's life.
+        if buf.capacity() > 16 * 1024 {
+            buf = Vec::new();
         }
     }
     let _ = timeout(stall, wr.shutdown()).await;
     CloseReason::Requested
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Transport;
+    use crate::wire::Ping;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Records each write it is given.
+    #[derive(Default)]
+    struct Writes(Vec<Vec<u8>>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.0.push(buf.to_vec());
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn ping(n: u16) -> Outgoing {
+        Outgoing::Message(Box::new(Message::Ping(Ping::new(n, 0))))
+    }
+
+    #[tokio::test]
+    async fn what_is_queued_together_leaves_in_one_write_in_order() {
+        let peer = bitcoin::secp256k1::SecretKey::from_slice(&[2; 32])
+            .unwrap()
+            .public_key(crate::bolt3::secp());
+        let (ck, key) = ([1; 32], [9; 32]);
+        let (encryptor, _) = Transport::new(ck, key, [0; 32], peer).split();
+        let (_, mut decryptor) = Transport::new(ck, [0; 32], key, peer).split();
+        let (tx, mut rx) = mpsc::channel(16);
+        for n in 1..=3 {
+            tx.try_send(ping(n)).unwrap();
+        }
+        tx.try_send(Outgoing::Close).unwrap();
+        // Behind the close: never written.
+        tx.try_send(ping(4)).unwrap();
+        let (mut w, stats) = (Writes::default(), PeerStats::default());
+        let reason = write_loop(&mut w, encryptor, &mut rx, Duration::from_secs(5), &stats).await;
+        assert!(matches!(reason, CloseReason::Requested), "{reason:?}");
+        assert_eq!(w.0.len(), 1, "one write for the three messages");
+        assert_eq!(stats.messages_sent.load(Ordering::Relaxed), 3);
+        decryptor.push(&w.0[0]);
+        for n in 1..=3 {
+            let DecryptStep::Message(bytes) = decryptor.next_message().unwrap() else {
+                panic!("message {n} is whole");
+            };
+            assert_eq!(bytes, encode(&Message::Ping(Ping::new(n, 0))));
+        }
+        assert_eq!(decryptor.buffered(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_long_run_is_cut_into_writes_of_bounded_size() {
+        let peer = bitcoin::secp256k1::SecretKey::from_slice(&[2; 32])
+            .unwrap()
+            .public_key(crate::bolt3::secp());
+        let (encryptor, _) = Transport::new([1; 32], [9; 32], [0; 32], peer).split();
+        let (tx, mut rx) = mpsc::channel(64);
+        // 40 pings of about 4 KiB of padding each: 160 KiB in all.
+        for _ in 0..40 {
+            let p = Message::Ping(Ping::new(0, 4000));
+            tx.try_send(Outgoing::Message(Box::new(p))).unwrap();
+        }
+        drop(tx);
+        let (mut w, stats) = (Writes::default(), PeerStats::default());
+        write_loop(&mut w, encryptor, &mut rx, Duration::from_secs(5), &stats).await;
+        assert_eq!(stats.messages_sent.load(Ordering::Relaxed), 40);
+        assert!(w.0.len() >= 3, "{} writes", w.0.len());
+        let most = COALESCE_BYTES + 4100;
+        assert!(w.0.iter().all(|b| b.len() <= most));
+    }
 }
