@@ -372,7 +372,7 @@ impl Actor {
                 let r = self.command(channel_id, command).await;
                 let _ = reply.send(r);
             }
-            Request::LocalChannels(reply) => {
+            Request::LocalChannels { reply, .. } => {
                 let r = self.local_channels().await;
                 let _ = reply.send(r);
             }

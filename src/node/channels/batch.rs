@@ -20,8 +20,9 @@
 //! Within a batch, channels also leave their changes unsigned; at its end each channel signs
 //! them all in one `commitment_signed` ([`crate::channel::Channel::handle_batched`]).
 //!
-//! Peer messages, payment requests and connection changes batch: they are the load (and a
-//! restart, with every channel at once). Everything else (blocks, opens, commands) first
+//! Peer messages, payment requests (a part to add, the payer's look at our channels before
+//! it plans one) and connection changes batch: they are the load (and a restart, with every
+//! channel at once). Everything else (blocks, opens, commands) first
 //! flushes, then runs with each write committed at once, so the rare paths keep their simple
 //! ordering. Loading the channels at start is one batch too.
 //!
@@ -81,6 +82,9 @@ fn batches(req: &Request) -> bool {
         req,
         Request::PeerMessage(..)
             | Request::SendPart { .. }
+            // The payer's planning, before each payment: ending the batch for it made a
+            // commit (and a `commitment_signed`) per payment at a busy payer.
+            | Request::LocalChannels { durable: false, .. }
             | Request::PeerConnected(..)
             | Request::PeerDisconnected(..)
     )
@@ -192,5 +196,25 @@ impl Actor {
         self.batch
             .outbox
             .retain(|h| !matches!(h, Held::Send(p, ..) if p == peer));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::oneshot;
+
+    #[test]
+    fn the_payers_look_at_the_channels_joins_the_batch_and_a_durable_look_ends_it() {
+        let (reply, _) = oneshot::channel();
+        assert!(batches(&Request::LocalChannels {
+            durable: false,
+            reply
+        }));
+        let (reply, _) = oneshot::channel();
+        assert!(!batches(&Request::LocalChannels {
+            durable: true,
+            reply
+        }));
     }
 }

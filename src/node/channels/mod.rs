@@ -136,7 +136,12 @@ pub(crate) enum Request {
         reply: oneshot::Sender<Result<(), Error>>,
     },
     List(oneshot::Sender<Vec<ChannelInfo>>),
-    LocalChannels(oneshot::Sender<Result<(Vec<crate::routing::LocalChannel>, u32), Error>>),
+    LocalChannels {
+        /// Only what is durable (anything shown outside the process); `false` for the
+        /// payer's planning, which may see the open batch (see `batch::batches`).
+        durable: bool,
+        reply: oneshot::Sender<Result<(Vec<crate::routing::LocalChannel>, u32), Error>>,
+    },
     SendPart {
         part: Box<SendPart>,
         reply: oneshot::Sender<Result<crate::payments::HtlcRef, Error>>,
@@ -240,9 +245,28 @@ impl Channels {
         self.events.subscribe()
     }
 
-    /// Our channels as routing sees them (exact outbound liquidity), and the chain height.
+    /// Our channels as routing sees them (exact outbound liquidity), and the chain height:
+    /// durable state only, for showing outside the process.
     pub async fn local_channels(&self) -> Result<(Vec<crate::routing::LocalChannel>, u32), Error> {
-        self.ask(Request::LocalChannels).await?
+        self.ask(|reply| Request::LocalChannels {
+            durable: true,
+            reply,
+        })
+        .await?
+    }
+
+    /// [`Self::local_channels`] for planning a payment's routes: it may include changes the
+    /// manager has not committed yet, and so is answered within its batch instead of ending
+    /// it. Nothing planned leaves before the commit of the part it plans (a part is added in
+    /// a batch like any other), and a plan made on changes then lost fails as a refused part.
+    pub async fn local_channels_for_planning(
+        &self,
+    ) -> Result<(Vec<crate::routing::LocalChannel>, u32), Error> {
+        self.ask(|reply| Request::LocalChannels {
+            durable: false,
+            reply,
+        })
+        .await?
     }
 
     /// Adds one part of a payment: its HTLC and its attempt row, committed together.

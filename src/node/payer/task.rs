@@ -414,7 +414,7 @@ impl Task {
         let (local, height) = self
             .cfg
             .channels
-            .local_channels()
+            .local_channels_for_planning()
             .await
             .map_err(NoPlan::Refused)?;
         let local: Vec<LocalChannel> = local
