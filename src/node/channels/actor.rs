@@ -376,9 +376,12 @@ impl Actor {
                 let r = self.local_channels().await;
                 let _ = reply.send(r);
             }
-            Request::SendPart { part, reply } => {
-                let r = self.send_part(*part).await;
-                // The attempt must be durable before the payer hears it was sent.
+            Request::SendParts { parts, reply } => {
+                let mut r = Vec::with_capacity(parts.len());
+                for part in parts {
+                    r.push(self.send_part(part).await);
+                }
+                // The attempts must be durable before the payer hears they were sent.
                 self.after_commit(move || {
                     let _ = reply.send(r);
                 });

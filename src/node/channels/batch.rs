@@ -81,7 +81,7 @@ fn batches(req: &Request) -> bool {
     matches!(
         req,
         Request::PeerMessage(..)
-            | Request::SendPart { .. }
+            | Request::SendParts { .. }
             // The payer's planning, before each payment: ending the batch for it made a
             // commit (and a `commitment_signed`) per payment at a busy payer.
             | Request::LocalChannels { durable: false, .. }

@@ -142,9 +142,11 @@ pub(crate) enum Request {
         durable: bool,
         reply: oneshot::Sender<Result<(Vec<crate::routing::LocalChannel>, u32), Error>>,
     },
-    SendPart {
-        part: Box<SendPart>,
-        reply: oneshot::Sender<Result<crate::payments::HtlcRef, Error>>,
+    /// Parts of one or many payments, added in one batch: one commitment for all the parts
+    /// on a channel. Answered (each part's outcome, in order) once they are durable.
+    SendParts {
+        parts: Vec<SendPart>,
+        reply: oneshot::Sender<Vec<Result<crate::payments::HtlcRef, Error>>>,
     },
     RouteHints(oneshot::Sender<Vec<RouteHint>>),
     RevokedCommitment {
@@ -269,13 +271,13 @@ impl Channels {
         .await?
     }
 
-    /// Adds one part of a payment: its HTLC and its attempt row, committed together.
-    pub async fn send_part(&self, part: SendPart) -> Result<crate::payments::HtlcRef, Error> {
-        self.ask(|reply| Request::SendPart {
-            part: Box::new(part),
-            reply,
-        })
-        .await?
+    /// Adds parts of payments: each one's HTLC and attempt row committed together, all of
+    /// them in one batch. Each part's outcome, in order; `Err` only when the manager is gone.
+    pub async fn send_parts(
+        &self,
+        parts: Vec<SendPart>,
+    ) -> Result<Vec<Result<crate::payments::HtlcRef, Error>>, Error> {
+        self.ask(|reply| Request::SendParts { parts, reply }).await
     }
 
     /// Route hints for an invoice of ours: one per usable channel, through the peer, with the

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! The channel manager owns the HTLCs; the payer owns the payments. It only ever asks the
-//! manager for a snapshot of our channels and to add one part, and hears back through one
+//! manager for a snapshot of our channels and to add parts, and hears back through one
 //! queue ([`PartSink`]), so a route search never holds up a channel. A fulfilled part is
 //! recorded by the manager itself (the preimage is durable with the channel's state); the
 //! payer records failures, retries and the payment's end. See `channel-spec/routing.md`.

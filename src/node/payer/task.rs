@@ -23,6 +23,10 @@ use crate::routing::{find_route, LocalChannel, Path, RouteError, RouteParams, Sc
 use crate::store::{attempts as aq, payments as pq, routing as rq, StoreError};
 use crate::wire::ShortChannelId;
 
+#[path = "start.rs"]
+mod start;
+use start::*;
+
 pub(super) struct Task {
     cfg: PayerConfig,
     us: PublicKey,
@@ -30,8 +34,10 @@ pub(super) struct Task {
     /// Each pending attempt's route, to read its failure.
     routes: HashMap<([u8; 32], u32), Sent>,
     waiters: HashMap<[u8; 32], Vec<oneshot::Sender<PaymentRecord>>>,
-    /// A new payment's row until a part takes it (see `pay`).
+    /// A new payment's row until a part takes it (see `start`).
     unwritten: HashMap<[u8; 32], PaymentRecord>,
+    /// Payments over whose waiters are answered at the end of the step (`answer_finished`).
+    finished: Vec<([u8; 32], Vec<oneshot::Sender<PaymentRecord>>)>,
     scorer: Scorer,
     scorer_dirty: bool,
 }
@@ -63,6 +69,7 @@ impl Task {
             routes: HashMap::new(),
             waiters: HashMap::new(),
             unwritten: HashMap::new(),
+            finished: Vec::new(),
             scorer: Scorer::from_entries(entries),
             scorer_dirty: false,
             cfg,
@@ -111,6 +118,7 @@ impl Task {
         for hash in idle {
             self.advance(hash).await;
         }
+        self.answer_finished().await;
         let mut save = tokio::time::interval(self.cfg.save_every);
         let stop = async move {
             let _ = shutdown.wait_for(|s| *s).await;
@@ -119,15 +127,28 @@ impl Task {
         loop {
             tokio::select! {
                 _ = &mut stop => break,
-                Some(req) = rx.recv() => match req {
-                    Request::Pay { req, reply } => {
-                        let r = self.pay(req).await;
-                        let _ = reply.send(r);
+                Some(first) = rx.recv() => {
+                    // Every request already queued joins the group (see `start`).
+                    let mut group = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(Request::Pay { req, reply }) = next.take() {
+                        group.push((req, reply));
+                        if group.len() < MAX_GROUP {
+                            next = rx.try_recv().ok();
+                        }
                     }
-                },
-                Some(outcome) = outcomes.recv() => self.on_outcome(outcome).await,
+                    self.pay_group(group).await;
+                }
+                Some(outcome) = outcomes.recv() => {
+                    self.on_outcome(outcome).await;
+                    for _ in 1..MAX_GROUP {
+                        let Ok(outcome) = outcomes.try_recv() else { break };
+                        self.on_outcome(outcome).await;
+                    }
+                }
                 _ = save.tick() => self.save_scorer().await,
             }
+            self.answer_finished().await;
         }
         self.save_scorer().await;
     }
@@ -193,165 +214,6 @@ impl Task {
         }
     }
 
-    async fn pay(&mut self, req: PayRequest) -> Result<Started, Error> {
-        let now = now_secs();
-        let timeout_secs = req.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
-        if timeout_secs == 0 || timeout_secs > MAX_TIMEOUT_SECS {
-            return Err(Error::InvalidRequest(format!(
-                "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
-            )));
-        }
-        // The invoice is parsed (its signature checked) once, here: the API leaves it to us.
-        let (record, invoice) = self.record_for(&req, now, timeout_secs)?;
-        let hash = record.payment_hash;
-        let (existing, next_id) = self
-            .cfg
-            .store
-            .call(move |c| Ok((pq::get_payment(c, &hash)?, aq::next_attempt_id(c, &hash)?)))
-            .await?;
-        let paid_before = existing.is_some();
-        if let Some(p) = existing.filter(|p| p.status != PaymentStatus::Failed) {
-            // Paid or being paid already: never twice.
-            let waiter =
-                (req.wait && p.status == PaymentStatus::Pending).then(|| self.waiter(hash));
-            return Ok((p, waiter));
-        }
-        let target = match &invoice {
-            Some(inv) => Self::invoice_target(&record, inv),
-            None => self.target_of(&record)?,
-        };
-        let mut session = Session::new(target);
-        // The first routes are found before anything is stored: a payment that cannot start
-        // is refused, not recorded.
-        let (paths, local, height) = match self.plan(&session, record.amount_msat).await {
-            Ok(found) => found,
-            Err(NoPlan::Refused(e)) => return Err(e),
-            Err(NoPlan::Route(why)) => return Err(Error::NoRoute(why)),
-        };
-        // A new payment's row is written with its first part's HTLC and attempt, in the
-        // channel manager's transaction (one commit for all three); `unwritten` keeps it
-        // until then. This task is the only writer of payments and runs one request at a
-        // time, so the absence read above still holds.
-        if !paid_before {
-            self.unwritten.insert(hash, record.clone());
-        } else {
-            // A failed payment paid again: its row is replaced (and its failed attempts
-            // forgotten) first, as its own write.
-            let stored = record.clone();
-            let replaced = self
-                .cfg
-                .store
-                .write(move |tx| pq::upsert_payment(tx, &stored))
-                .await?;
-            if !replaced {
-                return Err(Error::Internal(
-                    "the payment appeared while it was planned".into(),
-                ));
-            }
-        }
-        session.skip_ids(next_id);
-        self.sessions.insert(hash, session);
-        let waiter = req.wait.then(|| self.waiter(hash));
-        self.send_paths(hash, paths, &local, height).await;
-        self.write_unwritten(hash).await?;
-        self.advance(hash).await;
-        // A caller that waits is answered by the waiter: reading the row again now would
-        // only commit the channel manager's open batch early.
-        let now_record = match waiter {
-            Some(_) => record,
-            None => self
-                .cfg
-                .store
-                .call(move |c| pq::get_payment(c, &hash))
-                .await?
-                .unwrap_or(record),
-        };
-        tracing::info!(payment_hash = %hex::encode(hash), amount_msat = now_record.amount_msat,
-            status = now_record.status.as_str(), "payment started");
-        Ok((now_record, waiter))
-    }
-
-    /// The payment row a request makes, checked.
-    fn record_for(
-        &self,
-        req: &PayRequest,
-        now: u64,
-        timeout_secs: u32,
-    ) -> Result<(PaymentRecord, Option<Invoice>), Error> {
-        let mut parsed = None;
-        let (payment_hash, bolt11, payee, amount_msat, preimage) = match &req.to {
-            PayTo::Invoice {
-                bolt11,
-                amount_msat,
-            } => {
-                let inv = Invoice::parse(bolt11.trim(), self.cfg.network)
-                    .map_err(|e| Error::InvalidInvoice(e.to_string()))?;
-                if inv.is_expired(now) {
-                    return Err(Error::InvoiceExpired(format!(
-                        "the invoice expired at {} (unix time)",
-                        inv.expires_at()
-                    )));
-                }
-                let amount = match (inv.amount_msat(), *amount_msat) {
-                    (Some(a), None) => a,
-                    (Some(a), Some(b)) if b >= a => b,
-                    (Some(a), Some(b)) => {
-                        return Err(Error::InvalidRequest(format!(
-                            "amount_msat {b} is below the invoice's {a}"
-                        )))
-                    }
-                    (None, Some(b)) if b > 0 => b,
-                    (None, _) => {
-                        return Err(Error::InvalidRequest(
-                            "the invoice has no amount: give amount_msat".into(),
-                        ))
-                    }
-                };
-                let hash = inv.payment_hash().0;
-                let payee = inv.payee();
-                parsed = Some(inv);
-                (hash, Some(bolt11.trim().to_string()), payee, amount, None)
-            }
-            PayTo::Keysend {
-                node_id,
-                amount_msat,
-            } => {
-                if *amount_msat == 0 {
-                    return Err(Error::InvalidRequest("amount_msat must be above 0".into()));
-                }
-                let mut preimage = [0u8; 32];
-                rand::thread_rng().fill_bytes(&mut preimage);
-                let hash = sha256::Hash::hash(&preimage).to_byte_array();
-                (hash, None, *node_id, *amount_msat, Some(preimage))
-            }
-        };
-        if payee == self.us {
-            return Err(Error::NoRoute("the payee is this node".into()));
-        }
-        Ok((
-            PaymentRecord {
-                payment_hash,
-                bolt11,
-                payee,
-                amount_msat,
-                fee_msat: 0,
-                status: PaymentStatus::Pending,
-                preimage,
-                failure: None,
-                created_at: now,
-                resolved_at: None,
-                max_fee_msat: req
-                    .max_fee_msat
-                    .unwrap_or_else(|| default_max_fee_msat(amount_msat)),
-                max_total_cltv_expiry_delta: req
-                    .max_total_cltv_expiry_delta
-                    .unwrap_or(DEFAULT_MAX_TOTAL_CLTV_EXPIRY_DELTA),
-                timeout_secs,
-            },
-            parsed,
-        ))
-    }
-
     fn waiter(&mut self, hash: [u8; 32]) -> oneshot::Receiver<PaymentRecord> {
         let (tx, rx) = oneshot::channel();
         self.waiters.entry(hash).or_default().push(tx);
@@ -405,204 +267,6 @@ impl Task {
         Ok(())
     }
 
-    /// Routes for `amount_msat` of `session`'s payment, over our channels as they are now.
-    async fn plan(
-        &self,
-        session: &Session,
-        amount_msat: u64,
-    ) -> Result<(Vec<Path>, Vec<LocalChannel>, u32), NoPlan> {
-        let (local, height) = self
-            .cfg
-            .channels
-            .local_channels_for_planning()
-            .await
-            .map_err(NoPlan::Refused)?;
-        let local: Vec<LocalChannel> = local
-            .into_iter()
-            .map(|mut c| {
-                if let Some(cap) = session.refused_channels.get(&c.channel_id) {
-                    c.outbound_msat = c.outbound_msat.min(*cap);
-                }
-                c
-            })
-            .collect();
-        let t = &session.target;
-        let params = RouteParams {
-            payee: t.payee,
-            amount_msat,
-            final_cltv_delta: final_delta(t),
-            max_fee_msat: session.fee_budget_msat(),
-            max_total_cltv_delta: t.max_total_cltv_expiry_delta,
-            hints: t.hints.clone(),
-            max_hops: MAX_HOPS,
-            mpp: t.mpp,
-            max_parts: MAX_PARTS.saturating_sub(session.pending()).max(1),
-        };
-        let found = {
-            let graph = self.cfg.graph.read().unwrap_or_else(|e| e.into_inner());
-            let search = |params: &RouteParams| {
-                find_route(
-                    &self.us,
-                    &graph,
-                    &local,
-                    params,
-                    &self.scorer,
-                    &session.constraints,
-                    now_secs(),
-                )
-            };
-            match search(&params) {
-                // A split can fail for lack of room for its last msat when the true reason
-                // is a limit: one path searched alone names the limit, if one stopped it.
-                Err(RouteError::NoRoute(why)) if params.mpp => match search(&RouteParams {
-                    mpp: false,
-                    ..params.clone()
-                }) {
-                    Err(e @ (RouteError::TooExpensive { .. } | RouteError::TooLong { .. })) => {
-                        Err(e)
-                    }
-                    _ => Err(RouteError::NoRoute(why)),
-                },
-                other => other,
-            }
-        };
-        match found {
-            Ok(paths) => Ok((paths, local, height)),
-            Err(e) => {
-                let sendable: u64 = local
-                    .iter()
-                    .filter(|c| c.usable)
-                    .map(|c| c.outbound_msat)
-                    .sum();
-                if sendable < amount_msat && session.pending() == 0 {
-                    return Err(NoPlan::Refused(Error::InsufficientLiquidity(format!(
-                        "our channels can send {sendable} msat now; the payment needs \
-                         {amount_msat} msat"
-                    ))));
-                }
-                Err(NoPlan::Route(route_error_text(&e, t)))
-            }
-        }
-    }
-
-    async fn send_paths(
-        &mut self,
-        hash: [u8; 32],
-        paths: Vec<Path>,
-        local: &[LocalChannel],
-        height: u32,
-    ) {
-        let Some(t) = self.sessions.get(&hash).map(|s| s.target.clone()) else {
-            return;
-        };
-        for path in paths {
-            let first_scid = local
-                .iter()
-                .find(|c| c.channel_id == path.first_channel)
-                .and_then(|c| c.scid);
-            self.send_part(hash, &path, first_scid, height, final_delta(&t))
-                .await;
-        }
-    }
-
-    /// Builds the part's onion and hands it to the channel manager with its attempt row.
-    async fn send_part(
-        &mut self,
-        hash: [u8; 32],
-        path: &Path,
-        first_scid: Option<ShortChannelId>,
-        height: u32,
-        final_delta: u32,
-    ) {
-        let Some(session) = self.sessions.get_mut(&hash) else {
-            return;
-        };
-        let t = session.target.clone();
-        let id = session.take_id();
-        session.part_sent(id, path);
-        let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
-        let recipient = Recipient {
-            node_id: t.payee,
-            amount_msat: path.amount_msat,
-            final_cltv_expiry: height.saturating_add(final_delta),
-            payment_secret: t.payment_secret.map(PaymentSecret),
-            total_msat: t.amount_msat,
-            payment_metadata: t.payment_metadata.clone(),
-            keysend_preimage: t.keysend_preimage,
-        };
-        let built = SecretKey::from_slice(&key)
-            .map_err(|e| e.to_string())
-            .and_then(|sk| {
-                build_payment_onion(
-                    &sk,
-                    &path.forwarders,
-                    &recipient,
-                    &crate::bolt3::PaymentHash(hash),
-                )
-                .map_err(|e| e.to_string())
-            });
-        let onion = match built {
-            Ok(o) => o,
-            Err(e) => {
-                let why = format!("cannot build the onion: {e}");
-                self.part_failed(hash, id, &[], &Failure::Gone, &why).await;
-                return;
-            }
-        };
-        let route = path.nodes();
-        let attempt = AttemptRecord {
-            payment_hash: hash,
-            id,
-            htlc: crate::payments::HtlcRef {
-                channel_id: path.first_channel,
-                htlc_id: 0,
-            },
-            amount_msat: path.amount_msat,
-            fee_msat: onion.fee_msat,
-            session_key: key,
-            route: route.clone(),
-            hops: attempt_hops(path, first_scid, &recipient),
-            status: PaymentStatus::Pending,
-            failure: None,
-            created_at: now_secs(),
-            resolved_at: None,
-        };
-        self.routes.insert(
-            (hash, id),
-            Sent {
-                session_key: key,
-                route,
-                path: Some(path.clone()),
-            },
-        );
-        let part = SendPart {
-            amount_msat: onion.first_hop_amount_msat,
-            cltv_expiry: onion.first_hop_cltv_expiry,
-            onion: onion.onion.packet.0.to_vec(),
-            attempt,
-            payment: self.unwritten.remove(&hash),
-        };
-        let payment = part.payment.clone();
-        if let Err(e) = self.cfg.channels.send_part(part).await {
-            // Nothing was written: the row goes with the next part, or on its own.
-            if let Some(p) = payment {
-                self.unwritten.insert(hash, p);
-            }
-            if let Some(s) = self.sessions.get_mut(&hash) {
-                let cap = onion.first_hop_amount_msat.saturating_sub(1);
-                let known = s.refused_channels.entry(path.first_channel).or_insert(cap);
-                *known = (*known).min(cap);
-            }
-            let why = format!("our channel refused the HTLC: {e}");
-            self.part_failed(hash, id, &[], &Failure::Gone, &why).await;
-        } else {
-            tracing::info!(payment_hash = %hex::encode(hash), attempt = id,
-                amount_msat = path.amount_msat, fee_msat = onion.fee_msat,
-                hops = path.forwarders.len() + 1, "payment part sent");
-        }
-    }
-
     async fn on_outcome(&mut self, outcome: PartOutcome) {
         let (hash, id) = match &outcome {
             PartOutcome::Fulfilled {
@@ -647,27 +311,6 @@ impl Task {
         self.part_failed(hash, id, &sent.route, &failure, &description)
             .await;
         self.advance(hash).await;
-    }
-
-    /// Writes the payment's row if no part took it (none could be sent): before anything
-    /// records how the payment goes on.
-    async fn write_unwritten(&mut self, hash: [u8; 32]) -> Result<(), Error> {
-        let Some(p) = self.unwritten.remove(&hash) else {
-            return Ok(());
-        };
-        let written = self
-            .cfg
-            .store
-            .write(move |tx| pq::upsert_payment(tx, &p))
-            .await;
-        if let Err(e) = written {
-            // Not started after all: forget it, as if it had been refused.
-            self.sessions.remove(&hash);
-            self.waiters.remove(&hash);
-            self.routes.retain(|(h, _), _| *h != hash);
-            return Err(e.into());
-        }
-        Ok(())
     }
 
     /// Records a failed part and lets the session learn from it.
@@ -761,92 +404,39 @@ impl Task {
         }
         self.sessions.remove(&hash);
         self.routes.retain(|(h, _), _| *h != hash);
-        let Some(waiters) = self.waiters.remove(&hash) else {
+        if let Some(waiters) = self.waiters.remove(&hash) {
+            self.finished.push((hash, waiters));
+        }
+    }
+
+    /// Answers those waiting for the payments that ended: one read of their rows for all
+    /// (each read by this task commits the channel manager's open batch early).
+    async fn answer_finished(&mut self) {
+        if self.finished.is_empty() {
             return;
-        };
-        if let Ok(Some(rec)) = self
+        }
+        let finished = std::mem::take(&mut self.finished);
+        let hashes: Vec<[u8; 32]> = finished.iter().map(|f| f.0).collect();
+        let rows = self
             .cfg
             .store
-            .call(move |c| pq::get_payment(c, &hash))
-            .await
-        {
+            .call(move |c| {
+                hashes
+                    .iter()
+                    .map(|h| pq::get_payment(c, h))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await;
+        let Ok(rows) = rows else {
+            return;
+        };
+        for ((_, waiters), row) in finished.into_iter().zip(rows) {
+            let Some(rec) = row else { continue };
             for w in waiters {
                 let _ = w.send(rec.clone());
             }
         }
     }
-}
-
-/// Why no part could be planned.
-enum NoPlan {
-    /// Refused outright (our channels cannot send the amount at all, or the manager is gone).
-    Refused(Error),
-    /// No route within the payment's limits: why, for people.
-    Route(String),
-}
-
-/// The payee's final CLTV delta plus our margin.
-fn final_delta(t: &Target) -> u32 {
-    t.min_final_cltv_expiry_delta
-        .saturating_add(FINAL_CLTV_MARGIN)
-}
-
-/// A route search's failure in the payer's words, naming the limit that stopped it.
-fn route_error_text(e: &RouteError, t: &Target) -> String {
-    match e {
-        RouteError::TooExpensive {
-            fee_msat,
-            max_fee_msat,
-        } => format!(
-            "the cheapest route costs {fee_msat} msat in fees, above max_fee_msat {max_fee_msat}"
-        ),
-        RouteError::TooLong { cltv, max } => format!(
-            "the route locks the payment for {cltv} blocks, above max_total_cltv_expiry_delta {max}"
-        ),
-        other => format!("{other} (to {} for {} msat)", t.payee, t.amount_msat),
-    }
-}
-
-/// A keysend payment has no invoice to name the payee's final delta: this is what the
-/// implementations use.
-pub const KEYSEND_FINAL_CLTV_DELTA: u32 = 40;
-
-/// The hops of an attempt as people read them: each node reached, the channel into it and
-/// the HTLC it receives (walked back from the payee, as the onion was built).
-fn attempt_hops(
-    path: &Path,
-    first_scid: Option<ShortChannelId>,
-    recipient: &Recipient,
-) -> Vec<AttemptHop> {
-    let n = path.forwarders.len();
-    let mut hops = Vec::with_capacity(n + 1);
-    let mut amount = recipient.amount_msat;
-    let mut cltv = recipient.final_cltv_expiry;
-    let into = |i: usize| -> Option<String> {
-        if i == 0 {
-            first_scid.map(|s| s.to_string())
-        } else {
-            Some(path.forwarders[i - 1].next_channel.to_string())
-        }
-    };
-    hops.push(AttemptHop {
-        node_id: recipient.node_id,
-        short_channel_id: into(n),
-        amount_msat: amount,
-        cltv_expiry: cltv,
-    });
-    for (i, f) in path.forwarders.iter().enumerate().rev() {
-        amount = amount.saturating_add(f.fee_msat(amount).unwrap_or(0));
-        cltv = cltv.saturating_add(u32::from(f.cltv_expiry_delta));
-        hops.push(AttemptHop {
-            node_id: f.node_id,
-            short_channel_id: into(i),
-            amount_msat: amount,
-            cltv_expiry: cltv,
-        });
-    }
-    hops.reverse();
-    hops
 }
 
 /// Reads a failed part's error onion: which hop said what, and the `channel_update` it

@@ -70,8 +70,9 @@ impl Actor {
         let payment = part.payment;
         let ops: Vec<StoreOp> = vec![Box::new(move |tx| {
             if let Some(p) = &payment {
-                // The payer is the only writer of its payments and runs one at a time: the
-                // row it checked absent (or failed) before planning is still so.
+                // The payer is the only writer of its payments and starts one group at a
+                // time, each hash once in it: the row it checked absent (or failed) before
+                // planning is still so.
                 pq::upsert_payment(tx, p)?;
             }
             aq::insert_attempt(tx, &attempt)
