@@ -69,6 +69,39 @@ fn offered(p: &mut Pair) -> (Message, crate::wire::CommitmentSigned) {
     (add, cs)
 }
 
+/// Many HTLCs on one commitment: a bad signature among them is named by its index, and the
+/// honest commitment still verifies.
+#[test]
+fn a_bad_htlc_signature_among_many_is_named() {
+    let mut p = Pair::open(Format::Anchors, 0);
+    for n in 1..=15 {
+        p.a.command(Command::AddHtlc {
+            amount_msat: 2_000_000 + n * 1_000,
+            payment_hash: hash_of(&preimage(n)),
+            cltv_expiry: 600,
+            onion: onion(),
+            extra_fee_msat: None,
+        })
+        .unwrap();
+        p.deliver_all();
+    }
+    let (add, cs) = offered(&mut p);
+    assert_eq!(cs.htlc_signatures.len(), 16);
+    p.b.handle(Input::Message(add)).unwrap();
+    for index in [0, 11, 15] {
+        let mut bad = cs.clone();
+        bad.htlc_signatures[index] = cs.signature;
+        refused(
+            &mut p.b,
+            bad.clone().into(),
+            |e| matches!(e, ChannelError::BadHtlcSignature { index: i, .. } if *i == index),
+        );
+    }
+    p.b.handle(Input::Message(cs.into())).unwrap();
+    p.deliver_all();
+    p.assert_agree();
+}
+
 #[test]
 fn bad_commitment_and_htlc_signatures() {
     let mut p = Pair::open(Format::Anchors, 0);
