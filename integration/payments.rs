@@ -755,9 +755,21 @@ async fn payments_asked_together_share_commitments() {
         invoices.push(invoice(&net.bob, Some(amount(i)), "together").await.0);
     }
     let signed_before = commitments_sent(&net.alice).await;
-    let paid = futures::future::join_all(invoices.iter().map(|b| pay(&net.alice, b))).await;
+    // The first two asked twice more among them: paid once, each caller told of it.
+    let asked: Vec<&String> = invoices
+        .iter()
+        .chain(&invoices[..2])
+        .chain(&invoices[..2])
+        .collect();
+    let paid = futures::future::join_all(asked.iter().map(|b| pay(&net.alice, b))).await;
     for p in &paid {
         assert_eq!(p["status"], "succeeded", "{p:#}");
+    }
+    for i in 0..2 {
+        let hash = &paid[i]["payment_hash"];
+        let same: Vec<&Value> = paid.iter().filter(|p| p["payment_hash"] == *hash).collect();
+        assert_eq!(same.len(), 3);
+        assert!(same.iter().all(|p| p["fee_msat"] == paid[i]["fee_msat"]));
     }
     let signed = commitments_sent(&net.alice).await - signed_before;
     eprintln!("{signed} commitments for {n} payments asked together");
