@@ -25,6 +25,17 @@ pub(super) struct Built {
     part: SendPart,
 }
 
+/// Each payment's stored row and next attempt id; our channels and the tip.
+type GroupRead = (Vec<(Option<PaymentRecord>, u32)>, (Vec<LocalChannel>, u32));
+
+/// A pay request checked: the row it would make.
+struct Asked {
+    req: PayRequest,
+    record: PaymentRecord,
+    invoice: Option<Invoice>,
+    reply: PayReply,
+}
+
 /// A payment of the group that started: answered at the group's end.
 struct Begun {
     hash: [u8; 32],
@@ -40,7 +51,12 @@ impl Task {
         let mut checked = Vec::with_capacity(reqs.len());
         for (req, reply) in reqs {
             match self.record_for(&req, now) {
-                Ok((record, invoice)) => checked.push((req, record, invoice, reply)),
+                Ok((record, invoice)) => checked.push(Asked {
+                    req,
+                    record,
+                    invoice,
+                    reply,
+                }),
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -49,7 +65,45 @@ impl Task {
         if checked.is_empty() {
             return;
         }
-        let hashes: Vec<[u8; 32]> = checked.iter().map(|c| c.1.payment_hash).collect();
+        let (stored, (mut local, height)) = match self.read_group(&checked).await {
+            Ok(found) => found,
+            Err(e) => {
+                for a in checked {
+                    let _ = a.reply.send(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        let mut begun = Vec::new();
+        let mut parts = Vec::new();
+        let mut in_group = HashSet::new();
+        let mut again = Vec::new();
+        for (asked, (existing, next_id)) in checked.into_iter().zip(stored) {
+            if !in_group.insert(asked.record.payment_hash) {
+                // Asked twice in one group: looked at again once the first is started (or
+                // refused), as a request of its own.
+                again.push((asked.req, asked.reply));
+                continue;
+            }
+            let started = self
+                .begin(asked, existing, next_id, &mut local, height)
+                .await;
+            if let Some((b, built)) = started {
+                begun.push(b);
+                parts.extend(built);
+            }
+        }
+        self.send_built(parts).await;
+        self.answer_begun(begun).await;
+        if !again.is_empty() {
+            Box::pin(self.pay_group(again)).await;
+        }
+    }
+
+    /// The group's stored rows (each payment's, and its next attempt id), then one look at
+    /// our channels and the tip.
+    async fn read_group(&self, asked: &[Asked]) -> Result<GroupRead, Error> {
+        let hashes: Vec<[u8; 32]> = asked.iter().map(|a| a.record.payment_hash).collect();
         let stored = self
             .cfg
             .store
@@ -59,104 +113,100 @@ impl Task {
                     .map(|h| Ok((pq::get_payment(c, h)?, aq::next_attempt_id(c, h)?)))
                     .collect::<Result<Vec<_>, StoreError>>()
             })
-            .await;
-        // The first routes are found before anything is stored: a payment that cannot start
-        // is refused, not recorded. One look at our channels for the group; each payment's
-        // parts are taken off it before the next is planned.
-        let look = match stored {
-            Ok(stored) => match self.cfg.channels.local_channels_for_planning().await {
-                Ok(look) => Ok((stored, look)),
-                Err(e) => Err(e),
+            .await?;
+        let look = self.cfg.channels.local_channels_for_planning().await?;
+        Ok((stored, look))
+    }
+
+    /// Starts one payment of the group, or answers why not: its session, and its first parts
+    /// built on `local` (which they are then taken off).
+    async fn begin(
+        &mut self,
+        asked: Asked,
+        existing: Option<PaymentRecord>,
+        next_id: u32,
+        local: &mut [LocalChannel],
+        height: u32,
+    ) -> Option<(Begun, Vec<Built>)> {
+        let Asked {
+            req,
+            record,
+            invoice,
+            reply,
+        } = asked;
+        let hash = record.payment_hash;
+        let paid_before = existing.is_some();
+        if let Some(p) = existing.filter(|p| p.status != PaymentStatus::Failed) {
+            // Paid or being paid already: never twice.
+            let waiter =
+                (req.wait && p.status == PaymentStatus::Pending).then(|| self.waiter(hash));
+            let _ = reply.send(Ok((p, waiter)));
+            return None;
+        }
+        let target = match &invoice {
+            Some(inv) => Self::invoice_target(&record, inv),
+            None => match self.target_of(&record) {
+                Ok(t) => t,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return None;
+                }
             },
-            Err(e) => Err(e.into()),
         };
-        let (stored, (mut local, height)) = match look {
-            Ok(found) => found,
-            Err(e) => {
-                for (.., reply) in checked {
-                    let _ = reply.send(Err(e.clone()));
-                }
-                return;
+        let mut session = Session::new(target);
+        // The first routes are found before anything is stored: a payment that cannot start
+        // is refused, not recorded.
+        let paths = match self.plan_on(&session, record.amount_msat, local) {
+            Ok(paths) => paths,
+            Err(NoPlan::Refused(e)) => {
+                let _ = reply.send(Err(e));
+                return None;
+            }
+            Err(NoPlan::Route(why)) => {
+                let _ = reply.send(Err(Error::NoRoute(why)));
+                return None;
             }
         };
-        let mut begun = Vec::new();
-        let mut parts = Vec::new();
-        let mut in_group = HashSet::new();
-        let mut again = Vec::new();
-        for ((req, record, invoice, reply), (existing, next_id)) in checked.into_iter().zip(stored)
-        {
-            let hash = record.payment_hash;
-            if !in_group.insert(hash) {
-                // Asked twice in one group: looked at again once the first is started (or
-                // refused), as a request of its own.
-                again.push((req, reply));
-                continue;
+        // A new payment's row is written with its first part's HTLC and attempt, in the
+        // channel manager's transaction; `unwritten` keeps it until then. This task is the
+        // only writer of payments, so the absence read above still holds.
+        if paid_before {
+            // A failed payment paid again: its row is replaced (and its failed attempts
+            // forgotten) first, as its own write.
+            if let Err(e) = self.replace_failed(&record).await {
+                let _ = reply.send(Err(e));
+                return None;
             }
-            let wait = req.wait;
-            let paid_before = existing.is_some();
-            if let Some(p) = existing.filter(|p| p.status != PaymentStatus::Failed) {
-                // Paid or being paid already: never twice.
-                let waiter =
-                    (wait && p.status == PaymentStatus::Pending).then(|| self.waiter(hash));
-                let _ = reply.send(Ok((p, waiter)));
-                continue;
+        } else {
+            self.unwritten.insert(hash, record.clone());
+        }
+        for path in &paths {
+            if let Some(c) = local
+                .iter_mut()
+                .find(|c| c.channel_id == path.first_channel)
+            {
+                let sent = path.amount_msat.saturating_add(path.fee_msat);
+                c.outbound_msat = c.outbound_msat.saturating_sub(sent);
             }
-            let target = match &invoice {
-                Some(inv) => Self::invoice_target(&record, inv),
-                None => match self.target_of(&record) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                        continue;
-                    }
-                },
-            };
-            let mut session = Session::new(target);
-            let paths = match self.plan_on(&session, record.amount_msat, &local) {
-                Ok(paths) => paths,
-                Err(NoPlan::Refused(e)) => {
-                    let _ = reply.send(Err(e));
-                    continue;
-                }
-                Err(NoPlan::Route(why)) => {
-                    let _ = reply.send(Err(Error::NoRoute(why)));
-                    continue;
-                }
-            };
-            // A new payment's row is written with its first part's HTLC and attempt, in the
-            // channel manager's transaction; `unwritten` keeps it until then. This task is
-            // the only writer of payments, so the absence read above still holds.
-            if paid_before {
-                // A failed payment paid again: its row is replaced (and its failed attempts
-                // forgotten) first, as its own write.
-                if let Err(e) = self.replace_failed(&record).await {
-                    let _ = reply.send(Err(e));
-                    continue;
-                }
-            } else {
-                self.unwritten.insert(hash, record.clone());
-            }
-            for path in &paths {
-                if let Some(c) = local
-                    .iter_mut()
-                    .find(|c| c.channel_id == path.first_channel)
-                {
-                    let sent = path.amount_msat.saturating_add(path.fee_msat);
-                    c.outbound_msat = c.outbound_msat.saturating_sub(sent);
-                }
-            }
-            session.skip_ids(next_id);
-            self.sessions.insert(hash, session);
-            let waiter = wait.then(|| self.waiter(hash));
-            parts.extend(self.build_parts(hash, paths, &local, height).await);
-            begun.push(Begun {
+        }
+        session.skip_ids(next_id);
+        self.sessions.insert(hash, session);
+        let waiter = req.wait.then(|| self.waiter(hash));
+        let built = self.build_parts(hash, paths, local, height).await;
+        Some((
+            Begun {
                 hash,
                 record,
                 waiter,
                 reply,
-            });
-        }
-        self.send_built(parts).await;
+            },
+            built,
+        ))
+    }
+
+    /// Once the group's parts are with the channel manager: writes the rows no part took,
+    /// lets each payment go on, and answers its caller.
+    async fn answer_begun(&mut self, begun: Vec<Begun>) {
         let lost = self
             .write_unwritten(&begun.iter().map(|b| b.hash).collect::<Vec<_>>())
             .await;
@@ -206,9 +256,6 @@ impl Task {
             tracing::info!(payment_hash = %hex::encode(b.hash), amount_msat = record.amount_msat,
                 status = record.status.as_str(), "payment started");
             let _ = b.reply.send(Ok((record, b.waiter)));
-        }
-        if !again.is_empty() {
-            Box::pin(self.pay_group(again)).await;
         }
     }
 
