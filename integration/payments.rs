@@ -669,12 +669,18 @@ async fn forged_without_hints(bob: &TestNode, amount_msat: u64) -> String {
     Invoice::create(params, &node_key(bob)).unwrap().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hundreds_of_concurrent_payments_both_ways() {
+/// [`three_nodes`] after alice paid bob `seed_msat` (so both can pay), and the balances then.
+async fn seeded(seed_msat: u64) -> (Net, (u64, u64, u64)) {
     let net = three_nodes().await;
-    let (bolt11, _) = invoice(&net.bob, Some(400_000_000), "seed").await;
+    let (bolt11, _) = invoice(&net.bob, Some(seed_msat), "seed").await;
     assert_eq!(pay(&net.alice, &bolt11).await["status"], "succeeded");
     let before = balances(&net).await;
+    (net, before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_concurrent_payments_both_ways() {
+    let (net, before) = seeded(400_000_000).await;
 
     let n = concurrent_wanted();
     // Above the dust threshold the exposure cap checks static_remotekey HTLCs at (about 2,500
@@ -744,10 +750,7 @@ async fn commitments_sent(n: &TestNode) -> u64 {
 /// exact balances.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payments_asked_together_share_commitments() {
-    let net = three_nodes().await;
-    let (bolt11, _) = invoice(&net.bob, Some(300_000_000), "seed").await;
-    assert_eq!(pay(&net.alice, &bolt11).await["status"], "succeeded");
-    let before = balances(&net).await;
+    let (net, before) = seeded(300_000_000).await;
     let n = 32u64;
     let amount = |i: u64| 3_000_000 + i * 1_000;
     let mut invoices = Vec::new();

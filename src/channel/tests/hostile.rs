@@ -75,15 +75,7 @@ fn offered(p: &mut Pair) -> (Message, crate::wire::CommitmentSigned) {
 fn a_bad_htlc_signature_among_many_is_named() {
     let mut p = Pair::open(Format::Anchors, 0);
     for n in 1..=15 {
-        p.a.command(Command::AddHtlc {
-            amount_msat: 2_000_000 + n * 1_000,
-            payment_hash: hash_of(&preimage(n)),
-            cltv_expiry: 600,
-            onion: onion(),
-            extra_fee_msat: None,
-        })
-        .unwrap();
-        p.deliver_all();
+        super::onchain::offer(&mut p, true, 2_000_000 + n * 1_000, n);
     }
     let (add, cs) = offered(&mut p);
     assert_eq!(cs.htlc_signatures.len(), 16);

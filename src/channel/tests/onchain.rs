@@ -159,7 +159,7 @@ fn open_on_chain(chain: &mut Chain, format: Format) -> Pair {
 }
 
 /// Offers an HTLC of `amount_msat` for preimage `n` and lets both sides commit it.
-fn offer(p: &mut Pair, from_a: bool, amount_msat: u64, n: u64) {
+pub(super) fn offer(p: &mut Pair, from_a: bool, amount_msat: u64, n: u64) {
     let from = if from_a { &mut p.a } else { &mut p.b };
     from.command(Command::AddHtlc {
         amount_msat,

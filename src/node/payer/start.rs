@@ -232,16 +232,7 @@ impl Task {
         let now_rows = if unread.is_empty() {
             Vec::new()
         } else {
-            self.cfg
-                .store
-                .call(move |c| {
-                    unread
-                        .iter()
-                        .map(|h| pq::get_payment(c, h))
-                        .collect::<Result<Vec<_>, StoreError>>()
-                })
-                .await
-                .unwrap_or_default()
+            self.rows_of(unread).await.unwrap_or_default()
         };
         let mut now_rows: HashMap<[u8; 32], PaymentRecord> = now_rows
             .into_iter()

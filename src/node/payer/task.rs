@@ -409,6 +409,22 @@ impl Task {
         }
     }
 
+    /// The stored rows of `hashes`' payments, in one read.
+    async fn rows_of(
+        &self,
+        hashes: Vec<[u8; 32]>,
+    ) -> Result<Vec<Option<PaymentRecord>>, StoreError> {
+        self.cfg
+            .store
+            .call(move |c| {
+                hashes
+                    .iter()
+                    .map(|h| pq::get_payment(c, h))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+            .await
+    }
+
     /// Answers those waiting for the payments that ended: one read of their rows for all
     /// (each read by this task commits the channel manager's open batch early).
     async fn answer_finished(&mut self) {
@@ -417,17 +433,7 @@ impl Task {
         }
         let finished = std::mem::take(&mut self.finished);
         let hashes: Vec<[u8; 32]> = finished.iter().map(|f| f.0).collect();
-        let rows = self
-            .cfg
-            .store
-            .call(move |c| {
-                hashes
-                    .iter()
-                    .map(|h| pq::get_payment(c, h))
-                    .collect::<Result<Vec<_>, StoreError>>()
-            })
-            .await;
-        let Ok(rows) = rows else {
+        let Ok(rows) = self.rows_of(hashes).await else {
             return;
         };
         for ((_, waiters), row) in finished.into_iter().zip(rows) {
